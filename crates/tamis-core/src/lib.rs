@@ -1,0 +1,37 @@
+//! Shared types and traits of tamis, the two-stage retrieval engine.
+//!
+//! This crate is the vocabulary every other crate speaks, and it stays light:
+//! no ML runtime, no async runtime, no IO.
+//!
+//! - [`Embedder`] turns texts into vectors (stage 1, the bi-encoder).
+//! - [`Reranker`] scores (query, passage) pairs (stage 2, the cross-encoder).
+//! - [`ScoreContract`] says what a reranker's numbers mean, so nobody thresholds a
+//!   raw logit as if it were a probability.
+//!
+//! ```
+//! use tamis_core::{Embedder, TextRole};
+//!
+//! /// A toy embedder: the vector is the text's length and its count of spaces.
+//! struct Lengths;
+//!
+//! impl Embedder for Lengths {
+//!     fn dimension(&self) -> usize {
+//!         2
+//!     }
+//!     fn embed(&self, texts: &[&str], _role: TextRole) -> tamis_core::Result<Vec<Vec<f32>>> {
+//!         Ok(texts.iter().map(|t| vec![t.len() as f32, t.matches(' ').count() as f32]).collect())
+//!     }
+//! }
+//!
+//! let vectors = Lengths.embed(&["a b", "abc"], TextRole::Document).unwrap();
+//! assert_eq!(vectors, vec![vec![3.0, 1.0], vec![3.0, 0.0]]);
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod score;
+mod traits;
+
+pub use error::{Error, ErrorKind, Result};
+pub use score::{PairScore, ScoreActivation, ScoreContract};
+pub use traits::{Embedder, Reranker, TextRole};

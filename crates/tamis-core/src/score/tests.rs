@@ -1,0 +1,29 @@
+use super::ScoreActivation;
+
+fn check(activation: ScoreActivation, input: &[f32], expect: &[f32]) {
+    let mut values = input.to_vec();
+    activation.apply(&mut values);
+    for (got, want) in values.iter().zip(expect) {
+        assert!(
+            (got - want).abs() < 1e-6,
+            "{activation:?}({input:?}) = {values:?}, want {expect:?}"
+        );
+    }
+}
+
+#[test]
+fn activations_match_their_definitions() {
+    check(ScoreActivation::Identity, &[-3.5, 0.0, 7.25], &[-3.5, 0.0, 7.25]);
+    check(ScoreActivation::Sigmoid, &[0.0, 2.0, -2.0], &[0.5, 0.880_797_1, 0.119_202_92]);
+    check(ScoreActivation::Tanh, &[0.0, 1.0], &[0.0, 0.761_594_2]);
+    check(ScoreActivation::Softmax, &[1.0, 1.0], &[0.5, 0.5]);
+    check(ScoreActivation::Softmax, &[0.0, 2.0], &[0.119_202_92, 0.880_797_1]);
+    // Large logits must not overflow.
+    check(ScoreActivation::Softmax, &[1000.0, 0.0], &[1.0, 0.0]);
+}
+
+#[test]
+fn bounded_activations_declare_their_range() {
+    assert_eq!(ScoreActivation::Identity.range(), None);
+    assert_eq!(ScoreActivation::Sigmoid.range(), Some((0.0, 1.0)));
+}

@@ -1,0 +1,32 @@
+//! The capabilities the engine needs from models.
+
+use crate::{PairScore, Result, ScoreContract};
+
+/// Whether a text is a query or a document: asymmetric models (e5, bge) embed them
+/// with different prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextRole {
+    /// A search query.
+    Query,
+    /// A passage of the corpus.
+    Document,
+}
+
+/// Turns texts into fixed-size vectors (stage 1).
+pub trait Embedder: Send + Sync {
+    /// Length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+
+    /// Embeds `texts`, returning one vector per text in input order.
+    fn embed(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Scores (query, passage) pairs jointly (stage 2).
+pub trait Reranker: Send + Sync {
+    /// What the scores returned by [`Reranker::score`] mean.
+    fn score_contract(&self) -> ScoreContract;
+
+    /// Scores each passage against `query`, returning one score per passage in input order.
+    fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>>;
+}

@@ -1,0 +1,237 @@
+//! `config.json` as the encoder needs it: sizes, activation, padding and head.
+//!
+//! Every value the forward pass depends on comes from the file (position offset,
+//! token types, layer-norm epsilon, GELU flavour), so one encoder serves the BERT
+//! and XLM-RoBERTa families.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use tamis_core::ScoreActivation;
+
+use crate::{Error, Result};
+
+/// The encoder families tamis runs; they differ in position ids and the classification head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// BERT: positions from 0, a pooler (dense + tanh) under the classifier.
+    Bert,
+    /// RoBERTa / XLM-RoBERTa: positions start after the padding id; the head is
+    /// `classifier.dense` + tanh + `classifier.out_proj`.
+    Roberta,
+}
+
+/// The non-linearity of the feed-forward blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenAct {
+    /// GELU with the exact erf (`gelu`).
+    GeluErf,
+    /// GELU with the tanh approximation (`gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
+    GeluTanh,
+    /// `relu`.
+    Relu,
+    /// `silu` / `swish`.
+    Silu,
+}
+
+/// What sits on top of the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// None: the model yields token embeddings (a bi-encoder).
+    None,
+    /// A sequence-classification head with this many labels (a cross-encoder).
+    Classifier {
+        /// Number of output logits per pair.
+        num_labels: usize,
+    },
+}
+
+/// The validated configuration of one encoder.
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    /// Model family.
+    pub family: Family,
+    /// Architecture as declared (`architectures[0]`, or the model type).
+    pub architecture: String,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Number of transformer layers.
+    pub num_layers: usize,
+    /// Number of attention heads.
+    pub num_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    pub hidden_act: HiddenAct,
+    /// Size of the position embedding table.
+    pub max_position_embeddings: usize,
+    /// Rows of the token-type table (1 for XLM-R).
+    pub type_vocab_size: usize,
+    /// Epsilon of every LayerNorm.
+    pub layer_norm_eps: f64,
+    /// Id of the padding token.
+    pub pad_token_id: u32,
+    /// Head on top of the encoder.
+    pub head: Head,
+    /// Activation the model declares for its scores, if any.
+    pub declared_activation: Option<ScoreActivation>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    architectures: Option<Vec<String>>,
+    model_type: Option<String>,
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f64,
+    pad_token_id: Option<u32>,
+    position_embedding_type: Option<String>,
+    id2label: Option<BTreeMap<String, String>>,
+    num_labels: Option<usize>,
+    sentence_transformers: Option<StConfigSection>,
+    sbert_ce_default_activation_function: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StConfigSection {
+    activation_fn: Option<String>,
+}
+
+fn default_act() -> String {
+    "gelu".to_string()
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+
+impl EncoderConfig {
+    /// Reads and validates `config.json`.
+    pub fn from_file(path: &Path) -> Result<EncoderConfig> {
+        let raw: RawConfig = read_json(path)?;
+        let bad = |message: String| Error::BadConfig { path: path.to_path_buf(), message };
+        let model_type = raw.model_type.clone().unwrap_or_default();
+        let architecture = raw
+            .architectures
+            .as_ref()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or_else(|| model_type.clone());
+        let unsupported = || Error::UnsupportedArchitecture {
+            architecture: architecture.clone(),
+            path: path.to_path_buf(),
+        };
+        let family = match model_type.as_str() {
+            "bert" => Family::Bert,
+            "roberta" | "xlm-roberta" | "camembert" => Family::Roberta,
+            _ => return Err(unsupported()),
+        };
+        let head = match architecture.as_str() {
+            a if a.ends_with("ForSequenceClassification") => {
+                Head::Classifier { num_labels: num_labels(&raw) }
+            }
+            a if a.ends_with("Model") || a == model_type || a.ends_with("ForMaskedLM") => {
+                Head::None
+            }
+            _ => return Err(unsupported()),
+        };
+        if let Some(kind) = raw.position_embedding_type.as_deref() {
+            if kind != "absolute" {
+                return Err(bad(format!(
+                    "position_embedding_type '{kind}' is not supported (only 'absolute')"
+                )));
+            }
+        }
+        let hidden_act = match raw.hidden_act.as_str() {
+            "gelu" => HiddenAct::GeluErf,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => HiddenAct::GeluTanh,
+            "relu" => HiddenAct::Relu,
+            "silu" | "swish" => HiddenAct::Silu,
+            other => return Err(bad(format!("hidden_act '{other}' is not supported"))),
+        };
+        if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 {
+            return Err(bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                raw.hidden_size, raw.num_attention_heads
+            )));
+        }
+        let declared_activation = declared_activation(&raw).map_err(bad)?;
+        let pad_token_id = raw.pad_token_id.unwrap_or(match family {
+            Family::Bert => 0,
+            Family::Roberta => 1,
+        });
+        Ok(EncoderConfig {
+            family,
+            architecture,
+            vocab_size: raw.vocab_size,
+            hidden_size: raw.hidden_size,
+            num_layers: raw.num_hidden_layers,
+            num_heads: raw.num_attention_heads,
+            intermediate_size: raw.intermediate_size,
+            hidden_act,
+            max_position_embeddings: raw.max_position_embeddings,
+            type_vocab_size: raw.type_vocab_size,
+            layer_norm_eps: raw.layer_norm_eps,
+            pad_token_id,
+            head,
+            declared_activation,
+        })
+    }
+
+    /// The longest sequence the position table allows (XLM-R loses `pad_token_id + 1` slots).
+    pub fn max_positions(&self) -> usize {
+        match self.family {
+            Family::Bert => self.max_position_embeddings,
+            Family::Roberta => {
+                self.max_position_embeddings.saturating_sub(self.pad_token_id as usize + 1)
+            }
+        }
+    }
+}
+
+/// Labels as transformers counts them: `id2label` wins over `num_labels`; 2 when neither.
+fn num_labels(raw: &RawConfig) -> usize {
+    raw.id2label.as_ref().map(BTreeMap::len).or(raw.num_labels).unwrap_or(2)
+}
+
+/// The activation from `sentence_transformers.activation_fn` or the older
+/// `sbert_ce_default_activation_function`; `None` when the model declares none.
+fn declared_activation(raw: &RawConfig) -> std::result::Result<Option<ScoreActivation>, String> {
+    let declared = raw
+        .sentence_transformers
+        .as_ref()
+        .and_then(|s| s.activation_fn.as_deref())
+        .or(raw.sbert_ce_default_activation_function.as_deref());
+    let Some(name) = declared else { return Ok(None) };
+    let short = name.rsplit('.').next().unwrap_or(name);
+    match short {
+        "Identity" => Ok(Some(ScoreActivation::Identity)),
+        "Sigmoid" => Ok(Some(ScoreActivation::Sigmoid)),
+        "Tanh" => Ok(Some(ScoreActivation::Tanh)),
+        "Softmax" => Ok(Some(ScoreActivation::Softmax)),
+        _ => Err(format!("activation function '{name}' is not supported")),
+    }
+}
+
+/// Reads a JSON file into `T`, naming the file in errors.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs_err::read_to_string(path)?;
+    serde_json::from_str(&text)
+        .map_err(|source| Error::BadJson { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! Cross-encoders: (query, passage) pairs to relevance scores, as sentence-transformers'
+//! `CrossEncoder` computes them.
+//!
+//! The score contract is explicit: the activation comes from the model's config
+//! (`sentence_transformers.activation_fn`), else sigmoid for one label and identity for
+//! several, exactly as sentence-transformers decides; callers may ask for raw logits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
+
+use crate::backend::EncoderBackend;
+use crate::bi_encoder::resolve_max_length;
+use crate::config::Head;
+use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
+use crate::source::ModelDir;
+use crate::tokenizer::{TextTokenizer, Tokens, Truncation};
+use crate::{Error, Result};
+
+/// How a cross-encoder is loaded and run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrossEncoderConfig {
+    /// Threads and batch size.
+    pub runtime: RuntimeConfig,
+    /// Maximum tokens per pair; `None` uses the tokenizer's `model_max_length`.
+    pub max_length: Option<usize>,
+    /// Which side of a long pair is cut.
+    pub truncation: Truncation,
+    /// Overrides the model's declared activation; `Some(Identity)` returns raw logits.
+    pub activation: Option<ScoreActivation>,
+    /// For models with several labels: the label whose score ranks passages.
+    pub label: Option<usize>,
+}
+
+/// The output for one pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Raw logits, one per label.
+    pub logits: Vec<f32>,
+    /// The logits after the activation, one per label.
+    pub scores: Vec<f32>,
+    /// Whether the pair was cut to fit the maximum length.
+    pub truncated: bool,
+}
+
+/// A loaded cross-encoder.
+#[derive(Debug)]
+pub struct CrossEncoder {
+    dir: PathBuf,
+    backend: Arc<dyn EncoderBackend>,
+    tokenizer: TextTokenizer,
+    pad_id: u32,
+    num_labels: usize,
+    activation: ScoreActivation,
+    label: Option<usize>,
+    max_length: usize,
+    batch_size: usize,
+}
+
+impl CrossEncoder {
+    /// Loads the cross-encoder in `model`.
+    pub fn load(model: &ModelDir, config: &CrossEncoderConfig) -> Result<CrossEncoder> {
+        let dir = &model.path;
+        let (encoder_config, backend) = load_encoder(dir, &config.runtime)?;
+        let Head::Classifier { num_labels } = encoder_config.head else {
+            return Err(Error::WrongModelKind {
+                dir: dir.clone(),
+                found: "a bi-encoder (no classification head)",
+                expected: "a cross-encoder (sequence classification model)",
+            });
+        };
+        if let Some(label) = config.label.filter(|l| *l >= num_labels) {
+            return Err(Error::InvalidOption {
+                name: "label",
+                message: format!(
+                    "label {label} does not exist: the model has {num_labels} label(s)"
+                ),
+            });
+        }
+        let activation = config.activation.or(encoder_config.declared_activation).unwrap_or(
+            if num_labels == 1 { ScoreActivation::Sigmoid } else { ScoreActivation::Identity },
+        );
+        let max_length = resolve_max_length(&encoder_config, config.max_length, dir)?;
+        let tokenizer = TextTokenizer::load(dir, max_length, config.truncation)?;
+        Ok(CrossEncoder {
+            dir: dir.clone(),
+            backend,
+            tokenizer,
+            pad_id: encoder_config.pad_token_id,
+            num_labels,
+            activation,
+            label: config.label,
+            max_length,
+            batch_size: config.runtime.batch_size,
+        })
+    }
+
+    /// Logits per pair.
+    pub fn num_labels(&self) -> usize {
+        self.num_labels
+    }
+
+    /// The activation applied to logits to make scores.
+    pub fn activation(&self) -> ScoreActivation {
+        self.activation
+    }
+
+    /// Maximum tokens per pair, special tokens included.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Tokenizes pairs exactly as [`CrossEncoder::predict`] does, truncation included.
+    pub fn tokenize(&self, pairs: &[(&str, &str)]) -> Result<Vec<Tokens>> {
+        self.tokenizer.encode_pairs(pairs)
+    }
+
+    /// Scores each (query, passage) pair, in input order.
+    pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<Prediction>> {
+        let inputs = self.tokenize(pairs)?;
+        let mut predictions: Vec<Option<Prediction>> = vec![None; pairs.len()];
+        for_each_sorted_batch(&inputs, self.batch_size, self.pad_id, |positions, batch| {
+            let logits = self.backend.classify(batch)?;
+            for (row, &position) in positions.iter().enumerate() {
+                let logits = logits[row * self.num_labels..(row + 1) * self.num_labels].to_vec();
+                let mut scores = logits.clone();
+                self.activation.apply(&mut scores);
+                let truncated = inputs[position].truncated;
+                predictions[position] = Some(Prediction { logits, scores, truncated });
+            }
+            Ok(())
+        })?;
+        Ok(predictions
+            .into_iter()
+            .map(|p| p.expect("every pair is in exactly one batch: this is a bug"))
+            .collect())
+    }
+
+    /// The label that ranks: the configured one, or the only one.
+    fn ranking_label(&self) -> Result<usize> {
+        match (self.label, self.num_labels) {
+            (Some(label), _) => Ok(label),
+            (None, 1) => Ok(0),
+            (None, n) => Err(Error::InvalidOption {
+                name: "label",
+                message: format!("the model has {n} labels: choose the one that ranks"),
+            }),
+        }
+    }
+
+    /// Scores `passages` against `query` with the ranking label, in input order.
+    pub fn score_passages(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>> {
+        let label = self.ranking_label()?;
+        let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
+        Ok(self
+            .predict(&pairs)?
+            .into_iter()
+            .map(|p| PairScore { score: p.scores[label], truncated: p.truncated })
+            .collect())
+    }
+}
+
+impl Reranker for CrossEncoder {
+    fn score_contract(&self) -> ScoreContract {
+        ScoreContract { activation: self.activation }
+    }
+
+    fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
+        Ok(self.score_passages(query, passages)?)
+    }
+}

@@ -1,0 +1,53 @@
+//! The model runtime of tamis: bi-encoders and cross-encoders in Hugging Face layout,
+//! run on the CPU in pure Rust, with outputs that match sentence-transformers.
+//!
+//! - [`ModelDir::resolve`] finds a model by path or hub id (cache first, then the hub).
+//! - [`BiEncoder`] embeds texts (BERT / XLM-RoBERTa, any sentence-transformers pooling).
+//! - [`CrossEncoder`] scores (query, passage) pairs under an explicit score contract.
+//! - [`EncoderBackend`] is the seam to the tensor library; [`CandleEncoder`] implements it.
+//!
+//! ```no_run
+//! use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, ModelDir, Prompt};
+//!
+//! # fn main() -> tamis_models::Result<()> {
+//! let hub = tamis_models::HubOptions {
+//!     cache_dir: "/home/me/.cache/huggingface/hub".into(),
+//!     revision: None,
+//!     offline: false,
+//!     endpoint: None,
+//!     token: None,
+//! };
+//! let embedder = BiEncoder::load(&ModelDir::resolve("sentence-transformers/all-MiniLM-L6-v2", &hub)?, &BiEncoderConfig::default())?;
+//! let vectors = embedder.encode(&["a tamis is a fine sieve"], Prompt::Default)?;
+//! assert_eq!(vectors[0].len(), 384);
+//!
+//! let reranker = CrossEncoder::load(&ModelDir::resolve("cross-encoder/ms-marco-MiniLM-L-6-v2", &hub)?, &CrossEncoderConfig::default())?;
+//! let scored = reranker.predict(&[("what is a tamis?", "A tamis is a drum sieve.")])?;
+//! println!("logit {} truncated {}", scored[0].logits[0], scored[0].truncated);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod backend;
+mod bi_encoder;
+mod candle_backend;
+mod config;
+mod cross_encoder;
+mod error;
+mod pooling;
+mod runtime;
+mod source;
+mod tokenizer;
+mod weights;
+
+pub use backend::{EncoderBackend, HiddenStates, TokenBatch};
+pub use bi_encoder::{BiEncoder, BiEncoderConfig, Prompt};
+pub use candle_backend::CandleEncoder;
+pub use config::{EncoderConfig, Family, Head, HiddenAct};
+pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction};
+pub use error::{Error, ErrorKind, Result};
+pub use pooling::{Pooling, PoolingMode, normalize};
+pub use runtime::{RuntimeConfig, available_cores};
+pub use source::{HubOptions, ModelDir, ModelOrigin};
+pub use tokenizer::{Tokens, Truncation};

@@ -1,0 +1,102 @@
+//! Loading an encoder onto the CPU backend, and the threads it runs on.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backend::{EncoderBackend, TokenBatch};
+use crate::candle_backend::CandleEncoder;
+use crate::config::EncoderConfig;
+use crate::tokenizer::Tokens;
+use crate::{Error, Result};
+
+/// CPU cores this process may use: honours the affinity mask and cgroup CPU quota
+/// (a container limited to 2 CPUs on a 64-core host gets 2).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Execution settings shared by bi- and cross-encoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Threads for one forward pass; `None` uses [`available_cores`].
+    pub threads: Option<usize>,
+    /// Sequences per forward pass. Inputs are sorted by length first, so a batch holds
+    /// sequences of similar length and little padding.
+    pub batch_size: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { threads: None, batch_size: 32 }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks the values once, before any model is loaded.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidOption {
+                name: "batch_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.threads == Some(0) {
+            return Err(Error::InvalidOption {
+                name: "threads",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The thread count actually used.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(available_cores)
+    }
+}
+
+/// Reads `config.json` and the weights in `dir` and builds the encoder.
+pub(crate) fn load_encoder(
+    dir: &Path,
+    runtime: &RuntimeConfig,
+) -> Result<(EncoderConfig, Arc<dyn EncoderBackend>)> {
+    runtime.validate()?;
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(Error::MissingFile {
+            path: config_path,
+            hint: "a model directory in Hugging Face layout has config.json, tokenizer.json and model.safetensors",
+        });
+    }
+    let config = EncoderConfig::from_file(&config_path)?;
+    let tensors = crate::weights::load(dir)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(runtime.threads())
+        .thread_name(|i| format!("tamis-model-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
+    let encoder = CandleEncoder::load(dir, config.clone(), tensors, Arc::new(pool))?;
+    Ok((config, Arc::new(encoder)))
+}
+
+/// Runs `forward` over `inputs` in batches of similar length and hands each result back
+/// with the input positions it belongs to, so callers can restore input order.
+pub(crate) fn for_each_sorted_batch<F>(
+    inputs: &[Tokens],
+    batch_size: usize,
+    pad_id: u32,
+    mut forward: F,
+) -> Result<()>
+where
+    F: FnMut(&[usize], &TokenBatch) -> Result<()>,
+{
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].ids.len()));
+    for positions in order.chunks(batch_size) {
+        let sequences: Vec<(&[u32], &[u32])> =
+            positions.iter().map(|&i| (&inputs[i].ids[..], &inputs[i].type_ids[..])).collect();
+        let batch = TokenBatch::pad(&sequences, pad_id);
+        forward(positions, &batch)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The model's own `tokenizer.json`, set up for tamis' truncation and batching.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use tokenizers::{Encoding, PostProcessor, Tokenizer, TruncationParams};
+
+use crate::{Error, Result};
+
+/// Which side of a (query, passage) pair gives up tokens when the pair is too long.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Truncation {
+    /// Remove from the longer side, one token at a time (sentence-transformers' default).
+    #[default]
+    LongestFirst,
+    /// Only the passage is cut; a query that alone exceeds the limit is an error.
+    OnlySecond,
+}
+
+/// A tokenizer with truncation fixed at the model's maximum length and padding off
+/// (batches are padded by [`crate::backend::TokenBatch::pad`] after sorting by length).
+#[derive(Debug)]
+pub(crate) struct TextTokenizer {
+    /// Truncates at `max_length` (special tokens included).
+    truncating: Tokenizer,
+    /// Never truncates: pairs are tokenized whole, then cut by `truncating.post_process`.
+    whole: Tokenizer,
+    max_length: usize,
+    path: PathBuf,
+}
+
+/// One tokenized input (a text, or a pair), special tokens included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Segment ids: 0 for the first text, 1 for the second in BERT pairs.
+    pub type_ids: Vec<u32>,
+    /// Whether tokens were cut to fit the maximum length.
+    pub truncated: bool,
+}
+
+impl TextTokenizer {
+    pub(crate) fn load(dir: &Path, max_length: usize, truncation: Truncation) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                path,
+                hint: "tamis needs the fast tokenizer file; save it with `tokenizer.save_pretrained(dir)` in transformers",
+            });
+        }
+        let tokenizer_error =
+            |e: tokenizers::Error| Error::Tokenizer { path: path.clone(), message: e.to_string() };
+        let mut whole = Tokenizer::from_file(&path).map_err(tokenizer_error)?;
+        // tokenizer.json may carry truncation and padding of its own (all-MiniLM-L6-v2 pads
+        // to 128); sentence-transformers overrides both, and so do we.
+        whole.with_truncation(None).map_err(tokenizer_error)?;
+        whole.with_padding(None);
+        let added_for_pairs = whole.get_post_processor().map_or(0, |p| p.added_tokens(true));
+        if max_length <= added_for_pairs {
+            return Err(Error::InvalidOption {
+                name: "max_length",
+                message: format!(
+                    "{max_length} leaves no room next to the {added_for_pairs} special tokens"
+                ),
+            });
+        }
+        let strategy = match truncation {
+            Truncation::LongestFirst => tokenizers::TruncationStrategy::LongestFirst,
+            Truncation::OnlySecond => tokenizers::TruncationStrategy::OnlySecond,
+        };
+        let mut truncating = whole.clone();
+        truncating
+            .with_truncation(Some(TruncationParams { max_length, strategy, ..Default::default() }))
+            .map_err(tokenizer_error)?;
+        Ok(TextTokenizer { truncating, whole, max_length, path })
+    }
+
+    fn error(&self, e: tokenizers::Error) -> Error {
+        Error::Tokenizer { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Tokenizes single texts, in parallel, keeping input order.
+    pub(crate) fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
+        let encodings =
+            self.truncating.encode_batch_fast(texts.to_vec(), true).map_err(|e| self.error(e))?;
+        Ok(encodings
+            .into_iter()
+            .map(|encoding| {
+                // With stride 0 the tokenizer keeps whatever it cut as overflowing encodings.
+                let truncated = !encoding.get_overflowing().is_empty();
+                tokens(&encoding, truncated)
+            })
+            .collect())
+    }
+
+    /// Tokenizes (first, second) pairs, in parallel, keeping input order.
+    ///
+    /// Each side is tokenized whole before the pair is truncated. tokenizers 0.23 stops
+    /// tokenizing a side at `max_length` when truncation is on, which changes which side
+    /// `longest_first` sees as longer; the whole-side path gives the pairs transformers
+    /// has always produced (and that the parity fixtures hold).
+    pub(crate) fn encode_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Tokens>> {
+        let added = self.whole.get_post_processor().map_or(0, |p| p.added_tokens(true));
+        pairs
+            .par_iter()
+            .map(|(first, second)| {
+                let first = self.whole.encode_fast(*first, false).map_err(|e| self.error(e))?;
+                let second = self.whole.encode_fast(*second, false).map_err(|e| self.error(e))?;
+                let truncated = first.len() + second.len() + added > self.max_length;
+                let pair = self
+                    .truncating
+                    .post_process(first, Some(second), true)
+                    .map_err(|e| self.error(e))?;
+                Ok(tokens(&pair, truncated))
+            })
+            .collect()
+    }
+
+    /// Number of tokens of `text` with special tokens, without truncation.
+    pub(crate) fn count_tokens(&self, text: &str) -> Result<usize> {
+        self.whole.encode_fast(text, true).map(|e| e.len()).map_err(|e| self.error(e))
+    }
+}
+
+fn tokens(encoding: &Encoding, truncated: bool) -> Tokens {
+    Tokens {
+        ids: encoding.get_ids().to_vec(),
+        type_ids: encoding.get_type_ids().to_vec(),
+        truncated,
+    }
+}

@@ -1,0 +1,79 @@
+//! Loading safetensors weights, single-file or sharded.
+//!
+//! Files are read into memory rather than memory-mapped: mapping needs `unsafe`
+//! (the file could change under us) and the models tamis runs fit in RAM twice.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+#[derive(Deserialize)]
+struct ShardIndex {
+    weight_map: HashMap<String, String>,
+}
+
+/// The shard file names listed by a `model.safetensors.index.json`, sorted and unique.
+pub(crate) fn shard_names(index_path: &Path) -> Result<Vec<String>> {
+    let index: ShardIndex = crate::config::read_json(index_path)?;
+    let names: BTreeSet<String> = index.weight_map.into_values().collect();
+    for name in &names {
+        if name.contains("..") || name.starts_with('/') {
+            return Err(Error::BadConfig {
+                path: index_path.to_path_buf(),
+                message: format!("shard name '{name}' leaves the model directory"),
+            });
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// Every tensor of the model in `dir`, by name.
+pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    let files = if single.is_file() {
+        vec![single]
+    } else if index.is_file() {
+        shard_names(&index)?.into_iter().map(|name| dir.join(name)).collect()
+    } else if dir.join("pytorch_model.bin").is_file() {
+        return Err(Error::PickleWeights { dir: dir.to_path_buf() });
+    } else {
+        return Err(Error::MissingFile {
+            path: single,
+            hint: "the weights must be model.safetensors or a sharded model.safetensors.index.json",
+        });
+    };
+    let mut tensors = HashMap::new();
+    for file in files {
+        if !file.is_file() {
+            return Err(Error::MissingFile { path: file, hint: "a shard named by the index" });
+        }
+        let shard = candle_core::safetensors::load(&file, &Device::Cpu)
+            .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })?;
+        tensors.extend(shard.into_iter().map(|(name, tensor)| (modern_name(name), tensor)));
+    }
+    Ok(tensors)
+}
+
+/// Old TensorFlow-era checkpoints call LayerNorm parameters `gamma`/`beta`.
+fn modern_name(name: String) -> String {
+    if let Some(stem) = name.strip_suffix("LayerNorm.gamma") {
+        format!("{stem}LayerNorm.weight")
+    } else if let Some(stem) = name.strip_suffix("LayerNorm.beta") {
+        format!("{stem}LayerNorm.bias")
+    } else {
+        name
+    }
+}
+
+/// The prefix under which the encoder's tensors live: `bert.`, `roberta.`, or none
+/// (sentence-transformers saves the bare encoder).
+pub(crate) fn encoder_prefix(tensors: &HashMap<String, Tensor>) -> Option<&'static str> {
+    ["", "bert.", "roberta.", "model."]
+        .into_iter()
+        .find(|prefix| tensors.contains_key(&format!("{prefix}embeddings.word_embeddings.weight")))
+}

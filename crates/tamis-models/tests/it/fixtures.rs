@@ -1,0 +1,151 @@
+//! Tiny random BERT and XLM-R models against transformers / sentence-transformers.
+
+use serde::Deserialize;
+use tamis_core::ScoreActivation;
+use tamis_models::{
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig, Truncation,
+};
+
+use crate::{EmbeddingCases, check_embedder, fixtures_dir, local, read_json};
+
+#[derive(Deserialize)]
+struct PairCases {
+    max_length: usize,
+    num_labels: usize,
+    cases: Vec<PairCase>,
+}
+
+#[derive(Deserialize)]
+struct PairCase {
+    query: String,
+    document: String,
+    truncation: String,
+    input_ids: Vec<u32>,
+    token_type_ids: Vec<u32>,
+    truncated: bool,
+    logits: Vec<f32>,
+}
+
+/// Small batches, so that one call spans several padded batches.
+fn runtime() -> RuntimeConfig {
+    RuntimeConfig { threads: Some(2), batch_size: 4 }
+}
+
+fn check_cross_encoder(name: &str, activation: ScoreActivation) {
+    let dir = fixtures_dir().join(name);
+    let expected: PairCases = read_json(&dir.join("expected.json"));
+    for (truncation, label) in
+        [(Truncation::LongestFirst, "longest_first"), (Truncation::OnlySecond, "only_second")]
+    {
+        let config = CrossEncoderConfig { runtime: runtime(), truncation, ..Default::default() };
+        let model = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
+        assert_eq!(model.num_labels(), expected.num_labels, "{name}");
+        assert_eq!(model.max_length(), expected.max_length, "{name}");
+        assert_eq!(model.activation(), activation, "{name}: declared activation");
+        let cases: Vec<&PairCase> =
+            expected.cases.iter().filter(|c| c.truncation == label).collect();
+        assert!(!cases.is_empty(), "{name}: no {label} cases");
+        let pairs: Vec<(&str, &str)> =
+            cases.iter().map(|c| (c.query.as_str(), c.document.as_str())).collect();
+        let tokens = model.tokenize(&pairs).unwrap();
+        let predictions = model.predict(&pairs).unwrap();
+        for ((case, tokens), prediction) in cases.iter().zip(&tokens).zip(&predictions) {
+            let what = format!("{name} {label} ({:?}, {:?})", case.query, case.document);
+            assert_eq!(tokens.ids, case.input_ids, "{what}: token ids");
+            assert_eq!(tokens.type_ids, case.token_type_ids, "{what}: token type ids");
+            assert_eq!(prediction.truncated, case.truncated, "{what}: truncated");
+            assert_eq!(prediction.logits.len(), case.logits.len(), "{what}: labels");
+            for (got, want) in prediction.logits.iter().zip(&case.logits) {
+                assert!((got - want).abs() <= 1e-4, "{what}: logit {got}, reference {want}");
+            }
+            let mut scores = prediction.logits.clone();
+            activation.apply(&mut scores);
+            assert_eq!(prediction.scores, scores, "{what}: scores follow the activation");
+        }
+    }
+}
+
+#[test]
+fn bert_cross_encoder_one_label() {
+    // No activation declared and one label: sigmoid, as sentence-transformers does.
+    check_cross_encoder("bert-ce-1label", ScoreActivation::Sigmoid);
+}
+
+#[test]
+fn bert_cross_encoder_two_labels_tanh_gelu() {
+    check_cross_encoder("bert-ce-2label", ScoreActivation::Sigmoid);
+}
+
+#[test]
+fn xlmr_cross_encoder_one_label() {
+    check_cross_encoder("xlmr-ce-1label", ScoreActivation::Sigmoid);
+}
+
+#[test]
+fn xlmr_cross_encoder_two_labels() {
+    // Several labels and nothing declared: raw logits.
+    check_cross_encoder("xlmr-ce-2label", ScoreActivation::Identity);
+}
+
+fn check_bi_encoder(name: &str) {
+    let dir = fixtures_dir().join(name);
+    let expected: EmbeddingCases = read_json(&dir.join("expected.json"));
+    let config = BiEncoderConfig { runtime: runtime(), ..Default::default() };
+    let model = BiEncoder::load(&local(dir), &config).unwrap();
+    check_embedder(&model, &expected, name);
+}
+
+#[test]
+fn xlmr_embedder_mean_pooling_with_prompts() {
+    check_bi_encoder("xlmr-embed-mean");
+}
+
+#[test]
+fn bert_embedder_cls_pooling() {
+    check_bi_encoder("bert-embed-cls");
+}
+
+#[test]
+fn bert_embedder_max_pooling() {
+    check_bi_encoder("bert-embed-max");
+}
+
+#[test]
+fn bert_embedder_last_token_pooling() {
+    check_bi_encoder("bert-embed-lasttoken");
+}
+
+#[test]
+fn raw_switch_returns_logits() {
+    let dir = fixtures_dir().join("bert-ce-1label");
+    let raw =
+        CrossEncoderConfig { activation: Some(ScoreActivation::Identity), ..Default::default() };
+    let model = CrossEncoder::load(&local(dir.clone()), &raw).unwrap();
+    let prediction = &model.predict(&[("query", "passage")]).unwrap()[0];
+    assert_eq!(prediction.scores, prediction.logits);
+}
+
+#[test]
+fn wrong_model_kind_is_refused_both_ways() {
+    let embedder_dir = fixtures_dir().join("bert-embed-cls");
+    let err = CrossEncoder::load(&local(embedder_dir), &CrossEncoderConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("but a cross-encoder"), "{err}");
+    let ranker_dir = fixtures_dir().join("bert-ce-1label");
+    let err = BiEncoder::load(&local(ranker_dir), &BiEncoderConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("bi-encoder"), "{err}");
+}
+
+#[test]
+fn multi_label_reranking_needs_a_label() {
+    use tamis_core::Reranker;
+    let dir = fixtures_dir().join("bert-ce-2label");
+    let model = CrossEncoder::load(&local(dir.clone()), &CrossEncoderConfig::default()).unwrap();
+    let err = model.score("q", &["p"]).unwrap_err();
+    assert!(err.to_string().contains("2 labels"), "{err}");
+    let config = CrossEncoderConfig { label: Some(1), ..Default::default() };
+    let model = CrossEncoder::load(&local(dir), &config).unwrap();
+    let scores = model.score("q", &["p", "q"]).unwrap();
+    let predictions = model.predict(&[("q", "p"), ("q", "q")]).unwrap();
+    assert_eq!(scores[0].score, predictions[0].scores[1]);
+    assert_eq!(scores[1].score, predictions[1].scores[1]);
+}

@@ -1,0 +1,68 @@
+//! The real models in `shared/models/` reproduce their reference outputs.
+
+use serde::Deserialize;
+use tamis_core::ScoreActivation;
+use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig};
+
+use crate::{EmbeddingCases, check_embedder, fixtures_dir, local, read_json};
+
+#[derive(Deserialize)]
+struct ReferenceLine {
+    query: String,
+    documents: Vec<String>,
+    logits: Vec<f32>,
+    truncated: Vec<bool>,
+    max_length: usize,
+}
+
+/// `reference_scores.jsonl` lists transformers' logits; every one must be met within 1e-4.
+#[test]
+fn shared_cross_encoder_reproduces_reference_scores() {
+    let dir = tamis_testkit::shared_model("tamis-ce-minilm-l6-nfcorpus");
+    let model = CrossEncoder::load(&local(dir.clone()), &CrossEncoderConfig::default()).unwrap();
+    // The model declares Identity: its scores are raw logits.
+    assert_eq!(model.activation(), ScoreActivation::Identity);
+    assert_eq!(model.num_labels(), 1);
+    let text = fs_err::read_to_string(dir.join("reference_scores.jsonl")).unwrap();
+    let mut n_pairs = 0;
+    let mut n_truncated = 0;
+    for (line_no, line) in text.lines().enumerate() {
+        let reference: ReferenceLine = serde_json::from_str(line).unwrap();
+        assert_eq!(reference.max_length, model.max_length());
+        let pairs: Vec<(&str, &str)> =
+            reference.documents.iter().map(|d| (reference.query.as_str(), d.as_str())).collect();
+        let predictions = model.predict(&pairs).unwrap();
+        for (i, prediction) in predictions.iter().enumerate() {
+            let want = reference.logits[i];
+            let got = prediction.logits[0];
+            assert!(
+                (got - want).abs() <= 1e-4,
+                "line {line_no} doc {i}: logit {got}, reference {want}"
+            );
+            assert_eq!(prediction.scores[0], got, "identity activation keeps the logit");
+            assert_eq!(
+                prediction.truncated, reference.truncated[i],
+                "line {line_no} doc {i}: truncated flag"
+            );
+            n_pairs += 1;
+            n_truncated += usize::from(prediction.truncated);
+        }
+    }
+    assert!(n_pairs >= 20 && n_truncated > 0, "{n_pairs} pairs, {n_truncated} truncated");
+}
+
+/// all-MiniLM-L6-v2 against sentence-transformers on ~50 varied sentences.
+#[test]
+fn shared_bi_encoder_matches_sentence_transformers() {
+    let dir = tamis_testkit::shared_model("all-MiniLM-L6-v2");
+    let config = BiEncoderConfig {
+        runtime: tamis_models::RuntimeConfig { threads: None, batch_size: 16 },
+        ..Default::default()
+    };
+    let model = BiEncoder::load(&local(dir), &config).unwrap();
+    assert_eq!(model.dimension(), 384);
+    assert!(model.normalizes());
+    let expected: EmbeddingCases = read_json(&fixtures_dir().join("minilm-embeddings.json"));
+    assert!(expected.cases.len() >= 40);
+    check_embedder(&model, &expected, "all-MiniLM-L6-v2");
+}
