@@ -1,1 +1,69 @@
-fn main() {}
+//! `tamis`: the command-line face of the tamis retrieval engine.
+//!
+//! Glue only: flags are parsed here, validated into library configs, and the work is
+//! done by `tamis-models` (and later the engine). No scoring logic lives in this crate.
+
+mod embed;
+mod hub;
+mod jsonl;
+mod model_args;
+mod rerank;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tamis — two-stage retrieval: fast recall with a bi-encoder, fine ranking with a cross-encoder.
+///
+/// Models are named by a local directory (Hugging Face layout: config.json,
+/// tokenizer.json, model.safetensors) or by a hub id such as
+/// `cross-encoder/ms-marco-MiniLM-L-6-v2`. Hub ids are looked up in the local
+/// Hugging Face cache first ($HF_HUB_CACHE, else $HF_HOME/hub, else
+/// ~/.cache/huggingface/hub), so models downloaded by Python tools are reused;
+/// only then is the hub asked (never with --offline or HF_HUB_OFFLINE=1).
+#[derive(Debug, Parser)]
+#[command(name = "tamis", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log verbosity (error, warn, info, debug, trace); logs go to standard error.
+    #[arg(long, global = true, env = "TAMIS_LOG", default_value = "warn")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Embed(embed::EmbedArgs),
+    Rerank(rerank::RerankArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.command {
+        Command::Embed(args) => embed::run(args),
+        Command::Rerank(args) => rerank::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "tamis: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `tamis embed … | head` closes our standard output early; that is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

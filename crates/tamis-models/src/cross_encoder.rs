@@ -44,6 +44,17 @@ pub struct Prediction {
     pub truncated: bool,
 }
 
+/// One passage of a ranking, as [`CrossEncoder::rank`] returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedPassage {
+    /// Position of the passage in the input.
+    pub index: usize,
+    /// The score of the ranking label.
+    pub score: f32,
+    /// The prediction behind the score (all labels, logits, truncation).
+    pub prediction: Prediction,
+}
+
 /// A loaded cross-encoder.
 #[derive(Debug)]
 pub struct CrossEncoder {
@@ -152,6 +163,31 @@ impl CrossEncoder {
                 message: format!("the model has {n} labels: choose the one that ranks"),
             }),
         }
+    }
+
+    /// Scores `passages` against `query` and sorts them by the ranking label's score,
+    /// highest first, keeping at most `top_n`. Equal scores keep input order.
+    pub fn rank(
+        &self,
+        query: &str,
+        passages: &[&str],
+        top_n: Option<usize>,
+    ) -> Result<Vec<RankedPassage>> {
+        let label = self.ranking_label()?;
+        let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
+        let mut ranked: Vec<RankedPassage> = self
+            .predict(&pairs)?
+            .into_iter()
+            .enumerate()
+            .map(|(index, prediction)| RankedPassage {
+                index,
+                score: prediction.scores[label],
+                prediction,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        ranked.truncate(top_n.unwrap_or(usize::MAX));
+        Ok(ranked)
     }
 
     /// Scores `passages` against `query` with the ranking label, in input order.

@@ -45,7 +45,7 @@ pub use backend::{EncoderBackend, HiddenStates, TokenBatch};
 pub use bi_encoder::{BiEncoder, BiEncoderConfig, Prompt};
 pub use candle_backend::CandleEncoder;
 pub use config::{EncoderConfig, Family, Head, HiddenAct};
-pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction};
+pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPassage};
 pub use error::{Error, ErrorKind, Result};
 pub use pooling::{Pooling, PoolingMode, normalize};
 pub use runtime::{RuntimeConfig, available_cores};

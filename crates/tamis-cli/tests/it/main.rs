@@ -1,0 +1,55 @@
+//! End-to-end tests of the `tamis` binary: real models, real processes, real pipes.
+
+mod embed;
+mod hf_cache;
+mod rerank;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `tamis` with `args`, feeding `stdin`, with a clean Hugging Face environment
+/// (an empty cache and offline) unless `envs` says otherwise.
+pub fn tamis(args: &[&str], stdin: &str, envs: &[(&str, &Path)]) -> Output {
+    let empty_cache = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tamis"));
+    command
+        .args(args)
+        .env("HF_HUB_CACHE", empty_cache.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("HF_HOME")
+        .env("TAMIS_THREADS", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Standard output as JSON lines; panics with standard error when the run failed.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "tamis failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Asserts a run failed with exit code 2 and a one-line error containing `needle`.
+pub fn assert_fails_with(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
+    assert!(stderr.starts_with("tamis: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+pub fn model_path(name: &str) -> String {
+    tamis_testkit::shared_model(name).display().to_string()
+}
