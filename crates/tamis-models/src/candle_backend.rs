@@ -45,7 +45,7 @@ struct Layer {
 
 #[derive(Debug)]
 enum ClassifierHead {
-    /// BERT: `pooler.dense` + tanh on [CLS], then `classifier`.
+    /// BERT: `pooler.dense` + tanh on `[CLS]`, then `classifier`.
     Bert { pooler: Linear, classifier: Linear },
     /// RoBERTa: `classifier.dense` + tanh on `<s>`, then `classifier.out_proj`.
     Roberta { dense: Linear, out_proj: Linear },

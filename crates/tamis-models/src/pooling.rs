@@ -11,7 +11,7 @@ use crate::{Error, Result};
 /// One way of reducing token states to a vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolingMode {
-    /// The first token's state ([CLS] / `<s>`).
+    /// The first token's state (`[CLS]` / `<s>`).
     Cls,
     /// Element-wise maximum over tokens.
     Max,
@@ -154,7 +154,7 @@ fn pool_one(mode: PoolingMode, states: &[f32], mask: &[u32], hidden: usize) -> V
             }
             acc
         }
-        PoolingMode::LastToken => match tokens().last() {
+        PoolingMode::LastToken => match tokens().next_back() {
             Some((_, row)) => row.to_vec(),
             None => vec![0.0; hidden],
         },

@@ -1,5 +1,8 @@
 //! End-to-end tests of the `tamis` binary: real models, real processes, real pipes.
 
+// Test helpers fail by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used)]
+
 mod embed;
 mod hf_cache;
 mod rerank;

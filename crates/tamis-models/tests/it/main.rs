@@ -3,6 +3,9 @@
 //! Fixtures under `tests/fixtures/` come from `scripts/parity/generate_fixtures.py`
 //! (Hugging Face transformers and sentence-transformers); real models come from `shared/`.
 
+// Test helpers fail by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used)]
+
 mod fixtures;
 mod real_models;
 
@@ -22,14 +25,14 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 /// Expected embeddings, as written by the fixture script.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct EmbeddingCases {
     pub max_seq_length: usize,
     pub cases: Vec<EmbeddingCase>,
 }
 
 /// One text and its reference embedding.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct EmbeddingCase {
     pub text: String,
     pub prompt_name: Option<String>,
