@@ -40,3 +40,23 @@ fn normalize_gives_unit_length_and_keeps_zeros() {
     normalize(&mut zeros);
     assert_eq!(zeros, vec![0.0, 0.0]);
 }
+
+#[test]
+fn both_config_formats_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    fs_err::write(&path, r#"{"word_embedding_dimension": 4, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true}"#).unwrap();
+    assert_eq!(Pooling::from_file(&path).unwrap(), Pooling::mean());
+    // sentence-transformers >= 5.4 names the mode in one string.
+    fs_err::write(
+        &path,
+        r#"{"embedding_dimension": 4, "pooling_mode": "lasttoken", "include_prompt": false}"#,
+    )
+    .unwrap();
+    let pooling = Pooling::from_file(&path).unwrap();
+    assert_eq!(pooling, Pooling { modes: vec![PoolingMode::LastToken], include_prompt: false });
+    fs_err::write(&path, r#"{"pooling_mode": "median"}"#).unwrap();
+    assert!(Pooling::from_file(&path).unwrap_err().to_string().contains("median"));
+    fs_err::write(&path, r#"{"pooling_mode_mean_tokens": false}"#).unwrap();
+    assert!(Pooling::from_file(&path).unwrap_err().to_string().contains("no pooling mode"));
+}

@@ -149,3 +149,108 @@ fn multi_label_reranking_needs_a_label() {
     assert_eq!(scores[0].score, predictions[0].scores[1]);
     assert_eq!(scores[1].score, predictions[1].scores[1]);
 }
+
+/// Copies a fixture model into a temporary directory, minus its weights.
+fn copy_without_weights(name: &str) -> tempfile::TempDir {
+    let source = fixtures_dir().join(name);
+    let target = tempfile::tempdir().unwrap();
+    for entry in fs_err::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().unwrap() != "model.safetensors" {
+            fs_err::copy(&path, target.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    target
+}
+
+#[test]
+fn sharded_weights_give_the_same_scores() {
+    let name = "xlmr-ce-1label";
+    let tensors = candle_core::safetensors::load(
+        fixtures_dir().join(name).join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let dir = copy_without_weights(name);
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (shard, shard_names) in
+        [("model-00001-of-00002.safetensors", first), ("model-00002-of-00002.safetensors", second)]
+    {
+        let part: std::collections::HashMap<String, candle_core::Tensor> =
+            shard_names.iter().map(|n| ((*n).clone(), tensors[*n].clone())).collect();
+        candle_core::safetensors::save(&part, dir.path().join(shard)).unwrap();
+        for n in shard_names {
+            weight_map.insert((*n).clone(), serde_json::Value::from(shard));
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    fs_err::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+
+    let pairs = [
+        ("vitamin d", "bone health and vitamin d"),
+        ("trains", "a long text about trains in Europe"),
+    ];
+    let sharded =
+        CrossEncoder::load(&local(dir.path().to_path_buf()), &CrossEncoderConfig::default())
+            .unwrap();
+    let single =
+        CrossEncoder::load(&local(fixtures_dir().join(name)), &CrossEncoderConfig::default())
+            .unwrap();
+    assert_eq!(sharded.predict(&pairs).unwrap(), single.predict(&pairs).unwrap());
+}
+
+#[test]
+fn pickle_weights_are_refused_with_a_fix() {
+    let dir = copy_without_weights("bert-ce-1label");
+    fs_err::write(dir.path().join("pytorch_model.bin"), b"not loaded").unwrap();
+    let err = CrossEncoder::load(&local(dir.path().to_path_buf()), &CrossEncoderConfig::default())
+        .unwrap_err();
+    assert!(matches!(err, tamis_models::Error::PickleWeights { .. }), "{err}");
+    assert!(err.to_string().contains("safetensors"), "{err}");
+    fs_err::remove_file(dir.path().join("pytorch_model.bin")).unwrap();
+    let err = CrossEncoder::load(&local(dir.path().to_path_buf()), &CrossEncoderConfig::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("model.safetensors is missing"), "{err}");
+}
+
+#[test]
+fn thread_count_and_batch_size_do_not_change_scores() {
+    let dir = fixtures_dir().join("bert-ce-2label");
+    let expected: PairCases = read_json(&dir.join("expected.json"));
+    let pairs: Vec<(&str, &str)> =
+        expected.cases.iter().map(|c| (c.query.as_str(), c.document.as_str())).collect();
+    let run = |threads, batch_size| {
+        let config = CrossEncoderConfig {
+            runtime: RuntimeConfig { threads: Some(threads), batch_size },
+            ..Default::default()
+        };
+        CrossEncoder::load(&local(dir.clone()), &config).unwrap().predict(&pairs).unwrap()
+    };
+    let reference = run(1, 1);
+    for (threads, batch_size) in [(2, 1), (1, 7), (2, 32)] {
+        for (a, b) in reference.iter().zip(run(threads, batch_size)) {
+            for (x, y) in a.logits.iter().zip(&b.logits) {
+                assert!((x - y).abs() <= 1e-5, "threads {threads} batch {batch_size}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_runtime_settings_are_refused() {
+    let dir = fixtures_dir().join("bert-ce-1label");
+    for runtime in [
+        RuntimeConfig { threads: Some(0), batch_size: 8 },
+        RuntimeConfig { threads: None, batch_size: 0 },
+    ] {
+        let config = CrossEncoderConfig { runtime, ..Default::default() };
+        let err = CrossEncoder::load(&local(dir.clone()), &config).unwrap_err();
+        assert!(matches!(err, tamis_models::Error::InvalidOption { .. }), "{err}");
+    }
+    let config = CrossEncoderConfig { max_length: Some(2), ..Default::default() };
+    let err = CrossEncoder::load(&local(dir), &config).unwrap_err();
+    assert!(err.to_string().contains("special tokens"), "{err}");
+}
