@@ -71,7 +71,6 @@ enum Role {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct EmbedLine {
     #[serde(default)]
     id: Option<serde_json::Value>,

@@ -67,3 +67,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+// Model inference allocates and frees large activation buffers for every layer; glibc
+// hands those back to the kernel each time (a page fault per 4 KiB on reuse), while
+// mimalloc keeps them, which measurably cuts system time on reranking.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

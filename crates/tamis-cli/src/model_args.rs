@@ -24,9 +24,14 @@ pub struct ModelArgs {
     #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Sequences per forward pass (inputs are sorted by length first to limit padding).
+    /// Most sequences per forward pass (inputs are sorted by length first to limit padding).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub batch_size: usize,
+
+    /// Most tokens (sequences × padded length) per forward pass; long inputs run in
+    /// smaller batches so attention buffers stay cache-friendly.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub max_batch_tokens: usize,
 
     /// Maximum tokens per input; default: the model's own limit.
     #[arg(long, value_name = "N")]
@@ -43,7 +48,11 @@ impl ModelArgs {
 
     /// Threads and batch size as the library takes them.
     pub fn runtime(&self) -> RuntimeConfig {
-        RuntimeConfig { threads: self.threads, batch_size: self.batch_size }
+        RuntimeConfig {
+            threads: self.threads,
+            batch_size: self.batch_size,
+            max_batch_tokens: self.max_batch_tokens,
+        }
     }
 }
 

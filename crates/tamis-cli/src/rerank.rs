@@ -66,7 +66,6 @@ enum TruncationArg {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RerankLine {
     query: String,
     documents: Vec<Document>,

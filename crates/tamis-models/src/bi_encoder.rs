@@ -60,7 +60,7 @@ pub struct BiEncoder {
     normalize: bool,
     lowercase: bool,
     max_length: usize,
-    batch_size: usize,
+    runtime: RuntimeConfig,
     prompts: BTreeMap<String, String>,
     default_prompt_name: Option<String>,
     query_prompt: Option<String>,
@@ -131,7 +131,7 @@ impl BiEncoder {
             normalize: config.normalize.unwrap_or(pipeline.normalize),
             lowercase: st.do_lower_case,
             max_length,
-            batch_size: config.runtime.batch_size,
+            runtime: config.runtime,
             prompts: st_model.prompts,
             default_prompt_name: st_model.default_prompt_name,
             query_prompt: config.query_prompt.clone(),
@@ -189,7 +189,7 @@ impl BiEncoder {
             _ => 0,
         };
         let mut vectors = vec![Vec::new(); texts.len()];
-        for_each_sorted_batch(&inputs, self.batch_size, self.pad_id, |positions, batch| {
+        for_each_sorted_batch(&inputs, &self.runtime, self.pad_id, |positions, batch| {
             let states = self.backend.hidden_states(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let mut mask = batch.mask_row(row).to_vec();

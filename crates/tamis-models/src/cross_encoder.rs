@@ -66,7 +66,7 @@ pub struct CrossEncoder {
     activation: ScoreActivation,
     label: Option<usize>,
     max_length: usize,
-    batch_size: usize,
+    runtime: RuntimeConfig,
 }
 
 impl CrossEncoder {
@@ -103,7 +103,7 @@ impl CrossEncoder {
             activation,
             label: config.label,
             max_length,
-            batch_size: config.runtime.batch_size,
+            runtime: config.runtime,
         })
     }
 
@@ -136,7 +136,7 @@ impl CrossEncoder {
     pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<Prediction>> {
         let inputs = self.tokenize(pairs)?;
         let mut predictions: Vec<Option<Prediction>> = vec![None; pairs.len()];
-        for_each_sorted_batch(&inputs, self.batch_size, self.pad_id, |positions, batch| {
+        for_each_sorted_batch(&inputs, &self.runtime, self.pad_id, |positions, batch| {
             let logits = self.backend.classify(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let logits = logits[row * self.num_labels..(row + 1) * self.num_labels].to_vec();

@@ -20,14 +20,17 @@ pub fn available_cores() -> usize {
 pub struct RuntimeConfig {
     /// Threads for one forward pass; `None` uses [`available_cores`].
     pub threads: Option<usize>,
-    /// Sequences per forward pass. Inputs are sorted by length first, so a batch holds
-    /// sequences of similar length and little padding.
+    /// Most sequences per forward pass. Inputs are sorted by length first, so a batch
+    /// holds sequences of similar length and little padding.
     pub batch_size: usize,
+    /// Most tokens (sequences × padded length) per forward pass: long inputs go in
+    /// smaller batches, so attention buffers stay small enough to be cheap.
+    pub max_batch_tokens: usize,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { threads: None, batch_size: 32 }
+        RuntimeConfig { threads: None, batch_size: 32, max_batch_tokens: 2048 }
     }
 }
 
@@ -37,6 +40,12 @@ impl RuntimeConfig {
         if self.batch_size == 0 {
             return Err(Error::InvalidOption {
                 name: "batch_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.max_batch_tokens == 0 {
+            return Err(Error::InvalidOption {
+                name: "max_batch_tokens",
                 message: "must be at least 1".into(),
             });
         }
@@ -81,9 +90,13 @@ pub(crate) fn load_encoder(
 
 /// Runs `forward` over `inputs` in batches of similar length and hands each result back
 /// with the input positions it belongs to, so callers can restore input order.
+///
+/// Inputs are sorted longest first; a batch grows while it stays within both
+/// `batch_size` sequences and `max_batch_tokens` padded tokens (a single sequence
+/// longer than the budget still gets a batch of its own).
 pub(crate) fn for_each_sorted_batch<F>(
     inputs: &[Tokens],
-    batch_size: usize,
+    runtime: &RuntimeConfig,
     pad_id: u32,
     mut forward: F,
 ) -> Result<()>
@@ -92,7 +105,13 @@ where
 {
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].ids.len()));
-    for positions in order.chunks(batch_size) {
+    let mut rest = &order[..];
+    while !rest.is_empty() {
+        // Sorted longest first, so the first sequence sets the padded length.
+        let padded_len = inputs[rest[0]].ids.len().max(1);
+        let fit = (runtime.max_batch_tokens / padded_len).clamp(1, runtime.batch_size);
+        let (positions, tail) = rest.split_at(fit.min(rest.len()));
+        rest = tail;
         let sequences: Vec<(&[u32], &[u32])> =
             positions.iter().map(|&i| (&inputs[i].ids[..], &inputs[i].type_ids[..])).collect();
         let batch = TokenBatch::pad(&sequences, pad_id);
@@ -100,3 +119,6 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -77,7 +77,7 @@ fn bad_lines_are_named_and_nothing_is_written() {
     let output = tamis(&["embed", "-m", &model], "{\"text\": \"fine\"}\n{\"text\": \"  \"}\n", &[]);
     assert_fails_with(&output, "line 2 of standard input: the text is empty");
     let output = tamis(&["embed", "-m", &model], "{\"txt\": \"typo\"}\n", &[]);
-    assert_fails_with(&output, "unknown field `txt`");
+    assert_fails_with(&output, "missing field `text`");
     let output = tamis(&["embed", "-m", &model], "", &[]);
     assert_fails_with(&output, "no input lines");
 }

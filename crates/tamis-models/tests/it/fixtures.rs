@@ -28,7 +28,7 @@ struct PairCase {
 
 /// Small batches, so that one call spans several padded batches.
 fn runtime() -> RuntimeConfig {
-    RuntimeConfig { threads: Some(2), batch_size: 4 }
+    RuntimeConfig { threads: Some(2), batch_size: 4, ..Default::default() }
 }
 
 fn check_cross_encoder(name: &str, activation: ScoreActivation) {
@@ -224,7 +224,7 @@ fn thread_count_and_batch_size_do_not_change_scores() {
         expected.cases.iter().map(|c| (c.query.as_str(), c.document.as_str())).collect();
     let run = |threads, batch_size| {
         let config = CrossEncoderConfig {
-            runtime: RuntimeConfig { threads: Some(threads), batch_size },
+            runtime: RuntimeConfig { threads: Some(threads), batch_size, ..Default::default() },
             ..Default::default()
         };
         CrossEncoder::load(&local(dir.clone()), &config).unwrap().predict(&pairs).unwrap()
@@ -242,10 +242,12 @@ fn thread_count_and_batch_size_do_not_change_scores() {
 #[test]
 fn invalid_runtime_settings_are_refused() {
     let dir = fixtures_dir().join("bert-ce-1label");
-    for runtime in [
-        RuntimeConfig { threads: Some(0), batch_size: 8 },
-        RuntimeConfig { threads: None, batch_size: 0 },
-    ] {
+    let invalid = [
+        RuntimeConfig { threads: Some(0), ..Default::default() },
+        RuntimeConfig { batch_size: 0, ..Default::default() },
+        RuntimeConfig { max_batch_tokens: 0, ..Default::default() },
+    ];
+    for runtime in invalid {
         let config = CrossEncoderConfig { runtime, ..Default::default() };
         let err = CrossEncoder::load(&local(dir.clone()), &config).unwrap_err();
         assert!(matches!(err, tamis_models::Error::InvalidOption { .. }), "{err}");

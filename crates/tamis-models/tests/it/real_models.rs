@@ -56,7 +56,7 @@ fn shared_cross_encoder_reproduces_reference_scores() {
 fn shared_bi_encoder_matches_sentence_transformers() {
     let dir = tamis_testkit::shared_model("all-MiniLM-L6-v2");
     let config = BiEncoderConfig {
-        runtime: tamis_models::RuntimeConfig { threads: None, batch_size: 16 },
+        runtime: tamis_models::RuntimeConfig { batch_size: 16, ..Default::default() },
         ..Default::default()
     };
     let model = BiEncoder::load(&local(dir), &config).unwrap();
