@@ -6,7 +6,11 @@
 //! passes silently without them.
 #![deny(missing_docs)]
 
+mod fake_hub;
+
 use std::path::PathBuf;
+
+pub use fake_hub::{FAKE_COMMIT, FakeHub};
 
 /// The environment variable that overrides where `shared/` is.
 pub const SHARED_ENV: &str = "TAMIS_SHARED_DIR";

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod fixtures;
+mod hub;
 mod real_models;
 
 use std::path::{Path, PathBuf};
