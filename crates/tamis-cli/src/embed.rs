@@ -1,13 +1,11 @@
 //! `tamis embed`: texts in, vectors out, as JSON Lines.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use tamis_models::{BiEncoder, BiEncoderConfig, Prompt};
 
-use crate::jsonl::{Output, progress, read_lines};
+use crate::jsonl::{IoArgs, Output, progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
 /// Embed texts with a bi-encoder.
@@ -26,13 +24,8 @@ pub struct EmbedArgs {
     #[command(flatten)]
     model: ModelArgs,
 
-    /// JSON Lines to read; standard input when absent.
-    #[arg(long, short = 'i', value_name = "FILE")]
-    input: Option<PathBuf>,
-
-    /// Where to write the vectors; standard output when absent.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    io: IoArgs,
 
     /// Prepend the model's prompt for this role (e5/bge-style `query: ` / `passage: `),
     /// or a --query-prompt/--document-prompt given here.
@@ -89,7 +82,7 @@ const CHUNK: usize = 256;
 
 pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     configure_threads(args.model.threads);
-    let lines = read_lines(args.input.as_deref(), |line| {
+    let lines = read_lines(args.io.input.as_deref(), |line| {
         let parsed: EmbedLine = serde_json::from_str(line).context(
             r#"expected a JSON object like {"text": "..."} or {"id": ..., "text": "..."}"#,
         )?;
@@ -111,7 +104,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     let model_dir = args.model.resolve()?;
     let model = BiEncoder::load(&model_dir, &config)
         .with_context(|| format!("loading bi-encoder {}", args.model.model))?;
-    let mut output = Output::open(args.output.as_deref())?;
+    let mut output = Output::open(args.io.output.as_deref())?;
     let bar = progress(lines.len(), "texts");
     for chunk in lines.chunks(CHUNK) {
         let texts: Vec<&str> = chunk.iter().map(|l| l.text.as_str()).collect();

@@ -4,7 +4,20 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Where JSON Lines come from and go to.
+#[derive(Debug, Args)]
+pub struct IoArgs {
+    /// JSON Lines to read; standard input when absent.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Where to write the results; standard output when absent.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
 
 /// Where the input lines come from, for error messages.
 pub fn source_name(input: Option<&Path>) -> String {

@@ -1,14 +1,12 @@
 //! `tamis rerank`: a query and its candidate documents in, documents sorted by relevance out.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use tamis_core::ScoreActivation;
 use tamis_models::{CrossEncoder, CrossEncoderConfig, Truncation};
 
-use crate::jsonl::{Output, progress, read_lines};
+use crate::jsonl::{IoArgs, Output, progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
 /// Rerank documents against a query with a cross-encoder.
@@ -32,13 +30,8 @@ pub struct RerankArgs {
     #[command(flatten)]
     model: ModelArgs,
 
-    /// JSON Lines to read; standard input when absent.
-    #[arg(long, short = 'i', value_name = "FILE")]
-    input: Option<PathBuf>,
-
-    /// Where to write the results; standard output when absent.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    io: IoArgs,
 
     /// Return raw logits instead of the model's declared activation.
     #[arg(long)]
@@ -106,7 +99,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     if args.top_n == Some(0) {
         anyhow::bail!("--top-n must be at least 1");
     }
-    let lines = read_lines(args.input.as_deref(), |line| {
+    let lines = read_lines(args.io.input.as_deref(), |line| {
         let parsed: RerankLine = serde_json::from_str(line).context(
             r#"expected a JSON object like {"query": "...", "documents": ["...", ...]}"#,
         )?;
@@ -130,7 +123,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     let model_dir = args.model.resolve()?;
     let model = CrossEncoder::load(&model_dir, &config)
         .with_context(|| format!("loading cross-encoder {}", args.model.model))?;
-    let mut output = Output::open(args.output.as_deref())?;
+    let mut output = Output::open(args.io.output.as_deref())?;
     let bar = progress(lines.len(), "queries");
     for (line_index, line) in lines.iter().enumerate() {
         let documents: Vec<&str> = line.documents.iter().map(Document::text).collect();

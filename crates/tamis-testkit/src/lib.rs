@@ -53,6 +53,37 @@ pub fn shared_dataset(name: &str) -> PathBuf {
     dir
 }
 
+/// One line of the shared cross-encoder's `reference_scores.jsonl`: transformers' logits
+/// for a query against several documents (see `shared/models/README.md`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ReferenceScores {
+    /// The query.
+    pub query: String,
+    /// The candidate documents.
+    pub documents: Vec<String>,
+    /// transformers' logit per document.
+    pub logits: Vec<f32>,
+    /// Whether each pair was longer than `max_length`.
+    pub truncated: Vec<bool>,
+    /// The maximum pair length the logits were computed with.
+    pub max_length: usize,
+}
+
+/// The shared cross-encoder and every line of its `reference_scores.jsonl`.
+///
+/// # Panics
+/// When the shared model or its reference file is missing or malformed.
+pub fn reference_scores() -> (PathBuf, Vec<ReferenceScores>) {
+    let dir = shared_model("tamis-ce-minilm-l6-nfcorpus");
+    let path = dir.join("reference_scores.jsonl");
+    let text = fs_err::read_to_string(&path).expect("reading reference_scores.jsonl");
+    let lines = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a reference_scores.jsonl line"))
+        .collect();
+    (dir, lines)
+}
+
 /// The root of the tamis workspace.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..")

@@ -24,7 +24,7 @@ fn reference_lines() -> Vec<ReferenceLine> {
 
 #[test]
 fn ranks_by_reference_scores_with_top_n() {
-    let references = reference_lines();
+    let (_, references) = tamis_testkit::reference_scores();
     let input: Vec<String> = references
         .iter()
         .map(|r| serde_json::json!({"query": r.query, "documents": r.documents}).to_string())

@@ -1,33 +1,21 @@
 //! The real models in `shared/models/` reproduce their reference outputs.
 
-use serde::Deserialize;
 use tamis_core::ScoreActivation;
 use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig};
 
 use crate::{EmbeddingCases, check_embedder, fixtures_dir, local, read_json};
 
-#[derive(Deserialize)]
-struct ReferenceLine {
-    query: String,
-    documents: Vec<String>,
-    logits: Vec<f32>,
-    truncated: Vec<bool>,
-    max_length: usize,
-}
-
 /// `reference_scores.jsonl` lists transformers' logits; every one must be met within 1e-4.
 #[test]
 fn shared_cross_encoder_reproduces_reference_scores() {
-    let dir = tamis_testkit::shared_model("tamis-ce-minilm-l6-nfcorpus");
-    let model = CrossEncoder::load(&local(dir.clone()), &CrossEncoderConfig::default()).unwrap();
+    let (dir, references) = tamis_testkit::reference_scores();
+    let model = CrossEncoder::load(&local(dir), &CrossEncoderConfig::default()).unwrap();
     // The model declares Identity: its scores are raw logits.
     assert_eq!(model.activation(), ScoreActivation::Identity);
     assert_eq!(model.num_labels(), 1);
-    let text = fs_err::read_to_string(dir.join("reference_scores.jsonl")).unwrap();
     let mut n_pairs = 0;
     let mut n_truncated = 0;
-    for (line_no, line) in text.lines().enumerate() {
-        let reference: ReferenceLine = serde_json::from_str(line).unwrap();
+    for (line_no, reference) in references.iter().enumerate() {
         assert_eq!(reference.max_length, model.max_length());
         let pairs: Vec<(&str, &str)> =
             reference.documents.iter().map(|d| (reference.query.as_str(), d.as_str())).collect();
