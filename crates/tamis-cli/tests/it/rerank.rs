@@ -1,26 +1,6 @@
 //! `tamis rerank` on the real cross-encoder, checked against its reference scores.
 
-use serde::Deserialize;
-
 use crate::{assert_fails_with, json_lines, model_path, tamis};
-
-#[derive(Deserialize)]
-struct ReferenceLine {
-    query: String,
-    documents: Vec<String>,
-    logits: Vec<f32>,
-    truncated: Vec<bool>,
-}
-
-fn reference_lines() -> Vec<ReferenceLine> {
-    let path =
-        tamis_testkit::shared_model("tamis-ce-minilm-l6-nfcorpus").join("reference_scores.jsonl");
-    fs_err::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn ranks_by_reference_scores_with_top_n() {
