@@ -42,16 +42,22 @@ pub struct Tokens {
 
 impl TextTokenizer {
     pub(crate) fn load(dir: &Path, max_length: usize, truncation: Truncation) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        if !path.is_file() {
+        let json = dir.join("tokenizer.json");
+        let vocab = dir.join("vocab.txt");
+        let (mut whole, path) = if json.is_file() {
+            let tokenizer = Tokenizer::from_file(&json)
+                .map_err(|e| Error::Tokenizer { path: json.clone(), message: e.to_string() })?;
+            (tokenizer, json)
+        } else if vocab.is_file() {
+            (bert_from_vocab(dir, &vocab)?, vocab)
+        } else {
             return Err(Error::MissingFile {
-                path,
-                hint: "tamis needs the fast tokenizer file; save it with `tokenizer.save_pretrained(dir)` in transformers",
+                path: json,
+                hint: "tamis needs the fast tokenizer file (or a BERT vocab.txt); save it with `tokenizer.save_pretrained(dir)` in transformers",
             });
-        }
+        };
         let tokenizer_error =
             |e: tokenizers::Error| Error::Tokenizer { path: path.clone(), message: e.to_string() };
-        let mut whole = Tokenizer::from_file(&path).map_err(tokenizer_error)?;
         // tokenizer.json may carry truncation and padding of its own (all-MiniLM-L6-v2 pads
         // to 128); sentence-transformers overrides both, and so do we.
         whole.with_truncation(None).map_err(tokenizer_error)?;
@@ -121,6 +127,68 @@ impl TextTokenizer {
     pub(crate) fn count_tokens(&self, text: &str) -> Result<usize> {
         self.whole.encode_fast(text, true).map(|e| e.len()).map_err(|e| self.error(e))
     }
+}
+
+/// Builds what transformers' `BertTokenizerFast` converts a `vocab.txt` into, for older
+/// BERT checkpoints that ship no `tokenizer.json`; `do_lower_case`, `strip_accents` and
+/// `tokenize_chinese_chars` come from `tokenizer_config.json` with BERT's defaults.
+fn bert_from_vocab(dir: &Path, vocab: &Path) -> Result<Tokenizer> {
+    use tokenizers::Model;
+    use tokenizers::models::wordpiece::WordPiece;
+    use tokenizers::normalizers::BertNormalizer;
+    use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+    use tokenizers::processors::bert::BertProcessing;
+
+    #[derive(serde::Deserialize)]
+    struct BertTokenizerConfig {
+        #[serde(default = "yes")]
+        do_lower_case: bool,
+        strip_accents: Option<bool>,
+        #[serde(default = "yes")]
+        tokenize_chinese_chars: bool,
+    }
+    fn yes() -> bool {
+        true
+    }
+    let config_path = dir.join("tokenizer_config.json");
+    let config: BertTokenizerConfig = if config_path.is_file() {
+        crate::config::read_json(&config_path)?
+    } else {
+        serde_json::from_str("{}").expect("defaults deserialize: this is a bug")
+    };
+    let error = |message: String| Error::Tokenizer { path: vocab.to_path_buf(), message };
+    let vocab_str = vocab.to_str().ok_or_else(|| error("the path is not valid UTF-8".into()))?;
+    let model = WordPiece::from_file(vocab_str)
+        .unk_token("[UNK]".into())
+        .build()
+        .map_err(|e| error(e.to_string()))?;
+    let special = |token: &str| {
+        model
+            .token_to_id(token)
+            .ok_or_else(|| error(format!("the vocabulary has no {token} token")))
+    };
+    let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
+    let specials: Vec<tokenizers::AddedToken> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .into_iter()
+        .filter(|t| model.token_to_id(t).is_some())
+        .map(|t| tokenizers::AddedToken::from(t, true))
+        .collect();
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::new(
+            true,
+            config.tokenize_chinese_chars,
+            config.strip_accents,
+            config.do_lower_case,
+        )))
+        .map_err(|e| error(e.to_string()))?;
+    tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+    tokenizer.with_post_processor(Some(BertProcessing::new(
+        ("[SEP]".into(), sep),
+        ("[CLS]".into(), cls),
+    )));
+    tokenizer.add_special_tokens(specials).map_err(|e| error(e.to_string()))?;
+    Ok(tokenizer)
 }
 
 fn tokens(encoding: &Encoding, truncated: bool) -> Tokens {

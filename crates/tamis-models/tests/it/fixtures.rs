@@ -256,3 +256,32 @@ fn invalid_runtime_settings_are_refused() {
     let err = CrossEncoder::load(&local(dir), &config).unwrap_err();
     assert!(err.to_string().contains("special tokens"), "{err}");
 }
+
+#[test]
+fn bert_without_tokenizer_json_falls_back_to_vocab_txt() {
+    let name = "bert-ce-1label";
+    let dir = copy_without_weights(name);
+    fs_err::copy(
+        fixtures_dir().join(name).join("model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    fs_err::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let expected: PairCases = read_json(&fixtures_dir().join(name).join("expected.json"));
+    let model =
+        CrossEncoder::load(&local(dir.path().to_path_buf()), &CrossEncoderConfig::default())
+            .unwrap();
+    let cases: Vec<&PairCase> =
+        expected.cases.iter().filter(|c| c.truncation == "longest_first").collect();
+    let pairs: Vec<(&str, &str)> =
+        cases.iter().map(|c| (c.query.as_str(), c.document.as_str())).collect();
+    for (case, tokens) in cases.iter().zip(model.tokenize(&pairs).unwrap()) {
+        assert_eq!(tokens.ids, case.input_ids, "{:?} / {:?}", case.query, case.document);
+        assert_eq!(tokens.type_ids, case.token_type_ids);
+    }
+    // Without either file the error names what is needed.
+    fs_err::remove_file(dir.path().join("vocab.txt")).unwrap();
+    let err = CrossEncoder::load(&local(dir.path().to_path_buf()), &CrossEncoderConfig::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("tokenizer.json is missing"), "{err}");
+}

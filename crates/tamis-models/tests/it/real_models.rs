@@ -54,3 +54,21 @@ fn shared_bi_encoder_matches_sentence_transformers() {
     assert!(expected.cases.len() >= 40);
     check_embedder(&model, &expected, "all-MiniLM-L6-v2");
 }
+
+/// The vocab.txt fallback tokenizes the real BERT vocabulary exactly as its tokenizer.json.
+#[test]
+fn vocab_txt_fallback_matches_tokenizer_json_on_real_vocabulary() {
+    let (dir, references) = tamis_testkit::reference_scores();
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"] {
+        std::os::unix::fs::symlink(dir.join(file), copy.path().join(file)).unwrap();
+    }
+    let config = CrossEncoderConfig::default();
+    let with_json = CrossEncoder::load(&local(dir), &config).unwrap();
+    let with_vocab = CrossEncoder::load(&local(copy.path().to_path_buf()), &config).unwrap();
+    for reference in &references {
+        let pairs: Vec<(&str, &str)> =
+            reference.documents.iter().map(|d| (reference.query.as_str(), d.as_str())).collect();
+        assert_eq!(with_vocab.tokenize(&pairs).unwrap(), with_json.tokenize(&pairs).unwrap());
+    }
+}
