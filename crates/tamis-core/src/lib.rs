@@ -5,6 +5,7 @@
 //!
 //! - [`Embedder`] turns texts into vectors (stage 1, the bi-encoder).
 //! - [`Reranker`] scores (query, passage) pairs (stage 2, the cross-encoder).
+//! - [`Hit`], [`ChunkKey`] and [`KeyFilter`] are what retrievers return and obey.
 //! - [`ScoreContract`] says what a reranker's numbers mean, so nobody thresholds a
 //!   raw logit as if it were a probability.
 //!
@@ -29,9 +30,11 @@
 #![deny(missing_docs)]
 
 mod error;
+mod hit;
 mod score;
 mod traits;
 
 pub use error::{Error, ErrorKind, Result};
+pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract};
-pub use traits::{Embedder, Reranker, TextRole};
+pub use traits::{Embedder, Reranker, TextRole, Tokenize};

@@ -30,3 +30,12 @@ pub trait Reranker: Send + Sync {
     /// Scores each passage against `query`, returning one score per passage in input order.
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>>;
 }
+
+/// Splits text into the tokens of a model's tokenizer, so text can be chunked by tokens.
+pub trait Tokenize: Send + Sync {
+    /// Byte ranges of `text`'s tokens, in order, without special tokens.
+    fn token_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>>;
+
+    /// The most tokens one input may have, special tokens included.
+    fn max_tokens(&self) -> usize;
+}

@@ -240,6 +240,16 @@ impl BiEncoder {
     }
 }
 
+impl tamis_core::Tokenize for BiEncoder {
+    fn token_offsets(&self, text: &str) -> tamis_core::Result<Vec<(usize, usize)>> {
+        Ok(self.tokenizer.token_offsets(text)?)
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.max_length
+    }
+}
+
 impl Embedder for BiEncoder {
     fn dimension(&self) -> usize {
         BiEncoder::dimension(self)

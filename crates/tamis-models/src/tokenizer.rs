@@ -123,6 +123,12 @@ impl TextTokenizer {
             .collect()
     }
 
+    /// Byte ranges of the tokens of `text`, without special tokens or truncation.
+    pub(crate) fn token_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        let encoding = self.whole.encode(text, false).map_err(|e| self.error(e))?;
+        Ok(encoding.get_offsets().to_vec())
+    }
+
     /// Number of tokens of `text` with special tokens, without truncation.
     pub(crate) fn count_tokens(&self, text: &str) -> Result<usize> {
         self.whole.encode_fast(text, true).map(|e| e.len()).map_err(|e| self.error(e))

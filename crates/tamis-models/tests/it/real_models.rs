@@ -72,3 +72,25 @@ fn vocab_txt_fallback_matches_tokenizer_json_on_real_vocabulary() {
         assert_eq!(with_vocab.tokenize(&pairs).unwrap(), with_json.tokenize(&pairs).unwrap());
     }
 }
+
+/// Token offsets (used to chunk documents) are byte ranges that slice the original text.
+#[test]
+fn token_offsets_slice_the_original_text() {
+    use tamis_core::Tokenize;
+    let model = BiEncoder::load(
+        &local(tamis_testkit::shared_model("all-MiniLM-L6-v2")),
+        &BiEncoderConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(model.max_tokens(), 256);
+    let text = "Vitamin D3 (cholecalciferol) — 1,000 IU/day in Zürich; 日本語 too.";
+    let offsets = model.token_offsets(text).unwrap();
+    assert!(offsets.len() > 15, "{offsets:?}");
+    let mut previous_end = 0;
+    for &(start, end) in &offsets {
+        assert!(start >= previous_end && end > start && end <= text.len(), "{offsets:?}");
+        assert!(text.get(start..end).is_some(), "({start}, {end}) is not on a char boundary");
+        previous_end = end;
+    }
+    assert_eq!(&text[offsets[0].0..offsets[0].1], "Vitamin");
+}

@@ -1,0 +1,28 @@
+//! The tamis engine: what joins storage, the lexical and vector retrievers and the models
+//! into two-stage search.
+//!
+//! Built so far:
+//! - [`chunker`]: documents cut into windows of the bi-encoder's tokens, with overlap.
+//! - [`fusion`]: reciprocal-rank and normalized linear fusion of ranked lists.
+//! - [`filter`]: metadata filter expressions (`lang = "en" and year >= 2010`), parsed
+//!   once and evaluated against a document's JSON metadata.
+//! - [`storage`]: the SQLite source of truth with its change log for derived indexes.
+//!
+//! ```
+//! use tamis_core::Hit;
+//! use tamis_engine::fusion::{Fusion, fuse};
+//!
+//! let bm25 = [Hit { key: 1, score: 12.0 }, Hit { key: 2, score: 7.5 }];
+//! let dense = [Hit { key: 2, score: 0.83 }, Hit { key: 3, score: 0.80 }];
+//! let fused = fuse(&[&bm25, &dense], &Fusion::rrf(2), 10).unwrap();
+//! assert_eq!(fused[0].key, 2); // first and second: the best sum of reciprocal ranks
+//! ```
+#![deny(missing_docs)]
+
+pub mod chunker;
+mod error;
+pub mod filter;
+pub mod fusion;
+pub mod storage;
+
+pub use error::{Error, ErrorKind, Result};

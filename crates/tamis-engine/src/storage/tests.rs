@@ -1,0 +1,128 @@
+use serde_json::json;
+
+use super::{Change, Document, NewChunk, Store};
+use crate::filter::Filter;
+
+fn doc(id: &str, text: &str, metadata: Option<serde_json::Value>) -> Document {
+    Document { id: id.into(), title: format!("title of {id}"), text: text.into(), metadata }
+}
+
+fn chunks(texts: &[&str]) -> Vec<NewChunk> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| NewChunk { text: t.to_string(), vector: vec![i as f32, 0.5, -1.0] })
+        .collect()
+}
+
+#[test]
+fn batches_get_sequences_and_log_their_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.last_seq().unwrap(), 0);
+    let first = store
+        .write_batch(&[
+            (doc("a", "alpha", None), chunks(&["a0", "a1"])),
+            (doc("b", "beta", None), chunks(&["b0"])),
+        ])
+        .unwrap();
+    assert_eq!(first.seq, 1);
+    assert_eq!(first.added.len(), 3);
+    assert!(first.removed.is_empty());
+    assert_eq!(store.counts().unwrap(), (2, 3));
+
+    // Replacing a document removes its old chunks and never reuses their keys.
+    let second = store.write_batch(&[(doc("a", "alpha v2", None), chunks(&["a0 v2"]))]).unwrap();
+    assert_eq!(second.seq, 2);
+    assert_eq!(second.removed, first.added[..2].to_vec());
+    assert!(second.added[0] > *first.added.iter().max().unwrap());
+    assert_eq!(store.counts().unwrap(), (2, 2));
+
+    let changes = store.changes_since(1).unwrap();
+    let expected: Vec<(u64, Change)> = vec![
+        (2, Change::Removed(first.added[0])),
+        (2, Change::Removed(first.added[1])),
+        (2, Change::Added(second.added[0])),
+    ];
+    assert_eq!(changes, expected);
+    assert_eq!(store.changes_since(2).unwrap(), vec![]);
+}
+
+#[test]
+fn chunks_and_vectors_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let receipt =
+        store.write_batch(&[(doc("a", "alpha", None), chunks(&["first", "second"]))]).unwrap();
+    let read = store.chunks(&[receipt.added[1], 999, receipt.added[0]]).unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(
+        (read[0].doc_id.as_str(), read[0].ordinal, read[0].text.as_str()),
+        ("a", 1, "second")
+    );
+    assert_eq!(read[1].title, "title of a");
+    let vectors = store.vectors().unwrap();
+    assert_eq!(
+        vectors,
+        vec![(receipt.added[0], vec![0.0, 0.5, -1.0]), (receipt.added[1], vec![1.0, 0.5, -1.0])]
+    );
+}
+
+#[test]
+fn unchanged_documents_are_recognised_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let a = doc("a", "alpha", Some(json!({"lang": "en"})));
+    store.write_batch(&[(a.clone(), chunks(&["a0"]))]).unwrap();
+    let mut changed = a.clone();
+    changed.metadata = Some(json!({"lang": "fr"}));
+    let hash_a = a.content_hash();
+    let hash_changed = changed.content_hash();
+    assert_ne!(hash_a, hash_changed, "metadata is part of the hash");
+    let same = store.unchanged(&[("a", &hash_a), ("a", &hash_changed), ("b", &hash_a)]).unwrap();
+    assert_eq!(same.len(), 1);
+    assert!(same.contains("a"));
+}
+
+#[test]
+fn deletes_by_id_and_by_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .write_batch(&[
+            (doc("a", "x", Some(json!({"lang": "en", "year": 2001}))), chunks(&["a0"])),
+            (doc("b", "y", Some(json!({"lang": "fr", "year": 2015}))), chunks(&["b0", "b1"])),
+            (doc("c", "z", None), chunks(&["c0"])),
+        ])
+        .unwrap();
+    let recent = Filter::parse("year >= 2010").unwrap();
+    assert_eq!(store.documents_matching(&recent).unwrap(), vec!["b".to_string()]);
+    assert_eq!(store.keys_matching(&recent).unwrap().len(), 2);
+    let receipt = store.delete_documents(&["b", "nope"]).unwrap();
+    assert_eq!(receipt.removed.len(), 2);
+    assert_eq!(store.counts().unwrap(), (2, 2));
+    assert!(store.keys_matching(&recent).unwrap().is_empty());
+}
+
+#[test]
+fn settings_and_data_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store.set_setting("embedder", "all-MiniLM-L6-v2").unwrap();
+        store.write_batch(&[(doc("a", "alpha", None), chunks(&["a0"]))]).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.setting("embedder").unwrap().as_deref(), Some("all-MiniLM-L6-v2"));
+    assert_eq!(store.setting("missing").unwrap(), None);
+    assert_eq!(store.last_seq().unwrap(), 1);
+    assert_eq!(store.counts().unwrap(), (1, 1));
+}
+
+#[test]
+fn a_foreign_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path()).unwrap().set_setting("schema_version", "99").unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}

@@ -1,0 +1,260 @@
+//! [`Bm25Index`]: one tantivy index in one directory, written by key, searched by free text.
+//!
+//! Writes (`upsert`, `delete`) are buffered by tantivy's writer and become visible, all at
+//! once, at [`Bm25Index::commit`], whose tantivy commit payload records the storage sequence
+//! number the index then reflects (`seq=<n>`). The reader is reloaded by hand right after
+//! each commit (`ReloadPolicy::Manual`), so a search that follows a commit sees it, without
+//! the delay of tantivy's default file-watching policy. Uncommitted writes are lost when the
+//! index is dropped.
+//!
+//! The directory holds a write lock while a [`Bm25Index`] is open: one writer at a time.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use tamis_core::{ChunkKey, Hit, KeyFilter};
+use tantivy::indexer::UserOperation;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
+
+use crate::analyzer::{terms, text_analyzer, tokenizer_name};
+use crate::collector::TopKeys;
+use crate::config::{read_settings, settings_path, write_settings};
+use crate::schema::{Fields, TextFields, build_schema, resolve_fields};
+use crate::{Bm25Config, Error};
+
+/// The indexing memory budget shared by tantivy's writer threads (at least 15 MB each, so
+/// this allows up to four threads).
+const WRITER_MEMORY_BYTES: usize = 64 << 20;
+
+/// The prefix of the commit payload; the sequence number follows in decimal.
+const SEQ_PAYLOAD_PREFIX: &str = "seq=";
+
+/// One chunk to index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LexicalDoc<'a> {
+    /// The chunk's key; indexing a key again replaces the earlier document.
+    pub key: ChunkKey,
+    /// The title of the chunk's document (may be empty).
+    pub title: &'a str,
+    /// The chunk's text (may be empty).
+    pub text: &'a str,
+}
+
+/// A BM25 index over tantivy, keyed by [`ChunkKey`].
+pub struct Bm25Index {
+    dir: PathBuf,
+    config: Bm25Config,
+    index: Index,
+    fields: Fields,
+    analyzer: TextAnalyzer,
+    writer: IndexWriter,
+    reader: IndexReader,
+    committed_seq: Option<u64>,
+}
+
+impl Bm25Index {
+    /// Creates an empty index in `dir` (created if missing) and records `config` beside it.
+    ///
+    /// Fails with [`Error::AlreadyExists`] if `dir` already holds an index.
+    pub fn create(dir: impl AsRef<Path>, config: &Bm25Config) -> crate::Result<Bm25Index> {
+        let dir = dir.as_ref();
+        fs_err::create_dir_all(dir)?;
+        if settings_path(dir).exists() || dir.join("meta.json").exists() {
+            return Err(Error::AlreadyExists { path: dir.to_path_buf() });
+        }
+        let index = Index::create_in_dir(dir, build_schema(config)).map_err(tantivy_error(dir))?;
+        // The settings go last: a directory without them is not an index, so a creation that
+        // fails half-way leaves nothing `open` would accept.
+        write_settings(dir, config)?;
+        Bm25Index::start(dir, index, *config)
+    }
+
+    /// Opens the index in `dir` with the configuration it was created with.
+    ///
+    /// Fails with [`Error::NotAnIndex`] if `dir` has no settings file, and with
+    /// [`Error::CorruptConfig`], [`Error::UnsupportedFormat`] or [`Error::SchemaMismatch`]
+    /// if its settings cannot be used.
+    pub fn open(dir: impl AsRef<Path>) -> crate::Result<Bm25Index> {
+        let dir = dir.as_ref();
+        let config = read_settings(dir)?;
+        let index = Index::open_in_dir(dir).map_err(tantivy_error(dir))?;
+        Bm25Index::start(dir, index, config)
+    }
+
+    fn start(dir: &Path, index: Index, config: Bm25Config) -> crate::Result<Bm25Index> {
+        let fields = resolve_fields(&index.schema(), &config, dir)?;
+        let analyzer = text_analyzer(&config);
+        index.tokenizers().register(tokenizer_name(&config), analyzer.clone());
+        let metas = index.load_metas().map_err(tantivy_error(dir))?;
+        let committed_seq = match metas.payload {
+            None => None,
+            Some(payload) => Some(
+                parse_seq(&payload)
+                    .ok_or_else(|| Error::CorruptPayload { path: dir.to_path_buf(), payload })?,
+            ),
+        };
+        let writer = index.writer(WRITER_MEMORY_BYTES).map_err(tantivy_error(dir))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tantivy_error(dir))?;
+        Ok(Bm25Index {
+            dir: dir.to_path_buf(),
+            config,
+            index,
+            fields,
+            analyzer,
+            writer,
+            reader,
+            committed_seq,
+        })
+    }
+
+    /// The index directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration the index was created with.
+    pub fn config(&self) -> &Bm25Config {
+        &self.config
+    }
+
+    /// Adds `docs`, replacing any document already indexed under the same key (the old one
+    /// is deleted by key, then the new one added; of repeated keys in `docs` the last wins).
+    /// Visible to search after the next [`Bm25Index::commit`].
+    pub fn upsert(&mut self, docs: &[LexicalDoc<'_>]) -> crate::Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let mut operations = Vec::with_capacity(docs.len() * 2);
+        for doc in docs {
+            operations.push(UserOperation::Delete(self.key_term(doc.key)));
+            operations.push(UserOperation::Add(self.document(doc)));
+        }
+        self.writer.run(operations).map_err(tantivy_error(&self.dir))?;
+        Ok(())
+    }
+
+    /// Removes the documents with these keys (absent keys are ignored).
+    /// Visible to search after the next [`Bm25Index::commit`].
+    pub fn delete(&mut self, keys: &[ChunkKey]) -> crate::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let operations: Vec<_> =
+            keys.iter().map(|&key| UserOperation::Delete(self.key_term(key))).collect();
+        self.writer.run(operations).map_err(tantivy_error(&self.dir))?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable and visible, atomically, recording that the index now
+    /// reflects storage sequence number `seq` (read back by [`Bm25Index::committed_seq`]).
+    pub fn commit(&mut self, seq: u64) -> crate::Result<()> {
+        let mut prepared = self.writer.prepare_commit().map_err(tantivy_error(&self.dir))?;
+        prepared.set_payload(&format!("{SEQ_PAYLOAD_PREFIX}{seq}"));
+        prepared.commit().map_err(tantivy_error(&self.dir))?;
+        self.committed_seq = Some(seq);
+        self.reader.reload().map_err(tantivy_error(&self.dir))?;
+        Ok(())
+    }
+
+    /// The sequence number of the last commit, also after a reopen; `None` before the first.
+    pub fn committed_seq(&self) -> Option<u64> {
+        self.committed_seq
+    }
+
+    /// The number of live documents as of the last commit.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.reader.searcher().num_docs()).unwrap_or(usize::MAX)
+    }
+
+    /// Whether the index held no live document at the last commit.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The best `k` committed documents for `query` by BM25, best first, ties broken by the
+    /// smaller key, restricted to keys that `filter` allows.
+    ///
+    /// `query` is plain text, never query syntax: it is analyzed like the documents and its
+    /// terms are OR-ed, each looked up in every text field (a repeated term counts again).
+    /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
+    /// empty list. The filter is consulted while collecting, so a selective filter still
+    /// yields up to `k` hits.
+    pub fn search(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<&dyn KeyFilter>,
+    ) -> crate::Result<Vec<Hit>> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let query_terms = terms(&mut self.analyzer.clone(), query);
+        if query_terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searched = self.fields.text.searched();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            Vec::with_capacity(query_terms.len() * searched.len());
+        for term in &query_terms {
+            for &field in &searched {
+                let term = Term::from_field_text(field, term);
+                clauses.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                ));
+            }
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        searcher.search(&query, &TopKeys { k, filter }).map_err(tantivy_error(&self.dir))
+    }
+
+    fn key_term(&self, key: ChunkKey) -> Term {
+        Term::from_field_u64(self.fields.key, key)
+    }
+
+    fn document(&self, doc: &LexicalDoc<'_>) -> TantivyDocument {
+        let mut out = TantivyDocument::new();
+        out.add_u64(self.fields.key, doc.key);
+        match self.fields.text {
+            TextFields::Concatenated { body } => {
+                out.add_text(body, format!("{} {}", doc.title, doc.text));
+            }
+            TextFields::Multifield { title, text } => {
+                out.add_text(title, doc.title);
+                out.add_text(text, doc.text);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for Bm25Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bm25Index")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .field("committed_seq", &self.committed_seq)
+            .field("schema", &self.index.schema())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sequence number in a commit payload written by [`Bm25Index::commit`].
+fn parse_seq(payload: &str) -> Option<u64> {
+    payload.strip_prefix(SEQ_PAYLOAD_PREFIX)?.parse().ok()
+}
+
+fn tantivy_error(dir: &Path) -> impl Fn(TantivyError) -> Error + '_ {
+    move |source| Error::Tantivy { path: dir.to_path_buf(), source }
+}
+
+#[cfg(test)]
+mod tests;

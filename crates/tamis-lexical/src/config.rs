@@ -1,0 +1,202 @@
+//! How an index analyzes and lays out text, and the settings file that records it.
+//!
+//! The configuration is chosen once, by [`crate::Bm25Index::create`], and written to
+//! [`SETTINGS_FILE`] in the index directory; [`crate::Bm25Index::open`] reads it back, so a
+//! query is always analyzed exactly like the documents it is matched against.
+//! The file is a few `key = value` lines:
+//!
+//! ```text
+//! # tamis-lexical index settings, written by Bm25Index::create; do not edit
+//! format = 1
+//! stemming = true
+//! stopwords = true
+//! fields = multifield
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// The name of the settings file inside an index directory.
+pub const SETTINGS_FILE: &str = "tamis-lexical.cfg";
+
+/// The version of the settings file (and of the schema it describes) that this crate writes.
+const FORMAT: u64 = 1;
+
+/// Where a document's title and text are indexed.
+///
+/// Measured with the default analyzer on the test splits (see `tests/it/quality.rs`;
+/// bm25s, with `k1 = 0.9`, `b = 0.4` and one concatenated field, scores nDCG@10 0.3177 on
+/// NFCorpus and 0.3517 on Cranfield):
+///
+/// | mode | NFCorpus nDCG@10 | NFCorpus Recall@100 | Cranfield nDCG@10 | Cranfield Recall@100 |
+/// |---|---|---|---|---|
+/// | `Multifield` | 0.3243 | 0.2524 | 0.3782 | 0.7435 |
+/// | `Concatenated` | 0.3219 | 0.2466 | 0.3687 | 0.7360 |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldMode {
+    /// Title and text are indexed as two fields; every query term is looked up in both and the
+    /// two BM25 scores are summed, each field with its own length normalization (BEIR's
+    /// Anserini "multifield" runs). Measured the better of the two on NFCorpus and Cranfield.
+    #[default]
+    Multifield,
+    /// `title + " " + text` is indexed as one field (what `bm25s` does in the dataset README).
+    Concatenated,
+}
+
+impl FieldMode {
+    /// The name used in the settings file.
+    fn name(self) -> &'static str {
+        match self {
+            FieldMode::Multifield => "multifield",
+            FieldMode::Concatenated => "concatenated",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<FieldMode> {
+        [FieldMode::Multifield, FieldMode::Concatenated]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+    }
+}
+
+/// How an index analyzes text and which fields it searches.
+///
+/// BM25's `k1 = 1.2` and `b = 0.75` are not configurable: tantivy fixes them.
+/// Terms are the runs of alphanumeric characters (Unicode-aware), lowercased; terms longer
+/// than [`crate::MAX_TERM_BYTES`] are dropped. See [`Bm25Config::terms`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bm25Config {
+    /// Reduce terms to their English stem (tantivy's `Stemmer`, Snowball English / Porter2).
+    pub stemming: bool,
+    /// Drop tantivy's English stop words (Lucene's 33-word list) before stemming.
+    pub stopwords: bool,
+    /// Whether title and text are one field or two.
+    pub fields: FieldMode,
+}
+
+impl Default for Bm25Config {
+    fn default() -> Self {
+        Bm25Config { stemming: true, stopwords: true, fields: FieldMode::default() }
+    }
+}
+
+/// The settings file of the index in `dir`.
+pub(crate) fn settings_path(dir: &Path) -> PathBuf {
+    dir.join(SETTINGS_FILE)
+}
+
+/// Writes the settings of a new index into `dir`, atomically (a temporary file, then a rename).
+pub(crate) fn write_settings(dir: &Path, config: &Bm25Config) -> crate::Result<()> {
+    let text = format!(
+        "# tamis-lexical index settings, written by Bm25Index::create; do not edit\n\
+         format = {FORMAT}\nstemming = {}\nstopwords = {}\nfields = {}\n",
+        config.stemming,
+        config.stopwords,
+        config.fields.name()
+    );
+    let path = settings_path(dir);
+    let tmp_path = dir.join(format!("{SETTINGS_FILE}.tmp"));
+    fs_err::write(&tmp_path, text)?;
+    fs_err::rename(&tmp_path, &path)?;
+    Ok(())
+}
+
+/// Reads the settings of the index in `dir`.
+pub(crate) fn read_settings(dir: &Path) -> crate::Result<Bm25Config> {
+    let path = settings_path(dir);
+    if !path.is_file() {
+        return Err(Error::NotAnIndex { path: dir.to_path_buf(), config: path });
+    }
+    let bytes = fs_err::read(&path)?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(corrupt(&path, 0, "the file is not UTF-8 text".to_owned()));
+    };
+    parse_settings(&path, &text)
+}
+
+/// Parses the text of a settings file; `path` is only for error messages.
+pub(crate) fn parse_settings(path: &Path, text: &str) -> crate::Result<Bm25Config> {
+    let mut format = None;
+    let mut stemming = None;
+    let mut stopwords = None;
+    let mut fields = None;
+    for (line_idx, raw_line) in text.lines().enumerate() {
+        let line_no = line_idx + 1;
+        let line = raw_line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(corrupt(path, line_no, format!("expected 'key = value', found '{line}'")));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let parsed_ok = match key {
+            "format" => set_once(&mut format, value.parse::<u64>().ok()),
+            "stemming" => set_once(&mut stemming, parse_bool(value)),
+            "stopwords" => set_once(&mut stopwords, parse_bool(value)),
+            "fields" => set_once(&mut fields, FieldMode::from_name(value)),
+            _ => return Err(corrupt(path, line_no, format!("unknown setting '{key}'"))),
+        };
+        match parsed_ok {
+            SetOnce::Set => {}
+            SetOnce::Invalid => {
+                return Err(corrupt(path, line_no, format!("invalid value '{value}' for '{key}'")));
+            }
+            SetOnce::Repeated => {
+                return Err(corrupt(path, line_no, format!("'{key}' is set twice")));
+            }
+        }
+    }
+    let Some(format) = format else {
+        return Err(corrupt(path, 0, "'format' is missing".to_owned()));
+    };
+    if format != FORMAT {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found: format,
+            supported: FORMAT,
+        });
+    }
+    match (stemming, stopwords, fields) {
+        (Some(stemming), Some(stopwords), Some(fields)) => {
+            Ok(Bm25Config { stemming, stopwords, fields })
+        }
+        (None, _, _) => Err(corrupt(path, 0, "'stemming' is missing".to_owned())),
+        (_, None, _) => Err(corrupt(path, 0, "'stopwords' is missing".to_owned())),
+        (_, _, None) => Err(corrupt(path, 0, "'fields' is missing".to_owned())),
+    }
+}
+
+/// The outcome of reading one setting.
+enum SetOnce {
+    Set,
+    Invalid,
+    Repeated,
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: Option<T>) -> SetOnce {
+    match (slot.is_some(), value) {
+        (true, _) => SetOnce::Repeated,
+        (false, None) => SetOnce::Invalid,
+        (false, Some(value)) => {
+            *slot = Some(value);
+            SetOnce::Set
+        }
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn corrupt(path: &Path, line: usize, problem: String) -> Error {
+    Error::CorruptConfig { path: path.to_path_buf(), line, problem }
+}
+
+#[cfg(test)]
+mod tests;

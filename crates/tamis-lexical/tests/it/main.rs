@@ -1,0 +1,11 @@
+//! Integration tests of the BM25 index: retrieval quality on the shared BEIR datasets.
+//!
+//! The datasets come from `shared/datasets/` (see its README for the reference numbers);
+//! a test fails with a message saying where it looked when they are missing.
+
+// Test helpers fail by panicking, like the tests that call them.
+#![allow(clippy::unwrap_used)]
+
+mod beir;
+mod eval;
+mod quality;

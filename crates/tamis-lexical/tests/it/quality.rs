@@ -1,0 +1,145 @@
+//! BM25 quality on NFCorpus and Cranfield against the reference numbers of the dataset README.
+
+use std::time::Instant;
+
+use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
+
+use crate::beir::{self, Dataset};
+use crate::eval::{ndcg_at, recall_at};
+
+/// Mean metrics of one run over every judged query of a split.
+#[derive(Debug, Clone, Copy)]
+struct Metrics {
+    ndcg_at_10: f64,
+    recall_at_100: f64,
+}
+
+/// Indexes the dataset with `config`, runs every judged query and averages the metrics.
+fn evaluate(name: &str, data: &Dataset, config: &Bm25Config) -> Metrics {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut index = Bm25Index::create(dir.path(), config).unwrap();
+    let docs: Vec<LexicalDoc<'_>> = data
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(key, doc)| LexicalDoc { key: key as u64, title: &doc.title, text: &doc.text })
+        .collect();
+    index.upsert(&docs).unwrap();
+    index.commit(1).unwrap();
+    let index_secs = started.elapsed().as_secs_f64();
+    assert_eq!(index.len(), data.docs.len());
+
+    let started = Instant::now();
+    let (mut ndcg_sum, mut recall_sum) = (0.0, 0.0);
+    for (_id, text, judged) in &data.queries {
+        let hits = index.search(text, 100, None).unwrap();
+        let ranking: Vec<&str> =
+            hits.iter().map(|hit| data.docs[hit.key as usize].id.as_str()).collect();
+        ndcg_sum += ndcg_at(&ranking, judged, 10);
+        recall_sum += recall_at(&ranking, judged, 100);
+    }
+    let n_queries = data.queries.len() as f64;
+    let metrics =
+        Metrics { ndcg_at_10: ndcg_sum / n_queries, recall_at_100: recall_sum / n_queries };
+    eprintln!(
+        "{name} {:?}: nDCG@10 {:.4}, Recall@100 {:.4} ({} docs indexed in {index_secs:.2} s, {} queries in {:.2} s)",
+        config.fields,
+        metrics.ndcg_at_10,
+        metrics.recall_at_100,
+        data.docs.len(),
+        data.queries.len(),
+        started.elapsed().as_secs_f64(),
+    );
+    metrics
+}
+
+/// The bm25s row of the dataset README (k1 0.9, b 0.4, Snowball stemmer and stop words,
+/// `title + " " + text`).
+struct Reference {
+    ndcg_at_10: f64,
+    recall_at_100: f64,
+}
+
+/// How far below the bm25s reference the default configuration may land.
+const REFERENCE_TOLERANCE: f64 = 0.01;
+
+/// How far below the numbers measured when this test was written a run may land: tantivy's
+/// BM25 is deterministic, so anything more is a regression (in the analyzer, the query or
+/// the collector), not noise.
+const REGRESSION_TOLERANCE: f64 = 0.005;
+
+/// Checks both field modes on one dataset: the default against the bm25s reference, and
+/// each mode against what it measured when this test was written (tantivy 0.27, k1 1.2,
+/// b 0.75, stemming and stop words on).
+fn check_dataset(
+    name: &str,
+    n_queries: usize,
+    reference: Reference,
+    measured: [(FieldMode, Metrics); 2],
+) {
+    let data = beir::load(&tamis_testkit::shared_dataset(name), "test");
+    assert_eq!(data.queries.len(), n_queries, "{name}: judged test queries");
+    for (fields, floor) in measured {
+        let config = Bm25Config { fields, ..Bm25Config::default() };
+        let got = evaluate(name, &data, &config);
+        if config == Bm25Config::default() {
+            assert!(
+                got.ndcg_at_10 >= reference.ndcg_at_10 - REFERENCE_TOLERANCE,
+                "{name}: nDCG@10 {:.4} is more than {REFERENCE_TOLERANCE} below bm25s's {:.4}",
+                got.ndcg_at_10,
+                reference.ndcg_at_10
+            );
+            assert!(
+                got.recall_at_100 >= reference.recall_at_100 - REFERENCE_TOLERANCE,
+                "{name}: Recall@100 {:.4} is more than {REFERENCE_TOLERANCE} below bm25s's {:.4}",
+                got.recall_at_100,
+                reference.recall_at_100
+            );
+        }
+        assert!(
+            got.ndcg_at_10 >= floor.ndcg_at_10 - REGRESSION_TOLERANCE,
+            "{name} {fields:?}: nDCG@10 {:.4} regressed from {:.4}",
+            got.ndcg_at_10,
+            floor.ndcg_at_10
+        );
+        assert!(
+            got.recall_at_100 >= floor.recall_at_100 - REGRESSION_TOLERANCE,
+            "{name} {fields:?}: Recall@100 {:.4} regressed from {:.4}",
+            got.recall_at_100,
+            floor.recall_at_100
+        );
+    }
+}
+
+#[test]
+fn default_is_multifield() {
+    // Chosen because it measured better on both datasets below; keep this in step with them.
+    assert_eq!(Bm25Config::default().fields, FieldMode::Multifield);
+}
+
+#[test]
+fn nfcorpus_matches_bm25s() {
+    check_dataset(
+        "nfcorpus",
+        323,
+        Reference { ndcg_at_10: 0.3177, recall_at_100: 0.2468 },
+        [
+            (FieldMode::Multifield, Metrics { ndcg_at_10: 0.3243, recall_at_100: 0.2524 }),
+            (FieldMode::Concatenated, Metrics { ndcg_at_10: 0.3219, recall_at_100: 0.2466 }),
+        ],
+    );
+}
+
+#[test]
+fn cranfield_matches_bm25s() {
+    check_dataset(
+        "cranfield",
+        225,
+        Reference { ndcg_at_10: 0.3517, recall_at_100: 0.7258 },
+        [
+            (FieldMode::Multifield, Metrics { ndcg_at_10: 0.3782, recall_at_100: 0.7435 }),
+            (FieldMode::Concatenated, Metrics { ndcg_at_10: 0.3687, recall_at_100: 0.7360 }),
+        ],
+    );
+}

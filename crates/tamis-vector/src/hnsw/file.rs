@@ -1,0 +1,101 @@
+//! Saving an [`HnswIndex`] to one file and loading it back.
+//!
+//! The file is `usearch`'s own format: a header (dimension, metric, scalar type,
+//! counts), the vectors and the graph. The search-time knobs (`expansion_*`, `threads`)
+//! are not part of a graph and are not stored; [`HnswIndex::load_with`] takes them.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use super::HnswIndex;
+use crate::{Error, HnswParams, Metric};
+
+impl HnswIndex {
+    /// Writes the index to `path`, replacing the file if it exists.
+    ///
+    /// The index is written to a sibling temporary file first and renamed over `path`,
+    /// so a crash mid-write never leaves a truncated index under the real name.
+    pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<()> {
+        let path = path.as_ref();
+        let mut temporary = OsString::from(path.as_os_str());
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        let written = self
+            .index
+            .save(utf8(&temporary)?)
+            .map_err(|err| Error::Save { path: path.to_owned(), reason: err.what().to_owned() });
+        if let Err(err) = written {
+            // Best effort: the save already failed, and that error is the one to report.
+            let _ = fs_err::remove_file(&temporary);
+            return Err(err);
+        }
+        fs_err::rename(&temporary, path)?;
+        Ok(())
+    }
+
+    /// Reads an index saved by [`save`](Self::save), with the default search knobs.
+    pub fn load(path: impl AsRef<Path>) -> crate::Result<Self> {
+        HnswIndex::load_with(path, HnswParams::default())
+    }
+
+    /// Reads an index saved by [`save`](Self::save). `params.expansion_add`,
+    /// `params.expansion_search` and `params.threads` apply from now on;
+    /// `params.connectivity` is ignored, because the graph was built with its own,
+    /// which [`params`](Self::params) then reports.
+    pub fn load_with(path: impl AsRef<Path>, params: HnswParams) -> crate::Result<Self> {
+        let path = path.as_ref();
+        params.validate()?;
+        let path_str = utf8(path)?;
+        // `usearch` reports a missing file as a bare "can't open"; ask the file system
+        // first so that the error is an `io::Error` naming the path.
+        fs_err::metadata(path)?;
+        let load_error = |reason: String| Error::Load { path: path.to_owned(), reason };
+
+        let header = Index::metadata(path_str).map_err(|err| load_error(err.what().to_owned()))?;
+        let metric = match header.metric {
+            MetricKind::IP => Metric::InnerProduct,
+            MetricKind::Cos => Metric::Cosine,
+            other => {
+                return Err(load_error(format!(
+                    "it uses the metric {other:?}, not inner product or cosine"
+                )));
+            }
+        };
+        if header.quantization != ScalarKind::F32 {
+            return Err(load_error(format!(
+                "it stores {:?} scalars, not f32",
+                header.quantization
+            )));
+        }
+        if header.multi {
+            return Err(load_error("it allows several vectors per key".to_owned()));
+        }
+        if header.dimensions == 0 {
+            return Err(load_error("its dimension is 0".to_owned()));
+        }
+        let dimensions = usize::try_from(header.dimensions)
+            .map_err(|_| load_error(format!("its dimension {} is too large", header.dimensions)))?;
+
+        let options = IndexOptions {
+            dimensions,
+            metric: header.metric,
+            quantization: ScalarKind::F32,
+            // Zero lets the loader take the connectivity the graph was built with.
+            connectivity: 0,
+            expansion_add: params.expansion_add,
+            expansion_search: params.expansion_search,
+            multi: false,
+        };
+        let index = Index::new(&options).map_err(|err| Error::backend("create an index", err))?;
+        index.load(path_str).map_err(|err| load_error(err.what().to_owned()))?;
+        let params = HnswParams { connectivity: index.connectivity(), ..params };
+        HnswIndex::wrap(index, metric, params)
+    }
+}
+
+/// The path as the `&str` that `usearch` takes.
+fn utf8(path: &Path) -> crate::Result<&str> {
+    path.to_str().ok_or_else(|| Error::NonUtf8Path { path: path.to_owned() })
+}
