@@ -49,6 +49,56 @@ pub enum Error {
         /// The version this build reads.
         expected: i64,
     },
+    /// `create` found an index already there.
+    #[error("{} already holds an index: open it, or choose an empty directory", path.display())]
+    IndexExists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `open` found no index.
+    #[error("{} holds no tamis index (no store.sqlite): create one with `tamis index`", path.display())]
+    NoIndex {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The index directory is damaged.
+    #[error("index {} is damaged: {message}", path.display())]
+    CorruptIndex {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The index was built with another bi-encoder.
+    #[error("index {} was built with embedder '{indexed_with}', not '{requested}': use that model, or build a new index", path.display())]
+    EmbedderMismatch {
+        /// The index directory.
+        path: PathBuf,
+        /// The embedder recorded in the index.
+        indexed_with: String,
+        /// The embedder asked for.
+        requested: String,
+    },
+    /// Dense or hybrid search was asked for without an embedder.
+    #[error("dense and hybrid search need the index's bi-encoder")]
+    EmbedderRequired,
+    /// An embedding has the wrong length for the index.
+    #[error("the embedder returned {got} dimensions, the index holds {expected}")]
+    DimensionMismatch {
+        /// The index's dimension.
+        expected: usize,
+        /// What the embedder returned.
+        got: usize,
+    },
+    /// The BM25 index failed.
+    #[error(transparent)]
+    Lexical(#[from] tamis_lexical::Error),
+    /// The vector index failed.
+    #[error(transparent)]
+    Vector(#[from] tamis_vector::Error),
+    /// A setting could not be (de)serialized.
+    #[error("settings: {0}")]
+    Json(serde_json::Error),
     /// Filesystem access failed (the error names the path).
     #[error(transparent)]
     Io(std::io::Error),
@@ -61,7 +111,15 @@ impl Error {
             Error::InvalidFusion { .. }
             | Error::InvalidFilter { .. }
             | Error::InvalidChunking { .. }
-            | Error::SchemaVersion { .. } => ErrorKind::User,
+            | Error::SchemaVersion { .. }
+            | Error::IndexExists { .. }
+            | Error::NoIndex { .. }
+            | Error::EmbedderMismatch { .. }
+            | Error::DimensionMismatch { .. }
+            | Error::EmbedderRequired => ErrorKind::User,
+            Error::CorruptIndex { .. } | Error::Json(_) => ErrorKind::Internal,
+            Error::Lexical(err) => err.kind(),
+            Error::Vector(err) => err.kind(),
             Error::Model(err) => err.kind(),
             Error::Store { .. } | Error::Io(_) => ErrorKind::Unavailable,
         }

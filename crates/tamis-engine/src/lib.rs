@@ -6,6 +6,8 @@
 //! - [`fusion`]: reciprocal-rank and normalized linear fusion of ranked lists.
 //! - [`filter`]: metadata filter expressions (`lang = "en" and year >= 2010`), parsed
 //!   once and evaluated against a document's JSON metadata.
+//! - [`Index`]: one directory holding the store and the BM25 and vector indexes derived
+//!   from it; batches are ingested all-or-nothing and searched by BM25, vectors or both.
 //! - [`storage`]: the SQLite source of truth with its change log for derived indexes.
 //!
 //! ```
@@ -23,6 +25,12 @@ pub mod chunker;
 mod error;
 pub mod filter;
 pub mod fusion;
+mod index;
 pub mod storage;
+
+pub use index::{
+    Index, IndexSettings, IngestModels, IngestReport, ScoreKind, SearchHit, SearchMode,
+    SearchRequest,
+};
 
 pub use error::{Error, ErrorKind, Result};

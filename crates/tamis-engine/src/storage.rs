@@ -356,6 +356,23 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
     }
 
+    /// The vectors of these chunks (missing keys are skipped), in the order given.
+    pub fn vectors_of(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<f32>)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT vector FROM chunks WHERE key = ?1")
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let bytes: Option<Vec<u8>> = statement
+                .query_row(params![*key as i64], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.error(e))?;
+            out.extend(bytes.map(|b| (*key, vector_from_bytes(&b))));
+        }
+        Ok(out)
+    }
+
     /// Numbers of documents and chunks.
     pub fn counts(&self) -> Result<(u64, u64)> {
         let count = |table: &str| {

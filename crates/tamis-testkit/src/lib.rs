@@ -7,10 +7,12 @@
 #![deny(missing_docs)]
 
 mod fake_hub;
+mod fakes;
 
 use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
+pub use fakes::{HASH_DIMENSION, HashEmbedder};
 
 /// The environment variable that overrides where `shared/` is.
 pub const SHARED_ENV: &str = "TAMIS_SHARED_DIR";

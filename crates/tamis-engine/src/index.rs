@@ -1,0 +1,385 @@
+//! An index directory: the SQLite store plus the BM25 and vector indexes derived from it.
+//!
+//! Layout of the directory:
+//! - `store.sqlite`: the source of truth ([`Store`]);
+//! - `bm25/`: the tantivy index, whose commit payload records the store sequence it reflects;
+//! - `vectors.usearch` + `vectors.seq`: the HNSW graph and the sequence it reflects (only
+//!   above [`IndexSettings::exact_below`] chunks; below it an exact index is rebuilt on open).
+//!
+//! A write is acknowledged when its store transaction commits. Derived indexes are then
+//! updated and committed; if the process dies in between, [`Index::open`] replays the
+//! store's change log from the sequence each derived index reflects.
+
+use std::path::{Path, PathBuf};
+
+use tamis_core::{ChunkKey, Embedder, TextRole, Tokenize};
+use tamis_lexical::{Bm25Config, Bm25Index, LexicalDoc};
+use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
+
+use crate::chunker::{ChunkingConfig, chunk_text};
+use crate::storage::{Change, Document, NewChunk, Receipt, Store};
+use crate::{Error, Result};
+
+mod search;
+
+pub use search::{ScoreKind, SearchHit, SearchMode, SearchRequest};
+
+/// What an index is built with; fixed at creation and recorded in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSettings {
+    /// Identifies the bi-encoder (name and revision); opening with another one is an error.
+    pub embedder_id: String,
+    /// Length of the embeddings.
+    pub dimension: usize,
+    /// How documents are cut into chunks.
+    pub chunking: ChunkingConfig,
+    /// How BM25 analyzes text.
+    pub bm25: Bm25Config,
+    /// HNSW parameters, used above `exact_below` chunks.
+    pub hnsw: HnswParams,
+    /// Below this many chunks, vectors are searched exactly (faster and perfect at that size).
+    pub exact_below: usize,
+}
+
+impl IndexSettings {
+    /// Settings with the documented defaults for an embedder.
+    pub fn new(embedder_id: impl Into<String>, dimension: usize) -> IndexSettings {
+        IndexSettings {
+            embedder_id: embedder_id.into(),
+            dimension,
+            chunking: ChunkingConfig::default(),
+            bm25: Bm25Config::default(),
+            hnsw: HnswParams::default(),
+            exact_below: 20_000,
+        }
+    }
+}
+
+/// The models an ingest needs.
+#[derive(Clone, Copy)]
+pub struct IngestModels<'a> {
+    /// Embeds chunks.
+    pub embedder: &'a dyn Embedder,
+    /// Tokenizes documents into chunks (the bi-encoder's own tokenizer).
+    pub tokenizer: &'a dyn Tokenize,
+}
+
+impl std::fmt::Debug for IngestModels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IngestModels")
+    }
+}
+
+/// Counts of one ingest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Documents written (new or changed).
+    pub written: usize,
+    /// Documents skipped because their content hash was unchanged.
+    pub unchanged: usize,
+    /// Chunks written.
+    pub chunks: usize,
+}
+
+/// The vector index in use: exact below `exact_below` chunks, HNSW above.
+enum Vectors {
+    Exact(FlatIndex),
+    Hnsw(HnswIndex),
+}
+
+impl Vectors {
+    fn index(&self) -> &dyn VectorIndex {
+        match self {
+            Vectors::Exact(flat) => flat,
+            Vectors::Hnsw(hnsw) => hnsw,
+        }
+    }
+
+    fn index_mut(&mut self) -> &mut dyn VectorIndex {
+        match self {
+            Vectors::Exact(flat) => flat,
+            Vectors::Hnsw(hnsw) => hnsw,
+        }
+    }
+}
+
+/// An open index directory.
+pub struct Index {
+    dir: PathBuf,
+    store: Store,
+    lexical: Bm25Index,
+    vectors: Vectors,
+    settings: IndexSettings,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("dir", &self.dir).field("settings", &self.settings).finish()
+    }
+}
+
+const VECTOR_FILE: &str = "vectors.usearch";
+const VECTOR_SEQ_FILE: &str = "vectors.seq";
+
+impl Index {
+    /// Creates an index in `dir`, which must not hold one yet.
+    pub fn create(dir: &Path, settings: IndexSettings) -> Result<Index> {
+        settings.chunking.validate()?;
+        if dir.join(crate::storage::STORE_FILE).exists() {
+            return Err(Error::IndexExists { path: dir.to_path_buf() });
+        }
+        let store = Store::open(dir)?;
+        store.set_setting("embedder", &settings.embedder_id)?;
+        store.set_setting("dimension", &settings.dimension.to_string())?;
+        store.set_setting(
+            "chunking",
+            &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
+        )?;
+        store.set_setting("exact_below", &settings.exact_below.to_string())?;
+        let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
+        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
+        Ok(Index { dir: dir.to_path_buf(), store, lexical, vectors, settings })
+    }
+
+    /// Opens the index in `dir`, bringing its derived indexes up to the store.
+    pub fn open(dir: &Path) -> Result<Index> {
+        if !dir.join(crate::storage::STORE_FILE).is_file() {
+            return Err(Error::NoIndex { path: dir.to_path_buf() });
+        }
+        let store = Store::open(dir)?;
+        let setting = |name: &str| -> Result<String> {
+            store.setting(name)?.ok_or_else(|| Error::CorruptIndex {
+                path: store.path().to_path_buf(),
+                message: format!("setting '{name}' is missing"),
+            })
+        };
+        let parse_error = |name: &str| Error::CorruptIndex {
+            path: store.path().to_path_buf(),
+            message: format!("setting '{name}' is invalid"),
+        };
+        let lexical = Bm25Index::open(dir.join("bm25"))?;
+        let settings = IndexSettings {
+            embedder_id: setting("embedder")?,
+            dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
+            chunking: serde_json::from_str(&setting("chunking")?)
+                .map_err(|_| parse_error("chunking"))?,
+            bm25: *lexical.config(),
+            hnsw: HnswParams::default(),
+            exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
+        };
+        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
+        let mut index = Index { dir: dir.to_path_buf(), store, lexical, vectors, settings };
+        index.catch_up_lexical()?;
+        index.load_vectors()?;
+        Ok(index)
+    }
+
+    /// Fails unless the index was built with `embedder_id`: vectors of two models never mix.
+    pub fn check_embedder(&self, embedder_id: &str) -> Result<()> {
+        if self.settings.embedder_id == embedder_id {
+            Ok(())
+        } else {
+            Err(Error::EmbedderMismatch {
+                path: self.dir.clone(),
+                indexed_with: self.settings.embedder_id.clone(),
+                requested: embedder_id.to_string(),
+            })
+        }
+    }
+
+    /// The settings the index was created with.
+    pub fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    /// The store (counts, settings, chunk texts).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Adds or replaces `docs` as one all-or-nothing batch. Unchanged documents (same
+    /// content hash) are skipped, so re-running an interrupted ingest redoes nothing that
+    /// was acknowledged.
+    pub fn ingest_batch(
+        &mut self,
+        docs: &[Document],
+        models: IngestModels<'_>,
+    ) -> Result<IngestReport> {
+        let hashes: Vec<String> = docs.iter().map(Document::content_hash).collect();
+        let pairs: Vec<(&str, &str)> =
+            docs.iter().zip(&hashes).map(|(d, h)| (d.id.as_str(), h.as_str())).collect();
+        let unchanged = self.store.unchanged(&pairs)?;
+        let mut report = IngestReport { unchanged: unchanged.len(), ..Default::default() };
+        let mut batch = Vec::new();
+        for doc in docs.iter().filter(|d| !unchanged.contains(&d.id)) {
+            batch.push((doc.clone(), self.chunk_and_embed(doc, models)?));
+        }
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        report.written = batch.len();
+        report.chunks = batch.iter().map(|(_, chunks)| chunks.len()).sum();
+        let receipt = self.store.write_batch(&batch)?;
+        self.apply(&receipt)?;
+        Ok(report)
+    }
+
+    /// Deletes documents by id (unknown ids are ignored); returns how many chunks went.
+    pub fn delete(&mut self, ids: &[&str]) -> Result<usize> {
+        let receipt = self.store.delete_documents(ids)?;
+        self.apply(&receipt)?;
+        Ok(receipt.removed.len())
+    }
+
+    fn chunk_and_embed(&self, doc: &Document, models: IngestModels<'_>) -> Result<Vec<NewChunk>> {
+        let chunking = &self.settings.chunking;
+        let title = doc.title.trim();
+        let title_tokens = if chunking.prepend_title && !title.is_empty() {
+            models.tokenizer.token_offsets(title).map_err(Error::Model)?.len()
+        } else {
+            0
+        };
+        let texts = chunk_text(&doc.text, title_tokens, chunking, models.tokenizer)?;
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| if title_tokens > 0 { format!("{title} {t}") } else { t.clone() })
+            .collect();
+        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let vectors = models.embedder.embed(&refs, TextRole::Document).map_err(Error::Model)?;
+        if let Some(v) = vectors.iter().find(|v| v.len() != self.settings.dimension) {
+            return Err(Error::DimensionMismatch {
+                expected: self.settings.dimension,
+                got: v.len(),
+            });
+        }
+        Ok(texts.into_iter().zip(vectors).map(|(text, vector)| NewChunk { text, vector }).collect())
+    }
+
+    /// Brings both derived indexes up to a committed store write.
+    fn apply(&mut self, receipt: &Receipt) -> Result<()> {
+        let changes: Vec<Change> = receipt
+            .removed
+            .iter()
+            .map(|k| Change::Removed(*k))
+            .chain(receipt.added.iter().map(|k| Change::Added(*k)))
+            .collect();
+        self.apply_lexical(&changes, receipt.seq)?;
+        self.apply_vectors(&changes)?;
+        self.save_vectors(receipt.seq)
+    }
+
+    fn apply_lexical(&mut self, changes: &[Change], seq: u64) -> Result<()> {
+        let (added, removed) = split(changes);
+        self.lexical.delete(&removed)?;
+        let chunks = self.store.chunks(&added)?;
+        let docs: Vec<LexicalDoc<'_>> = chunks
+            .iter()
+            .map(|c| LexicalDoc { key: c.key, title: &c.title, text: &c.text })
+            .collect();
+        self.lexical.upsert(&docs)?;
+        self.lexical.commit(seq)?;
+        Ok(())
+    }
+
+    fn apply_vectors(&mut self, changes: &[Change]) -> Result<()> {
+        let (added, removed) = split(changes);
+        self.vectors.index_mut().remove(&removed)?;
+        let vectors = self.store.vectors_of(&added)?;
+        let items: Vec<(ChunkKey, &[f32])> =
+            vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        self.vectors.index_mut().upsert(&items)?;
+        Ok(())
+    }
+
+    fn catch_up_lexical(&mut self) -> Result<()> {
+        let from = self.lexical.committed_seq().unwrap_or(0);
+        let last = self.store.last_seq()?;
+        if from < last {
+            let changes: Vec<Change> =
+                self.store.changes_since(from)?.into_iter().map(|(_, c)| c).collect();
+            self.apply_lexical(&changes, last)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the saved HNSW graph and replays what it missed, or rebuilds exactly from the store.
+    fn load_vectors(&mut self) -> Result<()> {
+        let (_, n_chunks) = self.store.counts()?;
+        let last = self.store.last_seq()?;
+        let file = self.dir.join(VECTOR_FILE);
+        let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if n_chunks as usize >= self.settings.exact_below {
+            if let (Some(seq), true) = (saved_seq, file.is_file()) {
+                if seq <= last {
+                    self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
+                    let changes: Vec<Change> =
+                        self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
+                    self.apply_vectors(&changes)?;
+                    return self.save_vectors(last);
+                }
+            }
+        }
+        self.rebuild_vectors(n_chunks as usize)?;
+        self.save_vectors(last)
+    }
+
+    fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
+        let mut vectors = if n_chunks >= self.settings.exact_below {
+            Vectors::Hnsw(HnswIndex::new(
+                self.settings.dimension,
+                Metric::Cosine,
+                self.settings.hnsw,
+            )?)
+        } else {
+            Vectors::Exact(FlatIndex::new(self.settings.dimension, Metric::Cosine)?)
+        };
+        let all = self.store.vectors()?;
+        for batch in all.chunks(4096) {
+            let items: Vec<(ChunkKey, &[f32])> =
+                batch.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            vectors.index_mut().upsert(&items)?;
+        }
+        self.vectors = vectors;
+        Ok(())
+    }
+
+    /// Persists the HNSW graph with the sequence it reflects; an exact index is not saved
+    /// (it is rebuilt from the store on open). Crossing `exact_below` switches kinds.
+    fn save_vectors(&mut self, seq: u64) -> Result<()> {
+        let n_chunks = self.vectors.index().len();
+        let is_hnsw = matches!(self.vectors, Vectors::Hnsw(_));
+        if (n_chunks >= self.settings.exact_below) != is_hnsw {
+            self.rebuild_vectors(n_chunks)?;
+        }
+        if let Vectors::Hnsw(hnsw) = &self.vectors {
+            hnsw.save(self.dir.join(VECTOR_FILE))?;
+            fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string()).map_err(Error::Io)?;
+        }
+        Ok(())
+    }
+}
+
+fn split(changes: &[Change]) -> (Vec<ChunkKey>, Vec<ChunkKey>) {
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for change in changes {
+        match change {
+            Change::Added(key) => added.push(*key),
+            Change::Removed(key) => {
+                added.retain(|k| k != key);
+                removed.push(*key);
+            }
+        }
+    }
+    (added, removed)
+}
+
+#[cfg(test)]
+mod tests;

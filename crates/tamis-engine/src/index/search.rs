@@ -1,0 +1,196 @@
+//! Stage-1 search over an [`Index`]: BM25, dense, or both fused, with metadata filters.
+
+use std::collections::{HashMap, HashSet};
+
+use tamis_core::{ChunkKey, Embedder, Hit, KeyFilter, TextRole};
+use tamis_vector::{FlatIndex, Metric, VectorIndex};
+
+use super::{Index, Vectors};
+use crate::filter::Filter;
+use crate::fusion::{Fusion, fuse};
+use crate::{Error, Result};
+
+/// Which retrievers a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// BM25 only.
+    Bm25,
+    /// Bi-encoder vectors only.
+    Dense,
+    /// Both, fused.
+    Hybrid,
+}
+
+/// What a [`SearchHit::score`] is, so nobody thresholds an RRF score as a similarity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreKind {
+    /// A BM25 score.
+    Bm25,
+    /// A cosine similarity of embeddings.
+    Cosine,
+    /// A fused score (RRF or linear): comparable only within one result list.
+    Fused,
+}
+
+/// One search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest<'a> {
+    /// The query text.
+    pub query: &'a str,
+    /// Retrievers to use.
+    pub mode: SearchMode,
+    /// Documents to return.
+    pub k: usize,
+    /// Only documents whose metadata passes.
+    pub filter: Option<&'a Filter>,
+    /// Chunks taken from each retriever before fusion and grouping (≥ k).
+    pub depth: usize,
+    /// How hybrid lists are fused (BM25 first, dense second).
+    pub fusion: Fusion,
+}
+
+impl<'a> SearchRequest<'a> {
+    /// A request with the defaults: k 10, depth 100, RRF (k = 60, equal weights), no filter.
+    pub fn new(query: &'a str, mode: SearchMode) -> SearchRequest<'a> {
+        SearchRequest { query, mode, k: 10, filter: None, depth: 100, fusion: Fusion::rrf(2) }
+    }
+}
+
+/// One document of a result: its best chunk and the score that ranked it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The document id.
+    pub doc_id: String,
+    /// Its best-scoring chunk.
+    pub chunk_key: ChunkKey,
+    /// The score that ranked the document (see `score_kind`).
+    pub score: f32,
+    /// What `score` is.
+    pub score_kind: ScoreKind,
+    /// The document title.
+    pub title: String,
+    /// The best chunk's text.
+    pub text: String,
+    /// 1-based rank and score of the chunk in the BM25 list, when it was there.
+    pub bm25: Option<(usize, f32)>,
+    /// 1-based rank and score of the chunk in the dense list, when it was there.
+    pub dense: Option<(usize, f32)>,
+}
+
+/// Below this many allowed chunks, a filtered dense search scores them exactly: HNSW's
+/// filtered walk costs grow as the allowed fraction shrinks (see `tamis-vector`).
+const EXACT_FILTER_LIMIT: usize = 5_000;
+
+impl Index {
+    /// Runs a stage-1 search. `embedder` is needed for dense and hybrid modes and must be
+    /// the index's own (see [`Index::check_embedder`]).
+    pub fn search(
+        &self,
+        request: &SearchRequest<'_>,
+        embedder: Option<&dyn Embedder>,
+    ) -> Result<Vec<SearchHit>> {
+        if request.k == 0 {
+            return Ok(Vec::new());
+        }
+        let depth = request.depth.max(request.k);
+        let allowed: Option<HashSet<ChunkKey>> =
+            request.filter.map(|f| self.store.keys_matching(f)).transpose()?;
+        let key_filter = allowed.as_ref().map(|set| set as &dyn KeyFilter);
+        let bm25 = match request.mode {
+            SearchMode::Bm25 | SearchMode::Hybrid => {
+                self.lexical.search(request.query, depth, key_filter)?
+            }
+            SearchMode::Dense => Vec::new(),
+        };
+        let dense = match request.mode {
+            SearchMode::Dense | SearchMode::Hybrid => {
+                let embedder = embedder.ok_or(Error::EmbedderRequired)?;
+                let query =
+                    embedder.embed(&[request.query], TextRole::Query).map_err(Error::Model)?;
+                let query = query.into_iter().next().unwrap_or_default();
+                self.dense_search(&query, depth, allowed.as_ref())?
+            }
+            SearchMode::Bm25 => Vec::new(),
+        };
+        let (ranked, kind): (Vec<(ChunkKey, f32)>, ScoreKind) = match request.mode {
+            SearchMode::Bm25 => (bm25.iter().map(|h| (h.key, h.score)).collect(), ScoreKind::Bm25),
+            SearchMode::Dense => {
+                (dense.iter().map(|h| (h.key, h.score)).collect(), ScoreKind::Cosine)
+            }
+            SearchMode::Hybrid => {
+                let fused = fuse(&[&bm25, &dense], &request.fusion, usize::MAX)?;
+                (fused.iter().map(|h| (h.key, h.score)).collect(), ScoreKind::Fused)
+            }
+        };
+        let position = |list: &[Hit]| -> HashMap<ChunkKey, (usize, f32)> {
+            list.iter().enumerate().map(|(i, h)| (h.key, (i + 1, h.score))).collect()
+        };
+        let (bm25_at, dense_at) = (position(&bm25), position(&dense));
+        self.best_chunk_per_document(&ranked, request.k, kind, |key| {
+            (bm25_at.get(&key).copied(), dense_at.get(&key).copied())
+        })
+    }
+
+    fn dense_search(
+        &self,
+        query: &[f32],
+        depth: usize,
+        allowed: Option<&HashSet<ChunkKey>>,
+    ) -> Result<Vec<Hit>> {
+        match (allowed, &self.vectors) {
+            (Some(keys), Vectors::Hnsw(_)) if keys.len() <= EXACT_FILTER_LIMIT => {
+                let mut exact = FlatIndex::new(self.settings.dimension, Metric::Cosine)?;
+                let mut sorted: Vec<ChunkKey> = keys.iter().copied().collect();
+                sorted.sort_unstable();
+                let vectors = self.store.vectors_of(&sorted)?;
+                let items: Vec<(ChunkKey, &[f32])> =
+                    vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                exact.upsert(&items)?;
+                Ok(exact.search(query, depth, None)?)
+            }
+            (allowed, vectors) => Ok(vectors.index().search(
+                query,
+                depth,
+                allowed.map(|set| set as &dyn KeyFilter),
+            )?),
+        }
+    }
+
+    /// Groups ranked chunks by document, keeping each document's best chunk, best first.
+    fn best_chunk_per_document(
+        &self,
+        ranked: &[(ChunkKey, f32)],
+        k: usize,
+        kind: ScoreKind,
+        places: impl Fn(ChunkKey) -> (Option<(usize, f32)>, Option<(usize, f32)>),
+    ) -> Result<Vec<SearchHit>> {
+        let keys: Vec<ChunkKey> = ranked.iter().map(|(key, _)| *key).collect();
+        let chunks: HashMap<ChunkKey, crate::storage::StoredChunk> =
+            self.store.chunks(&keys)?.into_iter().map(|c| (c.key, c)).collect();
+        let mut seen = HashSet::new();
+        let mut hits = Vec::new();
+        for (key, score) in ranked {
+            let Some(chunk) = chunks.get(key) else { continue };
+            if !seen.insert(chunk.doc_id.clone()) {
+                continue;
+            }
+            let (bm25, dense) = places(*key);
+            hits.push(SearchHit {
+                doc_id: chunk.doc_id.clone(),
+                chunk_key: *key,
+                score: *score,
+                score_kind: kind,
+                title: chunk.title.clone(),
+                text: chunk.text.clone(),
+                bm25,
+                dense,
+            });
+            if hits.len() == k {
+                break;
+            }
+        }
+        Ok(hits)
+    }
+}

@@ -1,0 +1,199 @@
+use serde_json::json;
+use tamis_testkit::{HASH_DIMENSION, HashEmbedder};
+
+use super::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use crate::filter::Filter;
+use crate::storage::{Document, NewChunk, Store};
+
+const MODELS: IngestModels<'static> =
+    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+
+fn doc(id: &str, title: &str, text: &str, metadata: serde_json::Value) -> Document {
+    Document { id: id.into(), title: title.into(), text: text.into(), metadata: Some(metadata) }
+}
+
+fn settings() -> IndexSettings {
+    IndexSettings::new("hash-embedder", HASH_DIMENSION)
+}
+
+fn corpus() -> Vec<Document> {
+    vec![
+        doc(
+            "vit",
+            "Vitamin D",
+            "sunlight exposure raises vitamin d levels in blood",
+            json!({"topic": "nutrition", "year": 2012}),
+        ),
+        doc(
+            "stat",
+            "Statins",
+            "statins lower cholesterol and cardiovascular risk",
+            json!({"topic": "drugs", "year": 2018}),
+        ),
+        doc(
+            "soy",
+            "Soy",
+            "soy isoflavones and breast cancer risk in women",
+            json!({"topic": "nutrition", "year": 2020}),
+        ),
+    ]
+}
+
+fn ids(hits: &[super::SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.doc_id.as_str()).collect()
+}
+
+fn search<'a>(
+    index: &Index,
+    query: &'a str,
+    mode: SearchMode,
+    filter: Option<&'a Filter>,
+) -> Vec<super::SearchHit> {
+    let mut request = SearchRequest::new(query, mode);
+    request.filter = filter;
+    index.search(&request, Some(&HashEmbedder)).unwrap()
+}
+
+#[test]
+fn every_mode_finds_the_matching_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let report = index.ingest_batch(&corpus(), MODELS).unwrap();
+    assert_eq!((report.written, report.chunks), (3, 3));
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        let hits = search(&index, "statins cholesterol", mode, None);
+        assert_eq!(hits[0].doc_id, "stat", "{mode:?}");
+    }
+    let hybrid = search(&index, "statins cholesterol", SearchMode::Hybrid, None);
+    assert_eq!(hybrid[0].score_kind, super::ScoreKind::Fused);
+    assert_eq!(hybrid[0].bm25.map(|(rank, _)| rank), Some(1));
+    assert_eq!(hybrid[0].dense.map(|(rank, _)| rank), Some(1));
+}
+
+#[test]
+fn upserts_and_deletes_reach_both_retrievers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    index.ingest_batch(&corpus(), MODELS).unwrap();
+    let replaced =
+        doc("stat", "Trains", "high speed trains cross europe", json!({"topic": "travel"}));
+    index.ingest_batch(&[replaced], MODELS).unwrap();
+    for mode in [SearchMode::Bm25, SearchMode::Dense] {
+        assert_eq!(search(&index, "high speed trains", mode, None)[0].doc_id, "stat", "{mode:?}");
+    }
+    // The old text is gone from BM25, and no stale vector is left behind.
+    assert!(!ids(&search(&index, "statins cholesterol", SearchMode::Bm25, None)).contains(&"stat"));
+    assert_eq!(index.vectors.index().len(), 3);
+    assert_eq!(index.delete(&["soy", "unknown"]).unwrap(), 1);
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        assert!(!ids(&search(&index, "soy isoflavones", mode, None)).contains(&"soy"), "{mode:?}");
+    }
+    assert_eq!(index.store().counts().unwrap(), (2, 2));
+}
+
+#[test]
+fn unchanged_documents_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    index.ingest_batch(&corpus(), MODELS).unwrap();
+    let again = index.ingest_batch(&corpus(), MODELS).unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    assert_eq!(index.store().last_seq().unwrap(), 1, "no new batch for unchanged documents");
+}
+
+#[test]
+fn filters_apply_inside_both_retrievers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    // 200 documents all matching the query; 5 of them in 2024.
+    let docs: Vec<Document> = (0..200)
+        .map(|i| {
+            let year = if i % 40 == 0 { 2024 } else { 2000 };
+            doc(
+                &format!("d{i}"),
+                "Vitamin D",
+                &format!("vitamin d study number {i}"),
+                json!({"year": year}),
+            )
+        })
+        .collect();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let recent = Filter::parse("year = 2024").unwrap();
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        let hits = search(&index, "vitamin d study", mode, Some(&recent));
+        assert_eq!(hits.len(), 5, "{mode:?}: a post-filter of the top 100 would have fewer");
+        assert!(
+            hits.iter()
+                .all(|h| h.doc_id.trim_start_matches('d').parse::<usize>().unwrap() % 40 == 0)
+        );
+    }
+}
+
+#[test]
+fn reopening_catches_derived_indexes_up_with_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut index = Index::create(dir.path(), settings()).unwrap();
+        index.ingest_batch(&corpus(), MODELS).unwrap();
+    }
+    // A write acknowledged by the store whose process died before the derived indexes saw it.
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        let text = "quantum chromodynamics of gluons";
+        let vector = tamis_core::Embedder::embed(
+            &HashEmbedder,
+            &[&format!("Physics {text}")],
+            tamis_core::TextRole::Document,
+        )
+        .unwrap();
+        let chunk = NewChunk { text: text.into(), vector: vector[0].clone() };
+        store.write_batch(&[(doc("qcd", "Physics", text, json!({})), vec![chunk])]).unwrap();
+        store.delete_documents(&["vit"]).unwrap();
+    }
+    let index = Index::open(dir.path()).unwrap();
+    for mode in [SearchMode::Bm25, SearchMode::Dense] {
+        assert_eq!(search(&index, "quantum gluons", mode, None)[0].doc_id, "qcd", "{mode:?}");
+        assert!(!ids(&search(&index, "sunlight vitamin", mode, None)).contains(&"vit"), "{mode:?}");
+    }
+}
+
+#[test]
+fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = settings();
+    small.exact_below = 50;
+    let docs: Vec<Document> = (0..120)
+        .map(|i| {
+            doc(&format!("d{i}"), "", &format!("topic{} word{} shared text", i % 7, i), json!({}))
+        })
+        .collect();
+    let before = {
+        let mut index = Index::create(dir.path(), small).unwrap();
+        for batch in docs.chunks(30) {
+            index.ingest_batch(batch, MODELS).unwrap();
+        }
+        assert!(matches!(index.vectors, super::Vectors::Hnsw(_)));
+        assert!(dir.path().join(super::VECTOR_FILE).is_file());
+        search(&index, "topic3 word45", SearchMode::Dense, None)
+    };
+    let index = Index::open(dir.path()).unwrap();
+    assert!(matches!(index.vectors, super::Vectors::Hnsw(_)));
+    let after = search(&index, "topic3 word45", SearchMode::Dense, None);
+    assert_eq!(ids(&before), ids(&after));
+    assert_eq!(after[0].doc_id, "d45");
+}
+
+#[test]
+fn misuse_gets_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Index::open(dir.path()), Err(crate::Error::NoIndex { .. })));
+    let index = Index::create(dir.path(), settings()).unwrap();
+    drop(index);
+    assert!(matches!(Index::create(dir.path(), settings()), Err(crate::Error::IndexExists { .. })));
+    let index = Index::open(dir.path()).unwrap();
+    assert!(index.check_embedder("hash-embedder").is_ok());
+    let err = index.check_embedder("all-MiniLM-L6-v2").unwrap_err();
+    assert!(err.to_string().contains("was built with embedder 'hash-embedder'"), "{err}");
+    let request = SearchRequest::new("q", SearchMode::Dense);
+    assert!(matches!(index.search(&request, None), Err(crate::Error::EmbedderRequired)));
+}

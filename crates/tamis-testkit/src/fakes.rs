@@ -1,0 +1,52 @@
+//! Fake models for fast pipeline tests: deterministic, no weights, no downloads.
+
+use tamis_core::{Embedder, TextRole, Tokenize};
+
+/// Embeds text as a normalized bag of hashed lowercase words in 64 dimensions, so texts
+/// sharing words are close. Tokens are whitespace-separated words; 64 per input at most.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HashEmbedder;
+
+/// Dimensions of [`HashEmbedder`] vectors.
+pub const HASH_DIMENSION: usize = 64;
+
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split_whitespace().map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+}
+
+impl Embedder for HashEmbedder {
+    fn dimension(&self) -> usize {
+        HASH_DIMENSION
+    }
+
+    fn embed(&self, texts: &[&str], _role: TextRole) -> tamis_core::Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|text| {
+                let mut vector = vec![0.0f32; HASH_DIMENSION];
+                // A constant component keeps every vector non-zero.
+                vector[0] = 0.1;
+                for (_, word) in words(text) {
+                    let word = word.to_lowercase();
+                    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+                    });
+                    vector[1 + (hash % (HASH_DIMENSION as u64 - 1)) as usize] += 1.0;
+                }
+                let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                vector.iter_mut().for_each(|x| *x /= norm);
+                vector
+            })
+            .collect())
+    }
+}
+
+impl Tokenize for HashEmbedder {
+    fn token_offsets(&self, text: &str) -> tamis_core::Result<Vec<(usize, usize)>> {
+        Ok(words(text).map(|(start, word)| (start, start + word.len())).collect())
+    }
+
+    fn max_tokens(&self) -> usize {
+        64
+    }
+}
