@@ -3,11 +3,15 @@
 //! Glue only: flags are parsed here, validated into library configs, and the work is
 //! done by `tamis-models` (and later the engine). No scoring logic lives in this crate.
 
+mod corpus;
 mod embed;
 mod hub;
+mod index;
+mod info;
 mod jsonl;
 mod model_args;
 mod rerank;
+mod search;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -37,6 +41,9 @@ struct Cli {
 enum Command {
     Embed(embed::EmbedArgs),
     Rerank(rerank::RerankArgs),
+    Index(index::IndexArgs),
+    Search(search::SearchArgs),
+    Info(info::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +55,9 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Embed(args) => embed::run(args),
         Command::Rerank(args) => rerank::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Search(args) => search::run(args),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

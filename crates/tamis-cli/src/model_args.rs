@@ -73,3 +73,56 @@ pub fn configure_threads(threads: Option<usize>) {
         }
     }
 }
+
+/// Model flags of the index commands, where the bi-encoder is recorded in the index.
+#[derive(Debug, Args)]
+pub struct EngineModelArgs {
+    /// Bi-encoder (directory or hub id). Required to create an index; afterwards the
+    /// index's own model is used, and a different one is refused.
+    #[arg(long, short = 'm', value_name = "DIR|ID")]
+    pub model: Option<String>,
+
+    /// Hub revision (branch, tag or commit hash) for a hub id; default `main`.
+    #[arg(long, env = "TAMIS_MODEL_REVISION", value_name = "REV")]
+    pub revision: Option<String>,
+
+    /// Use only the local Hugging Face cache, never the network.
+    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub offline: bool,
+
+    /// Threads for inference; default: the cores available to this process.
+    #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl EngineModelArgs {
+    /// How the model is recorded in an index: an absolute path for a directory, the hub id
+    /// (with `@revision` when pinned) otherwise.
+    pub fn embedder_id(&self, spec: &str) -> String {
+        match fs_err::canonicalize(spec) {
+            Ok(path) if path.is_dir() => path.display().to_string(),
+            _ => match &self.revision {
+                Some(revision) => format!("{spec}@{revision}"),
+                None => spec.to_string(),
+            },
+        }
+    }
+
+    /// Loads the bi-encoder named by an embedder id (see [`EngineModelArgs::embedder_id`]).
+    pub fn load_embedder(&self, id: &str) -> anyhow::Result<tamis_models::BiEncoder> {
+        let (name, revision) = match id.rsplit_once('@') {
+            Some((name, revision)) if !std::path::Path::new(id).exists() => {
+                (name, Some(revision.to_string()))
+            }
+            _ => (id, self.revision.clone()),
+        };
+        let hub = crate::hub::options_from_env(revision, self.offline);
+        let dir = ModelDir::resolve(name, &hub).with_context(|| format!("loading model {name}"))?;
+        let config = tamis_models::BiEncoderConfig {
+            runtime: RuntimeConfig { threads: self.threads, ..Default::default() },
+            ..Default::default()
+        };
+        tamis_models::BiEncoder::load(&dir, &config)
+            .with_context(|| format!("loading bi-encoder {name}"))
+    }
+}

@@ -5,6 +5,7 @@
 
 mod embed;
 mod hf_cache;
+mod index;
 mod rerank;
 
 use std::io::Write;

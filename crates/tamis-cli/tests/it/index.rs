@@ -1,0 +1,133 @@
+//! `tamis index`, `tamis search` and `tamis info` end to end, with a tiny real bi-encoder
+//! (the parity fixture) so that every test runs in seconds.
+
+use std::path::{Path, PathBuf};
+
+use crate::{assert_fails_with, tamis};
+
+fn tiny_model() -> String {
+    tamis_testkit::workspace_root()
+        .join("crates/tamis-models/tests/fixtures/bert-embed-cls")
+        .display()
+        .to_string()
+}
+
+const CORPUS: &str = r#"{"id": "vit", "title": "Vitamin D", "text": "sunlight raises vitamin d levels", "metadata": {"year": 2012, "topic": "nutrition"}}
+{"id": "stat", "title": "Statins", "text": "statins lower cholesterol", "metadata": {"year": 2018, "topic": "drugs"}}
+{"id": 3, "title": "Soy", "text": "soy isoflavones and breast cancer", "metadata": {"year": 2020, "topic": "nutrition"}}
+"#;
+
+fn write_corpus(dir: &Path) -> PathBuf {
+    let path = dir.join("corpus.jsonl");
+    fs_err::write(&path, CORPUS).unwrap();
+    path
+}
+
+fn search_ids(index: &Path, query: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["search", index.to_str().unwrap(), query, "--json"];
+    args.extend_from_slice(extra);
+    let output = tamis(&args, "", &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn index_search_filter_delete_and_info() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let index = work.path().join("index");
+    let model = tiny_model();
+    let output = tamis(
+        &["index", index.to_str().unwrap(), "-i", corpus.to_str().unwrap(), "-m", &model],
+        "",
+        &[],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    assert_eq!(search_ids(&index, "statins cholesterol", &["--mode", "bm25"])[0], "stat");
+    assert_eq!(search_ids(&index, "statins cholesterol", &["--mode", "hybrid"])[0], "stat");
+    assert_eq!(search_ids(&index, "anything", &["--mode", "dense", "-k", "2"]).len(), 2);
+    let filtered = search_ids(
+        &index,
+        "vitamin soy statins",
+        &["--mode", "hybrid", "--filter", r#"topic = "nutrition" and year > 2015"#],
+    );
+    assert_eq!(filtered, vec!["3".to_string()]);
+
+    // Re-running the same ingest writes nothing new.
+    let output =
+        tamis(&["index", index.to_str().unwrap(), "-i", corpus.to_str().unwrap()], "", &[]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("indexed 0 document(s) (0 chunk(s)), 3 unchanged")
+    );
+
+    let output = tamis(&["index", index.to_str().unwrap(), "--delete", "stat"], "", &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        !search_ids(&index, "statins cholesterol", &["--mode", "bm25"])
+            .contains(&"stat".to_string())
+    );
+
+    let output = tamis(&["info", index.to_str().unwrap(), "--json"], "", &[]);
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["documents"], 2);
+    assert_eq!(info["dimension"], 32);
+    assert_eq!(info["vector_index"], "exact");
+}
+
+#[test]
+fn index_misuse_fails_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let index = work.path().join("index");
+    let dir = index.to_str().unwrap();
+    let output = tamis(&["index", dir, "-i", corpus.to_str().unwrap()], "", &[]);
+    assert_fails_with(&output, "a new index needs --model");
+    let bad = work.path().join("bad.jsonl");
+    fs_err::write(&bad, "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n").unwrap();
+    let output = tamis(&["index", dir, "-i", bad.to_str().unwrap(), "-m", &tiny_model()], "", &[]);
+    assert_fails_with(&output, "line 2 of");
+    let output =
+        tamis(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &tiny_model()], "", &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let other =
+        tamis_testkit::workspace_root().join("crates/tamis-models/tests/fixtures/bert-embed-max");
+    let output = tamis(
+        &["index", dir, "-i", corpus.to_str().unwrap(), "-m", other.to_str().unwrap()],
+        "",
+        &[],
+    );
+    assert_fails_with(&output, "was built with embedder");
+    let output = tamis(&["search", dir, "q", "--filter", "year >"], "", &[]);
+    assert_fails_with(&output, "invalid filter at character 6");
+    let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
+    assert_fails_with(&output, "holds no tamis index");
+}
+
+#[test]
+fn a_directory_of_text_files_is_a_corpus() {
+    let work = tempfile::tempdir().unwrap();
+    let docs = work.path().join("docs");
+    fs_err::create_dir_all(docs.join("sub")).unwrap();
+    fs_err::write(docs.join("a.txt"), "glaciers melt in warm summers").unwrap();
+    fs_err::write(docs.join("sub").join("b.md"), "# Rust\nborrow checker and lifetimes").unwrap();
+    fs_err::write(docs.join("ignored.bin"), "not text").unwrap();
+    let index = work.path().join("index");
+    let output = tamis(
+        &["index", index.to_str().unwrap(), "-i", docs.to_str().unwrap(), "-m", &tiny_model()],
+        "",
+        &[],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        search_ids(&index, "borrow checker", &["--mode", "bm25"]),
+        vec!["sub/b.md".to_string()]
+    );
+}
