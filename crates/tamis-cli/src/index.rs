@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use anyhow::Context;
 use clap::Args;
 use tamis_engine::{Index, IndexSettings, IngestModels};
@@ -55,6 +57,11 @@ pub struct IndexArgs {
     /// Documents per all-or-nothing batch.
     #[arg(long, default_value_t = 64, value_name = "N")]
     batch_docs: usize,
+
+    /// Print one JSON line per durable batch on standard output, `{"committed": [ids…]}`,
+    /// once the batch survives a crash (for scripts that resume or audit an ingest).
+    #[arg(long)]
+    ack_batches: bool,
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
@@ -95,6 +102,12 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     let mut totals = tamis_engine::IngestReport::default();
     for batch in documents.chunks(args.batch_docs) {
         let report = index.ingest_batch(batch, models)?;
+        if args.ack_batches {
+            let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", serde_json::json!({ "committed": ids }))?;
+            stdout.flush()?;
+        }
         totals.written += report.written;
         totals.unchanged += report.unchanged;
         totals.chunks += report.chunks;

@@ -356,6 +356,18 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
     }
 
+    /// The chunk keys of one document, in order (empty when it is not stored).
+    pub fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT key FROM chunks WHERE doc_id = ?1 ORDER BY ordinal")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params![doc_id], |row| row.get::<_, i64>(0).map(|k| k as ChunkKey))
+            .map_err(|e| self.error(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
+    }
+
     /// The vectors of these chunks (missing keys are skipped), in the order given.
     pub fn vectors_of(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<f32>)>> {
         let mut statement = self

@@ -1,0 +1,110 @@
+//! `kill -9` during an ingest loses nothing acknowledged and never leaves half a batch.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tamis_engine::{Index, SearchMode, SearchRequest};
+
+const N_DOCS: usize = 400;
+const BATCH: usize = 8;
+const TRIALS: usize = 20;
+
+fn model() -> String {
+    tamis_testkit::workspace_root()
+        .join("crates/tamis-models/tests/fixtures/bert-embed-cls")
+        .display()
+        .to_string()
+}
+
+/// Document `i` carries a word no other document has, so BM25 can find exactly it.
+fn corpus(path: &std::path::Path) {
+    let lines: Vec<String> = (0..N_DOCS)
+        .map(|i| serde_json::json!({"id": format!("d{i}"), "text": format!("uniqword{i} shared text about topic {}", i % 13)}).to_string())
+        .collect();
+    fs_err::write(path, lines.join("\n")).unwrap();
+}
+
+#[test]
+fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("corpus.jsonl");
+    corpus(&input);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut killed_mid_ingest = 0;
+    for trial in 0..TRIALS {
+        let dir = work.path().join(format!("index-{trial}"));
+        // Seeded pseudo-random number of acknowledgements to wait for before the kill.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let wait_for = (seed % (N_DOCS / BATCH) as u64) as usize;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+            .args(["index", dir.to_str().unwrap(), "-i", input.to_str().unwrap(), "-m", &model()])
+            .args(["--batch-docs", &BATCH.to_string(), "--ack-batches", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut acknowledged: Vec<String> = Vec::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for _ in 0..wait_for {
+            let Some(Ok(line)) = lines.next() else { break };
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            acknowledged.extend(
+                value["committed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string()),
+            );
+            assert!(Instant::now() < deadline, "ingest too slow");
+        }
+        // A seeded pause spreads the kill over the batch cycle (embedding, store commit, BM25 commit).
+        std::thread::sleep(Duration::from_millis(seed % 15));
+        child.kill().unwrap(); // SIGKILL on Unix
+        let status = child.wait().unwrap();
+        killed_mid_ingest += usize::from(!status.success());
+        // Acknowledgements already written but not yet read still count.
+        for line in lines.map_while(Result::ok) {
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            acknowledged.extend(
+                value["committed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string()),
+            );
+        }
+        if !dir.join(tamis_engine::storage::STORE_FILE).exists() {
+            assert!(acknowledged.is_empty());
+            continue;
+        }
+        let index = Index::open(&dir).unwrap();
+        let stored: std::collections::HashSet<String> = (0..N_DOCS)
+            .map(|i| format!("d{i}"))
+            .filter(|id| !index.store().chunks_of_document(id).unwrap().is_empty())
+            .collect();
+        for id in &acknowledged {
+            assert!(stored.contains(id), "trial {trial}: acknowledged {id} is missing");
+        }
+        for batch in (0..N_DOCS).collect::<Vec<_>>().chunks(BATCH) {
+            let present = batch.iter().filter(|i| stored.contains(&format!("d{i}"))).count();
+            assert!(
+                present == 0 || present == batch.len(),
+                "trial {trial}: batch {batch:?} is half there ({present})"
+            );
+        }
+        // The derived BM25 index caught up: each stored document is found by its unique word.
+        for id in stored.iter().take(40) {
+            let word = format!("uniqword{}", id.trim_start_matches('d'));
+            let hits = index.search(&SearchRequest::new(&word, SearchMode::Bm25), None).unwrap();
+            assert_eq!(hits.first().map(|h| h.doc_id.as_str()), Some(id.as_str()), "trial {trial}");
+        }
+    }
+    assert!(
+        killed_mid_ingest >= TRIALS / 2,
+        "only {killed_mid_ingest} of {TRIALS} kills landed mid-ingest"
+    );
+}
