@@ -81,7 +81,7 @@ struct EmbedOutput<'a> {
 const CHUNK: usize = 256;
 
 pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
-    configure_threads(args.model.threads);
+    configure_threads(args.model.source.threads);
     let lines = read_lines(args.io.input.as_deref(), |line| {
         let parsed: EmbedLine = serde_json::from_str(line).context(
             r#"expected a JSON object like {"text": "..."} or {"id": ..., "text": "..."}"#,

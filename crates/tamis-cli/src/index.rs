@@ -65,7 +65,7 @@ pub struct IndexArgs {
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
-    configure_threads(args.model.threads);
+    configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
     let exists = args.dir.join(tamis_engine::storage::STORE_FILE).is_file();
     if !args.delete.is_empty() {

@@ -4,13 +4,10 @@ use anyhow::Context;
 use clap::Args;
 use tamis_models::{ModelDir, RuntimeConfig};
 
-/// Where the model comes from and how it runs.
+/// Where hub models come from and how many threads run them; shared by every command
+/// that loads a model.
 #[derive(Debug, Args)]
-pub struct ModelArgs {
-    /// Model directory or Hugging Face hub id (e.g. sentence-transformers/all-MiniLM-L6-v2).
-    #[arg(long, short = 'm', value_name = "DIR|ID")]
-    pub model: String,
-
+pub struct SourceArgs {
     /// Hub revision (branch, tag or commit hash) for a hub id; default `main`.
     #[arg(long, env = "TAMIS_MODEL_REVISION", value_name = "REV")]
     pub revision: Option<String>,
@@ -23,6 +20,26 @@ pub struct ModelArgs {
     /// (affinity mask and cgroup CPU quota respected).
     #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
     pub threads: Option<usize>,
+}
+
+impl SourceArgs {
+    /// Resolves `name` (a directory or hub id) at `revision`, else at `--revision`.
+    fn resolve(&self, name: &str, revision: Option<String>) -> anyhow::Result<ModelDir> {
+        let hub =
+            crate::hub::options_from_env(revision.or_else(|| self.revision.clone()), self.offline);
+        ModelDir::resolve(name, &hub).with_context(|| format!("loading model {name}"))
+    }
+}
+
+/// Where the model comes from and how it runs.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Model directory or Hugging Face hub id (e.g. sentence-transformers/all-MiniLM-L6-v2).
+    #[arg(long, short = 'm', value_name = "DIR|ID")]
+    pub model: String,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Most sequences per forward pass (inputs are sorted by length first to limit padding).
     #[arg(long, default_value_t = 32, value_name = "N")]
@@ -41,15 +58,13 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Resolves the model to a directory (cache, then hub).
     pub fn resolve(&self) -> anyhow::Result<ModelDir> {
-        let hub = crate::hub::options_from_env(self.revision.clone(), self.offline);
-        ModelDir::resolve(&self.model, &hub)
-            .with_context(|| format!("loading model {}", self.model))
+        self.source.resolve(&self.model, None)
     }
 
     /// Threads and batch size as the library takes them.
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
-            threads: self.threads,
+            threads: self.source.threads,
             batch_size: self.batch_size,
             max_batch_tokens: self.max_batch_tokens,
         }
@@ -82,17 +97,8 @@ pub struct EngineModelArgs {
     #[arg(long, short = 'm', value_name = "DIR|ID")]
     pub model: Option<String>,
 
-    /// Hub revision (branch, tag or commit hash) for a hub id; default `main`.
-    #[arg(long, env = "TAMIS_MODEL_REVISION", value_name = "REV")]
-    pub revision: Option<String>,
-
-    /// Use only the local Hugging Face cache, never the network.
-    #[arg(long, env = "HF_HUB_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
-    pub offline: bool,
-
-    /// Threads for inference; default: the cores available to this process.
-    #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 impl EngineModelArgs {
@@ -101,7 +107,7 @@ impl EngineModelArgs {
     pub fn embedder_id(&self, spec: &str) -> String {
         match fs_err::canonicalize(spec) {
             Ok(path) if path.is_dir() => path.display().to_string(),
-            _ => match &self.revision {
+            _ => match &self.source.revision {
                 Some(revision) => format!("{spec}@{revision}"),
                 None => spec.to_string(),
             },
@@ -114,12 +120,11 @@ impl EngineModelArgs {
             Some((name, revision)) if !std::path::Path::new(id).exists() => {
                 (name, Some(revision.to_string()))
             }
-            _ => (id, self.revision.clone()),
+            _ => (id, None),
         };
-        let hub = crate::hub::options_from_env(revision, self.offline);
-        let dir = ModelDir::resolve(name, &hub).with_context(|| format!("loading model {name}"))?;
+        let dir = self.source.resolve(name, revision)?;
         let config = tamis_models::BiEncoderConfig {
-            runtime: RuntimeConfig { threads: self.threads, ..Default::default() },
+            runtime: RuntimeConfig { threads: self.source.threads, ..Default::default() },
             ..Default::default()
         };
         tamis_models::BiEncoder::load(&dir, &config)

@@ -95,7 +95,7 @@ struct RankedDocument {
 }
 
 pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
-    configure_threads(args.model.threads);
+    configure_threads(args.model.source.threads);
     if args.top_n == Some(0) {
         anyhow::bail!("--top-n must be at least 1");
     }

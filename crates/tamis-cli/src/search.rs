@@ -74,7 +74,7 @@ struct JsonHit<'a> {
 }
 
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
-    configure_threads(args.model.threads);
+    configure_threads(args.model.source.threads);
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let index = Index::open(&args.dir)?;
     let mode = match args.mode {

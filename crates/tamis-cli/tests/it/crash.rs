@@ -25,6 +25,12 @@ fn corpus(path: &std::path::Path) {
     fs_err::write(path, lines.join("\n")).unwrap();
 }
 
+/// The ids of one `--ack-batches` line.
+fn committed_ids(line: &str) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    value["committed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
 #[test]
 fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
     let work = tempfile::tempdir().unwrap();
@@ -51,14 +57,7 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         let deadline = Instant::now() + Duration::from_secs(60);
         for _ in 0..wait_for {
             let Some(Ok(line)) = lines.next() else { break };
-            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
-            acknowledged.extend(
-                value["committed"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_string()),
-            );
+            acknowledged.extend(committed_ids(&line));
             assert!(Instant::now() < deadline, "ingest too slow");
         }
         // A seeded pause spreads the kill over the batch cycle (embedding, store commit, BM25 commit).
@@ -68,14 +67,7 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         killed_mid_ingest += usize::from(!status.success());
         // Acknowledgements already written but not yet read still count.
         for line in lines.map_while(Result::ok) {
-            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
-            acknowledged.extend(
-                value["committed"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_string()),
-            );
+            acknowledged.extend(committed_ids(&line));
         }
         if !dir.join(tamis_engine::storage::STORE_FILE).exists() {
             assert!(acknowledged.is_empty());
