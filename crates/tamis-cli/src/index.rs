@@ -73,6 +73,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         let mut index = Index::open(&args.dir)?;
         let ids: Vec<&str> = args.delete.iter().map(String::as_str).collect();
         let removed = index.delete(&ids)?;
+        index.flush()?;
         eprintln!("deleted {} chunk(s) of {} id(s)", removed, ids.len());
         return Ok(());
     }
@@ -114,6 +115,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
+    index.flush()?;
     let (n_docs, n_chunks) = index.store().counts()?;
     eprintln!(
         "indexed {} document(s) ({} chunk(s)), {} unchanged; the index holds {n_docs} document(s), {n_chunks} chunk(s)",

@@ -109,6 +109,9 @@ pub struct Index {
     store: Store,
     lexical: Bm25Index,
     vectors: Vectors,
+    /// The store sequence the in-memory HNSW graph reflects, when it is newer than the
+    /// saved file; [`Index::flush`] writes it.
+    unsaved_vectors: Option<u64>,
     settings: IndexSettings,
 }
 
@@ -138,7 +141,14 @@ impl Index {
         store.set_setting("exact_below", &settings.exact_below.to_string())?;
         let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
-        Ok(Index { dir: dir.to_path_buf(), store, lexical, vectors, settings })
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            store,
+            lexical,
+            vectors,
+            unsaved_vectors: None,
+            settings,
+        })
     }
 
     /// Opens the index in `dir`, bringing its derived indexes up to the store.
@@ -168,7 +178,14 @@ impl Index {
             exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
         };
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
-        let mut index = Index { dir: dir.to_path_buf(), store, lexical, vectors, settings };
+        let mut index = Index {
+            dir: dir.to_path_buf(),
+            store,
+            lexical,
+            vectors,
+            unsaved_vectors: None,
+            settings,
+        };
         index.catch_up_lexical()?;
         index.load_vectors()?;
         Ok(index)
@@ -270,7 +287,24 @@ impl Index {
             .collect();
         self.apply_lexical(&changes, receipt.seq)?;
         self.apply_vectors(&changes)?;
-        self.save_vectors(receipt.seq)
+        self.fit_vector_kind()?;
+        self.unsaved_vectors = Some(receipt.seq);
+        Ok(())
+    }
+
+    /// Saves the HNSW graph if it changed since it was last saved. Writers call it when a
+    /// run of batches ends: saving after every batch would rewrite the whole graph each
+    /// time, and a graph that lags is caught up from the store's log on open anyway.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(seq) = self.unsaved_vectors {
+            if let Vectors::Hnsw(hnsw) = &self.vectors {
+                hnsw.save(self.dir.join(VECTOR_FILE))?;
+                fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string())
+                    .map_err(Error::Io)?;
+            }
+            self.unsaved_vectors = None;
+        }
+        Ok(())
     }
 
     fn apply_lexical(&mut self, changes: &[Change], seq: u64) -> Result<()> {
@@ -321,13 +355,19 @@ impl Index {
                     self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
                     let changes: Vec<Change> =
                         self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
-                    self.apply_vectors(&changes)?;
-                    return self.save_vectors(last);
+                    if !changes.is_empty() {
+                        self.apply_vectors(&changes)?;
+                        self.unsaved_vectors = Some(last);
+                    }
+                    return Ok(());
                 }
             }
         }
         self.rebuild_vectors(n_chunks as usize)?;
-        self.save_vectors(last)
+        if matches!(self.vectors, Vectors::Hnsw(_)) {
+            self.unsaved_vectors = Some(last);
+        }
+        Ok(())
     }
 
     fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
@@ -350,34 +390,36 @@ impl Index {
         Ok(())
     }
 
-    /// Persists the HNSW graph with the sequence it reflects; an exact index is not saved
-    /// (it is rebuilt from the store on open). Crossing `exact_below` switches kinds.
-    fn save_vectors(&mut self, seq: u64) -> Result<()> {
+    /// Switches between exact and HNSW search when the chunk count crosses `exact_below`.
+    /// An exact index is never saved: it is rebuilt from the store on open.
+    fn fit_vector_kind(&mut self) -> Result<()> {
         let n_chunks = self.vectors.index().len();
         let is_hnsw = matches!(self.vectors, Vectors::Hnsw(_));
         if (n_chunks >= self.settings.exact_below) != is_hnsw {
             self.rebuild_vectors(n_chunks)?;
         }
-        if let Vectors::Hnsw(hnsw) = &self.vectors {
-            hnsw.save(self.dir.join(VECTOR_FILE))?;
-            fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string()).map_err(Error::Io)?;
-        }
         Ok(())
     }
 }
 
+/// Splits a change log into keys to add and keys to remove. Keys are never reused, so a
+/// key removed anywhere in the log is not added, whatever the order.
 fn split(changes: &[Change]) -> (Vec<ChunkKey>, Vec<ChunkKey>) {
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    for change in changes {
-        match change {
-            Change::Added(key) => added.push(*key),
-            Change::Removed(key) => {
-                added.retain(|k| k != key);
-                removed.push(*key);
-            }
-        }
-    }
+    let removed: Vec<ChunkKey> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Removed(key) => Some(*key),
+            Change::Added(_) => None,
+        })
+        .collect();
+    let gone: std::collections::HashSet<ChunkKey> = removed.iter().copied().collect();
+    let added = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Added(key) if !gone.contains(key) => Some(*key),
+            _ => None,
+        })
+        .collect();
     (added, removed)
 }
 

@@ -173,6 +173,8 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
             index.ingest_batch(batch, MODELS).unwrap();
         }
         assert!(matches!(index.vectors, super::Vectors::Hnsw(_)));
+        assert!(!dir.path().join(super::VECTOR_FILE).exists(), "batches do not rewrite the graph");
+        index.flush().unwrap();
         assert!(dir.path().join(super::VECTOR_FILE).is_file());
         search(&index, "topic3 word45", SearchMode::Dense, None)
     };
