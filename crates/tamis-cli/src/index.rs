@@ -6,6 +6,8 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Args;
+use tamis_engine::chunker::ChunkMode;
+use tamis_engine::filter::Filter;
 use tamis_engine::{Index, IndexSettings, IngestModels};
 
 use crate::jsonl::progress;
@@ -32,27 +34,23 @@ pub struct IndexArgs {
     dir: PathBuf,
 
     /// Documents to add or replace.
-    #[arg(long, short = 'i', value_name = "PATH", required_unless_present = "delete")]
+    #[arg(long, short = 'i', value_name = "PATH", required_unless_present_any = ["delete", "delete_where"])]
     input: Option<PathBuf>,
 
     /// Delete these document ids instead of adding.
     #[arg(long, num_args = 1.., value_name = "ID", conflicts_with = "input")]
     delete: Vec<String>,
 
+    /// Delete every document whose metadata matches this filter (same syntax as
+    /// `tamis search --filter`, e.g. 'year < 2000').
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["input", "delete"])]
+    delete_where: Option<String>,
+
     #[command(flatten)]
     model: EngineModelArgs,
 
-    /// Most tokens per chunk (default: what the bi-encoder takes, less the title).
-    #[arg(long, value_name = "N")]
-    chunk_tokens: Option<usize>,
-
-    /// Tokens shared by consecutive chunks of a long document.
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    overlap: usize,
-
-    /// Do not prepend the title to each chunk before embedding.
-    #[arg(long)]
-    no_title: bool,
+    #[command(flatten)]
+    creation: CreationArgs,
 
     /// Documents per all-or-nothing batch.
     #[arg(long, default_value_t = 64, value_name = "N")]
@@ -62,6 +60,68 @@ pub struct IndexArgs {
     /// once the batch survives a crash (for scripts that resume or audit an ingest).
     #[arg(long)]
     ack_batches: bool,
+}
+
+/// Settings fixed when an index is created.
+#[derive(Debug, Args)]
+struct CreationArgs {
+    /// How long documents become chunks: `windows` cuts them into overlapping token
+    /// windows and ranks a document by its best chunk; `whole` keeps one chunk per
+    /// document, embedded as the model truncates it (sentence-transformers' behaviour),
+    /// with BM25 over all of it.
+    #[arg(long, value_enum, value_name = "MODE")]
+    chunking: Option<ChunkModeArg>,
+
+    /// Most tokens per chunk window [default: what the bi-encoder takes, less the title].
+    #[arg(long, value_name = "N")]
+    chunk_tokens: Option<usize>,
+
+    /// Tokens shared by consecutive windows of a long document [default: 32].
+    #[arg(long, value_name = "N")]
+    overlap: Option<usize>,
+
+    /// Do not prepend the title to each chunk before embedding.
+    #[arg(long)]
+    no_title: bool,
+
+    /// Below this many chunks vectors are searched exactly; above, an HNSW graph is built
+    /// [default: 20000].
+    #[arg(long, value_name = "N")]
+    exact_below: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ChunkModeArg {
+    Windows,
+    Whole,
+}
+
+impl CreationArgs {
+    fn any(&self) -> bool {
+        self.chunking.is_some()
+            || self.chunk_tokens.is_some()
+            || self.overlap.is_some()
+            || self.no_title
+            || self.exact_below.is_some()
+    }
+
+    fn apply(&self, settings: &mut IndexSettings) {
+        let chunking = &mut settings.chunking;
+        if let Some(mode) = self.chunking {
+            chunking.mode = match mode {
+                ChunkModeArg::Windows => ChunkMode::Windows,
+                ChunkModeArg::Whole => ChunkMode::Whole,
+            };
+        }
+        chunking.max_tokens = self.chunk_tokens;
+        if let Some(overlap) = self.overlap {
+            chunking.overlap_tokens = overlap;
+        }
+        chunking.prepend_title = !self.no_title;
+        if let Some(exact_below) = self.exact_below {
+            settings.exact_below = exact_below;
+        }
+    }
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
@@ -77,9 +137,23 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         eprintln!("deleted {} chunk(s) of {} id(s)", removed, ids.len());
         return Ok(());
     }
+    if let Some(expression) = &args.delete_where {
+        anyhow::ensure!(exists, "{} holds no index to delete from", args.dir.display());
+        let filter = Filter::parse(expression)?;
+        let mut index = Index::open(&args.dir)?;
+        let (documents, chunks) = index.delete_matching(&filter)?;
+        index.flush()?;
+        eprintln!("deleted {documents} document(s) ({chunks} chunk(s)) matching the filter");
+        return Ok(());
+    }
     let input = args.input.as_ref().context("--input is required")?;
     let documents = crate::corpus::read_documents(input)?;
     let mut index = if exists {
+        anyhow::ensure!(
+            !args.creation.any(),
+            "{} already holds an index, and chunking and search settings are fixed when an index is created; build a new directory to change them",
+            args.dir.display()
+        );
         Index::open(&args.dir)?
     } else {
         let spec = args
@@ -89,9 +163,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
             .context("a new index needs --model (the bi-encoder to embed with)")?;
         let embedder = args.model.load_embedder(spec)?;
         let mut settings = IndexSettings::new(args.model.embedder_id(spec), embedder.dimension());
-        settings.chunking.max_tokens = args.chunk_tokens;
-        settings.chunking.overlap_tokens = args.overlap;
-        settings.chunking.prepend_title = !args.no_title;
+        args.creation.apply(&mut settings);
         Index::create(&args.dir, settings)?
     };
     if let Some(spec) = &args.model.model {

@@ -4,6 +4,10 @@
 //! `overlap_tokens`, so a passage cut at a boundary is whole in one of them. A document
 //! that fits in one window is one chunk (the common case for passage corpora).
 //! Chunk text is sliced from the original text, so no characters are normalised away.
+//!
+//! [`ChunkMode::Whole`] skips the windows: one chunk per document holding all of its text,
+//! embedded as the model truncates it (what sentence-transformers and the BEIR reference
+//! numbers do), while BM25 still sees every word.
 
 use tamis_core::Tokenize;
 
@@ -20,11 +24,33 @@ pub struct ChunkingConfig {
     /// Embed each chunk as `title + " " + chunk` (default on), so every chunk of a long
     /// document carries what the document is about.
     pub prepend_title: bool,
+    /// Windows (default) or one whole chunk per document. Indexes written before the mode
+    /// existed used windows.
+    #[serde(default)]
+    pub mode: ChunkMode,
+}
+
+/// Whether long documents are cut into windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChunkMode {
+    /// Token windows of `max_tokens` with `overlap_tokens` (the default): every part of a
+    /// long document gets a vector, and the document ranks by its best chunk.
+    #[default]
+    Windows,
+    /// One chunk per document with all its text: the bi-encoder sees only its first
+    /// maximum-length tokens (sentence-transformers' behaviour), BM25 sees everything.
+    Whole,
 }
 
 impl Default for ChunkingConfig {
     fn default() -> Self {
-        ChunkingConfig { max_tokens: None, overlap_tokens: 32, prepend_title: true }
+        ChunkingConfig {
+            max_tokens: None,
+            overlap_tokens: 32,
+            prepend_title: true,
+            mode: ChunkMode::Windows,
+        }
     }
 }
 
@@ -62,6 +88,9 @@ pub fn chunk_text(
     tokenizer: &dyn Tokenize,
 ) -> Result<Vec<String>> {
     config.validate()?;
+    if config.mode == ChunkMode::Whole {
+        return Ok(vec![text.trim().to_string()]);
+    }
     let offsets = tokenizer.token_offsets(text).map_err(Error::Model)?;
     let room = tokenizer.max_tokens().saturating_sub(SPECIAL_TOKENS + title_tokens).max(1);
     let window = config.max_tokens.unwrap_or(room).max(1);

@@ -17,6 +17,7 @@ use tamis_lexical::{Bm25Config, Bm25Index, LexicalDoc};
 use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
 
 use crate::chunker::{ChunkingConfig, chunk_text};
+use crate::filter::Filter;
 use crate::storage::{Change, Document, NewChunk, Receipt, Store};
 use crate::{Error, Result};
 
@@ -251,6 +252,17 @@ impl Index {
         let receipt = self.store.delete_documents(ids)?;
         self.apply(&receipt)?;
         Ok(receipt.removed.len())
+    }
+
+    /// Deletes every document whose metadata passes `filter`, as one batch; returns how
+    /// many documents and chunks went.
+    pub fn delete_matching(&mut self, filter: &Filter) -> Result<(usize, usize)> {
+        let ids = self.store.documents_matching(filter)?;
+        if ids.is_empty() {
+            return Ok((0, 0));
+        }
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        Ok((ids.len(), self.delete(&refs)?))
     }
 
     fn chunk_and_embed(&self, doc: &Document, models: IngestModels<'_>) -> Result<Vec<NewChunk>> {

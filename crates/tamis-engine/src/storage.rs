@@ -246,6 +246,43 @@ impl Store {
 
     /// The ids of documents whose metadata passes `filter`.
     pub fn documents_matching(&self, filter: &Filter) -> Result<Vec<String>> {
+        let Some(condition) = filter.to_sql() else {
+            return self.scan_matching(filter);
+        };
+        let sql = format!("SELECT doc_id FROM documents WHERE {}", condition.sql);
+        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get(0))
+            .map_err(|e| self.error(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
+    }
+
+    /// The chunk keys of documents whose metadata passes `filter`, for filtered retrieval.
+    pub fn keys_matching(&self, filter: &Filter) -> Result<HashSet<ChunkKey>> {
+        let Some(condition) = filter.to_sql() else {
+            let mut keys = HashSet::new();
+            for id in self.scan_matching(filter)? {
+                keys.extend(self.chunks_of_document(&id)?);
+            }
+            return Ok(keys);
+        };
+        let sql = format!(
+            "SELECT chunks.key FROM documents JOIN chunks ON chunks.doc_id = documents.doc_id \
+             WHERE {}",
+            condition.sql
+        );
+        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get::<_, i64>(0))
+            .map_err(|e| self.error(e))?;
+        rows.map(|key| key.map(|k| k as ChunkKey))
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// [`Filter::matches`] over every document's metadata: the reference the SQL
+    /// translation is tested against, and the fallback for filters it cannot express.
+    pub(crate) fn scan_matching(&self, filter: &Filter) -> Result<Vec<String>> {
         let mut statement = self
             .conn
             .prepare_cached("SELECT doc_id, metadata FROM documents")
@@ -264,26 +301,6 @@ impl Store {
             }
         }
         Ok(ids)
-    }
-
-    /// The chunk keys of documents whose metadata passes `filter`, for filtered retrieval.
-    pub fn keys_matching(&self, filter: &Filter) -> Result<HashSet<ChunkKey>> {
-        let ids: HashSet<String> = self.documents_matching(filter)?.into_iter().collect();
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT key, doc_id FROM chunks")
-            .map_err(|e| self.error(e))?;
-        let rows = statement
-            .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
-            .map_err(|e| self.error(e))?;
-        let mut keys = HashSet::new();
-        for row in rows {
-            let (key, doc_id) = row.map_err(|e| self.error(e))?;
-            if ids.contains(&doc_id) {
-                keys.insert(key as ChunkKey);
-            }
-        }
-        Ok(keys)
     }
 
     /// The latest committed sequence number (0 for an empty store).

@@ -75,9 +75,19 @@ fn index_search_filter_delete_and_info() {
             .contains(&"stat".to_string())
     );
 
+    let output =
+        tamis(&["index", index.to_str().unwrap(), "--delete-where", "year < 2015"], "", &[]);
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("deleted 1 document(s) (1 chunk(s)) matching the filter"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(search_ids(&index, "vitamin soy statins", &["--mode", "dense"]), ["3"]);
+
     let output = tamis(&["info", index.to_str().unwrap(), "--json"], "", &[]);
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(info["documents"], 2);
+    assert_eq!(info["documents"], 1);
     assert_eq!(info["dimension"], 32);
     assert_eq!(info["vector_index"], "exact");
 }
@@ -105,6 +115,11 @@ fn index_misuse_fails_with_one_line() {
         &[],
     );
     assert_fails_with(&output, "was built with embedder");
+    let output =
+        tamis(&["index", dir, "-i", corpus.to_str().unwrap(), "--chunking", "whole"], "", &[]);
+    assert_fails_with(&output, "settings are fixed when an index is created");
+    let output = tamis(&["index", dir, "--delete-where", "year >"], "", &[]);
+    assert_fails_with(&output, "invalid filter at character 6");
     let output = tamis(&["search", dir, "q", "--filter", "year >"], "", &[]);
     assert_fails_with(&output, "invalid filter at character 6");
     let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
@@ -130,4 +145,36 @@ fn a_directory_of_text_files_is_a_corpus() {
         search_ids(&index, "borrow checker", &["--mode", "bm25"]),
         vec!["sub/b.md".to_string()]
     );
+}
+
+#[test]
+fn whole_chunking_keeps_one_chunk_per_document() {
+    let work = tempfile::tempdir().unwrap();
+    let long_text = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let corpus = work.path().join("long.jsonl");
+    fs_err::write(&corpus, serde_json::json!({"id": "long", "text": long_text}).to_string())
+        .unwrap();
+    let chunks_with = |mode: &str| {
+        let index = work.path().join(mode);
+        let output = tamis(
+            &[
+                "index",
+                index.to_str().unwrap(),
+                "-i",
+                corpus.to_str().unwrap(),
+                "-m",
+                &tiny_model(),
+                "--chunking",
+                mode,
+            ],
+            "",
+            &[],
+        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = tamis(&["info", index.to_str().unwrap(), "--json"], "", &[]);
+        let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        info["chunks"].as_u64().unwrap()
+    };
+    assert!(chunks_with("windows") > 1);
+    assert_eq!(chunks_with("whole"), 1);
 }

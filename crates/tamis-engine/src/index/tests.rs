@@ -92,6 +92,40 @@ fn upserts_and_deletes_reach_both_retrievers() {
 }
 
 #[test]
+fn deletes_by_filter_reach_both_retrievers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    index.ingest_batch(&corpus(), MODELS).unwrap();
+    let nutrition = Filter::parse(r#"topic = "nutrition""#).unwrap();
+    assert_eq!(index.delete_matching(&nutrition).unwrap(), (2, 2));
+    assert_eq!(index.delete_matching(&nutrition).unwrap(), (0, 0));
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        assert_eq!(ids(&search(&index, "vitamin soy statins", mode, None)), ["stat"], "{mode:?}");
+    }
+}
+
+#[test]
+fn whole_mode_keeps_long_documents_in_one_chunk() {
+    let long_text = (0..300).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let long = doc("long", "Long", &long_text, json!({}));
+    let ingest = |mode| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings();
+        settings.chunking.mode = mode;
+        let mut index = Index::create(dir.path(), settings).unwrap();
+        let chunks = index.ingest_batch(std::slice::from_ref(&long), MODELS).unwrap().chunks;
+        // BM25 sees the end of the document in both modes.
+        assert_eq!(ids(&search(&index, "word299", SearchMode::Bm25, None)), ["long"]);
+        drop(index);
+        // The mode is recorded in the index.
+        assert_eq!(Index::open(dir.path()).unwrap().settings().chunking.mode, mode);
+        chunks
+    };
+    assert!(ingest(crate::chunker::ChunkMode::Windows) > 1);
+    assert_eq!(ingest(crate::chunker::ChunkMode::Whole), 1);
+}
+
+#[test]
 fn unchanged_documents_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = Index::create(dir.path(), settings()).unwrap();
