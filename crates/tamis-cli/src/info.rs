@@ -31,7 +31,8 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         "dimension": settings.dimension,
         "chunking": settings.chunking,
         "bm25": {"stemming": settings.bm25.stemming, "stopwords": settings.bm25.stopwords},
-        "vector_index": if chunks as usize >= settings.exact_below { "hnsw" } else { "exact" },
+        "vector_index": if index.uses_hnsw() { "hnsw" } else { "exact" },
+        "vectors": index.vector_count(),
         "exact_below": settings.exact_below,
         "bytes": {
             "store": store_bytes,

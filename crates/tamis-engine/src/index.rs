@@ -210,6 +210,16 @@ impl Index {
         &self.settings
     }
 
+    /// Vectors in the in-memory vector index (equal to the store's chunk count once open).
+    pub fn vector_count(&self) -> usize {
+        self.vectors.index().len()
+    }
+
+    /// Whether dense search runs on the HNSW graph (else exactly).
+    pub fn uses_hnsw(&self) -> bool {
+        matches!(self.vectors, Vectors::Hnsw(_))
+    }
+
     /// The store (counts, settings, chunk texts).
     pub fn store(&self) -> &Store {
         &self.store

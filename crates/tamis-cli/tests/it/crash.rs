@@ -17,12 +17,48 @@ fn model() -> String {
         .to_string()
 }
 
+/// Above this many chunks the index searches an HNSW graph: odd trials cross it.
+const EXACT_BELOW: usize = 64;
+
+fn text_of(i: usize) -> String {
+    format!("uniqword{i} shared text about topic {}", i % 13)
+}
+
 /// Document `i` carries a word no other document has, so BM25 can find exactly it.
-fn corpus(path: &std::path::Path) {
-    let lines: Vec<String> = (0..N_DOCS)
-        .map(|i| serde_json::json!({"id": format!("d{i}"), "text": format!("uniqword{i} shared text about topic {}", i % 13)}).to_string())
+fn corpus(path: &std::path::Path, n_docs: usize) {
+    let lines: Vec<String> = (0..n_docs)
+        .map(|i| serde_json::json!({"id": format!("d{i}"), "text": text_of(i)}).to_string())
         .collect();
     fs_err::write(path, lines.join("\n")).unwrap();
+}
+
+fn ingest(dir: &std::path::Path, input: &std::path::Path, hnsw: bool) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tamis"));
+    command.args(["index", dir.to_str().unwrap(), "-i", input.to_str().unwrap()]).args([
+        "--batch-docs",
+        &BATCH.to_string(),
+        "--ack-batches",
+        "--threads",
+        "1",
+    ]);
+    if !dir.exists() {
+        command.args(["-m", &model()]);
+        if hnsw {
+            command.args(["--exact-below", &EXACT_BELOW.to_string()]);
+        }
+    }
+    command
+}
+
+/// The model is a local directory: the hub is never asked.
+fn offline_hub() -> tamis_models::HubOptions {
+    tamis_models::HubOptions {
+        cache_dir: std::env::temp_dir(),
+        revision: None,
+        offline: true,
+        endpoint: None,
+        token: None,
+    }
 }
 
 /// The ids of one `--ack-batches` line.
@@ -35,9 +71,18 @@ fn committed_ids(line: &str) -> Vec<String> {
 fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("corpus.jsonl");
-    corpus(&input);
+    corpus(&input, N_DOCS);
+    // Odd trials first ingest this half to the end, so that a saved HNSW graph exists
+    // and the killed run updates it: reopening must replay the log into the saved graph.
+    let first_half = work.path().join("first-half.jsonl");
+    corpus(&first_half, N_DOCS / 2);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut killed_mid_ingest = 0;
+    let embedder = tamis_models::BiEncoder::load(
+        &tamis_models::ModelDir::resolve(&model(), &offline_hub()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
     for trial in 0..TRIALS {
         let dir = work.path().join(format!("index-{trial}"));
         // Seeded pseudo-random number of acknowledgements to wait for before the kill.
@@ -45,9 +90,13 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let wait_for = (seed % (N_DOCS / BATCH) as u64) as usize;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
-            .args(["index", dir.to_str().unwrap(), "-i", input.to_str().unwrap(), "-m", &model()])
-            .args(["--batch-docs", &BATCH.to_string(), "--ack-batches", "--threads", "1"])
+        let hnsw = trial % 2 == 1;
+        if hnsw {
+            let output = ingest(&dir, &first_half, hnsw).stdout(Stdio::null()).output().unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(dir.join("vectors.usearch").is_file(), "trial {trial}: no saved graph");
+        }
+        let mut child = ingest(&dir, &input, hnsw)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -93,6 +142,18 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
             let word = format!("uniqword{}", id.trim_start_matches('d'));
             let hits = index.search(&SearchRequest::new(&word, SearchMode::Bm25), None).unwrap();
             assert_eq!(hits.first().map(|h| h.doc_id.as_str()), Some(id.as_str()), "trial {trial}");
+        }
+        // The vector index caught up too: one vector per stored chunk, on the graph when
+        // the index is past the threshold, and each document found by its own text.
+        let (_, n_chunks) = index.store().counts().unwrap();
+        assert_eq!(index.vector_count() as u64, n_chunks, "trial {trial}");
+        assert_eq!(index.uses_hnsw(), hnsw && n_chunks as usize >= EXACT_BELOW, "trial {trial}");
+        for id in stored.iter().take(40) {
+            let text = text_of(id.trim_start_matches('d').parse().unwrap());
+            let mut request = SearchRequest::new(&text, SearchMode::Dense);
+            request.k = 3;
+            let hits = index.search(&request, Some(&embedder)).unwrap();
+            assert!(hits.iter().any(|h| &h.doc_id == id), "trial {trial}: {id} not found densely");
         }
     }
     assert!(
