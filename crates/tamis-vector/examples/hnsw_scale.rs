@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! cargo run --release -p tamis-vector --example hnsw_scale -- --n 100000 [--dim 384] \
-//!     [--queries 1000] [--threads 2] [--exact 200] [--ef 64] [--m 16] [--ef-add 128]
+//!     [--queries 1000] [--threads 2] [--exact 200] [--ef 64[,128,…]] [--m 16] [--ef-add 128]
 //! ```
+//!
+//! `--ef` takes a comma-separated list: the graph is built once, then queried at each
+//! search expansion (the recall/latency trade-off without rebuilding).
 //!
 //! The vectors come from a seeded mixture of low-rank clusters on the unit sphere
 //! (`src/synthetic.rs`), which crowds like sentence embeddings do. The index is built
@@ -34,15 +37,29 @@ struct Args {
     queries: usize,
     exact: usize,
     params: HnswParams,
+    /// Search expansions to query at (the first is also used while building).
+    efs: Vec<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { n: 100_000, dim: 384, queries: 1000, exact: 200, params: HnswParams::default() };
+    let mut args = Args {
+        n: 100_000,
+        dim: 384,
+        queries: 1000,
+        exact: 200,
+        params: HnswParams::default(),
+        efs: Vec::new(),
+    };
     args.params.threads = 2;
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
         let value = raw.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        if flag == "--ef" {
+            for ef in value.split(',') {
+                args.efs.push(ef.parse().map_err(|_| format!("--ef: '{ef}' is not a number"))?);
+            }
+            continue;
+        }
         let number: usize =
             value.parse().map_err(|_| format!("{flag}: '{value}' is not a number"))?;
         match flag.as_str() {
@@ -51,13 +68,16 @@ fn parse_args() -> Result<Args, String> {
             "--queries" => args.queries = number,
             "--exact" => args.exact = number,
             "--threads" => args.params.threads = number,
-            "--ef" => args.params.expansion_search = number,
             "--m" => args.params.connectivity = number,
             "--ef-add" => args.params.expansion_add = number,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     args.exact = args.exact.min(args.queries);
+    if args.efs.is_empty() {
+        args.efs.push(args.params.expansion_search);
+    }
+    args.params.expansion_search = args.efs[0];
     Ok(args)
 }
 
@@ -76,7 +96,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let Args { n, dim, queries: n_queries, exact: n_exact, params } = *args;
+    let Args { n, dim, queries: n_queries, exact: n_exact, params, .. } = *args;
     println!("n={n} dim={dim} queries={n_queries} exact={n_exact} params={params:?}");
 
     // About 300 vectors per topic, like a corpus of many small documents.
@@ -108,51 +128,61 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     hnsw.save(&path)?;
     let saved = started.elapsed();
     let file_bytes = fs_err::metadata(&path)?.len();
-    let started = Instant::now();
-    let hnsw = HnswIndex::load_with(&path, params)?;
-    println!(
-        "file: {:.1} MiB ({:.0} bytes/vector), saved in {saved:.2?}, loaded in {:.2?}",
-        file_bytes as f64 / MIB,
-        file_bytes as f64 / n as f64,
-        started.elapsed()
-    );
-
     let mut flat = FlatIndex::new(dim, Metric::InnerProduct)?;
     let items: Vec<(u64, &[f32])> =
         data.chunks_exact(dim).enumerate().map(|(i, v)| (i as u64, v)).collect();
     flat.upsert(&items)?;
+    drop(hnsw);
 
     let two_percent = |key: u64| key % 50 == 0;
-    for (label, filter) in
-        [("unfiltered", None), ("filter 2%", Some(&two_percent as &dyn tamis_core::KeyFilter))]
-    {
-        let mut latencies = Vec::with_capacity(n_queries);
-        let mut results = Vec::with_capacity(n_queries);
-        for query in queries.chunks_exact(dim) {
-            let started = Instant::now();
-            let hits = hnsw.search(query, K, filter)?;
-            latencies.push(started.elapsed());
-            results.push(hits);
+    let filters =
+        [("unfiltered", None), ("filter 2%", Some(&two_percent as &dyn tamis_core::KeyFilter))];
+    // The exact answers, once per filter, for the first `n_exact` queries.
+    let mut exact_answers = Vec::new();
+    for (_, filter) in filters {
+        let started = Instant::now();
+        let mut answers: Vec<Vec<u64>> = Vec::with_capacity(n_exact);
+        for query in queries.chunks_exact(dim).take(n_exact) {
+            answers.push(flat.search(query, K, filter)?.iter().map(|hit| hit.key).collect());
         }
-        let mut recall_sum = 0.0;
-        let mut exact_latency = Duration::ZERO;
-        for (query, hits) in queries.chunks_exact(dim).zip(&results).take(n_exact) {
-            let started = Instant::now();
-            let exact = flat.search(query, K, filter)?;
-            exact_latency += started.elapsed();
-            let exact: Vec<u64> = exact.iter().map(|hit| hit.key).collect();
-            let found: Vec<u64> = hits.iter().map(|hit| hit.key).collect();
-            recall_sum += synthetic::recall(&exact, &found);
+        exact_answers.push((answers, started.elapsed() / n_exact.max(1) as u32));
+    }
+
+    for (ef_idx, &ef) in args.efs.iter().enumerate() {
+        let started = Instant::now();
+        let hnsw = HnswIndex::load_with(&path, HnswParams { expansion_search: ef, ..params })?;
+        if ef_idx == 0 {
+            println!(
+                "file: {:.1} MiB ({:.0} bytes/vector), saved in {saved:.2?}, loaded in {:.2?}",
+                file_bytes as f64 / MIB,
+                file_bytes as f64 / n as f64,
+                started.elapsed()
+            );
         }
-        latencies.sort_unstable();
-        println!(
-            "{label}: p50 {:.1?}, p99 {:.1?}, mean {:.1?} per query; recall@{K} {:.4} over {n_exact} queries (flat scan {:.1?} per query)",
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.99),
-            latencies.iter().sum::<Duration>() / n_queries.max(1) as u32,
-            recall_sum / n_exact.max(1) as f64,
-            exact_latency / n_exact.max(1) as u32,
-        );
+        for ((label, filter), (answers, exact_latency)) in filters.iter().zip(&exact_answers) {
+            let mut latencies = Vec::with_capacity(n_queries);
+            let mut results = Vec::with_capacity(n_queries);
+            for query in queries.chunks_exact(dim) {
+                let started = Instant::now();
+                let hits = hnsw.search(query, K, *filter)?;
+                latencies.push(started.elapsed());
+                results.push(hits);
+            }
+            let mut recall_sum = 0.0;
+            for (exact, hits) in answers.iter().zip(&results) {
+                let found: Vec<u64> = hits.iter().map(|hit| hit.key).collect();
+                recall_sum += synthetic::recall(exact, &found);
+            }
+            latencies.sort_unstable();
+            println!(
+                "ef {ef} {label}: p50 {:.1?}, p99 {:.1?}, mean {:.1?} per query; recall@{K} {:.4} over {n_exact} queries (flat scan {:.1?} per query)",
+                percentile(&latencies, 0.50),
+                percentile(&latencies, 0.99),
+                latencies.iter().sum::<Duration>() / n_queries.max(1) as u32,
+                recall_sum / n_exact.max(1) as f64,
+                exact_latency,
+            );
+        }
     }
     Ok(())
 }
