@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Args;
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
-use tamis_engine::{Index, IndexSettings, IngestModels};
+use tamis_engine::storage::Document;
+use tamis_engine::{Index, IndexSettings, IngestModels, IngestReport};
 
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
@@ -62,9 +63,38 @@ pub struct IndexArgs {
     ack_batches: bool,
 }
 
+/// Adds `documents` in all-or-nothing batches of `batch_docs` with a progress bar, then
+/// saves the vector graph; with `ack`, prints each durable batch's ids on standard output.
+pub fn ingest(
+    index: &mut Index,
+    documents: &[Document],
+    models: IngestModels<'_>,
+    batch_docs: usize,
+    ack: bool,
+) -> anyhow::Result<IngestReport> {
+    let bar = progress(documents.len(), "docs");
+    let mut totals = IngestReport::default();
+    for batch in documents.chunks(batch_docs.max(1)) {
+        let report = index.ingest_batch(batch, models)?;
+        if ack {
+            let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", serde_json::json!({ "committed": ids }))?;
+            stdout.flush()?;
+        }
+        totals.written += report.written;
+        totals.unchanged += report.unchanged;
+        totals.chunks += report.chunks;
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    index.flush()?;
+    Ok(totals)
+}
+
 /// Settings fixed when an index is created.
 #[derive(Debug, Args)]
-struct CreationArgs {
+pub struct CreationArgs {
     /// How long documents become chunks: `windows` cuts them into overlapping token
     /// windows and ranks a document by its best chunk; `whole` keeps one chunk per
     /// document, embedded as the model truncates it (sentence-transformers' behaviour),
@@ -105,7 +135,7 @@ impl CreationArgs {
             || self.exact_below.is_some()
     }
 
-    fn apply(&self, settings: &mut IndexSettings) {
+    pub fn apply(&self, settings: &mut IndexSettings) {
         let chunking = &mut settings.chunking;
         if let Some(mode) = self.chunking {
             chunking.mode = match mode {
@@ -171,22 +201,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     }
     let embedder = args.model.load_embedder(&index.settings().embedder_id)?;
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
-    let bar = progress(documents.len(), "docs");
-    let mut totals = tamis_engine::IngestReport::default();
-    for batch in documents.chunks(args.batch_docs) {
-        let report = index.ingest_batch(batch, models)?;
-        if args.ack_batches {
-            let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", serde_json::json!({ "committed": ids }))?;
-            stdout.flush()?;
-        }
-        totals.written += report.written;
-        totals.unchanged += report.unchanged;
-        totals.chunks += report.chunks;
-        bar.inc(batch.len() as u64);
-    }
-    bar.finish_and_clear();
+    let totals = ingest(&mut index, &documents, models, args.batch_docs, args.ack_batches)?;
     index.flush()?;
     let (n_docs, n_chunks) = index.store().counts()?;
     eprintln!(

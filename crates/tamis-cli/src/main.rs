@@ -5,6 +5,7 @@
 
 mod corpus;
 mod embed;
+mod eval;
 mod hub;
 mod index;
 mod info;
@@ -44,6 +45,7 @@ enum Command {
     Index(index::IndexArgs),
     Search(search::SearchArgs),
     Info(info::InfoArgs),
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Index(args) => index::run(args),
         Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,11 +52,32 @@ pub struct SearchArgs {
     model: EngineModelArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModeArg {
+/// A retrieval mode as flags spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
     Bm25,
     Dense,
     Hybrid,
+}
+
+impl ModeArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModeArg::Bm25 => "bm25",
+            ModeArg::Dense => "dense",
+            ModeArg::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(mode: ModeArg) -> SearchMode {
+        match mode {
+            ModeArg::Bm25 => SearchMode::Bm25,
+            ModeArg::Dense => SearchMode::Dense,
+            ModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -77,11 +98,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let index = Index::open(&args.dir)?;
-    let mode = match args.mode {
-        ModeArg::Bm25 => SearchMode::Bm25,
-        ModeArg::Dense => SearchMode::Dense,
-        ModeArg::Hybrid => SearchMode::Hybrid,
-    };
+    let mode = SearchMode::from(args.mode);
     let embedder = match mode {
         SearchMode::Bm25 => None,
         _ => {

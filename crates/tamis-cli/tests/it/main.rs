@@ -5,6 +5,7 @@
 
 mod crash;
 mod embed;
+mod eval;
 mod hf_cache;
 mod index;
 mod rerank;

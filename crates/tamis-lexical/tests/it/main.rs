@@ -6,6 +6,4 @@
 // Test helpers fail by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
-mod beir;
-mod eval;
 mod quality;

@@ -2,10 +2,8 @@
 
 use std::time::Instant;
 
+use tamis_eval::{CorpusDoc, Dataset, EvalConfig, Evaluator, Metric, Run};
 use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
-
-use crate::beir::{self, Dataset};
-use crate::eval::{ndcg_at, recall_at};
 
 /// Mean metrics of one run over every judged query of a split.
 #[derive(Debug, Clone, Copy)]
@@ -14,40 +12,44 @@ struct Metrics {
     recall_at_100: f64,
 }
 
-/// Indexes the dataset with `config`, runs every judged query and averages the metrics.
-fn evaluate(name: &str, data: &Dataset, config: &Bm25Config) -> Metrics {
+/// Indexes the corpus with `config`, runs every judged query and averages the metrics
+/// with trec_eval's conventions (`tamis-eval`).
+fn evaluate(name: &str, data: &Dataset, docs: &[CorpusDoc], config: &Bm25Config) -> Metrics {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut index = Bm25Index::create(dir.path(), config).unwrap();
-    let docs: Vec<LexicalDoc<'_>> = data
-        .docs
+    let lexical: Vec<LexicalDoc<'_>> = docs
         .iter()
         .enumerate()
         .map(|(key, doc)| LexicalDoc { key: key as u64, title: &doc.title, text: &doc.text })
         .collect();
-    index.upsert(&docs).unwrap();
+    index.upsert(&lexical).unwrap();
     index.commit(1).unwrap();
     let index_secs = started.elapsed().as_secs_f64();
-    assert_eq!(index.len(), data.docs.len());
+    assert_eq!(index.len(), docs.len());
 
     let started = Instant::now();
-    let (mut ndcg_sum, mut recall_sum) = (0.0, 0.0);
-    for (_id, text, judged) in &data.queries {
-        let hits = index.search(text, 100, None).unwrap();
-        let ranking: Vec<&str> =
-            hits.iter().map(|hit| data.docs[hit.key as usize].id.as_str()).collect();
-        ndcg_sum += ndcg_at(&ranking, judged, 10);
-        recall_sum += recall_at(&ranking, judged, 100);
+    let mut run = Run::new();
+    for query in &data.queries {
+        let hits = index.search(&query.text, 100, None).unwrap();
+        run.insert_query(
+            &query.id,
+            hits.iter().map(|hit| (docs[hit.key as usize].id.as_str(), f64::from(hit.score))),
+        );
     }
-    let n_queries = data.queries.len() as f64;
-    let metrics =
-        Metrics { ndcg_at_10: ndcg_sum / n_queries, recall_at_100: recall_sum / n_queries };
+    let eval_config =
+        EvalConfig { metrics: vec![Metric::Ndcg(10), Metric::Recall(100)], ..Default::default() };
+    let report = Evaluator::new(&data.qrels, eval_config).unwrap().evaluate(&run);
+    let metrics = Metrics {
+        ndcg_at_10: report.mean.get(Metric::Ndcg(10)).unwrap(),
+        recall_at_100: report.mean.get(Metric::Recall(100)).unwrap(),
+    };
     eprintln!(
         "{name} {:?}: nDCG@10 {:.4}, Recall@100 {:.4} ({} docs indexed in {index_secs:.2} s, {} queries in {:.2} s)",
         config.fields,
         metrics.ndcg_at_10,
         metrics.recall_at_100,
-        data.docs.len(),
+        docs.len(),
         data.queries.len(),
         started.elapsed().as_secs_f64(),
     );
@@ -78,11 +80,14 @@ fn check_dataset(
     reference: Reference,
     measured: [(FieldMode, Metrics); 2],
 ) {
-    let data = beir::load(&tamis_testkit::shared_dataset(name), "test");
+    let dir = tamis_testkit::shared_dataset(name);
+    let data = Dataset::load(&dir, "test").unwrap();
+    let docs: Vec<CorpusDoc> =
+        tamis_eval::corpus_docs(&dir).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(data.queries.len(), n_queries, "{name}: judged test queries");
     for (fields, floor) in measured {
         let config = Bm25Config { fields, ..Bm25Config::default() };
-        let got = evaluate(name, &data, &config);
+        let got = evaluate(name, &data, &docs, &config);
         if config == Bm25Config::default() {
             assert!(
                 got.ndcg_at_10 >= reference.ndcg_at_10 - REFERENCE_TOLERANCE,
