@@ -13,7 +13,7 @@ use tamis_eval::{Dataset, EvalConfig, Evaluator, Latencies, Metric, Run};
 use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
-use crate::search::ModeArg;
+use crate::search::{FusionArgs, ModeArg};
 
 /// Measure retrieval quality on a BEIR-layout dataset: nDCG@10, Recall@100, MRR@10, P@5
 /// and MAP@100 for each retrieval mode, with per-query latency.
@@ -74,11 +74,15 @@ pub struct EvalArgs {
 
     #[command(flatten)]
     creation: CreationArgs,
+
+    #[command(flatten)]
+    fusion: FusionArgs,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.depth > 0, "--depth must be at least 1");
+    let fusion = args.fusion.fusion()?;
     let dataset = Dataset::load(&args.dataset, &args.split)?;
     let spec =
         args.model.model.as_deref().context(
@@ -122,6 +126,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             let mut request = SearchRequest::new(&query.text, mode.into());
             request.k = args.depth;
             request.depth = args.candidates.unwrap_or(args.depth);
+            request.fusion = fusion.clone();
             let start = Instant::now();
             let hits = index.search(&request, Some(&embedder))?;
             latencies.push(start.elapsed());

@@ -114,6 +114,14 @@ pub struct CreationArgs {
     #[arg(long)]
     no_title: bool,
 
+    /// BM25 without English stemming.
+    #[arg(long)]
+    no_stemming: bool,
+
+    /// BM25 keeping English stop words.
+    #[arg(long)]
+    no_stopwords: bool,
+
     /// Below this many chunks vectors are searched exactly; above, an HNSW graph is built
     /// [default: 20000].
     #[arg(long, value_name = "N")]
@@ -132,6 +140,8 @@ impl CreationArgs {
             || self.chunk_tokens.is_some()
             || self.overlap.is_some()
             || self.no_title
+            || self.no_stemming
+            || self.no_stopwords
             || self.exact_below.is_some()
     }
 
@@ -148,6 +158,8 @@ impl CreationArgs {
             chunking.overlap_tokens = overlap;
         }
         chunking.prepend_title = !self.no_title;
+        settings.bm25.stemming = !self.no_stemming;
+        settings.bm25.stopwords = !self.no_stopwords;
         if let Some(exact_below) = self.exact_below {
             settings.exact_below = exact_below;
         }

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tamis_engine::filter::Filter;
+use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 use crate::model_args::{EngineModelArgs, configure_threads};
 
-/// Search an index: BM25, dense vectors, or both fused (RRF, k = 60).
+/// Search an index: BM25, dense vectors, or both fused (RRF with k = 60 by default).
 ///
 /// Results are documents, each with its best chunk. Scores are labelled with their
 /// kind (bm25, cosine or fused): a fused score only orders one result list.
@@ -44,12 +45,57 @@ pub struct SearchArgs {
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
 
+    #[command(flatten)]
+    fusion: FusionArgs,
+
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
 
     #[command(flatten)]
     model: EngineModelArgs,
+}
+
+/// How hybrid mode fuses the BM25 and dense lists.
+#[derive(Debug, Args)]
+pub struct FusionArgs {
+    /// Fusion of the two lists: reciprocal ranks (`rrf`), or a weighted sum of scores
+    /// normalized per list (`minmax`, `zscore`).
+    #[arg(long, value_enum, default_value = "rrf", value_name = "METHOD")]
+    fusion: FusionMethod,
+
+    /// RRF's rank offset k (score = Σ weight / (k + rank)).
+    #[arg(long, default_value_t = 60.0, value_name = "K")]
+    rrf_k: f32,
+
+    /// Weights of the BM25 and dense lists, in that order.
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 1.0], value_name = "BM25,DENSE")]
+    weights: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FusionMethod {
+    Rrf,
+    Minmax,
+    Zscore,
+}
+
+impl FusionArgs {
+    /// The engine's fusion, validated for two lists.
+    pub fn fusion(&self) -> anyhow::Result<Fusion> {
+        let weights = self.weights.clone();
+        let fusion = match self.fusion {
+            FusionMethod::Rrf => Fusion::Rrf { k: self.rrf_k, weights },
+            FusionMethod::Minmax => {
+                Fusion::Linear { normalization: Normalization::MinMax, weights }
+            }
+            FusionMethod::Zscore => {
+                Fusion::Linear { normalization: Normalization::ZScore, weights }
+            }
+        };
+        fusion.validate(2)?;
+        Ok(fusion)
+    }
 }
 
 /// A retrieval mode as flags spell it.
@@ -97,6 +143,7 @@ struct JsonHit<'a> {
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
+    let fusion = args.fusion.fusion()?;
     let index = Index::open(&args.dir)?;
     let mode = SearchMode::from(args.mode);
     let embedder = match mode {
@@ -112,6 +159,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     request.k = args.k;
     request.depth = args.candidates;
     request.filter = filter.as_ref();
+    request.fusion = fusion;
     let hits = index.search(&request, embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder))?;
     if args.json {
         let results: Vec<JsonHit<'_>> =

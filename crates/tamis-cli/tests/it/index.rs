@@ -59,6 +59,16 @@ fn index_search_filter_delete_and_info() {
         &["--mode", "hybrid", "--filter", r#"topic = "nutrition" and year > 2015"#],
     );
     assert_eq!(filtered, vec!["3".to_string()]);
+    // Linear fusion with the dense list weighted 0 orders like BM25 alone.
+    let bm25 = search_ids(&index, "statins cholesterol vitamin", &["--mode", "bm25"]);
+    for fusion in ["minmax", "zscore"] {
+        let fused = search_ids(
+            &index,
+            "statins cholesterol vitamin",
+            &["--fusion", fusion, "--weights", "1,0"],
+        );
+        assert_eq!(fused[..bm25.len()], bm25[..], "{fusion}");
+    }
 
     // Re-running the same ingest writes nothing new.
     let output =
@@ -120,6 +130,8 @@ fn index_misuse_fails_with_one_line() {
     assert_fails_with(&output, "settings are fixed when an index is created");
     let output = tamis(&["index", dir, "--delete-where", "year >"], "", &[]);
     assert_fails_with(&output, "invalid filter at character 6");
+    let output = tamis(&["search", dir, "q", "--weights", "nan,1"], "", &[]);
+    assert_fails_with(&output, "weights must be finite");
     let output = tamis(&["search", dir, "q", "--filter", "year >"], "", &[]);
     assert_fails_with(&output, "invalid filter at character 6");
     let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
@@ -166,6 +178,7 @@ fn whole_chunking_keeps_one_chunk_per_document() {
                 &tiny_model(),
                 "--chunking",
                 mode,
+                "--no-stemming",
             ],
             "",
             &[],
@@ -173,6 +186,7 @@ fn whole_chunking_keeps_one_chunk_per_document() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let output = tamis(&["info", index.to_str().unwrap(), "--json"], "", &[]);
         let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(info["bm25"]["stemming"], false);
         info["chunks"].as_u64().unwrap()
     };
     assert!(chunks_with("windows") > 1);
