@@ -18,7 +18,7 @@ use crate::search::{FusionArgs, ModeArg};
 /// Measure retrieval quality on a BEIR-layout dataset: nDCG@10, Recall@100, MRR@10, P@5
 /// and MAP@100 for each retrieval mode, with per-query latency.
 ///
-/// The dataset folder holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. Only the
+/// The dataset folder holds corpus.jsonl, queries.jsonl and `qrels/<split>.tsv`. Only the
 /// queries judged in the split are run. Metrics follow trec_eval (as pytrec_eval and
 /// BEIR report them): each query's list is ordered by score, ties by document id
 /// descending; graded gains in nDCG; every judged query counts, an unanswered one scores 0.
