@@ -22,6 +22,14 @@ pub enum Error {
         /// Position of the offending text in the request.
         index: usize,
     },
+    /// A model returned a different number of results than it was given inputs.
+    #[error("the model returned {got} results for {expected} inputs")]
+    WrongCount {
+        /// Inputs given.
+        expected: usize,
+        /// Results returned.
+        got: usize,
+    },
     /// A model implementation failed; the source says why.
     #[error("{source}")]
     Model {
@@ -37,8 +45,18 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::EmptyText { .. } => ErrorKind::User,
+            Error::WrongCount { .. } => ErrorKind::Internal,
             Error::Model { kind, .. } => *kind,
         }
+    }
+}
+
+/// Checks that a model answered every input: `Ok(results)` when the counts agree.
+pub fn expect_count<T>(results: Vec<T>, expected: usize) -> Result<Vec<T>> {
+    if results.len() == expected {
+        Ok(results)
+    } else {
+        Err(Error::WrongCount { expected, got: results.len() })
     }
 }
 

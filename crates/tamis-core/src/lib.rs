@@ -34,7 +34,7 @@ mod hit;
 mod score;
 mod traits;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract};
 pub use traits::{Embedder, Reranker, TextRole, Tokenize};

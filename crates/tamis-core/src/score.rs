@@ -62,8 +62,12 @@ pub struct ScoreContract {
 pub struct PairScore {
     /// The relevance score, per the reranker's [`ScoreContract`].
     pub score: f32,
+    /// The raw logit the score was made from (equal to `score` for identity models).
+    pub logit: f32,
     /// Whether the pair was cut to fit the model's maximum length.
     pub truncated: bool,
+    /// How many tokens were cut to fit.
+    pub dropped_tokens: usize,
 }
 
 #[cfg(test)]

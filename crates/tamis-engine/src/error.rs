@@ -14,6 +14,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A pipeline request does not hold together.
+    #[error("invalid pipeline: {message}")]
+    InvalidPipeline {
+        /// What is wrong.
+        message: String,
+    },
     /// A filter expression could not be parsed.
     #[error("invalid filter at character {position}: {message}")]
     InvalidFilter {
@@ -109,6 +115,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidFusion { .. }
+            | Error::InvalidPipeline { .. }
             | Error::InvalidFilter { .. }
             | Error::InvalidChunking { .. }
             | Error::SchemaVersion { .. }

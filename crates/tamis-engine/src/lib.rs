@@ -21,11 +21,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod chunker;
 mod error;
 pub mod filter;
 pub mod fusion;
 mod index;
+pub mod pipeline;
 pub mod storage;
 
 pub use index::{

@@ -42,6 +42,8 @@ pub struct Prediction {
     pub scores: Vec<f32>,
     /// Whether the pair was cut to fit the maximum length.
     pub truncated: bool,
+    /// How many tokens were cut.
+    pub dropped_tokens: usize,
 }
 
 /// One passage of a ranking, as [`CrossEncoder::rank`] returns it.
@@ -142,8 +144,9 @@ impl CrossEncoder {
                 let logits = logits[row * self.num_labels..(row + 1) * self.num_labels].to_vec();
                 let mut scores = logits.clone();
                 self.activation.apply(&mut scores);
-                let truncated = inputs[position].truncated;
-                predictions[position] = Some(Prediction { logits, scores, truncated });
+                let Tokens { truncated, dropped_tokens, .. } = inputs[position];
+                predictions[position] =
+                    Some(Prediction { logits, scores, truncated, dropped_tokens });
             }
             Ok(())
         })?;
@@ -197,7 +200,12 @@ impl CrossEncoder {
         Ok(self
             .predict(&pairs)?
             .into_iter()
-            .map(|p| PairScore { score: p.scores[label], truncated: p.truncated })
+            .map(|p| PairScore {
+                score: p.scores[label],
+                logit: p.logits[label],
+                truncated: p.truncated,
+                dropped_tokens: p.dropped_tokens,
+            })
             .collect())
     }
 }

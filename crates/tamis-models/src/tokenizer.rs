@@ -38,6 +38,8 @@ pub struct Tokens {
     pub type_ids: Vec<u32>,
     /// Whether tokens were cut to fit the maximum length.
     pub truncated: bool,
+    /// How many tokens were cut (0 when none).
+    pub dropped_tokens: usize,
 }
 
 impl TextTokenizer {
@@ -88,14 +90,17 @@ impl TextTokenizer {
 
     /// Tokenizes single texts, in parallel, keeping input order.
     pub(crate) fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Tokens>> {
+        let added = self.whole.get_post_processor().map_or(0, |p| p.added_tokens(false));
         let encodings =
             self.truncating.encode_batch_fast(texts.to_vec(), true).map_err(|e| self.error(e))?;
         Ok(encodings
             .into_iter()
             .map(|encoding| {
-                // With stride 0 the tokenizer keeps whatever it cut as overflowing encodings.
-                let truncated = !encoding.get_overflowing().is_empty();
-                tokens(&encoding, truncated)
+                // With stride 0 the tokenizer keeps whatever it cut as overflowing encodings,
+                // each post-processed (special tokens added) like the kept part.
+                let dropped =
+                    encoding.get_overflowing().iter().map(|o| o.len().saturating_sub(added)).sum();
+                tokens(&encoding, dropped)
             })
             .collect())
     }
@@ -113,12 +118,12 @@ impl TextTokenizer {
             .map(|(first, second)| {
                 let first = self.whole.encode_fast(*first, false).map_err(|e| self.error(e))?;
                 let second = self.whole.encode_fast(*second, false).map_err(|e| self.error(e))?;
-                let truncated = first.len() + second.len() + added > self.max_length;
+                let dropped = (first.len() + second.len() + added).saturating_sub(self.max_length);
                 let pair = self
                     .truncating
                     .post_process(first, Some(second), true)
                     .map_err(|e| self.error(e))?;
-                Ok(tokens(&pair, truncated))
+                Ok(tokens(&pair, dropped))
             })
             .collect()
     }
@@ -197,10 +202,11 @@ fn bert_from_vocab(dir: &Path, vocab: &Path) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-fn tokens(encoding: &Encoding, truncated: bool) -> Tokens {
+fn tokens(encoding: &Encoding, dropped_tokens: usize) -> Tokens {
     Tokens {
         ids: encoding.get_ids().to_vec(),
         type_ids: encoding.get_type_ids().to_vec(),
-        truncated,
+        truncated: dropped_tokens > 0,
+        dropped_tokens,
     }
 }

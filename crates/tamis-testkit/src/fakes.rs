@@ -50,3 +50,52 @@ impl Tokenize for HashEmbedder {
         64
     }
 }
+
+/// Scores a passage by the share of the query's distinct lowercase words it contains, as
+/// a raw logit-like number in 0..1; counts the pairs it scored and can be made slow, so
+/// tests can see caching, deadlines and adaptive depth from the outside.
+#[derive(Debug, Default)]
+pub struct OverlapReranker {
+    pairs: std::sync::atomic::AtomicUsize,
+    /// Time spent per pair, to exercise deadlines.
+    pub delay_per_pair: std::time::Duration,
+}
+
+impl OverlapReranker {
+    /// A reranker that takes `delay_per_pair` per pair.
+    pub fn slow(delay_per_pair: std::time::Duration) -> Self {
+        OverlapReranker { delay_per_pair, ..Default::default() }
+    }
+
+    /// Pairs scored so far.
+    pub fn pairs_scored(&self) -> usize {
+        self.pairs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl tamis_core::Reranker for OverlapReranker {
+    fn score_contract(&self) -> tamis_core::ScoreContract {
+        tamis_core::ScoreContract { activation: tamis_core::ScoreActivation::Identity }
+    }
+
+    fn score(
+        &self,
+        query: &str,
+        passages: &[&str],
+    ) -> tamis_core::Result<Vec<tamis_core::PairScore>> {
+        self.pairs.fetch_add(passages.len(), std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(self.delay_per_pair * passages.len() as u32);
+        let query: std::collections::BTreeSet<String> =
+            words(query).map(|(_, w)| w.to_lowercase()).collect();
+        Ok(passages
+            .iter()
+            .map(|passage| {
+                let passage: std::collections::HashSet<String> =
+                    words(passage).map(|(_, w)| w.to_lowercase()).collect();
+                let shared = query.iter().filter(|w| passage.contains(*w)).count();
+                let score = shared as f32 / query.len().max(1) as f32;
+                tamis_core::PairScore { score, logit: score, truncated: false, dropped_tokens: 0 }
+            })
+            .collect())
+    }
+}

@@ -12,7 +12,7 @@ mod fakes;
 use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
-pub use fakes::{HASH_DIMENSION, HashEmbedder};
+pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
 
 /// The environment variable that overrides where `shared/` is.
 pub const SHARED_ENV: &str = "TAMIS_SHARED_DIR";

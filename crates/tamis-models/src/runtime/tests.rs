@@ -2,7 +2,7 @@ use super::{RuntimeConfig, for_each_sorted_batch};
 use crate::tokenizer::Tokens;
 
 fn input(len: usize) -> Tokens {
-    Tokens { ids: vec![7; len], type_ids: vec![0; len], truncated: false }
+    Tokens { ids: vec![7; len], type_ids: vec![0; len], truncated: false, dropped_tokens: 0 }
 }
 
 /// Returns, per batch, (positions, padded length).

@@ -54,6 +54,10 @@ fn check_cross_encoder(name: &str, activation: ScoreActivation) {
             assert_eq!(tokens.ids, case.input_ids, "{what}: token ids");
             assert_eq!(tokens.type_ids, case.token_type_ids, "{what}: token type ids");
             assert_eq!(prediction.truncated, case.truncated, "{what}: truncated");
+            assert_eq!(prediction.dropped_tokens > 0, case.truncated, "{what}: dropped tokens");
+            if case.truncated {
+                assert_eq!(tokens.ids.len(), expected.max_length, "{what}: cut to the limit");
+            }
             assert_eq!(prediction.logits.len(), case.logits.len(), "{what}: labels");
             for (got, want) in prediction.logits.iter().zip(&case.logits) {
                 assert!((got - want).abs() <= 1e-4, "{what}: logit {got}, reference {want}");

@@ -1,0 +1,153 @@
+//! One rerank stage: score the head of the current order, chunk by chunk, and reorder it.
+
+use std::time::Instant;
+
+use tamis_core::expect_count;
+
+use super::{AdaptiveDepth, Candidate, ChunkAggregation, EarlyStop, PipelineRequest, Place};
+use super::{RerankStage, StageReport};
+use crate::index::Index;
+use crate::{Error, Result};
+
+/// A document's aggregated score and its best chunk.
+struct DocScore {
+    score: f32,
+    best: (tamis_core::ChunkKey, String, usize),
+}
+
+impl Index {
+    /// Scores the first `stage.candidates` documents of `order` and moves them, best first,
+    /// ahead of the rest (which keeps its order).
+    pub(super) fn run_stage(
+        &self,
+        request: &PipelineRequest<'_>,
+        stage_idx: usize,
+        stage: &RerankStage<'_>,
+        order: &mut Vec<super::Candidate>,
+        rerank_started: Instant,
+    ) -> Result<StageReport> {
+        let started = Instant::now();
+        let n = stage.candidates.min(order.len());
+        // What this stage's ranking feeds: the next stage's window, or the final top k.
+        let target = request.stages.get(stage_idx + 1).map_or(request.k, |next| next.candidates);
+        let mut scored: Vec<(usize, DocScore)> = Vec::with_capacity(n);
+        let mut pairs = 0;
+        let mut stopped = None;
+        let mut outside_top = 0;
+        for (batches_done, batch_start) in (0..n).step_by(request.batch_docs).enumerate() {
+            if let Some(deadline) = request.deadline {
+                // Stop before a batch that, at the pace so far, would end past the deadline.
+                let spent = rerank_started.elapsed();
+                let per_batch = started.elapsed() / (batches_done as u32).max(1);
+                if spent + per_batch > deadline {
+                    stopped = Some(EarlyStop::Deadline);
+                    break;
+                }
+            }
+            let batch_end = (batch_start + request.batch_docs).min(n);
+            let mut passages: Vec<(usize, tamis_core::ChunkKey, String, String)> = Vec::new();
+            for (position, candidate) in order.iter().enumerate().take(batch_end).skip(batch_start)
+            {
+                for (key, passage, text) in self.passages(candidate)? {
+                    passages.push((position, key, passage, text));
+                }
+            }
+            let texts: Vec<&str> = passages.iter().map(|(_, _, p, _)| p.as_str()).collect();
+            let scores = stage
+                .reranker
+                .score(request.search.query, &texts)
+                .and_then(|s| expect_count(s, texts.len()))
+                .map_err(Error::Model)?;
+            pairs += texts.len();
+            for position in batch_start..batch_end {
+                let chunk_scores: Vec<(f32, tamis_core::ChunkKey, &str, usize)> = passages
+                    .iter()
+                    .zip(&scores)
+                    .filter(|((p, ..), _)| *p == position)
+                    .map(|((_, key, _, text), s)| {
+                        let value = if request.raw_scores { s.logit } else { s.score };
+                        (value, *key, text.as_str(), s.dropped_tokens)
+                    })
+                    .collect();
+                let Some(doc_score) = aggregate(&chunk_scores, request.aggregation) else {
+                    continue;
+                };
+                let higher = scored.iter().filter(|(_, d)| d.score > doc_score.score).count();
+                outside_top = if higher < target { 0 } else { outside_top + 1 };
+                scored.push((position, doc_score));
+            }
+            if let Some(AdaptiveDepth { patience }) = request.adaptive {
+                if scored.len() >= target && outside_top >= patience && batch_end < n {
+                    stopped = Some(EarlyStop::Adaptive);
+                    break;
+                }
+            }
+        }
+
+        // Best first; ties keep the incoming order.
+        scored.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0)));
+        let n_scored = scored.len();
+        let mut taken: Vec<Option<Candidate>> = order.drain(..).map(Some).collect();
+        for (rank_idx, (position, doc_score)) in scored.into_iter().enumerate() {
+            if let Some(mut candidate) = taken[position].take() {
+                candidate.reranks[stage_idx] =
+                    Some(Place { rank: rank_idx + 1, score: doc_score.score });
+                candidate.last_score = Some(doc_score.score);
+                candidate.best = Some(doc_score.best);
+                order.push(candidate);
+            }
+        }
+        order.extend(taken.into_iter().flatten());
+        Ok(StageReport {
+            name: stage.name.to_string(),
+            documents: n_scored,
+            pairs,
+            elapsed: started.elapsed(),
+            stopped,
+        })
+    }
+
+    /// Every chunk of a candidate document as (key, text given to the reranker, chunk text):
+    /// with a prepended title when the index embeds chunks that way.
+    fn passages(
+        &self,
+        candidate: &Candidate,
+    ) -> Result<Vec<(tamis_core::ChunkKey, String, String)>> {
+        let keys = self.store().chunks_of_document(&candidate.hit.doc_id)?;
+        let prepend = self.settings().chunking.prepend_title;
+        Ok(self
+            .store()
+            .chunks(&keys)?
+            .into_iter()
+            .map(|chunk| {
+                let title = chunk.title.trim();
+                let passage = if prepend && !title.is_empty() {
+                    format!("{title} {}", chunk.text)
+                } else {
+                    chunk.text.clone()
+                };
+                (chunk.key, passage, chunk.text)
+            })
+            .collect())
+    }
+}
+
+/// A document's score from its chunks' (score, key, text, dropped tokens), in chunk order.
+fn aggregate(
+    chunks: &[(f32, tamis_core::ChunkKey, &str, usize)],
+    aggregation: ChunkAggregation,
+) -> Option<DocScore> {
+    // Reversed so that, among equal scores, the earliest chunk wins.
+    let best = chunks.iter().rev().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    let score = match aggregation {
+        ChunkAggregation::Max => best.0,
+        ChunkAggregation::First => chunks[0].0,
+        ChunkAggregation::MeanTop2 => {
+            let mut values: Vec<f32> = chunks.iter().map(|c| c.0).collect();
+            values.sort_by(|a, b| b.total_cmp(a));
+            values.iter().take(2).sum::<f32>() / values.len().min(2) as f32
+        }
+    };
+    let chosen = if aggregation == ChunkAggregation::First { &chunks[0] } else { best };
+    Some(DocScore { score, best: (chosen.1, chosen.2.to_string(), chosen.3) })
+}
