@@ -14,9 +14,11 @@ use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
+use crate::stage_args::StageArgs;
 
 /// Measure retrieval quality on a BEIR-layout dataset: nDCG@10, Recall@100, MRR@10, P@5
-/// and MAP@100 for each retrieval mode, with per-query latency.
+/// and MAP@100 for each retrieval mode, then for each reranking of it (--rerank, with
+/// --candidates and --fuse-stages rows), with per-stage latency.
 ///
 /// The dataset folder holds corpus.jsonl, queries.jsonl and `qrels/<split>.tsv`. Only the
 /// queries judged in the split are run. Metrics follow trec_eval (as pytrec_eval and
@@ -28,7 +30,11 @@ use crate::search::{FusionArgs, ModeArg};
 ///
 /// Example:
 ///   tamis eval --dataset ../shared/datasets/nfcorpus --model sentence-transformers/all-MiniLM-L6-v2 \
-///       --mode bm25 --mode dense --mode hybrid
+///       --rerank cross-encoder/ms-marco-MiniLM-L-6-v2 --candidates 30 --candidates 100 \
+///       --fuse-stages rrf
+///
+/// Reranked rows rank the reranked head first and the rest of the stage-1 list below it,
+/// --depth documents in all.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct EvalArgs {
@@ -48,9 +54,10 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     depth: usize,
 
-    /// Chunks taken from each retriever before fusion and grouping [default: --depth].
-    #[arg(long, value_name = "N")]
-    candidates: Option<usize>,
+    /// Candidates each --rerank model scores, as one row per value; a comma list gives a
+    /// cascade's windows, one per reranker (e.g. 100,30). Default: 100.
+    #[arg(long, value_name = "N[,N…]")]
+    candidates: Vec<String>,
 
     /// Drop a retrieved document whose id is the query's (ArguAna, Quora).
     #[arg(long)]
@@ -60,8 +67,8 @@ pub struct EvalArgs {
     #[arg(long, env = "TAMIS_EVAL_CACHE", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
-    /// Write the run (`qid Q0 docid rank score tag`) to this file; with several modes,
-    /// one file per mode with the mode's name appended.
+    /// Write the run (`qid Q0 docid rank score tag`) to this file; with several rows, one
+    /// file per row with the row's name appended.
     #[arg(long, value_name = "FILE")]
     run_output: Option<PathBuf>,
 
@@ -77,6 +84,9 @@ pub struct EvalArgs {
 
     #[command(flatten)]
     fusion: FusionArgs,
+
+    #[command(flatten)]
+    stages: StageArgs,
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
@@ -84,6 +94,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.depth > 0, "--depth must be at least 1");
     let fusion = args.fusion.fusion()?;
     let dataset = Dataset::load(&args.dataset, &args.split)?;
+    let experiments = experiments(args, args.stages.rerankers.len())?;
     let spec =
         args.model.model.as_deref().context(
             "tamis eval needs --model (the bi-encoder the evaluation index is built with)",
@@ -117,47 +128,115 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         &dataset.qrels,
         EvalConfig { ignore_identical_ids: args.ignore_identical_ids, ..Default::default() },
     )?;
-    let mut rows = Vec::new();
+    let rerankers = args.stages.load(&args.model.source)?;
+    let mut rows: Vec<Row> = Vec::new();
     for &mode in &args.mode {
+        let search = |query| stage1_request(query, mode, args.depth, &fusion);
         let mut run = Run::new();
         let mut latencies = Vec::with_capacity(dataset.queries.len());
-        let bar = progress(dataset.queries.len(), "queries");
+        let bar = progress(dataset.queries.len(), mode.name());
         for query in &dataset.queries {
-            let mut request = SearchRequest::new(&query.text, mode.into());
-            request.k = args.depth;
-            request.depth = args.candidates.unwrap_or(args.depth);
-            request.fusion = fusion.clone();
             let start = Instant::now();
-            let hits = index.search(&request, Some(&embedder))?;
+            let hits = index.search(&search(&query.text), Some(&embedder))?;
             latencies.push(start.elapsed());
             run.insert_query(&query.id, hits.into_iter().map(|h| (h.doc_id, f64::from(h.score))));
             bar.inc(1);
         }
         bar.finish_and_clear();
-        if let Some(path) = &args.run_output {
-            let path = run_path(path, mode, args.mode.len());
-            run.write_trec(&path, &format!("tamis-{}", mode.name()))?;
+        rows.push(Row::new(mode.name().to_string(), run, vec![("stage1".into(), latencies)]));
+
+        for windows in &experiments {
+            let names: Vec<String> = args.stages.rerankers.iter().map(|r| short_name(r)).collect();
+            let base = format!(
+                "{} → {}",
+                mode.name(),
+                names
+                    .iter()
+                    .zip(windows)
+                    .map(|(n, w)| format!("{n}@{w}"))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            );
+            for fused in [false, true] {
+                if fused && !args.stages.fuses() {
+                    continue;
+                }
+                let mut run = Run::new();
+                let mut stage_latencies: Vec<(String, Vec<std::time::Duration>)> = Vec::new();
+                let label = if fused { format!("{base} fused") } else { base.clone() };
+                let bar = progress(dataset.queries.len(), &label);
+                for query in &dataset.queries {
+                    let request = args.stages.request(
+                        search(&query.text),
+                        &rerankers,
+                        windows,
+                        args.depth,
+                        fused,
+                    )?;
+                    let response = index.search_and_rerank(&request, Some(&embedder))?;
+                    // Scores by rank: the list mixes reranker and stage-1 scores, and
+                    // trec_eval re-sorts by score.
+                    let n = response.hits.len();
+                    run.insert_query(
+                        &query.id,
+                        response
+                            .hits
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, h)| (h.doc_id, (n - i) as f64)),
+                    );
+                    for (stage_idx, stage) in response.stages.iter().enumerate() {
+                        if stage_latencies.len() <= stage_idx {
+                            stage_latencies.push((stage.name.clone(), Vec::new()));
+                        }
+                        stage_latencies[stage_idx].1.push(stage.elapsed);
+                    }
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                let mut row = Row::new(label, run, stage_latencies);
+                if fused {
+                    // Its pairs came from the score cache: report the unfused row's times.
+                    if let Some(base_row) = rows.iter().rev().find(|r| r.label == base) {
+                        row.latencies = base_row.latencies.clone();
+                    }
+                }
+                rows.push(row);
+            }
         }
-        let report = evaluator.evaluate(&run);
-        let latency = Latencies::from_samples(latencies).context("the split judges no query")?;
-        rows.push((mode, report, latency));
     }
 
+    for row in &rows {
+        if let Some(path) = &args.run_output {
+            let path = run_path(path, &row.label, rows.len());
+            row.run.write_trec(&path, &format!("tamis-{}", slug(&row.label)))?;
+        }
+    }
+    let reports: Vec<(&Row, tamis_eval::Report)> =
+        rows.iter().map(|row| (row, evaluator.evaluate(&row.run))).collect();
     let metrics: Vec<Metric> = evaluator.config().metrics.clone();
     if args.json {
-        let results: Vec<serde_json::Value> = rows
+        let results: Vec<serde_json::Value> = reports
             .iter()
-            .map(|(mode, report, latency)| {
+            .map(|(row, report)| {
                 let values: serde_json::Map<String, serde_json::Value> =
                     report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
+                let latency: serde_json::Map<String, serde_json::Value> = row
+                    .latencies
+                    .iter()
+                    .map(|(name, l)| {
+                        (
+                            name.clone(),
+                            json!({"p50": ms(l.p50), "p95": ms(l.p95), "mean": ms(l.mean)}),
+                        )
+                    })
+                    .collect();
                 json!({
-                    "mode": mode.name(),
+                    "row": row.label,
+                    "mode": row.label.split(' ').next(),
                     "queries": report.n_queries,
                     "metrics": values,
-                    "latency_ms": {
-                        "p50": latency.p50.as_secs_f64() * 1e3,
-                        "p95": latency.p95.as_secs_f64() * 1e3,
-                    },
+                    "latency_ms": latency,
                 })
             })
             .collect();
@@ -170,30 +249,120 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         });
         println!("{output}");
     } else {
-        let n_queries = rows.first().map_or(0, |(_, report, _)| report.n_queries);
+        let n_queries = reports.first().map_or(0, |(_, report)| report.n_queries);
         println!(
             "{} ({} split, {n_queries} queries, {n_docs} documents, {n_chunks} chunks)",
             args.dataset.display(),
             args.split
         );
-        let mut header = format!("{:<8}", "mode");
+        let width = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4).max(4);
+        let mut header = format!("{:<width$}", "run");
         for metric in &metrics {
             header.push_str(&format!(" {:>10}", metric.label()));
         }
-        println!("{header} {:>8} {:>8}", "p50 ms", "p95 ms");
-        for (mode, report, latency) in &rows {
-            let mut line = format!("{:<8}", mode.name());
+        println!("{header}  per-stage p50 / p95 ms");
+        for (row, report) in &reports {
+            let mut line = format!("{:<width$}", row.label);
             for (_, value) in report.mean.iter() {
                 line.push_str(&format!(" {value:>10.4}"));
             }
-            println!(
-                "{line} {:>8.2} {:>8.2}",
-                latency.p50.as_secs_f64() * 1e3,
-                latency.p95.as_secs_f64() * 1e3
-            );
+            let stages: Vec<String> = row
+                .latencies
+                .iter()
+                .map(|(name, l)| format!("{} {:.1}/{:.1}", short_name(name), ms(l.p50), ms(l.p95)))
+                .collect();
+            println!("{line}  {}", stages.join(", "));
         }
     }
     Ok(())
+}
+
+/// Stage 1 of every row: `depth` documents from `depth` chunks per retriever.
+fn stage1_request<'a>(
+    query: &'a str,
+    mode: ModeArg,
+    depth: usize,
+    fusion: &tamis_engine::fusion::Fusion,
+) -> SearchRequest<'a> {
+    let mut request = SearchRequest::new(query, mode.into());
+    request.k = depth;
+    request.depth = depth;
+    request.fusion = fusion.clone();
+    request
+}
+
+/// One row of the report: a ranking of every judged query and its per-stage times.
+struct Row {
+    label: String,
+    run: Run,
+    latencies: Vec<(String, Latencies)>,
+}
+
+impl Row {
+    fn new(label: String, run: Run, samples: Vec<(String, Vec<std::time::Duration>)>) -> Row {
+        let latencies = samples
+            .into_iter()
+            .filter_map(|(name, s)| Latencies::from_samples(s).map(|l| (name, l)))
+            .collect();
+        Row { label, run, latencies }
+    }
+}
+
+/// The candidate windows of each reranked row: `--candidates` values, one count per
+/// reranker each.
+fn experiments(args: &EvalArgs, n_rerankers: usize) -> anyhow::Result<Vec<Vec<usize>>> {
+    if n_rerankers == 0 {
+        anyhow::ensure!(args.candidates.is_empty(), "--candidates needs --rerank");
+        anyhow::ensure!(!args.stages.fuses(), "--fuse-stages needs --rerank");
+        return Ok(Vec::new());
+    }
+    if args.candidates.is_empty() {
+        anyhow::ensure!(
+            n_rerankers == 1,
+            "a cascade of {n_rerankers} rerankers needs --candidates with one count per reranker (e.g. 100,30)"
+        );
+        return Ok(vec![vec![100]]);
+    }
+    args.candidates
+        .iter()
+        .map(|value| {
+            let windows = value
+                .split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse::<usize>()
+                        .with_context(|| format!("--candidates: '{n}' is not a count"))
+                })
+                .collect::<anyhow::Result<Vec<usize>>>()?;
+            anyhow::ensure!(
+                windows.len() == n_rerankers,
+                "--candidates {value}: {} count(s) for {n_rerankers} reranker(s)",
+                windows.len()
+            );
+            Ok(windows)
+        })
+        .collect()
+}
+
+/// The last path component of a model spec: `cross-encoder/ms-marco-MiniLM-L-6-v2` →
+/// `ms-marco-MiniLM-L-6-v2`.
+fn short_name(spec: &str) -> String {
+    spec.trim_end_matches('/').rsplit('/').next().unwrap_or(spec).to_string()
+}
+
+fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
 }
 
 /// `<cache>/<dataset name>-<digest>`: the digest covers the corpus bytes and every
@@ -227,11 +396,12 @@ fn default_cache() -> anyhow::Result<PathBuf> {
     Ok(base.join("tamis").join("eval"))
 }
 
-fn run_path(path: &Path, mode: ModeArg, n_modes: usize) -> PathBuf {
-    if n_modes == 1 {
+/// `FILE` for a single row, else `FILE.<row slug>`.
+fn run_path(path: &Path, label: &str, n_rows: usize) -> PathBuf {
+    if n_rows == 1 {
         return path.to_path_buf();
     }
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}", mode.name()));
+    name.push(format!(".{}", slug(label)));
     PathBuf::from(name)
 }

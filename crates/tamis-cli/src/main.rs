@@ -13,6 +13,7 @@ mod jsonl;
 mod model_args;
 mod rerank;
 mod search;
+mod stage_args;
 
 use std::io::Write;
 use std::process::ExitCode;

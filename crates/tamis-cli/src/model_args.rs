@@ -24,7 +24,7 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     /// Resolves `name` (a directory or hub id) at `revision`, else at `--revision`.
-    fn resolve(&self, name: &str, revision: Option<String>) -> anyhow::Result<ModelDir> {
+    pub fn resolve(&self, name: &str, revision: Option<String>) -> anyhow::Result<ModelDir> {
         let hub =
             crate::hub::options_from_env(revision.or_else(|| self.revision.clone()), self.offline);
         ModelDir::resolve(name, &hub).with_context(|| format!("loading model {name}"))

@@ -9,6 +9,7 @@ use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::stage_args::StageArgs;
 
 /// Search an index: BM25, dense vectors, or both fused (RRF with k = 60 by default).
 ///
@@ -47,6 +48,14 @@ pub struct SearchArgs {
 
     #[command(flatten)]
     fusion: FusionArgs,
+
+    #[command(flatten)]
+    stages: StageArgs,
+
+    /// Candidates each --rerank model scores, in cascade order [default: 100 for one
+    /// reranker; required for a cascade].
+    #[arg(long, value_delimiter = ',', value_name = "N,…")]
+    rerank_candidates: Vec<usize>,
 
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -160,7 +169,11 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     request.depth = args.candidates;
     request.filter = filter.as_ref();
     request.fusion = fusion;
-    let hits = index.search(&request, embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder))?;
+    let embedder = embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder);
+    if !args.stages.rerankers.is_empty() {
+        return rerank_and_print(args, &index, request, embedder);
+    }
+    let hits = index.search(&request, embedder)?;
     if args.json {
         let results: Vec<JsonHit<'_>> =
             hits.iter().enumerate().map(|(i, h)| json_hit(i, h)).collect();
@@ -177,6 +190,78 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
                 hit.title,
                 snippet
             );
+        }
+    }
+    Ok(())
+}
+
+/// The two-stage path: stage 1 hands its candidates to the rerankers.
+fn rerank_and_print(
+    args: &SearchArgs,
+    index: &Index,
+    mut search: SearchRequest<'_>,
+    embedder: Option<&dyn tamis_core::Embedder>,
+) -> anyhow::Result<()> {
+    let rerankers = args.stages.load(&args.model.source)?;
+    let windows = match (args.rerank_candidates.as_slice(), rerankers.len()) {
+        ([], 1) => vec![100],
+        ([], n) => anyhow::bail!(
+            "a cascade of {n} rerankers needs --rerank-candidates, one count per reranker"
+        ),
+        (given, _) => given.to_vec(),
+    };
+    search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
+    let request = args.stages.request(search, &rerankers, &windows, args.k, args.stages.fuses())?;
+    let response = index.search_and_rerank(&request, embedder)?;
+    let timings: serde_json::Map<String, serde_json::Value> = response
+        .stages
+        .iter()
+        .map(|s| (s.name.clone(), serde_json::json!(s.elapsed.as_secs_f64() * 1e3)))
+        .collect();
+    if args.json {
+        let results: Vec<serde_json::Value> = response
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, hit)| {
+                serde_json::json!({
+                    "rank": i + 1,
+                    "id": hit.doc_id,
+                    "score": hit.score,
+                    "score_kind": hit.score_kind,
+                    "title": hit.title,
+                    "text": hit.text,
+                    "stage1": hit.stage1,
+                    "reranks": hit.reranks,
+                    "dropped_tokens": hit.dropped_tokens,
+                })
+            })
+            .collect();
+        let stopped: Vec<_> = response.stages.iter().map(|s| s.stopped).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "results": results,
+                "timings_ms": timings,
+                "deadline_exceeded": response.deadline_exceeded,
+                "stopped": stopped,
+            })
+        );
+    } else {
+        for (i, hit) in response.hits.iter().enumerate() {
+            let snippet: String = hit.text.chars().take(80).collect::<String>().replace('\n', " ");
+            println!(
+                "{:>3}  {:<20}  {:>9.4}  (stage 1: #{})  {}  {}",
+                i + 1,
+                hit.doc_id,
+                hit.score,
+                hit.stage1.rank,
+                hit.title,
+                snippet
+            );
+        }
+        if response.deadline_exceeded {
+            eprintln!("deadline exceeded: unscored candidates keep their stage-1 order");
         }
     }
     Ok(())

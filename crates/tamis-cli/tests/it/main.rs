@@ -8,6 +8,7 @@ mod embed;
 mod eval;
 mod hf_cache;
 mod index;
+mod pipeline;
 mod rerank;
 
 use std::io::Write;

@@ -1,0 +1,161 @@
+//! Flags of the rerank stages, shared by `tamis search` and `tamis eval`.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tamis_engine::SearchRequest;
+use tamis_engine::cache::CachedReranker;
+use tamis_engine::fusion::{Fusion, Normalization};
+use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
+use tamis_models::{CrossEncoder, CrossEncoderConfig, RuntimeConfig};
+
+use crate::model_args::SourceArgs;
+
+/// Stage 2: cross-encoders over stage 1's candidates.
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// Cross-encoder (directory or hub id) that reorders stage 1's candidates; repeat for a
+    /// cascade (a small model first, a larger one on its top).
+    #[arg(long = "rerank", visible_alias = "reranker", value_name = "DIR|ID")]
+    pub rerankers: Vec<String>,
+
+    /// How a document's chunk scores make its score.
+    #[arg(long, value_enum, default_value = "max", value_name = "HOW")]
+    aggregate: AggregateArg,
+
+    /// Order the reranked documents by fusing their stage-1 rank and reranker rank (`rrf`)
+    /// or min-max / z-score normalized scores, instead of the reranker score alone.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    fuse_stages: Option<StageFusionArg>,
+
+    /// Weights of stage 1 and the last reranker in --fuse-stages.
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 1.0], value_name = "STAGE1,RERANK")]
+    stage_weights: Vec<f32>,
+
+    /// RRF's k in --fuse-stages rrf.
+    #[arg(long, default_value_t = 60.0, value_name = "K")]
+    stage_rrf_k: f32,
+
+    /// Stop scoring after N consecutive candidates fail to enter the current top k
+    /// (candidates are scored in stage-1 order).
+    #[arg(long, value_name = "N")]
+    adaptive_patience: Option<usize>,
+
+    /// Keep only documents the last reranker scored at least this high.
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
+    min_score: Option<f32>,
+
+    /// Time budget for all rerank stages of a query; candidates left unscored keep their
+    /// stage-1 order below the scored ones, and the output says so.
+    #[arg(long, value_name = "MS")]
+    deadline_ms: Option<u64>,
+
+    /// Raw logits instead of each model's declared activation.
+    #[arg(long)]
+    raw: bool,
+
+    /// Documents per reranker call (deadlines and adaptive depth are checked between calls).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    rerank_batch_docs: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AggregateArg {
+    Max,
+    First,
+    MeanTop2,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StageFusionArg {
+    Rrf,
+    Minmax,
+    Zscore,
+}
+
+/// A loaded reranker with a score cache in front: a second look at the same (query,
+/// passage) pair, in a cascade or another evaluation row, costs no model call.
+pub type LoadedReranker = CachedReranker<CrossEncoder>;
+
+impl StageArgs {
+    /// Loads every reranker, in cascade order.
+    pub fn load(&self, source: &SourceArgs) -> anyhow::Result<Vec<LoadedReranker>> {
+        self.rerankers
+            .iter()
+            .map(|spec| {
+                let dir = source.resolve(spec, None)?;
+                let config = CrossEncoderConfig {
+                    runtime: RuntimeConfig { threads: source.threads, ..Default::default() },
+                    ..Default::default()
+                };
+                let model = CrossEncoder::load(&dir, &config)
+                    .with_context(|| format!("loading cross-encoder {spec}"))?;
+                let capacity = NonZeroUsize::new(100_000).expect("a non-zero constant");
+                Ok(CachedReranker::new(model, spec.clone(), capacity))
+            })
+            .collect()
+    }
+
+    /// Whether --fuse-stages was given.
+    pub fn fuses(&self) -> bool {
+        self.fuse_stages.is_some()
+    }
+
+    /// The pipeline request over `search`: the rerankers with their candidate windows
+    /// (one per reranker), returning `k` documents; `fused` applies --fuse-stages.
+    pub fn request<'a>(
+        &'a self,
+        search: SearchRequest<'a>,
+        rerankers: &'a [LoadedReranker],
+        windows: &[usize],
+        k: usize,
+        fused: bool,
+    ) -> anyhow::Result<PipelineRequest<'a>> {
+        anyhow::ensure!(
+            windows.len() == rerankers.len(),
+            "{} candidate counts for {} rerankers: give one per --rerank, in order",
+            windows.len(),
+            rerankers.len()
+        );
+        let stages = rerankers
+            .iter()
+            .zip(&self.rerankers)
+            .zip(windows)
+            .map(|((reranker, name), &candidates)| RerankStage {
+                name: name.as_str(),
+                reranker,
+                candidates,
+            })
+            .collect();
+        let stage1_k = search.k;
+        let mut request = PipelineRequest::new(search, stages);
+        request.search.k = stage1_k;
+        request.k = k;
+        request.aggregation = match self.aggregate {
+            AggregateArg::Max => ChunkAggregation::Max,
+            AggregateArg::First => ChunkAggregation::First,
+            AggregateArg::MeanTop2 => ChunkAggregation::MeanTop2,
+        };
+        if fused {
+            let method = self.fuse_stages.context("--fuse-stages is not set")?;
+            let weights = self.stage_weights.clone();
+            request.stage_fusion = Some(match method {
+                StageFusionArg::Rrf => Fusion::Rrf { k: self.stage_rrf_k, weights },
+                StageFusionArg::Minmax => {
+                    Fusion::Linear { normalization: Normalization::MinMax, weights }
+                }
+                StageFusionArg::Zscore => {
+                    Fusion::Linear { normalization: Normalization::ZScore, weights }
+                }
+            });
+        }
+        request.adaptive = self.adaptive_patience.map(|patience| AdaptiveDepth { patience });
+        request.min_score = self.min_score;
+        request.deadline = self.deadline_ms.map(Duration::from_millis);
+        request.raw_scores = self.raw;
+        request.batch_docs = self.rerank_batch_docs;
+        Ok(request)
+    }
+}

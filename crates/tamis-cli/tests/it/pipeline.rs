@@ -1,0 +1,192 @@
+//! `tamis search --rerank` and `tamis eval --rerank` end to end with tiny real models
+//! (the parity fixtures), so every test runs in seconds.
+
+use std::path::{Path, PathBuf};
+
+use crate::{assert_fails_with, tamis};
+
+fn fixture(name: &str) -> String {
+    tamis_testkit::workspace_root()
+        .join("crates/tamis-models/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+const TOPICS: [&str; 4] =
+    ["vitamin d bone", "statins cholesterol heart", "soy breast cancer", "sleep melatonin"];
+
+/// A BEIR-layout dataset: 16 documents over four topics, one query per topic judging the
+/// topic's documents relevant.
+fn dataset(dir: &Path) -> PathBuf {
+    let root = dir.join("tiny-beir");
+    fs_err::create_dir_all(root.join("qrels")).unwrap();
+    let mut corpus = String::new();
+    let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for doc_idx in 0..16 {
+        let topic = doc_idx % 4;
+        let text = format!("{} study number {doc_idx} with details", TOPICS[topic]);
+        corpus.push_str(
+            &serde_json::json!({"_id": format!("d{doc_idx}"), "title": "", "text": text})
+                .to_string(),
+        );
+        corpus.push('\n');
+        qrels.push_str(&format!("q{topic}\td{doc_idx}\t{}\n", 1 + doc_idx % 2));
+    }
+    let queries: String = TOPICS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"_id": format!("q{i}"), "text": t}).to_string() + "\n")
+        .collect();
+    fs_err::write(root.join("corpus.jsonl"), corpus).unwrap();
+    fs_err::write(root.join("queries.jsonl"), queries).unwrap();
+    fs_err::write(root.join("qrels/test.tsv"), qrels).unwrap();
+    root
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let output = tamis(args, "", &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn index(work: &Path) -> PathBuf {
+    let data = dataset(work);
+    let index = work.join("index");
+    let corpus = data.join("corpus.jsonl");
+    let output = tamis(
+        &[
+            "index",
+            index.to_str().unwrap(),
+            "-i",
+            corpus.to_str().unwrap(),
+            "-m",
+            &fixture("bert-embed-cls"),
+        ],
+        "",
+        &[],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    index
+}
+
+#[test]
+fn search_with_a_reranker_reports_both_stages() {
+    let work = tempfile::tempdir().unwrap();
+    let index = index(work.path());
+    let dir = index.to_str().unwrap();
+    let ce = fixture("bert-ce-1label");
+    let base = ["search", dir, "statins cholesterol study", "--json", "--mode", "bm25", "-k", "5"];
+    let reranked = json(&[&base[..], &["--rerank", &ce, "--rerank-candidates", "8"]].concat());
+    let results = reranked["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    for (i, hit) in results.iter().enumerate() {
+        assert_eq!(hit["reranks"][0]["rank"], i + 1, "{hit}");
+        assert!(hit["stage1"]["rank"].as_u64().unwrap() <= 8, "{hit}");
+        assert_eq!(hit["score_kind"]["by"], "reranker");
+    }
+    assert!(reranked["timings_ms"]["stage1"].is_number());
+    assert!(reranked["timings_ms"][&ce].is_number());
+    assert_eq!(reranked["deadline_exceeded"], false);
+
+    // A zero deadline scores nothing: stage-1 order, flagged.
+    let stage1 = json(&base);
+    let late = json(&[&base[..], &["--rerank", &ce, "--deadline-ms", "0"]].concat());
+    assert_eq!(late["deadline_exceeded"], true);
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&late), ids(&stage1));
+
+    // Fused with stage 1 only (reranker weight 0): stage-1 order again, labelled fused.
+    let fused = json(
+        &[&base[..], &["--rerank", &ce, "--fuse-stages", "rrf", "--stage-weights", "1,0"]].concat(),
+    );
+    assert_eq!(ids(&fused), ids(&stage1));
+    assert_eq!(fused["results"][0]["score_kind"]["by"], "fused");
+}
+
+#[test]
+fn eval_reports_a_row_per_reranking_and_fusion() {
+    let work = tempfile::tempdir().unwrap();
+    let data = dataset(work.path());
+    let cache = work.path().join("cache");
+    let run_file = work.path().join("run.txt");
+    let report = json(&[
+        "eval",
+        "--json",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--model",
+        &fixture("bert-embed-cls"),
+        "--mode",
+        "hybrid",
+        "--reranker",
+        &fixture("bert-ce-1label"),
+        "--candidates",
+        "4",
+        "--candidates",
+        "8",
+        "--fuse-stages",
+        "rrf",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--run-output",
+        run_file.to_str().unwrap(),
+    ]);
+    let rows: Vec<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["row"].as_str().unwrap()).collect();
+    assert_eq!(
+        rows,
+        [
+            "hybrid",
+            "hybrid → bert-ce-1label@4",
+            "hybrid → bert-ce-1label@4 fused",
+            "hybrid → bert-ce-1label@8",
+            "hybrid → bert-ce-1label@8 fused"
+        ]
+    );
+    for row in report["results"].as_array().unwrap() {
+        assert_eq!(row["queries"], 4);
+        let ndcg = row["metrics"]["nDCG@10"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ndcg), "{row}");
+        assert!(row["latency_ms"]["stage1"]["p50"].is_number(), "{row}");
+    }
+    // Reranking the top 4 or 8 of 16 keeps every retrieved document: recall is stage 1's.
+    let recall = |i: usize| report["results"][i]["metrics"]["Recall@100"].as_f64().unwrap();
+    assert!((1..5).all(|i| recall(i) == recall(0)));
+    // One run file per row, each with every query.
+    let run = tamis_eval::Run::read_trec(Path::new(&format!(
+        "{}.hybrid_bert-ce-1label_4",
+        run_file.display()
+    )))
+    .unwrap();
+    assert_eq!(run.len(), 4);
+}
+
+#[test]
+fn rerank_misuse_fails_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let index = index(work.path());
+    let dir = index.to_str().unwrap();
+    let ce = fixture("bert-ce-1label");
+    let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank", &ce], "", &[]);
+    assert_fails_with(&output, "needs --rerank-candidates");
+    let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank-candidates", "0"], "", &[]);
+    assert_fails_with(&output, "scores 0 candidates");
+    let data = dataset(work.path());
+    let data = data.to_str().unwrap();
+    let model = fixture("bert-embed-cls");
+    let cache = work.path().join("cache");
+    let eval =
+        ["eval", "--dataset", data, "--model", &model, "--cache-dir", cache.to_str().unwrap()];
+    let output = tamis(&[&eval[..], &["--candidates", "30"]].concat(), "", &[]);
+    assert_fails_with(&output, "--candidates needs --rerank");
+    let output = tamis(&[&eval[..], &["--rerank", &ce, "--candidates", "30,10"]].concat(), "", &[]);
+    assert_fails_with(&output, "2 count(s) for 1 reranker(s)");
+}
