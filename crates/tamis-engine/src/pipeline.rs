@@ -281,17 +281,6 @@ impl Index {
         }
         let deadline_exceeded = stages.iter().any(|s| s.stopped == Some(EarlyStop::Deadline));
 
-        let final_kind = match request.stages.last() {
-            None => None,
-            Some(_) if request.stage_fusion.is_some() => Some(FinalScoreKind::Fused),
-            Some(stage) => Some(FinalScoreKind::Reranker {
-                activation: if request.raw_scores {
-                    ScoreActivation::Identity
-                } else {
-                    stage.reranker.score_contract().activation
-                },
-            }),
-        };
         let mut fused_scores: HashMap<usize, f32> = HashMap::new();
         if let Some(fusion) = &request.stage_fusion {
             // The scored head, as the two rankings to fuse: stage 1, then the reranker.
@@ -328,12 +317,22 @@ impl Index {
                     continue;
                 }
             }
-            let (score, score_kind) = match (scored_last, final_kind) {
-                (true, Some(FinalScoreKind::Fused)) => {
+            let latest = candidate.reranks.iter().rposition(Option::is_some);
+            let (score, score_kind) = match latest {
+                Some(_) if scored_last && request.stage_fusion.is_some() => {
                     (fused_scores.get(&position).copied().unwrap_or(0.0), FinalScoreKind::Fused)
                 }
-                (true, Some(kind)) => (candidate.last_score.unwrap_or(0.0), kind),
-                _ => (
+                // Ranked by the latest stage that scored it (in a cascade, maybe not the last).
+                Some(stage_idx) => (
+                    candidate.last_score.unwrap_or(0.0),
+                    FinalScoreKind::Reranker {
+                        activation: stage_activation(
+                            &request.stages[stage_idx],
+                            request.raw_scores,
+                        ),
+                    },
+                ),
+                None => (
                     candidate.stage1.score,
                     FinalScoreKind::Stage1 { kind: candidate.hit.score_kind },
                 ),
@@ -357,6 +356,11 @@ impl Index {
         }
         Ok(PipelineResponse { hits, stages, deadline_exceeded })
     }
+}
+
+/// The activation behind a stage's scores: the model's declared one, or none when raw.
+fn stage_activation(stage: &RerankStage<'_>, raw_scores: bool) -> ScoreActivation {
+    if raw_scores { ScoreActivation::Identity } else { stage.reranker.score_contract().activation }
 }
 
 #[cfg(test)]

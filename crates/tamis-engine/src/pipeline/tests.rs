@@ -140,6 +140,12 @@ fn a_cascade_scores_each_stage_window_only() {
     assert!(cascade.hits[..4].iter().all(|h| h.reranks[1].is_some()));
     assert!(cascade.hits[4..].iter().all(|h| h.reranks[1].is_none()));
     assert!(cascade.hits[4..12].iter().all(|h| h.reranks[0].is_some()));
+    // Below the second window, documents carry the first reranker's score.
+    for hit in &cascade.hits[4..12] {
+        assert_eq!(hit.score, hit.reranks[0].unwrap().score);
+        assert!(matches!(hit.score_kind, FinalScoreKind::Reranker { .. }));
+    }
+    assert!(matches!(cascade.hits[12].score_kind, FinalScoreKind::Stage1 { .. }));
 }
 
 #[test]
