@@ -1,20 +1,21 @@
 //! `tamis eval`: retrieval quality on a BEIR-layout dataset, with trec_eval's metrics.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tamis_engine::{Index, IndexSettings, IngestModels, SearchRequest};
-use tamis_eval::{Dataset, EvalConfig, Evaluator, Latencies, Metric, Run};
+use tamis_eval::{Dataset, EvalConfig, Evaluator, Latencies, Run};
 
 use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
-use crate::stage_args::StageArgs;
+use crate::stage_args::{LoadedReranker, StageArgs};
+
+mod report;
 
 /// Measure retrieval quality on a BEIR-layout dataset: nDCG@10, Recall@100, MRR@10, P@5
 /// and MAP@100 for each retrieval mode, then for each reranking of it (--rerank, with
@@ -129,6 +130,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         EvalConfig { ignore_identical_ids: args.ignore_identical_ids, ..Default::default() },
     )?;
     let rerankers = args.stages.load(&args.model.source)?;
+    let ctx = Queries { index: &index, embedder: &embedder, dataset: &dataset };
     let mut rows: Vec<Row> = Vec::new();
     for &mode in &args.mode {
         let search = |query| stage1_request(query, mode, args.depth, &fusion);
@@ -161,40 +163,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 if fused && !args.stages.fuses() {
                     continue;
                 }
-                let mut run = Run::new();
-                let mut stage_latencies: Vec<(String, Vec<std::time::Duration>)> = Vec::new();
                 let label = if fused { format!("{base} fused") } else { base.clone() };
-                let bar = progress(dataset.queries.len(), &label);
-                for query in &dataset.queries {
-                    let request = args.stages.request(
-                        search(&query.text),
-                        &rerankers,
-                        windows,
-                        args.depth,
-                        fused,
-                    )?;
-                    let response = index.search_and_rerank(&request, Some(&embedder))?;
-                    // Scores by rank: the list mixes reranker and stage-1 scores, and
-                    // trec_eval re-sorts by score.
-                    let n = response.hits.len();
-                    run.insert_query(
-                        &query.id,
-                        response
-                            .hits
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, h)| (h.doc_id, (n - i) as f64)),
-                    );
-                    for (stage_idx, stage) in response.stages.iter().enumerate() {
-                        if stage_latencies.len() <= stage_idx {
-                            stage_latencies.push((stage.name.clone(), Vec::new()));
-                        }
-                        stage_latencies[stage_idx].1.push(stage.elapsed);
-                    }
-                    bar.inc(1);
-                }
-                bar.finish_and_clear();
-                let mut row = Row::new(label, run, stage_latencies);
+                let rerun = Rerun { windows, fused, label, stage1: &search };
+                let mut row = reranked_row(args, &ctx, &rerankers, &rerun)?;
                 if fused {
                     // Its pairs came from the score cache: report the unfused row's times.
                     if let Some(base_row) = rows.iter().rev().find(|r| r.label == base) {
@@ -214,67 +185,65 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let reports: Vec<(&Row, tamis_eval::Report)> =
         rows.iter().map(|row| (row, evaluator.evaluate(&row.run))).collect();
-    let metrics: Vec<Metric> = evaluator.config().metrics.clone();
+    let summary = report::Summary { args, n_docs, n_chunks, metrics: &evaluator.config().metrics };
     if args.json {
-        let results: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|(row, report)| {
-                let values: serde_json::Map<String, serde_json::Value> =
-                    report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
-                let latency: serde_json::Map<String, serde_json::Value> = row
-                    .latencies
-                    .iter()
-                    .map(|(name, l)| {
-                        (
-                            name.clone(),
-                            json!({"p50": ms(l.p50), "p95": ms(l.p95), "mean": ms(l.mean)}),
-                        )
-                    })
-                    .collect();
-                json!({
-                    "row": row.label,
-                    "mode": row.label.split(' ').next(),
-                    "queries": report.n_queries,
-                    "metrics": values,
-                    "latency_ms": latency,
-                })
-            })
-            .collect();
-        let output = json!({
-            "dataset": args.dataset.display().to_string(),
-            "split": args.split,
-            "documents": n_docs,
-            "chunks": n_chunks,
-            "results": results,
-        });
-        println!("{output}");
+        summary.print_json(&reports)
     } else {
-        let n_queries = reports.first().map_or(0, |(_, report)| report.n_queries);
-        println!(
-            "{} ({} split, {n_queries} queries, {n_docs} documents, {n_chunks} chunks)",
-            args.dataset.display(),
-            args.split
-        );
-        let width = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4).max(4);
-        let mut header = format!("{:<width$}", "run");
-        for metric in &metrics {
-            header.push_str(&format!(" {:>10}", metric.label()));
-        }
-        println!("{header}  per-stage p50 / p95 ms");
-        for (row, report) in &reports {
-            let mut line = format!("{:<width$}", row.label);
-            for (_, value) in report.mean.iter() {
-                line.push_str(&format!(" {value:>10.4}"));
-            }
-            let stages: Vec<String> = row
-                .latencies
-                .iter()
-                .map(|(name, l)| format!("{} {:.1}/{:.1}", short_name(name), ms(l.p50), ms(l.p95)))
-                .collect();
-            println!("{line}  {}", stages.join(", "));
-        }
+        summary.print_table(&reports)
     }
     Ok(())
+}
+
+/// What every row's queries run against.
+struct Queries<'a> {
+    index: &'a Index,
+    embedder: &'a tamis_models::BiEncoder,
+    dataset: &'a Dataset,
+}
+
+/// One reranked row: its candidate windows, whether stages are fused, its label.
+struct Rerun<'a, F> {
+    windows: &'a [usize],
+    fused: bool,
+    label: String,
+    stage1: &'a F,
+}
+
+/// Runs every query through stage 1 and the rerankers, ranking by position (the list mixes
+/// reranker and stage-1 scores, and trec_eval re-sorts by score).
+fn reranked_row<'q, F: Fn(&'q str) -> SearchRequest<'q>>(
+    args: &EvalArgs,
+    ctx: &Queries<'q>,
+    rerankers: &[LoadedReranker],
+    rerun: &Rerun<'_, F>,
+) -> anyhow::Result<Row> {
+    let mut run = Run::new();
+    let mut stage_latencies: Vec<(String, Vec<Duration>)> = Vec::new();
+    let bar = progress(ctx.dataset.queries.len(), &rerun.label);
+    for query in &ctx.dataset.queries {
+        let request = args.stages.request(
+            (rerun.stage1)(&query.text),
+            rerankers,
+            rerun.windows,
+            args.depth,
+            rerun.fused,
+        )?;
+        let response = ctx.index.search_and_rerank(&request, Some(ctx.embedder))?;
+        let n = response.hits.len();
+        run.insert_query(
+            &query.id,
+            response.hits.into_iter().enumerate().map(|(i, h)| (h.doc_id, (n - i) as f64)),
+        );
+        for (stage_idx, stage) in response.stages.iter().enumerate() {
+            if stage_latencies.len() <= stage_idx {
+                stage_latencies.push((stage.name.clone(), Vec::new()));
+            }
+            stage_latencies[stage_idx].1.push(stage.elapsed);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(Row::new(rerun.label.clone(), run, stage_latencies))
 }
 
 /// Stage 1 of every row: `depth` documents from `depth` chunks per retriever.
@@ -292,14 +261,14 @@ fn stage1_request<'a>(
 }
 
 /// One row of the report: a ranking of every judged query and its per-stage times.
-struct Row {
+pub(crate) struct Row {
     label: String,
     run: Run,
     latencies: Vec<(String, Latencies)>,
 }
 
 impl Row {
-    fn new(label: String, run: Run, samples: Vec<(String, Vec<std::time::Duration>)>) -> Row {
+    fn new(label: String, run: Run, samples: Vec<(String, Vec<Duration>)>) -> Row {
         let latencies = samples
             .into_iter()
             .filter_map(|(name, s)| Latencies::from_samples(s).map(|l| (name, l)))
@@ -346,7 +315,7 @@ fn experiments(args: &EvalArgs, n_rerankers: usize) -> anyhow::Result<Vec<Vec<us
 
 /// The last path component of a model spec: `cross-encoder/ms-marco-MiniLM-L-6-v2` →
 /// `ms-marco-MiniLM-L-6-v2`.
-fn short_name(spec: &str) -> String {
+pub(crate) fn short_name(spec: &str) -> String {
     spec.trim_end_matches('/').rsplit('/').next().unwrap_or(spec).to_string()
 }
 
@@ -361,7 +330,7 @@ fn slug(label: &str) -> String {
         .join("_")
 }
 
-fn ms(duration: std::time::Duration) -> f64 {
+pub(crate) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 

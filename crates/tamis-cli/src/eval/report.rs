@@ -1,0 +1,80 @@
+//! Printing an evaluation: a table for people, JSON for scripts.
+
+use serde_json::json;
+use tamis_eval::{Metric, Report};
+
+use super::{EvalArgs, Row, ms, short_name};
+
+/// What the report says about the whole run.
+pub(super) struct Summary<'a> {
+    pub args: &'a EvalArgs,
+    pub n_docs: u64,
+    pub n_chunks: u64,
+    pub metrics: &'a [Metric],
+}
+
+impl Summary<'_> {
+    pub fn print_json(&self, reports: &[(&Row, Report)]) {
+        let results: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(row, report)| {
+                let values: serde_json::Map<String, serde_json::Value> =
+                    report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
+                let latency: serde_json::Map<String, serde_json::Value> = row
+                    .latencies
+                    .iter()
+                    .map(|(name, l)| {
+                        (
+                            name.clone(),
+                            json!({"p50": ms(l.p50), "p95": ms(l.p95), "mean": ms(l.mean)}),
+                        )
+                    })
+                    .collect();
+                json!({
+                    "row": row.label,
+                    "mode": row.label.split(' ').next(),
+                    "queries": report.n_queries,
+                    "metrics": values,
+                    "latency_ms": latency,
+                })
+            })
+            .collect();
+        let output = json!({
+            "dataset": self.args.dataset.display().to_string(),
+            "split": self.args.split,
+            "documents": self.n_docs,
+            "chunks": self.n_chunks,
+            "results": results,
+        });
+        println!("{output}");
+    }
+
+    pub fn print_table(&self, reports: &[(&Row, Report)]) {
+        let n_queries = reports.first().map_or(0, |(_, report)| report.n_queries);
+        println!(
+            "{} ({} split, {n_queries} queries, {} documents, {} chunks)",
+            self.args.dataset.display(),
+            self.args.split,
+            self.n_docs,
+            self.n_chunks
+        );
+        let width = reports.iter().map(|(r, _)| r.label.chars().count()).max().unwrap_or(4).max(4);
+        let mut header = format!("{:<width$}", "run");
+        for metric in self.metrics {
+            header.push_str(&format!(" {:>10}", metric.label()));
+        }
+        println!("{header}  per-stage p50 / p95 ms");
+        for (row, report) in reports {
+            let mut line = format!("{:<width$}", row.label);
+            for (_, value) in report.mean.iter() {
+                line.push_str(&format!(" {value:>10.4}"));
+            }
+            let stages: Vec<String> = row
+                .latencies
+                .iter()
+                .map(|(name, l)| format!("{} {:.1}/{:.1}", short_name(name), ms(l.p50), ms(l.p95)))
+                .collect();
+            println!("{line}  {}", stages.join(", "));
+        }
+    }
+}
