@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use tamis_core::{ChunkKey, Embedder, TextRole, Tokenize};
-use tamis_lexical::{Bm25Config, Bm25Index, LexicalDoc};
+use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
 use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
 
 use crate::chunker::{ChunkingConfig, chunk_text};
@@ -140,6 +140,10 @@ impl Index {
             &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
         )?;
         store.set_setting("exact_below", &settings.exact_below.to_string())?;
+        // Recorded in the store too, so a lost or deleted `bm25/` can be rebuilt from it.
+        store.set_setting("bm25_stemming", &settings.bm25.stemming.to_string())?;
+        store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
+        store.set_setting("bm25_fields", settings.bm25.fields.name())?;
         let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
         Ok(Index {
@@ -168,7 +172,7 @@ impl Index {
             path: store.path().to_path_buf(),
             message: format!("setting '{name}' is invalid"),
         };
-        let lexical = Bm25Index::open(dir.join("bm25"))?;
+        let lexical = open_or_rebuild_lexical(dir, &store)?;
         let settings = IndexSettings {
             embedder_id: setting("embedder")?,
             dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
@@ -422,6 +426,34 @@ impl Index {
         }
         Ok(())
     }
+}
+
+/// Opens `bm25/`, or recreates it empty from the settings recorded in the store when it is
+/// gone (deleted to force a rebuild, or lost): catching up from sequence 0 refills it.
+fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
+    let path = dir.join("bm25");
+    if path.join(tamis_lexical::SETTINGS_FILE).is_file() {
+        return Ok(Bm25Index::open(&path)?);
+    }
+    let recorded = (
+        store.setting("bm25_stemming")?,
+        store.setting("bm25_stopwords")?,
+        store.setting("bm25_fields")?.and_then(|name| FieldMode::from_name(&name)),
+    );
+    let (Some(stemming), Some(stopwords), Some(fields)) = recorded else {
+        return Err(Error::CorruptIndex {
+            path,
+            message: "the BM25 index is missing and the store does not record its settings \
+                      (made by an older tamis); build the index again"
+                .into(),
+        });
+    };
+    let config =
+        Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields };
+    if path.exists() {
+        fs_err::remove_dir_all(&path).map_err(Error::Io)?;
+    }
+    Ok(Bm25Index::create(&path, &config)?)
 }
 
 /// Splits a change log into keys to add and keys to remove. Keys are never reused, so a

@@ -45,15 +45,16 @@ pub enum FieldMode {
 }
 
 impl FieldMode {
-    /// The name used in the settings file.
-    fn name(self) -> &'static str {
+    /// The name used in the settings file (`multifield`, `concatenated`).
+    pub fn name(self) -> &'static str {
         match self {
             FieldMode::Multifield => "multifield",
             FieldMode::Concatenated => "concatenated",
         }
     }
 
-    fn from_name(name: &str) -> Option<FieldMode> {
+    /// The mode [`FieldMode::name`] names.
+    pub fn from_name(name: &str) -> Option<FieldMode> {
         [FieldMode::Multifield, FieldMode::Concatenated]
             .into_iter()
             .find(|mode| mode.name() == name)

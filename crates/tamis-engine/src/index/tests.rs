@@ -233,3 +233,25 @@ fn misuse_gets_typed_errors() {
     let request = SearchRequest::new("q", SearchMode::Dense);
     assert!(matches!(index.search(&request, None), Err(crate::Error::EmbedderRequired)));
 }
+
+#[test]
+fn deleted_derived_indexes_are_rebuilt_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings();
+    settings.exact_below = 2;
+    settings.bm25.stemming = false;
+    {
+        let mut index = Index::create(dir.path(), settings).unwrap();
+        index.ingest_batch(&corpus(), MODELS).unwrap();
+        index.flush().unwrap();
+    }
+    assert!(dir.path().join("vectors.usearch").is_file());
+    fs_err::remove_dir_all(dir.path().join("bm25")).unwrap();
+    fs_err::remove_file(dir.path().join("vectors.usearch")).unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    assert!(!index.settings().bm25.stemming, "the recorded BM25 settings are used");
+    assert!(index.uses_hnsw());
+    for mode in [SearchMode::Bm25, SearchMode::Dense] {
+        assert_eq!(search(&index, "statins cholesterol", mode, None)[0].doc_id, "stat", "{mode:?}");
+    }
+}
