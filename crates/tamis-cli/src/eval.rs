@@ -145,7 +145,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        rows.push(Row::new(mode.name().to_string(), run, vec![("stage1".into(), latencies)]));
+        let stage1 = StageSamples { name: "stage1".into(), elapsed: latencies, pairs: 0 };
+        rows.push(Row::new(mode.name().to_string(), run, vec![stage1]));
 
         for windows in &experiments {
             let names: Vec<String> = args.stages.rerankers.iter().map(|r| short_name(r)).collect();
@@ -169,7 +170,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 if fused {
                     // Its pairs came from the score cache: report the unfused row's times.
                     if let Some(base_row) = rows.iter().rev().find(|r| r.label == base) {
-                        row.latencies = base_row.latencies.clone();
+                        row.stages = base_row.stages.clone();
                     }
                 }
                 rows.push(row);
@@ -218,7 +219,7 @@ fn reranked_row<'q, F: Fn(&'q str) -> SearchRequest<'q>>(
     rerun: &Rerun<'_, F>,
 ) -> anyhow::Result<Row> {
     let mut run = Run::new();
-    let mut stage_latencies: Vec<(String, Vec<Duration>)> = Vec::new();
+    let mut stage_samples: Vec<StageSamples> = Vec::new();
     let bar = progress(ctx.dataset.queries.len(), &rerun.label);
     for query in &ctx.dataset.queries {
         let request = args.stages.request(
@@ -235,15 +236,16 @@ fn reranked_row<'q, F: Fn(&'q str) -> SearchRequest<'q>>(
             response.hits.into_iter().enumerate().map(|(i, h)| (h.doc_id, (n - i) as f64)),
         );
         for (stage_idx, stage) in response.stages.iter().enumerate() {
-            if stage_latencies.len() <= stage_idx {
-                stage_latencies.push((stage.name.clone(), Vec::new()));
+            if stage_samples.len() <= stage_idx {
+                stage_samples.push(StageSamples { name: stage.name.clone(), ..Default::default() });
             }
-            stage_latencies[stage_idx].1.push(stage.elapsed);
+            stage_samples[stage_idx].elapsed.push(stage.elapsed);
+            stage_samples[stage_idx].pairs += stage.pairs;
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(Row::new(rerun.label.clone(), run, stage_latencies))
+    Ok(Row::new(rerun.label.clone(), run, stage_samples))
 }
 
 /// Stage 1 of every row: `depth` documents from `depth` chunks per retriever.
@@ -260,20 +262,44 @@ fn stage1_request<'a>(
     request
 }
 
-/// One row of the report: a ranking of every judged query and its per-stage times.
+/// What one stage cost over every query of a row.
+#[derive(Debug, Default)]
+struct StageSamples {
+    name: String,
+    elapsed: Vec<Duration>,
+    /// (query, chunk) pairs scored, summed over queries.
+    pairs: usize,
+}
+
+/// A stage's latency summary and its mean pairs per query.
+#[derive(Debug, Clone)]
+pub(crate) struct StageSummary {
+    name: String,
+    latency: Latencies,
+    pairs_per_query: f64,
+}
+
+/// One row of the report: a ranking of every judged query and its per-stage costs.
 pub(crate) struct Row {
     label: String,
     run: Run,
-    latencies: Vec<(String, Latencies)>,
+    stages: Vec<StageSummary>,
 }
 
 impl Row {
-    fn new(label: String, run: Run, samples: Vec<(String, Vec<Duration>)>) -> Row {
-        let latencies = samples
+    fn new(label: String, run: Run, samples: Vec<StageSamples>) -> Row {
+        let stages = samples
             .into_iter()
-            .filter_map(|(name, s)| Latencies::from_samples(s).map(|l| (name, l)))
+            .filter_map(|s| {
+                let n_queries = s.elapsed.len().max(1) as f64;
+                Latencies::from_samples(s.elapsed).map(|latency| StageSummary {
+                    name: s.name,
+                    latency,
+                    pairs_per_query: s.pairs as f64 / n_queries,
+                })
+            })
             .collect();
-        Row { label, run, latencies }
+        Row { label, run, stages }
     }
 }
 

@@ -21,14 +21,20 @@ impl Summary<'_> {
                 let values: serde_json::Map<String, serde_json::Value> =
                     report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
                 let latency: serde_json::Map<String, serde_json::Value> = row
-                    .latencies
+                    .stages
                     .iter()
-                    .map(|(name, l)| {
-                        (
-                            name.clone(),
-                            json!({"p50": ms(l.p50), "p95": ms(l.p95), "mean": ms(l.mean)}),
-                        )
+                    .map(|s| {
+                        let l = &s.latency;
+                        let summary =
+                            json!({"p50": ms(l.p50), "p95": ms(l.p95), "mean": ms(l.mean)});
+                        (s.name.clone(), summary)
                     })
+                    .collect();
+                let pairs: serde_json::Map<String, serde_json::Value> = row
+                    .stages
+                    .iter()
+                    .skip(1)
+                    .map(|s| (s.name.clone(), json!(s.pairs_per_query)))
                     .collect();
                 json!({
                     "row": row.label,
@@ -36,6 +42,7 @@ impl Summary<'_> {
                     "queries": report.n_queries,
                     "metrics": values,
                     "latency_ms": latency,
+                    "pairs_per_query": pairs,
                 })
             })
             .collect();
@@ -70,9 +77,17 @@ impl Summary<'_> {
                 line.push_str(&format!(" {value:>10.4}"));
             }
             let stages: Vec<String> = row
-                .latencies
+                .stages
                 .iter()
-                .map(|(name, l)| format!("{} {:.1}/{:.1}", short_name(name), ms(l.p50), ms(l.p95)))
+                .map(|s| {
+                    let (name, l) = (short_name(&s.name), &s.latency);
+                    match s.pairs_per_query {
+                        0.0 => format!("{name} {:.1}/{:.1}", ms(l.p50), ms(l.p95)),
+                        pairs => {
+                            format!("{name} {:.1}/{:.1} ({pairs:.1} pairs)", ms(l.p50), ms(l.p95))
+                        }
+                    }
+                })
                 .collect();
             println!("{line}  {}", stages.join(", "));
         }

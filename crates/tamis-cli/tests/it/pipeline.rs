@@ -157,6 +157,11 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
         assert!((0.0..=1.0).contains(&ndcg), "{row}");
         assert!(row["latency_ms"]["stage1"]["p50"].is_number(), "{row}");
     }
+    // Each reranked row scored its window of candidates for every query.
+    let pairs =
+        |i: usize| report["results"][i]["pairs_per_query"][&fixture("bert-ce-1label")].as_f64();
+    assert_eq!(pairs(1), Some(4.0));
+    assert_eq!(pairs(3), Some(8.0));
     // Reranking the top 4 or 8 of 16 keeps every retrieved document: recall is stage 1's.
     let recall = |i: usize| report["results"][i]["metrics"]["Recall@100"].as_f64().unwrap();
     assert!((1..5).all(|i| recall(i) == recall(0)));
