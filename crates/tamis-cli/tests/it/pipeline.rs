@@ -89,6 +89,50 @@ fn search_with_a_reranker_reports_both_stages() {
     assert!(reranked["timings_ms"][&ce].is_number());
     assert_eq!(reranked["deadline_exceeded"], false);
 
+    // A long document kept whole: the 64-token cross-encoder cuts the pair, and says by
+    // how much.
+    let long = work.path().join("long.jsonl");
+    let long_text = format!("statins cholesterol {}", "word ".repeat(200));
+    fs_err::write(
+        &long,
+        serde_json::json!({"id": "long", "text": long_text}).to_string()
+            + "\n"
+            + &serde_json::json!({"id": "short", "text": "statins"}).to_string(),
+    )
+    .unwrap();
+    let whole = work.path().join("whole");
+    let output = tamis(
+        &[
+            "index",
+            whole.to_str().unwrap(),
+            "-i",
+            long.to_str().unwrap(),
+            "-m",
+            &fixture("bert-embed-cls"),
+            "--chunking",
+            "whole",
+        ],
+        "",
+        &[],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cut = json(&[
+        "search",
+        whole.to_str().unwrap(),
+        "statins",
+        "--json",
+        "--mode",
+        "bm25",
+        "--rerank",
+        &ce,
+    ]);
+    let dropped = |id: &str| {
+        let hits = cut["results"].as_array().unwrap();
+        hits.iter().find(|r| r["id"] == id).unwrap()["dropped_tokens"].as_u64().unwrap()
+    };
+    assert!(dropped("long") > 100, "{cut}");
+    assert_eq!(dropped("short"), 0);
+
     // A zero deadline scores nothing: stage-1 order, flagged.
     let stage1 = json(&base);
     let late = json(&[&base[..], &["--rerank", &ce, "--deadline-ms", "0"]].concat());
