@@ -11,10 +11,7 @@ const BATCH: usize = 8;
 const TRIALS: usize = 20;
 
 fn model() -> String {
-    tamis_testkit::workspace_root()
-        .join("crates/tamis-models/tests/fixtures/bert-embed-cls")
-        .display()
-        .to_string()
+    crate::model_fixture("bert-embed-cls")
 }
 
 /// Above this many chunks the index searches an HNSW graph: odd trials cross it.

@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::{assert_fails_with, tamis};
 
 fn tiny_model() -> String {
-    tamis_testkit::workspace_root()
-        .join("crates/tamis-models/tests/fixtures/bert-embed-cls")
-        .display()
-        .to_string()
+    crate::model_fixture("bert-embed-cls")
 }
 
 const CORPUS: &str = r#"{"id": "vit", "title": "Vitamin D", "text": "sunlight raises vitamin d levels", "metadata": {"year": 2012, "topic": "nutrition"}}

@@ -40,6 +40,22 @@ pub fn tamis(args: &[&str], stdin: &str, envs: &[(&str, &Path)]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A model fixture of `tamis-models` (tiny real weights) by directory name.
+pub fn model_fixture(name: &str) -> String {
+    tamis_testkit::workspace_root()
+        .join("crates/tamis-models/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `tamis` like [`tamis`] with no input, and asserts it succeeded.
+pub fn tamis_ok(args: &[&str]) -> Output {
+    let output = tamis(args, "", &[]);
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
 /// Standard output as JSON lines; panics with standard error when the run failed.
 pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
     assert!(output.status.success(), "tamis failed: {}", String::from_utf8_lossy(&output.stderr));

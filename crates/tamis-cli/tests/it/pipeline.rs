@@ -3,15 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{assert_fails_with, tamis};
-
-fn fixture(name: &str) -> String {
-    tamis_testkit::workspace_root()
-        .join("crates/tamis-models/tests/fixtures")
-        .join(name)
-        .display()
-        .to_string()
-}
+use crate::{assert_fails_with, model_fixture, tamis, tamis_ok};
 
 const TOPICS: [&str; 4] =
     ["vitamin d bone", "statins cholesterol heart", "soy breast cancer", "sleep melatonin"];
@@ -45,28 +37,21 @@ fn dataset(dir: &Path) -> PathBuf {
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let output = tamis(args, "", &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&tamis_ok(args).stdout).unwrap()
 }
 
 fn index(work: &Path) -> PathBuf {
     let data = dataset(work);
     let index = work.join("index");
     let corpus = data.join("corpus.jsonl");
-    let output = tamis(
-        &[
-            "index",
-            index.to_str().unwrap(),
-            "-i",
-            corpus.to_str().unwrap(),
-            "-m",
-            &fixture("bert-embed-cls"),
-        ],
-        "",
-        &[],
-    );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    tamis_ok(&[
+        "index",
+        index.to_str().unwrap(),
+        "-i",
+        corpus.to_str().unwrap(),
+        "-m",
+        &model_fixture("bert-embed-cls"),
+    ]);
     index
 }
 
@@ -75,7 +60,7 @@ fn search_with_a_reranker_reports_both_stages() {
     let work = tempfile::tempdir().unwrap();
     let index = index(work.path());
     let dir = index.to_str().unwrap();
-    let ce = fixture("bert-ce-1label");
+    let ce = model_fixture("bert-ce-1label");
     let base = ["search", dir, "statins cholesterol study", "--json", "--mode", "bm25", "-k", "5"];
     let reranked = json(&[&base[..], &["--rerank", &ce, "--rerank-candidates", "8"]].concat());
     let results = reranked["results"].as_array().unwrap();
@@ -101,21 +86,16 @@ fn search_with_a_reranker_reports_both_stages() {
     )
     .unwrap();
     let whole = work.path().join("whole");
-    let output = tamis(
-        &[
-            "index",
-            whole.to_str().unwrap(),
-            "-i",
-            long.to_str().unwrap(),
-            "-m",
-            &fixture("bert-embed-cls"),
-            "--chunking",
-            "whole",
-        ],
-        "",
-        &[],
-    );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    tamis_ok(&[
+        "index",
+        whole.to_str().unwrap(),
+        "-i",
+        long.to_str().unwrap(),
+        "-m",
+        &model_fixture("bert-embed-cls"),
+        "--chunking",
+        "whole",
+    ]);
     let cut = json(&[
         "search",
         whole.to_str().unwrap(),
@@ -167,11 +147,11 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
         "--dataset",
         data.to_str().unwrap(),
         "--model",
-        &fixture("bert-embed-cls"),
+        &model_fixture("bert-embed-cls"),
         "--mode",
         "hybrid",
         "--reranker",
-        &fixture("bert-ce-1label"),
+        &model_fixture("bert-ce-1label"),
         "--candidates",
         "4",
         "--candidates",
@@ -202,8 +182,9 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
         assert!(row["latency_ms"]["stage1"]["p50"].is_number(), "{row}");
     }
     // Each reranked row scored its window of candidates for every query.
-    let pairs =
-        |i: usize| report["results"][i]["pairs_per_query"][&fixture("bert-ce-1label")].as_f64();
+    let pairs = |i: usize| {
+        report["results"][i]["pairs_per_query"][&model_fixture("bert-ce-1label")].as_f64()
+    };
     assert_eq!(pairs(1), Some(4.0));
     assert_eq!(pairs(3), Some(8.0));
     // Reranking the top 4 or 8 of 16 keeps every retrieved document: recall is stage 1's.
@@ -223,14 +204,14 @@ fn rerank_misuse_fails_with_one_line() {
     let work = tempfile::tempdir().unwrap();
     let index = index(work.path());
     let dir = index.to_str().unwrap();
-    let ce = fixture("bert-ce-1label");
+    let ce = model_fixture("bert-ce-1label");
     let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank", &ce], "", &[]);
     assert_fails_with(&output, "needs --rerank-candidates");
     let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank-candidates", "0"], "", &[]);
     assert_fails_with(&output, "scores 0 candidates");
     let data = dataset(work.path());
     let data = data.to_str().unwrap();
-    let model = fixture("bert-embed-cls");
+    let model = model_fixture("bert-embed-cls");
     let cache = work.path().join("cache");
     let eval =
         ["eval", "--dataset", data, "--model", &model, "--cache-dir", cache.to_str().unwrap()];
