@@ -13,7 +13,7 @@ use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
-use crate::stage_args::{LoadedReranker, StageArgs};
+use crate::stage_args::{LoadedReranker, StageArgs, Variant};
 
 mod report;
 
@@ -50,6 +50,10 @@ pub struct EvalArgs {
     /// Retrieval modes to evaluate, one row each (repeatable).
     #[arg(long, value_enum, default_values = ["bm25", "dense", "hybrid"])]
     mode: Vec<ModeArg>,
+
+    /// The top k that --adaptive-patience protects (nDCG@10 looks at 10).
+    #[arg(long, short = 'k', default_value_t = 10, value_name = "N")]
+    k: usize,
 
     /// Documents kept per query in the run (Recall@100 needs 100).
     #[arg(long, default_value_t = 100, value_name = "N")]
@@ -160,19 +164,25 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(" → ")
             );
-            for fused in [false, true] {
-                if fused && !args.stages.fuses() {
+            let variants = [
+                (Variant::default(), String::new()),
+                (Variant { fused: true, ..Variant::default() }, " fused".to_string()),
+                (
+                    Variant { adaptive: true, top_k: Some(args.k), ..Variant::default() },
+                    format!(" adaptive(patience {})", args.stages.adaptive_patience.unwrap_or(0)),
+                ),
+            ];
+            for (variant, suffix) in variants {
+                if (variant.fused && !args.stages.fuses())
+                    || (variant.adaptive && !args.stages.adapts())
+                {
                     continue;
                 }
-                let label = if fused { format!("{base} fused") } else { base.clone() };
-                let rerun = Rerun { windows, fused, label, stage1: &search };
+                let label = format!("{base}{suffix}");
+                let rerun = Rerun { windows, variant, label, stage1: &search };
                 let mut row = reranked_row(args, &ctx, &rerankers, &rerun)?;
-                if fused {
-                    // Its pairs came from the score cache: report the unfused row's times.
-                    if let Some(base_row) = rows.iter().rev().find(|r| r.label == base) {
-                        row.stages = base_row.stages.clone();
-                    }
-                }
+                // Its pairs came from the score cache, filled by the plain row before it.
+                row.cached = variant != Variant::default();
                 rows.push(row);
             }
         }
@@ -202,10 +212,10 @@ struct Queries<'a> {
     dataset: &'a Dataset,
 }
 
-/// One reranked row: its candidate windows, whether stages are fused, its label.
+/// One reranked row: its candidate windows, its variant, its label.
 struct Rerun<'a, F> {
     windows: &'a [usize],
-    fused: bool,
+    variant: Variant,
     label: String,
     stage1: &'a F,
 }
@@ -227,7 +237,7 @@ fn reranked_row<'q, F: Fn(&'q str) -> SearchRequest<'q>>(
             rerankers,
             rerun.windows,
             args.depth,
-            rerun.fused,
+            rerun.variant,
         )?;
         let response = ctx.index.search_and_rerank(&request, Some(ctx.embedder))?;
         let n = response.hits.len();
@@ -284,6 +294,8 @@ pub(crate) struct Row {
     label: String,
     run: Run,
     stages: Vec<StageSummary>,
+    /// Its reranker scores came from the cache: rerank times say nothing, pairs do.
+    cached: bool,
 }
 
 impl Row {
@@ -299,7 +311,7 @@ impl Row {
                 })
             })
             .collect();
-        Row { label, run, stages }
+        Row { label, run, stages, cached: false }
     }
 }
 

@@ -9,7 +9,7 @@ use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 use crate::model_args::{EngineModelArgs, configure_threads};
-use crate::stage_args::StageArgs;
+use crate::stage_args::{StageArgs, Variant};
 
 /// Search an index: BM25, dense vectors, or both fused (RRF with k = 60 by default).
 ///
@@ -211,7 +211,9 @@ fn rerank_and_print(
         (given, _) => given.to_vec(),
     };
     search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
-    let request = args.stages.request(search, &rerankers, &windows, args.k, args.stages.fuses())?;
+    let variant =
+        Variant { fused: args.stages.fuses(), adaptive: args.stages.adapts(), top_k: None };
+    let request = args.stages.request(search, &rerankers, &windows, args.k, variant)?;
     let response = index.search_and_rerank(&request, embedder)?;
     let timings: serde_json::Map<String, serde_json::Value> = response
         .stages

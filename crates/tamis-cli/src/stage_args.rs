@@ -40,8 +40,9 @@ pub struct StageArgs {
 
     /// Stop scoring after N consecutive candidates fail to enter the current top k
     /// (candidates are scored in stage-1 order).
+    /// In `tamis eval`, adds a row with it beside each full reranking.
     #[arg(long, value_name = "N")]
-    adaptive_patience: Option<usize>,
+    pub adaptive_patience: Option<usize>,
 
     /// Keep only documents the last reranker scored at least this high.
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
@@ -75,6 +76,18 @@ enum StageFusionArg {
     Zscore,
 }
 
+/// Which of the optional stage-2 behaviours a request uses (`tamis eval` compares them
+/// row by row; `tamis search` turns on whatever was asked).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// Order by --fuse-stages.
+    pub fused: bool,
+    /// Stop early by --adaptive-patience.
+    pub adaptive: bool,
+    /// The top k adaptive depth protects, when it is not the returned k.
+    pub top_k: Option<usize>,
+}
+
 /// A loaded reranker with a score cache in front: a second look at the same (query,
 /// passage) pair, in a cascade or another evaluation row, costs no model call.
 pub type LoadedReranker = CachedReranker<CrossEncoder>;
@@ -103,15 +116,20 @@ impl StageArgs {
         self.fuse_stages.is_some()
     }
 
+    /// Whether --adaptive-patience was given.
+    pub fn adapts(&self) -> bool {
+        self.adaptive_patience.is_some()
+    }
+
     /// The pipeline request over `search`: the rerankers with their candidate windows
-    /// (one per reranker), returning `k` documents; `fused` applies --fuse-stages.
+    /// (one per reranker), returning `k` documents, with the options `variant` turns on.
     pub fn request<'a>(
         &'a self,
         search: SearchRequest<'a>,
         rerankers: &'a [LoadedReranker],
         windows: &[usize],
         k: usize,
-        fused: bool,
+        variant: Variant,
     ) -> anyhow::Result<PipelineRequest<'a>> {
         anyhow::ensure!(
             windows.len() == rerankers.len(),
@@ -138,7 +156,7 @@ impl StageArgs {
             AggregateArg::First => ChunkAggregation::First,
             AggregateArg::MeanTop2 => ChunkAggregation::MeanTop2,
         };
-        if fused {
+        if variant.fused {
             let method = self.fuse_stages.context("--fuse-stages is not set")?;
             let weights = self.stage_weights.clone();
             request.stage_fusion = Some(match method {
@@ -151,7 +169,11 @@ impl StageArgs {
                 }
             });
         }
-        request.adaptive = self.adaptive_patience.map(|patience| AdaptiveDepth { patience });
+        if variant.adaptive {
+            request.adaptive = self
+                .adaptive_patience
+                .map(|patience| AdaptiveDepth { patience, k: variant.top_k.unwrap_or(k) });
+        }
         request.min_score = self.min_score;
         request.deadline = self.deadline_ms.map(Duration::from_millis);
         request.raw_scores = self.raw;

@@ -63,8 +63,9 @@ pub enum ChunkAggregation {
 /// Stop scoring once further candidates have stopped mattering.
 ///
 /// Rule: candidates are scored in stage-1 order; after each batch, if at least `k`
-/// documents are scored and none of the last `patience` scored documents entered the
-/// current top k, the rest is left unscored (in its previous order, below the scored ones).
+/// documents are scored (in a cascade, a stage protects the next stage's window instead)
+/// and none of the last `patience` scored documents entered the current top k, the rest
+/// is left unscored (in its previous order, below the scored ones).
 /// Stage 1 puts most relevant documents early, so a long run of candidates that all rank
 /// below the current top k predicts that later ones will too; the price is a document
 /// deep in stage 1 that the reranker would have lifted. Larger patience costs more pairs
@@ -73,6 +74,9 @@ pub enum ChunkAggregation {
 pub struct AdaptiveDepth {
     /// Consecutive scored documents outside the top k that end scoring.
     pub patience: usize,
+    /// The top k to protect: usually the request's `k`, smaller when the request returns
+    /// a long list but only its head matters (an evaluation at nDCG@10 of 100 documents).
+    pub k: usize,
 }
 
 /// One two-stage query.
@@ -129,8 +133,8 @@ impl<'a> PipelineRequest<'a> {
         if let Some(stage) = self.stages.iter().find(|s| s.candidates == 0) {
             return invalid(format!("stage '{}' scores 0 candidates", stage.name));
         }
-        if self.adaptive.is_some_and(|a| a.patience == 0) {
-            return invalid("adaptive patience must be at least 1".into());
+        if self.adaptive.is_some_and(|a| a.patience == 0 || a.k == 0) {
+            return invalid("adaptive patience and k must be at least 1".into());
         }
         if let Some(fusion) = &self.stage_fusion {
             if self.stages.is_empty() {

@@ -43,6 +43,7 @@ impl Summary<'_> {
                     "metrics": values,
                     "latency_ms": latency,
                     "pairs_per_query": pairs,
+                    "scores_from_cache": row.cached,
                 })
             })
             .collect();
@@ -79,11 +80,13 @@ impl Summary<'_> {
             let stages: Vec<String> = row
                 .stages
                 .iter()
-                .map(|s| {
-                    let (name, l) = (short_name(&s.name), &s.latency);
-                    match s.pairs_per_query {
-                        0.0 => format!("{name} {:.1}/{:.1}", ms(l.p50), ms(l.p95)),
-                        pairs => {
+                .enumerate()
+                .map(|(stage_idx, s)| {
+                    let (name, l, pairs) = (short_name(&s.name), &s.latency, s.pairs_per_query);
+                    match (stage_idx, row.cached) {
+                        (0, _) => format!("{name} {:.1}/{:.1}", ms(l.p50), ms(l.p95)),
+                        (_, true) => format!("{name} cached ({pairs:.1} pairs)"),
+                        (_, false) => {
                             format!("{name} {:.1}/{:.1} ({pairs:.1} pairs)", ms(l.p50), ms(l.p95))
                         }
                     }

@@ -158,6 +158,12 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
         "8",
         "--fuse-stages",
         "rrf",
+        "--adaptive-patience",
+        "1",
+        "-k",
+        "1",
+        "--rerank-batch-docs",
+        "2",
         "--cache-dir",
         cache.to_str().unwrap(),
         "--run-output",
@@ -171,8 +177,10 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
             "hybrid",
             "hybrid → bert-ce-1label@4",
             "hybrid → bert-ce-1label@4 fused",
+            "hybrid → bert-ce-1label@4 adaptive(patience 1)",
             "hybrid → bert-ce-1label@8",
-            "hybrid → bert-ce-1label@8 fused"
+            "hybrid → bert-ce-1label@8 fused",
+            "hybrid → bert-ce-1label@8 adaptive(patience 1)"
         ]
     );
     for row in report["results"].as_array().unwrap() {
@@ -186,10 +194,14 @@ fn eval_reports_a_row_per_reranking_and_fusion() {
         report["results"][i]["pairs_per_query"][&model_fixture("bert-ce-1label")].as_f64()
     };
     assert_eq!(pairs(1), Some(4.0));
-    assert_eq!(pairs(3), Some(8.0));
+    assert_eq!(pairs(4), Some(8.0));
+    // Adaptive depth scores fewer pairs than the full window, from the cache.
+    assert!(pairs(6).unwrap() < 8.0, "{report}");
+    assert_eq!(report["results"][6]["scores_from_cache"], true);
+    assert_eq!(report["results"][4]["scores_from_cache"], false);
     // Reranking the top 4 or 8 of 16 keeps every retrieved document: recall is stage 1's.
     let recall = |i: usize| report["results"][i]["metrics"]["Recall@100"].as_f64().unwrap();
-    assert!((1..5).all(|i| recall(i) == recall(0)));
+    assert!((1..7).all(|i| recall(i) == recall(0)));
     // One run file per row, each with every query.
     let run = tamis_eval::Run::read_trec(Path::new(&format!(
         "{}.hybrid_bert-ce-1label_4",

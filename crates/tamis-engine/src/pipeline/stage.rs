@@ -29,7 +29,8 @@ impl Index {
         let started = Instant::now();
         let n = stage.candidates.min(order.len());
         // What this stage's ranking feeds: the next stage's window, or the final top k.
-        let target = request.stages.get(stage_idx + 1).map_or(request.k, |next| next.candidates);
+        let last_k = request.adaptive.map_or(request.k, |adaptive| adaptive.k);
+        let target = request.stages.get(stage_idx + 1).map_or(last_k, |next| next.candidates);
         let mut scored: Vec<(usize, DocScore)> = Vec::with_capacity(n);
         let mut pairs = 0;
         let mut stopped = None;
@@ -76,7 +77,7 @@ impl Index {
                 outside_top = if higher < target { 0 } else { outside_top + 1 };
                 scored.push((position, doc_score));
             }
-            if let Some(AdaptiveDepth { patience }) = request.adaptive {
+            if let Some(AdaptiveDepth { patience, .. }) = request.adaptive {
                 if scored.len() >= target && outside_top >= patience && batch_end < n {
                     stopped = Some(EarlyStop::Adaptive);
                     break;

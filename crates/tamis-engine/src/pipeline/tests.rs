@@ -246,7 +246,7 @@ fn adaptive_depth_stops_when_candidates_stop_entering_the_top_k() {
     request.batch_docs = 4;
     let full = index.search_and_rerank(&request, None).unwrap();
     assert_eq!(reranker.pairs_scored(), 63);
-    request.adaptive = Some(AdaptiveDepth { patience: 8 });
+    request.adaptive = Some(AdaptiveDepth { patience: 8, k: 3 });
     let adaptive = index.search_and_rerank(&request, None).unwrap();
     assert_eq!(adaptive.stages[1].stopped, Some(EarlyStop::Adaptive));
     assert!(adaptive.stages[1].pairs < 20, "{} pairs", adaptive.stages[1].pairs);
@@ -329,6 +329,6 @@ fn invalid_requests_get_typed_errors() {
     bad.batch_docs = 0;
     assert!(message(&bad).contains("batch_docs"));
     bad = request(vec![stage(&reranker, 5)], 5);
-    bad.adaptive = Some(AdaptiveDepth { patience: 0 });
+    bad.adaptive = Some(AdaptiveDepth { patience: 0, k: 3 });
     assert!(message(&bad).contains("patience"));
 }
