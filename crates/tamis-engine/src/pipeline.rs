@@ -288,7 +288,7 @@ impl Index {
         let mut fused_scores: HashMap<usize, f32> = HashMap::new();
         if let Some(fusion) = &request.stage_fusion {
             // The scored head, as the two rankings to fuse: stage 1, then the reranker.
-            let head = &mut order[..scored_by_last];
+            let head = &order[..scored_by_last];
             let mut by_stage1: Vec<Hit> = head
                 .iter()
                 .enumerate()
@@ -310,6 +310,8 @@ impl Index {
                     head.push(candidate);
                 }
             }
+            // Both lists hold every head document, so nothing is left; never drop one anyway.
+            head.extend(reordered.into_iter().flatten());
             order.splice(0..0, head);
         }
 
