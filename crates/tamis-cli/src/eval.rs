@@ -164,20 +164,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(" → ")
             );
-            let variants = [
-                (Variant::default(), String::new()),
-                (Variant { fused: true, ..Variant::default() }, " fused".to_string()),
-                (
-                    Variant { adaptive: true, top_k: Some(args.k), ..Variant::default() },
-                    format!(" adaptive(patience {})", args.stages.adaptive_patience.unwrap_or(0)),
-                ),
-            ];
+            let mut variants = vec![(Variant::default(), String::new())];
+            if args.stages.fuses() {
+                variants.push((Variant { fused: true, ..Variant::default() }, " fused".into()));
+            }
+            for &patience in &args.stages.adaptive_patience {
+                let variant =
+                    Variant { patience: Some(patience), top_k: Some(args.k), ..Variant::default() };
+                variants.push((variant, format!(" adaptive(patience {patience})")));
+            }
             for (variant, suffix) in variants {
-                if (variant.fused && !args.stages.fuses())
-                    || (variant.adaptive && !args.stages.adapts())
-                {
-                    continue;
-                }
                 let label = format!("{base}{suffix}");
                 let rerun = Rerun { windows, variant, label, stage1: &search };
                 let mut row = reranked_row(args, &ctx, &rerankers, &rerun)?;
@@ -188,10 +184,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         }
     }
 
-    for row in &rows {
+    let n_rows = rows.len();
+    for row in &mut rows {
         if let Some(path) = &args.run_output {
-            let path = run_path(path, &row.label, rows.len());
+            let path = run_path(path, &row.label, n_rows);
             row.run.write_trec(&path, &format!("tamis-{}", slug(&row.label)))?;
+            row.run_file = Some(path);
         }
     }
     let reports: Vec<(&Row, tamis_eval::Report)> =
@@ -296,6 +294,8 @@ pub(crate) struct Row {
     stages: Vec<StageSummary>,
     /// Its reranker scores came from the cache: rerank times say nothing, pairs do.
     cached: bool,
+    /// Where --run-output wrote its run.
+    run_file: Option<PathBuf>,
 }
 
 impl Row {
@@ -311,7 +311,7 @@ impl Row {
                 })
             })
             .collect();
-        Row { label, run, stages, cached: false }
+        Row { label, run, stages, cached: false, run_file: None }
     }
 }
 

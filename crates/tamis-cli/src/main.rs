@@ -13,6 +13,7 @@ mod jsonl;
 mod model_args;
 mod rerank;
 mod search;
+mod serve;
 mod stage_args;
 
 use std::io::Write;
@@ -47,6 +48,7 @@ enum Command {
     Search(search::SearchArgs),
     Info(info::InfoArgs),
     Eval(eval::EvalArgs),
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -153,6 +153,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let fusion = args.fusion.fusion()?;
+    let patience = args.stages.patience()?;
     let index = Index::open(&args.dir)?;
     let mode = SearchMode::from(args.mode);
     let embedder = match mode {
@@ -171,7 +172,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     request.fusion = fusion;
     let embedder = embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder);
     if !args.stages.rerankers.is_empty() {
-        return rerank_and_print(args, &index, request, embedder);
+        return rerank_and_print(args, &index, request, embedder, patience);
     }
     let hits = index.search(&request, embedder)?;
     if args.json {
@@ -201,6 +202,7 @@ fn rerank_and_print(
     index: &Index,
     mut search: SearchRequest<'_>,
     embedder: Option<&dyn tamis_core::Embedder>,
+    patience: Option<usize>,
 ) -> anyhow::Result<()> {
     let rerankers = args.stages.load(&args.model.source)?;
     let windows = match (args.rerank_candidates.as_slice(), rerankers.len()) {
@@ -211,8 +213,7 @@ fn rerank_and_print(
         (given, _) => given.to_vec(),
     };
     search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
-    let variant =
-        Variant { fused: args.stages.fuses(), adaptive: args.stages.adapts(), top_k: None };
+    let variant = Variant { fused: args.stages.fuses(), patience, top_k: None };
     let request = args.stages.request(search, &rerankers, &windows, args.k, variant)?;
     let response = index.search_and_rerank(&request, embedder)?;
     let timings: serde_json::Map<String, serde_json::Value> = response

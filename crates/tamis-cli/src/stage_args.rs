@@ -40,9 +40,9 @@ pub struct StageArgs {
 
     /// Stop scoring after N consecutive candidates fail to enter the current top k
     /// (candidates are scored in stage-1 order).
-    /// In `tamis eval`, adds a row with it beside each full reranking.
-    #[arg(long, value_name = "N")]
-    pub adaptive_patience: Option<usize>,
+    /// In `tamis eval`, a comma list adds one row per patience beside each full reranking.
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub adaptive_patience: Vec<usize>,
 
     /// Keep only documents the last reranker scored at least this high.
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
@@ -82,8 +82,8 @@ enum StageFusionArg {
 pub struct Variant {
     /// Order by --fuse-stages.
     pub fused: bool,
-    /// Stop early by --adaptive-patience.
-    pub adaptive: bool,
+    /// Stop early after this many candidates in a row fail to enter the top k.
+    pub patience: Option<usize>,
     /// The top k adaptive depth protects, when it is not the returned k.
     pub top_k: Option<usize>,
 }
@@ -116,9 +116,15 @@ impl StageArgs {
         self.fuse_stages.is_some()
     }
 
-    /// Whether --adaptive-patience was given.
-    pub fn adapts(&self) -> bool {
-        self.adaptive_patience.is_some()
+    /// The one --adaptive-patience of a search; a list only makes sense to `tamis eval`.
+    pub fn patience(&self) -> anyhow::Result<Option<usize>> {
+        match self.adaptive_patience.as_slice() {
+            [] => Ok(None),
+            [patience] => Ok(Some(*patience)),
+            _ => {
+                anyhow::bail!("--adaptive-patience takes one value here (a list is for tamis eval)")
+            }
+        }
     }
 
     /// The pipeline request over `search`: the rerankers with their candidate windows
@@ -169,11 +175,9 @@ impl StageArgs {
                 }
             });
         }
-        if variant.adaptive {
-            request.adaptive = self
-                .adaptive_patience
-                .map(|patience| AdaptiveDepth { patience, k: variant.top_k.unwrap_or(k) });
-        }
+        request.adaptive = variant
+            .patience
+            .map(|patience| AdaptiveDepth { patience, k: variant.top_k.unwrap_or(k) });
         request.min_score = self.min_score;
         request.deadline = self.deadline_ms.map(Duration::from_millis);
         request.raw_scores = self.raw;

@@ -36,5 +36,5 @@ mod traits;
 
 pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
-pub use score::{PairScore, ScoreActivation, ScoreContract};
+pub use score::{PairScore, ScoreActivation, ScoreContract, best_first};
 pub use traits::{Embedder, Reranker, TextRole, Tokenize};

@@ -46,6 +46,26 @@ impl ScoreActivation {
     }
 }
 
+impl ScoreContract {
+    /// A score in 0..1 for APIs that promise one (Cohere's and Jina's `relevance_score`,
+    /// TEI's default): the declared score when the activation yields one, else the sigmoid
+    /// of the raw logit.
+    pub fn relevance(&self, logit: f32, score: f32) -> f32 {
+        match self.activation {
+            ScoreActivation::Sigmoid | ScoreActivation::Softmax => score,
+            ScoreActivation::Identity | ScoreActivation::Tanh => sigmoid(logit),
+        }
+    }
+}
+
+/// Positions of `scores`, best first (equal scores keep input order), at most `top_n`.
+pub fn best_first(scores: &[f32], top_n: Option<usize>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    order.truncate(top_n.unwrap_or(usize::MAX));
+    order
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }

@@ -39,3 +39,34 @@ pub trait Tokenize: Send + Sync {
     /// The most tokens one input may have, special tokens included.
     fn max_tokens(&self) -> usize;
 }
+
+// Shared models: a server hands one loaded model to many users through an `Arc`.
+impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
+    fn dimension(&self) -> usize {
+        (**self).dimension()
+    }
+
+    fn embed(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts, role)
+    }
+}
+
+impl<T: Reranker + ?Sized> Reranker for std::sync::Arc<T> {
+    fn score_contract(&self) -> ScoreContract {
+        (**self).score_contract()
+    }
+
+    fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>> {
+        (**self).score(query, passages)
+    }
+}
+
+impl<T: Tokenize + ?Sized> Tokenize for std::sync::Arc<T> {
+    fn token_offsets(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        (**self).token_offsets(text)
+    }
+
+    fn max_tokens(&self) -> usize {
+        (**self).max_tokens()
+    }
+}

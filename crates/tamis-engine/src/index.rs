@@ -104,6 +104,12 @@ impl Vectors {
     }
 }
 
+// Searches may share one index across threads (`&Index` methods); writes need `&mut`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Index>();
+};
+
 /// An open index directory.
 pub struct Index {
     dir: PathBuf,

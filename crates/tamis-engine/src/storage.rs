@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -98,7 +99,9 @@ pub enum Change {
 /// The SQLite store of one index directory.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    /// Behind a mutex so that an `Index` can be shared by searching threads (a SQLite
+    /// connection is `Send` but not `Sync`); every use is short.
+    conn: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -109,7 +112,7 @@ impl Store {
         let path = dir.join(STORE_FILE);
         let conn = Connection::open(&path)
             .map_err(|source| Error::Store { path: path.clone(), source })?;
-        let store = Store { conn, path };
+        let store = Store { conn: Mutex::new(conn), path };
         store.init().map_err(|source| store.error(source))?;
         let version: i64 =
             store.setting("schema_version")?.and_then(|v| v.parse().ok()).unwrap_or(SCHEMA_VERSION);
@@ -123,12 +126,17 @@ impl Store {
         Ok(store)
     }
 
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half state: SQLite rolls back.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn init(&self) -> rusqlite::Result<()> {
         // WAL + FULL: a commit is durable once `commit` returns, and readers never block it.
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.conn.execute_batch(
+        self.conn().pragma_update(None, "journal_mode", "WAL")?;
+        self.conn().pragma_update(None, "synchronous", "FULL")?;
+        self.conn().pragma_update(None, "foreign_keys", "ON")?;
+        self.conn().execute_batch(
             "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS documents (
                  doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL,
@@ -142,7 +150,7 @@ impl Store {
              CREATE TABLE IF NOT EXISTS chunk_log (seq INTEGER NOT NULL, key INTEGER NOT NULL, added INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS chunk_log_by_seq ON chunk_log(seq);",
         )?;
-        self.conn.execute(
+        self.conn().execute(
             "INSERT OR IGNORE INTO settings(name, value) VALUES ('schema_version', ?1)",
             params![SCHEMA_VERSION.to_string()],
         )?;
@@ -160,7 +168,7 @@ impl Store {
 
     /// A named setting (the embedder, chunking, BM25 configuration …).
     pub fn setting(&self, name: &str) -> Result<Option<String>> {
-        self.conn
+        self.conn()
             .query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| {
                 row.get(0)
             })
@@ -170,7 +178,7 @@ impl Store {
 
     /// Records a named setting.
     pub fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        self.conn
+        self.conn()
             .execute(
                 "INSERT OR REPLACE INTO settings(name, value) VALUES (?1, ?2)",
                 params![name, value],
@@ -181,8 +189,8 @@ impl Store {
 
     /// The ids among `docs` whose stored content hash equals the given one: these need no work.
     pub fn unchanged(&self, docs: &[(&str, &str)]) -> Result<HashSet<String>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached("SELECT 1 FROM documents WHERE doc_id = ?1 AND content_hash = ?2")
             .map_err(|e| self.error(e))?;
         let mut same = HashSet::new();
@@ -200,7 +208,12 @@ impl Store {
     pub fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<Receipt> {
         let path = self.path.clone();
         let error = |source| Error::Store { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(error)?;
+        let tx = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .transaction()
+            .map_err(error)?;
         let seq = start_batch(&tx).map_err(error)?;
         let mut receipt = Receipt { seq, ..Default::default() };
         for (doc, chunks) in batch {
@@ -234,7 +247,12 @@ impl Store {
     pub fn delete_documents(&mut self, ids: &[&str]) -> Result<Receipt> {
         let path = self.path.clone();
         let error = |source| Error::Store { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(error)?;
+        let tx = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .transaction()
+            .map_err(error)?;
         let seq = start_batch(&tx).map_err(error)?;
         let mut receipt = Receipt { seq, ..Default::default() };
         for id in ids {
@@ -250,7 +268,8 @@ impl Store {
             return self.scan_matching(filter);
         };
         let sql = format!("SELECT doc_id FROM documents WHERE {}", condition.sql);
-        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get(0))
             .map_err(|e| self.error(e))?;
@@ -271,7 +290,8 @@ impl Store {
              WHERE {}",
             condition.sql
         );
-        let mut statement = self.conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get::<_, i64>(0))
             .map_err(|e| self.error(e))?;
@@ -283,8 +303,8 @@ impl Store {
     /// [`Filter::matches`] over every document's metadata: the reference the SQL
     /// translation is tested against, and the fallback for filters it cannot express.
     pub(crate) fn scan_matching(&self, filter: &Filter) -> Result<Vec<String>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached("SELECT doc_id, metadata FROM documents")
             .map_err(|e| self.error(e))?;
         let rows = statement
@@ -305,7 +325,7 @@ impl Store {
 
     /// The latest committed sequence number (0 for an empty store).
     pub fn last_seq(&self) -> Result<u64> {
-        self.conn
+        self.conn()
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM batches", [], |row| row.get::<_, i64>(0))
             .map(|s| s as u64)
             .map_err(|e| self.error(e))
@@ -313,8 +333,8 @@ impl Store {
 
     /// Every chunk change after sequence `after`, in order.
     pub fn changes_since(&self, after: u64) -> Result<Vec<(u64, Change)>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached(
                 "SELECT seq, key, added FROM chunk_log WHERE seq > ?1 ORDER BY seq, rowid",
             )
@@ -331,8 +351,8 @@ impl Store {
 
     /// The chunks with these keys (missing keys are skipped), in the order given.
     pub fn chunks(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached(
                 "SELECT c.key, c.doc_id, c.ordinal, d.title, c.text FROM chunks c JOIN documents d USING (doc_id) WHERE c.key = ?1",
             )
@@ -358,8 +378,8 @@ impl Store {
 
     /// The vector of every chunk, for rebuilding a vector index.
     pub fn vectors(&self) -> Result<Vec<(ChunkKey, Vec<f32>)>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached("SELECT key, vector FROM chunks ORDER BY key")
             .map_err(|e| self.error(e))?;
         let rows = statement
@@ -375,8 +395,8 @@ impl Store {
 
     /// The chunk keys of one document, in order (empty when it is not stored).
     pub fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached("SELECT key FROM chunks WHERE doc_id = ?1 ORDER BY ordinal")
             .map_err(|e| self.error(e))?;
         let rows = statement
@@ -387,8 +407,8 @@ impl Store {
 
     /// The vectors of these chunks (missing keys are skipped), in the order given.
     pub fn vectors_of(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<f32>)>> {
-        let mut statement = self
-            .conn
+        let conn = self.conn();
+        let mut statement = conn
             .prepare_cached("SELECT vector FROM chunks WHERE key = ?1")
             .map_err(|e| self.error(e))?;
         let mut out = Vec::with_capacity(keys.len());
@@ -405,7 +425,7 @@ impl Store {
     /// Numbers of documents and chunks.
     pub fn counts(&self) -> Result<(u64, u64)> {
         let count = |table: &str| {
-            self.conn
+            self.conn()
                 .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(|e| self.error(e))

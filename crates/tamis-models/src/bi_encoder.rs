@@ -48,6 +48,15 @@ pub enum Prompt<'a> {
     Text(&'a str),
 }
 
+/// A text tokenized for [`BiEncoder::encode_prepared`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderInput {
+    /// The tokens, prompt included.
+    pub tokens: Tokens,
+    /// Leading tokens left out of pooling (the prompt's, when the model excludes it).
+    pub skip_tokens: usize,
+}
+
 /// A loaded bi-encoder.
 #[derive(Debug)]
 pub struct BiEncoder {
@@ -179,7 +188,16 @@ impl BiEncoder {
 
     /// Embeds `texts` after prepending `prompt`, one vector per text in input order.
     pub fn encode(&self, texts: &[&str], prompt: Prompt<'_>) -> Result<Vec<Vec<f32>>> {
-        let inputs = self.tokenize(texts, prompt)?;
+        let mut vectors = self.encode_prepared(&self.prepare(texts, prompt)?)?;
+        if self.normalize {
+            vectors.iter_mut().for_each(|v| normalize(v));
+        }
+        Ok(vectors)
+    }
+
+    /// Tokenizes `texts` for [`BiEncoder::encode_prepared`]: a server tokenizes on its
+    /// request threads and batches the model calls of many requests.
+    pub fn prepare(&self, texts: &[&str], prompt: Prompt<'_>) -> Result<Vec<EncoderInput>> {
         // sentence-transformers masks [CLS] and the prompt's tokens out of pooling when
         // `include_prompt` is false; the prompt length counts its tokens minus the final [SEP].
         let skip_tokens = match self.prompt_text(prompt)? {
@@ -188,21 +206,33 @@ impl BiEncoder {
             }
             _ => 0,
         };
-        let mut vectors = vec![Vec::new(); texts.len()];
-        for_each_sorted_batch(&inputs, &self.runtime, self.pad_id, |positions, batch| {
+        Ok(self
+            .tokenize(texts, prompt)?
+            .into_iter()
+            .map(|tokens| EncoderInput { tokens, skip_tokens })
+            .collect())
+    }
+
+    /// The prepared texts' pooled vectors, in input order, **not normalized** (the caller
+    /// decides: [`BiEncoder::normalizes`] says what the model does).
+    pub fn encode_prepared(&self, inputs: &[EncoderInput]) -> Result<Vec<Vec<f32>>> {
+        let tokens: Vec<&Tokens> = inputs.iter().map(|input| &input.tokens).collect();
+        let mut vectors = vec![Vec::new(); inputs.len()];
+        for_each_sorted_batch(&tokens, &self.runtime, self.pad_id, |positions, batch| {
             let states = self.backend.hidden_states(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let mut mask = batch.mask_row(row).to_vec();
-                mask.iter_mut().take(skip_tokens).for_each(|m| *m = 0);
-                let mut vector = self.pooling.pool(states.sequence(row), &mask, self.hidden);
-                if self.normalize {
-                    normalize(&mut vector);
-                }
-                vectors[position] = vector;
+                mask.iter_mut().take(inputs[position].skip_tokens).for_each(|m| *m = 0);
+                vectors[position] = self.pooling.pool(states.sequence(row), &mask, self.hidden);
             }
             Ok(())
         })?;
         Ok(vectors)
+    }
+
+    /// The role's prompt, for [`BiEncoder::prepare`].
+    pub fn prompt_for(&self, role: TextRole) -> Prompt<'_> {
+        self.role_prompt(role)
     }
 
     fn prompt_text<'a>(&'a self, prompt: Prompt<'a>) -> Result<Option<&'a str>> {

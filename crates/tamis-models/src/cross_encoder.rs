@@ -136,9 +136,14 @@ impl CrossEncoder {
 
     /// Scores each (query, passage) pair, in input order.
     pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<Prediction>> {
-        let inputs = self.tokenize(pairs)?;
-        let mut predictions: Vec<Option<Prediction>> = vec![None; pairs.len()];
-        for_each_sorted_batch(&inputs, &self.runtime, self.pad_id, |positions, batch| {
+        self.predict_tokens(&self.tokenize(pairs)?)
+    }
+
+    /// Scores pairs already made by [`CrossEncoder::tokenize`], in input order: a server
+    /// tokenizes on its request threads and batches the model calls of many requests.
+    pub fn predict_tokens(&self, inputs: &[Tokens]) -> Result<Vec<Prediction>> {
+        let mut predictions: Vec<Option<Prediction>> = vec![None; inputs.len()];
+        for_each_sorted_batch(inputs, &self.runtime, self.pad_id, |positions, batch| {
             let logits = self.backend.classify(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let logits = logits[row * self.num_labels..(row + 1) * self.num_labels].to_vec();
@@ -156,8 +161,9 @@ impl CrossEncoder {
             .collect())
     }
 
-    /// The label that ranks: the configured one, or the only one.
-    fn ranking_label(&self) -> Result<usize> {
+    /// The label that ranks: the configured one, or the only one (an error for a model
+    /// with several labels and none chosen).
+    pub fn ranking_label(&self) -> Result<usize> {
         match (self.label, self.num_labels) {
             (Some(label), _) => Ok(label),
             (None, 1) => Ok(0),
@@ -207,6 +213,16 @@ impl CrossEncoder {
                 dropped_tokens: p.dropped_tokens,
             })
             .collect())
+    }
+}
+
+impl tamis_core::Tokenize for CrossEncoder {
+    fn token_offsets(&self, text: &str) -> tamis_core::Result<Vec<(usize, usize)>> {
+        Ok(self.tokenizer.token_offsets(text)?)
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.max_length
     }
 }
 

@@ -42,7 +42,7 @@ mod tokenizer;
 mod weights;
 
 pub use backend::{EncoderBackend, HiddenStates, TokenBatch};
-pub use bi_encoder::{BiEncoder, BiEncoderConfig, Prompt};
+pub use bi_encoder::{BiEncoder, BiEncoderConfig, EncoderInput, Prompt};
 pub use candle_backend::CandleEncoder;
 pub use config::{EncoderConfig, Family, Head, HiddenAct};
 pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPassage};

@@ -1,5 +1,6 @@
 //! Loading an encoder onto the CPU backend, and the threads it runs on.
 
+use std::borrow::Borrow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -94,15 +95,17 @@ pub(crate) fn load_encoder(
 /// Inputs are sorted longest first; a batch grows while it stays within both
 /// `batch_size` sequences and `max_batch_tokens` padded tokens (a single sequence
 /// longer than the budget still gets a batch of its own).
-pub(crate) fn for_each_sorted_batch<F>(
-    inputs: &[Tokens],
+pub(crate) fn for_each_sorted_batch<T, F>(
+    inputs: &[T],
     runtime: &RuntimeConfig,
     pad_id: u32,
     mut forward: F,
 ) -> Result<()>
 where
+    T: Borrow<Tokens>,
     F: FnMut(&[usize], &TokenBatch) -> Result<()>,
 {
+    let inputs: Vec<&Tokens> = inputs.iter().map(Borrow::borrow).collect();
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(inputs[i].ids.len()));
     let mut rest = &order[..];

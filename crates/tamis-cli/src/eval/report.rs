@@ -20,6 +20,17 @@ impl Summary<'_> {
             .map(|(row, report)| {
                 let values: serde_json::Map<String, serde_json::Value> =
                     report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
+                // Per query too, so that another evaluator can be compared query by query
+                // (scripts/eval/check_run.py does it with pytrec_eval).
+                let per_query: serde_json::Map<String, serde_json::Value> = report
+                    .per_query
+                    .iter()
+                    .map(|(qid, metrics)| {
+                        let values: serde_json::Map<String, serde_json::Value> =
+                            metrics.iter().map(|(m, v)| (m.label(), json!(v))).collect();
+                        (qid.clone(), values.into())
+                    })
+                    .collect();
                 let latency: serde_json::Map<String, serde_json::Value> = row
                     .stages
                     .iter()
@@ -44,6 +55,8 @@ impl Summary<'_> {
                     "latency_ms": latency,
                     "pairs_per_query": pairs,
                     "scores_from_cache": row.cached,
+                    "run_file": row.run_file.as_ref().map(|p| p.display().to_string()),
+                    "per_query": per_query,
                 })
             })
             .collect();

@@ -1,0 +1,153 @@
+//! `tamis serve`: the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig};
+use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
+
+use crate::model_args::{EngineModelArgs, configure_threads};
+
+/// Serve rerank, embeddings and search over HTTP.
+///
+/// Speaks the wire formats clients already use: TEI (`POST /rerank`, `/embed`,
+/// `/predict`), Cohere v1 and Jina (`POST /v1/rerank`), Cohere v2 (`POST /v2/rerank`) and
+/// OpenAI (`POST /v1/embeddings`); plus the search service under `/v1/collections` when
+/// --data-dir is given, `/health`, `/ready`, `/info`, `/metrics` and `/openapi.json`.
+///
+/// Example:
+///   tamis serve --model sentence-transformers/all-MiniLM-L6-v2 \
+///       --reranker cross-encoder/ms-marco-MiniLM-L-6-v2 --data-dir ./tamis-data --api-key "$KEY"
+///
+/// Prints `listening on http://ADDR` once it accepts connections. Ctrl-C or SIGTERM stops
+/// it gracefully: requests in flight finish and collections are committed.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    model: EngineModelArgs,
+
+    /// Cross-encoder to serve, as DIR|ID or NAME=DIR|ID (repeatable; the first is the
+    /// default). Clients pick one by NAME in `model` (default name: the directory's name or
+    /// the hub id).
+    #[arg(long = "reranker", visible_alias = "rerank", value_name = "[NAME=]DIR|ID")]
+    rerankers: Vec<String>,
+
+    /// Directory of the search service's collections (created if missing); without it only
+    /// rerank and embeddings are served.
+    #[arg(long, env = "TAMIS_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TAMIS_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    bind: SocketAddr,
+
+    /// Key required on every route but /health (`Authorization: Bearer KEY`).
+    #[arg(long, env = "TAMIS_API_KEY", hide_env_values = true, value_name = "KEY")]
+    api_key: Option<String>,
+
+    /// A second key that may search, rerank and embed but not write (needs --api-key).
+    #[arg(long, env = "TAMIS_READ_ONLY_KEY", hide_env_values = true, value_name = "KEY")]
+    read_only_key: Option<String>,
+
+    /// Largest request body in bytes (413 beyond it).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes, value_name = "BYTES")]
+    max_body_bytes: usize,
+
+    /// Inference requests running or waiting at once; one more gets 429 with Retry-After.
+    #[arg(long, default_value_t = Limits::default().max_concurrent_requests, value_name = "N")]
+    max_concurrent_requests: usize,
+
+    /// Most documents or inputs in one request (413 beyond it).
+    #[arg(long, default_value_t = Limits::default().max_inputs_per_request, value_name = "N")]
+    max_inputs_per_request: usize,
+
+    /// Most tokens in one forward pass, across concurrent requests.
+    #[arg(long, default_value_t = Limits::default().max_batch_tokens, value_name = "N")]
+    max_batch_tokens: usize,
+
+    /// Most inputs in one forward pass, across concurrent requests.
+    #[arg(long, default_value_t = Limits::default().max_batch_inputs, value_name = "N")]
+    max_batch_inputs: usize,
+
+    /// Entries of the query-embedding cache and of each reranker's score cache.
+    #[arg(long, default_value_t = Limits::default().cache_entries, value_name = "N")]
+    cache_entries: usize,
+}
+
+/// The name clients use for a model: NAME= if given, else a directory's last component,
+/// else the hub id.
+fn split_name(spec: &str) -> (String, &str) {
+    if let Some((name, target)) = spec.split_once('=') {
+        if !name.is_empty() && !name.contains('/') {
+            return (name.to_string(), target);
+        }
+    }
+    let path = std::path::Path::new(spec);
+    let name = match path.file_name().and_then(|n| n.to_str()) {
+        Some(base) if path.is_dir() => base.to_string(),
+        _ => spec.to_string(),
+    };
+    (name, spec)
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let source = &args.model.source;
+    configure_threads(source.threads);
+    let config = ServerConfig {
+        data_dir: args.data_dir.clone(),
+        limits: Limits {
+            max_body_bytes: args.max_body_bytes,
+            max_concurrent_requests: args.max_concurrent_requests,
+            max_inputs_per_request: args.max_inputs_per_request,
+            max_batch_tokens: args.max_batch_tokens,
+            max_batch_inputs: args.max_batch_inputs,
+            cache_entries: args.cache_entries,
+        },
+        api_key: args.api_key.clone(),
+        read_only_key: args.read_only_key.clone(),
+    };
+    config.validate()?;
+    anyhow::ensure!(
+        args.model.model.is_some() || !args.rerankers.is_empty(),
+        "nothing to serve: give --model (embeddings, search) and/or --reranker"
+    );
+    let metrics = Arc::new(Metrics::new());
+    let runtime = RuntimeConfig { threads: source.threads, ..Default::default() };
+    let batch = config.limits.batch();
+    let embedder = match &args.model.model {
+        Some(spec) => {
+            let (name, target) = split_name(spec);
+            let dir = source.resolve(target, None)?;
+            let model_config = BiEncoderConfig { runtime, ..Default::default() };
+            let model = BiEncoder::load(&dir, &model_config)
+                .with_context(|| format!("loading bi-encoder {target}"))?;
+            let served = EmbedModel::new(name, model, batch, metrics.clone())?;
+            Some(served.with_index_id(args.model.embedder_id(target)))
+        }
+        None => None,
+    };
+    let mut rerankers = Vec::new();
+    for spec in &args.rerankers {
+        let (name, target) = split_name(spec);
+        anyhow::ensure!(
+            rerankers.iter().all(|r: &RerankModel| r.name != name),
+            "two rerankers are named {name}: name them with NAME=DIR"
+        );
+        let dir = source.resolve(target, None)?;
+        let model_config = CrossEncoderConfig { runtime, ..Default::default() };
+        let model = CrossEncoder::load(&dir, &model_config)
+            .with_context(|| format!("loading cross-encoder {target}"))?;
+        rerankers.push(RerankModel::new(name, model, batch, metrics.clone())?);
+    }
+    let state = AppState::new(config, Models { embedder, rerankers }, metrics)?;
+    tamis_server::run(state, args.bind, |addr| {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{addr}");
+        let _ = stdout.flush();
+    })?;
+    Ok(())
+}

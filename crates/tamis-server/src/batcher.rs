@@ -1,0 +1,277 @@
+//! Dynamic batching: one thread owns each model's forward passes and fills each pass with
+//! the inputs of every request waiting, up to a token budget.
+//!
+//! Requests tokenize on their own threads and send the tokens here. The model thread takes
+//! inputs first come, first served across requests, so 50 concurrent requests of 20 pairs
+//! run as a few full passes, and a request larger than the budget is spread over several
+//! passes (interleaved with the others). A request whose client went away is dropped
+//! before its next pass. The queue itself is unbounded: admission (see `admission.rs`)
+//! bounds how many requests may be waiting.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// A model the batcher can run.
+pub trait BatchModel: Send + Sync + 'static {
+    /// One tokenized input.
+    type Input: Send + 'static;
+    /// One result.
+    type Output: Send + 'static;
+
+    /// The input's tokens, for the budget.
+    fn tokens(input: &Self::Input) -> usize;
+
+    /// Runs one pass: one output per input, in order.
+    fn forward(&self, inputs: &[Self::Input]) -> Result<Vec<Self::Output>, ApiError>;
+}
+
+/// How large a pass may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most tokens in one pass (a single larger input still gets a pass of its own).
+    pub max_batch_tokens: usize,
+    /// Most inputs in one pass.
+    pub max_batch_inputs: usize,
+}
+
+/// A request's outputs and where its time went.
+#[derive(Debug)]
+pub struct Done<O> {
+    /// One per input, in order.
+    pub outputs: Vec<O>,
+    /// From submission to its first pass.
+    pub queue_time: Duration,
+    /// Time in the passes that carried its inputs.
+    pub inference_time: Duration,
+}
+
+type Reply<O> = oneshot::Sender<Result<Done<O>, ApiError>>;
+
+struct Job<M: BatchModel> {
+    inputs: Vec<M::Input>,
+    reply: Reply<M::Output>,
+    submitted: Instant,
+}
+
+/// A job inside the model thread, partly computed.
+struct Pending<M: BatchModel> {
+    inputs: VecDeque<M::Input>,
+    outputs: Vec<M::Output>,
+    reply: Reply<M::Output>,
+    submitted: Instant,
+    started: Option<Instant>,
+    inference_time: Duration,
+    failed: Option<ApiError>,
+}
+
+/// The sending side of a model thread; cheap to clone.
+pub struct Batcher<M: BatchModel> {
+    sender: mpsc::Sender<Job<M>>,
+}
+
+impl<M: BatchModel> Clone for Batcher<M> {
+    fn clone(&self) -> Self {
+        Batcher { sender: self.sender.clone() }
+    }
+}
+
+impl<M: BatchModel> std::fmt::Debug for Batcher<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
+}
+
+impl<M: BatchModel> Batcher<M> {
+    /// Starts the model thread `name`; it stops when every `Batcher` clone is dropped.
+    pub fn spawn(
+        name: &str,
+        model: Arc<M>,
+        limits: BatchLimits,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Batcher<M>> {
+        let (sender, receiver) = mpsc::channel();
+        let label = name.to_string();
+        std::thread::Builder::new()
+            .name(format!("tamis-model-{name}"))
+            .spawn(move || run(&*model, &receiver, limits, &metrics, &label))?;
+        Ok(Batcher { sender })
+    }
+
+    /// Queues `inputs`; the receiver gets the outputs in order (or the pass's error).
+    pub fn submit(
+        &self,
+        inputs: Vec<M::Input>,
+    ) -> oneshot::Receiver<Result<Done<M::Output>, ApiError>> {
+        let (reply, receiver) = oneshot::channel();
+        let job = Job { inputs, reply, submitted: Instant::now() };
+        if let Err(mpsc::SendError(job)) = self.sender.send(job) {
+            // The model thread is gone (it panicked): say so rather than hang.
+            let _ = job.reply.send(Err(ApiError::internal("the model thread stopped")));
+        }
+        receiver
+    }
+
+    /// Queues `inputs` and waits for them (async callers).
+    pub async fn run(&self, inputs: Vec<M::Input>) -> Result<Done<M::Output>, ApiError> {
+        self.submit(inputs)
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("the model thread dropped a request")))
+    }
+
+    /// Queues `inputs` and blocks until they are done (synchronous callers such as the
+    /// engine's pipeline, on a blocking thread; never on an async worker).
+    pub fn run_blocking(&self, inputs: Vec<M::Input>) -> Result<Done<M::Output>, ApiError> {
+        self.submit(inputs)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(ApiError::internal("the model thread dropped a request")))
+    }
+}
+
+/// The model thread.
+fn run<M: BatchModel>(
+    model: &M,
+    receiver: &mpsc::Receiver<Job<M>>,
+    limits: BatchLimits,
+    metrics: &Metrics,
+    name: &str,
+) {
+    let mut pending: VecDeque<Pending<M>> = VecDeque::new();
+    loop {
+        if pending.is_empty() {
+            match receiver.recv() {
+                Ok(job) => pending.push_back(Pending::new(job)),
+                Err(mpsc::RecvError) => return,
+            }
+        }
+        // Everything that arrived while the last pass ran joins this one.
+        while let Ok(job) = receiver.try_recv() {
+            pending.push_back(Pending::new(job));
+        }
+        // A client that hung up costs no more passes.
+        pending.retain(|p| !p.reply.is_closed());
+        if pending.is_empty() {
+            continue;
+        }
+
+        let (batch, owners) = take_batch(&mut pending, limits);
+        if batch.is_empty() {
+            // Only jobs with nothing to compute: answer them.
+            finish(&mut pending);
+            continue;
+        }
+        let n_tokens: usize = batch.iter().map(M::tokens).sum();
+        let start = Instant::now();
+        let result = model.forward(&batch);
+        let elapsed = start.elapsed();
+        metrics.observe_batch(name, batch.len(), n_tokens, elapsed);
+
+        match result {
+            Ok(outputs) if outputs.len() == batch.len() => {
+                let mut outputs = outputs.into_iter();
+                for (job_idx, count) in owners {
+                    let job = &mut pending[job_idx];
+                    job.outputs.extend(outputs.by_ref().take(count));
+                    job.inference_time += elapsed;
+                }
+            }
+            Ok(outputs) => {
+                let message = format!(
+                    "the model returned {} outputs for {} inputs",
+                    outputs.len(),
+                    batch.len()
+                );
+                fail(&mut pending, &owners, &ApiError::internal(message));
+            }
+            Err(err) => fail(&mut pending, &owners, &err),
+        }
+        finish(&mut pending);
+    }
+}
+
+impl<M: BatchModel> Pending<M> {
+    fn new(job: Job<M>) -> Self {
+        let n = job.inputs.len();
+        Pending {
+            inputs: job.inputs.into(),
+            outputs: Vec::with_capacity(n),
+            reply: job.reply,
+            submitted: job.submitted,
+            started: None,
+            inference_time: Duration::ZERO,
+            failed: None,
+        }
+    }
+}
+
+/// Takes inputs first come, first served until the budget is reached; returns them with
+/// (job position, count) for each job that gave some.
+fn take_batch<M: BatchModel>(
+    pending: &mut VecDeque<Pending<M>>,
+    limits: BatchLimits,
+) -> (Vec<M::Input>, Vec<(usize, usize)>) {
+    let mut batch = Vec::new();
+    let mut owners = Vec::new();
+    let mut n_tokens: usize = 0;
+    for (job_idx, job) in pending.iter_mut().enumerate() {
+        let mut taken = 0;
+        let mut full = false;
+        while let Some(input) = job.inputs.front() {
+            let tokens = M::tokens(input);
+            full = batch.len() >= limits.max_batch_inputs
+                || n_tokens.saturating_add(tokens) > limits.max_batch_tokens;
+            if full && !batch.is_empty() {
+                break;
+            }
+            full = false;
+            n_tokens += tokens;
+            batch.push(job.inputs.pop_front().expect("front() was Some: this is a bug"));
+            taken += 1;
+        }
+        if taken > 0 {
+            job.started.get_or_insert_with(Instant::now);
+            owners.push((job_idx, taken));
+        }
+        if full {
+            break;
+        }
+    }
+    (batch, owners)
+}
+
+fn fail<M: BatchModel>(
+    pending: &mut VecDeque<Pending<M>>,
+    owners: &[(usize, usize)],
+    err: &ApiError,
+) {
+    for &(job_idx, _) in owners {
+        pending[job_idx].failed = Some(err.clone());
+    }
+}
+
+/// Replies to every job that is complete or failed, and forgets them.
+fn finish<M: BatchModel>(pending: &mut VecDeque<Pending<M>>) {
+    let mut kept = VecDeque::with_capacity(pending.len());
+    for job in pending.drain(..) {
+        if let Some(err) = job.failed {
+            let _ = job.reply.send(Err(err));
+        } else if job.inputs.is_empty() {
+            let queue_time = job.started.unwrap_or(job.submitted) - job.submitted;
+            let done =
+                Done { outputs: job.outputs, queue_time, inference_time: job.inference_time };
+            let _ = job.reply.send(Ok(done));
+        } else {
+            kept.push_back(job);
+        }
+    }
+    *pending = kept;
+}
+
+#[cfg(test)]
+mod tests;

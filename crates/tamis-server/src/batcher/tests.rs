@@ -1,0 +1,125 @@
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::*;
+
+/// Doubles its inputs after a pause, recording each pass's size; input 0 makes a pass fail.
+struct Slow {
+    pause: Duration,
+    passes: Mutex<Vec<usize>>,
+}
+
+impl Slow {
+    fn new(pause_ms: u64) -> Arc<Slow> {
+        Arc::new(Slow { pause: Duration::from_millis(pause_ms), passes: Mutex::default() })
+    }
+
+    fn passes(&self) -> Vec<usize> {
+        self.passes.lock().expect("not poisoned").clone()
+    }
+}
+
+impl BatchModel for Slow {
+    type Input = u32;
+    type Output = u32;
+
+    fn tokens(input: &u32) -> usize {
+        *input as usize
+    }
+
+    fn forward(&self, inputs: &[u32]) -> Result<Vec<u32>, ApiError> {
+        std::thread::sleep(self.pause);
+        self.passes.lock().expect("not poisoned").push(inputs.len());
+        if inputs.contains(&0) {
+            return Err(ApiError::internal("input 0 fails"));
+        }
+        Ok(inputs.iter().map(|x| x * 2).collect())
+    }
+}
+
+fn batcher(model: &Arc<Slow>, max_batch_tokens: usize, max_batch_inputs: usize) -> Batcher<Slow> {
+    let limits = BatchLimits { max_batch_tokens, max_batch_inputs };
+    Batcher::spawn("test", model.clone(), limits, Arc::new(Metrics::new())).expect("spawned")
+}
+
+#[test]
+fn concurrent_requests_share_passes() {
+    let model = Slow::new(20);
+    // Inputs count as many tokens as their value: no token budget here, only 64 inputs.
+    let batcher = batcher(&model, usize::MAX, 64);
+    // 50 requests of 20 inputs, all waiting at once.
+    let receivers: Vec<_> =
+        (0..50u32).map(|r| batcher.submit((1..=20).map(|i| r * 100 + i).collect())).collect();
+    for (r, receiver) in receivers.into_iter().enumerate() {
+        let done = receiver.blocking_recv().expect("answered").expect("computed");
+        let expected: Vec<u32> = (1..=20).map(|i| (r as u32 * 100 + i) * 2).collect();
+        assert_eq!(done.outputs, expected, "request {r} got another request's outputs");
+    }
+    let passes = model.passes();
+    assert_eq!(passes.iter().sum::<usize>(), 1000);
+    assert!(passes.iter().all(|&n| n <= 64), "a pass exceeded max_batch_inputs: {passes:?}");
+    // 1000 inputs in passes of 64: 16 full passes, plus at most the first lone request.
+    assert!(passes.len() <= 17, "50 requests took {} passes: {passes:?}", passes.len());
+}
+
+#[test]
+fn a_request_larger_than_the_budget_is_split() {
+    let model = Slow::new(1);
+    // Inputs of 10 tokens, 35 tokens per pass: 3 inputs each.
+    let batcher = batcher(&model, 35, 64);
+    let done = batcher.run_blocking(vec![10; 10]).expect("computed");
+    assert_eq!(done.outputs, vec![20; 10]);
+    assert_eq!(model.passes(), vec![3, 3, 3, 1]);
+    assert!(done.inference_time >= Duration::from_millis(4), "four passes counted");
+}
+
+#[test]
+fn an_input_over_the_budget_gets_a_pass_of_its_own() {
+    let model = Slow::new(1);
+    let batcher = batcher(&model, 5, 64);
+    let done = batcher.run_blocking(vec![50, 1]).expect("computed");
+    assert_eq!(done.outputs, vec![100, 2]);
+    assert_eq!(model.passes(), vec![1, 1]);
+}
+
+#[test]
+fn a_failed_pass_fails_only_its_requests() {
+    let model = Slow::new(30);
+    let batcher = batcher(&model, 10_000, 2);
+    let first = batcher.submit(vec![1, 2]);
+    // While the first pass runs, a failing request and a good one queue; with passes of 2
+    // inputs they run separately.
+    std::thread::sleep(Duration::from_millis(5));
+    let failing = batcher.submit(vec![0, 3]);
+    let good = batcher.submit(vec![4]);
+    assert_eq!(first.blocking_recv().expect("answered").expect("ok").outputs, vec![2, 4]);
+    let err = failing.blocking_recv().expect("answered").expect_err("input 0 fails");
+    assert_eq!(err.message, "input 0 fails");
+    assert_eq!(good.blocking_recv().expect("answered").expect("ok").outputs, vec![8]);
+}
+
+#[test]
+fn requests_whose_client_left_are_not_computed() {
+    let model = Slow::new(30);
+    let batcher = batcher(&model, 10_000, 64);
+    let first = batcher.submit(vec![1]);
+    std::thread::sleep(Duration::from_millis(5));
+    // Its receiver is dropped before the model thread reaches it.
+    drop(batcher.submit(vec![7; 10]));
+    let last = batcher.submit(vec![2]);
+    assert_eq!(first.blocking_recv().expect("answered").expect("ok").outputs, vec![2]);
+    assert_eq!(last.blocking_recv().expect("answered").expect("ok").outputs, vec![4]);
+    assert_eq!(model.passes(), vec![1, 1], "the abandoned request was computed");
+}
+
+#[test]
+fn queue_time_counts_the_wait_for_a_busy_model() {
+    let model = Slow::new(40);
+    let batcher = batcher(&model, 10_000, 1);
+    let first = batcher.submit(vec![1]);
+    let second = batcher.submit(vec![2]);
+    let first = first.blocking_recv().expect("answered").expect("ok");
+    let second = second.blocking_recv().expect("answered").expect("ok");
+    assert!(first.queue_time < Duration::from_millis(30), "{:?}", first.queue_time);
+    assert!(second.queue_time >= Duration::from_millis(35), "{:?}", second.queue_time);
+}

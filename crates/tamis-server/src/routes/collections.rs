@@ -1,0 +1,451 @@
+//! The search service: collections, their documents, and two-stage search.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
+use tamis_engine::filter::Filter;
+use tamis_engine::fusion::Fusion;
+use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
+use tamis_engine::storage::Document;
+use tamis_engine::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use utoipa::ToSchema;
+
+use crate::collections::Collection;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+/// Runs blocking engine work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|err| Err(ApiError::internal(format!("a worker thread failed: {err}"))))
+}
+
+/// `PUT /v1/collections/{name}`: settings fixed at creation (all optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    /// `windows` (default): overlapping token windows; `whole`: one chunk per document.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub chunking: Option<ChunkMode>,
+    /// Most tokens per window (default: what the bi-encoder takes).
+    #[serde(default)]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens shared by consecutive windows (default 32).
+    #[serde(default)]
+    pub overlap: Option<usize>,
+    /// Prepend the title to each chunk before embedding (default true).
+    #[serde(default)]
+    pub prepend_title: Option<bool>,
+    /// BM25 with English stemming (default true).
+    #[serde(default)]
+    pub stemming: Option<bool>,
+    /// BM25 without English stop words (default true).
+    #[serde(default)]
+    pub stopwords: Option<bool>,
+    /// Below this many chunks vectors are searched exactly (default 20000).
+    #[serde(default)]
+    pub exact_below: Option<usize>,
+}
+
+/// A document to upsert.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentInput {
+    /// Unique in the collection; an existing id is replaced.
+    pub id: String,
+    /// Optional title.
+    #[serde(default)]
+    pub title: String,
+    /// The text.
+    pub text: String,
+    /// JSON metadata for filters.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `POST /v1/collections/{name}/documents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertDocuments {
+    /// The documents, written in batches that are each all-or-nothing.
+    pub documents: Vec<DocumentInput>,
+}
+
+/// `DELETE /v1/collections/{name}/documents` (or `POST …/documents/delete`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteDocuments {
+    /// These ids.
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// Every document whose metadata passes this filter expression.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// One reranking stage of a search.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerankSpec {
+    /// The reranker's name (default: the server's first).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Candidates it scores (default 100 for the first stage, else the previous stage's).
+    #[serde(default)]
+    pub candidates: Option<usize>,
+}
+
+/// `POST /v1/collections/{name}/search`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// The query.
+    pub query: String,
+    /// `bm25`, `dense` or `hybrid` (default: hybrid with a bi-encoder, else bm25).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub mode: Option<SearchMode>,
+    /// Documents returned (default 10).
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// Chunks each retriever contributes before fusion (default 100).
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Metadata filter expression (as `tamis search --filter`).
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Hybrid fusion: `{"method": "rrf", "k": 60, "weights": [1, 1]}` or
+    /// `{"method": "linear", "normalization": "minmax", "weights": [1, 1]}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fusion: Option<Fusion>,
+    /// The reranking cascade, in order (empty or absent: stage 1 only).
+    #[serde(default)]
+    pub rerank: Vec<RerankSpec>,
+    /// How a document's chunk scores combine: `max` (default), `first`, `mean-top2`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub aggregate: Option<ChunkAggregation>,
+    /// Order reranked documents by fusing stage-1 and last-reranker ranks/scores.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fuse_stages: Option<Fusion>,
+    /// Stop scoring after this many candidates in a row fail to enter the top k.
+    #[serde(default)]
+    pub adaptive_patience: Option<usize>,
+    /// Keep only documents the last reranker scored at least this high.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// Time budget of all rerank stages; the unscored tail keeps stage-1 order.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Raw logits instead of each model's declared activation.
+    #[serde(default)]
+    pub raw_scores: bool,
+}
+
+/// A document of a search result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    /// 1-based.
+    pub rank: usize,
+    /// The document id.
+    pub id: String,
+    /// What ordered it; see `score_kind`.
+    pub score: f32,
+    /// `stage1` (with bm25/cosine/fused), `reranker` (with its activation) or `fused`.
+    #[schema(value_type = Object)]
+    pub score_kind: serde_json::Value,
+    /// Title.
+    pub title: String,
+    /// The best chunk's text.
+    pub text: String,
+    /// Rank and score in stage 1.
+    #[schema(value_type = Object)]
+    pub stage1: serde_json::Value,
+    /// Rank and score after each reranker (null where it was not scored).
+    #[schema(value_type = Vec<Object>)]
+    pub reranks: serde_json::Value,
+    /// Tokens the last reranker cut from its passage.
+    pub dropped_tokens: usize,
+}
+
+fn collection(state: &AppState, name: &str) -> Result<Arc<Collection>, ApiError> {
+    state.collections()?.get(name)
+}
+
+fn describe(collection: &Collection) -> Result<serde_json::Value, ApiError> {
+    let index = collection.read();
+    let (documents, chunks) = index.store().counts()?;
+    Ok(describe_index(&collection.name, &index, documents, chunks))
+}
+
+fn describe_index(name: &str, index: &Index, documents: u64, chunks: u64) -> serde_json::Value {
+    let settings = index.settings();
+    serde_json::json!({
+        "name": name,
+        "documents": documents,
+        "chunks": chunks,
+        "vectors": index.vector_count(),
+        "hnsw": index.uses_hnsw(),
+        "settings": {
+            "embedder": settings.embedder_id,
+            "dimension": settings.dimension,
+            "chunking": settings.chunking,
+            "stemming": settings.bm25.stemming,
+            "stopwords": settings.bm25.stopwords,
+            "exact_below": settings.exact_below,
+        },
+    })
+}
+
+/// `GET /v1/collections`.
+#[utoipa::path(get, path = "/v1/collections", tag = "collections",
+    responses((status = 200, description = "Every collection with its counts")))]
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.collections()?;
+    let described = blocking(move || {
+        let collections = state.collections()?;
+        let names = collections.names();
+        names.iter().map(|n| describe(&*collections.get(n)?)).collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "collections": described })))
+}
+
+/// `GET /v1/collections/{name}`.
+#[utoipa::path(get, path = "/v1/collections/{name}", tag = "collections",
+    responses((status = 200, description = "Counts and settings"), (status = 404)))]
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let collection = collection(&state, &name)?;
+    Ok(Json(blocking(move || describe(&collection)).await?))
+}
+
+/// `PUT /v1/collections/{name}`: creates it (409 if it exists).
+#[utoipa::path(put, path = "/v1/collections/{name}", request_body = CreateCollection, tag = "collections",
+    responses((status = 201, description = "Created"), (status = 409)))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // The body is optional: no body means every default.
+    let body: CreateCollection = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateCollection::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::validation(err.to_string()))?
+    };
+    let embedder = state.collections()?.embedder()?.clone();
+    let mut settings = IndexSettings::new(embedder.index_id.clone(), embedder.model().dimension());
+    settings.chunking = ChunkingConfig {
+        max_tokens: body.chunk_tokens,
+        overlap_tokens: body.overlap.unwrap_or(settings.chunking.overlap_tokens),
+        prepend_title: body.prepend_title.unwrap_or(settings.chunking.prepend_title),
+        mode: body.chunking.unwrap_or(settings.chunking.mode),
+    };
+    settings.bm25.stemming = body.stemming.unwrap_or(settings.bm25.stemming);
+    settings.bm25.stopwords = body.stopwords.unwrap_or(settings.bm25.stopwords);
+    settings.exact_below = body.exact_below.unwrap_or(settings.exact_below);
+    let described = blocking(move || {
+        let collection = state.collections()?.create(&name, settings)?;
+        describe(&collection)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(described)).into_response())
+}
+
+/// `DELETE /v1/collections/{name}`: removes it and its files.
+#[utoipa::path(delete, path = "/v1/collections/{name}", tag = "collections",
+    responses((status = 200, description = "Deleted"), (status = 404)))]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let deleted = name.clone();
+    blocking(move || state.collections()?.delete(&name)).await?;
+    Ok(Json(serde_json::json!({ "deleted": deleted })))
+}
+
+/// `POST /v1/collections/{name}/documents`: upserts in all-or-nothing batches of 64.
+#[utoipa::path(post, path = "/v1/collections/{name}/documents", request_body = UpsertDocuments,
+    tag = "collections", responses((status = 200, description = "Written, unchanged, chunks")))]
+pub async fn upsert(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpsertDocuments>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.documents.is_empty() {
+        return Err(ApiError::bad_request("no documents: send at least one"));
+    }
+    if let Some(idx) = body.documents.iter().position(|d| d.id.trim().is_empty()) {
+        return Err(ApiError::bad_request(format!("document {idx} has an empty id")));
+    }
+    let collection = collection(&state, &name)?;
+    let embedder = state.collections()?.embedder()?.clone();
+    let documents: Vec<Document> = body
+        .documents
+        .into_iter()
+        .map(|d| Document { id: d.id, title: d.title, text: d.text, metadata: d.metadata })
+        .collect();
+    let report = blocking(move || {
+        let models = IngestModels { embedder: &*embedder, tokenizer: &*embedder };
+        let mut index = collection.write();
+        let (mut written, mut unchanged, mut chunks) = (0, 0, 0);
+        for batch in documents.chunks(64) {
+            let report = index.ingest_batch(batch, models)?;
+            written += report.written;
+            unchanged += report.unchanged;
+            chunks += report.chunks;
+        }
+        index.flush()?;
+        Ok(serde_json::json!({ "written": written, "unchanged": unchanged, "chunks": chunks }))
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// `DELETE /v1/collections/{name}/documents` (also `POST …/documents/delete`): by ids or filter.
+#[utoipa::path(delete, path = "/v1/collections/{name}/documents", request_body = DeleteDocuments,
+    tag = "collections", responses((status = 200, description = "How many were deleted")))]
+pub async fn delete_documents(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<DeleteDocuments>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let collection = collection(&state, &name)?;
+    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let ids = body.ids;
+    if ids.is_none() == filter.is_none() {
+        return Err(ApiError::bad_request("send `ids` or `filter` (one of them)"));
+    }
+    let deleted = blocking(move || {
+        let mut index = collection.write();
+        let deleted = match (ids, filter) {
+            (Some(ids), _) => {
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                index.delete(&ids)?
+            }
+            (None, Some(filter)) => index.delete_matching(&filter)?.0,
+            (None, None) => 0,
+        };
+        index.flush()?;
+        Ok(deleted)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "deleted": deleted })))
+}
+
+/// `POST /v1/collections/{name}/search`: stage 1, then the rerank cascade.
+#[utoipa::path(post, path = "/v1/collections/{name}/search", request_body = SearchBody,
+    tag = "collections", responses((status = 200, description = "Results, per-stage timings")))]
+pub async fn search(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SearchBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.query.trim().is_empty() {
+        return Err(ApiError::bad_request("`query` is empty"));
+    }
+    let collection = collection(&state, &name)?;
+    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let rerankers = body
+        .rerank
+        .iter()
+        .map(|spec| state.cached_reranker(spec.model.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state2 = state.clone();
+    blocking(move || {
+        let index = collection.read();
+        let collections = state2.collections()?;
+        let embedder = collections.query_embedder().map(|e| e as &dyn tamis_core::Embedder);
+        let default_mode = if embedder.is_some() { SearchMode::Hybrid } else { SearchMode::Bm25 };
+        let mut search = SearchRequest::new(&body.query, body.mode.unwrap_or(default_mode));
+        search.filter = filter.as_ref();
+        search.depth = body.depth.unwrap_or(search.depth);
+        if let Some(fusion) = &body.fusion {
+            search.fusion = fusion.clone();
+        }
+        let mut previous = 100;
+        let stages: Vec<RerankStage<'_>> = body
+            .rerank
+            .iter()
+            .zip(&rerankers)
+            .map(|(spec, reranker)| {
+                previous = spec.candidates.unwrap_or(previous);
+                RerankStage {
+                    name: &reranker.name,
+                    reranker: &reranker.cached,
+                    candidates: previous,
+                }
+            })
+            .collect();
+        let k = body.k.unwrap_or(10);
+        let mut request = PipelineRequest::new(search, stages);
+        request.k = k;
+        if body.rerank.is_empty() {
+            request.search.k = k;
+        } else {
+            request.search.k = request.stages[0].candidates.max(k);
+        }
+        request.aggregation = body.aggregate.unwrap_or_default();
+        request.stage_fusion = body.fuse_stages.clone();
+        request.adaptive = body.adaptive_patience.map(|patience| AdaptiveDepth { patience, k });
+        request.min_score = body.min_score;
+        request.deadline = body.deadline_ms.map(Duration::from_millis);
+        request.raw_scores = body.raw_scores;
+        let response = index.search_and_rerank(&request, embedder)?;
+        for stage in &response.stages {
+            state2.metrics.observe_stage(&stage.name, stage.elapsed);
+        }
+        let results: Vec<SearchResult> = response
+            .hits
+            .into_iter()
+            .enumerate()
+            .map(|(idx, hit)| SearchResult {
+                rank: idx + 1,
+                id: hit.doc_id,
+                score: hit.score,
+                score_kind: serde_json::json!(hit.score_kind),
+                title: hit.title,
+                text: hit.text,
+                stage1: serde_json::json!(hit.stage1),
+                reranks: serde_json::json!(hit.reranks),
+                dropped_tokens: hit.dropped_tokens,
+            })
+            .collect();
+        let stages: Vec<serde_json::Value> = response
+            .stages
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "documents": s.documents,
+                    "pairs": s.pairs,
+                    "elapsed_ms": s.elapsed.as_secs_f64() * 1e3,
+                    "stopped": s.stopped,
+                })
+            })
+            .collect();
+        Ok(Json(serde_json::json!({
+            "results": results,
+            "stages": stages,
+            "deadline_exceeded": response.deadline_exceeded,
+        })))
+    })
+    .await
+}

@@ -1,0 +1,110 @@
+//! Liveness, readiness, server information, metrics and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /health`: the process answers (no key needed).
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /ready`: models loaded and collections open; 503 once shutdown has begun.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_shutting_down() {
+        let body = json!({ "status": "shutting_down" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    let collections = state.collections.as_ref().map(|c| c.names().len());
+    Json(json!({
+        "status": "ready",
+        "embedder": state.embedder.as_ref().map(|e| e.name.clone()),
+        "rerankers": state.rerankers.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        "collections": collections,
+    }))
+    .into_response()
+}
+
+/// `GET /info`: models, versions and limits.
+pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let limits = &state.config.limits;
+    let embedder = state.embedder.as_ref().map(|e| {
+        let model = e.model();
+        json!({
+            "name": e.name,
+            "index_id": e.index_id,
+            "dimension": model.dimension(),
+            "max_tokens": model.max_length(),
+            "normalized": model.normalizes(),
+            "prompts": model.prompts(),
+        })
+    });
+    let rerankers: Vec<serde_json::Value> = state
+        .rerankers
+        .iter()
+        .map(|r| {
+            let model = r.model();
+            json!({
+                "name": r.name,
+                "max_tokens": model.max_length(),
+                "labels": model.num_labels(),
+                "activation": model.activation(),
+            })
+        })
+        .collect();
+    Json(json!({
+        "name": "tamis",
+        "version": env!("CARGO_PKG_VERSION"),
+        "embedder": embedder,
+        "rerankers": rerankers,
+        "collections": state.collections.as_ref().map(|c| c.names()),
+        "limits": {
+            "max_body_bytes": limits.max_body_bytes,
+            "max_concurrent_requests": limits.max_concurrent_requests,
+            "max_inputs_per_request": limits.max_inputs_per_request,
+            "max_batch_tokens": limits.max_batch_tokens,
+            "max_batch_inputs": limits.max_batch_inputs,
+        },
+        "auth": state.config.api_key.is_some(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics text).
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(collections) = &state.collections {
+        if let Some(cache) = collections.query_embedder() {
+            let stats = cache.stats();
+            state.metrics.sync_cache("query_embeddings", stats.hits, stats.misses);
+        }
+    }
+    for (name, stats) in state.score_cache_stats() {
+        state.metrics.sync_cache(&format!("scores:{name}"), stats.hits, stats.misses);
+    }
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// One line saying what is wrong.
+    pub error: String,
+    /// `bad_request` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404),
+    /// `conflict` (409), `payload_too_large` (413), `unsupported_media_type` (415),
+    /// `validation` (422), `overloaded` (429), `internal` (500), `unavailable` (503).
+    pub error_type: String,
+}

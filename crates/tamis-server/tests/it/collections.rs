@@ -1,0 +1,220 @@
+//! The search service: collection lifecycle, documents, two-stage search.
+
+use axum::http::Method;
+use serde_json::json;
+
+use crate::{Setup, TestServer};
+
+fn corpus() -> serde_json::Value {
+    json!({ "documents": [
+        { "id": "d1", "title": "Vitamin D", "text": "Vitamin D deficiency weakens bones.", "metadata": { "year": 2020, "tags": ["bones"] } },
+        { "id": "d2", "title": "Weather", "text": "Sunny weather all week long.", "metadata": { "year": 2021 } },
+        { "id": "d3", "title": "Calcium", "text": "Calcium and vitamin D work together in bones.", "metadata": { "year": 2022, "tags": ["bones", "diet"] } },
+        { "id": "d4", "title": "Trains", "text": "The train leaves at noon.", "metadata": { "year": 2023 } },
+    ]})
+}
+
+async fn with_corpus() -> TestServer {
+    let server = Setup::default().start();
+    server.call(Method::PUT, "/v1/collections/docs", None, None).await.expect(201);
+    let reply = server.post("/v1/collections/docs/documents", corpus()).await.expect(200);
+    assert_eq!(reply.body["written"], 4);
+    server
+}
+
+/// The value of the sample `name` (with its labels) in a metrics text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+fn ids(reply: &crate::Reply) -> Vec<String> {
+    reply.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn collections_are_created_listed_described_and_deleted() {
+    let server = Setup::default().start();
+    let created = server
+        .call(
+            Method::PUT,
+            "/v1/collections/docs",
+            Some(json!({ "chunking": "whole", "stemming": false })),
+            None,
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.body["settings"]["chunking"]["mode"], "whole");
+    assert_eq!(created.body["settings"]["stemming"], false);
+    server
+        .call(Method::PUT, "/v1/collections/docs", None, None)
+        .await
+        .expect_error(409, "conflict", "exists");
+    server.call(Method::PUT, "/v1/collections/bad%20name", None, None).await.expect_error(
+        400,
+        "bad_request",
+        "invalid collection name",
+    );
+    server
+        .call(Method::PUT, "/v1/collections/other", Some(json!({ "chunks": 3 })), None)
+        .await
+        .expect_error(422, "validation", "chunks");
+    server.post("/v1/collections/docs/documents", corpus()).await.expect(200);
+    let listed = server.get("/v1/collections").await.expect(200);
+    assert_eq!(listed.body["collections"][0]["name"], "docs");
+    assert_eq!(listed.body["collections"][0]["documents"], 4);
+    server.get("/v1/collections/missing").await.expect_error(404, "not_found", "missing");
+
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect(200);
+    server.get("/v1/collections/docs").await.expect(404);
+    assert!(!server.dir.path().join("collections/docs").exists(), "files left behind");
+}
+
+#[tokio::test]
+async fn a_restarted_server_finds_its_collections() {
+    let TestServer { router, state, dir } = with_corpus().await;
+    drop((router, state));
+    let restarted =
+        tamis_server::collections::Collections::open(dir.path(), None, 10).expect("reopen");
+    assert_eq!(restarted.names(), vec!["docs".to_string()]);
+    let collection = restarted.get("docs").expect("docs");
+    assert_eq!(collection.read().store().counts().expect("counts"), (4, 4));
+}
+
+#[tokio::test]
+async fn upserts_skip_unchanged_documents_and_deletes_take_ids_or_a_filter() {
+    let server = with_corpus().await;
+    let again = server.post("/v1/collections/docs/documents", corpus()).await.expect(200);
+    assert_eq!(again.body["written"], 0);
+    assert_eq!(again.body["unchanged"], 4);
+    server.post("/v1/collections/docs/documents", json!({ "documents": [] })).await.expect_error(
+        400,
+        "bad_request",
+        "no documents",
+    );
+    server
+        .post("/v1/collections/docs/documents", json!({ "documents": [{ "id": "", "text": "x" }] }))
+        .await
+        .expect_error(400, "bad_request", "empty id");
+    server
+        .post("/v1/collections/docs/documents", json!({ "documents": [{ "id": "x" }] }))
+        .await
+        .expect_error(422, "validation", "text");
+
+    let deleted = server
+        .call(
+            Method::DELETE,
+            "/v1/collections/docs/documents",
+            Some(json!({ "ids": ["d4", "nope"] })),
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(deleted.body["deleted"], 1);
+    let deleted = server
+        .post("/v1/collections/docs/documents/delete", json!({ "filter": "year >= 2022" }))
+        .await
+        .expect(200);
+    assert_eq!(deleted.body["deleted"], 1);
+    server
+        .post("/v1/collections/docs/documents/delete", json!({ "filter": "year >>= 1" }))
+        .await
+        .expect_error(400, "bad_request", "filter");
+    server.post("/v1/collections/docs/documents/delete", json!({})).await.expect_error(
+        400,
+        "bad_request",
+        "ids",
+    );
+    let described = server.get("/v1/collections/docs").await.expect(200);
+    assert_eq!(described.body["documents"], 2);
+}
+
+#[tokio::test]
+async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
+    let server = with_corpus().await;
+    let bm25 = server
+        .post(
+            "/v1/collections/docs/search",
+            json!({ "query": "vitamin bones", "mode": "bm25", "k": 2 }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ids(&bm25).len(), 2);
+    assert!(ids(&bm25).iter().all(|id| id == "d1" || id == "d3"), "{:?}", ids(&bm25));
+    assert_eq!(bm25.body["results"][0]["score_kind"]["by"], "stage1");
+
+    let filtered = server
+        .post(
+            "/v1/collections/docs/search",
+            json!({ "query": "vitamin bones", "mode": "bm25", "filter": "year < 2022" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ids(&filtered), vec!["d1".to_string()]);
+
+    let body = json!({
+        "query": "vitamin d bones",
+        "k": 3,
+        "rerank": [{ "candidates": 4 }, { "model": "tiny-ce", "candidates": 3 }],
+        "fuse_stages": { "method": "rrf", "k": 60.0, "weights": [1.0, 1.0] },
+    });
+    let reply = server.post("/v1/collections/docs/search", body.clone()).await.expect(200);
+    assert_eq!(ids(&reply).len(), 3);
+    let stages = reply.body["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 3, "stage 1 and two rerankers");
+    assert_eq!(stages[1]["documents"], 4);
+    assert_eq!(stages[2]["documents"], 3);
+    assert_eq!(reply.body["results"][0]["score_kind"]["by"], "fused");
+    assert_eq!(reply.body["results"][0]["reranks"].as_array().expect("reranks").len(), 2);
+    assert_eq!(reply.body["deadline_exceeded"], false);
+
+    // The same search again: every pair comes from the score cache, the results are equal.
+    let again = server.post("/v1/collections/docs/search", body).await.expect(200);
+    assert_eq!(again.body["results"], reply.body["results"]);
+    let metrics = server.get("/metrics").await.expect(200);
+    // First search: 4 pairs computed, the cascade's second stage (same model) reads 3 of
+    // them back; second search: all 7 from the cache.
+    assert_eq!(metric(&metrics.text, "tamis_cache_misses_total{cache=\"scores:tiny-ce\"}"), 4.0);
+    assert_eq!(metric(&metrics.text, "tamis_cache_hits_total{cache=\"scores:tiny-ce\"}"), 10.0);
+    assert_eq!(metric(&metrics.text, "tamis_cache_hits_total{cache=\"query_embeddings\"}"), 1.0);
+    assert!(metrics.text.contains("tamis_stage_duration_seconds_count{stage=\"stage1\"}"));
+
+    server
+        .post(
+            "/v1/collections/docs/search",
+            json!({ "query": "x", "rerank": [{ "model": "nope" }] }),
+        )
+        .await
+        .expect_error(400, "bad_request", "unknown reranker");
+    server.post("/v1/collections/docs/search", json!({ "query": "" })).await.expect_error(
+        400,
+        "bad_request",
+        "query",
+    );
+    server
+        .post("/v1/collections/docs/search", json!({ "query": "x", "mode": "semantic" }))
+        .await
+        .expect_error(422, "validation", "mode");
+    server.post("/v1/collections/nope/search", json!({ "query": "x" })).await.expect(404);
+}
+
+#[tokio::test]
+async fn a_zero_deadline_keeps_stage_one_order_and_says_so() {
+    let server = with_corpus().await;
+    let stage1 = server
+        .post("/v1/collections/docs/search", json!({ "query": "vitamin bones" }))
+        .await
+        .expect(200);
+    let body = json!({ "query": "vitamin bones", "rerank": [{}], "deadline_ms": 0 });
+    let reply = server.post("/v1/collections/docs/search", body).await.expect(200);
+    assert_eq!(reply.body["deadline_exceeded"], true);
+    assert_eq!(ids(&reply), ids(&stage1), "the unscored tail keeps stage-1 order");
+    assert_eq!(reply.body["stages"][1]["stopped"], "deadline");
+}
