@@ -181,9 +181,10 @@ impl Drop for Admitted {
 }
 
 /// Middleware of the inference routes: a bounded number run or wait at once; beyond that
-/// the client gets 429 at once, before its body is read, so memory stays bounded.
+/// the client gets 429 at once, its body discarded unparsed, so memory stays bounded.
 pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let Some(_admitted) = state.try_admit() else {
+        drain(request.into_body(), state.config.limits.max_body_bytes).await;
         return ApiError::overloaded(
             format!(
                 "the server is at its limit of {} concurrent inference requests; retry shortly",
@@ -194,6 +195,21 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
         .into_response();
     };
     next.run(request).await
+}
+
+/// Reads and discards a rejected request's body, chunk by chunk (memory stays flat), so
+/// the connection can carry the client's retry: answering before the body is read makes
+/// the server close the connection, and a client still sending sees a reset instead of
+/// its 429. A body over the limit is not worth draining: the connection closes then.
+async fn drain(mut body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |data| data.len());
+        if seen > limit {
+            break;
+        }
+    }
 }
 
 /// Middleware of every route: request metrics and `x-total-time`.
