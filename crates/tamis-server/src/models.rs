@@ -27,13 +27,29 @@ pub struct Timed<T> {
 }
 
 impl<T> Timed<T> {
+    /// `x-queue-time` and `x-inference-time`, in milliseconds.
+    pub fn headers(&self) -> axum::http::HeaderMap {
+        timing_headers(self.queue_time, self.inference_time)
+    }
+
     fn from_done<O>(done: &Done<O>, value: T) -> Timed<T> {
         Timed { value, queue_time: done.queue_time, inference_time: done.inference_time }
     }
 }
 
-/// Runs blocking (CPU) work off the async runtime.
-async fn blocking<T: Send + 'static>(
+/// `x-queue-time` and `x-inference-time` for these durations, in milliseconds (TEI's).
+pub(crate) fn timing_headers(
+    queue_time: Duration,
+    inference_time: Duration,
+) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-queue-time", crate::state::millis(queue_time));
+    headers.insert("x-inference-time", crate::state::millis(inference_time));
+    headers
+}
+
+/// Runs blocking work (tokenization, the engine) off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)

@@ -19,16 +19,8 @@ use utoipa::ToSchema;
 use crate::collections::Collection;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::models::blocking;
 use crate::state::AppState;
-
-/// Runs blocking engine work off the async runtime.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|err| Err(ApiError::internal(format!("a worker thread failed: {err}"))))
-}
 
 /// `PUT /v1/collections/{name}`: settings fixed at creation (all optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -14,7 +13,7 @@ use crate::error::{ApiError, ErrorType};
 use crate::json::ApiJson;
 use crate::models::{Embedded, Timed};
 use crate::routes::rerank::{TruncationDirection, Usage};
-use crate::state::{AppState, millis};
+use crate::state::AppState;
 
 /// One text or several.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -163,13 +162,6 @@ fn check_dimensions(state: &AppState, dimensions: Option<usize>) -> Result<(), A
     }
 }
 
-fn timing_headers<T>(timed: &Timed<T>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-queue-time", millis(timed.queue_time));
-    headers.insert("x-inference-time", millis(timed.inference_time));
-    headers
-}
-
 /// TEI embeddings: `[[f32]]`, one vector per input.
 #[utoipa::path(post, path = "/embed", request_body = TeiEmbedRequest,
     responses((status = 200, body = Vec<Vec<f32>>)), tag = "embed")]
@@ -190,7 +182,7 @@ pub async fn tei(
         .iter()
         .map(|v| shape(v.clone(), request.dimensions, normalize))
         .collect();
-    Ok((timing_headers(&timed), Json(vectors)).into_response())
+    Ok((timed.headers(), Json(vectors)).into_response())
 }
 
 /// OpenAI embeddings.
@@ -238,5 +230,5 @@ pub async fn openai(
         model: model.name.clone(),
         usage: Usage { total_tokens: tokens, prompt_tokens: Some(tokens) },
     };
-    Ok((timing_headers(&timed), Json(body)).into_response())
+    Ok((timed.headers(), Json(body)).into_response())
 }

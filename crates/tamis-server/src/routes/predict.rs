@@ -87,9 +87,7 @@ pub async fn predict(
         let score = if request.raw_scores { output.logit } else { output.relevance };
         scores.push(vec![LabelScore { label: "LABEL_0".into(), score }]);
     }
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert("x-queue-time", crate::state::millis(queue_time));
-    headers.insert("x-inference-time", crate::state::millis(inference_time));
+    let headers = crate::models::timing_headers(queue_time, inference_time);
     if single {
         let first = scores.into_iter().next().unwrap_or_default();
         return Ok((headers, Json(first)).into_response());

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +12,7 @@ use utoipa::ToSchema;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::models::{PairOutput, RerankModel, Timed};
-use crate::state::{AppState, millis};
+use crate::state::AppState;
 
 /// A document: a string, or an object with `text` (Cohere v1, Jina).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -235,13 +234,6 @@ fn ranked(outputs: &[PairOutput], top_n: Option<usize>) -> Vec<usize> {
     tamis_core::best_first(&scores, top_n)
 }
 
-fn timing_headers<T>(timed: &Timed<T>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-queue-time", millis(timed.queue_time));
-    headers.insert("x-inference-time", millis(timed.inference_time));
-    headers
-}
-
 fn response_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -302,7 +294,7 @@ pub async fn tei(
             }
         })
         .collect();
-    Ok((timing_headers(&timed), Json(results)).into_response())
+    Ok((timed.headers(), Json(results)).into_response())
 }
 
 /// Cohere v1 / Jina rerank.
@@ -378,5 +370,5 @@ async fn cohere_response(
             "billed_units": { "search_units": 1 },
         }),
     };
-    Ok((timing_headers(&timed), Json(body)).into_response())
+    Ok((timed.headers(), Json(body)).into_response())
 }
