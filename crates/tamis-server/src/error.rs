@@ -28,6 +28,9 @@ pub enum Error {
     /// Listening or serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// Committing the collections at shutdown failed.
+    #[error("committing collections at shutdown: {0}")]
+    Flush(String),
 }
 
 /// Result alias of this crate.

@@ -50,15 +50,17 @@ pub async fn serve(
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await?;
-    if let Some(collections) = &state.collections {
-        let collections_state = state.clone();
-        tokio::task::spawn_blocking(move || {
-            collections_state.collections.as_ref().map(|c| c.flush_all()).transpose()
+    if state.collections.is_some() {
+        let flushing = state.clone();
+        let flushed = tokio::task::spawn_blocking(move || {
+            flushing.collections.as_ref().map_or(Ok(()), |c| c.flush_all())
         })
-        .await
-        .map_err(|err| Error::Io(std::io::Error::other(err)))?
-        .map_err(|err| Error::Io(std::io::Error::other(err.message)))?;
-        let _ = collections;
+        .await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(Error::Flush(err.message)),
+            Err(err) => return Err(Error::Flush(err.to_string())),
+        }
     }
     Ok(())
 }

@@ -394,6 +394,8 @@ pub async fn search(
         } else {
             request.search.k = request.stages[0].candidates.max(k);
         }
+        // Each retriever must offer at least as many chunks as documents are wanted.
+        request.search.depth = request.search.depth.max(request.search.k);
         request.aggregation = body.aggregate.unwrap_or_default();
         request.stage_fusion = body.fuse_stages.clone();
         request.adaptive = body.adaptive_patience.map(|patience| AdaptiveDepth { patience, k });
