@@ -46,6 +46,18 @@ pub struct Prediction {
     pub dropped_tokens: usize,
 }
 
+impl Prediction {
+    /// The pair's score under one label, as the engine's `Reranker` trait returns it.
+    pub fn pair_score(&self, label: usize) -> PairScore {
+        PairScore {
+            score: self.scores[label],
+            logit: self.logits[label],
+            truncated: self.truncated,
+            dropped_tokens: self.dropped_tokens,
+        }
+    }
+}
+
 /// One passage of a ranking, as [`CrossEncoder::rank`] returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankedPassage {
@@ -184,18 +196,17 @@ impl CrossEncoder {
     ) -> Result<Vec<RankedPassage>> {
         let label = self.ranking_label()?;
         let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
-        let mut ranked: Vec<RankedPassage> = self
-            .predict(&pairs)?
+        let predictions = self.predict(&pairs)?;
+        let scores: Vec<f32> = predictions.iter().map(|p| p.scores[label]).collect();
+        let mut predictions: Vec<Option<Prediction>> = predictions.into_iter().map(Some).collect();
+        let ranked = tamis_core::best_first(&scores, top_n)
             .into_iter()
-            .enumerate()
-            .map(|(index, prediction)| RankedPassage {
+            .map(|index| RankedPassage {
                 index,
-                score: prediction.scores[label],
-                prediction,
+                score: scores[index],
+                prediction: predictions[index].take().expect("best_first gives each index once"),
             })
             .collect();
-        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
-        ranked.truncate(top_n.unwrap_or(usize::MAX));
         Ok(ranked)
     }
 
@@ -203,16 +214,7 @@ impl CrossEncoder {
     pub fn score_passages(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>> {
         let label = self.ranking_label()?;
         let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
-        Ok(self
-            .predict(&pairs)?
-            .into_iter()
-            .map(|p| PairScore {
-                score: p.scores[label],
-                logit: p.logits[label],
-                truncated: p.truncated,
-                dropped_tokens: p.dropped_tokens,
-            })
-            .collect())
+        Ok(self.predict(&pairs)?.iter().map(|p| p.pair_score(label)).collect())
     }
 }
 

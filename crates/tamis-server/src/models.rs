@@ -194,16 +194,7 @@ impl Reranker for RerankModel {
         let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
         let inputs = self.model.tokenize(&pairs)?;
         let done = self.batcher.run_blocking(inputs).map_err(model_error)?;
-        Ok(done
-            .outputs
-            .iter()
-            .map(|p| PairScore {
-                score: p.scores[self.label],
-                logit: p.logits[self.label],
-                truncated: p.truncated,
-                dropped_tokens: p.dropped_tokens,
-            })
-            .collect())
+        Ok(done.outputs.iter().map(|p| p.pair_score(self.label)).collect())
     }
 }
 
