@@ -3,6 +3,7 @@
 //! Glue only: flags are parsed here, validated into library configs, and the work is
 //! done by `tamis-models` (and later the engine). No scoring logic lives in this crate.
 
+mod bench;
 mod corpus;
 mod embed;
 mod eval;
@@ -49,6 +50,7 @@ enum Command {
     Info(info::InfoArgs),
     Eval(eval::EvalArgs),
     Serve(serve::ServeArgs),
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 //! Flags every model-running command shares, and turning them into library configs.
 
 use anyhow::Context;
-use clap::Args;
-use tamis_models::{ModelDir, RuntimeConfig};
+use clap::{Args, ValueEnum};
+use tamis_models::{Backend, ModelDir, RuntimeConfig};
 
 /// Where hub models come from and how many threads run them; shared by every command
 /// that loads a model.
@@ -53,6 +53,25 @@ pub struct ModelArgs {
     /// Maximum tokens per input; default: the model's own limit.
     #[arg(long, value_name = "N")]
     pub max_length: Option<usize>,
+
+    /// What runs the model: tamis' own kernels (packed sequences, the fast default), or
+    /// candle's tensors (an independent implementation, to compare against).
+    #[arg(long, value_enum, default_value = "native")]
+    pub backend: BackendArg,
+
+    /// Compute padded batches instead of packing sequences end to end (native backend;
+    /// same scores, more work: only useful to measure what packing saves).
+    #[arg(long)]
+    pub no_packing: bool,
+}
+
+/// `--backend` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// tamis' kernels.
+    Native,
+    /// candle.
+    Candle,
 }
 
 impl ModelArgs {
@@ -64,6 +83,11 @@ impl ModelArgs {
     /// Threads and batch size as the library takes them.
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
+            backend: match self.backend {
+                BackendArg::Native => Backend::Native,
+                BackendArg::Candle => Backend::Candle,
+            },
+            packing: !self.no_packing,
             threads: self.source.threads,
             batch_size: self.batch_size,
             max_batch_tokens: self.max_batch_tokens,

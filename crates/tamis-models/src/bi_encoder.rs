@@ -62,6 +62,7 @@ pub struct EncoderInput {
 pub struct BiEncoder {
     dir: PathBuf,
     backend: Arc<dyn EncoderBackend>,
+    encoder: EncoderConfig,
     tokenizer: TextTokenizer,
     pad_id: u32,
     hidden: usize,
@@ -133,6 +134,7 @@ impl BiEncoder {
         Ok(BiEncoder {
             dir: dir.clone(),
             backend,
+            encoder: encoder_config.clone(),
             tokenizer,
             pad_id: encoder_config.pad_token_id,
             hidden: encoder_config.hidden_size,
@@ -146,6 +148,11 @@ impl BiEncoder {
             query_prompt: config.query_prompt.clone(),
             document_prompt: config.document_prompt.clone(),
         })
+    }
+
+    /// The encoder's configuration, as read from `config.json`.
+    pub fn encoder_config(&self) -> &EncoderConfig {
+        &self.encoder
     }
 
     /// Length of the vectors this model returns.

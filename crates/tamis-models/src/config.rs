@@ -191,6 +191,15 @@ impl EncoderConfig {
         })
     }
 
+    /// Floating-point operations of one forward pass over a sequence of `len` tokens
+    /// (multiply and add counted apart): per layer the dense layers' `2·len·(4h² + 2h·i)`
+    /// and attention's `4·len²·h`. Embeddings, norms, activations and the head are
+    /// left out (under 1% for MiniLM). Used to report achieved FLOP/s.
+    pub fn forward_flops(&self, len: usize) -> f64 {
+        let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
+        self.num_layers as f64 * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h)
+    }
+
     /// The longest sequence the position table allows (XLM-R loses `pad_token_id + 1` slots).
     pub fn max_positions(&self) -> usize {
         match self.family {

@@ -12,7 +12,7 @@ use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
 
 use crate::backend::EncoderBackend;
 use crate::bi_encoder::resolve_max_length;
-use crate::config::Head;
+use crate::config::{EncoderConfig, Head};
 use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
 use crate::source::ModelDir;
 use crate::tokenizer::{TextTokenizer, Tokens, Truncation};
@@ -74,6 +74,7 @@ pub struct RankedPassage {
 pub struct CrossEncoder {
     dir: PathBuf,
     backend: Arc<dyn EncoderBackend>,
+    encoder: EncoderConfig,
     tokenizer: TextTokenizer,
     pad_id: u32,
     num_labels: usize,
@@ -111,6 +112,7 @@ impl CrossEncoder {
         Ok(CrossEncoder {
             dir: dir.clone(),
             backend,
+            encoder: encoder_config.clone(),
             tokenizer,
             pad_id: encoder_config.pad_token_id,
             num_labels,
@@ -119,6 +121,11 @@ impl CrossEncoder {
             max_length,
             runtime: config.runtime,
         })
+    }
+
+    /// The encoder's configuration, as read from `config.json`.
+    pub fn encoder_config(&self) -> &EncoderConfig {
+        &self.encoder
     }
 
     /// Logits per pair.

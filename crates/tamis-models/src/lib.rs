@@ -4,7 +4,8 @@
 //! - [`ModelDir::resolve`] finds a model by path or hub id (cache first, then the hub).
 //! - [`BiEncoder`] embeds texts (BERT / XLM-RoBERTa, any sentence-transformers pooling).
 //! - [`CrossEncoder`] scores (query, passage) pairs under an explicit score contract.
-//! - [`EncoderBackend`] is the seam to the tensor library; [`CandleEncoder`] implements it.
+//! - [`EncoderBackend`] is the seam to the code that runs the encoder: [`NativeEncoder`]
+//!   (tamis' own kernels, packed sequences; the default) and [`CandleEncoder`] implement it.
 //!
 //! ```no_run
 //! use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, ModelDir, Prompt};
@@ -35,6 +36,7 @@ mod candle_backend;
 mod config;
 mod cross_encoder;
 mod error;
+mod native_backend;
 mod pooling;
 mod runtime;
 mod source;
@@ -47,7 +49,8 @@ pub use candle_backend::CandleEncoder;
 pub use config::{EncoderConfig, Family, Head, HiddenAct};
 pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPassage};
 pub use error::{Error, ErrorKind, Result};
+pub use native_backend::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
-pub use runtime::{RuntimeConfig, available_cores};
+pub use runtime::{Backend, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
 pub use tokenizer::{Tokens, Truncation};

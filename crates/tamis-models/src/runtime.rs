@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::backend::{EncoderBackend, TokenBatch};
 use crate::candle_backend::CandleEncoder;
 use crate::config::EncoderConfig;
+use crate::native_backend::NativeEncoder;
 use crate::tokenizer::Tokens;
 use crate::{Error, Result};
 
@@ -16,9 +17,26 @@ pub fn available_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// The code that runs the encoder's forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// tamis' own kernels (`tamis-kernels`): packed sequences, fused layers. The default
+    /// and the fast one.
+    #[default]
+    Native,
+    /// candle's CPU tensors, kept as an independent implementation to check against.
+    Candle,
+}
+
 /// Execution settings shared by bi- and cross-encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {
+    /// Which implementation runs the encoder.
+    pub backend: Backend,
+    /// Whether the native backend packs a batch's sequences end to end (no padding rows)
+    /// instead of computing the padding as padded runtimes do. Same outputs either way;
+    /// off only to measure what packing saves. The candle backend always pads.
+    pub packing: bool,
     /// Threads for one forward pass; `None` uses [`available_cores`].
     pub threads: Option<usize>,
     /// Most sequences per forward pass. Inputs are sorted by length first, so a batch
@@ -31,7 +49,13 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { threads: None, batch_size: 32, max_batch_tokens: 2048 }
+        RuntimeConfig {
+            backend: Backend::Native,
+            packing: true,
+            threads: None,
+            batch_size: 32,
+            max_batch_tokens: 2048,
+        }
     }
 }
 
@@ -85,8 +109,14 @@ pub(crate) fn load_encoder(
         .thread_name(|i| format!("tamis-model-{i}"))
         .build()
         .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
-    let encoder = CandleEncoder::load(dir, config.clone(), tensors, Arc::new(pool))?;
-    Ok((config, Arc::new(encoder)))
+    let pool = Arc::new(pool);
+    let encoder: Arc<dyn EncoderBackend> = match runtime.backend {
+        Backend::Native => {
+            Arc::new(NativeEncoder::load(dir, config.clone(), tensors, pool, runtime.packing)?)
+        }
+        Backend::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
+    };
+    Ok((config, encoder))
 }
 
 /// Runs `forward` over `inputs` in batches of similar length and hands each result back

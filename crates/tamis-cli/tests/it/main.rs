@@ -3,6 +3,7 @@
 // Test helpers fail by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
+mod bench;
 mod crash;
 mod embed;
 mod eval;

@@ -12,7 +12,8 @@ fn batches(
     max_batch_tokens: usize,
 ) -> Vec<(Vec<usize>, usize)> {
     let inputs: Vec<Tokens> = lengths.iter().map(|&n| input(n)).collect();
-    let runtime = RuntimeConfig { threads: Some(1), batch_size, max_batch_tokens };
+    let runtime =
+        RuntimeConfig { threads: Some(1), batch_size, max_batch_tokens, ..Default::default() };
     let mut seen = Vec::new();
     for_each_sorted_batch(&inputs, &runtime, 0, |positions, batch| {
         assert_eq!(batch.batch_size, positions.len());

@@ -3,7 +3,8 @@
 use serde::Deserialize;
 use tamis_core::ScoreActivation;
 use tamis_models::{
-    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig, Truncation,
+    Backend, BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig,
+    Truncation,
 };
 
 use crate::{EmbeddingCases, check_embedder, fixtures_dir, local, read_json};
@@ -26,18 +27,25 @@ struct PairCase {
     logits: Vec<f32>,
 }
 
-/// Small batches, so that one call spans several padded batches.
-fn runtime() -> RuntimeConfig {
-    RuntimeConfig { threads: Some(2), batch_size: 4, ..Default::default() }
+/// Small batches, so that one call spans several batches.
+fn runtime(backend: Backend) -> RuntimeConfig {
+    RuntimeConfig { backend, threads: Some(2), batch_size: 4, ..Default::default() }
 }
+
+/// Both backends must meet the reference: the native one is the product, candle the
+/// independent implementation it is checked against.
+const BACKENDS: [Backend; 2] = [Backend::Native, Backend::Candle];
 
 fn check_cross_encoder(name: &str, activation: ScoreActivation) {
     let dir = fixtures_dir().join(name);
     let expected: PairCases = read_json(&dir.join("expected.json"));
-    for (truncation, label) in
+    for ((truncation, label), backend) in
         [(Truncation::LongestFirst, "longest_first"), (Truncation::OnlySecond, "only_second")]
+            .into_iter()
+            .flat_map(|t| BACKENDS.map(|b| (t, b)))
     {
-        let config = CrossEncoderConfig { runtime: runtime(), truncation, ..Default::default() };
+        let config =
+            CrossEncoderConfig { runtime: runtime(backend), truncation, ..Default::default() };
         let model = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
         assert_eq!(model.num_labels(), expected.num_labels, "{name}");
         assert_eq!(model.max_length(), expected.max_length, "{name}");
@@ -50,7 +58,8 @@ fn check_cross_encoder(name: &str, activation: ScoreActivation) {
         let tokens = model.tokenize(&pairs).unwrap();
         let predictions = model.predict(&pairs).unwrap();
         for ((case, tokens), prediction) in cases.iter().zip(&tokens).zip(&predictions) {
-            let what = format!("{name} {label} ({:?}, {:?})", case.query, case.document);
+            let what =
+                format!("{name} {label} {backend:?} ({:?}, {:?})", case.query, case.document);
             assert_eq!(tokens.ids, case.input_ids, "{what}: token ids");
             assert_eq!(tokens.type_ids, case.token_type_ids, "{what}: token type ids");
             assert_eq!(prediction.truncated, case.truncated, "{what}: truncated");
@@ -94,9 +103,11 @@ fn xlmr_cross_encoder_two_labels() {
 fn check_bi_encoder(name: &str) {
     let dir = fixtures_dir().join(name);
     let expected: EmbeddingCases = read_json(&dir.join("expected.json"));
-    let config = BiEncoderConfig { runtime: runtime(), ..Default::default() };
-    let model = BiEncoder::load(&local(dir), &config).unwrap();
-    check_embedder(&model, &expected, name);
+    for backend in BACKENDS {
+        let config = BiEncoderConfig { runtime: runtime(backend), ..Default::default() };
+        let model = BiEncoder::load(&local(dir.clone()), &config).unwrap();
+        check_embedder(&model, &expected, &format!("{name} {backend:?}"));
+    }
 }
 
 #[test]

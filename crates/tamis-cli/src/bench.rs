@@ -1,0 +1,473 @@
+//! `tamis bench`: the speed of what sets tamis' latency, measured on this machine.
+//!
+//! `gemm` measures the CPU's peak FMA rate and the rate the encoder's dense layers
+//! reach; `rerank` and `embed` time the real models over a workload file, or serve a
+//! peer-benchmark harness over standard input and output (`--stdio`), so that every
+//! engine is timed by the same clock (`scripts/bench/peers/`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tamis_core::ScoreActivation;
+use tamis_kernels::Linear;
+use tamis_models::{
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderConfig, Prompt,
+};
+
+use crate::jsonl::{progress, read_lines};
+use crate::model_args::{ModelArgs, configure_threads};
+
+/// Measure tamis' speed on this machine.
+///
+/// Examples:
+///   tamis bench gemm
+///   tamis bench rerank --model ../shared/models/tamis-ce-minilm-l6-nfcorpus \
+///     --max-length 256 --workload rerank.jsonl
+///   tamis bench embed --model ../shared/models/all-MiniLM-L6-v2 --workload embed.jsonl
+///
+/// `scripts/bench/peers/run.sh` runs the same workloads through ONNX Runtime and
+/// sentence-transformers in one run, alternating engines, and prints the ratios.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    Gemm(GemmArgs),
+    Rerank(RerankBenchArgs),
+    Embed(EmbedBenchArgs),
+}
+
+/// The CPU's peak FMA throughput, and the GEMM throughput of a transformer's dense
+/// layers (fused QKV, attention output, FFN in and out) as a fraction of it.
+#[derive(Debug, Args)]
+struct GemmArgs {
+    /// Threads; default: the cores available to this process.
+    #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
+    threads: Option<usize>,
+
+    /// Token rows per product (a batch of packed sequences).
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    rows: usize,
+
+    /// Hidden width (384 for MiniLM, 768 for base models).
+    #[arg(long, default_value_t = 384, value_name = "N")]
+    hidden: usize,
+
+    /// Feed-forward width (usually 4 × hidden).
+    #[arg(long, default_value_t = 1536, value_name = "N")]
+    intermediate: usize,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Time a cross-encoder over a workload: pairs per second, per-query p50/p95, and
+/// the encoder's achieved FLOP rate against the measured FMA peak.
+///
+/// The workload is JSON Lines, one query per line:
+///   {"query_id": "q1", "query": "...", "passages": ["...", ...]}
+/// (`scripts/bench/peers/rerank_workload.py` builds it from a dataset and a stage-1
+/// run). Each query's pairs are scored in one call, tokenization included.
+///
+/// With --stdio it loads the model, prints {"ready": true, ...}, then answers each
+/// workload line read from standard input with {"logits": [...]} (raw logits of the
+/// ranking label, input order) on one flushed line, until end of input.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+struct RerankBenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Time a bi-encoder over a workload: documents per second and per-block p50/p95.
+///
+/// The workload is JSON Lines, one block of texts per line: {"texts": ["...", ...]}.
+/// With --stdio, each block read from standard input is answered with
+/// {"vectors": [[...], ...]} (normalized when the model normalizes).
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+struct EmbedBenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The workload file.
+    #[arg(long, value_name = "FILE", required_unless_present = "stdio")]
+    workload: Option<PathBuf>,
+
+    /// Serve a benchmark harness over standard input and output instead.
+    #[arg(long, conflicts_with = "workload")]
+    stdio: bool,
+
+    /// Times through the whole workload.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    rounds: usize,
+
+    /// Workload lines run once before timing starts.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    warmup: usize,
+
+    /// Use only the first N workload lines.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct RerankLine {
+    #[serde(default)]
+    query_id: Option<String>,
+    query: String,
+    passages: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbedLine {
+    texts: Vec<String>,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    match &args.command {
+        BenchCommand::Gemm(args) => gemm(args),
+        BenchCommand::Rerank(args) => rerank(args),
+        BenchCommand::Embed(args) => embed(args),
+    }
+}
+
+fn threads_of(threads: Option<usize>) -> anyhow::Result<usize> {
+    match threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(tamis_models::available_cores()),
+    }
+}
+
+fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
+    let threads = threads_of(args.threads)?;
+    anyhow::ensure!(
+        args.rows > 0 && args.hidden > 0 && args.intermediate > 0,
+        "sizes must be at least 1"
+    );
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let peak_one = tamis_kernels::peak::fma_peak_gflops(1, Duration::from_millis(500));
+    let peak_all = tamis_kernels::peak::fma_peak_gflops(threads, Duration::from_millis(500));
+    let (rows, h, i) = (args.rows, args.hidden, args.intermediate);
+    let shapes = [("qkv", h, 3 * h), ("attention out", h, h), ("ffn in", h, i), ("ffn out", i, h)];
+    let mut results = Vec::new();
+    for (name, k, n) in shapes {
+        let weight: Vec<f32> = (0..k * n).map(|j| ((j % 17) as f32 - 8.0) / 64.0).collect();
+        let layer = Linear::from_torch(&weight, None, n, k);
+        let x: Vec<f32> = (0..rows * k).map(|j| ((j % 13) as f32 - 6.0) / 16.0).collect();
+        let mut out = vec![0.0f32; rows * n];
+        let time = pool.install(|| {
+            tamis_kernels::peak::best_time(5, || layer.forward(&x, rows, None, &mut out, threads))
+        });
+        let gflops = tamis_kernels::matmul_flops(rows, k, n) / time.as_secs_f64() / 1e9;
+        results.push(json!({
+            "layer": name, "rows": rows, "in": k, "out": n,
+            "seconds": time.as_secs_f64(), "gflops": gflops,
+            "fraction_of_peak": peak_all.map(|p| gflops / p),
+        }));
+    }
+    if args.json {
+        let report = json!({
+            "threads": threads, "fma_peak_gflops_1_thread": peak_one,
+            "fma_peak_gflops": peak_all, "gemm": results,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    match (peak_one, peak_all) {
+        (Some(one), Some(all)) => println!(
+            "FMA peak: {one:.1} GFLOP/s on 1 thread, {all:.1} GFLOP/s on {threads} threads"
+        ),
+        _ => println!("FMA peak: not measured (this CPU lacks AVX2+FMA)"),
+    }
+    println!("{:<14} {:>18} {:>10} {:>10}", "layer", "shape", "GFLOP/s", "of peak");
+    for r in &results {
+        let shape = format!("{}x{}x{}", r["rows"], r["in"], r["out"]);
+        let fraction = r["fraction_of_peak"]
+            .as_f64()
+            .map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
+        println!(
+            "{:<14} {:>18} {:>10.1} {:>10}",
+            r["layer"].as_str().unwrap_or_default(),
+            shape,
+            r["gflops"].as_f64().unwrap_or_default(),
+            fraction
+        );
+    }
+    Ok(())
+}
+
+fn load_cross_encoder(model: &ModelArgs) -> anyhow::Result<CrossEncoder> {
+    configure_threads(model.source.threads);
+    let config = CrossEncoderConfig {
+        runtime: model.runtime(),
+        max_length: model.max_length,
+        activation: Some(ScoreActivation::Identity),
+        ..Default::default()
+    };
+    let dir = model.resolve()?;
+    CrossEncoder::load(&dir, &config)
+        .with_context(|| format!("loading cross-encoder {}", model.model))
+}
+
+fn load_bi_encoder(model: &ModelArgs) -> anyhow::Result<BiEncoder> {
+    configure_threads(model.source.threads);
+    let config = BiEncoderConfig {
+        runtime: model.runtime(),
+        max_length: model.max_length,
+        ..Default::default()
+    };
+    let dir = model.resolve()?;
+    BiEncoder::load(&dir, &config).with_context(|| format!("loading bi-encoder {}", model.model))
+}
+
+/// What a bench run prints: its settings, then throughput and latency.
+#[derive(Debug, Serialize)]
+struct Report {
+    engine: &'static str,
+    backend: String,
+    threads: usize,
+    max_length: usize,
+    calls: usize,
+    items: usize,
+    item: &'static str,
+    seconds: f64,
+    items_per_second: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    mean_tokens: f64,
+    gflops: f64,
+    fma_peak_gflops: Option<f64>,
+    fraction_of_peak: Option<f64>,
+}
+
+fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
+    let model = load_cross_encoder(&args.model)?;
+    let label = model.ranking_label()?;
+    if args.run.stdio {
+        return serve_stdio(&args.model, |line: RerankLine| {
+            let pairs: Vec<(&str, &str)> =
+                line.passages.iter().map(|p| (line.query.as_str(), p.as_str())).collect();
+            let logits: Vec<f32> = model.predict(&pairs)?.iter().map(|p| p.logits[label]).collect();
+            Ok(json!({ "logits": logits }))
+        });
+    }
+    let lines: Vec<RerankLine> = read_workload(&args.run, |line: &RerankLine| {
+        anyhow::ensure!(!line.passages.is_empty(), "query {:?} has no passages", line.query_id);
+        Ok(())
+    })?;
+    let calls: Vec<Vec<(&str, &str)>> = lines
+        .iter()
+        .map(|l| l.passages.iter().map(|p| (l.query.as_str(), p.as_str())).collect())
+        .collect();
+    let lengths: Vec<Vec<usize>> = calls
+        .iter()
+        .map(|pairs| Ok(model.tokenize(pairs)?.iter().map(|t| t.ids.len()).collect()))
+        .collect::<anyhow::Result<_>>()?;
+    let report = measure(
+        &args.run,
+        &args.model,
+        model.encoder_config(),
+        model.max_length(),
+        "pairs",
+        &calls,
+        &lengths,
+        |pairs| model.predict(pairs).map(|_| ()).map_err(Into::into),
+    )?;
+    print_report(&report, args.run.json)
+}
+
+fn embed(args: &EmbedBenchArgs) -> anyhow::Result<()> {
+    let model = load_bi_encoder(&args.model)?;
+    if args.run.stdio {
+        return serve_stdio(&args.model, |line: EmbedLine| {
+            let texts: Vec<&str> = line.texts.iter().map(String::as_str).collect();
+            Ok(json!({ "vectors": model.encode(&texts, Prompt::Default)? }))
+        });
+    }
+    let lines: Vec<EmbedLine> = read_workload(&args.run, |line: &EmbedLine| {
+        anyhow::ensure!(!line.texts.is_empty(), "a block has no texts");
+        Ok(())
+    })?;
+    let calls: Vec<Vec<&str>> =
+        lines.iter().map(|l| l.texts.iter().map(String::as_str).collect()).collect();
+    let lengths: Vec<Vec<usize>> = calls
+        .iter()
+        .map(|texts| {
+            Ok(model.tokenize(texts, Prompt::Default)?.iter().map(|t| t.ids.len()).collect())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let report = measure(
+        &args.run,
+        &args.model,
+        model.encoder_config(),
+        model.max_length(),
+        "documents",
+        &calls,
+        &lengths,
+        |texts| model.encode(texts, Prompt::Default).map(|_| ()).map_err(Into::into),
+    )?;
+    print_report(&report, args.run.json)
+}
+
+fn read_workload<T: serde::de::DeserializeOwned>(
+    run: &RunArgs,
+    check: impl Fn(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<T>> {
+    anyhow::ensure!(run.rounds > 0, "--rounds must be at least 1");
+    let path = run.workload.as_deref().context("--workload is required without --stdio")?;
+    let mut lines = read_lines(Some(path), |line| {
+        let parsed: T = serde_json::from_str(line)
+            .context("not a workload line (see tamis bench rerank --help)")?;
+        check(&parsed)?;
+        Ok(parsed)
+    })
+    .with_context(|| format!("reading workload {}", path.display()))?;
+    if let Some(limit) = run.limit {
+        lines.truncate(limit);
+    }
+    anyhow::ensure!(!lines.is_empty(), "workload {} is empty", path.display());
+    Ok(lines)
+}
+
+/// Runs every call `rounds` times after `warmup` untimed ones, timing each call.
+#[allow(clippy::too_many_arguments)]
+fn measure<T>(
+    run: &RunArgs,
+    model: &ModelArgs,
+    encoder: &EncoderConfig,
+    max_length: usize,
+    item: &'static str,
+    calls: &[Vec<T>],
+    lengths: &[Vec<usize>],
+    mut call: impl FnMut(&[T]) -> anyhow::Result<()>,
+) -> anyhow::Result<Report> {
+    for c in calls.iter().take(run.warmup) {
+        call(c)?;
+    }
+    let threads = threads_of(model.source.threads)?;
+    let bar = progress(calls.len() * run.rounds, "calls");
+    let mut times = Vec::with_capacity(calls.len() * run.rounds);
+    for _ in 0..run.rounds {
+        for c in calls {
+            let start = Instant::now();
+            call(c)?;
+            times.push(start.elapsed().as_secs_f64());
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    // Measured after the run, so the probe's heat does not slow the model.
+    let peak = tamis_kernels::peak::fma_peak_gflops(threads, Duration::from_millis(300));
+    let seconds: f64 = times.iter().sum();
+    let items = calls.iter().map(Vec::len).sum::<usize>() * run.rounds;
+    let tokens: usize = lengths.iter().flatten().sum();
+    let flops: f64 = lengths.iter().flatten().map(|&n| encoder.forward_flops(n)).sum::<f64>()
+        * run.rounds as f64;
+    let gflops = flops / seconds / 1e9;
+    times.sort_by(f64::total_cmp);
+    let quantile = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize] * 1000.0;
+    Ok(Report {
+        engine: "tamis",
+        backend: match (model.backend, model.no_packing) {
+            (crate::model_args::BackendArg::Candle, _) => "candle".to_string(),
+            (_, true) => "native (padded)".to_string(),
+            (_, false) => "native (packed)".to_string(),
+        },
+        threads,
+        max_length,
+        calls: times.len(),
+        items,
+        item,
+        seconds,
+        items_per_second: items as f64 / seconds,
+        p50_ms: quantile(0.5),
+        p95_ms: quantile(0.95),
+        mean_tokens: tokens as f64 / lengths.iter().map(Vec::len).sum::<usize>() as f64,
+        gflops,
+        fma_peak_gflops: peak,
+        fraction_of_peak: peak.map(|p| gflops / p),
+    })
+}
+
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!(
+        "tamis {} ({} threads, max length {}): {} calls, {} {}, {:.1} tokens each",
+        report.backend,
+        report.threads,
+        report.max_length,
+        report.calls,
+        report.items,
+        report.item,
+        report.mean_tokens
+    );
+    println!(
+        "  {:.1} {}/s   p50 {:.0} ms   p95 {:.0} ms per call",
+        report.items_per_second, report.item, report.p50_ms, report.p95_ms
+    );
+    match (report.fma_peak_gflops, report.fraction_of_peak) {
+        (Some(peak), Some(fraction)) => println!(
+            "  encoder {:.1} GFLOP/s = {:.0}% of the measured FMA peak ({peak:.1} GFLOP/s)",
+            report.gflops,
+            fraction * 100.0
+        ),
+        _ => {
+            println!("  encoder {:.1} GFLOP/s (FMA peak not measurable on this CPU)", report.gflops)
+        }
+    }
+    Ok(())
+}
+
+/// Answers one JSON line per input line until end of input; a bad line gets an
+/// `{"error": ...}` line and the loop goes on.
+fn serve_stdio<T: serde::de::DeserializeOwned>(
+    model: &ModelArgs,
+    mut answer: impl FnMut(T) -> anyhow::Result<serde_json::Value>,
+) -> anyhow::Result<()> {
+    let threads = threads_of(model.source.threads)?;
+    let mut out = std::io::stdout().lock();
+    let ready = json!({ "ready": true, "threads": threads, "engine": "tamis", "version": env!("CARGO_PKG_VERSION") });
+    writeln!(out, "{ready}")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = serde_json::from_str::<T>(&line)
+            .context("not a workload line")
+            .and_then(&mut answer)
+            .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+        writeln!(out, "{reply}")?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `tamis bench`: the report is computed from the run, and the stdio protocol the
+//! peer harness relies on answers every line with the model's real logits.
+
+use crate::{assert_fails_with, json_lines, model_fixture, tamis, tamis_ok};
+
+fn workload() -> String {
+    let lines = [
+        r#"{"query_id": "1", "query": "what is a tamis", "passages": ["a drum sieve", "a river in the north of France", "fine"]}"#,
+        r#"{"query_id": "2", "query": "sieve", "passages": ["a tamis is a fine sieve used after the coarse one"]}"#,
+    ];
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn rerank_stdio_answers_each_line_with_the_models_logits() {
+    let model = model_fixture("bert-ce-1label");
+    let bad = r#"{"query": "no passages field"}"#;
+    let input = format!("{}{bad}\n", workload());
+    let output = tamis(&["bench", "rerank", "--model", &model, "--stdio"], &input, &[]);
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4, "a ready line, then one answer per input line");
+    assert_eq!(lines[0]["ready"], true);
+    assert!(lines[3]["error"].as_str().unwrap().contains("passages"), "{}", lines[3]);
+
+    // The logits are the ones `tamis rerank --raw` gives for the same pairs.
+    let rerank_input = r#"{"query": "what is a tamis", "documents": ["a drum sieve", "a river in the north of France", "fine"]}"#;
+    let ranked = json_lines(&tamis(&["rerank", "--model", &model, "--raw"], rerank_input, &[]));
+    let logits = lines[1]["logits"].as_array().unwrap();
+    assert_eq!(logits.len(), 3);
+    for result in ranked[0]["results"].as_array().unwrap() {
+        let index = result["index"].as_u64().unwrap() as usize;
+        let want = result["score"].as_f64().unwrap();
+        assert!((logits[index].as_f64().unwrap() - want).abs() < 1e-6, "{index}");
+    }
+    assert_eq!(lines[2]["logits"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn rerank_workload_report_counts_what_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.jsonl");
+    fs_err::write(&path, workload()).unwrap();
+    let model = model_fixture("bert-ce-1label");
+    let args = ["bench", "rerank", "--model", &model, "--workload", path.to_str().unwrap()];
+    let output = tamis_ok(&[&args[..], &["--rounds", "2", "--json"]].concat());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["calls"], 4);
+    assert_eq!(report["items"], 8, "4 pairs per round, 2 rounds");
+    assert!(report["items_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["p95_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
+    assert_eq!(report["backend"], "native (packed)");
+
+    let output = tamis(&[&args[..], &["--limit", "1", "--backend", "candle"]].concat(), "", &[]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("3 pairs"));
+}
+
+#[test]
+fn embed_stdio_returns_normalized_vectors() {
+    let model = model_fixture("bert-embed-cls");
+    let input = "{\"texts\": [\"a tamis\", \"a fine sieve used after the coarse one\"]}\n";
+    let lines = json_lines(&tamis(&["bench", "embed", "--model", &model, "--stdio"], input, &[]));
+    let vectors = lines[1]["vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 2);
+}
+
+#[test]
+fn gemm_reports_every_dense_layer() {
+    let output = tamis_ok(&["bench", "gemm", "--rows", "64", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let layers = report["gemm"].as_array().unwrap();
+    assert_eq!(layers.len(), 4);
+    assert!(layers.iter().all(|l| l["gflops"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
+fn a_bad_workload_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.jsonl");
+    fs_err::write(&path, "{\"query\": \"q\", \"passages\": []}\n").unwrap();
+    let model = model_fixture("bert-ce-1label");
+    let output = tamis(
+        &["bench", "rerank", "--model", &model, "--workload", path.to_str().unwrap()],
+        "",
+        &[],
+    );
+    assert_fails_with(&output, "has no passages");
+    let output = tamis(&["bench", "rerank", "--model", &model], "", &[]);
+    assert_eq!(output.status.code(), Some(2), "--workload or --stdio is required");
+}

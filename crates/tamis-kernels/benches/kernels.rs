@@ -1,0 +1,57 @@
+//! Micro-benchmarks of the encoder kernels at MiniLM-L6 sizes (hidden 384, 12 heads,
+//! FFN 1536). `cargo bench -p tamis-kernels`; `tamis bench gemm` reports the same
+//! products as a fraction of the measured FMA peak.
+
+use divan::Bencher;
+use divan::counter::ItemsCount;
+use tamis_kernels::{Linear, Segment, attention, gelu_erf, layer_norm};
+
+fn main() {
+    divan::main();
+}
+
+fn data(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 1000.0 - 0.5
+        })
+        .collect()
+}
+
+const ROWS: usize = 4096;
+
+/// One dense layer over 4096 tokens; the counter is FLOPs, so items/s reads as FLOP/s.
+#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384)], threads = false)]
+fn linear(bencher: Bencher, (k, n): (usize, usize)) {
+    let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k);
+    let x = data(ROWS * k, 3);
+    let mut out = vec![0.0; ROWS * n];
+    let threads = rayon::current_num_threads();
+    bencher
+        .counter(ItemsCount::new((2 * ROWS * k * n) as u64))
+        .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
+}
+
+/// Attention of 16 sequences of `len` tokens (12 heads of 32).
+#[divan::bench(args = [64, 128, 256], threads = false)]
+fn attention_packed(bencher: Bencher, len: usize) {
+    let (hidden, heads, count) = (384, 12, 16);
+    let qkv = data(count * len * 3 * hidden, 4);
+    let segments: Vec<Segment> =
+        (0..count).map(|i| Segment { start: i * len, rows: len, keys: len }).collect();
+    let mut out = vec![0.0; count * len * hidden];
+    bencher.bench_local(|| attention(&qkv, &segments, heads, hidden, &mut out));
+}
+
+#[divan::bench(threads = false)]
+fn layer_norm_4096x384(bencher: Bencher) {
+    let mut x = data(ROWS * 384, 5);
+    let (gamma, beta) = (data(384, 6), data(384, 7));
+    bencher.bench_local(|| layer_norm(&mut x, 384, &gamma, &beta, 1e-12));
+}
+
+#[divan::bench(threads = false)]
+fn gelu_4096x1536(bencher: Bencher) {
+    let x = data(ROWS * 1536, 8);
+    bencher.with_inputs(|| x.clone()).bench_local_refs(|x| gelu_erf(x));
+}

@@ -1,0 +1,99 @@
+//! Multi-head self-attention over packed sequences.
+//!
+//! Sequences lie end to end in one `[rows, 3·hidden]` buffer of fused Q, K and V
+//! projections. Each (sequence, head) reads its slices in place through strides, so
+//! nothing is copied per head and no work is spent on other sequences' tokens or on
+//! padding: a padded runtime computes `batch · longest²` scores per head, this
+//! computes `Σ lengthᵢ²`.
+
+use rayon::prelude::*;
+
+use crate::linear::{Strided, matmul};
+use crate::simd;
+
+/// One sequence's rows in the packed buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// First row.
+    pub start: usize,
+    /// Rows the sequence occupies.
+    pub rows: usize,
+    /// Leading rows that are real tokens and may be attended to; the rest (padding, when
+    /// a caller runs padded batches) still get outputs but are never keys.
+    pub keys: usize,
+}
+
+/// Writes the attention output of every segment into `out` (`[rows, hidden]`), given
+/// `qkv` (`[rows, 3·hidden]`: queries, then keys, then values, each `heads` blocks of
+/// `hidden / heads`). Scores are scaled by `1/√head_dim`. Segments run in parallel on
+/// the current rayon pool.
+///
+/// # Panics
+/// If segments overlap, are out of order, exceed the buffers, have no keys, or
+/// `hidden` is not a multiple of `heads`.
+pub fn attention(qkv: &[f32], segments: &[Segment], heads: usize, hidden: usize, out: &mut [f32]) {
+    assert!(heads > 0 && hidden % heads == 0, "attention: {hidden} is not {heads} heads wide");
+    let rows = out.len() / hidden;
+    assert!(
+        out.len() == rows * hidden && qkv.len() == rows * 3 * hidden,
+        "attention: buffer sizes"
+    );
+    // Cut `out` into one mutable block per segment, checking the layout on the way.
+    let mut blocks = Vec::with_capacity(segments.len());
+    let mut rest = out;
+    let mut next_row = 0;
+    for segment in segments {
+        assert!(segment.start >= next_row, "attention: segments overlap or are out of order");
+        assert!(segment.keys >= 1 && segment.keys <= segment.rows, "attention: bad key count");
+        let skip = (segment.start - next_row) * hidden;
+        let (block, tail) = std::mem::take(&mut rest)
+            .get_mut(skip..)
+            .and_then(|r| {
+                (segment.rows * hidden <= r.len()).then(|| r.split_at_mut(segment.rows * hidden))
+            })
+            .expect("attention: a segment exceeds the buffers");
+        blocks.push((segment, block));
+        rest = tail;
+        next_row = segment.start + segment.rows;
+    }
+    let head_dim = hidden / heads;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    blocks.into_par_iter().for_each_init(Vec::new, |scores, (segment, block)| {
+        let (n_rows, n_keys) = (segment.rows, segment.keys);
+        scores.resize(n_rows * n_keys, 0.0);
+        let base = segment.start * 3 * hidden;
+        for head in 0..heads {
+            let q = Strided {
+                data: &qkv[base + head * head_dim..],
+                row_stride: 3 * hidden,
+                col_stride: 1,
+            };
+            // Kᵀ: element (c, j) is key j's component c.
+            let k_t = Strided {
+                data: &qkv[base + hidden + head * head_dim..],
+                row_stride: 1,
+                col_stride: 3 * hidden,
+            };
+            matmul(n_rows, n_keys, head_dim, q, k_t, scores, n_keys, false, scale, 1);
+            scores.chunks_exact_mut(n_keys).for_each(simd::softmax_row);
+            let probs = Strided { data: scores, row_stride: n_keys, col_stride: 1 };
+            let v = Strided {
+                data: &qkv[base + 2 * hidden + head * head_dim..],
+                row_stride: 3 * hidden,
+                col_stride: 1,
+            };
+            matmul(
+                n_rows,
+                head_dim,
+                n_keys,
+                probs,
+                v,
+                &mut block[head * head_dim..],
+                hidden,
+                false,
+                1.0,
+                1,
+            );
+        }
+    });
+}

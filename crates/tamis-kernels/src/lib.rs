@@ -1,0 +1,44 @@
+//! CPU kernels for tamis' transformer encoders.
+//!
+//! The encoder in `tamis-models` is a handful of operations repeated per layer, and
+//! this crate holds them, each behind a safe API and tested against a scalar reference:
+//!
+//! - [`Linear`]: a dense layer `x · Wᵀ + b (+ residual)`, with `W` transposed once at
+//!   load time and the product computed by the `gemm` crate (AVX2/FMA micro-kernels,
+//!   split over the caller's rayon pool).
+//! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
+//!   rows): each sequence attends only to its own keys, read in place from the fused
+//!   QKV buffer, so no per-head copies are made.
+//! - [`layer_norm`], [`gelu_erf`] and the other activations: row and element kernels
+//!   compiled for AVX2+FMA and picked at run time, with a portable fallback.
+//! - [`peak`]: the machine's peak FMA throughput, the yardstick for GEMM efficiency.
+//!
+//! ```
+//! use tamis_kernels::{Linear, layer_norm};
+//!
+//! // A 2→3 layer in PyTorch's `[out, in]` layout, applied to two rows.
+//! let layer = Linear::from_torch(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], Some(&[0.0, 0.0, 0.5]), 3, 2);
+//! let mut out = vec![0.0; 6];
+//! layer.forward(&[1.0, 2.0, 3.0, 4.0], 2, None, &mut out, 1);
+//! assert_eq!(out, [1.0, 2.0, 3.5, 3.0, 4.0, 7.5]);
+//!
+//! let mut rows = out.clone();
+//! layer_norm(&mut rows, 3, &[1.0; 3], &[0.0; 3], 1e-12);
+//! assert!(rows[..3].iter().sum::<f32>().abs() < 1e-5);
+//! ```
+#![deny(missing_docs)]
+
+mod activation;
+mod attention;
+mod linear;
+mod norm;
+pub mod peak;
+mod simd;
+
+pub use activation::{gelu_erf, gelu_tanh, relu, silu, tanh};
+pub use attention::{Segment, attention};
+pub use linear::{Linear, matmul_flops};
+pub use norm::layer_norm;
+
+/// Below this many elements a kernel runs on the calling thread: splitting costs more.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;

@@ -1,0 +1,111 @@
+use tamis_kernels::{Segment, attention};
+
+use crate::{data, max_diff, pool};
+
+/// Attention of one segment written from the definition: softmax(q·kᵀ/√d over the
+/// segment's keys) · v, per head.
+fn reference(
+    qkv: &[f32],
+    segments: &[Segment],
+    heads: usize,
+    hidden: usize,
+    rows: usize,
+) -> Vec<f32> {
+    let d = hidden / heads;
+    let mut out = vec![0.0f32; rows * hidden];
+    let at = |row: usize, part: usize, head: usize, c: usize| {
+        qkv[row * 3 * hidden + part * hidden + head * d + c] as f64
+    };
+    for s in segments {
+        for h in 0..heads {
+            for i in s.start..s.start + s.rows {
+                let scores: Vec<f64> = (s.start..s.start + s.keys)
+                    .map(|j| {
+                        (0..d).map(|c| at(i, 0, h, c) * at(j, 1, h, c)).sum::<f64>()
+                            / (d as f64).sqrt()
+                    })
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = exps.iter().sum();
+                for c in 0..d {
+                    let value: f64 = exps
+                        .iter()
+                        .enumerate()
+                        .map(|(j, e)| e / total * at(s.start + j, 2, h, c))
+                        .sum();
+                    out[i * hidden + h * d + c] = value as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn packed_sequences_attend_only_to_their_own_keys() {
+    let (heads, hidden) = (4, 32);
+    let lengths = [1, 5, 17, 40, 3];
+    let mut segments = Vec::new();
+    let mut start = 0;
+    for len in lengths {
+        segments.push(Segment { start, rows: len, keys: len });
+        start += len;
+    }
+    let rows = start;
+    let qkv = data(rows * 3 * hidden, 31, 2.0);
+    let mut got = vec![f32::NAN; rows * hidden];
+    pool().install(|| attention(&qkv, &segments, heads, hidden, &mut got));
+    let want = reference(&qkv, &segments, heads, hidden, rows);
+    assert!(max_diff(&got, &want) < 1e-5, "{}", max_diff(&got, &want));
+
+    // Changing one sequence's tokens leaves every other sequence's output unchanged.
+    let mut other = qkv.clone();
+    for row in segments[3].start..segments[3].start + segments[3].rows {
+        other[row * 3 * hidden..(row + 1) * 3 * hidden].iter_mut().for_each(|v| *v = -*v * 0.5);
+    }
+    let mut changed = vec![0.0; rows * hidden];
+    attention(&other, &segments, heads, hidden, &mut changed);
+    for (i, s) in segments.iter().enumerate() {
+        let range = s.start * hidden..(s.start + s.rows) * hidden;
+        let same = max_diff(&changed[range.clone()], &got[range]) == 0.0;
+        assert_eq!(same, i != 3, "segment {i}");
+    }
+}
+
+#[test]
+fn padding_rows_are_never_keys() {
+    // A padded segment (8 rows, 5 real) gives its real rows the output of the packed one.
+    let (heads, hidden) = (2, 16);
+    let qkv = data(8 * 3 * hidden, 41, 1.0);
+    let mut padded = vec![0.0; 8 * hidden];
+    attention(&qkv, &[Segment { start: 0, rows: 8, keys: 5 }], heads, hidden, &mut padded);
+    let mut packed = vec![0.0; 5 * hidden];
+    attention(
+        &qkv[..5 * 3 * hidden],
+        &[Segment { start: 0, rows: 5, keys: 5 }],
+        heads,
+        hidden,
+        &mut packed,
+    );
+    assert_eq!(max_diff(&padded[..5 * hidden], &packed), 0.0);
+    let want = reference(&qkv, &[Segment { start: 0, rows: 8, keys: 5 }], heads, hidden, 8);
+    assert!(max_diff(&padded, &want) < 1e-5);
+}
+
+#[test]
+fn gaps_between_segments_are_left_alone() {
+    let (heads, hidden) = (1, 8);
+    let qkv = data(6 * 3 * hidden, 51, 1.0);
+    let mut out = vec![7.0; 6 * hidden];
+    let segments = [Segment { start: 0, rows: 2, keys: 2 }, Segment { start: 4, rows: 2, keys: 1 }];
+    attention(&qkv, &segments, heads, hidden, &mut out);
+    assert!(out[2 * hidden..4 * hidden].iter().all(|v| *v == 7.0));
+}
+
+#[test]
+#[should_panic(expected = "overlap or are out of order")]
+fn overlapping_segments_are_refused() {
+    let segments = [Segment { start: 0, rows: 3, keys: 3 }, Segment { start: 2, rows: 2, keys: 2 }];
+    attention(&[0.0; 5 * 24], &segments, 1, 8, &mut [0.0; 5 * 8]);
+}

@@ -1,0 +1,70 @@
+use tamis_kernels::{Linear, matmul_flops};
+
+use crate::{data, max_diff, pool};
+
+/// `x · Wᵀ + b + residual` in f64, straight from PyTorch's definition.
+fn reference(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    res: Option<&[f32]>,
+    rows: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0; rows * n];
+    for r in 0..rows {
+        for o in 0..n {
+            let mut acc = b[o] as f64 + res.map_or(0.0, |res| res[r * n + o] as f64);
+            for i in 0..k {
+                acc += x[r * k + i] as f64 * w[o * k + i] as f64;
+            }
+            out[r * n + o] = acc as f32;
+        }
+    }
+    out
+}
+
+#[test]
+fn matches_the_definition_with_bias_and_residual_on_one_and_two_threads() {
+    // Odd sizes exercise the micro-kernels' edges.
+    for (rows, k, n) in [(1, 1, 1), (3, 7, 5), (37, 64, 19), (130, 384, 96)] {
+        let (x, w, b, res) =
+            (data(rows * k, 1, 1.0), data(n * k, 2, 0.2), data(n, 3, 1.0), data(rows * n, 4, 1.0));
+        let layer = Linear::from_torch(&w, Some(&b), n, k);
+        assert_eq!((layer.in_features(), layer.out_features()), (k, n));
+        for threads in [1, 2] {
+            let mut out = vec![f32::NAN; rows * n];
+            pool().install(|| layer.forward(&x, rows, None, &mut out, threads));
+            let want = reference(&x, &w, &b, None, rows, k, n);
+            assert!(max_diff(&out, &want) < 1e-4, "{rows}x{k}x{n}: {}", max_diff(&out, &want));
+
+            pool().install(|| layer.forward(&x, rows, Some(&res), &mut out, threads));
+            let want = reference(&x, &w, &b, Some(&res), rows, k, n);
+            assert!(max_diff(&out, &want) < 1e-4, "{rows}x{k}x{n} residual");
+        }
+    }
+}
+
+#[test]
+fn a_missing_bias_is_zero_and_zero_rows_are_fine() {
+    let w = data(6, 5, 1.0);
+    let layer = Linear::from_torch(&w, None, 3, 2);
+    let mut out = vec![0.0; 3];
+    layer.forward(&[1.0, 0.0], 1, None, &mut out, 1);
+    assert_eq!(out, [w[0], w[2], w[4]]);
+    let mut empty: Vec<f32> = Vec::new();
+    layer.forward(&[], 0, None, &mut empty, 2);
+}
+
+#[test]
+#[should_panic(expected = "input is not [rows, in]")]
+fn a_wrongly_sized_input_is_refused() {
+    let layer = Linear::from_torch(&[1.0; 4], None, 2, 2);
+    layer.forward(&[1.0; 3], 2, None, &mut [0.0; 4], 1);
+}
+
+#[test]
+fn flops_count_a_multiply_and_an_add_per_term() {
+    assert_eq!(matmul_flops(2, 3, 4), 48.0);
+}

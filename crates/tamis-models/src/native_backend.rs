@@ -1,0 +1,319 @@
+//! The encoder on tamis' own CPU kernels (`tamis-kernels`), the default backend.
+//!
+//! What it does differently from a padded tensor runtime, and why it is faster:
+//! - **Packing.** A batch's sequences are laid end to end without padding rows: the
+//!   dense layers run over real tokens only, and attention runs per sequence over its
+//!   own keys (`tamis_kernels::attention`).
+//! - **Fewer passes.** Q, K and V are one GEMM; biases and residuals are written into
+//!   the output before the product accumulates onto them; attention reads Q/K/V in
+//!   place through strides instead of copying per-head tensors.
+//! - **No allocation per layer.** The five activation buffers are sized once per
+//!   forward pass and reused by every layer.
+//!
+//! With `packing` off it runs padded batches (padding rows computed, masked as keys),
+//! the way padded runtimes do: the packed-vs-padded test compares the two.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{DType, Tensor};
+use tamis_kernels::{Linear, Segment};
+
+use crate::backend::{EncoderBackend, HiddenStates, TokenBatch};
+use crate::config::{EncoderConfig, Family, Head, HiddenAct};
+use crate::{Error, Result};
+
+/// A BERT / XLM-RoBERTa encoder with weights laid out for `tamis-kernels`.
+#[derive(Debug)]
+pub struct NativeEncoder {
+    config: EncoderConfig,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    embedding_norm: Norm,
+    layers: Vec<Layer>,
+    head: Option<ClassifierHead>,
+    pool: Arc<rayon::ThreadPool>,
+    packing: bool,
+}
+
+#[derive(Debug)]
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: Norm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: Norm,
+}
+
+/// Dense + tanh on the first token, then the output projection (BERT's pooler and
+/// classifier, or RoBERTa's `classifier.dense` and `classifier.out_proj`).
+#[derive(Debug)]
+struct ClassifierHead {
+    dense: Linear,
+    out: Linear,
+}
+
+/// Looks tensors up by name and hands them over as `f32` values.
+struct Tensors<'a> {
+    dir: &'a Path,
+    map: &'a HashMap<String, Tensor>,
+}
+
+impl Tensors<'_> {
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let error = |message: String| Error::Weights {
+            dir: self.dir.to_path_buf(),
+            source: candle_core::Error::Msg(message),
+        };
+        let tensor = self.map.get(name).ok_or_else(|| error(format!("no tensor named {name}")))?;
+        if tensor.dims() != shape {
+            return Err(error(format!(
+                "tensor {name} has shape {:?}, config.json implies {shape:?}",
+                tensor.dims()
+            )));
+        }
+        let weights_error = |source| Error::Weights { dir: self.dir.to_path_buf(), source };
+        tensor
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(weights_error)
+    }
+
+    fn linear(&self, prefix: &str, out_features: usize, in_features: usize) -> Result<Linear> {
+        let weight = self.values(&format!("{prefix}.weight"), &[out_features, in_features])?;
+        let bias = match self.map.contains_key(&format!("{prefix}.bias")) {
+            true => Some(self.values(&format!("{prefix}.bias"), &[out_features])?),
+            false => None,
+        };
+        Ok(Linear::from_torch(&weight, bias.as_deref(), out_features, in_features))
+    }
+
+    fn norm(&self, prefix: &str, width: usize) -> Result<Norm> {
+        Ok(Norm {
+            gamma: self.values(&format!("{prefix}.weight"), &[width])?,
+            beta: self.values(&format!("{prefix}.bias"), &[width])?,
+        })
+    }
+}
+
+impl NativeEncoder {
+    /// Builds the encoder from the tensors of the model in `dir`; `packing` chooses
+    /// packed (default) or padded execution.
+    pub fn load(
+        dir: &Path,
+        config: EncoderConfig,
+        tensors: HashMap<String, Tensor>,
+        pool: Arc<rayon::ThreadPool>,
+        packing: bool,
+    ) -> Result<NativeEncoder> {
+        let prefix = crate::weights::encoder_prefix(&tensors).ok_or_else(|| Error::Weights {
+            dir: dir.to_path_buf(),
+            source: candle_core::Error::Msg(
+                "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta. prefix)"
+                    .to_string(),
+            ),
+        })?;
+        let t = Tensors { dir, map: &tensors };
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let e = format!("{prefix}embeddings");
+        let word = t.values(&format!("{e}.word_embeddings.weight"), &[config.vocab_size, h])?;
+        let position = t.values(
+            &format!("{e}.position_embeddings.weight"),
+            &[config.max_position_embeddings, h],
+        )?;
+        let token_type =
+            t.values(&format!("{e}.token_type_embeddings.weight"), &[config.type_vocab_size, h])?;
+        let embedding_norm = t.norm(&format!("{e}.LayerNorm"), h)?;
+        let layers = (0..config.num_layers)
+            .map(|n| {
+                let l = format!("{prefix}encoder.layer.{n}");
+                // Q, K and V stacked into one [3h, h] projection: one GEMM instead of three.
+                let mut weight = Vec::with_capacity(3 * h * h);
+                let mut bias = Vec::with_capacity(3 * h);
+                for part in ["query", "key", "value"] {
+                    let p = format!("{l}.attention.self.{part}");
+                    weight.extend(t.values(&format!("{p}.weight"), &[h, h])?);
+                    bias.extend(t.values(&format!("{p}.bias"), &[h])?);
+                }
+                Ok(Layer {
+                    qkv: Linear::from_torch(&weight, Some(&bias), 3 * h, h),
+                    attention_out: t.linear(&format!("{l}.attention.output.dense"), h, h)?,
+                    attention_norm: t.norm(&format!("{l}.attention.output.LayerNorm"), h)?,
+                    intermediate: t.linear(&format!("{l}.intermediate.dense"), i, h)?,
+                    output: t.linear(&format!("{l}.output.dense"), h, i)?,
+                    output_norm: t.norm(&format!("{l}.output.LayerNorm"), h)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let head = match config.head {
+            Head::None => None,
+            Head::Classifier { num_labels } => Some(match config.family {
+                Family::Bert => ClassifierHead {
+                    dense: t.linear(&format!("{prefix}pooler.dense"), h, h)?,
+                    out: t.linear("classifier", num_labels, h)?,
+                },
+                Family::Roberta => ClassifierHead {
+                    dense: t.linear("classifier.dense", h, h)?,
+                    out: t.linear("classifier.out_proj", num_labels, h)?,
+                },
+            }),
+        };
+        Ok(NativeEncoder {
+            config,
+            word,
+            position,
+            token_type,
+            embedding_norm,
+            layers,
+            head,
+            pool,
+            packing,
+        })
+    }
+
+    /// Runs the encoder; returns the last hidden states `[rows, hidden]` and where each
+    /// sequence of the batch lies in them.
+    fn encode(&self, batch: &TokenBatch) -> Result<(Vec<f32>, Vec<Segment>)> {
+        let (tokens, segments) = self.layout(batch)?;
+        let rows = tokens.len();
+        let c = &self.config;
+        let (h, threads) = (c.hidden_size, self.pool.current_num_threads());
+        let eps = c.layer_norm_eps as f32;
+        let mut x = vec![0.0f32; rows * h];
+        for (row, token) in x.chunks_exact_mut(h).zip(&tokens) {
+            let word = &self.word[token.id as usize * h..][..h];
+            let position = &self.position[token.position as usize * h..][..h];
+            let kind = &self.token_type[token.kind as usize * h..][..h];
+            for (((v, w), p), k) in row.iter_mut().zip(word).zip(position).zip(kind) {
+                *v = w + p + k;
+            }
+        }
+        self.pool.install(|| {
+            let norm = &self.embedding_norm;
+            tamis_kernels::layer_norm(&mut x, h, &norm.gamma, &norm.beta, eps);
+            let mut qkv = vec![0.0f32; rows * 3 * h];
+            let mut context = vec![0.0f32; rows * h];
+            let mut attended = vec![0.0f32; rows * h];
+            let mut inner = vec![0.0f32; rows * c.intermediate_size];
+            for layer in &self.layers {
+                layer.qkv.forward(&x, rows, None, &mut qkv, threads);
+                tamis_kernels::attention(&qkv, &segments, c.num_heads, h, &mut context);
+                layer.attention_out.forward(&context, rows, Some(&x), &mut attended, threads);
+                let norm = &layer.attention_norm;
+                tamis_kernels::layer_norm(&mut attended, h, &norm.gamma, &norm.beta, eps);
+                layer.intermediate.forward(&attended, rows, None, &mut inner, threads);
+                match c.hidden_act {
+                    HiddenAct::GeluErf => tamis_kernels::gelu_erf(&mut inner),
+                    HiddenAct::GeluTanh => tamis_kernels::gelu_tanh(&mut inner),
+                    HiddenAct::Relu => tamis_kernels::relu(&mut inner),
+                    HiddenAct::Silu => tamis_kernels::silu(&mut inner),
+                }
+                layer.output.forward(&inner, rows, Some(&attended), &mut x, threads);
+                let norm = &layer.output_norm;
+                tamis_kernels::layer_norm(&mut x, h, &norm.gamma, &norm.beta, eps);
+            }
+        });
+        Ok((x, segments))
+    }
+
+    /// The rows to compute (token, position and segment ids) and each sequence's place
+    /// among them: real tokens only when packing, every padded row otherwise.
+    fn layout(&self, batch: &TokenBatch) -> Result<(Vec<RowIds>, Vec<Segment>)> {
+        let c = &self.config;
+        let mut rows = Vec::with_capacity(batch.input_ids.len());
+        let mut segments = Vec::with_capacity(batch.batch_size);
+        for b in 0..batch.batch_size {
+            let span = b * batch.seq_len..(b + 1) * batch.seq_len;
+            let mask = &batch.attention_mask[span.clone()];
+            // Batches are right-padded: the real tokens are the leading ones.
+            let len = mask.iter().take_while(|&&m| m == 1).count().max(1);
+            let width = if self.packing { len } else { batch.seq_len };
+            segments.push(Segment { start: rows.len(), rows: width, keys: len });
+            for (i, (&id, &kind)) in batch.input_ids[span.clone()]
+                .iter()
+                .zip(&batch.type_ids[span])
+                .take(width)
+                .enumerate()
+            {
+                let position = match c.family {
+                    Family::Bert => i as u32,
+                    // RoBERTa numbers real tokens from pad + 1; padding keeps the pad id.
+                    Family::Roberta if i < len => c.pad_token_id + 1 + i as u32,
+                    Family::Roberta => c.pad_token_id,
+                };
+                rows.push(RowIds { id, position, kind });
+            }
+        }
+        for token in &rows {
+            if token.id as usize >= c.vocab_size
+                || token.position as usize >= c.max_position_embeddings
+                || token.kind as usize >= c.type_vocab_size
+            {
+                return Err(Error::InvalidOption {
+                    name: "input",
+                    message: format!(
+                        "token {} (position {}, type {}) is outside the model's tables \
+                         ({} tokens, {} positions, {} types): does tokenizer.json belong to this model?",
+                        token.id,
+                        token.position,
+                        token.kind,
+                        c.vocab_size,
+                        c.max_position_embeddings,
+                        c.type_vocab_size
+                    ),
+                });
+            }
+        }
+        Ok((rows, segments))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RowIds {
+    id: u32,
+    position: u32,
+    kind: u32,
+}
+
+impl EncoderBackend for NativeEncoder {
+    fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates> {
+        let h = self.config.hidden_size;
+        let (states, segments) = self.encode(batch)?;
+        // Back to the padded `[batch, seq_len, hidden]` layout callers pool over.
+        let mut data = vec![0.0f32; batch.batch_size * batch.seq_len * h];
+        for (b, segment) in segments.iter().enumerate() {
+            let rows = segment.rows.min(batch.seq_len);
+            data[b * batch.seq_len * h..][..rows * h]
+                .copy_from_slice(&states[segment.start * h..][..rows * h]);
+        }
+        Ok(HiddenStates { data, hidden: h, seq_len: batch.seq_len })
+    }
+
+    fn classify(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
+        let head = self.head.as_ref().ok_or(Error::InvalidOption {
+            name: "model",
+            message: "the encoder has no classification head".to_string(),
+        })?;
+        let h = self.config.hidden_size;
+        let (states, segments) = self.encode(batch)?;
+        let first: Vec<f32> =
+            segments.iter().flat_map(|s| &states[s.start * h..][..h]).copied().collect();
+        let b = segments.len();
+        let mut pooled = vec![0.0f32; b * h];
+        head.dense.forward(&first, b, None, &mut pooled, 1);
+        tamis_kernels::tanh(&mut pooled);
+        let mut logits = vec![0.0f32; b * head.out.out_features()];
+        head.out.forward(&pooled, b, None, &mut logits, 1);
+        Ok(logits)
+    }
+}
