@@ -15,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tamis_core::ScoreActivation;
 use tamis_kernels::Linear;
-use tamis_models::{
-    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderConfig, Prompt,
-};
+use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, Prompt};
 
 use crate::jsonl::{progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
@@ -291,7 +289,7 @@ fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
     let report = measure(
         &args.run,
         &args.model,
-        model.encoder_config(),
+        |n| model.encoder_config().first_token_flops(n),
         model.max_length(),
         "pairs",
         &calls,
@@ -324,7 +322,7 @@ fn embed(args: &EmbedBenchArgs) -> anyhow::Result<()> {
     let report = measure(
         &args.run,
         &args.model,
-        model.encoder_config(),
+        |n| model.encoder_config().forward_flops(n),
         model.max_length(),
         "documents",
         &calls,
@@ -359,7 +357,7 @@ fn read_workload<T: serde::de::DeserializeOwned>(
 fn measure<T>(
     run: &RunArgs,
     model: &ModelArgs,
-    encoder: &EncoderConfig,
+    flops_of: impl Fn(usize) -> f64,
     max_length: usize,
     item: &'static str,
     calls: &[Vec<T>],
@@ -386,8 +384,9 @@ fn measure<T>(
     let seconds: f64 = times.iter().sum();
     let items = calls.iter().map(Vec::len).sum::<usize>() * run.rounds;
     let tokens: usize = lengths.iter().flatten().sum();
-    let flops: f64 = lengths.iter().flatten().map(|&n| encoder.forward_flops(n)).sum::<f64>()
-        * run.rounds as f64;
+    // What the encoder must compute for these lengths (work it skips is not counted).
+    let flops: f64 =
+        lengths.iter().flatten().map(|&n| flops_of(n)).sum::<f64>() * run.rounds as f64;
     let gflops = flops / seconds / 1e9;
     times.sort_by(f64::total_cmp);
     let quantile = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize] * 1000.0;

@@ -80,10 +80,11 @@ pub struct ServeArgs {
 /// The name clients use for a model: NAME= if given, else a directory's last component,
 /// else the hub id.
 fn split_name(spec: &str) -> (String, &str) {
-    if let Some((name, target)) = spec.split_once('=') {
-        if !name.is_empty() && !name.contains('/') {
-            return (name.to_string(), target);
-        }
+    if let Some((name, target)) = spec.split_once('=')
+        && !name.is_empty()
+        && !name.contains('/')
+    {
+        return (name.to_string(), target);
     }
     let path = std::path::Path::new(spec);
     let name = match path.file_name().and_then(|n| n.to_str()) {

@@ -65,15 +65,15 @@ impl ChunkingConfig {
                 message: "chunk size must be at least 1 token".into(),
             });
         }
-        if let Some(max) = self.max_tokens {
-            if self.overlap_tokens >= max {
-                return Err(Error::InvalidChunking {
-                    message: format!(
-                        "overlap ({}) must be smaller than the chunk size ({max})",
-                        self.overlap_tokens
-                    ),
-                });
-            }
+        if let Some(max) = self.max_tokens
+            && self.overlap_tokens >= max
+        {
+            return Err(Error::InvalidChunking {
+                message: format!(
+                    "overlap ({}) must be smaller than the chunk size ({max})",
+                    self.overlap_tokens
+                ),
+            });
         }
         Ok(())
     }

@@ -69,12 +69,10 @@ impl Fusion {
                 message: "weights must be finite and ≥ 0".into()
             });
         }
-        if let Fusion::Rrf { k, .. } = self {
-            if !k.is_finite() || *k < 0.0 {
-                return Err(Error::InvalidFusion {
-                    message: format!("rrf k must be ≥ 0, got {k}"),
-                });
-            }
+        if let Fusion::Rrf { k, .. } = self
+            && (!k.is_finite() || *k < 0.0)
+        {
+            return Err(Error::InvalidFusion { message: format!("rrf k must be ≥ 0, got {k}") });
         }
         Ok(())
     }

@@ -381,19 +381,18 @@ impl Index {
         let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok());
-        if n_chunks as usize >= self.settings.exact_below {
-            if let (Some(seq), true) = (saved_seq, file.is_file()) {
-                if seq <= last {
-                    self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
-                    let changes: Vec<Change> =
-                        self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
-                    if !changes.is_empty() {
-                        self.apply_vectors(&changes)?;
-                        self.unsaved_vectors = Some(last);
-                    }
-                    return Ok(());
-                }
+        if n_chunks as usize >= self.settings.exact_below
+            && let (Some(seq), true) = (saved_seq, file.is_file())
+            && seq <= last
+        {
+            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
+            let changes: Vec<Change> =
+                self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
+            if !changes.is_empty() {
+                self.apply_vectors(&changes)?;
+                self.unsaved_vectors = Some(last);
             }
+            return Ok(());
         }
         self.rebuild_vectors(n_chunks as usize)?;
         if matches!(self.vectors, Vectors::Hnsw(_)) {

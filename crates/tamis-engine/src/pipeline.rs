@@ -318,10 +318,10 @@ impl Index {
         let mut hits = Vec::with_capacity(request.k);
         for (position, candidate) in order.into_iter().enumerate() {
             let scored_last = n_stages > 0 && candidate.reranks[n_stages - 1].is_some();
-            if let Some(threshold) = request.min_score {
-                if !scored_last || candidate.last_score.is_some_and(|s| s < threshold) {
-                    continue;
-                }
+            if let Some(threshold) = request.min_score
+                && (!scored_last || candidate.last_score.is_some_and(|s| s < threshold))
+            {
+                continue;
             }
             let latest = candidate.reranks.iter().rposition(Option::is_some);
             let (score, score_kind) = match latest {

@@ -105,10 +105,11 @@ pub fn available_splits(dir: &Path) -> crate::Result<Vec<String>> {
     let mut splits = Vec::new();
     for entry in fs_err::read_dir(&qrels_dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "tsv") && path.is_file() {
-            if let Some(stem) = path.file_stem().and_then(|stem| stem.to_str()) {
-                splits.push(stem.to_owned());
-            }
+        if path.extension().is_some_and(|ext| ext == "tsv")
+            && path.is_file()
+            && let Some(stem) = path.file_stem().and_then(|stem| stem.to_str())
+        {
+            splits.push(stem.to_owned());
         }
     }
     splits.sort();

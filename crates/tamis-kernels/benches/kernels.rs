@@ -37,8 +37,7 @@ fn linear(bencher: Bencher, (k, n): (usize, usize)) {
 fn attention_packed(bencher: Bencher, len: usize) {
     let (hidden, heads, count) = (384, 12, 16);
     let qkv = data(count * len * 3 * hidden, 4);
-    let segments: Vec<Segment> =
-        (0..count).map(|i| Segment { start: i * len, rows: len, keys: len }).collect();
+    let segments: Vec<Segment> = (0..count).map(|i| Segment::packed(i * len, len)).collect();
     let mut out = vec![0.0; count * len * hidden];
     bencher.bench_local(|| attention(&qkv, &segments, heads, hidden, &mut out));
 }

@@ -19,8 +19,18 @@ pub struct Segment {
     /// Rows the sequence occupies.
     pub rows: usize,
     /// Leading rows that are real tokens and may be attended to; the rest (padding, when
-    /// a caller runs padded batches) still get outputs but are never keys.
+    /// a caller runs padded batches) are never keys.
     pub keys: usize,
+    /// Leading rows whose output is computed: all `rows`, or 1 where only the first
+    /// token's state is read (a classifier's last layer). Other rows of `out` are left alone.
+    pub queries: usize,
+}
+
+impl Segment {
+    /// A sequence of `len` real tokens at `start`, every row a key and a query.
+    pub fn packed(start: usize, len: usize) -> Segment {
+        Segment { start, rows: len, keys: len, queries: len }
+    }
 }
 
 /// Writes the attention output of every segment into `out` (`[rows, hidden]`), given
@@ -32,7 +42,10 @@ pub struct Segment {
 /// If segments overlap, are out of order, exceed the buffers, have no keys, or
 /// `hidden` is not a multiple of `heads`.
 pub fn attention(qkv: &[f32], segments: &[Segment], heads: usize, hidden: usize, out: &mut [f32]) {
-    assert!(heads > 0 && hidden % heads == 0, "attention: {hidden} is not {heads} heads wide");
+    assert!(
+        heads > 0 && hidden.is_multiple_of(heads),
+        "attention: {hidden} is not {heads} heads wide"
+    );
     let rows = out.len() / hidden;
     assert!(
         out.len() == rows * hidden && qkv.len() == rows * 3 * hidden,
@@ -59,7 +72,7 @@ pub fn attention(qkv: &[f32], segments: &[Segment], heads: usize, hidden: usize,
     let head_dim = hidden / heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     blocks.into_par_iter().for_each_init(Vec::new, |scores, (segment, block)| {
-        let (n_rows, n_keys) = (segment.rows, segment.keys);
+        let (n_rows, n_keys) = (segment.queries, segment.keys);
         scores.resize(n_rows * n_keys, 0.0);
         let base = segment.start * 3 * hidden;
         for head in 0..heads {

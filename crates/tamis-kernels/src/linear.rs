@@ -65,23 +65,68 @@ impl Linear {
         out: &mut [f32],
         threads: usize,
     ) {
+        let n = self.out_features;
+        assert_eq!(out.len(), rows * n, "Linear: output is not [rows, out]");
+        if let Some(res) = residual {
+            assert_eq!(res.len(), rows * n, "Linear: residual is not [rows, out]");
+        }
+        self.forward_strided(x, rows, residual, out, n, threads);
+    }
+
+    /// [`Linear::forward`] into rows `out_stride` apart: row `r` is
+    /// `out[r * out_stride..][..out_features]`, and whatever lies between rows is left
+    /// alone (e.g. writing K and V beside Q in a fused `[rows, 3h]` buffer).
+    ///
+    /// # Panics
+    /// If `out_stride < out_features` or a buffer is too short for `rows`.
+    pub fn forward_strided(
+        &self,
+        x: &[f32],
+        rows: usize,
+        residual: Option<&[f32]>,
+        out: &mut [f32],
+        out_stride: usize,
+        threads: usize,
+    ) {
         let (k, n) = (self.in_features, self.out_features);
         assert_eq!(x.len(), rows * k, "Linear: input is not [rows, in]");
-        assert_eq!(out.len(), rows * n, "Linear: output is not [rows, out]");
+        assert!(out_stride >= n, "Linear: output rows overlap");
+        assert!(rows == 0 || (rows - 1) * out_stride + n <= out.len(), "Linear: output too short");
+        let out_rows = out.chunks_mut(out_stride).take(rows);
         match residual {
             Some(res) => {
-                assert_eq!(res.len(), rows * n, "Linear: residual is not [rows, out]");
-                for (o, r) in out.chunks_exact_mut(n).zip(res.chunks_exact(n)) {
-                    for ((o, r), b) in o.iter_mut().zip(r).zip(&self.bias) {
+                assert!(res.len() >= rows * n, "Linear: residual is not [rows, out]");
+                for (o, r) in out_rows.zip(res.chunks_exact(n)) {
+                    for ((o, r), b) in o[..n].iter_mut().zip(r).zip(&self.bias) {
                         *o = r + b;
                     }
                 }
             }
-            None => out.chunks_exact_mut(n).for_each(|o| o.copy_from_slice(&self.bias)),
+            None => out_rows.for_each(|o| o[..n].copy_from_slice(&self.bias)),
         }
         let lhs = Strided { data: x, row_stride: k, col_stride: 1 };
         let rhs = Strided { data: &self.weight_t, row_stride: n, col_stride: 1 };
-        matmul(rows, n, k, lhs, rhs, out, n, true, 1.0, threads);
+        matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+    }
+
+    /// The layer restricted to output features `range` (e.g. the Q, or the K and V,
+    /// part of a fused QKV projection).
+    ///
+    /// # Panics
+    /// If the range exceeds the outputs.
+    pub fn outputs(&self, range: std::ops::Range<usize>) -> Linear {
+        assert!(range.end <= self.out_features && range.start <= range.end, "Linear: bad range");
+        let n = range.len();
+        let mut weight_t = Vec::with_capacity(self.in_features * n);
+        for row in self.weight_t.chunks_exact(self.out_features) {
+            weight_t.extend_from_slice(&row[range.clone()]);
+        }
+        Linear {
+            in_features: self.in_features,
+            out_features: n,
+            weight_t,
+            bias: self.bias[range].to_vec(),
+        }
     }
 }
 

@@ -11,7 +11,11 @@ use crate::simd;
 /// # Panics
 /// If `width` is 0, `x.len()` is not a multiple of it, or `gamma`/`beta` are not `width` long.
 pub fn layer_norm(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
-    assert!(width > 0 && x.len() % width == 0, "layer_norm: {} values in rows of {width}", x.len());
+    assert!(
+        width > 0 && x.len().is_multiple_of(width),
+        "layer_norm: {} values in rows of {width}",
+        x.len()
+    );
     assert!(
         gamma.len() == width && beta.len() == width,
         "layer_norm: parameters of the wrong width"

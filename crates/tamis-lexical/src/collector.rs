@@ -170,10 +170,10 @@ impl TopHeap {
         }
         if self.heap.len() < self.k {
             self.heap.push(Worst(hit));
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if rank_order(&hit, &worst.0) == Ordering::Less {
-                *worst = Worst(hit);
-            }
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && rank_order(&hit, &worst.0) == Ordering::Less
+        {
+            *worst = Worst(hit);
         }
     }
 

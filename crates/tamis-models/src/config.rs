@@ -148,12 +148,12 @@ impl EncoderConfig {
             }
             _ => return Err(unsupported()),
         };
-        if let Some(kind) = raw.position_embedding_type.as_deref() {
-            if kind != "absolute" {
-                return Err(bad(format!(
-                    "position_embedding_type '{kind}' is not supported (only 'absolute')"
-                )));
-            }
+        if let Some(kind) = raw.position_embedding_type.as_deref()
+            && kind != "absolute"
+        {
+            return Err(bad(format!(
+                "position_embedding_type '{kind}' is not supported (only 'absolute')"
+            )));
         }
         let hidden_act = match raw.hidden_act.as_str() {
             "gelu" => HiddenAct::GeluErf,
@@ -162,7 +162,8 @@ impl EncoderConfig {
             "silu" | "swish" => HiddenAct::Silu,
             other => return Err(bad(format!("hidden_act '{other}' is not supported"))),
         };
-        if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 {
+        if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads)
+        {
             return Err(bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 raw.hidden_size, raw.num_attention_heads
@@ -198,6 +199,16 @@ impl EncoderConfig {
     pub fn forward_flops(&self, len: usize) -> f64 {
         let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
         self.num_layers as f64 * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h)
+    }
+
+    /// [`EncoderConfig::forward_flops`] when only the first token's final state is read
+    /// (a classification head): the last layer computes K and V for every token, and
+    /// Q, attention, output projection and FFN for the first token alone.
+    pub fn first_token_flops(&self, len: usize) -> f64 {
+        let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
+        let full = |layers: f64| layers * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h);
+        let last = 2.0 * n * 2.0 * h * h + 2.0 * (2.0 * h * h + 2.0 * h * i) + 4.0 * n * h;
+        full(self.num_layers.saturating_sub(1) as f64) + last
     }
 
     /// The longest sequence the position table allows (XLM-R loses `pad_token_id + 1` slots).

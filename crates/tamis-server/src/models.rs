@@ -138,14 +138,12 @@ impl RerankModel {
             Ok(model.tokenize(&pairs)?)
         })
         .await?;
-        if !truncate {
-            if let Some(idx) = inputs.iter().position(|t| t.truncated) {
-                return Err(ApiError::validation(format!(
-                    "text {idx} with the query is longer than the model's {} tokens; send \
+        if !truncate && let Some(idx) = inputs.iter().position(|t| t.truncated) {
+            return Err(ApiError::validation(format!(
+                "text {idx} with the query is longer than the model's {} tokens; send \
                      \"truncate\": true to cut it",
-                    self.model.max_length()
-                )));
-            }
+                self.model.max_length()
+            )));
         }
         let lengths: Vec<usize> = inputs.iter().map(|t| t.ids.len()).collect();
         let done = self.batcher.run(inputs).await?;
@@ -277,14 +275,12 @@ impl EmbedModel {
             })
         })
         .await?;
-        if !truncate {
-            if let Some(idx) = inputs.iter().position(|t| t.tokens.truncated) {
-                return Err(ApiError::validation(format!(
-                    "input {idx} is longer than the model's {} tokens; send \"truncate\": true \
+        if !truncate && let Some(idx) = inputs.iter().position(|t| t.tokens.truncated) {
+            return Err(ApiError::validation(format!(
+                "input {idx} is longer than the model's {} tokens; send \"truncate\": true \
                      to cut it",
-                    self.model.max_length()
-                )));
-            }
+                self.model.max_length()
+            )));
         }
         let tokens = inputs.iter().map(|t| t.tokens.ids.len()).sum();
         let done = self.batcher.run(inputs).await?;

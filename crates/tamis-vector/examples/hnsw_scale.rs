@@ -134,7 +134,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     flat.upsert(&items)?;
     drop(hnsw);
 
-    let two_percent = |key: u64| key % 50 == 0;
+    let two_percent = |key: u64| key.is_multiple_of(50);
     let filters =
         [("unfiltered", None), ("filter 2%", Some(&two_percent as &dyn tamis_core::KeyFilter))];
     // The exact answers, once per filter, for the first `n_exact` queries.

@@ -65,10 +65,10 @@ impl TopK {
     pub(crate) fn push(&mut self, hit: Hit) {
         if self.heap.len() < self.k {
             self.heap.push(Ranked(hit));
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if best_first(&hit, &worst.0) == Ordering::Less {
-                *worst = Ranked(hit);
-            }
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && best_first(&hit, &worst.0) == Ordering::Less
+        {
+            *worst = Ranked(hit);
         }
     }
 

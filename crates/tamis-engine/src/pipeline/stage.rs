@@ -77,11 +77,13 @@ impl Index {
                 outside_top = if higher < target { 0 } else { outside_top + 1 };
                 scored.push((position, doc_score));
             }
-            if let Some(AdaptiveDepth { patience, .. }) = request.adaptive {
-                if scored.len() >= target && outside_top >= patience && batch_end < n {
-                    stopped = Some(EarlyStop::Adaptive);
-                    break;
-                }
+            if let Some(AdaptiveDepth { patience, .. }) = request.adaptive
+                && scored.len() >= target
+                && outside_top >= patience
+                && batch_end < n
+            {
+                stopped = Some(EarlyStop::Adaptive);
+                break;
             }
         }
 

@@ -49,7 +49,7 @@ fn packed_sequences_attend_only_to_their_own_keys() {
     let mut segments = Vec::new();
     let mut start = 0;
     for len in lengths {
-        segments.push(Segment { start, rows: len, keys: len });
+        segments.push(Segment::packed(start, len));
         start += len;
     }
     let rows = start;
@@ -79,17 +79,24 @@ fn padding_rows_are_never_keys() {
     let (heads, hidden) = (2, 16);
     let qkv = data(8 * 3 * hidden, 41, 1.0);
     let mut padded = vec![0.0; 8 * hidden];
-    attention(&qkv, &[Segment { start: 0, rows: 8, keys: 5 }], heads, hidden, &mut padded);
+    attention(
+        &qkv,
+        &[Segment { start: 0, rows: 8, keys: 5, queries: 8 }],
+        heads,
+        hidden,
+        &mut padded,
+    );
     let mut packed = vec![0.0; 5 * hidden];
     attention(
         &qkv[..5 * 3 * hidden],
-        &[Segment { start: 0, rows: 5, keys: 5 }],
+        &[Segment { start: 0, rows: 5, keys: 5, queries: 5 }],
         heads,
         hidden,
         &mut packed,
     );
     assert_eq!(max_diff(&padded[..5 * hidden], &packed), 0.0);
-    let want = reference(&qkv, &[Segment { start: 0, rows: 8, keys: 5 }], heads, hidden, 8);
+    let want =
+        reference(&qkv, &[Segment { start: 0, rows: 8, keys: 5, queries: 8 }], heads, hidden, 8);
     assert!(max_diff(&padded, &want) < 1e-5);
 }
 
@@ -98,7 +105,10 @@ fn gaps_between_segments_are_left_alone() {
     let (heads, hidden) = (1, 8);
     let qkv = data(6 * 3 * hidden, 51, 1.0);
     let mut out = vec![7.0; 6 * hidden];
-    let segments = [Segment { start: 0, rows: 2, keys: 2 }, Segment { start: 4, rows: 2, keys: 1 }];
+    let segments = [
+        Segment { start: 0, rows: 2, keys: 2, queries: 2 },
+        Segment { start: 4, rows: 2, keys: 1, queries: 2 },
+    ];
     attention(&qkv, &segments, heads, hidden, &mut out);
     assert!(out[2 * hidden..4 * hidden].iter().all(|v| *v == 7.0));
 }
@@ -106,6 +116,30 @@ fn gaps_between_segments_are_left_alone() {
 #[test]
 #[should_panic(expected = "overlap or are out of order")]
 fn overlapping_segments_are_refused() {
-    let segments = [Segment { start: 0, rows: 3, keys: 3 }, Segment { start: 2, rows: 2, keys: 2 }];
+    let segments = [
+        Segment { start: 0, rows: 3, keys: 3, queries: 3 },
+        Segment { start: 2, rows: 2, keys: 2, queries: 2 },
+    ];
     attention(&[0.0; 5 * 24], &segments, 1, 8, &mut [0.0; 5 * 8]);
+}
+
+#[test]
+fn first_query_only_computes_the_first_row_exactly() {
+    // A classifier's last layer: only row 0 of each sequence is read. (Not bit-equal:
+    // the GEMM picks another micro-kernel for one row.)
+    let (heads, hidden) = (4, 32);
+    let segments = [Segment::packed(0, 9), Segment::packed(9, 30)];
+    let qkv = data(39 * 3 * hidden, 61, 2.0);
+    let mut full = vec![0.0; 39 * hidden];
+    attention(&qkv, &segments, heads, hidden, &mut full);
+    let firsts = segments.map(|s| Segment { queries: 1, ..s });
+    let mut first = vec![f32::NAN; 39 * hidden];
+    attention(&qkv, &firsts, heads, hidden, &mut first);
+    for s in segments {
+        let row = s.start * hidden..(s.start + 1) * hidden;
+        assert!(max_diff(&first[row.clone()], &full[row]) < 1e-6);
+        assert!(
+            first[(s.start + 1) * hidden..(s.start + s.rows) * hidden].iter().all(|v| v.is_nan())
+        );
+    }
 }

@@ -68,3 +68,21 @@ fn a_wrongly_sized_input_is_refused() {
 fn flops_count_a_multiply_and_an_add_per_term() {
     assert_eq!(matmul_flops(2, 3, 4), 48.0);
 }
+
+#[test]
+fn an_output_range_and_strided_rows_match_the_whole_layer() {
+    let (rows, k, n) = (5, 16, 12);
+    let (x, w, b) = (data(rows * k, 71, 1.0), data(n * k, 72, 0.5), data(n, 73, 1.0));
+    let layer = Linear::from_torch(&w, Some(&b), n, k);
+    let mut whole = vec![0.0; rows * n];
+    layer.forward(&x, rows, None, &mut whole, 1);
+    // Columns 4..12 written into rows 20 apart, at offset 4: the gaps stay untouched.
+    let part = layer.outputs(4..12);
+    assert_eq!(part.out_features(), 8);
+    let mut strided = vec![f32::NAN; rows * 20];
+    part.forward_strided(&x, rows, None, &mut strided[4..], 20, 2);
+    for r in 0..rows {
+        assert_eq!(&strided[r * 20 + 4..r * 20 + 12], &whole[r * n + 4..r * n + 12]);
+        assert!(strided[r * 20..r * 20 + 4].iter().all(|v| v.is_nan()));
+    }
+}

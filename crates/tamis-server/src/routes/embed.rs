@@ -193,13 +193,14 @@ pub async fn openai(
     ApiJson(request): ApiJson<OpenAiEmbedRequest>,
 ) -> Result<Response, ApiError> {
     let model = state.embedder()?.clone();
-    if let Some(name) = request.model.as_deref().filter(|n| !n.is_empty()) {
-        if name != model.name && name.rsplit('/').next() != Some(model.name.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "unknown model {name:?}; this server embeds with {}",
-                model.name
-            )));
-        }
+    if let Some(name) = request.model.as_deref().filter(|n| !n.is_empty())
+        && name != model.name
+        && name.rsplit('/').next() != Some(model.name.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown model {name:?}; this server embeds with {}",
+            model.name
+        )));
     }
     check_dimensions(&state, request.dimensions)?;
     let texts = request.input.into_texts("input")?;

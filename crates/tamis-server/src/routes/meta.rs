@@ -77,11 +77,11 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
 
 /// `GET /metrics`: Prometheus (OpenMetrics text).
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    if let Some(collections) = &state.collections {
-        if let Some(cache) = collections.query_embedder() {
-            let stats = cache.stats();
-            state.metrics.sync_cache("query_embeddings", stats.hits, stats.misses);
-        }
+    if let Some(collections) = &state.collections
+        && let Some(cache) = collections.query_embedder()
+    {
+        let stats = cache.stats();
+        state.metrics.sync_cache("query_embeddings", stats.hits, stats.misses);
     }
     for (name, stats) in state.score_cache_stats() {
         state.metrics.sync_cache(&format!("scores:{name}"), stats.hits, stats.misses);

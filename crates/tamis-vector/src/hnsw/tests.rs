@@ -193,7 +193,7 @@ fn save_then_load_gives_identical_results() {
     );
     assert_eq!(loaded.params(), hnsw.params());
 
-    let even = |key: ChunkKey| key % 2 == 0;
+    let even = |key: ChunkKey| key.is_multiple_of(2);
     let queries = mixture.sample(30, 6);
     for query in queries.chunks_exact(48) {
         assert_eq!(loaded.search(query, K, None).unwrap(), hnsw.search(query, K, None).unwrap());
