@@ -42,12 +42,12 @@ pub struct ModelArgs {
     pub source: SourceArgs,
 
     /// Most sequences per forward pass (inputs are sorted by length first to limit padding).
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    #[arg(long, default_value_t = 128, value_name = "N")]
     pub batch_size: usize,
 
     /// Most tokens (sequences × padded length) per forward pass; long inputs run in
     /// smaller batches so attention buffers stay cache-friendly.
-    #[arg(long, default_value_t = 2048, value_name = "N")]
+    #[arg(long, default_value_t = 4096, value_name = "N")]
     pub max_batch_tokens: usize,
 
     /// Maximum tokens per input; default: the model's own limit.

@@ -71,42 +71,42 @@ pub fn attention(qkv: &[f32], segments: &[Segment], heads: usize, hidden: usize,
     }
     let head_dim = hidden / heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
-    blocks.into_par_iter().for_each_init(Vec::new, |scores, (segment, block)| {
-        let (n_rows, n_keys) = (segment.queries, segment.keys);
-        scores.resize(n_rows * n_keys, 0.0);
-        let base = segment.start * 3 * hidden;
-        for head in 0..heads {
-            let q = Strided {
-                data: &qkv[base + head * head_dim..],
-                row_stride: 3 * hidden,
-                col_stride: 1,
-            };
-            // Kᵀ: element (c, j) is key j's component c.
-            let k_t = Strided {
-                data: &qkv[base + hidden + head * head_dim..],
-                row_stride: 1,
-                col_stride: 3 * hidden,
-            };
-            matmul(n_rows, n_keys, head_dim, q, k_t, scores, n_keys, false, scale, 1);
-            scores.chunks_exact_mut(n_keys).for_each(simd::softmax_row);
-            let probs = Strided { data: scores, row_stride: n_keys, col_stride: 1 };
-            let v = Strided {
-                data: &qkv[base + 2 * hidden + head * head_dim..],
-                row_stride: 3 * hidden,
-                col_stride: 1,
-            };
-            matmul(
-                n_rows,
-                head_dim,
-                n_keys,
-                probs,
-                v,
-                &mut block[head * head_dim..],
-                hidden,
-                false,
-                1.0,
-                1,
-            );
-        }
-    });
+    blocks.into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(scores, inverse_sums), (segment, block)| {
+            let (n_rows, n_keys) = (segment.queries, segment.keys);
+            scores.resize(n_rows * n_keys, 0.0);
+            inverse_sums.resize(n_rows, 0.0);
+            let base = segment.start * 3 * hidden;
+            for head in 0..heads {
+                let q = Strided {
+                    data: &qkv[base + head * head_dim..],
+                    row_stride: 3 * hidden,
+                    col_stride: 1,
+                };
+                // Kᵀ: element (c, j) is key j's component c.
+                let k_t = Strided {
+                    data: &qkv[base + hidden + head * head_dim..],
+                    row_stride: 1,
+                    col_stride: 3 * hidden,
+                };
+                matmul(n_rows, n_keys, head_dim, q, k_t, scores, n_keys, false, scale, 1);
+                for (row, inverse) in scores.chunks_exact_mut(n_keys).zip(inverse_sums.iter_mut()) {
+                    *inverse = 1.0 / simd::softmax_numerator_row(row);
+                }
+                let weights = Strided { data: scores, row_stride: n_keys, col_stride: 1 };
+                let v = Strided {
+                    data: &qkv[base + 2 * hidden + head * head_dim..],
+                    row_stride: 3 * hidden,
+                    col_stride: 1,
+                };
+                let out = &mut block[head * head_dim..];
+                matmul(n_rows, head_dim, n_keys, weights, v, out, hidden, false, 1.0, 1);
+                // The softmax's division, applied to the head_dim outputs of each row.
+                for (row, inverse) in out.chunks_mut(hidden).zip(inverse_sums.iter()) {
+                    row[..head_dim].iter_mut().for_each(|o| *o *= inverse);
+                }
+            }
+        },
+    );
 }

@@ -1,32 +1,79 @@
-//! Row kernels compiled twice, for AVX2+FMA and for the baseline target, and picked at
-//! run time: LLVM vectorizes the plain loops below to 8 lanes only when it may use AVX2.
+//! Row kernels compiled three times, for AVX-512, for AVX2+FMA and for the baseline
+//! target, and picked at run time: LLVM vectorizes the plain loops below to 16 or 8
+//! lanes only when it may use those instructions.
 //!
 //! The loops avoid what defeats vectorization: reductions keep 16 independent partial
-//! sums, and `exp`/`erf` are branch-free polynomials rather than libm calls.
+//! sums, and `exp`/`erf` are branch-free polynomials rather than libm calls. Their
+//! `mul_add`s become FMAs in the vector builds (and a slow software FMA in the baseline
+//! build, which only CPUs from before 2013 run).
 #![allow(unsafe_code)]
 
-/// Defines `pub(crate) fn $name` that runs `$body` compiled for AVX2+FMA when the CPU
-/// has them, and the portable build otherwise.
+/// The instruction sets a kernel may be built for, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+impl Level {
+    /// The best level this CPU runs.
+    pub(crate) fn detected() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            if avx2 && std::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if avx2 {
+                return Level::Avx2;
+            }
+        }
+        Level::Portable
+    }
+}
+
+/// Defines `pub(crate) fn $name`, which runs `$body` built for the best [`Level`] the
+/// CPU has, and `$name::at(level, ..)`, which runs a given level's build (tests check
+/// every build against the portable one).
 macro_rules! dispatch {
     ($(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+        pub(crate) mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
             #[inline(always)]
             fn portable($($arg: $ty),*) $(-> $ret)? $body
 
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
+            /// Runs the build for `level`, or for the best level below it the CPU has.
+            pub(crate) fn at(level: Level, $($arg: $ty),*) $(-> $ret)? {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    #[target_feature(enable = "avx512f,avx2,fma")]
+                    fn avx512($($arg: $ty),*) $(-> $ret)? {
+                        portable($($arg),*)
+                    }
+                    #[target_feature(enable = "avx2,fma")]
+                    fn avx2($($arg: $ty),*) $(-> $ret)? {
+                        portable($($arg),*)
+                    }
+                    match level.min(Level::detected()) {
+                        // SAFETY: these builds differ from `portable` only by the target
+                        // features they are compiled for, which `Level::detected` found.
+                        Level::Avx512 => return unsafe { avx512($($arg),*) },
+                        Level::Avx2 => return unsafe { avx2($($arg),*) },
+                        Level::Portable => {}
+                    }
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: `avx2` only differs from `portable` by the target features it
-                    // is compiled for, and the CPU was just checked to have them.
-                    return unsafe { avx2($($arg),*) };
-                }
+                let _ = level;
+                portable($($arg),*)
             }
-            portable($($arg),*)
+        }
+
+        $(#[$doc])*
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            $name::at(Level::detected(), $($arg),*)
         }
     };
 }
@@ -81,17 +128,17 @@ fn max(x: &[f32]) -> f32 {
 pub(crate) fn exp(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer in the low bits
     let x = x.clamp(-87.3, 88.3);
-    let shifted = x * std::f32::consts::LOG2_E + ROUND;
+    let shifted = x.mul_add(std::f32::consts::LOG2_E, ROUND);
     let n = shifted - ROUND;
     // ln 2 split in two so that n·ln2 is subtracted without rounding error.
-    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_4, x));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let y = (p * r).mul_add(r, r + 1.0);
     // 2ⁿ from the integer in `shifted`'s mantissa: (n + 127) << 23.
     let bits = shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23;
     y * f32::from_bits(bits)
@@ -107,17 +154,17 @@ pub(crate) fn erf(x: f32) -> f32 {
     }
     let x2 = x * x;
     let mut p = -2.726_142_3e-10_f32;
-    p = p * x2 + 2.770_681_4e-8;
-    p = p * x2 + -2.101_024e-6;
-    p = p * x2 + -5.692_506_4e-5;
-    p = p * x2 + -7.349_906_3e-4;
-    p = p * x2 + -2.9546e-3;
-    p = p * x2 + -1.609_603_3e-2;
+    p = p.mul_add(x2, 2.770_681_4e-8);
+    p = p.mul_add(x2, -2.101_024e-6);
+    p = p.mul_add(x2, -5.692_506_4e-5);
+    p = p.mul_add(x2, -7.349_906_3e-4);
+    p = p.mul_add(x2, -2.9546e-3);
+    p = p.mul_add(x2, -1.609_603_3e-2);
     let mut q = -1.456_607_2e-5_f32;
-    q = q * x2 + -2.133_740_6e-4;
-    q = q * x2 + -1.682_827e-3;
-    q = q * x2 + -7.373_329e-3;
-    q = q * x2 + -1.426_474e-2;
+    q = q.mul_add(x2, -2.133_740_6e-4);
+    q = q.mul_add(x2, -1.682_827e-3);
+    q = q.mul_add(x2, -7.373_329e-3);
+    q = q.mul_add(x2, -1.426_474e-2);
     x * p / q
 }
 
@@ -134,16 +181,25 @@ dispatch! {
 }
 
 dispatch! {
-    /// Softmax of one row in place.
-    fn softmax_row(x: &mut [f32]) {
+    /// The numerator of a softmax, in place: `e^(x - max)`; returns the sum, by which
+    /// the caller divides later (attention divides its 32-wide output rows instead of
+    /// the much longer score rows).
+    fn softmax_numerator_row(x: &mut [f32]) -> f32 {
         let m = max(x);
-        for v in x.iter_mut() {
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = x.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (a, v) in acc.iter_mut().zip(chunk.iter_mut()) {
+                *v = exp(*v - m);
+                *a += *v;
+            }
+        }
+        let mut total = acc.iter().sum::<f32>();
+        for v in chunks.into_remainder() {
             *v = exp(*v - m);
+            total += *v;
         }
-        let inv = 1.0 / sum(x);
-        for v in x.iter_mut() {
-            *v *= inv;
-        }
+        total
     }
 }
 
@@ -182,6 +238,64 @@ dispatch! {
     fn relu_slice(x: &mut [f32]) {
         for v in x.iter_mut() {
             *v = v.max(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEVELS: [Level; 3] = [Level::Portable, Level::Avx2, Level::Avx512];
+
+    fn inputs() -> Vec<f32> {
+        (-4000..4000).map(|i| i as f32 / 97.0).chain([0.0, -0.0, 1e-30, -90.0, 90.0]).collect()
+    }
+
+    /// Every build of an in-place kernel matches the portable build.
+    fn same_at_every_level(kernel: fn(Level, &mut [f32]), tolerance: f32) {
+        let mut want = inputs();
+        kernel(Level::Portable, &mut want);
+        for level in LEVELS {
+            let mut got = inputs();
+            kernel(level, &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= tolerance * w.abs().max(1.0), "{level:?}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_build_of_every_kernel_agrees() {
+        same_at_every_level(gelu_erf_slice::at, 1e-6);
+        same_at_every_level(gelu_tanh_slice::at, 1e-6);
+        same_at_every_level(silu_slice::at, 1e-6);
+        same_at_every_level(relu_slice::at, 0.0);
+        same_at_every_level(
+            |l, x| {
+                x.chunks_mut(384).for_each(|r| {
+                    layer_norm_row::at(l, r, &[1.5; 384][..r.len()], &[0.5; 384][..r.len()], 1e-12)
+                })
+            },
+            1e-5,
+        );
+        same_at_every_level(
+            |l, x| {
+                x.chunks_mut(237).for_each(|r| {
+                    let total = softmax_numerator_row::at(l, r);
+                    r.iter_mut().for_each(|v| *v /= total);
+                })
+            },
+            1e-6,
+        );
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_where_softmax_uses_it() {
+        for i in -87_000..0 {
+            let x = i as f32 / 1000.0;
+            let want = (x as f64).exp();
+            assert!(((exp(x) as f64 - want) / want).abs() < 3e-7, "exp({x})");
         }
     }
 }

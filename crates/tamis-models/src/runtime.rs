@@ -43,7 +43,9 @@ pub struct RuntimeConfig {
     /// holds sequences of similar length and little padding.
     pub batch_size: usize,
     /// Most tokens (sequences × padded length) per forward pass: long inputs go in
-    /// smaller batches, so attention buffers stay small enough to be cheap.
+    /// smaller batches. The default, 4096, measured best for the native backend on a
+    /// MiniLM reranking workload: large enough for efficient GEMMs, small enough that
+    /// a layer's activations stay in cache (8192 was no faster, 23k slower).
     pub max_batch_tokens: usize,
 }
 
@@ -53,8 +55,8 @@ impl Default for RuntimeConfig {
             backend: Backend::Native,
             packing: true,
             threads: None,
-            batch_size: 32,
-            max_batch_tokens: 2048,
+            batch_size: 128,
+            max_batch_tokens: 4096,
         }
     }
 }
