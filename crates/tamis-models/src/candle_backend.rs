@@ -60,12 +60,7 @@ impl CandleEncoder {
         pool: Arc<rayon::ThreadPool>,
     ) -> Result<CandleEncoder> {
         let weights_error = |source| Error::Weights { dir: dir.to_path_buf(), source };
-        let prefix = crate::weights::encoder_prefix(&tensors).ok_or_else(|| {
-            weights_error(candle_core::Error::Msg(
-                "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta. prefix)"
-                    .to_string(),
-            ))
-        })?;
+        let prefix = crate::weights::encoder_prefix(dir, &tensors)?;
         let root = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let encoder =
             if prefix.is_empty() { root.clone() } else { root.pp(prefix.trim_end_matches('.')) };

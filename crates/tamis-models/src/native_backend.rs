@@ -131,13 +131,7 @@ impl NativeEncoder {
         pool: Arc<rayon::ThreadPool>,
         packing: bool,
     ) -> Result<NativeEncoder> {
-        let prefix = crate::weights::encoder_prefix(&tensors).ok_or_else(|| Error::Weights {
-            dir: dir.to_path_buf(),
-            source: candle_core::Error::Msg(
-                "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta. prefix)"
-                    .to_string(),
-            ),
-        })?;
+        let prefix = crate::weights::encoder_prefix(dir, &tensors)?;
         let t = Tensors { dir, map: &tensors };
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let e = format!("{prefix}embeddings");

@@ -71,9 +71,19 @@ fn modern_name(name: String) -> String {
 }
 
 /// The prefix under which the encoder's tensors live: `bert.`, `roberta.`, or none
-/// (sentence-transformers saves the bare encoder).
-pub(crate) fn encoder_prefix(tensors: &HashMap<String, Tensor>) -> Option<&'static str> {
+/// (sentence-transformers saves the bare encoder); an error naming `dir` when none fits.
+pub(crate) fn encoder_prefix(
+    dir: &Path,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<&'static str> {
     ["", "bert.", "roberta.", "model."]
         .into_iter()
         .find(|prefix| tensors.contains_key(&format!("{prefix}embeddings.word_embeddings.weight")))
+        .ok_or_else(|| Error::Weights {
+            dir: dir.to_path_buf(),
+            source: candle_core::Error::Msg(
+                "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta. prefix)"
+                    .to_string(),
+            ),
+        })
 }
