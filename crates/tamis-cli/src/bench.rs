@@ -367,7 +367,8 @@ fn measure<T>(
     for c in calls.iter().take(run.warmup) {
         call(c)?;
     }
-    let threads = threads_of(model.source.threads)?;
+    // The model is loaded, so the runtime settings were validated.
+    let threads = model.runtime().threads();
     let bar = progress(calls.len() * run.rounds, "calls");
     let mut times = Vec::with_capacity(calls.len() * run.rounds);
     for _ in 0..run.rounds {
@@ -451,7 +452,8 @@ fn serve_stdio<T: serde::de::DeserializeOwned>(
     model: &ModelArgs,
     mut answer: impl FnMut(T) -> anyhow::Result<serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let threads = threads_of(model.source.threads)?;
+    // The model is loaded, so the runtime settings were validated.
+    let threads = model.runtime().threads();
     let mut out = std::io::stdout().lock();
     let ready = json!({ "ready": true, "threads": threads, "engine": "tamis", "version": env!("CARGO_PKG_VERSION") });
     writeln!(out, "{ready}")?;

@@ -22,31 +22,26 @@ def passage_text(doc: dict) -> str:
     return ((doc.get("title") or "") + " " + (doc.get("text") or "")).strip()
 
 
-def read_corpus(dataset: Path) -> dict:
-    """corpus.jsonl -> {doc_id: passage text}, in file order."""
-    path = dataset / "corpus.jsonl"
+def read_by_id(path: Path, value, hint: str = "") -> dict:
+    """A BEIR JSONL file -> {_id: value(record)}, in file order."""
     if not path.is_file():
-        sys.exit(f"error: {path} not found (expected a BEIR dataset directory)")
-    corpus = {}
+        sys.exit(f"error: {path} not found{hint}")
+    records = {}
     with path.open(encoding="utf-8") as f:
         for line in f:
             if line.strip():
-                doc = json.loads(line)
-                corpus[str(doc["_id"])] = passage_text(doc)
-    return corpus
+                record = json.loads(line)
+                records[str(record["_id"])] = value(record)
+    return records
+
+
+def read_corpus(dataset: Path) -> dict:
+    """corpus.jsonl -> {doc_id: passage text}, in file order."""
+    return read_by_id(dataset / "corpus.jsonl", passage_text, " (expected a BEIR dataset directory)")
 
 
 def read_queries(dataset: Path) -> dict:
-    path = dataset / "queries.jsonl"
-    if not path.is_file():
-        sys.exit(f"error: {path} not found")
-    queries = {}
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                q = json.loads(line)
-                queries[str(q["_id"])] = q["text"]
-    return queries
+    return read_by_id(dataset / "queries.jsonl", lambda q: q["text"])
 
 
 def read_qrels(path: Path) -> dict:
