@@ -6,14 +6,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use sha2::{Digest, Sha256};
+use tamis_engine::backend::Catalog;
 use tamis_engine::{Index, IndexSettings, IngestModels, SearchRequest};
 use tamis_eval::{Dataset, EvalConfig, Evaluator, Latencies, Run};
+use tamis_postgres::PgOptions;
 
 use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
 use crate::stage_args::{LoadedReranker, StageArgs, Variant};
+use crate::store::connect_postgres;
 
 mod report;
 
@@ -72,6 +75,12 @@ pub struct EvalArgs {
     #[arg(long, env = "TAMIS_EVAL_CACHE", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
+    /// Build and search the evaluation index in PostgreSQL + pgvector instead of the cache
+    /// directory: a postgres:// URL (as for `tamis index`); the collection is named after
+    /// the dataset and settings, and reused like a cached directory.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+
     /// Write the run (`qid Q0 docid rank score tag`) to this file; with several rows, one
     /// file per row with the row's name appended.
     #[arg(long, value_name = "FILE")]
@@ -108,23 +117,39 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let embedder_id = args.model.embedder_id(spec);
     let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
     args.creation.apply(&mut settings);
-    let index_dir = index_dir(args, &settings)?;
+    let (cache, key) = index_key(args, &settings)?;
     let started = Instant::now();
-    let mut index = if index_dir.join(tamis_engine::storage::STORE_FILE).is_file() {
-        Index::open(&index_dir)?
-    } else {
-        fs_err::create_dir_all(&index_dir)?;
-        Index::create(&index_dir, settings)?
+    let (mut index, index_location) = match &args.store {
+        Some(url) => {
+            let options = PgOptions { normalized: embedder.normalizes(), ..Default::default() };
+            let catalog = connect_postgres(url, options)?;
+            let index = match catalog.open(&key)? {
+                Some(index) => index,
+                None => catalog.create(&key, settings)?,
+            };
+            (index, format!("{} collection '{key}'", catalog.location()))
+        }
+        None => {
+            let index_dir = cache.join(&key);
+            let index = if index_dir.join(tamis_engine::storage::STORE_FILE).is_file() {
+                Index::open(&index_dir)?
+            } else {
+                fs_err::create_dir_all(&index_dir)?;
+                Index::create(&index_dir, settings)?
+            };
+            (index, index_dir.display().to_string())
+        }
     };
     // Always ingest: unchanged documents are skipped by hash, so a finished index costs a
     // scan and an interrupted build resumes.
     let documents = crate::corpus::read_documents(&args.dataset.join("corpus.jsonl"))?;
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
     let report = ingest(&mut index, &documents, models, 64, false)?;
-    let (n_docs, n_chunks) = index.store().counts()?;
+    let stats = index.stats()?;
     eprintln!(
-        "index {}: {n_docs} document(s), {n_chunks} chunk(s) ({} embedded now, {:.1} s)",
-        index_dir.display(),
+        "index {index_location}: {} document(s), {} chunk(s) ({} embedded now, {:.1} s)",
+        stats.documents,
+        stats.chunks,
         report.written,
         started.elapsed().as_secs_f64()
     );
@@ -194,7 +219,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let reports: Vec<(&Row, tamis_eval::Report)> =
         rows.iter().map(|row| (row, evaluator.evaluate(&row.run))).collect();
-    let summary = report::Summary { args, n_docs, n_chunks, metrics: &evaluator.config().metrics };
+    let summary = report::Summary {
+        args,
+        n_docs: stats.documents,
+        n_chunks: stats.chunks,
+        metrics: &evaluator.config().metrics,
+    };
     if args.json {
         summary.print_json(&reports)
     } else {
@@ -374,7 +404,9 @@ pub(crate) fn ms(duration: Duration) -> f64 {
 
 /// `<cache>/<dataset name>-<digest>`: the digest covers the corpus bytes and every
 /// creation setting, so a changed corpus or setting gets its own index.
-fn index_dir(args: &EvalArgs, settings: &IndexSettings) -> anyhow::Result<PathBuf> {
+/// The cache directory and the evaluation index's name in it (or its collection name):
+/// `<dataset>-<digest of the corpus and settings>`.
+fn index_key(args: &EvalArgs, settings: &IndexSettings) -> anyhow::Result<(PathBuf, String)> {
     let corpus = args.dataset.join("corpus.jsonl");
     let mut hasher = Sha256::new();
     let mut file = fs_err::File::open(&corpus)?;
@@ -382,14 +414,18 @@ fn index_dir(args: &EvalArgs, settings: &IndexSettings) -> anyhow::Result<PathBu
     hasher.update(format!("{settings:?}").as_bytes());
     let digest: String =
         hasher.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-    let name = fs_err::canonicalize(&args.dataset)?
+    let name: String = fs_err::canonicalize(&args.dataset)?
         .file_name()
-        .map_or_else(|| "dataset".to_string(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| "dataset".to_string(), |n| n.to_string_lossy().into_owned())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
     let cache = match &args.cache_dir {
         Some(dir) => dir.clone(),
+        None if args.store.is_some() => PathBuf::new(),
         None => default_cache()?,
     };
-    Ok(cache.join(format!("{name}-{digest}")))
+    Ok((cache, format!("{name}-{digest}")))
 }
 
 fn default_cache() -> anyhow::Result<PathBuf> {

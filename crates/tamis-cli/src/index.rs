@@ -1,4 +1,4 @@
-//! `tamis index`: build or update an index directory.
+//! `tamis index`: build or update an index (a directory, or a PostgreSQL collection).
 
 use std::path::PathBuf;
 
@@ -10,17 +10,22 @@ use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
 use tamis_engine::storage::Document;
 use tamis_engine::{Index, IndexSettings, IngestModels, IngestReport};
+use tamis_postgres::PgOptions;
 
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::store::{Store, StoreArgs};
 
 /// Build or update an index: documents in, chunks embedded and indexed for BM25 and vectors.
 ///
-/// The index is one directory. Its source of truth is a SQLite file (documents, chunks,
-/// metadata, vectors); the BM25 (tantivy) and vector indexes are derived from it and
-/// caught up automatically when reopened. Each batch of documents is written
-/// all-or-nothing; re-running an interrupted ingest skips documents already stored
-/// unchanged (by content hash), so nothing acknowledged is embedded twice.
+/// By default the index is one directory. Its source of truth is a SQLite file (documents,
+/// chunks, metadata, vectors); the BM25 (tantivy) and vector indexes are derived from it
+/// and caught up automatically when reopened. Given a postgres:// URL and --collection,
+/// the index is a collection in PostgreSQL with pgvector instead (tables created by
+/// tamis; HNSW and full-text GIN indexes; lexical ranking by ts_rank, not BM25). Each
+/// batch of documents is written all-or-nothing; re-running an interrupted ingest skips
+/// documents already stored unchanged (by content hash), so nothing acknowledged is
+/// embedded twice.
 ///
 /// Inputs: a BEIR corpus.jsonl ({"_id", "title", "text", "metadata"}), generic JSON Lines
 /// ({"id", "text", optional "title" and "metadata" object}), or a directory of .txt/.md
@@ -28,11 +33,19 @@ use crate::model_args::{EngineModelArgs, configure_threads};
 ///
 /// Example:
 ///   tamis index ./nfcorpus-index --input corpus.jsonl --model sentence-transformers/all-MiniLM-L6-v2
+///   tamis index postgres://tamis@db:5432/search --collection nfcorpus --input corpus.jsonl \
+///     --model sentence-transformers/all-MiniLM-L6-v2
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct IndexArgs {
-    /// The index directory (created when it does not exist).
-    dir: PathBuf,
+    /// Where the index is created or updated.
+    #[command(flatten)]
+    store: StoreArgs,
+
+    /// In PostgreSQL, store vectors as halfvec (16-bit floats): half the space, scores
+    /// within about 1e-3 (fixed when the collection is created).
+    #[arg(long)]
+    halfvec: bool,
 
     /// Documents to add or replace.
     #[arg(long, short = 'i', value_name = "PATH", required_unless_present_any = ["delete", "delete_where"])]
@@ -169,10 +182,12 @@ impl CreationArgs {
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
-    let exists = args.dir.join(tamis_engine::storage::STORE_FILE).is_file();
+    let options = PgOptions { halfvec: args.halfvec, normalized: false };
+    let mut store = args.store.resolve(options)?;
+    let exists = store.exists()?;
     if !args.delete.is_empty() {
-        anyhow::ensure!(exists, "{} holds no index to delete from", args.dir.display());
-        let mut index = Index::open(&args.dir)?;
+        anyhow::ensure!(exists, "{} holds no index to delete from", store.describe());
+        let mut index = store.open()?;
         let ids: Vec<&str> = args.delete.iter().map(String::as_str).collect();
         let removed = index.delete(&ids)?;
         index.flush()?;
@@ -180,9 +195,9 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(expression) = &args.delete_where {
-        anyhow::ensure!(exists, "{} holds no index to delete from", args.dir.display());
+        anyhow::ensure!(exists, "{} holds no index to delete from", store.describe());
         let filter = Filter::parse(expression)?;
-        let mut index = Index::open(&args.dir)?;
+        let mut index = store.open()?;
         let (documents, chunks) = index.delete_matching(&filter)?;
         index.flush()?;
         eprintln!("deleted {documents} document(s) ({chunks} chunk(s)) matching the filter");
@@ -192,11 +207,11 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     let documents = crate::corpus::read_documents(input)?;
     let mut index = if exists {
         anyhow::ensure!(
-            !args.creation.any(),
-            "{} already holds an index, and chunking and search settings are fixed when an index is created; build a new directory to change them",
-            args.dir.display()
+            !args.creation.any() && !args.halfvec,
+            "{} already holds an index, and chunking and search settings are fixed when an index is created; build a new one to change them",
+            store.describe()
         );
-        Index::open(&args.dir)?
+        store.open()?
     } else {
         let spec = args
             .model
@@ -206,7 +221,13 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         let embedder = args.model.load_embedder(spec)?;
         let mut settings = IndexSettings::new(args.model.embedder_id(spec), embedder.dimension());
         args.creation.apply(&mut settings);
-        Index::create(&args.dir, settings)?
+        if let Store::Postgres { catalog, collection } = &mut store {
+            // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
+            let options = PgOptions { normalized: embedder.normalizes(), ..options };
+            catalog.create_with(collection, &settings, options)?
+        } else {
+            store.create(settings)?
+        }
     };
     if let Some(spec) = &args.model.model {
         index.check_embedder(&args.model.embedder_id(spec))?;
@@ -215,10 +236,10 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
     let totals = ingest(&mut index, &documents, models, args.batch_docs, args.ack_batches)?;
     index.flush()?;
-    let (n_docs, n_chunks) = index.store().counts()?;
+    let stats = index.stats()?;
     eprintln!(
-        "indexed {} document(s) ({} chunk(s)), {} unchanged; the index holds {n_docs} document(s), {n_chunks} chunk(s)",
-        totals.written, totals.chunks, totals.unchanged
+        "indexed {} document(s) ({} chunk(s)), {} unchanged; the index holds {} document(s), {} chunk(s)",
+        totals.written, totals.chunks, totals.unchanged, stats.documents, stats.chunks
     );
     Ok(())
 }

@@ -1,15 +1,17 @@
 //! `tamis info`: what an index holds and how it was built.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
-use tamis_engine::Index;
+
+use crate::store::{Store, StoreArgs};
 
 /// Show an index's counts, models, settings and sizes on disk.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The index directory.
-    dir: PathBuf,
+    /// The index.
+    #[command(flatten)]
+    store: StoreArgs,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -17,29 +19,35 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let index = Index::open(&args.dir)?;
-    let (documents, chunks) = index.store().counts()?;
+    let store = args.store.resolve(Default::default())?;
+    let index = store.open()?;
+    let stats = index.stats()?;
     let settings = index.settings();
-    let store_bytes = size(&args.dir.join(tamis_engine::storage::STORE_FILE))
-        + size(&args.dir.join("store.sqlite-wal"));
-    let info = serde_json::json!({
-        "path": args.dir.display().to_string(),
-        "documents": documents,
-        "chunks": chunks,
-        "sequence": index.store().last_seq()?,
+    let mut info = serde_json::json!({
+        "backend": stats.backend,
+        "location": stats.location,
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "sequence": stats.sequence,
         "embedder": settings.embedder_id,
         "dimension": settings.dimension,
         "chunking": settings.chunking,
         "bm25": {"stemming": settings.bm25.stemming, "stopwords": settings.bm25.stopwords},
-        "vector_index": if index.uses_hnsw() { "hnsw" } else { "exact" },
-        "vectors": index.vector_count(),
+        "vector_index": stats.vector_index,
+        "vectors": stats.vectors,
         "exact_below": settings.exact_below,
-        "bytes": {
-            "store": store_bytes,
-            "bm25": size(&args.dir.join("bm25")),
-            "vectors": size(&args.dir.join("vectors.usearch")),
-        },
+        "lexical_scoring": stats.lexical_scoring,
     });
+    if let Store::Dir(dir) = &store {
+        let store_bytes = size(&dir.join(tamis_engine::storage::STORE_FILE))
+            + size(&dir.join("store.sqlite-wal"));
+        info["path"] = dir.display().to_string().into();
+        info["bytes"] = serde_json::json!({
+            "store": store_bytes,
+            "bm25": size(&dir.join("bm25")),
+            "vectors": size(&dir.join("vectors.usearch")),
+        });
+    }
     if args.json {
         println!("{info}");
     } else {

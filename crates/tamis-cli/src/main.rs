@@ -16,6 +16,7 @@ mod rerank;
 mod search;
 mod serve;
 mod stage_args;
+mod store;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,7 +1,5 @@
 //! `tamis search`: stage-1 search of an index from the command line.
 
-use std::path::PathBuf;
-
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tamis_engine::filter::Filter;
@@ -10,6 +8,7 @@ use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::stage_args::{StageArgs, Variant};
+use crate::store::StoreArgs;
 
 /// Search an index: BM25, dense vectors, or both fused (RRF with k = 60 by default).
 ///
@@ -24,8 +23,9 @@ use crate::stage_args::{StageArgs, Variant};
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct SearchArgs {
-    /// The index directory.
-    dir: PathBuf,
+    /// The index to search.
+    #[command(flatten)]
+    store: StoreArgs,
 
     /// The query text.
     query: String,
@@ -154,7 +154,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let fusion = args.fusion.fusion()?;
     let patience = args.stages.patience()?;
-    let index = Index::open(&args.dir)?;
+    let index = args.store.resolve(Default::default())?.open()?;
     let mode = SearchMode::from(args.mode);
     let embedder = match mode {
         SearchMode::Bm25 => None,
@@ -286,6 +286,7 @@ fn json_hit(i: usize, hit: &SearchHit) -> JsonHit<'_> {
 fn kind_name(kind: ScoreKind) -> &'static str {
     match kind {
         ScoreKind::Bm25 => "bm25",
+        ScoreKind::TsRank => "ts_rank",
         ScoreKind::Cosine => "cosine",
         ScoreKind::Fused => "fused",
     }

@@ -10,6 +10,7 @@ use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig,
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
 use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::store::open_catalog;
 
 /// Serve rerank, embeddings and search over HTTP.
 ///
@@ -37,8 +38,15 @@ pub struct ServeArgs {
 
     /// Directory of the search service's collections (created if missing); without it only
     /// rerank and embeddings are served.
-    #[arg(long, env = "TAMIS_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = "TAMIS_DATA_DIR", value_name = "DIR", conflicts_with = "store")]
     data_dir: Option<PathBuf>,
+
+    /// Keep collections in PostgreSQL + pgvector instead of a data directory:
+    /// `postgres://user@host:port/db` (parameters `sslmode`, `pool_size`,
+    /// `connect_timeout`, `sslrootcert`; the password may come from PGPASSWORD). Any number
+    /// of servers may share one database: none keeps state the others need.
+    #[arg(long, env = "TAMIS_STORE", hide_env_values = true, value_name = "URL")]
+    store: Option<String>,
 
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "TAMIS_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -98,7 +106,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let source = &args.model.source;
     configure_threads(source.threads);
     let config = ServerConfig {
-        data_dir: args.data_dir.clone(),
         limits: Limits {
             max_body_bytes: args.max_body_bytes,
             max_concurrent_requests: args.max_concurrent_requests,
@@ -143,7 +150,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("loading cross-encoder {target}"))?;
         rerankers.push(RerankModel::new(name, model, batch, metrics.clone())?);
     }
-    let state = AppState::new(config, Models { embedder, rerankers }, metrics)?;
+    // Collections created through the server embed with its bi-encoder: unit-length
+    // vectors let pgvector use inner product.
+    let normalized = embedder.as_ref().is_some_and(|e| e.model().normalizes());
+    let options = tamis_postgres::PgOptions { normalized, ..Default::default() };
+    let catalog = open_catalog(args.data_dir.as_deref(), args.store.as_deref(), options)?;
+    let state = AppState::new(config, Models { embedder, rerankers }, catalog, metrics)?;
     tamis_server::run(state, args.bind, |addr| {
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();

@@ -75,11 +75,39 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A catalog already has a collection by that name.
+    #[error("collection '{name}' already exists in {location}: open it, or choose another name")]
+    CollectionExists {
+        /// The catalog (never with credentials).
+        location: String,
+        /// The collection's name.
+        name: String,
+    },
+    /// A catalog has no collection by that name.
+    #[error("{location} holds no collection '{name}': create it with `tamis index`")]
+    NoCollection {
+        /// The catalog (never with credentials).
+        location: String,
+        /// The collection's name.
+        name: String,
+    },
+    /// An external backend (a database) failed or refused.
+    #[error("{location}: {message}")]
+    Backend {
+        /// The backend (never with credentials).
+        location: String,
+        /// Whose fault it is.
+        kind: ErrorKind,
+        /// What went wrong, with its causes.
+        message: String,
+    },
     /// The index was built with another bi-encoder.
-    #[error("index {} was built with embedder '{indexed_with}', not '{requested}': use that model, or build a new index", path.display())]
+    #[error(
+        "index {location} was built with embedder '{indexed_with}', not '{requested}': use that model, or build a new index"
+    )]
     EmbedderMismatch {
-        /// The index directory.
-        path: PathBuf,
+        /// Where the index lives.
+        location: String,
         /// The embedder recorded in the index.
         indexed_with: String,
         /// The embedder asked for.
@@ -121,6 +149,8 @@ impl Error {
             | Error::SchemaVersion { .. }
             | Error::IndexExists { .. }
             | Error::NoIndex { .. }
+            | Error::CollectionExists { .. }
+            | Error::NoCollection { .. }
             | Error::EmbedderMismatch { .. }
             | Error::DimensionMismatch { .. }
             | Error::EmbedderRequired => ErrorKind::User,
@@ -128,6 +158,7 @@ impl Error {
             Error::Lexical(err) => err.kind(),
             Error::Vector(err) => err.kind(),
             Error::Model(err) => err.kind(),
+            Error::Backend { kind, .. } => *kind,
             Error::Store { .. } | Error::Io(_) => ErrorKind::Unavailable,
         }
     }

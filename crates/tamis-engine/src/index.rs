@@ -1,31 +1,29 @@
-//! An index directory: the SQLite store plus the BM25 and vector indexes derived from it.
+//! An index: documents cut into chunks, embedded, stored and searched through a
+//! [`Backend`] — the embedded directory by default ([`Index::create`], [`Index::open`]), or
+//! any other backend ([`Index::with_backend`]).
 //!
-//! Layout of the directory:
-//! - `store.sqlite`: the source of truth ([`Store`]);
-//! - `bm25/`: the tantivy index, whose commit payload records the store sequence it reflects;
-//! - `vectors.usearch` + `vectors.seq`: the HNSW graph and the sequence it reflects (only
-//!   above [`IndexSettings::exact_below`] chunks; below it an exact index is rebuilt on open).
-//!
-//! A write is acknowledged when its store transaction commits. Derived indexes are then
-//! updated and committed; if the process dies in between, [`Index::open`] replays the
-//! store's change log from the sequence each derived index reflects.
+//! What every backend shares lives here: chunking and embedding, skipping unchanged
+//! documents, fusing the retrievers' lists and grouping chunks by document
+//! ([`Index::search`]), and the reranking pipeline ([`Index::search_and_rerank`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tamis_core::{ChunkKey, Embedder, TextRole, Tokenize};
-use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
-use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
+use tamis_core::{Embedder, TextRole, Tokenize};
+use tamis_lexical::Bm25Config;
+use tamis_vector::HnswParams;
 
+use crate::backend::{Backend, BackendStats};
 use crate::chunker::{ChunkingConfig, chunk_text};
+use crate::embedded::EmbeddedBackend;
 use crate::filter::Filter;
-use crate::storage::{Change, Document, NewChunk, Receipt, Store};
+use crate::storage::{Document, NewChunk};
 use crate::{Error, Result};
 
 mod search;
 
 pub use search::{ScoreKind, SearchHit, SearchMode, SearchRequest};
 
-/// What an index is built with; fixed at creation and recorded in the store.
+/// What an index is built with; fixed at creation and recorded by its backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexSettings {
     /// Identifies the bi-encoder (name and revision); opening with another one is an error.
@@ -82,134 +80,48 @@ pub struct IngestReport {
     pub chunks: usize,
 }
 
-/// The vector index in use: exact below `exact_below` chunks, HNSW above.
-enum Vectors {
-    Exact(FlatIndex),
-    Hnsw(HnswIndex),
-}
-
-impl Vectors {
-    fn index(&self) -> &dyn VectorIndex {
-        match self {
-            Vectors::Exact(flat) => flat,
-            Vectors::Hnsw(hnsw) => hnsw,
-        }
-    }
-
-    fn index_mut(&mut self) -> &mut dyn VectorIndex {
-        match self {
-            Vectors::Exact(flat) => flat,
-            Vectors::Hnsw(hnsw) => hnsw,
-        }
-    }
-}
-
 // Searches may share one index across threads (`&Index` methods); writes need `&mut`.
 const _: fn() = || {
     fn shared<T: Send + Sync>() {}
     shared::<Index>();
 };
 
-/// An open index directory.
+/// An open index.
+#[derive(Debug)]
 pub struct Index {
-    dir: PathBuf,
-    store: Store,
-    lexical: Bm25Index,
-    vectors: Vectors,
-    /// The store sequence the in-memory HNSW graph reflects, when it is newer than the
-    /// saved file; [`Index::flush`] writes it.
-    unsaved_vectors: Option<u64>,
-    settings: IndexSettings,
+    backend: Box<dyn Backend>,
 }
-
-impl std::fmt::Debug for Index {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("dir", &self.dir).field("settings", &self.settings).finish()
-    }
-}
-
-const VECTOR_FILE: &str = "vectors.usearch";
-const VECTOR_SEQ_FILE: &str = "vectors.seq";
 
 impl Index {
-    /// Creates an index in `dir`, which must not hold one yet.
+    /// Creates an embedded index in `dir`, which must not hold one yet.
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<Index> {
-        settings.chunking.validate()?;
-        if dir.join(crate::storage::STORE_FILE).exists() {
-            return Err(Error::IndexExists { path: dir.to_path_buf() });
-        }
-        let store = Store::open(dir)?;
-        store.set_setting("embedder", &settings.embedder_id)?;
-        store.set_setting("dimension", &settings.dimension.to_string())?;
-        store.set_setting(
-            "chunking",
-            &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
-        )?;
-        store.set_setting("exact_below", &settings.exact_below.to_string())?;
-        // Recorded in the store too, so a lost or deleted `bm25/` can be rebuilt from it.
-        store.set_setting("bm25_stemming", &settings.bm25.stemming.to_string())?;
-        store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
-        store.set_setting("bm25_fields", settings.bm25.fields.name())?;
-        let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
-        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
-        Ok(Index {
-            dir: dir.to_path_buf(),
-            store,
-            lexical,
-            vectors,
-            unsaved_vectors: None,
-            settings,
-        })
+        Ok(Index::with_backend(Box::new(EmbeddedBackend::create(dir, settings)?)))
     }
 
-    /// Opens the index in `dir`, bringing its derived indexes up to the store.
+    /// Opens the embedded index in `dir`, bringing its derived indexes up to its store.
     pub fn open(dir: &Path) -> Result<Index> {
-        if !dir.join(crate::storage::STORE_FILE).is_file() {
-            return Err(Error::NoIndex { path: dir.to_path_buf() });
-        }
-        let store = Store::open(dir)?;
-        let setting = |name: &str| -> Result<String> {
-            store.setting(name)?.ok_or_else(|| Error::CorruptIndex {
-                path: store.path().to_path_buf(),
-                message: format!("setting '{name}' is missing"),
-            })
-        };
-        let parse_error = |name: &str| Error::CorruptIndex {
-            path: store.path().to_path_buf(),
-            message: format!("setting '{name}' is invalid"),
-        };
-        let lexical = open_or_rebuild_lexical(dir, &store)?;
-        let settings = IndexSettings {
-            embedder_id: setting("embedder")?,
-            dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
-            chunking: serde_json::from_str(&setting("chunking")?)
-                .map_err(|_| parse_error("chunking"))?,
-            bm25: *lexical.config(),
-            hnsw: HnswParams::default(),
-            exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
-        };
-        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
-        let mut index = Index {
-            dir: dir.to_path_buf(),
-            store,
-            lexical,
-            vectors,
-            unsaved_vectors: None,
-            settings,
-        };
-        index.catch_up_lexical()?;
-        index.load_vectors()?;
-        Ok(index)
+        Ok(Index::with_backend(Box::new(EmbeddedBackend::open(dir)?)))
+    }
+
+    /// An index over any backend.
+    pub fn with_backend(backend: Box<dyn Backend>) -> Index {
+        Index { backend }
+    }
+
+    /// The backend (storage and stage-1 retrievers).
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     /// Fails unless the index was built with `embedder_id`: vectors of two models never mix.
     pub fn check_embedder(&self, embedder_id: &str) -> Result<()> {
-        if self.settings.embedder_id == embedder_id {
+        let settings = self.settings();
+        if settings.embedder_id == embedder_id {
             Ok(())
         } else {
             Err(Error::EmbedderMismatch {
-                path: self.dir.clone(),
-                indexed_with: self.settings.embedder_id.clone(),
+                location: self.backend.location(),
+                indexed_with: settings.embedder_id.clone(),
                 requested: embedder_id.to_string(),
             })
         }
@@ -217,32 +129,17 @@ impl Index {
 
     /// The settings the index was created with.
     pub fn settings(&self) -> &IndexSettings {
-        &self.settings
+        self.backend.settings()
     }
 
-    /// Vectors in the in-memory vector index (equal to the store's chunk count once open).
-    pub fn vector_count(&self) -> usize {
-        self.vectors.index().len()
-    }
-
-    /// Whether dense search runs on the HNSW graph (else exactly).
-    pub fn uses_hnsw(&self) -> bool {
-        matches!(self.vectors, Vectors::Hnsw(_))
-    }
-
-    /// The store (counts, settings, chunk texts).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// Counts and state of the backend.
+    pub fn stats(&self) -> Result<BackendStats> {
+        self.backend.stats()
     }
 
     /// Adds or replaces `docs` as one all-or-nothing batch. Unchanged documents (same
     /// content hash) are skipped, so re-running an interrupted ingest redoes nothing that
-    /// was acknowledged.
+    /// was acknowledged, and nothing is embedded twice.
     pub fn ingest_batch(
         &mut self,
         docs: &[Document],
@@ -251,7 +148,7 @@ impl Index {
         let hashes: Vec<String> = docs.iter().map(Document::content_hash).collect();
         let pairs: Vec<(&str, &str)> =
             docs.iter().zip(&hashes).map(|(d, h)| (d.id.as_str(), h.as_str())).collect();
-        let unchanged = self.store.unchanged(&pairs)?;
+        let unchanged = self.backend.unchanged(&pairs)?;
         let mut report = IngestReport { unchanged: unchanged.len(), ..Default::default() };
         let mut batch = Vec::new();
         for doc in docs.iter().filter(|d| !unchanged.contains(&d.id)) {
@@ -262,22 +159,19 @@ impl Index {
         }
         report.written = batch.len();
         report.chunks = batch.iter().map(|(_, chunks)| chunks.len()).sum();
-        let receipt = self.store.write_batch(&batch)?;
-        self.apply(&receipt)?;
+        self.backend.write_batch(&batch)?;
         Ok(report)
     }
 
     /// Deletes documents by id (unknown ids are ignored); returns how many chunks went.
     pub fn delete(&mut self, ids: &[&str]) -> Result<usize> {
-        let receipt = self.store.delete_documents(ids)?;
-        self.apply(&receipt)?;
-        Ok(receipt.removed.len())
+        self.backend.delete_documents(ids)
     }
 
     /// Deletes every document whose metadata passes `filter`, as one batch; returns how
     /// many documents and chunks went.
     pub fn delete_matching(&mut self, filter: &Filter) -> Result<(usize, usize)> {
-        let ids = self.store.documents_matching(filter)?;
+        let ids = self.backend.documents_matching(filter)?;
         if ids.is_empty() {
             return Ok((0, 0));
         }
@@ -285,8 +179,16 @@ impl Index {
         Ok((ids.len(), self.delete(&refs)?))
     }
 
+    /// Persists what a run of writes left in memory only. The embedded backend saves its
+    /// HNSW graph here rather than after every batch (which would rewrite the whole graph
+    /// each time); a graph that lags is caught up from the store's log on open anyway.
+    pub fn flush(&mut self) -> Result<()> {
+        self.backend.flush()
+    }
+
     fn chunk_and_embed(&self, doc: &Document, models: IngestModels<'_>) -> Result<Vec<NewChunk>> {
-        let chunking = &self.settings.chunking;
+        let settings = self.settings();
+        let chunking = &settings.chunking;
         let title = doc.title.trim();
         let title_tokens = if chunking.prepend_title && !title.is_empty() {
             models.tokenizer.token_offsets(title).map_err(Error::Model)?.len()
@@ -300,187 +202,9 @@ impl Index {
             .collect();
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let vectors = models.embedder.embed(&refs, TextRole::Document).map_err(Error::Model)?;
-        if let Some(v) = vectors.iter().find(|v| v.len() != self.settings.dimension) {
-            return Err(Error::DimensionMismatch {
-                expected: self.settings.dimension,
-                got: v.len(),
-            });
+        if let Some(v) = vectors.iter().find(|v| v.len() != settings.dimension) {
+            return Err(Error::DimensionMismatch { expected: settings.dimension, got: v.len() });
         }
         Ok(texts.into_iter().zip(vectors).map(|(text, vector)| NewChunk { text, vector }).collect())
     }
-
-    /// Brings both derived indexes up to a committed store write.
-    fn apply(&mut self, receipt: &Receipt) -> Result<()> {
-        let changes: Vec<Change> = receipt
-            .removed
-            .iter()
-            .map(|k| Change::Removed(*k))
-            .chain(receipt.added.iter().map(|k| Change::Added(*k)))
-            .collect();
-        self.apply_lexical(&changes, receipt.seq)?;
-        self.apply_vectors(&changes)?;
-        self.fit_vector_kind()?;
-        self.unsaved_vectors = Some(receipt.seq);
-        Ok(())
-    }
-
-    /// Saves the HNSW graph if it changed since it was last saved. Writers call it when a
-    /// run of batches ends: saving after every batch would rewrite the whole graph each
-    /// time, and a graph that lags is caught up from the store's log on open anyway.
-    pub fn flush(&mut self) -> Result<()> {
-        if let Some(seq) = self.unsaved_vectors {
-            if let Vectors::Hnsw(hnsw) = &self.vectors {
-                hnsw.save(self.dir.join(VECTOR_FILE))?;
-                fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string())
-                    .map_err(Error::Io)?;
-            }
-            self.unsaved_vectors = None;
-        }
-        Ok(())
-    }
-
-    fn apply_lexical(&mut self, changes: &[Change], seq: u64) -> Result<()> {
-        let (added, removed) = split(changes);
-        self.lexical.delete(&removed)?;
-        let chunks = self.store.chunks(&added)?;
-        let docs: Vec<LexicalDoc<'_>> = chunks
-            .iter()
-            .map(|c| LexicalDoc { key: c.key, title: &c.title, text: &c.text })
-            .collect();
-        self.lexical.upsert(&docs)?;
-        self.lexical.commit(seq)?;
-        Ok(())
-    }
-
-    fn apply_vectors(&mut self, changes: &[Change]) -> Result<()> {
-        let (added, removed) = split(changes);
-        self.vectors.index_mut().remove(&removed)?;
-        let vectors = self.store.vectors_of(&added)?;
-        let items: Vec<(ChunkKey, &[f32])> =
-            vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-        self.vectors.index_mut().upsert(&items)?;
-        Ok(())
-    }
-
-    fn catch_up_lexical(&mut self) -> Result<()> {
-        let from = self.lexical.committed_seq().unwrap_or(0);
-        let last = self.store.last_seq()?;
-        if from < last {
-            let changes: Vec<Change> =
-                self.store.changes_since(from)?.into_iter().map(|(_, c)| c).collect();
-            self.apply_lexical(&changes, last)?;
-        }
-        Ok(())
-    }
-
-    /// Loads the saved HNSW graph and replays what it missed, or rebuilds exactly from the store.
-    fn load_vectors(&mut self) -> Result<()> {
-        let (_, n_chunks) = self.store.counts()?;
-        let last = self.store.last_seq()?;
-        let file = self.dir.join(VECTOR_FILE);
-        let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        if n_chunks as usize >= self.settings.exact_below
-            && let (Some(seq), true) = (saved_seq, file.is_file())
-            && seq <= last
-        {
-            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
-            let changes: Vec<Change> =
-                self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
-            if !changes.is_empty() {
-                self.apply_vectors(&changes)?;
-                self.unsaved_vectors = Some(last);
-            }
-            return Ok(());
-        }
-        self.rebuild_vectors(n_chunks as usize)?;
-        if matches!(self.vectors, Vectors::Hnsw(_)) {
-            self.unsaved_vectors = Some(last);
-        }
-        Ok(())
-    }
-
-    fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
-        let mut vectors = if n_chunks >= self.settings.exact_below {
-            Vectors::Hnsw(HnswIndex::new(
-                self.settings.dimension,
-                Metric::Cosine,
-                self.settings.hnsw,
-            )?)
-        } else {
-            Vectors::Exact(FlatIndex::new(self.settings.dimension, Metric::Cosine)?)
-        };
-        let all = self.store.vectors()?;
-        for batch in all.chunks(4096) {
-            let items: Vec<(ChunkKey, &[f32])> =
-                batch.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-            vectors.index_mut().upsert(&items)?;
-        }
-        self.vectors = vectors;
-        Ok(())
-    }
-
-    /// Switches between exact and HNSW search when the chunk count crosses `exact_below`.
-    /// An exact index is never saved: it is rebuilt from the store on open.
-    fn fit_vector_kind(&mut self) -> Result<()> {
-        let n_chunks = self.vectors.index().len();
-        let is_hnsw = matches!(self.vectors, Vectors::Hnsw(_));
-        if (n_chunks >= self.settings.exact_below) != is_hnsw {
-            self.rebuild_vectors(n_chunks)?;
-        }
-        Ok(())
-    }
 }
-
-/// Opens `bm25/`, or recreates it empty from the settings recorded in the store when it is
-/// gone (deleted to force a rebuild, or lost): catching up from sequence 0 refills it.
-fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
-    let path = dir.join("bm25");
-    if path.join(tamis_lexical::SETTINGS_FILE).is_file() {
-        return Ok(Bm25Index::open(&path)?);
-    }
-    let recorded = (
-        store.setting("bm25_stemming")?,
-        store.setting("bm25_stopwords")?,
-        store.setting("bm25_fields")?.and_then(|name| FieldMode::from_name(&name)),
-    );
-    let (Some(stemming), Some(stopwords), Some(fields)) = recorded else {
-        return Err(Error::CorruptIndex {
-            path,
-            message: "the BM25 index is missing and the store does not record its settings \
-                      (made by an older tamis); build the index again"
-                .into(),
-        });
-    };
-    let config =
-        Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields };
-    if path.exists() {
-        fs_err::remove_dir_all(&path).map_err(Error::Io)?;
-    }
-    Ok(Bm25Index::create(&path, &config)?)
-}
-
-/// Splits a change log into keys to add and keys to remove. Keys are never reused, so a
-/// key removed anywhere in the log is not added, whatever the order.
-fn split(changes: &[Change]) -> (Vec<ChunkKey>, Vec<ChunkKey>) {
-    let removed: Vec<ChunkKey> = changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Removed(key) => Some(*key),
-            Change::Added(_) => None,
-        })
-        .collect();
-    let gone: std::collections::HashSet<ChunkKey> = removed.iter().copied().collect();
-    let added = changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::Added(key) if !gone.contains(key) => Some(*key),
-            _ => None,
-        })
-        .collect();
-    (added, removed)
-}
-
-#[cfg(test)]
-mod tests;

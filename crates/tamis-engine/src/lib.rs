@@ -6,9 +6,12 @@
 //! - [`fusion`]: reciprocal-rank and normalized linear fusion of ranked lists.
 //! - [`filter`]: metadata filter expressions (`lang = "en" and year >= 2010`), parsed
 //!   once and evaluated against a document's JSON metadata.
-//! - [`Index`]: one directory holding the store and the BM25 and vector indexes derived
-//!   from it; batches are ingested all-or-nothing and searched by BM25, vectors or both.
-//! - [`storage`]: the SQLite source of truth with its change log for derived indexes.
+//! - [`Index`]: documents chunked, embedded and searched by BM25, vectors or both, with
+//!   batches ingested all-or-nothing, over a [`backend::Backend`]: by default
+//!   [`EmbeddedBackend`], one directory holding the store and the BM25 and vector indexes
+//!   derived from it.
+//! - [`storage`]: the embedded SQLite source of truth with its change log for derived
+//!   indexes.
 //!
 //! ```
 //! use tamis_core::Hit;
@@ -21,8 +24,10 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod cache;
 pub mod chunker;
+mod embedded;
 mod error;
 pub mod filter;
 pub mod fusion;
@@ -30,6 +35,7 @@ mod index;
 pub mod pipeline;
 pub mod storage;
 
+pub use embedded::{EmbeddedBackend, EmbeddedCatalog};
 pub use index::{
     Index, IndexSettings, IngestModels, IngestReport, ScoreKind, SearchHit, SearchMode,
     SearchRequest,

@@ -1,13 +1,15 @@
-//! Collections: named indexes under `<data_dir>/collections/<name>`, opened at start.
+//! Collections: named indexes in a [`Catalog`] — directories under `<data_dir>/collections`
+//! (opened at start and kept open), or a database shared with other nodes (looked up on
+//! every request, so a node keeps nothing the others need).
 //!
 //! Searches share an index (read lock) and run their rerankers through the batchers, so
 //! concurrent searches batch together; writes take the write lock for one batch at a time.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use tamis_engine::backend::Catalog;
 use tamis_engine::cache::CachedEmbedder;
 use tamis_engine::{Index, IndexSettings};
 
@@ -34,14 +36,15 @@ impl Collection {
     }
 }
 
-/// Every collection of a data directory.
+/// Every collection of a catalog.
 #[derive(Debug)]
 pub struct Collections {
-    root: PathBuf,
+    catalog: Box<dyn Catalog>,
     embedder: Option<Arc<EmbedModel>>,
     /// The bi-encoder behind a query-embedding cache, shared by every collection.
     query_embedder: Option<CachedEmbedder<Arc<EmbedModel>>>,
-    open: RwLock<BTreeMap<String, Arc<Collection>>>,
+    /// Open collections of a catalog only this process changes; `None` for a shared one.
+    open: Option<RwLock<BTreeMap<String, Arc<Collection>>>>,
 }
 
 /// A valid collection name: 1–64 of `A-Z a-z 0-9 _ -`, so it is also a safe directory name.
@@ -59,45 +62,49 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 impl Collections {
-    /// Opens every collection under `data_dir/collections`, creating the folder if needed.
+    /// The collections of `catalog`. A catalog only this process changes has every
+    /// collection opened now (so a damaged one, or one built with another embedder, fails
+    /// the start); a shared one is only read (to prove it reachable), then looked up on
+    /// every request.
     pub fn open(
-        data_dir: &Path,
+        catalog: Box<dyn Catalog>,
         embedder: Option<Arc<EmbedModel>>,
         cache_entries: usize,
     ) -> crate::Result<Collections> {
-        let root = data_dir.join("collections");
-        fs_err::create_dir_all(&root).map_err(|source| Error::Startup {
-            context: format!("creating {}", root.display()),
-            source: Box::new(source),
-        })?;
+        let startup = |context: String| {
+            move |source: tamis_engine::Error| Error::Startup { context, source: Box::new(source) }
+        };
+        let names = catalog.names().map_err(startup(format!("listing {}", catalog.location())))?;
         let mut open = BTreeMap::new();
-        let entries = fs_err::read_dir(&root).map_err(|source| Error::Startup {
-            context: format!("reading {}", root.display()),
-            source: Box::new(source),
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-                continue;
-            };
-            if !path.is_dir() || check_name(&name).is_err() {
-                continue;
+        // A shared catalog may hold collections of other embedders, for other nodes; each
+        // request checks its own (`Collections::check_embedder`).
+        if !catalog.shared() {
+            for name in names.into_iter().filter(|name| check_name(name).is_ok()) {
+                let context = format!("opening collection {name} ({})", catalog.location());
+                let Some(index) = catalog.open(&name).map_err(startup(context))? else {
+                    continue;
+                };
+                if let Some(embedder) = &embedder {
+                    index
+                        .check_embedder(&embedder.index_id)
+                        .map_err(startup(format!("collection {name}")))?;
+                }
+                open.insert(name.clone(), Arc::new(Collection { name, index: RwLock::new(index) }));
             }
-            let index = Index::open(&path).map_err(|source| Error::Startup {
-                context: format!("opening collection {name} ({})", path.display()),
-                source: Box::new(source),
-            })?;
-            if let Some(embedder) = &embedder {
-                index.check_embedder(&embedder.index_id).map_err(|source| Error::Startup {
-                    context: format!("collection {name}"),
-                    source: Box::new(source),
-                })?;
-            }
-            open.insert(name.clone(), Arc::new(Collection { name, index: RwLock::new(index) }));
         }
+        let open = (!catalog.shared()).then(|| RwLock::new(open));
         let capacity = NonZeroUsize::new(cache_entries).unwrap_or(NonZeroUsize::MIN);
         let query_embedder = embedder.clone().map(|e| CachedEmbedder::new(e, capacity));
-        Ok(Collections { root, embedder, query_embedder, open: RwLock::new(open) })
+        Ok(Collections { catalog, embedder, query_embedder, open })
+    }
+
+    /// Fails (400) unless `index` was built with this server's bi-encoder; collections of
+    /// a shared catalog are not checked at start.
+    pub fn check_embedder(&self, index: &Index) -> Result<(), ApiError> {
+        match &self.embedder {
+            Some(embedder) => Ok(index.check_embedder(&embedder.index_id)?),
+            None => Ok(()),
+        }
     }
 
     /// The bi-encoder (with its query cache) searches use.
@@ -112,65 +119,84 @@ impl Collections {
         })
     }
 
-    /// The names of every collection, sorted.
-    pub fn names(&self) -> Vec<String> {
-        self.open
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
+    /// The names of every collection, sorted. Blocking for a shared catalog.
+    pub fn names(&self) -> Result<Vec<String>, ApiError> {
+        match &self.open {
+            Some(open) => Ok(read(open).keys().cloned().collect()),
+            None => {
+                let mut names = self.catalog.names()?;
+                names.retain(|name| check_name(name).is_ok());
+                Ok(names)
+            }
+        }
     }
 
-    /// The collection `name`, or 404.
+    /// The collection `name`, or 404. Blocking for a shared catalog.
     pub fn get(&self, name: &str) -> Result<Arc<Collection>, ApiError> {
         check_name(name)?;
-        self.open
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))
+        let missing = || ApiError::not_found(format!("no collection named {name:?}"));
+        match &self.open {
+            Some(open) => read(open).get(name).cloned().ok_or_else(missing),
+            None => {
+                let index = self.catalog.open(name)?.ok_or_else(missing)?;
+                Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }))
+            }
+        }
     }
 
     /// Creates the collection `name` with `settings` (409 if it exists). Blocking.
     pub fn create(&self, name: &str, settings: IndexSettings) -> Result<Arc<Collection>, ApiError> {
         check_name(name)?;
-        let mut open = self.open.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let exists =
+            || ApiError::new(ErrorType::Conflict, format!("collection {name:?} already exists"));
+        let Some(open) = &self.open else {
+            // The catalog decides atomically between nodes racing for the name.
+            let index = self.catalog.create(name, settings).map_err(|err| match err {
+                tamis_engine::Error::CollectionExists { .. } => exists(),
+                other => other.into(),
+            })?;
+            return Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }));
+        };
+        let mut open = open.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if open.contains_key(name) {
-            return Err(ApiError::new(
-                ErrorType::Conflict,
-                format!("collection {name:?} already exists"),
-            ));
+            return Err(exists());
         }
-        let index = Index::create(&self.root.join(name), settings)?;
+        let index = self.catalog.create(name, settings)?;
         let collection = Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) });
         open.insert(name.to_string(), collection.clone());
         Ok(collection)
     }
 
-    /// Deletes the collection `name` and its files (404 if it does not exist). Blocking: waits
-    /// for the searches and writes in progress on it.
+    /// Deletes the collection `name` and everything in it (404 if it does not exist).
+    /// Blocking: waits for this process's searches and writes in progress on it.
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
         check_name(name)?;
-        let collection = self
-            .open
+        let missing = || ApiError::not_found(format!("no collection named {name:?}"));
+        let Some(open) = &self.open else {
+            return if self.catalog.remove(name)? { Ok(()) } else { Err(missing()) };
+        };
+        let collection = open
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name)
-            .ok_or_else(|| ApiError::not_found(format!("no collection named {name:?}")))?;
+            .ok_or_else(missing)?;
         // Holding the write lock: nobody is reading or writing its files any more.
         let _exclusive = collection.write();
-        fs_err::remove_dir_all(self.root.join(name))
-            .map_err(|err| ApiError::internal(format!("removing collection {name}: {err}")))
+        self.catalog.remove(name)?;
+        Ok(())
     }
 
-    /// Commits every collection (at shutdown).
+    /// Persists what open collections hold in memory only (at shutdown).
     pub fn flush_all(&self) -> Result<(), ApiError> {
-        let open = self.open.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for collection in open.values() {
-            collection.write().flush()?;
+        if let Some(open) = &self.open {
+            for collection in read(open).values() {
+                collection.write().flush()?;
+            }
         }
         Ok(())
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,15 +1,11 @@
 //! The server's settings: plain structs, validated once.
 
-use std::path::PathBuf;
-
 use crate::batcher::BatchLimits;
 use crate::error::{Error, Result};
 
 /// Everything `tamis serve` decides before it listens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
-    /// Where collections live (`<data_dir>/collections/<name>`); `None` serves models only.
-    pub data_dir: Option<PathBuf>,
     /// Limits of requests and batches.
     pub limits: Limits,
     /// The key every route but `/health` requires (`Authorization: Bearer …`); `None` is open.

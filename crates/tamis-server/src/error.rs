@@ -158,8 +158,11 @@ impl ApiError {
 impl From<tamis_engine::Error> for ApiError {
     fn from(err: tamis_engine::Error) -> ApiError {
         let error_type = match &err {
-            tamis_engine::Error::IndexExists { .. } => ErrorType::Conflict,
-            tamis_engine::Error::NoIndex { .. } => ErrorType::NotFound,
+            tamis_engine::Error::IndexExists { .. }
+            | tamis_engine::Error::CollectionExists { .. } => ErrorType::Conflict,
+            tamis_engine::Error::NoIndex { .. } | tamis_engine::Error::NoCollection { .. } => {
+                ErrorType::NotFound
+            }
             _ => return ApiError::from_kind(err.kind(), err.to_string()),
         };
         ApiError::new(error_type, err.to_string())

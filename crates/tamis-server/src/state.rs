@@ -9,6 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tamis_engine::backend::Catalog;
 use tamis_engine::cache::{CacheStats, CachedReranker};
 use tokio::sync::Semaphore;
 
@@ -58,10 +59,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server with `models`; opens the collections under the data directory.
+    /// The state of a server with `models`, serving the collections of `catalog` (none:
+    /// models only).
     pub fn new(
         config: ServerConfig,
         models: Models,
+        catalog: Option<Box<dyn Catalog>>,
         metrics: Arc<Metrics>,
     ) -> crate::Result<AppState> {
         config.validate()?;
@@ -75,12 +78,11 @@ impl AppState {
                 Arc::new(CachedModel { name: model.name.clone(), cached })
             })
             .collect();
-        let collections = match &config.data_dir {
-            Some(dir) => {
-                Some(Collections::open(dir, embedder.clone(), config.limits.cache_entries)?)
-            }
-            None => None,
-        };
+        let collections = catalog
+            .map(|catalog| {
+                Collections::open(catalog, embedder.clone(), config.limits.cache_entries)
+            })
+            .transpose()?;
         Ok(AppState {
             keys: Keys::new(config.api_key.as_deref(), config.read_only_key.as_deref()),
             admission: Arc::new(Semaphore::new(config.limits.max_concurrent_requests)),

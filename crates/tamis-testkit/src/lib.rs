@@ -8,11 +8,13 @@
 
 mod fake_hub;
 mod fakes;
+mod filter_cases;
 
 use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
 pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
+pub use filter_cases::{FILTER_EXPRESSIONS, tricky_metadata};
 
 /// The environment variable that overrides where `shared/` is.
 pub const SHARED_ENV: &str = "TAMIS_SHARED_DIR";
@@ -89,4 +91,22 @@ pub fn reference_scores() -> (PathBuf, Vec<ReferenceScores>) {
 /// The root of the tamis workspace.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("..")
+}
+
+/// The environment variable with the test PostgreSQL server's URL.
+pub const POSTGRES_ENV: &str = "TAMIS_PG_URL";
+
+/// The URL of the PostgreSQL + pgvector server for tests (`TAMIS_PG_URL`).
+///
+/// # Panics
+/// When it is not set, saying how to get a server: run the tests through
+/// `scripts/postgres/with-postgres.sh`, as the README's test command does.
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!(
+            "the PostgreSQL tests need a server: {POSTGRES_ENV} is not set; run the tests as \
+             `scripts/postgres/with-postgres.sh cargo test --workspace` (it starts a throw-away \
+             PostgreSQL + pgvector from PyPI), or point {POSTGRES_ENV} at a server of yours"
+        )
+    })
 }

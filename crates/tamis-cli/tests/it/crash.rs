@@ -122,7 +122,7 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         let index = Index::open(&dir).unwrap();
         let stored: std::collections::HashSet<String> = (0..N_DOCS)
             .map(|i| format!("d{i}"))
-            .filter(|id| !index.store().chunks_of_document(id).unwrap().is_empty())
+            .filter(|id| !index.backend().chunks_of_document(id).unwrap().is_empty())
             .collect();
         for id in &acknowledged {
             assert!(stored.contains(id), "trial {trial}: acknowledged {id} is missing");
@@ -142,9 +142,14 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         }
         // The vector index caught up too: one vector per stored chunk, on the graph when
         // the index is past the threshold, and each document found by its own text.
-        let (_, n_chunks) = index.store().counts().unwrap();
-        assert_eq!(index.vector_count() as u64, n_chunks, "trial {trial}");
-        assert_eq!(index.uses_hnsw(), hnsw && n_chunks as usize >= EXACT_BELOW, "trial {trial}");
+        let stats = index.stats().unwrap();
+        let n_chunks = stats.chunks;
+        assert_eq!(stats.vectors, n_chunks, "trial {trial}");
+        assert_eq!(
+            stats.vector_index == "hnsw",
+            hnsw && n_chunks as usize >= EXACT_BELOW,
+            "trial {trial}"
+        );
         for id in stored.iter().take(40) {
             let text = text_of(id.trim_start_matches('d').parse().unwrap());
             let mut request = SearchRequest::new(&text, SearchMode::Dense);

@@ -10,6 +10,7 @@ mod eval;
 mod hf_cache;
 mod index;
 mod pipeline;
+mod postgres;
 mod rerank;
 
 use std::io::Write;

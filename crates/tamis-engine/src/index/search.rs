@@ -1,11 +1,11 @@
-//! Stage-1 search over an [`Index`]: BM25, dense, or both fused, with metadata filters.
+//! Stage-1 search over an [`Index`]: lexical, dense, or both fused, with metadata filters.
 
 use std::collections::{HashMap, HashSet};
 
-use tamis_core::{ChunkKey, Embedder, Hit, KeyFilter, TextRole};
-use tamis_vector::{FlatIndex, Metric, VectorIndex};
+use tamis_core::{ChunkKey, Embedder, Hit, TextRole};
 
-use super::{Index, Vectors};
+use super::Index;
+use crate::backend::Stage1Query;
 use crate::filter::Filter;
 use crate::fusion::{Fusion, fuse};
 use crate::{Error, Result};
@@ -28,6 +28,8 @@ pub enum SearchMode {
 pub enum ScoreKind {
     /// A BM25 score.
     Bm25,
+    /// A PostgreSQL full-text rank (`ts_rank`), the lexical score of the PostgreSQL backend.
+    TsRank,
     /// A cosine similarity of embeddings.
     Cosine,
     /// A fused score (RRF or linear): comparable only within one result list.
@@ -79,10 +81,6 @@ pub struct SearchHit {
     pub dense: Option<(usize, f32)>,
 }
 
-/// Below this many allowed chunks, a filtered dense search scores them exactly: HNSW's
-/// filtered walk costs grow as the allowed fraction shrinks (see `tamis-vector`).
-const EXACT_FILTER_LIMIT: usize = 5_000;
-
 impl Index {
     /// Runs a stage-1 search. `embedder` is needed for dense and hybrid modes and must be
     /// the index's own (see [`Index::check_embedder`]).
@@ -95,27 +93,27 @@ impl Index {
             return Ok(Vec::new());
         }
         let depth = request.depth.max(request.k);
-        let allowed: Option<HashSet<ChunkKey>> =
-            request.filter.map(|f| self.store.keys_matching(f)).transpose()?;
-        let key_filter = allowed.as_ref().map(|set| set as &dyn KeyFilter);
-        let bm25 = match request.mode {
-            SearchMode::Bm25 | SearchMode::Hybrid => {
-                self.lexical.search(request.query, depth, key_filter)?
-            }
-            SearchMode::Dense => Vec::new(),
-        };
-        let dense = match request.mode {
+        let text = matches!(request.mode, SearchMode::Bm25 | SearchMode::Hybrid);
+        let vector = match request.mode {
             SearchMode::Dense | SearchMode::Hybrid => {
                 let embedder = embedder.ok_or(Error::EmbedderRequired)?;
                 let query =
                     embedder.embed(&[request.query], TextRole::Query).map_err(Error::Model)?;
-                let query = query.into_iter().next().unwrap_or_default();
-                self.dense_search(&query, depth, allowed.as_ref())?
+                Some(query.into_iter().next().unwrap_or_default())
             }
-            SearchMode::Bm25 => Vec::new(),
+            SearchMode::Bm25 => None,
         };
+        let lists = self.backend.stage1(&Stage1Query {
+            text: text.then_some(request.query),
+            vector: vector.as_deref(),
+            depth,
+            filter: request.filter,
+        })?;
+        let (bm25, dense) = (lists.lexical, lists.dense);
         let (ranked, kind): (Vec<(ChunkKey, f32)>, ScoreKind) = match request.mode {
-            SearchMode::Bm25 => (bm25.iter().map(|h| (h.key, h.score)).collect(), ScoreKind::Bm25),
+            SearchMode::Bm25 => {
+                (bm25.iter().map(|h| (h.key, h.score)).collect(), self.backend.lexical_score_kind())
+            }
             SearchMode::Dense => {
                 (dense.iter().map(|h| (h.key, h.score)).collect(), ScoreKind::Cosine)
             }
@@ -133,31 +131,6 @@ impl Index {
         })
     }
 
-    fn dense_search(
-        &self,
-        query: &[f32],
-        depth: usize,
-        allowed: Option<&HashSet<ChunkKey>>,
-    ) -> Result<Vec<Hit>> {
-        match (allowed, &self.vectors) {
-            (Some(keys), Vectors::Hnsw(_)) if keys.len() <= EXACT_FILTER_LIMIT => {
-                let mut exact = FlatIndex::new(self.settings.dimension, Metric::Cosine)?;
-                let mut sorted: Vec<ChunkKey> = keys.iter().copied().collect();
-                sorted.sort_unstable();
-                let vectors = self.store.vectors_of(&sorted)?;
-                let items: Vec<(ChunkKey, &[f32])> =
-                    vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-                exact.upsert(&items)?;
-                Ok(exact.search(query, depth, None)?)
-            }
-            (allowed, vectors) => Ok(vectors.index().search(
-                query,
-                depth,
-                allowed.map(|set| set as &dyn KeyFilter),
-            )?),
-        }
-    }
-
     /// Groups ranked chunks by document, keeping each document's best chunk, best first.
     fn best_chunk_per_document(
         &self,
@@ -168,7 +141,7 @@ impl Index {
     ) -> Result<Vec<SearchHit>> {
         let keys: Vec<ChunkKey> = ranked.iter().map(|(key, _)| *key).collect();
         let chunks: HashMap<ChunkKey, crate::storage::StoredChunk> =
-            self.store.chunks(&keys)?.into_iter().map(|c| (c.key, c)).collect();
+            self.backend.chunks(&keys)?.into_iter().map(|c| (c.key, c)).collect();
         let mut seen = HashSet::new();
         let mut hits = Vec::new();
         for (key, score) in ranked {

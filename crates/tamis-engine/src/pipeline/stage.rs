@@ -116,11 +116,11 @@ impl Index {
         &self,
         candidate: &Candidate,
     ) -> Result<Vec<(tamis_core::ChunkKey, String, String)>> {
-        let keys = self.store().chunks_of_document(&candidate.hit.doc_id)?;
+        let keys = self.backend().chunks_of_document(&candidate.hit.doc_id)?;
         let prepend = self.settings().chunking.prepend_title;
-        Ok(self
-            .store()
-            .chunks(&keys)?
+        let mut chunks = self.backend().chunks(&keys)?;
+        chunks.sort_by_key(|chunk| chunk.ordinal);
+        Ok(chunks
             .into_iter()
             .map(|chunk| {
                 let title = chunk.title.trim();

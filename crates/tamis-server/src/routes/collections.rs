@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tamis_engine::backend::BackendStats;
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
@@ -17,7 +18,7 @@ use tamis_engine::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest
 use utoipa::ToSchema;
 
 use crate::collections::Collection;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorType};
 use crate::json::ApiJson;
 use crate::models::blocking;
 use crate::state::AppState;
@@ -174,24 +175,27 @@ pub struct SearchResult {
     pub dropped_tokens: usize,
 }
 
-fn collection(state: &AppState, name: &str) -> Result<Arc<Collection>, ApiError> {
-    state.collections()?.get(name)
+/// The collection `name`; on a blocking thread, since a shared catalog reads the database.
+async fn collection(state: &Arc<AppState>, name: &str) -> Result<Arc<Collection>, ApiError> {
+    let (state, name) = (state.clone(), name.to_string());
+    blocking(move || state.collections()?.get(&name)).await
 }
 
 fn describe(collection: &Collection) -> Result<serde_json::Value, ApiError> {
     let index = collection.read();
-    let (documents, chunks) = index.store().counts()?;
-    Ok(describe_index(&collection.name, &index, documents, chunks))
+    let stats = index.stats()?;
+    Ok(describe_index(&collection.name, &index, &stats))
 }
 
-fn describe_index(name: &str, index: &Index, documents: u64, chunks: u64) -> serde_json::Value {
+fn describe_index(name: &str, index: &Index, stats: &BackendStats) -> serde_json::Value {
     let settings = index.settings();
     serde_json::json!({
         "name": name,
-        "documents": documents,
-        "chunks": chunks,
-        "vectors": index.vector_count(),
-        "hnsw": index.uses_hnsw(),
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "vectors": stats.vectors,
+        "hnsw": stats.vector_index == "hnsw",
+        "backend": stats.backend,
         "settings": {
             "embedder": settings.embedder_id,
             "dimension": settings.dimension,
@@ -210,8 +214,16 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<serde_json:
     state.collections()?;
     let described = blocking(move || {
         let collections = state.collections()?;
-        let names = collections.names();
-        names.iter().map(|n| describe(&*collections.get(n)?)).collect::<Result<Vec<_>, _>>()
+        let mut described = Vec::new();
+        for name in collections.names()? {
+            match collections.get(&name) {
+                Ok(collection) => described.push(describe(&collection)?),
+                // Dropped by another node since the names were read.
+                Err(err) if err.error_type == ErrorType::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(described)
     })
     .await?;
     Ok(Json(serde_json::json!({ "collections": described })))
@@ -224,7 +236,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let collection = collection(&state, &name)?;
+    let collection = collection(&state, &name).await?;
     Ok(Json(blocking(move || describe(&collection)).await?))
 }
 
@@ -287,16 +299,18 @@ pub async fn upsert(
     if let Some(idx) = body.documents.iter().position(|d| d.id.trim().is_empty()) {
         return Err(ApiError::bad_request(format!("document {idx} has an empty id")));
     }
-    let collection = collection(&state, &name)?;
+    let collection = collection(&state, &name).await?;
     let embedder = state.collections()?.embedder()?.clone();
     let documents: Vec<Document> = body
         .documents
         .into_iter()
         .map(|d| Document { id: d.id, title: d.title, text: d.text, metadata: d.metadata })
         .collect();
+    let state2 = state.clone();
     let report = blocking(move || {
         let models = IngestModels { embedder: &*embedder, tokenizer: &*embedder };
         let mut index = collection.write();
+        state2.collections()?.check_embedder(&index)?;
         let (mut written, mut unchanged, mut chunks) = (0, 0, 0);
         for batch in documents.chunks(64) {
             let report = index.ingest_batch(batch, models)?;
@@ -319,7 +333,7 @@ pub async fn delete_documents(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<DeleteDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let collection = collection(&state, &name)?;
+    let collection = collection(&state, &name).await?;
     let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
     let ids = body.ids;
     if ids.is_none() == filter.is_none() {
@@ -353,7 +367,7 @@ pub async fn search(
     if body.query.trim().is_empty() {
         return Err(ApiError::bad_request("`query` is empty"));
     }
-    let collection = collection(&state, &name)?;
+    let collection = collection(&state, &name).await?;
     let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
     let rerankers = body
         .rerank
@@ -367,6 +381,9 @@ pub async fn search(
         let embedder = collections.query_embedder().map(|e| e as &dyn tamis_core::Embedder);
         let default_mode = if embedder.is_some() { SearchMode::Hybrid } else { SearchMode::Bm25 };
         let mut search = SearchRequest::new(&body.query, body.mode.unwrap_or(default_mode));
+        if search.mode != SearchMode::Bm25 {
+            collections.check_embedder(&index)?;
+        }
         search.filter = filter.as_ref();
         search.depth = body.depth.unwrap_or(search.depth);
         if let Some(fusion) = &body.fusion {

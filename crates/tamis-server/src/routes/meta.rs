@@ -8,6 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::ApiError;
+use crate::models::blocking;
 use crate::state::AppState;
 
 /// `GET /health`: the process answers (no key needed).
@@ -21,7 +23,15 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         let body = json!({ "status": "shutting_down" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    let collections = state.collections.as_ref().map(|c| c.names().len());
+    // A node whose shared store cannot be read is not ready to search.
+    let names = collection_names(&state).await;
+    let collections = match names {
+        Ok(names) => names.map(|n| n.len()),
+        Err(err) => {
+            let body = json!({ "status": "store_unavailable", "error": err.message });
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        }
+    };
     Json(json!({
         "status": "ready",
         "embedder": state.embedder.as_ref().map(|e| e.name.clone()),
@@ -63,7 +73,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
         "version": env!("CARGO_PKG_VERSION"),
         "embedder": embedder,
         "rerankers": rerankers,
-        "collections": state.collections.as_ref().map(|c| c.names()),
+        "collections": collection_names(&state).await.ok().flatten(),
         "limits": {
             "max_body_bytes": limits.max_body_bytes,
             "max_concurrent_requests": limits.max_concurrent_requests,
@@ -107,4 +117,11 @@ pub struct ErrorBody {
     /// `conflict` (409), `payload_too_large` (413), `unsupported_media_type` (415),
     /// `validation` (422), `overloaded` (429), `internal` (500), `unavailable` (503).
     pub error_type: String,
+}
+
+/// The collections' names (`None` without a data directory or store); the read blocks
+/// when the catalog is a database.
+async fn collection_names(state: &Arc<AppState>) -> Result<Option<Vec<String>>, ApiError> {
+    let state = state.clone();
+    blocking(move || state.collections.as_ref().map(|c| c.names()).transpose()).await
 }

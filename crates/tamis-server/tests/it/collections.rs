@@ -3,7 +3,7 @@
 use axum::http::Method;
 use serde_json::json;
 
-use crate::{Setup, TestServer};
+use crate::{Setup, TestServer, counts, embedded_catalog};
 
 fn corpus() -> serde_json::Value {
     json!({ "documents": [
@@ -82,10 +82,11 @@ async fn a_restarted_server_finds_its_collections() {
     let TestServer { router, state, dir } = with_corpus().await;
     drop((router, state));
     let restarted =
-        tamis_server::collections::Collections::open(dir.path(), None, 10).expect("reopen");
-    assert_eq!(restarted.names(), vec!["docs".to_string()]);
+        tamis_server::collections::Collections::open(embedded_catalog(dir.path()), None, 10)
+            .expect("reopen");
+    assert_eq!(restarted.names().expect("names"), vec!["docs".to_string()]);
     let collection = restarted.get("docs").expect("docs");
-    assert_eq!(collection.read().store().counts().expect("counts"), (4, 4));
+    assert_eq!(counts(&collection.read()), (4, 4));
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use tamis_engine::EmbeddedCatalog;
+use tamis_engine::backend::Catalog;
 use tamis_models::{BiEncoder, CrossEncoder, ModelDir, ModelOrigin};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 use tempfile::TempDir;
@@ -77,14 +79,14 @@ impl Setup {
                 RerankModel::new(name, model, batch, metrics.clone()).expect("reranker thread")
             })
             .collect();
+        let catalog = self.data_dir.then(|| embedded_catalog(dir.path()));
         let config = ServerConfig {
-            data_dir: self.data_dir.then(|| dir.path().to_path_buf()),
             limits: self.limits,
             api_key: self.api_key.map(str::to_string),
             read_only_key: self.read_only_key.map(str::to_string),
         };
         let state = Arc::new(
-            AppState::new(config, Models { embedder, rerankers }, metrics).expect("state"),
+            AppState::new(config, Models { embedder, rerankers }, catalog, metrics).expect("state"),
         );
         TestServer { router: tamis_server::router(state.clone()), state, dir }
     }
@@ -178,4 +180,15 @@ impl TestServer {
 pub fn shared(name: &str) -> ModelDir {
     let path: PathBuf = tamis_testkit::shared_model(name);
     ModelDir { path, origin: ModelOrigin::Local }
+}
+
+/// The collections of a data directory, as `tamis serve --data-dir` opens them.
+pub fn embedded_catalog(data_dir: &std::path::Path) -> Box<dyn Catalog> {
+    Box::new(EmbeddedCatalog::open(&data_dir.join("collections")).expect("catalog"))
+}
+
+/// (documents, chunks) of an index.
+pub fn counts(index: &tamis_engine::Index) -> (u64, u64) {
+    let stats = index.stats().expect("stats");
+    (stats.documents, stats.chunks)
 }

@@ -1,9 +1,9 @@
 use serde_json::json;
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder};
 
-use super::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
 use crate::filter::Filter;
 use crate::storage::{Document, NewChunk, Store};
+use crate::{Index, IndexSettings, IngestModels, SearchHit, SearchMode, SearchRequest};
 
 const MODELS: IngestModels<'static> =
     IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
@@ -39,7 +39,7 @@ fn corpus() -> Vec<Document> {
     ]
 }
 
-fn ids(hits: &[super::SearchHit]) -> Vec<&str> {
+fn ids(hits: &[SearchHit]) -> Vec<&str> {
     hits.iter().map(|h| h.doc_id.as_str()).collect()
 }
 
@@ -48,7 +48,7 @@ fn search<'a>(
     query: &'a str,
     mode: SearchMode,
     filter: Option<&'a Filter>,
-) -> Vec<super::SearchHit> {
+) -> Vec<SearchHit> {
     let mut request = SearchRequest::new(query, mode);
     request.filter = filter;
     index.search(&request, Some(&HashEmbedder)).unwrap()
@@ -65,7 +65,7 @@ fn every_mode_finds_the_matching_document() {
         assert_eq!(hits[0].doc_id, "stat", "{mode:?}");
     }
     let hybrid = search(&index, "statins cholesterol", SearchMode::Hybrid, None);
-    assert_eq!(hybrid[0].score_kind, super::ScoreKind::Fused);
+    assert_eq!(hybrid[0].score_kind, crate::ScoreKind::Fused);
     assert_eq!(hybrid[0].bm25.map(|(rank, _)| rank), Some(1));
     assert_eq!(hybrid[0].dense.map(|(rank, _)| rank), Some(1));
 }
@@ -83,12 +83,13 @@ fn upserts_and_deletes_reach_both_retrievers() {
     }
     // The old text is gone from BM25, and no stale vector is left behind.
     assert!(!ids(&search(&index, "statins cholesterol", SearchMode::Bm25, None)).contains(&"stat"));
-    assert_eq!(index.vectors.index().len(), 3);
+    assert_eq!(index.stats().unwrap().vectors, 3);
     assert_eq!(index.delete(&["soy", "unknown"]).unwrap(), 1);
     for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
         assert!(!ids(&search(&index, "soy isoflavones", mode, None)).contains(&"soy"), "{mode:?}");
     }
-    assert_eq!(index.store().counts().unwrap(), (2, 2));
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.documents, stats.chunks), (2, 2));
 }
 
 #[test]
@@ -132,7 +133,7 @@ fn unchanged_documents_are_skipped() {
     index.ingest_batch(&corpus(), MODELS).unwrap();
     let again = index.ingest_batch(&corpus(), MODELS).unwrap();
     assert_eq!((again.written, again.unchanged), (0, 3));
-    assert_eq!(index.store().last_seq().unwrap(), 1, "no new batch for unchanged documents");
+    assert_eq!(index.stats().unwrap().sequence, Some(1), "no new batch for unchanged documents");
 }
 
 #[test]
@@ -206,14 +207,14 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
         for batch in docs.chunks(30) {
             index.ingest_batch(batch, MODELS).unwrap();
         }
-        assert!(matches!(index.vectors, super::Vectors::Hnsw(_)));
+        assert_eq!(index.stats().unwrap().vector_index, "hnsw");
         assert!(!dir.path().join(super::VECTOR_FILE).exists(), "batches do not rewrite the graph");
         index.flush().unwrap();
         assert!(dir.path().join(super::VECTOR_FILE).is_file());
         search(&index, "topic3 word45", SearchMode::Dense, None)
     };
     let index = Index::open(dir.path()).unwrap();
-    assert!(matches!(index.vectors, super::Vectors::Hnsw(_)));
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     let after = search(&index, "topic3 word45", SearchMode::Dense, None);
     assert_eq!(ids(&before), ids(&after));
     assert_eq!(after[0].doc_id, "d45");
@@ -250,7 +251,7 @@ fn deleted_derived_indexes_are_rebuilt_from_the_store() {
     fs_err::remove_file(dir.path().join("vectors.usearch")).unwrap();
     let index = Index::open(dir.path()).unwrap();
     assert!(!index.settings().bm25.stemming, "the recorded BM25 settings are used");
-    assert!(index.uses_hnsw());
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     for mode in [SearchMode::Bm25, SearchMode::Dense] {
         assert_eq!(search(&index, "statins cholesterol", mode, None)[0].doc_id, "stat", "{mode:?}");
     }

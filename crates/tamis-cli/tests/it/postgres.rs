@@ -1,0 +1,306 @@
+//! Every command against PostgreSQL + pgvector (`TAMIS_PG_URL`, started by
+//! `scripts/postgres/with-postgres.sh`): the same results as the embedded index where the
+//! retrievers are the same, and several `tamis serve` processes sharing one database.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::{assert_fails_with, tamis, tamis_ok};
+
+/// Standard output of a successful run as one JSON value.
+fn json_output(args: &[&str]) -> serde_json::Value {
+    let output = tamis_ok(args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|err| panic!("{args:?}: {err}: {stdout}"))
+}
+
+fn url() -> String {
+    tamis_testkit::postgres_url()
+}
+
+fn password() -> String {
+    let url = url();
+    url.split(':').nth(2).and_then(|s| s.split('@').next()).unwrap().to_string()
+}
+
+/// A collection name no other test (or run against the same server) uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn minilm() -> String {
+    tamis_testkit::shared_model("all-MiniLM-L6-v2").display().to_string()
+}
+
+const DOCS: &str = r#"{"id": "vit", "title": "Vitamin D", "text": "Sunlight exposure raises vitamin D levels in the blood.", "metadata": {"year": 2012}}
+{"id": "stat", "title": "Statins", "text": "Statins lower cholesterol and the risk of heart attacks.", "metadata": {"year": 2018}}
+{"id": "soy", "title": "Soy", "text": "Soy isoflavones and breast cancer risk in women.", "metadata": {"year": 2020}}
+"#;
+
+#[test]
+fn index_search_and_info_work_on_a_postgres_collection() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("docs.jsonl");
+    fs_err::write(&input, DOCS).unwrap();
+    let (url, name, model) = (url(), unique("cli"), minilm());
+    let input = input.to_str().unwrap();
+    let index = tamis(
+        &["index", &url, "--collection", &name, "--input", input, "--model", &model],
+        "",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&index.stderr);
+    assert!(index.status.success(), "{stderr}");
+    assert!(stderr.contains("indexed 3 document(s)"), "{stderr}");
+    assert!(!stderr.contains(&password()), "the password was printed: {stderr}");
+
+    for mode in ["dense", "bm25", "hybrid"] {
+        let hits = json_output(&[
+            "search",
+            &url,
+            "--collection",
+            &name,
+            "cholesterol lowering drugs",
+            "--mode",
+            mode,
+            "--model",
+            &model,
+            "--json",
+        ]);
+        assert_eq!(hits["results"][0]["id"], "stat", "{mode}: {hits}");
+    }
+    let filtered = json_output(&[
+        "search",
+        &url,
+        "--collection",
+        &name,
+        "vitamin",
+        "--mode",
+        "dense",
+        "--filter",
+        "year >= 2018",
+        "--model",
+        &model,
+        "--json",
+    ]);
+    let filtered = filtered["results"].as_array().unwrap();
+    assert!(!filtered.is_empty() && filtered.iter().all(|h| h["id"] != "vit"), "{filtered:?}");
+
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    assert_eq!(info["backend"], "postgres");
+    assert_eq!(info["documents"], 3);
+    assert_eq!(info["lexical_scoring"], "ts_rank");
+    assert!(!info.to_string().contains(&password()), "{info}");
+
+    // Deleting goes through the same command.
+    tamis_ok(&["index", &url, "--collection", &name, "--delete", "soy"]);
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    assert_eq!(info["documents"], 2);
+}
+
+#[test]
+fn postgres_misuse_fails_with_one_line_and_no_secret() {
+    let url = url();
+    let missing_collection = tamis(&["info", &url], "", &[]);
+    assert_fails_with(&missing_collection, "add --collection NAME");
+    let unknown = tamis(&["info", &url, "--collection", "no-such-collection"], "", &[]);
+    assert_fails_with(&unknown, "holds no collection 'no-such-collection'");
+    let wrong = url.replacen(&password(), "wrong-password", 1);
+    let refused = tamis(&["info", &wrong, "--collection", "x"], "", &[]);
+    assert_fails_with(&refused, "password authentication failed");
+    assert!(!String::from_utf8_lossy(&refused.stderr).contains("wrong-password"));
+    let closed =
+        tamis(&["info", "postgres://tamis:pw@127.0.0.1:1/db", "--collection", "x"], "", &[]);
+    assert_fails_with(&closed, "postgres://tamis@127.0.0.1:1/db");
+    let dir = tempfile::tempdir().unwrap();
+    let stray = tamis(&["info", dir.path().to_str().unwrap(), "--collection", "x"], "", &[]);
+    assert_fails_with(&stray, "--collection names a collection in a PostgreSQL store");
+}
+
+fn eval_report(extra: &[&str]) -> serde_json::Value {
+    let dataset = tamis_testkit::shared_dataset("cranfield");
+    let model = minilm();
+    let args = [
+        &["eval", "--json", "--dataset", dataset.to_str().unwrap(), "--model", &model][..],
+        &["--chunking", "whole"],
+        extra,
+    ]
+    .concat();
+    let output = tamis(&args, "", &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn metric(report: &serde_json::Value, mode: &str, label: &str) -> f64 {
+    let row = report["results"].as_array().unwrap().iter().find(|r| r["mode"] == mode).unwrap();
+    row["metrics"][label].as_f64().unwrap()
+}
+
+/// Cranfield through both backends: dense search is exact in both (1400 chunks are below
+/// `exact_below`), so its runs must be the same ranking; lexical search differs by design
+/// (BM25 vs `ts_rank`), and both numbers are printed for the record.
+#[test]
+fn cranfield_gives_the_same_dense_results_through_both_backends() {
+    let cache = tempfile::tempdir().unwrap();
+    let embedded_run = cache.path().join("embedded.txt");
+    let postgres_run = cache.path().join("postgres.txt");
+    let embedded = eval_report(&[
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+        "--run-output",
+        embedded_run.to_str().unwrap(),
+    ]);
+    let url = url();
+    let postgres = eval_report(&["--store", &url, "--run-output", postgres_run.to_str().unwrap()]);
+    for label in ["nDCG@10", "Recall@100", "MRR@10", "P@5"] {
+        let (a, b) = (metric(&embedded, "dense", label), metric(&postgres, "dense", label));
+        assert!((a - b).abs() <= 1e-6, "dense {label}: embedded {a} vs postgres {b}");
+    }
+    // Same documents in the same order for every query, up to near-ties: pgvector sums in
+    // its own order, so scores agree to ~1e-6 and documents within that of each other may
+    // swap (measured: 6 of 22 500 positions, |Δscore| ≤ 5.4e-7).
+    let run = |path: &std::path::Path| -> std::collections::BTreeMap<String, Vec<(String, f64)>> {
+        let mut queries = std::collections::BTreeMap::<String, Vec<(String, f64)>>::new();
+        for line in fs_err::read_to_string(path).unwrap().lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let entry = (fields[2].to_string(), fields[4].parse().unwrap());
+            queries.entry(fields[0].to_string()).or_default().push(entry);
+        }
+        queries
+    };
+    let dense_file = |path: &std::path::Path| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".dense");
+        std::path::PathBuf::from(name)
+    };
+    let (embedded_run, postgres_run) =
+        (run(&dense_file(&embedded_run)), run(&dense_file(&postgres_run)));
+    assert_eq!(embedded_run.keys().collect::<Vec<_>>(), postgres_run.keys().collect::<Vec<_>>());
+    let (mut positions, mut swapped) = (0, 0);
+    for (query, a) in &embedded_run {
+        let b = &postgres_run[query];
+        assert_eq!(a.len(), b.len(), "query {query}");
+        let b_scores: std::collections::HashMap<&str, f64> =
+            b.iter().map(|(doc, score)| (doc.as_str(), *score)).collect();
+        for ((doc_a, score_a), (doc_b, score_b)) in a.iter().zip(b) {
+            positions += 1;
+            assert!(
+                (score_a - score_b).abs() <= 1e-5,
+                "query {query}: {doc_a} {score_a} vs {doc_b} {score_b}"
+            );
+            if let Some(score) = b_scores.get(doc_a.as_str()) {
+                assert!((score_a - score).abs() <= 1e-5, "query {query}: {doc_a}");
+            }
+            swapped += usize::from(doc_a != doc_b);
+        }
+    }
+    assert!(swapped * 1000 <= positions, "{swapped} of {positions} positions differ");
+    eprintln!(
+        "cranfield nDCG@10: bm25 (tantivy) {:.4}, ts_rank (postgres) {:.4}; hybrid {:.4} vs {:.4}",
+        metric(&embedded, "bm25", "nDCG@10"),
+        metric(&postgres, "bm25", "nDCG@10"),
+        metric(&embedded, "hybrid", "nDCG@10"),
+        metric(&postgres, "hybrid", "nDCG@10"),
+    );
+}
+
+/// A `tamis serve` process on a free port, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(store: &str) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
+            .args(["serve", "--store", store, "--model", &minilm(), "--bind", "127.0.0.1:0"])
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TAMIS_THREADS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("tamis serve did not start: {line:?}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, u16> {
+        match ureq::post(&format!("{}{path}", self.base)).send_json(body) {
+            Ok(response) => Ok(response.into_json().unwrap()),
+            Err(ureq::Error::Status(code, _)) => Err(code),
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+
+    fn put(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, u16> {
+        match ureq::put(&format!("{}{path}", self.base)).send_json(body) {
+            Ok(response) => Ok(response.into_json().unwrap()),
+            Err(ureq::Error::Status(code, _)) => Err(code),
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<serde_json::Value, u16> {
+        match ureq::get(&format!("{}{path}", self.base)).call() {
+            Ok(response) => Ok(response.into_json().unwrap()),
+            Err(ureq::Error::Status(code, _)) => Err(code),
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+
+    fn delete(&self, path: &str) -> Result<(), u16> {
+        match ureq::delete(&format!("{}{path}", self.base)).call() {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(code, _)) => Err(code),
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
+    let url = url();
+    let (a, b) = (Server::start(&url), Server::start(&url));
+    let name = unique("nodes");
+    let collection = format!("/v1/collections/{name}");
+    a.put(&collection, serde_json::json!({})).unwrap();
+    assert_eq!(b.put(&collection, serde_json::json!({})), Err(409), "the name is taken for B too");
+    // B learns of the collection from the database, not from A.
+    assert!(b.get("/v1/collections").unwrap().to_string().contains(&name));
+    let documents = serde_json::json!({ "documents": [
+        {"id": "vit", "title": "Vitamin D", "text": "Sunlight exposure raises vitamin D levels."},
+        {"id": "stat", "title": "Statins", "text": "Statins lower cholesterol and heart attack risk."},
+    ]});
+    a.post(&format!("{collection}/documents"), documents).unwrap();
+    let query = serde_json::json!({ "query": "cholesterol drugs", "k": 1 });
+    let found = b.post(&format!("{collection}/search"), query.clone()).unwrap();
+    assert_eq!(found["results"][0]["id"], "stat", "{found}");
+    // A write on B is visible on A at once.
+    let more = serde_json::json!({ "documents": [
+        {"id": "chol", "text": "Dietary cholesterol and statins: a trial of cholesterol drugs."},
+    ]});
+    b.post(&format!("{collection}/documents"), more).unwrap();
+    let info = a.get(&collection).unwrap();
+    assert_eq!(info["documents"], 3, "{info}");
+    // Dropped on A: gone on B too, with a 404 rather than stale results.
+    a.delete(&collection).unwrap();
+    assert_eq!(b.post(&format!("{collection}/search"), query), Err(404));
+    assert_eq!(b.get(&collection), Err(404));
+}

@@ -1,0 +1,128 @@
+//! The seam between the engine and where an index lives.
+//!
+//! An [`Index`] does what every index does the same way — chunking and
+//! embedding documents, skipping unchanged ones, fusing the retrievers' lists, grouping
+//! chunks by document, reranking — and hands storage and the two stage-1 retrievers to a
+//! [`Backend`]: the embedded one in a directory ([`EmbeddedBackend`](crate::EmbeddedBackend))
+//! or an external database (the `tamis-postgres` crate). A [`Catalog`] names the indexes
+//! (collections) a server holds in one place.
+
+use std::collections::HashSet;
+
+use tamis_core::{ChunkKey, Hit};
+
+use crate::filter::Filter;
+use crate::index::{IndexSettings, ScoreKind};
+use crate::storage::{Document, NewChunk, StoredChunk};
+use crate::{Index, Result};
+
+/// What stage 1 asks a backend for: the two ranked chunk lists, before fusion.
+#[derive(Debug, Clone, Copy)]
+pub struct Stage1Query<'a> {
+    /// The query text, for the lexical retriever (`None`: no lexical list).
+    pub text: Option<&'a str>,
+    /// The query embedding, for the dense retriever (`None`: no dense list).
+    pub vector: Option<&'a [f32]>,
+    /// Chunks to return from each retriever.
+    pub depth: usize,
+    /// Only chunks of documents whose metadata passes.
+    pub filter: Option<&'a Filter>,
+}
+
+/// The ranked chunk lists of one stage-1 query, best first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stage1Lists {
+    /// The lexical retriever's list (scores are the backend's lexical scores).
+    pub lexical: Vec<Hit>,
+    /// The dense retriever's list (scores are cosine similarities).
+    pub dense: Vec<Hit>,
+}
+
+/// Counts and state of an index, for `tamis info` and the server's collection info.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BackendStats {
+    /// `"embedded"` or the database's name.
+    pub backend: &'static str,
+    /// Where the index lives: a directory, or a database URL without credentials.
+    pub location: String,
+    /// Documents stored.
+    pub documents: u64,
+    /// Chunks stored.
+    pub chunks: u64,
+    /// How dense search runs: `"exact"`, `"hnsw"`, ...
+    pub vector_index: String,
+    /// Vectors the dense retriever searches.
+    pub vectors: u64,
+    /// The last committed write's sequence number, where the backend keeps one.
+    pub sequence: Option<u64>,
+    /// What the lexical retriever's scores are.
+    pub lexical_scoring: ScoreKind,
+}
+
+/// Storage and stage-1 retrieval of one index.
+///
+/// A write is acknowledged when it is durable and visible to later searches; a batch is
+/// all-or-nothing. Searches take `&self` and may run on many threads at once.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// The settings the index was created with.
+    fn settings(&self) -> &IndexSettings;
+
+    /// Where the index lives, for messages (never with credentials).
+    fn location(&self) -> String;
+
+    /// The ids among `docs` (id, content hash) whose stored content hash is the same.
+    fn unchanged(&self, docs: &[(&str, &str)]) -> Result<HashSet<String>>;
+
+    /// Adds or replaces documents with their chunks, as one all-or-nothing batch.
+    fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<()>;
+
+    /// Deletes documents by id (unknown ids are ignored); returns how many chunks went.
+    fn delete_documents(&mut self, ids: &[&str]) -> Result<usize>;
+
+    /// Ids of the documents whose metadata passes `filter`.
+    fn documents_matching(&self, filter: &Filter) -> Result<Vec<String>>;
+
+    /// What the lexical retriever's scores are.
+    fn lexical_score_kind(&self) -> ScoreKind {
+        ScoreKind::Bm25
+    }
+
+    /// Runs the retrievers `query` asks for.
+    fn stage1(&self, query: &Stage1Query<'_>) -> Result<Stage1Lists>;
+
+    /// The stored chunks for `keys` (unknown keys are left out), in no particular order.
+    fn chunks(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>>;
+
+    /// The chunk keys of one document, in document order.
+    fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>>;
+
+    /// Counts and state.
+    fn stats(&self) -> Result<BackendStats>;
+
+    /// Persists what a run of writes left in memory only (see
+    /// [`Index::flush`](crate::Index::flush)); a no-op where writes are persisted at once.
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// Named indexes kept in one place: a server's data directory, or a database.
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    /// Where the catalog lives, for messages (never with credentials).
+    fn location(&self) -> String;
+
+    /// Whether other processes change this catalog too (a database several nodes share):
+    /// then nothing it returns may be cached, since another node may drop or recreate it.
+    fn shared(&self) -> bool;
+
+    /// The collections' names, sorted.
+    fn names(&self) -> Result<Vec<String>>;
+
+    /// Opens a collection, or `None` when there is none by that name.
+    fn open(&self, name: &str) -> Result<Option<Index>>;
+
+    /// Creates a collection; fails with [`Error::IndexExists`](crate::Error::IndexExists)
+    /// when the name is taken.
+    fn create(&self, name: &str, settings: IndexSettings) -> Result<Index>;
+
+    /// Deletes a collection and everything in it; returns whether it existed.
+    fn remove(&self, name: &str) -> Result<bool>;
+}

@@ -1,0 +1,506 @@
+//! The embedded backend: one directory holding the SQLite store plus the BM25 and vector
+//! indexes derived from it.
+//!
+//! Layout of the directory:
+//! - `store.sqlite`: the source of truth ([`Store`]);
+//! - `bm25/`: the tantivy index, whose commit payload records the store sequence it reflects;
+//! - `vectors.usearch` + `vectors.seq`: the HNSW graph and the sequence it reflects (only
+//!   above [`IndexSettings::exact_below`] chunks; below it an exact index is rebuilt on open).
+//!
+//! A write is acknowledged when its store transaction commits. Derived indexes are then
+//! updated and committed; if the process dies in between, [`EmbeddedBackend::open`] replays
+//! the store's change log from the sequence each derived index reflects.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use tamis_core::{ChunkKey, Hit, KeyFilter};
+use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
+use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
+
+use crate::backend::{Backend, BackendStats, Catalog, Stage1Lists, Stage1Query};
+use crate::filter::Filter;
+use crate::index::{Index, IndexSettings, ScoreKind};
+use crate::storage::{Change, Document, NewChunk, Receipt, Store, StoredChunk};
+use crate::{Error, Result};
+
+/// The vector index in use: exact below `exact_below` chunks, HNSW above.
+enum Vectors {
+    Exact(FlatIndex),
+    Hnsw(HnswIndex),
+}
+
+impl Vectors {
+    fn index(&self) -> &dyn VectorIndex {
+        match self {
+            Vectors::Exact(flat) => flat,
+            Vectors::Hnsw(hnsw) => hnsw,
+        }
+    }
+
+    fn index_mut(&mut self) -> &mut dyn VectorIndex {
+        match self {
+            Vectors::Exact(flat) => flat,
+            Vectors::Hnsw(hnsw) => hnsw,
+        }
+    }
+}
+
+/// An index directory, open.
+pub struct EmbeddedBackend {
+    dir: PathBuf,
+    store: Store,
+    lexical: Bm25Index,
+    vectors: Vectors,
+    /// The store sequence the in-memory HNSW graph reflects, when it is newer than the
+    /// saved file; [`Index::flush`] writes it.
+    unsaved_vectors: Option<u64>,
+    settings: IndexSettings,
+}
+
+impl std::fmt::Debug for EmbeddedBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBackend")
+            .field("dir", &self.dir)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+const VECTOR_FILE: &str = "vectors.usearch";
+const VECTOR_SEQ_FILE: &str = "vectors.seq";
+
+impl EmbeddedBackend {
+    /// Creates an index in `dir`, which must not hold one yet.
+    pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
+        settings.chunking.validate()?;
+        if dir.join(crate::storage::STORE_FILE).exists() {
+            return Err(Error::IndexExists { path: dir.to_path_buf() });
+        }
+        let store = Store::open(dir)?;
+        store.set_setting("embedder", &settings.embedder_id)?;
+        store.set_setting("dimension", &settings.dimension.to_string())?;
+        store.set_setting(
+            "chunking",
+            &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
+        )?;
+        store.set_setting("exact_below", &settings.exact_below.to_string())?;
+        // Recorded in the store too, so a lost or deleted `bm25/` can be rebuilt from it.
+        store.set_setting("bm25_stemming", &settings.bm25.stemming.to_string())?;
+        store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
+        store.set_setting("bm25_fields", settings.bm25.fields.name())?;
+        let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
+        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
+        Ok(EmbeddedBackend {
+            dir: dir.to_path_buf(),
+            store,
+            lexical,
+            vectors,
+            unsaved_vectors: None,
+            settings,
+        })
+    }
+
+    /// Opens the index in `dir`, bringing its derived indexes up to the store.
+    pub fn open(dir: &Path) -> Result<EmbeddedBackend> {
+        if !dir.join(crate::storage::STORE_FILE).is_file() {
+            return Err(Error::NoIndex { path: dir.to_path_buf() });
+        }
+        let store = Store::open(dir)?;
+        let setting = |name: &str| -> Result<String> {
+            store.setting(name)?.ok_or_else(|| Error::CorruptIndex {
+                path: store.path().to_path_buf(),
+                message: format!("setting '{name}' is missing"),
+            })
+        };
+        let parse_error = |name: &str| Error::CorruptIndex {
+            path: store.path().to_path_buf(),
+            message: format!("setting '{name}' is invalid"),
+        };
+        let lexical = open_or_rebuild_lexical(dir, &store)?;
+        let settings = IndexSettings {
+            embedder_id: setting("embedder")?,
+            dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
+            chunking: serde_json::from_str(&setting("chunking")?)
+                .map_err(|_| parse_error("chunking"))?,
+            bm25: *lexical.config(),
+            hnsw: HnswParams::default(),
+            exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
+        };
+        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
+        let mut index = EmbeddedBackend {
+            dir: dir.to_path_buf(),
+            store,
+            lexical,
+            vectors,
+            unsaved_vectors: None,
+            settings,
+        };
+        index.catch_up_lexical()?;
+        index.load_vectors()?;
+        Ok(index)
+    }
+
+    /// Vectors in the in-memory vector index (equal to the store's chunk count once open).
+    pub fn vector_count(&self) -> usize {
+        self.vectors.index().len()
+    }
+
+    /// Whether dense search runs on the HNSW graph (else exactly).
+    pub fn uses_hnsw(&self) -> bool {
+        matches!(self.vectors, Vectors::Hnsw(_))
+    }
+
+    /// The store (counts, settings, chunk texts).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Brings both derived indexes up to a committed store write.
+    fn apply(&mut self, receipt: &Receipt) -> Result<()> {
+        let changes: Vec<Change> = receipt
+            .removed
+            .iter()
+            .map(|k| Change::Removed(*k))
+            .chain(receipt.added.iter().map(|k| Change::Added(*k)))
+            .collect();
+        self.apply_lexical(&changes, receipt.seq)?;
+        self.apply_vectors(&changes)?;
+        self.fit_vector_kind()?;
+        self.unsaved_vectors = Some(receipt.seq);
+        Ok(())
+    }
+
+    /// Saves the HNSW graph if it changed since it was last saved. Writers call it when a
+    /// run of batches ends: saving after every batch would rewrite the whole graph each
+    /// time, and a graph that lags is caught up from the store's log on open anyway.
+    fn save_vectors(&mut self) -> Result<()> {
+        if let Some(seq) = self.unsaved_vectors {
+            if let Vectors::Hnsw(hnsw) = &self.vectors {
+                hnsw.save(self.dir.join(VECTOR_FILE))?;
+                fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string())
+                    .map_err(Error::Io)?;
+            }
+            self.unsaved_vectors = None;
+        }
+        Ok(())
+    }
+
+    fn apply_lexical(&mut self, changes: &[Change], seq: u64) -> Result<()> {
+        let (added, removed) = split(changes);
+        self.lexical.delete(&removed)?;
+        let chunks = self.store.chunks(&added)?;
+        let docs: Vec<LexicalDoc<'_>> = chunks
+            .iter()
+            .map(|c| LexicalDoc { key: c.key, title: &c.title, text: &c.text })
+            .collect();
+        self.lexical.upsert(&docs)?;
+        self.lexical.commit(seq)?;
+        Ok(())
+    }
+
+    fn apply_vectors(&mut self, changes: &[Change]) -> Result<()> {
+        let (added, removed) = split(changes);
+        self.vectors.index_mut().remove(&removed)?;
+        let vectors = self.store.vectors_of(&added)?;
+        let items: Vec<(ChunkKey, &[f32])> =
+            vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        self.vectors.index_mut().upsert(&items)?;
+        Ok(())
+    }
+
+    fn catch_up_lexical(&mut self) -> Result<()> {
+        let from = self.lexical.committed_seq().unwrap_or(0);
+        let last = self.store.last_seq()?;
+        if from < last {
+            let changes: Vec<Change> =
+                self.store.changes_since(from)?.into_iter().map(|(_, c)| c).collect();
+            self.apply_lexical(&changes, last)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the saved HNSW graph and replays what it missed, or rebuilds exactly from the store.
+    fn load_vectors(&mut self) -> Result<()> {
+        let (_, n_chunks) = self.store.counts()?;
+        let last = self.store.last_seq()?;
+        let file = self.dir.join(VECTOR_FILE);
+        let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if n_chunks as usize >= self.settings.exact_below
+            && let (Some(seq), true) = (saved_seq, file.is_file())
+            && seq <= last
+        {
+            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
+            let changes: Vec<Change> =
+                self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
+            if !changes.is_empty() {
+                self.apply_vectors(&changes)?;
+                self.unsaved_vectors = Some(last);
+            }
+            return Ok(());
+        }
+        self.rebuild_vectors(n_chunks as usize)?;
+        if matches!(self.vectors, Vectors::Hnsw(_)) {
+            self.unsaved_vectors = Some(last);
+        }
+        Ok(())
+    }
+
+    fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
+        let mut vectors = if n_chunks >= self.settings.exact_below {
+            Vectors::Hnsw(HnswIndex::new(
+                self.settings.dimension,
+                Metric::Cosine,
+                self.settings.hnsw,
+            )?)
+        } else {
+            Vectors::Exact(FlatIndex::new(self.settings.dimension, Metric::Cosine)?)
+        };
+        let all = self.store.vectors()?;
+        for batch in all.chunks(4096) {
+            let items: Vec<(ChunkKey, &[f32])> =
+                batch.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            vectors.index_mut().upsert(&items)?;
+        }
+        self.vectors = vectors;
+        Ok(())
+    }
+
+    /// Switches between exact and HNSW search when the chunk count crosses `exact_below`.
+    /// An exact index is never saved: it is rebuilt from the store on open.
+    fn fit_vector_kind(&mut self) -> Result<()> {
+        let n_chunks = self.vectors.index().len();
+        let is_hnsw = matches!(self.vectors, Vectors::Hnsw(_));
+        if (n_chunks >= self.settings.exact_below) != is_hnsw {
+            self.rebuild_vectors(n_chunks)?;
+        }
+        Ok(())
+    }
+}
+
+/// Below this many allowed chunks, a filtered dense search scores them exactly: HNSW's
+/// filtered walk costs grow as the allowed fraction shrinks (see `tamis-vector`).
+const EXACT_FILTER_LIMIT: usize = 5_000;
+
+impl EmbeddedBackend {
+    fn dense_search(
+        &self,
+        query: &[f32],
+        depth: usize,
+        allowed: Option<&HashSet<ChunkKey>>,
+    ) -> Result<Vec<Hit>> {
+        match (allowed, &self.vectors) {
+            (Some(keys), Vectors::Hnsw(_)) if keys.len() <= EXACT_FILTER_LIMIT => {
+                let mut exact = FlatIndex::new(self.settings.dimension, Metric::Cosine)?;
+                let mut sorted: Vec<ChunkKey> = keys.iter().copied().collect();
+                sorted.sort_unstable();
+                let vectors = self.store.vectors_of(&sorted)?;
+                let items: Vec<(ChunkKey, &[f32])> =
+                    vectors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                exact.upsert(&items)?;
+                Ok(exact.search(query, depth, None)?)
+            }
+            (allowed, vectors) => Ok(vectors.index().search(
+                query,
+                depth,
+                allowed.map(|set| set as &dyn KeyFilter),
+            )?),
+        }
+    }
+}
+
+impl Backend for EmbeddedBackend {
+    fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn unchanged(&self, docs: &[(&str, &str)]) -> Result<HashSet<String>> {
+        self.store.unchanged(docs)
+    }
+
+    fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<()> {
+        let receipt = self.store.write_batch(batch)?;
+        self.apply(&receipt)
+    }
+
+    fn delete_documents(&mut self, ids: &[&str]) -> Result<usize> {
+        let receipt = self.store.delete_documents(ids)?;
+        self.apply(&receipt)?;
+        Ok(receipt.removed.len())
+    }
+
+    fn documents_matching(&self, filter: &Filter) -> Result<Vec<String>> {
+        self.store.documents_matching(filter)
+    }
+
+    fn stage1(&self, query: &Stage1Query<'_>) -> Result<Stage1Lists> {
+        // The allowed set is selected once, in SQL, and obeyed inside both retrievers.
+        let allowed: Option<HashSet<ChunkKey>> =
+            query.filter.map(|f| self.store.keys_matching(f)).transpose()?;
+        let lexical = match query.text {
+            Some(text) => self.lexical.search(
+                text,
+                query.depth,
+                allowed.as_ref().map(|set| set as &dyn KeyFilter),
+            )?,
+            None => Vec::new(),
+        };
+        let dense = match query.vector {
+            Some(vector) => self.dense_search(vector, query.depth, allowed.as_ref())?,
+            None => Vec::new(),
+        };
+        Ok(Stage1Lists { lexical, dense })
+    }
+
+    fn chunks(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>> {
+        self.store.chunks(keys)
+    }
+
+    fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>> {
+        self.store.chunks_of_document(doc_id)
+    }
+
+    fn stats(&self) -> Result<BackendStats> {
+        let (documents, chunks) = self.store.counts()?;
+        Ok(BackendStats {
+            backend: "embedded",
+            location: self.location(),
+            documents,
+            chunks,
+            vector_index: if self.uses_hnsw() { "hnsw" } else { "exact" }.to_string(),
+            vectors: self.vector_count() as u64,
+            sequence: Some(self.store.last_seq()?),
+            lexical_scoring: ScoreKind::Bm25,
+        })
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.save_vectors()
+    }
+}
+
+/// Collections as index directories under one folder (`<data_dir>/collections/<name>`).
+#[derive(Debug, Clone)]
+pub struct EmbeddedCatalog {
+    root: PathBuf,
+}
+
+impl EmbeddedCatalog {
+    /// The catalog in `root`, created if missing.
+    pub fn open(root: &Path) -> Result<EmbeddedCatalog> {
+        fs_err::create_dir_all(root).map_err(Error::Io)?;
+        Ok(EmbeddedCatalog { root: root.to_path_buf() })
+    }
+}
+
+impl Catalog for EmbeddedCatalog {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs_err::read_dir(&self.root).map_err(Error::Io)?.flatten() {
+            let path = entry.path();
+            if path.join(crate::storage::STORE_FILE).is_file()
+                && let Some(name) = path.file_name().and_then(|n| n.to_str())
+            {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn open(&self, name: &str) -> Result<Option<Index>> {
+        let dir = self.root.join(name);
+        if !dir.join(crate::storage::STORE_FILE).is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Index::with_backend(Box::new(EmbeddedBackend::open(&dir)?))))
+    }
+
+    fn create(&self, name: &str, settings: IndexSettings) -> Result<Index> {
+        let dir = self.root.join(name);
+        if dir.join(crate::storage::STORE_FILE).exists() {
+            return Err(Error::CollectionExists { location: self.location(), name: name.into() });
+        }
+        Ok(Index::with_backend(Box::new(EmbeddedBackend::create(&dir, settings)?)))
+    }
+
+    fn remove(&self, name: &str) -> Result<bool> {
+        let dir = self.root.join(name);
+        if !dir.is_dir() {
+            return Ok(false);
+        }
+        fs_err::remove_dir_all(&dir).map_err(Error::Io)?;
+        Ok(true)
+    }
+}
+
+/// Opens `bm25/`, or recreates it empty from the settings recorded in the store when it is
+/// gone (deleted to force a rebuild, or lost): catching up from sequence 0 refills it.
+fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
+    let path = dir.join("bm25");
+    if path.join(tamis_lexical::SETTINGS_FILE).is_file() {
+        return Ok(Bm25Index::open(&path)?);
+    }
+    let recorded = (
+        store.setting("bm25_stemming")?,
+        store.setting("bm25_stopwords")?,
+        store.setting("bm25_fields")?.and_then(|name| FieldMode::from_name(&name)),
+    );
+    let (Some(stemming), Some(stopwords), Some(fields)) = recorded else {
+        return Err(Error::CorruptIndex {
+            path,
+            message: "the BM25 index is missing and the store does not record its settings \
+                      (made by an older tamis); build the index again"
+                .into(),
+        });
+    };
+    let config =
+        Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields };
+    if path.exists() {
+        fs_err::remove_dir_all(&path).map_err(Error::Io)?;
+    }
+    Ok(Bm25Index::create(&path, &config)?)
+}
+
+/// Splits a change log into keys to add and keys to remove. Keys are never reused, so a
+/// key removed anywhere in the log is not added, whatever the order.
+fn split(changes: &[Change]) -> (Vec<ChunkKey>, Vec<ChunkKey>) {
+    let removed: Vec<ChunkKey> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Removed(key) => Some(*key),
+            Change::Added(_) => None,
+        })
+        .collect();
+    let gone: std::collections::HashSet<ChunkKey> = removed.iter().copied().collect();
+    let added = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Added(key) if !gone.contains(key) => Some(*key),
+            _ => None,
+        })
+        .collect();
+    (added, removed)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,426 @@
+//! One collection in PostgreSQL: the engine's [`Backend`] over its two tables.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use pgvector::Vector;
+use postgres::types::ToSql;
+use tamis_core::{ChunkKey, Hit};
+use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
+use tamis_engine::filter::Filter;
+use tamis_engine::storage::{Document, NewChunk, StoredChunk};
+use tamis_engine::{IndexSettings, ScoreKind};
+
+use crate::error::{database, is_undefined_table};
+use crate::filter::condition;
+use crate::pool::{Connection, Db};
+use crate::schema::Tables;
+use crate::settings::StoredSettings;
+
+/// Below this many allowed chunks (or the collection's `exact_below`, if smaller), a
+/// filtered dense search scans them exactly, as the embedded backend does: an HNSW walk
+/// that must skip most nodes costs more.
+const EXACT_FILTER_LIMIT: i64 = 5_000;
+
+/// Rows per `INSERT` statement (PostgreSQL binds at most 65535 parameters).
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// A collection of a PostgreSQL catalog.
+#[derive(Debug)]
+pub struct PgBackend {
+    db: Arc<Db>,
+    name: String,
+    tables: Tables,
+    stored: StoredSettings,
+    settings: IndexSettings,
+}
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+impl PgBackend {
+    pub(crate) fn new(db: Arc<Db>, name: &str, id: i64, stored: StoredSettings) -> PgBackend {
+        let settings = stored.index_settings();
+        PgBackend { db, name: name.to_string(), tables: Tables::of(id), stored, settings }
+    }
+
+    fn conn(&self) -> tamis_engine::Result<Connection> {
+        self.db.connection()
+    }
+
+    /// A failed statement as an engine error; a missing table means the collection was
+    /// dropped (by this node or another) since it was opened.
+    fn fail(&self, what: &str, err: &postgres::Error) -> tamis_engine::Error {
+        if is_undefined_table(err) {
+            tamis_engine::Error::NoCollection {
+                location: self.db.location.clone(),
+                name: self.name.clone(),
+            }
+        } else {
+            database(&self.db.location, &format!("collection '{}': {what}", self.name), err)
+        }
+    }
+
+    /// The query vector as a parameter expression of the column's type.
+    fn vector_param(&self, placeholder: &str) -> String {
+        if self.stored.halfvec {
+            format!("{placeholder}::vector::halfvec")
+        } else {
+            format!("{placeholder}::vector")
+        }
+    }
+
+    fn lexical(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        text: &str,
+        depth: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, postgres::Error> {
+        let chunks = &self.tables.chunks;
+        let cond = filter.map(|f| condition(f, "metadata", 2));
+        let where_filter = cond.as_ref().map(|c| format!("AND {}", c.sql)).unwrap_or_default();
+        let sql = format!(
+            "SELECT chunk_key, ts_rank(lexical, query)::float4 AS score \
+             FROM {chunks}, tamis_or_query('{config}'::regconfig, $1) AS query \
+             WHERE lexical @@ query {where_filter} \
+             ORDER BY score DESC, chunk_key LIMIT {depth}",
+            config = self.stored.text_search,
+        );
+        let mut params: Vec<Param<'_>> = vec![&text];
+        if let Some(cond) = &cond {
+            params.extend(cond.params.iter().map(|p| p.as_ref() as Param<'_>));
+        }
+        Ok(tx
+            .query(&sql, &params)?
+            .iter()
+            .map(|row| Hit { key: row.get::<_, i64>(0) as ChunkKey, score: row.get(1) })
+            .collect())
+    }
+
+    fn dense(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        vector: &[f32],
+        depth: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, postgres::Error> {
+        let chunks = &self.tables.chunks;
+        // Exact below the thresholds, as in the embedded backend: the same results, and
+        // faster than a graph walk at that size.
+        let exact = match filter {
+            Some(filter) => {
+                let limit = EXACT_FILTER_LIMIT.min(self.stored.exact_below as i64);
+                let cond = condition(filter, "metadata", 1);
+                let params: Vec<Param<'_>> =
+                    cond.params.iter().map(|p| p.as_ref() as Param<'_>).collect();
+                let sql = format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {chunks} WHERE {} LIMIT {}) AS allowed",
+                    cond.sql,
+                    limit + 1
+                );
+                tx.query_one(&sql, &params)?.get::<_, i64>(0) <= limit
+            }
+            None => {
+                // The planner's row estimate costs nothing; a table never analyzed has
+                // none (-1), and then at most `exact_below` rows are counted. A stale
+                // estimate only picks the slower of two correct searches.
+                let limit = self.stored.exact_below as i64;
+                let estimate: i64 = tx
+                    .query_one(
+                        "SELECT reltuples::bigint FROM pg_class WHERE oid = $1::text::regclass",
+                        &[chunks],
+                    )?
+                    .get(0);
+                let rows = if estimate >= 0 {
+                    estimate
+                } else {
+                    let sql = format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM {chunks} LIMIT {limit}) AS some_rows"
+                    );
+                    tx.query_one(&sql, &[])?.get::<_, i64>(0)
+                };
+                rows < limit
+            }
+        };
+        if exact {
+            tx.batch_execute("SET LOCAL enable_indexscan = off")?;
+        } else {
+            // pgvector returns at most ef_search rows per scan; iterative scans keep walking
+            // until enough rows pass the filter.
+            let ef = self.stored.hnsw_ef_search.max(depth);
+            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {ef}"))?;
+            if filter.is_some() {
+                tx.batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")?;
+            }
+        }
+        let cond = filter.map(|f| condition(f, "metadata", 2));
+        let where_filter = cond.as_ref().map(|c| format!("WHERE {}", c.sql)).unwrap_or_default();
+        let operator = self.stored.distance_operator();
+        let query = self.vector_param("$1");
+        // The key breaks ties in an exact scan; an index scan can only order by distance.
+        let tie = if exact { ", chunk_key" } else { "" };
+        let sql = format!(
+            "SELECT chunk_key, (embedding {operator} {query})::float8 AS distance \
+             FROM {chunks} {where_filter} \
+             ORDER BY embedding {operator} {query}{tie} LIMIT {depth}"
+        );
+        let vector = Vector::from(vector.to_vec());
+        let mut params: Vec<Param<'_>> = vec![&vector];
+        if let Some(cond) = &cond {
+            params.extend(cond.params.iter().map(|p| p.as_ref() as Param<'_>));
+        }
+        Ok(tx
+            .query(&sql, &params)?
+            .iter()
+            .map(|row| Hit {
+                key: row.get::<_, i64>(0) as ChunkKey,
+                score: self.stored.similarity(row.get(1)),
+            })
+            .collect())
+    }
+
+    fn insert_documents(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        batch: &[(Document, Vec<NewChunk>)],
+    ) -> Result<(), postgres::Error> {
+        let hashes: Vec<String> = batch.iter().map(|(doc, _)| doc.content_hash()).collect();
+        for (group, group_hashes) in
+            batch.chunks(ROWS_PER_INSERT).zip(hashes.chunks(ROWS_PER_INSERT))
+        {
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(group.len() * 5);
+            let mut values = Vec::with_capacity(group.len());
+            for ((doc, _), hash) in group.iter().zip(group_hashes) {
+                let n = params.len();
+                values.push(format!(
+                    "(${}, ${}, ${}, ${}::jsonb, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5
+                ));
+                params.extend([&doc.id as Param<'_>, &doc.title, &doc.text, &doc.metadata, hash]);
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (doc_id, title, text, metadata, content_hash) VALUES {}",
+                    self.tables.documents,
+                    values.join(", ")
+                ),
+                &params,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_chunks(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        batch: &[(Document, Vec<NewChunk>)],
+    ) -> Result<(), postgres::Error> {
+        struct Row<'a> {
+            doc: &'a Document,
+            ordinal: i32,
+            text: &'a str,
+            vector: Vector,
+        }
+        let rows: Vec<Row<'_>> = batch
+            .iter()
+            .flat_map(|(doc, chunks)| {
+                chunks.iter().enumerate().map(move |(ordinal, chunk)| Row {
+                    doc,
+                    ordinal: ordinal as i32,
+                    text: &chunk.text,
+                    vector: Vector::from(chunk.vector.clone()),
+                })
+            })
+            .collect();
+        for group in rows.chunks(ROWS_PER_INSERT) {
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(group.len() * 6);
+            let mut values = Vec::with_capacity(group.len());
+            for row in group {
+                let n = params.len();
+                values.push(format!(
+                    "(${}, ${}, ${}, ${}, ${}::jsonb, {})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    self.vector_param(&format!("${}", n + 6))
+                ));
+                params.extend([
+                    &row.doc.id as Param<'_>,
+                    &row.ordinal,
+                    &row.doc.title,
+                    &row.text,
+                    &row.doc.metadata,
+                    &row.vector,
+                ]);
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (doc_id, ordinal, title, text, metadata, embedding) VALUES {}",
+                    self.tables.chunks,
+                    values.join(", ")
+                ),
+                &params,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for PgBackend {
+    fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    fn location(&self) -> String {
+        format!("{} collection '{}'", self.db.location, self.name)
+    }
+
+    fn unchanged(&self, docs: &[(&str, &str)]) -> tamis_engine::Result<HashSet<String>> {
+        let ids: Vec<&str> = docs.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<&str> = docs.iter().map(|(_, hash)| *hash).collect();
+        let sql = format!(
+            "SELECT d.doc_id FROM {} AS d \
+             JOIN unnest($1::text[], $2::text[]) AS given(doc_id, hash) \
+             ON d.doc_id = given.doc_id AND d.content_hash = given.hash",
+            self.tables.documents
+        );
+        let rows = self
+            .conn()?
+            .query(&sql, &[&ids, &hashes])
+            .map_err(|e| self.fail("reading hashes", &e))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> tamis_engine::Result<()> {
+        let mut conn = self.conn()?;
+        let write = |conn: &mut Connection| -> Result<(), postgres::Error> {
+            let mut tx = conn.transaction()?;
+            let ids: Vec<&str> = batch.iter().map(|(doc, _)| doc.id.as_str()).collect();
+            // Replacing a document replaces all its chunks (ON DELETE CASCADE).
+            tx.execute(
+                &format!("DELETE FROM {} WHERE doc_id = ANY($1)", self.tables.documents),
+                &[&ids],
+            )?;
+            self.insert_documents(&mut tx, batch)?;
+            self.insert_chunks(&mut tx, batch)?;
+            tx.commit()
+        };
+        write(&mut conn).map_err(|e| self.fail("writing a batch (nothing of it was kept)", &e))
+    }
+
+    fn delete_documents(&mut self, ids: &[&str]) -> tamis_engine::Result<usize> {
+        let mut conn = self.conn()?;
+        let delete = |conn: &mut Connection| -> Result<i64, postgres::Error> {
+            let mut tx = conn.transaction()?;
+            let chunks: i64 = tx
+                .query_one(
+                    &format!("SELECT count(*) FROM {} WHERE doc_id = ANY($1)", self.tables.chunks),
+                    &[&ids],
+                )?
+                .get(0);
+            tx.execute(
+                &format!("DELETE FROM {} WHERE doc_id = ANY($1)", self.tables.documents),
+                &[&ids],
+            )?;
+            tx.commit()?;
+            Ok(chunks)
+        };
+        Ok(delete(&mut conn).map_err(|e| self.fail("deleting documents", &e))? as usize)
+    }
+
+    fn documents_matching(&self, filter: &Filter) -> tamis_engine::Result<Vec<String>> {
+        let cond = condition(filter, "metadata", 1);
+        let params: Vec<Param<'_>> = cond.params.iter().map(|p| p.as_ref() as Param<'_>).collect();
+        let sql = format!(
+            "SELECT doc_id FROM {} WHERE {} ORDER BY doc_id",
+            self.tables.documents, cond.sql
+        );
+        let rows =
+            self.conn()?.query(&sql, &params).map_err(|e| self.fail("filtering documents", &e))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn lexical_score_kind(&self) -> ScoreKind {
+        ScoreKind::TsRank
+    }
+
+    fn stage1(&self, query: &Stage1Query<'_>) -> tamis_engine::Result<Stage1Lists> {
+        let mut conn = self.conn()?;
+        let search = |conn: &mut Connection| -> Result<Stage1Lists, postgres::Error> {
+            // One read-only transaction: both lists see the same snapshot, and SET LOCAL
+            // planner settings end with it.
+            let mut tx = conn.build_transaction().read_only(true).start()?;
+            let lexical = match query.text {
+                Some(text) => self.lexical(&mut tx, text, query.depth, query.filter)?,
+                None => Vec::new(),
+            };
+            let dense = match query.vector {
+                Some(vector) => self.dense(&mut tx, vector, query.depth, query.filter)?,
+                None => Vec::new(),
+            };
+            tx.commit()?;
+            Ok(Stage1Lists { lexical, dense })
+        };
+        search(&mut conn).map_err(|e| self.fail("searching", &e))
+    }
+
+    fn chunks(&self, keys: &[ChunkKey]) -> tamis_engine::Result<Vec<StoredChunk>> {
+        let keys: Vec<i64> = keys.iter().map(|k| *k as i64).collect();
+        let sql = format!(
+            "SELECT chunk_key, doc_id, ordinal, title, text FROM {} WHERE chunk_key = ANY($1)",
+            self.tables.chunks
+        );
+        let rows =
+            self.conn()?.query(&sql, &[&keys]).map_err(|e| self.fail("reading chunks", &e))?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredChunk {
+                key: row.get::<_, i64>(0) as ChunkKey,
+                doc_id: row.get(1),
+                ordinal: row.get::<_, i32>(2) as u32,
+                title: row.get(3),
+                text: row.get(4),
+            })
+            .collect())
+    }
+
+    fn chunks_of_document(&self, doc_id: &str) -> tamis_engine::Result<Vec<ChunkKey>> {
+        let sql = format!(
+            "SELECT chunk_key FROM {} WHERE doc_id = $1 ORDER BY ordinal",
+            self.tables.chunks
+        );
+        let rows =
+            self.conn()?.query(&sql, &[&doc_id]).map_err(|e| self.fail("reading chunks", &e))?;
+        Ok(rows.iter().map(|row| row.get::<_, i64>(0) as ChunkKey).collect())
+    }
+
+    fn stats(&self) -> tamis_engine::Result<BackendStats> {
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {})",
+            self.tables.documents, self.tables.chunks
+        );
+        let row = self.conn()?.query_one(&sql, &[]).map_err(|e| self.fail("counting", &e))?;
+        let (documents, chunks): (i64, i64) = (row.get(0), row.get(1));
+        let exact = (chunks as u64) < self.stored.exact_below as u64;
+        Ok(BackendStats {
+            backend: "postgres",
+            location: self.location(),
+            documents: documents as u64,
+            chunks: chunks as u64,
+            vector_index: if exact { "exact" } else { "hnsw" }.to_string(),
+            vectors: chunks as u64,
+            sequence: None,
+            lexical_scoring: ScoreKind::TsRank,
+        })
+    }
+
+    fn flush(&mut self) -> tamis_engine::Result<()> {
+        Ok(())
+    }
+}

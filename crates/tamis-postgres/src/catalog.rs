@@ -1,0 +1,175 @@
+//! The collections of one database: the `tamis_collections` table.
+
+use std::sync::Arc;
+
+use tamis_engine::backend::Catalog;
+use tamis_engine::{Index, IndexSettings};
+
+use crate::backend::PgBackend;
+use crate::config::PgConfig;
+use crate::error::database;
+use crate::pool::Db;
+use crate::schema::{self, COLLECTION_VERSION, SCHEMA_LOCK};
+use crate::settings::{PgOptions, StoredSettings};
+use crate::{Error, Result};
+
+/// The collections of a PostgreSQL database, shared by every tamis node pointed at it.
+#[derive(Debug, Clone)]
+pub struct PgCatalog {
+    db: Arc<Db>,
+    /// What collections created through [`Catalog::create`] get.
+    options: PgOptions,
+}
+
+impl PgCatalog {
+    /// Connects and brings the catalog's schema up to date (creating it on first use).
+    /// `options` apply to collections created through this catalog.
+    pub fn connect(config: &PgConfig, options: PgOptions) -> Result<PgCatalog> {
+        let (db, mut conn) = Db::new(config)?;
+        let migrate = |conn: &mut postgres::Client| -> std::result::Result<i32, postgres::Error> {
+            let mut tx = conn.transaction()?;
+            schema::migrate_catalog(&mut tx)?;
+            let newest: i32 =
+                tx.query_one("SELECT coalesce(max(version), 0) FROM tamis_migrations", &[])?.get(0);
+            tx.commit()?;
+            Ok(newest)
+        };
+        let newest = migrate(&mut conn)
+            .map_err(|err| Error::Engine(database(&db.location, "creating tamis' schema", &err)))?;
+        if newest > schema::catalog_version() {
+            return Err(Error::Schema {
+                location: db.location.clone(),
+                message: format!(
+                    "the database's tamis schema is version {newest}, newer than this tamis \
+                     knows ({}): upgrade tamis",
+                    schema::catalog_version()
+                ),
+            });
+        }
+        Ok(PgCatalog { db, options })
+    }
+
+    /// Where the catalog is (no credentials).
+    pub fn location(&self) -> &str {
+        &self.db.location
+    }
+
+    /// Creates a collection with explicit PostgreSQL options.
+    pub fn create_with(
+        &self,
+        name: &str,
+        settings: &IndexSettings,
+        options: PgOptions,
+    ) -> tamis_engine::Result<Index> {
+        let stored = StoredSettings::new(settings, options)?;
+        let json = serde_json::to_value(&stored).map_err(tamis_engine::Error::Json)?;
+        let mut conn = self.db.connection()?;
+        let create = |conn: &mut crate::pool::Connection| -> std::result::Result<Option<i64>, postgres::Error> {
+            let mut tx = conn.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+            let id: Option<i64> = tx
+                .query_opt(
+                    "INSERT INTO tamis_collections (name, settings, schema_version) \
+                     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id",
+                    &[&name, &json, &COLLECTION_VERSION],
+                )?
+                .map(|row| row.get(0));
+            let Some(id) = id else { return Ok(None) };
+            schema::create_collection(&mut tx, id, &stored)?;
+            tx.commit()?;
+            Ok(Some(id))
+        };
+        match create(&mut conn).map_err(|err| {
+            database(&self.db.location, &format!("creating collection '{name}'"), &err)
+        })? {
+            Some(id) => {
+                Ok(Index::with_backend(Box::new(PgBackend::new(self.db.clone(), name, id, stored))))
+            }
+            None => Err(tamis_engine::Error::CollectionExists {
+                location: self.db.location.clone(),
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Opens a collection as its backend.
+    pub fn open_backend(&self, name: &str) -> tamis_engine::Result<Option<PgBackend>> {
+        let row = self
+            .db
+            .connection()?
+            .query_opt(
+                "SELECT id, settings, schema_version FROM tamis_collections WHERE name = $1",
+                &[&name],
+            )
+            .map_err(|err| database(&self.db.location, "reading the catalog", &err))?;
+        let Some(row) = row else { return Ok(None) };
+        let (id, json, version): (i64, serde_json::Value, i32) =
+            (row.get(0), row.get(1), row.get(2));
+        if version != COLLECTION_VERSION {
+            return Err(Error::Schema {
+                location: self.db.location.clone(),
+                message: format!(
+                    "collection '{name}' has schema version {version}; this tamis reads \
+                     version {COLLECTION_VERSION}: use the tamis that made it, or rebuild it"
+                ),
+            }
+            .into());
+        }
+        let stored: StoredSettings =
+            serde_json::from_value(json).map_err(|err| tamis_engine::Error::Backend {
+                location: self.db.location.clone(),
+                kind: tamis_core::ErrorKind::Internal,
+                message: format!("collection '{name}' has unreadable settings: {err}"),
+            })?;
+        Ok(Some(PgBackend::new(self.db.clone(), name, id, stored)))
+    }
+}
+
+impl Catalog for PgCatalog {
+    fn location(&self) -> String {
+        self.db.location.clone()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn names(&self) -> tamis_engine::Result<Vec<String>> {
+        let rows = self
+            .db
+            .connection()?
+            .query("SELECT name FROM tamis_collections ORDER BY name", &[])
+            .map_err(|err| database(&self.db.location, "reading the catalog", &err))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn open(&self, name: &str) -> tamis_engine::Result<Option<Index>> {
+        Ok(self.open_backend(name)?.map(|backend| Index::with_backend(Box::new(backend))))
+    }
+
+    fn create(&self, name: &str, settings: IndexSettings) -> tamis_engine::Result<Index> {
+        self.create_with(name, &settings, self.options)
+    }
+
+    fn remove(&self, name: &str) -> tamis_engine::Result<bool> {
+        let mut conn = self.db.connection()?;
+        let drop =
+            |conn: &mut crate::pool::Connection| -> std::result::Result<bool, postgres::Error> {
+                let mut tx = conn.transaction()?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+                let id: Option<i64> = tx
+                    .query_opt(
+                        "DELETE FROM tamis_collections WHERE name = $1 RETURNING id",
+                        &[&name],
+                    )?
+                    .map(|row| row.get(0));
+                let Some(id) = id else { return Ok(false) };
+                schema::drop_collection(&mut tx, id)?;
+                tx.commit()?;
+                Ok(true)
+            };
+        drop(&mut conn).map_err(|err| {
+            database(&self.db.location, &format!("dropping collection '{name}'"), &err)
+        })
+    }
+}

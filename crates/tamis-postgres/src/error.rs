@@ -1,0 +1,103 @@
+//! Errors of the PostgreSQL backend, and how database failures become engine errors.
+
+use tamis_core::ErrorKind;
+
+/// What can go wrong before a backend exists: settings and connecting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL or an option is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be reached or refused the connection.
+    #[error("{location}: {message}")]
+    Connect {
+        /// The database, without credentials.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The database holds what this tamis cannot use.
+    #[error("{location}: {message}")]
+    Schema {
+        /// The database, without credentials.
+        location: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Anything the engine reports (a query failed, a collection is missing...).
+    #[error(transparent)]
+    Engine(#[from] tamis_engine::Error),
+}
+
+impl Error {
+    /// Whose fault this error is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::User,
+            Error::Connect { .. } => ErrorKind::Unavailable,
+            Error::Schema { .. } => ErrorKind::User,
+            Error::Engine(err) => err.kind(),
+        }
+    }
+}
+
+impl From<Error> for tamis_engine::Error {
+    fn from(err: Error) -> tamis_engine::Error {
+        match err {
+            Error::Engine(inner) => inner,
+            Error::Config(message) => tamis_engine::Error::Backend {
+                location: "postgres".into(),
+                kind: ErrorKind::User,
+                message,
+            },
+            Error::Connect { location, message } => {
+                tamis_engine::Error::Backend { location, kind: ErrorKind::Unavailable, message }
+            }
+            Error::Schema { location, message } => {
+                tamis_engine::Error::Backend { location, kind: ErrorKind::User, message }
+            }
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A failed statement as an engine error: connection trouble is `Unavailable` (retry), a
+/// constraint or data problem `User`, anything else `Internal`. The message carries the
+/// server's own text and SQLSTATE, never the connection string.
+pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tamis_engine::Error {
+    let (kind, detail) = match err.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            let kind = match &code[..2] {
+                // connection exception, insufficient resources, operator intervention
+                // (admin shutdown, terminated backend), system error
+                "08" | "53" | "57" | "58" => ErrorKind::Unavailable,
+                // serialization failure / deadlock: retrying succeeds
+                "40" => ErrorKind::Unavailable,
+                // data exception, integrity constraint violation, invalid authorization
+                // (wrong password), invalid catalog name (no such database)
+                "22" | "23" | "28" | "3D" => ErrorKind::User,
+                _ => ErrorKind::Internal,
+            };
+            (kind, format!("{} (SQLSTATE {code})", db.message()))
+        }
+        // No server error: the connection broke or could not be used.
+        None if err.is_closed() => {
+            (ErrorKind::Unavailable, "the connection to the database was closed".to_string())
+        }
+        None => (ErrorKind::Unavailable, err.to_string()),
+    };
+    tamis_engine::Error::Backend {
+        location: location.to_string(),
+        kind,
+        message: format!("{what}: {detail}"),
+    }
+}
+
+/// Whether a failed statement means a table is gone (the collection was dropped).
+pub(crate) fn is_undefined_table(err: &postgres::Error) -> bool {
+    err.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
+}

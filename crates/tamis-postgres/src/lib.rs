@@ -1,0 +1,29 @@
+//! The PostgreSQL + pgvector backend of tamis: a collection's documents, chunks, vectors
+//! and full-text index live in a database that any number of stateless tamis nodes share.
+//!
+//! - [`PgConfig`]: a `postgres://` URL with pool size, timeout and TLS options.
+//! - [`PgCatalog`]: the collections of a database (the engine's
+//!   [`Catalog`](tamis_engine::backend::Catalog)); connecting creates or migrates the schema.
+//! - [`PgBackend`]: one collection (the engine's [`Backend`](tamis_engine::backend::Backend)):
+//!   batches written in one transaction, dense search on pgvector's HNSW index (exact below
+//!   the index's `exact_below`, iterative scans under filters), lexical search on a
+//!   `tsvector` GIN index ranked by `ts_rank`, filters translated to SQL.
+//!
+//! The blocking `postgres` client runs a private tokio runtime per connection; nothing async
+//! crosses this crate's API.
+#![deny(missing_docs)]
+
+mod backend;
+mod catalog;
+mod config;
+mod error;
+mod filter;
+mod pool;
+mod schema;
+mod settings;
+
+pub use backend::PgBackend;
+pub use catalog::PgCatalog;
+pub use config::{PgConfig, is_postgres_url};
+pub use error::{Error, Result};
+pub use settings::PgOptions;

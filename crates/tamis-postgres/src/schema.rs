@@ -1,0 +1,155 @@
+//! The schema tamis keeps in a database, created and migrated by tamis itself.
+//!
+//! Two levels, both versioned and idempotent (every step runs once, inside one transaction
+//! holding an advisory lock, so nodes starting together do not race):
+//! - the catalog: the `vector` extension, `tamis_migrations` (what ran), `tamis_collections`
+//!   (one row per collection: its settings and schema version) and `tamis_or_query`;
+//! - per collection `N`: `tamis_cN_documents` and `tamis_cN_chunks` with their indexes.
+//!
+//! Tables are per collection because pgvector's HNSW index needs a fixed dimension and one
+//! operator class per column, and each collection has its own. Both tables are keyed by
+//! `doc_id` (chunks by `(doc_id, ordinal)`), so Citus can distribute and co-locate them by
+//! `doc_id`: see the README's PostgreSQL section.
+
+use postgres::Transaction;
+
+use crate::settings::StoredSettings;
+
+/// Serializes schema changes across every process using the database.
+pub(crate) const SCHEMA_LOCK: i64 = 0x7461_6d69_7300_0001; // "tamis" + 1
+
+/// One step of the catalog's schema; never edit a released one, add the next.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const CATALOG_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "catalog",
+    sql: r#"
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE tamis_collections (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    settings jsonb NOT NULL,
+    schema_version int NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+-- The lexemes of `query` under `config`, OR-ed: BM25-like "any term" matching, where
+-- plainto_tsquery would require every term. Lexemes are quoted for tsquery input.
+CREATE FUNCTION tamis_or_query(config regconfig, query text) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT string_agg(
+        '''' || replace(replace(lexeme, '\', '\\'), '''', '\''') || '''', ' | '
+    )::tsquery
+    FROM unnest(to_tsvector(config, query))
+$$;
+"#,
+}];
+
+/// Brings the catalog to the newest version. Returns the versions applied now.
+pub(crate) fn migrate_catalog(tx: &mut Transaction<'_>) -> Result<Vec<i32>, postgres::Error> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS tamis_migrations (
+            version int PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )?;
+    let done: Vec<i32> = tx
+        .query("SELECT version FROM tamis_migrations", &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut applied = Vec::new();
+    for migration in CATALOG_MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        tx.batch_execute(migration.sql)?;
+        tx.execute(
+            "INSERT INTO tamis_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )?;
+        applied.push(migration.version);
+    }
+    Ok(applied)
+}
+
+/// The newest catalog version this build knows.
+pub(crate) fn catalog_version() -> i32 {
+    CATALOG_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The newest per-collection schema version this build knows.
+pub(crate) const COLLECTION_VERSION: i32 = 1;
+
+/// Table names of collection `id`.
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    pub documents: String,
+    pub chunks: String,
+    pub keys: String,
+}
+
+impl Tables {
+    pub fn of(id: i64) -> Tables {
+        Tables {
+            documents: format!("tamis_c{id}_documents"),
+            chunks: format!("tamis_c{id}_chunks"),
+            keys: format!("tamis_c{id}_chunk_keys"),
+        }
+    }
+}
+
+/// Creates collection `id`'s tables and indexes (version [`COLLECTION_VERSION`]).
+pub(crate) fn create_collection(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    settings: &StoredSettings,
+) -> Result<(), postgres::Error> {
+    let Tables { documents, chunks, keys } = Tables::of(id);
+    let vector_type = settings.vector_type();
+    let opclass = settings.operator_class();
+    let lexical = settings.lexical_expression("title", "text");
+    let (m, ef_construction) = (settings.hnsw_m, settings.hnsw_ef_construction);
+    tx.batch_execute(&format!(
+        r#"
+CREATE SEQUENCE {keys} AS bigint;
+CREATE TABLE {documents} (
+    doc_id text PRIMARY KEY,
+    title text NOT NULL,
+    text text NOT NULL,
+    metadata jsonb,
+    content_hash text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+-- Title and metadata are copied from the document so that lexical matching and filters
+-- read one row: filters then apply inside the HNSW scan.
+CREATE TABLE {chunks} (
+    doc_id text NOT NULL REFERENCES {documents} (doc_id) ON DELETE CASCADE,
+    ordinal int NOT NULL,
+    chunk_key bigint NOT NULL DEFAULT nextval('{keys}'),
+    title text NOT NULL,
+    text text NOT NULL,
+    metadata jsonb,
+    embedding {vector_type} NOT NULL,
+    lexical tsvector GENERATED ALWAYS AS ({lexical}) STORED,
+    PRIMARY KEY (doc_id, ordinal)
+);
+CREATE INDEX {chunks}_key ON {chunks} (chunk_key);
+CREATE INDEX {chunks}_lexical ON {chunks} USING gin (lexical);
+CREATE INDEX {chunks}_embedding ON {chunks}
+    USING hnsw (embedding {opclass}) WITH (m = {m}, ef_construction = {ef_construction});
+"#
+    ))
+}
+
+/// Drops collection `id`'s tables (missing ones are fine).
+pub(crate) fn drop_collection(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
+    let Tables { documents, chunks, keys } = Tables::of(id);
+    tx.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {chunks}; DROP TABLE IF EXISTS {documents}; \
+         DROP SEQUENCE IF EXISTS {keys};"
+    ))
+}

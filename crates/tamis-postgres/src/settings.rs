@@ -1,0 +1,147 @@
+//! A collection's settings as recorded in `tamis_collections.settings` (jsonb).
+
+use tamis_engine::IndexSettings;
+use tamis_engine::chunker::ChunkingConfig;
+use tamis_lexical::{Bm25Config, FieldMode};
+use tamis_vector::HnswParams;
+
+use crate::{Error, Result};
+
+/// Options of the PostgreSQL backend a collection is created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PgOptions {
+    /// Store vectors as `halfvec` (16-bit floats): half the space and a smaller HNSW index,
+    /// scores within about 1e-3 of `vector`'s.
+    pub halfvec: bool,
+    /// The embedder returns unit-length vectors: the HNSW index uses inner product
+    /// (`vector_ip_ops`), which equals cosine on them and is cheaper; otherwise
+    /// `vector_cosine_ops`.
+    pub normalized: bool,
+}
+
+/// Everything recorded about a collection; fixed at creation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredSettings {
+    pub embedder: String,
+    pub dimension: usize,
+    pub chunking: ChunkingConfig,
+    pub exact_below: usize,
+    /// PostgreSQL text search configuration: `english` (stemming and stop words) or `simple`.
+    pub text_search: String,
+    /// `multifield` (title weighted A, text D) or `concatenated` (one unweighted vector).
+    pub fields: String,
+    pub hnsw_m: usize,
+    pub hnsw_ef_construction: usize,
+    pub hnsw_ef_search: usize,
+    pub halfvec: bool,
+    pub normalized: bool,
+}
+
+impl StoredSettings {
+    /// The settings to record for a new collection; refuses what PostgreSQL cannot do.
+    pub fn new(settings: &IndexSettings, options: PgOptions) -> Result<StoredSettings> {
+        settings.chunking.validate()?;
+        let text_search = match (settings.bm25.stemming, settings.bm25.stopwords) {
+            (true, true) => "english",
+            (false, false) => "simple",
+            _ => {
+                return Err(Error::Config(
+                    "PostgreSQL's text search configurations stem and drop stop words together \
+                     (english) or do neither (simple): give both --no-stemming and \
+                     --no-stopwords, or neither"
+                        .into(),
+                ));
+            }
+        };
+        if settings.dimension == 0 || settings.dimension > 16_000 {
+            return Err(Error::Config(format!(
+                "pgvector's HNSW index holds 1 to 2000 dimensions (4000 as halfvec); the \
+                 embedder has {}",
+                settings.dimension
+            )));
+        }
+        let limit = if options.halfvec { 4000 } else { 2000 };
+        if settings.dimension > limit {
+            return Err(Error::Config(format!(
+                "pgvector's HNSW index holds at most {limit} dimensions as {}; the embedder \
+                 has {}{}",
+                if options.halfvec { "halfvec" } else { "vector" },
+                settings.dimension,
+                if options.halfvec { "" } else { " (try --halfvec)" }
+            )));
+        }
+        Ok(StoredSettings {
+            embedder: settings.embedder_id.clone(),
+            dimension: settings.dimension,
+            chunking: settings.chunking.clone(),
+            exact_below: settings.exact_below,
+            text_search: text_search.into(),
+            fields: settings.bm25.fields.name().into(),
+            hnsw_m: settings.hnsw.connectivity,
+            hnsw_ef_construction: settings.hnsw.expansion_add,
+            hnsw_ef_search: settings.hnsw.expansion_search,
+            halfvec: options.halfvec,
+            normalized: options.normalized,
+        })
+    }
+
+    /// The engine's view of these settings.
+    pub fn index_settings(&self) -> IndexSettings {
+        let stemming = self.text_search == "english";
+        IndexSettings {
+            embedder_id: self.embedder.clone(),
+            dimension: self.dimension,
+            chunking: self.chunking.clone(),
+            bm25: Bm25Config {
+                stemming,
+                stopwords: stemming,
+                fields: FieldMode::from_name(&self.fields).unwrap_or_default(),
+            },
+            hnsw: HnswParams {
+                connectivity: self.hnsw_m,
+                expansion_add: self.hnsw_ef_construction,
+                expansion_search: self.hnsw_ef_search,
+                ..HnswParams::default()
+            },
+            exact_below: self.exact_below,
+        }
+    }
+
+    pub fn vector_type(&self) -> String {
+        let base = if self.halfvec { "halfvec" } else { "vector" };
+        format!("{base}({})", self.dimension)
+    }
+
+    pub fn operator_class(&self) -> &'static str {
+        match (self.halfvec, self.normalized) {
+            (false, false) => "vector_cosine_ops",
+            (false, true) => "vector_ip_ops",
+            (true, false) => "halfvec_cosine_ops",
+            (true, true) => "halfvec_ip_ops",
+        }
+    }
+
+    /// The distance operator the HNSW index serves: `<=>` (cosine) or `<#>` (negative
+    /// inner product).
+    pub fn distance_operator(&self) -> &'static str {
+        if self.normalized { "<#>" } else { "<=>" }
+    }
+
+    /// Cosine similarity from the operator's distance.
+    pub fn similarity(&self, distance: f64) -> f32 {
+        if self.normalized { -distance as f32 } else { (1.0 - distance) as f32 }
+    }
+
+    /// The tsvector of a chunk from its title and text columns, by [`Self::fields`].
+    pub fn lexical_expression(&self, title: &str, text: &str) -> String {
+        let config = &self.text_search;
+        if self.fields == FieldMode::Concatenated.name() {
+            format!("to_tsvector('{config}'::regconfig, {title} || ' ' || {text})")
+        } else {
+            format!(
+                "setweight(to_tsvector('{config}'::regconfig, {title}), 'A') || \
+                 to_tsvector('{config}'::regconfig, {text})"
+            )
+        }
+    }
+}

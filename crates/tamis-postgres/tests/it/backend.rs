@@ -1,0 +1,270 @@
+//! Writes, searches and filters of one collection, and what happens when things break.
+
+use serde_json::json;
+use tamis_engine::backend::Catalog;
+use tamis_engine::filter::Filter;
+use tamis_engine::storage::Document;
+use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
+use tamis_testkit::HashEmbedder;
+
+use crate::{MODELS, catalog, doc, raw_client, settings, unique_name};
+
+fn corpus() -> Vec<Document> {
+    vec![
+        doc(
+            "vit",
+            "Vitamin D",
+            "sunlight exposure raises vitamin d levels in blood",
+            Some(json!({"topic": "nutrition", "year": 2012})),
+        ),
+        doc(
+            "stat",
+            "Statins",
+            "statins lower cholesterol and cardiovascular risk",
+            Some(json!({"topic": "drugs", "year": 2018})),
+        ),
+        doc(
+            "soy",
+            "Soy",
+            "soy isoflavones and breast cancer risk in women",
+            Some(json!({"topic": "nutrition", "year": 2020})),
+        ),
+    ]
+}
+
+fn search(index: &Index, query: &str, mode: SearchMode, filter: Option<&Filter>) -> Vec<SearchHit> {
+    let mut request = SearchRequest::new(query, mode);
+    request.filter = filter;
+    index.search(&request, Some(&HashEmbedder)).unwrap()
+}
+
+fn ids(hits: &[SearchHit]) -> Vec<&str> {
+    hits.iter().map(|h| h.doc_id.as_str()).collect()
+}
+
+/// A collection dropped when the test ends, pass or fail.
+struct Scratch {
+    catalog: tamis_postgres::PgCatalog,
+    name: String,
+}
+
+impl Scratch {
+    fn new(prefix: &str) -> Scratch {
+        Scratch { catalog: catalog(), name: unique_name(prefix) }
+    }
+
+    fn create(&self, settings: tamis_engine::IndexSettings) -> Index {
+        self.catalog.create(&self.name, settings).unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = self.catalog.remove(&self.name);
+    }
+}
+
+#[test]
+fn every_mode_finds_documents_and_writes_reach_both_retrievers() {
+    let scratch = Scratch::new("modes");
+    let mut index = scratch.create(settings());
+    let report = index.ingest_batch(&corpus(), MODELS).unwrap();
+    assert_eq!((report.written, report.chunks), (3, 3));
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        assert_eq!(search(&index, "statins cholesterol", mode, None)[0].doc_id, "stat", "{mode:?}");
+    }
+    let lexical = search(&index, "statins cholesterol", SearchMode::Bm25, None);
+    assert_eq!(lexical[0].score_kind, ScoreKind::TsRank);
+    // Stemming: "statin" and "lowering" match "statins" and "lower" (english config).
+    assert_eq!(ids(&search(&index, "statin lowering", SearchMode::Bm25, None)), ["stat"]);
+
+    // Unchanged documents are skipped; a changed one is replaced with all its chunks.
+    let again = index.ingest_batch(&corpus(), MODELS).unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    let replaced =
+        doc("stat", "Trains", "high speed trains cross europe", Some(json!({"topic": "travel"})));
+    index.ingest_batch(&[replaced], MODELS).unwrap();
+    for mode in [SearchMode::Bm25, SearchMode::Dense] {
+        assert_eq!(search(&index, "high speed trains", mode, None)[0].doc_id, "stat", "{mode:?}");
+    }
+    assert!(!ids(&search(&index, "statins cholesterol", SearchMode::Bm25, None)).contains(&"stat"));
+    let stats = index.stats().unwrap();
+    assert_eq!((stats.documents, stats.chunks, stats.backend), (3, 3, "postgres"));
+
+    assert_eq!(index.delete(&["soy", "unknown"]).unwrap(), 1);
+    for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
+        assert!(!ids(&search(&index, "soy isoflavones", mode, None)).contains(&"soy"), "{mode:?}");
+    }
+    let nutrition = Filter::parse(r#"topic = "nutrition""#).unwrap();
+    assert_eq!(index.delete_matching(&nutrition).unwrap(), (1, 1));
+    assert_eq!(ids(&search(&index, "vitamin trains", SearchMode::Hybrid, None)), ["stat"]);
+}
+
+#[test]
+fn long_documents_are_chunked_and_reranking_reads_their_chunks() {
+    let scratch = Scratch::new("chunks");
+    let mut index = scratch.create(settings());
+    let long_text = (0..300).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let report = index.ingest_batch(&[doc("long", "Long", &long_text, None)], MODELS).unwrap();
+    assert!(report.chunks > 1);
+    let keys = index.backend().chunks_of_document("long").unwrap();
+    assert_eq!(keys.len(), report.chunks);
+    let chunks = index.backend().chunks(&keys).unwrap();
+    let mut ordinals: Vec<u32> = chunks.iter().map(|c| c.ordinal).collect();
+    ordinals.sort();
+    assert_eq!(ordinals, (0..report.chunks as u32).collect::<Vec<_>>());
+    assert_eq!(ids(&search(&index, "word299", SearchMode::Bm25, None)), ["long"]);
+}
+
+#[test]
+fn sql_filters_select_what_the_rust_evaluator_selects_in_every_retriever() {
+    let scratch = Scratch::new("filters");
+    let mut index = scratch.create(settings());
+    let metadata = tamis_testkit::tricky_metadata();
+    let docs: Vec<Document> = metadata
+        .iter()
+        .enumerate()
+        .map(|(i, m)| doc(&format!("d{i:02}"), "shared title", "common words here", m.clone()))
+        .collect();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let mut counts = Vec::new();
+    for expression in tamis_testkit::FILTER_EXPRESSIONS {
+        let filter = Filter::parse(expression).unwrap();
+        let expected: Vec<String> = docs
+            .iter()
+            .filter(|d| filter.matches(d.metadata.as_ref().unwrap_or(&serde_json::Value::Null)))
+            .map(|d| d.id.clone())
+            .collect();
+        assert_eq!(index.backend().documents_matching(&filter).unwrap(), expected, "{expression}");
+        for mode in [SearchMode::Bm25, SearchMode::Dense] {
+            let mut request = SearchRequest::new("common words", mode);
+            request.filter = Some(&filter);
+            request.k = 50;
+            let mut found: Vec<String> = index
+                .search(&request, Some(&HashEmbedder))
+                .unwrap()
+                .into_iter()
+                .map(|h| h.doc_id)
+                .collect();
+            found.sort();
+            assert_eq!(found, expected, "{expression} ({mode:?})");
+        }
+        counts.push(expected.len());
+    }
+    assert!(counts.contains(&0) && counts.iter().any(|&n| n >= 3), "{counts:?}");
+}
+
+#[test]
+fn hnsw_serves_large_collections_and_iterative_scans_serve_filters() {
+    let scratch = Scratch::new("hnsw");
+    let mut small = settings();
+    small.exact_below = 50;
+    let mut index = scratch.create(small);
+    let docs: Vec<Document> = (0..300)
+        .map(|i| {
+            doc(
+                &format!("d{i}"),
+                "",
+                &format!("topic{} word{} shared text", i % 7, i),
+                Some(json!({"bucket": i % 3})),
+            )
+        })
+        .collect();
+    for batch in docs.chunks(100) {
+        index.ingest_batch(batch, MODELS).unwrap();
+    }
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
+    assert_eq!(search(&index, "topic3 word45", SearchMode::Dense, None)[0].doc_id, "d45");
+    // 100 allowed chunks of 300: an HNSW walk keeps going until it has enough of them.
+    let bucket = Filter::parse("bucket = 0").unwrap();
+    let mut request = SearchRequest::new("topic3 word45", SearchMode::Dense);
+    request.filter = Some(&bucket);
+    request.k = 60;
+    let hits = index.search(&request, Some(&HashEmbedder)).unwrap();
+    assert_eq!(hits[0].doc_id, "d45");
+    assert!(hits.iter().all(|h| h.doc_id[1..].parse::<usize>().unwrap() % 3 == 0));
+    assert!(hits.len() >= 50, "a post-filtered top-k would have about a third: {}", hits.len());
+}
+
+#[test]
+fn two_catalogs_see_each_others_writes_and_drops() {
+    let scratch = Scratch::new("nodes");
+    let mut on_a = scratch.create(settings());
+    let node_b = catalog();
+    let on_b = node_b.open(&scratch.name).unwrap().expect("node B sees the new collection");
+    on_a.ingest_batch(&corpus(), MODELS).unwrap();
+    assert_eq!(search(&on_b, "statins", SearchMode::Bm25, None)[0].doc_id, "stat");
+    assert!(scratch.catalog.remove(&scratch.name).unwrap());
+    assert!(node_b.open(&scratch.name).unwrap().is_none());
+    let err = on_b.search(&SearchRequest::new("statins", SearchMode::Bm25), None).unwrap_err();
+    assert!(matches!(err, tamis_engine::Error::NoCollection { .. }), "{err}");
+}
+
+#[test]
+fn a_connection_dropped_in_the_middle_of_a_batch_keeps_nothing_of_it() {
+    let scratch = Scratch::new("dropped");
+    let mut index = scratch.create(settings());
+    index.ingest_batch(&corpus(), MODELS).unwrap();
+    let id: i64 = raw_client()
+        .query_one("SELECT id FROM tamis_collections WHERE name = $1", &[&scratch.name])
+        .unwrap()
+        .get(0);
+
+    // Another session holds an uncommitted row with an id the batch writes: the batch
+    // replaces "vit" (deleted inside its transaction), then waits on that row.
+    let mut blocker = raw_client();
+    let mut hold = blocker.transaction().unwrap();
+    hold.execute(
+        &format!(
+            "INSERT INTO tamis_c{id}_documents (doc_id, title, text, content_hash) \
+             VALUES ('zz-blocker', '', '', '')"
+        ),
+        &[],
+    )
+    .unwrap();
+    let batch = vec![
+        doc("vit", "Vitamin D", "rewritten text that must not survive", None),
+        doc("new", "New", "a new document that must not appear", None),
+        doc("zz-blocker", "Blocker", "waits on the other session", None),
+    ];
+    let writer = std::thread::spawn(move || {
+        let result = index.ingest_batch(&batch, MODELS);
+        (index, result)
+    });
+    // Kill the writer's connection once it waits on the lock, mid-transaction.
+    let mut admin = raw_client();
+    let mut killed = 0;
+    for _ in 0..200 {
+        killed = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = 'tamis' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0);
+        if killed > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(killed, 1, "the writer never waited on the lock");
+    let (mut index, result) = writer.join().unwrap();
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), tamis_core::ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("nothing of it was kept"), "{err}");
+    hold.rollback().unwrap();
+
+    // All or nothing: the old "vit" is intact, "new" never appeared.
+    let hits = search(&index, "sunlight vitamin", SearchMode::Bm25, None);
+    assert_eq!(hits[0].doc_id, "vit");
+    assert!(hits[0].text.contains("sunlight"));
+    assert_eq!(index.stats().unwrap().documents, 3);
+    // The client retries the same batch and it goes through on a fresh connection.
+    let retry = vec![
+        doc("vit", "Vitamin D", "rewritten text", None),
+        doc("new", "New", "a new document", None),
+    ];
+    assert_eq!(index.ingest_batch(&retry, MODELS).unwrap().written, 2);
+    assert_eq!(index.stats().unwrap().documents, 4);
+}

@@ -1,0 +1,126 @@
+//! The schema: created once, migrated idempotently, safe when nodes start together.
+
+use tamis_engine::backend::Catalog;
+
+use crate::{catalog, config, raw_client, settings, unique_name};
+
+#[test]
+fn connecting_again_and_concurrently_migrates_nothing_twice() {
+    // Nodes starting together: the advisory lock serializes them.
+    let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(catalog)).collect();
+    for thread in threads {
+        thread.join().expect("a connecting thread panicked");
+    }
+    let first = catalog();
+    let again = catalog();
+    let mut client = raw_client();
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM tamis_migrations ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1], "each migration ran exactly once");
+    let extension: i64 = client
+        .query_one("SELECT count(*) FROM pg_extension WHERE extname = 'vector'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(extension, 1);
+    // Both see the same catalog.
+    let name = unique_name("schema");
+    first.create(&name, settings()).unwrap();
+    assert!(again.names().unwrap().contains(&name));
+    assert!(again.remove(&name).unwrap());
+    assert!(!first.remove(&name).unwrap(), "a second drop finds nothing");
+}
+
+#[test]
+fn a_collection_gets_typed_tables_with_hnsw_and_gin_indexes() {
+    let catalog = catalog();
+    let name = unique_name("tables");
+    catalog.create(&name, settings()).unwrap();
+    let mut client = raw_client();
+    let id: i64 = client
+        .query_one("SELECT id FROM tamis_collections WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0);
+    let indexes: Vec<String> = client
+        .query(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+            &[&format!("tamis_c{id}_chunks")],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let all = indexes.join("\n");
+    assert!(
+        all.contains(
+            "USING hnsw (embedding vector_cosine_ops) WITH (m='16', ef_construction='128')"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("USING gin (lexical)"), "{all}");
+    let column: String = client
+        .query_one(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = $1::text::regclass AND attname = 'embedding'",
+            &[&format!("tamis_c{id}_chunks")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(column, format!("vector({})", tamis_testkit::HASH_DIMENSION));
+    // Duplicate names are refused with a typed error, and nothing is half-made.
+    let err = catalog.create(&name, settings()).unwrap_err();
+    assert!(matches!(err, tamis_engine::Error::CollectionExists { .. }), "{err}");
+    assert!(catalog.remove(&name).unwrap());
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE $1",
+            &[&format!("tamis_c{id}_%")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "dropping a collection drops its tables");
+}
+
+#[test]
+fn halfvec_and_inner_product_are_options() {
+    let catalog = catalog();
+    let name = unique_name("halfvec");
+    let options = tamis_postgres::PgOptions { halfvec: true, normalized: true };
+    let index = catalog.create_with(&name, &settings(), options).unwrap();
+    let mut client = raw_client();
+    let id: i64 = client
+        .query_one("SELECT id FROM tamis_collections WHERE name = $1", &[&name])
+        .unwrap()
+        .get(0);
+    let def: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+            &[&format!("tamis_c{id}_chunks_embedding")],
+        )
+        .unwrap()
+        .get(0);
+    assert!(def.contains("halfvec_ip_ops"), "{def}");
+    drop(index);
+    catalog.remove(&name).unwrap();
+}
+
+#[test]
+fn credentials_never_appear_in_errors() {
+    let url = tamis_testkit::postgres_url();
+    let password = url.split(':').nth(2).and_then(|s| s.split('@').next()).unwrap().to_string();
+    // Wrong password: refused, and the message names the server but not the secret.
+    let wrong = url.replacen(&password, "not-the-password", 1);
+    let err = tamis_postgres::PgCatalog::connect(
+        &tamis_postgres::PgConfig::from_url(&wrong).unwrap(),
+        Default::default(),
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("127.0.0.1"), "{message}");
+    assert!(!message.contains("not-the-password") && !message.contains(&password), "{message}");
+    assert_eq!(err.kind(), tamis_core::ErrorKind::User, "a wrong password is the user's to fix");
+    assert!(!format!("{:?}", config()).contains(&password));
+}
