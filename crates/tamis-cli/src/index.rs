@@ -139,6 +139,20 @@ pub struct CreationArgs {
     /// [default: 20000].
     #[arg(long, value_name = "N")]
     exact_below: Option<usize>,
+
+    /// HNSW `M`, links per node: more raise recall, memory and build time [default: 16].
+    #[arg(long, value_name = "N")]
+    hnsw_m: Option<usize>,
+
+    /// HNSW `ef_construction`, candidates per insertion: a better graph, built more slowly
+    /// [default: 128].
+    #[arg(long, value_name = "N")]
+    hnsw_ef_construction: Option<usize>,
+
+    /// HNSW `ef` at search time (`hnsw.ef_search` in PostgreSQL), at least the candidates
+    /// asked for: the recall/latency trade-off [default: 64].
+    #[arg(long, value_name = "N")]
+    hnsw_ef_search: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -156,6 +170,9 @@ impl CreationArgs {
             || self.no_stemming
             || self.no_stopwords
             || self.exact_below.is_some()
+            || self.hnsw_m.is_some()
+            || self.hnsw_ef_construction.is_some()
+            || self.hnsw_ef_search.is_some()
     }
 
     pub fn apply(&self, settings: &mut IndexSettings) {
@@ -176,6 +193,10 @@ impl CreationArgs {
         if let Some(exact_below) = self.exact_below {
             settings.exact_below = exact_below;
         }
+        let hnsw = &mut settings.hnsw;
+        hnsw.connectivity = self.hnsw_m.unwrap_or(hnsw.connectivity);
+        hnsw.expansion_add = self.hnsw_ef_construction.unwrap_or(hnsw.expansion_add);
+        hnsw.expansion_search = self.hnsw_ef_search.unwrap_or(hnsw.expansion_search);
     }
 }
 

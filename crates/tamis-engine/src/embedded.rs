@@ -74,6 +74,7 @@ impl EmbeddedBackend {
     /// Creates an index in `dir`, which must not hold one yet.
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         settings.chunking.validate()?;
+        settings.hnsw.validate()?;
         if dir.join(crate::storage::STORE_FILE).exists() {
             return Err(Error::IndexExists { path: dir.to_path_buf() });
         }
@@ -85,6 +86,10 @@ impl EmbeddedBackend {
             &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
         )?;
         store.set_setting("exact_below", &settings.exact_below.to_string())?;
+        let hnsw = &settings.hnsw;
+        store.set_setting("hnsw_m", &hnsw.connectivity.to_string())?;
+        store.set_setting("hnsw_ef_construction", &hnsw.expansion_add.to_string())?;
+        store.set_setting("hnsw_ef_search", &hnsw.expansion_search.to_string())?;
         // Recorded in the store too, so a lost or deleted `bm25/` can be rebuilt from it.
         store.set_setting("bm25_stemming", &settings.bm25.stemming.to_string())?;
         store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
@@ -118,13 +123,27 @@ impl EmbeddedBackend {
             message: format!("setting '{name}' is invalid"),
         };
         let lexical = open_or_rebuild_lexical(dir, &store)?;
+        // Indexes made before the HNSW parameters were recorded used the defaults.
+        let recorded = |name: &str, default: usize| -> Result<usize> {
+            match store.setting(name)? {
+                Some(value) => value.parse().map_err(|_| parse_error(name)),
+                None => Ok(default),
+            }
+        };
+        let defaults = HnswParams::default();
+        let hnsw = HnswParams {
+            connectivity: recorded("hnsw_m", defaults.connectivity)?,
+            expansion_add: recorded("hnsw_ef_construction", defaults.expansion_add)?,
+            expansion_search: recorded("hnsw_ef_search", defaults.expansion_search)?,
+            ..defaults
+        };
         let settings = IndexSettings {
             embedder_id: setting("embedder")?,
             dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
             chunking: serde_json::from_str(&setting("chunking")?)
                 .map_err(|_| parse_error("chunking"))?,
             bm25: *lexical.config(),
-            hnsw: HnswParams::default(),
+            hnsw,
             exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
         };
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);

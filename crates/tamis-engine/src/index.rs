@@ -145,13 +145,18 @@ impl Index {
         docs: &[Document],
         models: IngestModels<'_>,
     ) -> Result<IngestReport> {
-        let hashes: Vec<String> = docs.iter().map(Document::content_hash).collect();
+        // A batch naming a document twice keeps its last version, in every backend.
+        let mut seen = std::collections::HashSet::new();
+        let mut docs: Vec<&Document> =
+            docs.iter().rev().filter(|d| seen.insert(d.id.as_str())).collect();
+        docs.reverse();
+        let hashes: Vec<String> = docs.iter().map(|d| d.content_hash()).collect();
         let pairs: Vec<(&str, &str)> =
             docs.iter().zip(&hashes).map(|(d, h)| (d.id.as_str(), h.as_str())).collect();
         let unchanged = self.backend.unchanged(&pairs)?;
         let mut report = IngestReport { unchanged: unchanged.len(), ..Default::default() };
         let mut batch = Vec::new();
-        for doc in docs.iter().filter(|d| !unchanged.contains(&d.id)) {
+        for doc in docs.into_iter().filter(|d| !unchanged.contains(&d.id)) {
             batch.push((doc.clone(), self.chunk_and_embed(doc, models)?));
         }
         if batch.is_empty() {

@@ -60,6 +60,18 @@ impl StoredSettings {
                 settings.dimension
             )));
         }
+        let hnsw = &settings.hnsw;
+        let in_range = (2..=100).contains(&hnsw.connectivity)
+            && (4..=1000).contains(&hnsw.expansion_add)
+            && hnsw.expansion_add >= 2 * hnsw.connectivity
+            && (1..=1000).contains(&hnsw.expansion_search);
+        if !in_range {
+            return Err(Error::Config(format!(
+                "pgvector's HNSW takes m 2 to 100, ef_construction 4 to 1000 and at least 2·m, \
+                 ef_search 1 to 1000; got m {}, ef_construction {}, ef_search {}",
+                hnsw.connectivity, hnsw.expansion_add, hnsw.expansion_search
+            )));
+        }
         let limit = if options.halfvec { 4000 } else { 2000 };
         if settings.dimension > limit {
             return Err(Error::Config(format!(

@@ -256,3 +256,32 @@ fn deleted_derived_indexes_are_rebuilt_from_the_store() {
         assert_eq!(search(&index, "statins cholesterol", mode, None)[0].doc_id, "stat", "{mode:?}");
     }
 }
+
+#[test]
+fn hnsw_parameters_are_recorded_and_invalid_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut custom = settings();
+    custom.hnsw.connectivity = 8;
+    custom.hnsw.expansion_add = 64;
+    custom.hnsw.expansion_search = 200;
+    drop(Index::create(dir.path(), custom.clone()).unwrap());
+    assert_eq!(Index::open(dir.path()).unwrap().settings().hnsw, custom.hnsw);
+    let other = tempfile::tempdir().unwrap();
+    custom.hnsw.connectivity = 1;
+    assert!(matches!(Index::create(other.path(), custom), Err(crate::Error::Vector(_))));
+}
+
+#[test]
+fn a_batch_naming_a_document_twice_keeps_the_last_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let batch = [
+        doc("x", "First", "the first version about trains", json!({})),
+        doc("x", "Second", "the second version about boats", json!({})),
+    ];
+    assert_eq!(index.ingest_batch(&batch, MODELS).unwrap().written, 1);
+    let hits = search(&index, "boats", SearchMode::Bm25, None);
+    assert_eq!((ids(&hits), hits[0].title.as_str()), (vec!["x"], "Second"));
+    assert!(search(&index, "trains", SearchMode::Bm25, None).is_empty());
+    assert_eq!(index.stats().unwrap().chunks, 1);
+}

@@ -268,3 +268,19 @@ fn a_connection_dropped_in_the_middle_of_a_batch_keeps_nothing_of_it() {
     assert_eq!(index.ingest_batch(&retry, MODELS).unwrap().written, 2);
     assert_eq!(index.stats().unwrap().documents, 4);
 }
+
+#[test]
+fn a_batch_naming_a_document_twice_keeps_the_last_version() {
+    let scratch = Scratch::new("twice");
+    let mut index = scratch.create(settings());
+    let batch = [
+        doc("x", "First", "the first version about trains", None),
+        doc("x", "Second", "the second version about boats", None),
+    ];
+    let report = index.ingest_batch(&batch, MODELS).unwrap();
+    assert_eq!(report.written, 1);
+    let hits = search(&index, "boats", SearchMode::Bm25, None);
+    assert_eq!(ids(&hits), ["x"]);
+    assert_eq!(hits[0].title, "Second");
+    assert!(search(&index, "trains", SearchMode::Bm25, None).is_empty());
+}
