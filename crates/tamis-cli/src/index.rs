@@ -205,6 +205,10 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
     let options = PgOptions { halfvec: args.halfvec, normalized: false };
     let mut store = args.store.resolve(options)?;
+    anyhow::ensure!(
+        !(args.halfvec && matches!(store, Store::Dir(_))),
+        "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
+    );
     let exists = store.exists()?;
     if !args.delete.is_empty() {
         anyhow::ensure!(exists, "{} holds no index to delete from", store.describe());

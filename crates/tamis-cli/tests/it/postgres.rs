@@ -119,6 +119,9 @@ fn postgres_misuse_fails_with_one_line_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let stray = tamis(&["info", dir.path().to_str().unwrap(), "--collection", "x"], "", &[]);
     assert_fails_with(&stray, "--collection names a collection in a PostgreSQL store");
+    let halfvec =
+        tamis(&["index", dir.path().to_str().unwrap(), "--halfvec", "--delete", "x"], "", &[]);
+    assert_fails_with(&halfvec, "--halfvec is a PostgreSQL storage option");
 }
 
 fn eval_report(extra: &[&str]) -> serde_json::Value {
