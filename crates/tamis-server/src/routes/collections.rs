@@ -49,6 +49,15 @@ pub struct CreateCollection {
     /// Below this many chunks vectors are searched exactly (default 20000).
     #[serde(default)]
     pub exact_below: Option<usize>,
+    /// HNSW `M`, links per node (default 16).
+    #[serde(default)]
+    pub hnsw_m: Option<usize>,
+    /// HNSW `ef_construction`, candidates per insertion (default 128).
+    #[serde(default)]
+    pub hnsw_ef_construction: Option<usize>,
+    /// HNSW `ef` at search time, at least the candidates asked for (default 64).
+    #[serde(default)]
+    pub hnsw_ef_search: Option<usize>,
 }
 
 /// A document to upsert.
@@ -203,6 +212,9 @@ fn describe_index(name: &str, index: &Index, stats: &BackendStats) -> serde_json
             "stemming": settings.bm25.stemming,
             "stopwords": settings.bm25.stopwords,
             "exact_below": settings.exact_below,
+            "hnsw_m": settings.hnsw.connectivity,
+            "hnsw_ef_construction": settings.hnsw.expansion_add,
+            "hnsw_ef_search": settings.hnsw.expansion_search,
         },
     })
 }
@@ -265,6 +277,10 @@ pub async fn create(
     settings.bm25.stemming = body.stemming.unwrap_or(settings.bm25.stemming);
     settings.bm25.stopwords = body.stopwords.unwrap_or(settings.bm25.stopwords);
     settings.exact_below = body.exact_below.unwrap_or(settings.exact_below);
+    let hnsw = &mut settings.hnsw;
+    hnsw.connectivity = body.hnsw_m.unwrap_or(hnsw.connectivity);
+    hnsw.expansion_add = body.hnsw_ef_construction.unwrap_or(hnsw.expansion_add);
+    hnsw.expansion_search = body.hnsw_ef_search.unwrap_or(hnsw.expansion_search);
     let described = blocking(move || {
         let collection = state.collections()?.create(&name, settings)?;
         describe(&collection)

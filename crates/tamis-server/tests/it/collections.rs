@@ -46,13 +46,19 @@ async fn collections_are_created_listed_described_and_deleted() {
         .call(
             Method::PUT,
             "/v1/collections/docs",
-            Some(json!({ "chunking": "whole", "stemming": false })),
+            Some(json!({ "chunking": "whole", "stemming": false, "hnsw_m": 8, "hnsw_ef_search": 100 })),
             None,
         )
         .await
         .expect(201);
     assert_eq!(created.body["settings"]["chunking"]["mode"], "whole");
     assert_eq!(created.body["settings"]["stemming"], false);
+    assert_eq!(created.body["settings"]["hnsw_m"], 8);
+    assert_eq!(created.body["settings"]["hnsw_ef_search"], 100);
+    server
+        .call(Method::PUT, "/v1/collections/tiny-graph", Some(json!({ "hnsw_m": 1 })), None)
+        .await
+        .expect_error(400, "bad_request", "connectivity");
     server
         .call(Method::PUT, "/v1/collections/docs", None, None)
         .await
