@@ -203,8 +203,7 @@ impl CreationArgs {
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
-    let options = PgOptions { halfvec: args.halfvec, normalized: false };
-    let mut store = args.store.resolve(options)?;
+    let store = args.store.resolve()?;
     anyhow::ensure!(
         !(args.halfvec && matches!(store, Store::Dir(_))),
         "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
@@ -246,13 +245,9 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         let embedder = args.model.load_embedder(spec)?;
         let mut settings = IndexSettings::new(args.model.embedder_id(spec), embedder.dimension());
         args.creation.apply(&mut settings);
-        if let Store::Postgres { catalog, collection } = &mut store {
-            // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
-            let options = PgOptions { normalized: embedder.normalizes(), ..options };
-            catalog.create_with(collection, &settings, options)?
-        } else {
-            store.create(settings)?
-        }
+        // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
+        let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
+        store.create(settings, options)?
     };
     if let Some(spec) = &args.model.model {
         index.check_embedder(&args.model.embedder_id(spec))?;

@@ -19,7 +19,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let store = args.store.resolve(Default::default())?;
+    let store = args.store.resolve()?;
     let index = store.open()?;
     let stats = index.stats()?;
     let settings = index.settings();

@@ -154,7 +154,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let fusion = args.fusion.fusion()?;
     let patience = args.stages.patience()?;
-    let index = args.store.resolve(Default::default())?.open()?;
+    let index = args.store.resolve()?.open()?;
     let mode = SearchMode::from(args.mode);
     let embedder = match mode {
         SearchMode::Bm25 => None,

@@ -66,14 +66,14 @@ pub fn open_catalog(
 }
 
 impl StoreArgs {
-    /// Resolves the location; `options` apply if the command creates a collection.
-    pub fn resolve(&self, options: PgOptions) -> anyhow::Result<Store> {
+    /// Resolves the location (connecting to PostgreSQL, for a URL).
+    pub fn resolve(&self) -> anyhow::Result<Store> {
         if is_postgres_url(&self.location) {
             let collection = self
                 .collection
                 .clone()
                 .context("a PostgreSQL store holds named collections: add --collection NAME")?;
-            let catalog = connect_postgres(&self.location, options)?;
+            let catalog = connect_postgres(&self.location, PgOptions::default())?;
             Ok(Store::Postgres { catalog, collection })
         } else {
             anyhow::ensure!(
@@ -109,11 +109,13 @@ impl Store {
         })
     }
 
-    /// Creates an index there.
-    pub fn create(&self, settings: IndexSettings) -> anyhow::Result<Index> {
+    /// Creates an index there; `options` are PostgreSQL's (a directory has none).
+    pub fn create(&self, settings: IndexSettings, options: PgOptions) -> anyhow::Result<Index> {
         Ok(match self {
             Store::Dir(dir) => Index::create(dir, settings)?,
-            Store::Postgres { catalog, collection } => catalog.create(collection, settings)?,
+            Store::Postgres { catalog, collection } => {
+                catalog.create_with(collection, &settings, options)?
+            }
         })
     }
 
