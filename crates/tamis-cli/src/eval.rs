@@ -62,6 +62,11 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     depth: usize,
 
+    /// HNSW search breadth of every query, 1 to 1000 (default: the index's). The walk
+    /// keeps max(N, --depth) candidates.
+    #[arg(long, value_name = "N")]
+    ef_search: Option<usize>,
+
     /// Candidates each --rerank model scores, as one row per value; a comma list gives a
     /// cascade's windows, one per reranker (e.g. 100,30). Default: 100.
     #[arg(long, value_name = "N[,N…]")]
@@ -162,7 +167,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let ctx = Queries { index: &index, embedder: &embedder, dataset: &dataset };
     let mut rows: Vec<Row> = Vec::new();
     for &mode in &args.mode {
-        let search = |query| stage1_request(query, mode, args.depth, &fusion);
+        let search = |query| stage1_request(query, mode, args.depth, args.ef_search, &fusion);
         let mut run = Run::new();
         let mut latencies = Vec::with_capacity(dataset.queries.len());
         let bar = progress(dataset.queries.len(), mode.name());
@@ -291,11 +296,13 @@ fn stage1_request<'a>(
     query: &'a str,
     mode: ModeArg,
     depth: usize,
+    ef_search: Option<usize>,
     fusion: &tamis_engine::fusion::Fusion,
 ) -> SearchRequest<'a> {
     let mut request = SearchRequest::new(query, mode.into());
     request.k = depth;
     request.depth = depth;
+    request.ef_search = ef_search;
     request.fusion = fusion.clone();
     request
 }

@@ -42,6 +42,12 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     candidates: usize,
 
+    /// HNSW search breadth of this query, 1 to 1000 (default: the index's, set by
+    /// `tamis index --hnsw-ef-search`). The walk keeps max(N, --candidates) candidates:
+    /// higher finds more of the true nearest chunks, more slowly. Exact search ignores it.
+    #[arg(long, value_name = "N")]
+    ef_search: Option<usize>,
+
     /// Only documents whose metadata passes this expression.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
@@ -168,6 +174,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let mut request = SearchRequest::new(&args.query, mode);
     request.k = args.k;
     request.depth = args.candidates;
+    request.ef_search = args.ef_search;
     request.filter = filter.as_ref();
     request.fusion = fusion;
     let embedder = embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder);

@@ -73,6 +73,7 @@ impl StoreArgs {
                 .collection
                 .clone()
                 .context("a PostgreSQL store holds named collections: add --collection NAME")?;
+            tamis_engine::backend::check_collection_name(&collection)?;
             let catalog = connect_postgres(&self.location, PgOptions::default())?;
             Ok(Store::Postgres { catalog, collection })
         } else {

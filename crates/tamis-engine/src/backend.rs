@@ -27,6 +27,10 @@ pub struct Stage1Query<'a> {
     pub depth: usize,
     /// Only chunks of documents whose metadata passes.
     pub filter: Option<&'a Filter>,
+    /// The HNSW search breadth of this query (`None`: the index's
+    /// [`HnswParams::expansion_search`](tamis_vector::HnswParams::expansion_search)); a
+    /// graph walk keeps `max(ef_search, depth)` candidates. Exact search ignores it.
+    pub ef_search: Option<usize>,
 }
 
 /// The ranked chunk lists of one stage-1 query, best first.
@@ -104,7 +108,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn flush(&mut self) -> Result<()>;
 }
 
+/// Checks a collection name: 1 to 64 of `A-Z a-z 0-9 _ -`, so that it is a safe directory
+/// name and the same names are valid in every catalog. Every catalog's `open`, `create`
+/// and `remove` check it.
+pub fn check_collection_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid { Ok(()) } else { Err(crate::Error::InvalidCollectionName { name: name.to_string() }) }
+}
+
 /// Named indexes kept in one place: a server's data directory, or a database.
+///
+/// Names are checked by [`check_collection_name`]; [`names`](Catalog::names) lists only
+/// valid ones.
 pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// Where the catalog lives, for messages (never with credentials).
     fn location(&self) -> String;

@@ -18,7 +18,9 @@ use tamis_core::{ChunkKey, Hit, KeyFilter};
 use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
 use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
 
-use crate::backend::{Backend, BackendStats, Catalog, Stage1Lists, Stage1Query};
+use crate::backend::{
+    Backend, BackendStats, Catalog, Stage1Lists, Stage1Query, check_collection_name,
+};
 use crate::filter::Filter;
 use crate::index::{Index, IndexSettings, ScoreKind};
 use crate::storage::{Change, Document, NewChunk, Receipt, Store, StoredChunk};
@@ -314,7 +316,9 @@ impl EmbeddedBackend {
         query: &[f32],
         depth: usize,
         allowed: Option<&HashSet<ChunkKey>>,
+        ef_search: Option<usize>,
     ) -> Result<Vec<Hit>> {
+        let filter = allowed.map(|set| set as &dyn KeyFilter);
         match (allowed, &self.vectors) {
             (Some(keys), Vectors::Hnsw(_)) if keys.len() <= EXACT_FILTER_LIMIT => {
                 let mut exact = FlatIndex::new(self.settings.dimension, Metric::Cosine)?;
@@ -326,11 +330,11 @@ impl EmbeddedBackend {
                 exact.upsert(&items)?;
                 Ok(exact.search(query, depth, None)?)
             }
-            (allowed, vectors) => Ok(vectors.index().search(
-                query,
-                depth,
-                allowed.map(|set| set as &dyn KeyFilter),
-            )?),
+            (_, Vectors::Hnsw(hnsw)) => {
+                let ef = ef_search.unwrap_or(self.settings.hnsw.expansion_search);
+                Ok(hnsw.search_with_expansion(query, depth, filter, ef)?)
+            }
+            (_, Vectors::Exact(flat)) => Ok(flat.search(query, depth, filter)?),
         }
     }
 }
@@ -376,7 +380,9 @@ impl Backend for EmbeddedBackend {
             None => Vec::new(),
         };
         let dense = match query.vector {
-            Some(vector) => self.dense_search(vector, query.depth, allowed.as_ref())?,
+            Some(vector) => {
+                self.dense_search(vector, query.depth, allowed.as_ref(), query.ef_search)?
+            }
             None => Vec::new(),
         };
         Ok(Stage1Lists { lexical, dense })
@@ -442,11 +448,13 @@ impl Catalog for EmbeddedCatalog {
                 names.push(name.to_string());
             }
         }
+        names.retain(|name| check_collection_name(name).is_ok());
         names.sort();
         Ok(names)
     }
 
     fn open(&self, name: &str) -> Result<Option<Index>> {
+        check_collection_name(name)?;
         let dir = self.root.join(name);
         if !dir.join(crate::storage::STORE_FILE).is_file() {
             return Ok(None);
@@ -455,6 +463,7 @@ impl Catalog for EmbeddedCatalog {
     }
 
     fn create(&self, name: &str, settings: IndexSettings) -> Result<Index> {
+        check_collection_name(name)?;
         let dir = self.root.join(name);
         if dir.join(crate::storage::STORE_FILE).exists() {
             return Err(Error::CollectionExists { location: self.location(), name: name.into() });
@@ -463,6 +472,7 @@ impl Catalog for EmbeddedCatalog {
     }
 
     fn remove(&self, name: &str) -> Result<bool> {
+        check_collection_name(name)?;
         let dir = self.root.join(name);
         if !dir.is_dir() {
             return Ok(false);

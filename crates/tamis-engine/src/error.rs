@@ -28,6 +28,18 @@ pub enum Error {
         /// What was expected.
         message: String,
     },
+    /// A collection name has characters a catalog does not allow.
+    #[error("invalid collection name {name:?}: use 1 to 64 letters, digits, `_` or `-`")]
+    InvalidCollectionName {
+        /// The name given.
+        name: String,
+    },
+    /// A search request is out of range.
+    #[error("invalid search: {message}")]
+    InvalidSearch {
+        /// What is wrong.
+        message: String,
+    },
     /// A chunking configuration is inconsistent.
     #[error("invalid chunking: {message}")]
     InvalidChunking {
@@ -146,6 +158,8 @@ impl Error {
             | Error::InvalidPipeline { .. }
             | Error::InvalidFilter { .. }
             | Error::InvalidChunking { .. }
+            | Error::InvalidSearch { .. }
+            | Error::InvalidCollectionName { .. }
             | Error::SchemaVersion { .. }
             | Error::IndexExists { .. }
             | Error::NoIndex { .. }

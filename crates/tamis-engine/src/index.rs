@@ -21,7 +21,7 @@ use crate::{Error, Result};
 
 mod search;
 
-pub use search::{ScoreKind, SearchHit, SearchMode, SearchRequest};
+pub use search::{MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 /// What an index is built with; fixed at creation and recorded by its backend.
 #[derive(Debug, Clone, PartialEq)]

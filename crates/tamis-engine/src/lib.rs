@@ -37,8 +37,8 @@ pub mod storage;
 
 pub use embedded::{EmbeddedBackend, EmbeddedCatalog};
 pub use index::{
-    Index, IndexSettings, IngestModels, IngestReport, ScoreKind, SearchHit, SearchMode,
-    SearchRequest,
+    Index, IndexSettings, IngestModels, IngestReport, MAX_EF_SEARCH, ScoreKind, SearchHit,
+    SearchMode, SearchRequest,
 };
 
 pub use error::{Error, ErrorKind, Result};

@@ -189,7 +189,13 @@ fn measure(
     let mut latencies = Vec::with_capacity(args.queries);
     let mut found = 0usize;
     for (query_idx, query) in queries.chunks_exact(dim).enumerate() {
-        let request = Stage1Query { text: None, vector: Some(query), depth: K, filter: None };
+        let request = Stage1Query {
+            text: None,
+            vector: Some(query),
+            depth: K,
+            filter: None,
+            ef_search: None,
+        };
         let started = Instant::now();
         let lists = backend.stage1(&request)?;
         latencies.push(started.elapsed());

@@ -4,15 +4,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use pgvector::Vector;
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use tamis_core::{ChunkKey, Hit};
 use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
 use tamis_engine::filter::Filter;
 use tamis_engine::storage::{Document, NewChunk, StoredChunk};
-use tamis_engine::{IndexSettings, ScoreKind};
+use tamis_engine::{IndexSettings, MAX_EF_SEARCH, ScoreKind};
 
 use crate::error::{database, is_undefined_table};
-use crate::filter::condition;
+use crate::filter::{Condition, condition};
 use crate::pool::{Connection, Db};
 use crate::schema::Tables;
 use crate::settings::StoredSettings;
@@ -36,6 +36,9 @@ pub struct PgBackend {
 }
 
 type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// A parameter with its type, for `query_typed`: one round trip, no prepared statement.
+type TypedParam<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl PgBackend {
     pub(crate) fn new(db: Arc<Db>, name: &str, id: i64, stored: StoredSettings) -> PgBackend {
@@ -86,15 +89,65 @@ impl PgBackend {
              ORDER BY score DESC, chunk_key LIMIT {depth}",
             config = self.stored.text_search,
         );
-        let mut params: Vec<Param<'_>> = vec![&text];
-        if let Some(cond) = &cond {
-            params.extend(cond.params.iter().map(|p| p.as_ref() as Param<'_>));
-        }
+        let mut params: Vec<TypedParam<'_>> = vec![(&text, Type::TEXT)];
+        params.extend(cond.iter().flat_map(Condition::typed));
         Ok(tx
-            .query(&sql, &params)?
+            .query_typed(&sql, &params)?
             .iter()
             .map(|row| Hit { key: row.get::<_, i64>(0) as ChunkKey, score: row.get(1) })
             .collect())
+    }
+
+    /// Decides between exact and HNSW search and sets the planner up for it, in one
+    /// statement; returns whether the search is exact.
+    ///
+    /// Exact below the thresholds, as in the embedded backend: the same results, and
+    /// faster than a graph walk at that size. Without a filter the planner's row estimate
+    /// decides (it costs nothing; a table never analyzed has none, -1, and then at most
+    /// `exact_below` rows are counted; a stale estimate only picks the slower of two
+    /// correct searches). With one, the allowed rows are counted up to the limit.
+    fn plan_dense(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        depth: usize,
+        filter: Option<&Filter>,
+        ef_search: Option<usize>,
+    ) -> Result<bool, postgres::Error> {
+        let chunks = &self.tables.chunks;
+        let cond = filter.map(|f| condition(f, "metadata", 3));
+        let rows = match &cond {
+            Some(cond) => {
+                let limit = EXACT_FILTER_LIMIT.min(self.stored.exact_below as i64);
+                format!(
+                    "(SELECT count(*) FROM (SELECT 1 FROM {chunks} WHERE {} LIMIT {}) AS allowed) \
+                     <= {limit}",
+                    cond.sql,
+                    limit + 1
+                )
+            }
+            None => {
+                let limit = self.stored.exact_below as i64;
+                format!(
+                    "(SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint ELSE \
+                     (SELECT count(*) FROM (SELECT 1 FROM {chunks} LIMIT {limit}) AS some_rows) END \
+                     FROM pg_class WHERE oid = '{chunks}'::regclass) < {limit}"
+                )
+            }
+        };
+        // pgvector walks with at most 1000 candidates and returns at most that many rows
+        // per scan; an iterative scan keeps walking until enough rows (that pass the
+        // filter) are found.
+        let ef = ef_search.unwrap_or(self.stored.hnsw_ef_search).max(depth);
+        let iterative = if filter.is_some() || ef > MAX_EF_SEARCH { "strict_order" } else { "off" };
+        let ef = ef.min(MAX_EF_SEARCH).to_string();
+        let sql = format!(
+            "SELECT exact, set_config('enable_indexscan', CASE WHEN exact THEN 'off' ELSE 'on' END, true), \
+             set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true) \
+             FROM (SELECT {rows} AS exact) AS decided"
+        );
+        let mut params: Vec<TypedParam<'_>> = vec![(&ef, Type::TEXT), (&iterative, Type::TEXT)];
+        params.extend(cond.iter().flat_map(Condition::typed));
+        Ok(tx.query_typed_one(&sql, &params)?.get(0))
     }
 
     fn dense(
@@ -103,60 +156,17 @@ impl PgBackend {
         vector: &[f32],
         depth: usize,
         filter: Option<&Filter>,
+        ef_search: Option<usize>,
     ) -> Result<Vec<Hit>, postgres::Error> {
+        let exact = self.plan_dense(tx, depth, filter, ef_search)?;
         let chunks = &self.tables.chunks;
-        // Exact below the thresholds, as in the embedded backend: the same results, and
-        // faster than a graph walk at that size.
-        let exact = match filter {
-            Some(filter) => {
-                let limit = EXACT_FILTER_LIMIT.min(self.stored.exact_below as i64);
-                let cond = condition(filter, "metadata", 1);
-                let params: Vec<Param<'_>> =
-                    cond.params.iter().map(|p| p.as_ref() as Param<'_>).collect();
-                let sql = format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM {chunks} WHERE {} LIMIT {}) AS allowed",
-                    cond.sql,
-                    limit + 1
-                );
-                tx.query_one(&sql, &params)?.get::<_, i64>(0) <= limit
-            }
-            None => {
-                // The planner's row estimate costs nothing; a table never analyzed has
-                // none (-1), and then at most `exact_below` rows are counted. A stale
-                // estimate only picks the slower of two correct searches.
-                let limit = self.stored.exact_below as i64;
-                let estimate: i64 = tx
-                    .query_one(
-                        "SELECT reltuples::bigint FROM pg_class WHERE oid = $1::text::regclass",
-                        &[chunks],
-                    )?
-                    .get(0);
-                let rows = if estimate >= 0 {
-                    estimate
-                } else {
-                    let sql = format!(
-                        "SELECT count(*) FROM (SELECT 1 FROM {chunks} LIMIT {limit}) AS some_rows"
-                    );
-                    tx.query_one(&sql, &[])?.get::<_, i64>(0)
-                };
-                rows < limit
-            }
-        };
-        if exact {
-            tx.batch_execute("SET LOCAL enable_indexscan = off")?;
-        } else {
-            // pgvector returns at most ef_search rows per scan; iterative scans keep walking
-            // until enough rows pass the filter.
-            let ef = self.stored.hnsw_ef_search.max(depth);
-            tx.batch_execute(&format!("SET LOCAL hnsw.ef_search = {ef}"))?;
-            if filter.is_some() {
-                tx.batch_execute("SET LOCAL hnsw.iterative_scan = strict_order")?;
-            }
-        }
         let cond = filter.map(|f| condition(f, "metadata", 2));
         let where_filter = cond.as_ref().map(|c| format!("WHERE {}", c.sql)).unwrap_or_default();
         let operator = self.stored.distance_operator();
-        let query = self.vector_param("$1");
+        // Sent as real[] (a built-in type, so the statement needs no prepare round trip)
+        // and cast to the column's type, an immutable cast the HNSW scan accepts.
+        let query =
+            format!("$1::real[]::{}", if self.stored.halfvec { "halfvec" } else { "vector" });
         // The key breaks ties in an exact scan; an index scan can only order by distance.
         let tie = if exact { ", chunk_key" } else { "" };
         let sql = format!(
@@ -164,13 +174,10 @@ impl PgBackend {
              FROM {chunks} {where_filter} \
              ORDER BY embedding {operator} {query}{tie} LIMIT {depth}"
         );
-        let vector = Vector::from(vector.to_vec());
-        let mut params: Vec<Param<'_>> = vec![&vector];
-        if let Some(cond) = &cond {
-            params.extend(cond.params.iter().map(|p| p.as_ref() as Param<'_>));
-        }
+        let mut params: Vec<TypedParam<'_>> = vec![(&vector, Type::FLOAT4_ARRAY)];
+        params.extend(cond.iter().flat_map(Condition::typed));
         Ok(tx
-            .query(&sql, &params)?
+            .query_typed(&sql, &params)?
             .iter()
             .map(|row| Hit {
                 key: row.get::<_, i64>(0) as ChunkKey,
@@ -336,13 +343,15 @@ impl Backend for PgBackend {
 
     fn documents_matching(&self, filter: &Filter) -> tamis_engine::Result<Vec<String>> {
         let cond = condition(filter, "metadata", 1);
-        let params: Vec<Param<'_>> = cond.params.iter().map(|p| p.as_ref() as Param<'_>).collect();
+        let params: Vec<TypedParam<'_>> = cond.typed().collect();
         let sql = format!(
             "SELECT doc_id FROM {} WHERE {} ORDER BY doc_id",
             self.tables.documents, cond.sql
         );
-        let rows =
-            self.conn()?.query(&sql, &params).map_err(|e| self.fail("filtering documents", &e))?;
+        let rows = self
+            .conn()?
+            .query_typed(&sql, &params)
+            .map_err(|e| self.fail("filtering documents", &e))?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
@@ -361,7 +370,9 @@ impl Backend for PgBackend {
                 None => Vec::new(),
             };
             let dense = match query.vector {
-                Some(vector) => self.dense(&mut tx, vector, query.depth, query.filter)?,
+                Some(vector) => {
+                    self.dense(&mut tx, vector, query.depth, query.filter, query.ef_search)?
+                }
                 None => Vec::new(),
             };
             tx.commit()?;
@@ -376,8 +387,10 @@ impl Backend for PgBackend {
             "SELECT chunk_key, doc_id, ordinal, title, text FROM {} WHERE chunk_key = ANY($1)",
             self.tables.chunks
         );
-        let rows =
-            self.conn()?.query(&sql, &[&keys]).map_err(|e| self.fail("reading chunks", &e))?;
+        let rows = self
+            .conn()?
+            .query_typed(&sql, &[(&keys, Type::INT8_ARRAY)])
+            .map_err(|e| self.fail("reading chunks", &e))?;
         Ok(rows
             .iter()
             .map(|row| StoredChunk {

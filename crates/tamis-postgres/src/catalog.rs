@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tamis_engine::backend::Catalog;
+use tamis_engine::backend::{Catalog, check_collection_name};
 use tamis_engine::{Index, IndexSettings};
 
 use crate::backend::PgBackend;
@@ -61,6 +61,7 @@ impl PgCatalog {
         settings: &IndexSettings,
         options: PgOptions,
     ) -> tamis_engine::Result<Index> {
+        check_collection_name(name)?;
         let stored = StoredSettings::new(settings, options)?;
         let json = serde_json::to_value(&stored).map_err(tamis_engine::Error::Json)?;
         let mut conn = self.db.connection()?;
@@ -94,6 +95,7 @@ impl PgCatalog {
 
     /// Opens a collection as its backend.
     pub fn open_backend(&self, name: &str) -> tamis_engine::Result<Option<PgBackend>> {
+        check_collection_name(name)?;
         let row = self
             .db
             .connection()?
@@ -140,7 +142,9 @@ impl Catalog for PgCatalog {
             .connection()?
             .query("SELECT name FROM tamis_collections ORDER BY name", &[])
             .map_err(|err| database(&self.db.location, "reading the catalog", &err))?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        let mut names: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        names.retain(|name| check_collection_name(name).is_ok());
+        Ok(names)
     }
 
     fn open(&self, name: &str) -> tamis_engine::Result<Option<Index>> {
@@ -152,6 +156,7 @@ impl Catalog for PgCatalog {
     }
 
     fn remove(&self, name: &str) -> tamis_engine::Result<bool> {
+        check_collection_name(name)?;
         let mut conn = self.db.connection()?;
         let drop =
             |conn: &mut crate::pool::Connection| -> std::result::Result<bool, postgres::Error> {

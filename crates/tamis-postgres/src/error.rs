@@ -88,13 +88,25 @@ pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tam
         None if err.is_closed() => {
             (ErrorKind::Unavailable, "the connection to the database was closed".to_string())
         }
-        None => (ErrorKind::Unavailable, err.to_string()),
+        None => (ErrorKind::Unavailable, with_sources(err)),
     };
     tamis_engine::Error::Backend {
         location: location.to_string(),
         kind,
         message: format!("{what}: {detail}"),
     }
+}
+
+/// The error and its causes: rust-postgres keeps the reason (a TLS certificate refused,
+/// a socket error) in the source, not in its own message.
+fn with_sources(err: &postgres::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
 }
 
 /// Whether a failed statement means a table is gone (the collection was dropped).

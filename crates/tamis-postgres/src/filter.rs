@@ -7,25 +7,30 @@
 //! "C"`, like Rust's `str`), booleans only compare for equality, a missing field never
 //! matches. Every condition is true or false, never NULL, so `NOT` stays the complement.
 
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use serde_json::Value;
 use tamis_engine::filter::{CompareOp, Filter};
 
-/// A condition and its parameters; placeholders are numbered from the `first` given to
-/// [`condition`].
+/// A condition and its parameters with their types (so that a query needs no round trip
+/// to prepare); placeholders are numbered from the `first` given to [`condition`].
 #[derive(Debug)]
 pub(crate) struct Condition {
     pub sql: String,
-    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
+    pub params: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
     next: usize,
 }
 
 impl Condition {
-    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
+    fn param(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
+        self.params.push((Box::new(value), ty));
         let placeholder = format!("${}", self.next);
         self.next += 1;
         placeholder
+    }
+
+    /// The parameters as `query_typed` takes them.
+    pub fn typed(&self) -> impl Iterator<Item = (&(dyn ToSql + Sync), Type)> {
+        self.params.iter().map(|(value, ty)| (value.as_ref() as &(dyn ToSql + Sync), ty.clone()))
     }
 }
 
@@ -52,7 +57,7 @@ fn write(filter: &Filter, column: &str, out: &mut Condition) {
             out.sql.push(')');
         }
         Filter::Exists(path) => {
-            let path = out.param(path.clone());
+            let path = out.param(path.clone(), Type::TEXT_ARRAY);
             out.sql.push_str(&format!(
                 "(coalesce(jsonb_typeof({column} #> {path}::text[]) <> 'null', false))"
             ));
@@ -84,7 +89,7 @@ fn element_match(
     out: &mut Condition,
     condition: impl FnOnce(&mut Condition),
 ) {
-    let path = out.param(path.to_vec());
+    let path = out.param(path.to_vec(), Type::TEXT_ARRAY);
     let field = format!("({column} #> {path}::text[])");
     out.sql.push_str(&format!(
         "(EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({field}) = 'array' \
@@ -106,7 +111,7 @@ fn compare(op: CompareOp, literal: &Value, out: &mut Condition) {
     match literal {
         Value::Number(number) => match number.as_f64() {
             Some(float) => {
-                let param = out.param(float);
+                let param = out.param(float, Type::FLOAT8);
                 // CASE, not AND: PostgreSQL may evaluate AND's operands in any order, and
                 // casting a string to float8 fails.
                 out.sql.push_str(&format!(
@@ -117,7 +122,7 @@ fn compare(op: CompareOp, literal: &Value, out: &mut Condition) {
             None => out.sql.push_str("false"),
         },
         Value::String(text) => {
-            let param = out.param(text.clone());
+            let param = out.param(text.clone(), Type::TEXT);
             out.sql.push_str(&format!(
                 "(CASE WHEN jsonb_typeof(element.value) = 'string' \
                  THEN (element.value #>> '{{}}') COLLATE \"C\" {operator} {param}::text COLLATE \"C\" \

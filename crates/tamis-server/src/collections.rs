@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use tamis_engine::backend::Catalog;
+use tamis_engine::backend::{Catalog, check_collection_name};
 use tamis_engine::cache::CachedEmbedder;
 use tamis_engine::{Index, IndexSettings};
 
@@ -47,18 +47,9 @@ pub struct Collections {
     open: Option<RwLock<BTreeMap<String, Arc<Collection>>>>,
 }
 
-/// A valid collection name: 1–64 of `A-Z a-z 0-9 _ -`, so it is also a safe directory name.
+/// A valid collection name ([`check_collection_name`]), or 400.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "invalid collection name {name:?}: use 1 to 64 letters, digits, `_` or `-`"
-        )))
-    }
+    Ok(check_collection_name(name)?)
 }
 
 impl Collections {
@@ -79,7 +70,7 @@ impl Collections {
         // A shared catalog may hold collections of other embedders, for other nodes; each
         // request checks its own (`Collections::check_embedder`).
         if !catalog.shared() {
-            for name in names.into_iter().filter(|name| check_name(name).is_ok()) {
+            for name in names {
                 let context = format!("opening collection {name} ({})", catalog.location());
                 let Some(index) = catalog.open(&name).map_err(startup(context))? else {
                     continue;
@@ -123,11 +114,7 @@ impl Collections {
     pub fn names(&self) -> Result<Vec<String>, ApiError> {
         match &self.open {
             Some(open) => Ok(read(open).keys().cloned().collect()),
-            None => {
-                let mut names = self.catalog.names()?;
-                names.retain(|name| check_name(name).is_ok());
-                Ok(names)
-            }
+            None => Ok(self.catalog.names()?),
         }
     }
 

@@ -99,3 +99,28 @@ impl tamis_core::Reranker for OverlapReranker {
             .collect())
     }
 }
+
+/// `n` distinct texts of six words from a 400-word vocabulary (seeded, the same on every
+/// run), for HNSW tests with [`HashEmbedder`]: each text's nearest neighbour is itself
+/// (cosine 1), and the bags of words spread the vectors so that a graph walk with a
+/// tiny `ef` misses some of them.
+pub fn word_bags(n: usize) -> Vec<String> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut texts = Vec::with_capacity(n);
+    while texts.len() < n {
+        let words: Vec<String> = (0..6).map(|_| format!("w{}", next() % 400)).collect();
+        let text = words.join(" ");
+        if seen.insert(text.clone()) {
+            texts.push(text);
+        }
+    }
+    texts
+}

@@ -9,12 +9,14 @@
 mod fake_hub;
 mod fakes;
 mod filter_cases;
+mod tls_proxy;
 
 use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
-pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
+pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker, word_bags};
 pub use filter_cases::{FILTER_EXPRESSIONS, tricky_metadata};
+pub use tls_proxy::{TlsProxy, test_server_url};
 
 /// The environment variable that overrides where `shared/` is.
 pub const SHARED_ENV: &str = "TAMIS_SHARED_DIR";

@@ -54,6 +54,11 @@ pub struct HnswIndex {
     contexts: Contexts,
 }
 
+/// The search expansion `usearch` itself is configured with: the smallest, so that the
+/// number of results asked for sets each search's own (see
+/// [`HnswIndex::search_with_expansion`]). Zero would mean `usearch`'s default.
+pub(crate) const USEARCH_EXPANSION_SEARCH: usize = 1;
+
 /// Capacity is never grown by less than this many vectors.
 const MIN_CAPACITY: usize = 1024;
 
@@ -77,7 +82,7 @@ impl HnswIndex {
             quantization: ScalarKind::F32,
             connectivity: params.connectivity,
             expansion_add: params.expansion_add,
-            expansion_search: params.expansion_search,
+            expansion_search: USEARCH_EXPANSION_SEARCH,
             multi: false,
         };
         let index = Index::new(&options).map_err(|err| Error::backend("create an index", err))?;
@@ -99,12 +104,74 @@ impl HnswIndex {
         self.params
     }
 
-    /// Changes the search expansion `ef` (see [`HnswParams::expansion_search`]).
+    /// Changes the default search expansion `ef` (see [`HnswParams::expansion_search`]).
     pub fn set_expansion_search(&mut self, expansion_search: usize) -> crate::Result<()> {
         HnswParams { expansion_search, ..self.params }.validate()?;
-        self.index.change_expansion_search(expansion_search);
         self.params.expansion_search = expansion_search;
         Ok(())
+    }
+
+    /// Like [`VectorIndex::search`], with the search expansion `ef` of this one search
+    /// instead of [`HnswParams::expansion_search`]: the walk keeps `max(expansion, k)`
+    /// candidates. Searches with different expansions may run at once.
+    pub fn search_with_expansion(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&dyn KeyFilter>,
+        expansion: usize,
+    ) -> crate::Result<Vec<Hit>> {
+        if expansion == 0 {
+            return Err(Error::InvalidParameter {
+                name: "expansion_search",
+                message: "must be at least 1, got 0".to_owned(),
+            });
+        }
+        let query = prepare_query(self.metric, self.dimension(), query)?;
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `usearch` walks with `max(its configured expansion, wanted)` candidates and
+        // returns `wanted`; its configured expansion is 1, so asking for `ef` results
+        // sets this search's `ef` without touching the index, and the list is cut to `k`.
+        // It allocates room for `wanted` results up front; more than `len` cannot come back.
+        let wanted = k.max(expansion).min(self.len());
+        let _context = self.contexts.acquire();
+        let matches = match filter {
+            None => self.index.search(&query, wanted),
+            Some(filter) => {
+                // The predicate is called from C++ through an `extern "C"` trampoline,
+                // where a panic would abort the process: catch it, stop admitting
+                // keys, and re-raise it once the search has returned.
+                let panic = RefCell::new(None);
+                let allows = |key: ChunkKey| {
+                    if panic.borrow().is_some() {
+                        return false;
+                    }
+                    catch_unwind(AssertUnwindSafe(|| filter.allows(key))).unwrap_or_else(
+                        |payload| {
+                            *panic.borrow_mut() = Some(payload);
+                            false
+                        },
+                    )
+                };
+                let matches = self.index.filtered_search(&query, wanted, allows);
+                if let Some(payload) = panic.into_inner() {
+                    resume_unwind(payload);
+                }
+                matches
+            }
+        }
+        .map_err(|err| Error::backend("search", err))?;
+        let mut hits: Vec<Hit> = matches
+            .keys
+            .iter()
+            .zip(&matches.distances)
+            .map(|(&key, &distance)| Hit { key, score: 1.0 - distance })
+            .collect();
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        Ok(hits)
     }
 
     /// Whether `key` is in the index.
@@ -213,47 +280,7 @@ impl VectorIndex for HnswIndex {
         k: usize,
         filter: Option<&dyn KeyFilter>,
     ) -> crate::Result<Vec<Hit>> {
-        let query = prepare_query(self.metric, self.dimension(), query)?;
-        if k == 0 || self.is_empty() {
-            return Ok(Vec::new());
-        }
-        // `usearch` allocates room for `k` results up front; more than `len` cannot come back.
-        let k = k.min(self.len());
-        let _context = self.contexts.acquire();
-        let matches = match filter {
-            None => self.index.search(&query, k),
-            Some(filter) => {
-                // The predicate is called from C++ through an `extern "C"` trampoline,
-                // where a panic would abort the process: catch it, stop admitting
-                // keys, and re-raise it once the search has returned.
-                let panic = RefCell::new(None);
-                let allows = |key: ChunkKey| {
-                    if panic.borrow().is_some() {
-                        return false;
-                    }
-                    catch_unwind(AssertUnwindSafe(|| filter.allows(key))).unwrap_or_else(
-                        |payload| {
-                            *panic.borrow_mut() = Some(payload);
-                            false
-                        },
-                    )
-                };
-                let matches = self.index.filtered_search(&query, k, allows);
-                if let Some(payload) = panic.into_inner() {
-                    resume_unwind(payload);
-                }
-                matches
-            }
-        }
-        .map_err(|err| Error::backend("search", err))?;
-        let mut hits: Vec<Hit> = matches
-            .keys
-            .iter()
-            .zip(&matches.distances)
-            .map(|(&key, &distance)| Hit { key, score: 1.0 - distance })
-            .collect();
-        sort_hits(&mut hits);
-        Ok(hits)
+        self.search_with_expansion(query, k, filter, self.params.expansion_search)
     }
 }
 

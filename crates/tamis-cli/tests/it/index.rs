@@ -131,6 +131,8 @@ fn index_misuse_fails_with_one_line() {
     assert_fails_with(&output, "weights must be finite");
     let output = tamis(&["search", dir, "q", "--filter", "year >"], "", &[]);
     assert_fails_with(&output, "invalid filter at character 6");
+    let output = tamis(&["search", dir, "q", "--mode", "bm25", "--ef-search", "1001"], "", &[]);
+    assert_fails_with(&output, "ef_search must be 1 to 1000, got 1001");
     let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
     assert_fails_with(&output, "holds no tamis index");
 }

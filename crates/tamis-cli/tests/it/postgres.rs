@@ -122,6 +122,25 @@ fn postgres_misuse_fails_with_one_line_and_no_secret() {
     let halfvec =
         tamis(&["index", dir.path().to_str().unwrap(), "--halfvec", "--delete", "x"], "", &[]);
     assert_fails_with(&halfvec, "--halfvec is a PostgreSQL storage option");
+    // The names the server accepts, and only those, so a collection is never made from
+    // the CLI that `tamis serve` cannot serve.
+    let spaced = tamis(&["index", &url, "--collection", "my docs", "--delete", "x"], "", &[]);
+    assert_fails_with(&spaced, "invalid collection name \"my docs\"");
+}
+
+/// `sslmode` and `sslrootcert` in the URL reach the connection: through a TLS proxy in
+/// front of the test server (`tamis_testkit::TlsProxy`), with its private CA.
+#[test]
+fn tls_settings_in_the_url_are_obeyed() {
+    let proxy = tamis_testkit::TlsProxy::for_test_server(&["localhost"]);
+    let ca = proxy.ca_file.to_str().unwrap();
+    let url = proxy.url("localhost", &format!("sslmode=require&sslrootcert={ca}"));
+    let unknown = tamis(&["info", &url, "--collection", "no-such-collection"], "", &[]);
+    assert_fails_with(&unknown, "holds no collection 'no-such-collection'");
+    assert!(proxy.handshakes() >= 1, "the connection went through TLS");
+    let untrusted = proxy.url("localhost", "sslmode=require");
+    let refused = tamis(&["info", &untrusted, "--collection", "x"], "", &[]);
+    assert_fails_with(&refused, "UnknownIssuer");
 }
 
 fn eval_report(extra: &[&str]) -> serde_json::Value {

@@ -220,6 +220,50 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
     assert_eq!(after[0].doc_id, "d45");
 }
 
+/// How many of `texts`, searched for with k = depth = 1 and `ef_search`, do not find
+/// themselves first.
+pub(crate) fn self_retrieval_misses(index: &Index, texts: &[String], ef: Option<usize>) -> usize {
+    texts
+        .iter()
+        .enumerate()
+        .filter(|(i, text)| {
+            let mut request = SearchRequest::new(text, SearchMode::Dense);
+            (request.k, request.depth, request.ef_search) = (1, 1, ef);
+            let hits = index.search(&request, Some(&HashEmbedder)).unwrap();
+            hits[0].doc_id != format!("d{i}")
+        })
+        .count()
+}
+
+#[test]
+fn each_search_can_set_its_hnsw_breadth() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = settings();
+    small.exact_below = 50;
+    let texts = tamis_testkit::word_bags(2_000);
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| doc(&format!("d{i}"), "", text, json!({})))
+        .collect();
+    let mut index = Index::create(dir.path(), small).unwrap();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
+    let probes = &texts[..300];
+    // A walk of one candidate gets lost (measured: 24 of 300 misses); the widest one
+    // finds every text itself.
+    let narrow = self_retrieval_misses(&index, probes, Some(1));
+    let wide = self_retrieval_misses(&index, probes, Some(crate::MAX_EF_SEARCH));
+    assert!(narrow > 0 && wide == 0, "misses: {narrow} at ef 1, {wide} at ef 1000");
+    for bad in [0, crate::MAX_EF_SEARCH + 1] {
+        let mut request = SearchRequest::new("w1", SearchMode::Dense);
+        request.ef_search = Some(bad);
+        let err = index.search(&request, Some(&HashEmbedder)).unwrap_err();
+        assert!(matches!(err, crate::Error::InvalidSearch { .. }), "{err}");
+        assert!(err.to_string().contains("ef_search"), "{err}");
+    }
+}
+
 #[test]
 fn misuse_gets_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -284,4 +328,27 @@ fn a_batch_naming_a_document_twice_keeps_the_last_version() {
     assert_eq!((ids(&hits), hits[0].title.as_str()), (vec!["x"], "Second"));
     assert!(search(&index, "trains", SearchMode::Bm25, None).is_empty());
     assert_eq!(index.stats().unwrap().chunks, 1);
+}
+
+#[test]
+fn catalogs_refuse_names_that_are_not_plain_words() {
+    use crate::backend::Catalog;
+    let root = tempfile::tempdir().unwrap();
+    let catalog = super::EmbeddedCatalog::open(&root.path().join("collections")).unwrap();
+    let long = "x".repeat(65);
+    for bad in ["", "../escape", "a b", "dot.dot", "é", long.as_str()] {
+        let refused = |err: crate::Error| {
+            assert!(matches!(err, crate::Error::InvalidCollectionName { .. }), "{bad:?}: {err}");
+        };
+        refused(catalog.create(bad, settings()).unwrap_err());
+        refused(catalog.open(bad).unwrap_err());
+        refused(catalog.remove(bad).unwrap_err());
+    }
+    assert!(!root.path().join("escape").exists(), "nothing was made outside the catalog");
+    // A directory made by hand under an invalid name is not listed.
+    let odd = root.path().join("collections").join("odd name");
+    drop(Index::create(&odd, settings()).unwrap());
+    catalog.create(&"y".repeat(64), settings()).unwrap();
+    catalog.create("ok_name-2", settings()).unwrap();
+    assert_eq!(catalog.names().unwrap(), vec!["ok_name-2".to_string(), "y".repeat(64)]);
 }

@@ -51,12 +51,28 @@ pub struct SearchRequest<'a> {
     pub depth: usize,
     /// How hybrid lists are fused (BM25 first, dense second).
     pub fusion: Fusion,
+    /// The HNSW search breadth `ef` of this query, 1 to [`MAX_EF_SEARCH`] (`None`: the
+    /// index's). The graph walk keeps `max(ef_search, depth)` candidates: higher finds
+    /// more of the true nearest chunks, more slowly. Exact dense search ignores it.
+    pub ef_search: Option<usize>,
 }
+
+/// The largest per-query [`SearchRequest::ef_search`]: pgvector's limit, kept for every
+/// backend so that a request valid on one is valid on all.
+pub const MAX_EF_SEARCH: usize = 1000;
 
 impl<'a> SearchRequest<'a> {
     /// A request with the defaults: k 10, depth 100, RRF (k = 60, equal weights), no filter.
     pub fn new(query: &'a str, mode: SearchMode) -> SearchRequest<'a> {
-        SearchRequest { query, mode, k: 10, filter: None, depth: 100, fusion: Fusion::rrf(2) }
+        SearchRequest {
+            query,
+            mode,
+            k: 10,
+            filter: None,
+            depth: 100,
+            fusion: Fusion::rrf(2),
+            ef_search: None,
+        }
     }
 }
 
@@ -89,6 +105,13 @@ impl Index {
         request: &SearchRequest<'_>,
         embedder: Option<&dyn Embedder>,
     ) -> Result<Vec<SearchHit>> {
+        if let Some(ef) = request.ef_search
+            && !(1..=MAX_EF_SEARCH).contains(&ef)
+        {
+            return Err(Error::InvalidSearch {
+                message: format!("ef_search must be 1 to {MAX_EF_SEARCH}, got {ef}"),
+            });
+        }
         if request.k == 0 {
             return Ok(Vec::new());
         }
@@ -108,6 +131,7 @@ impl Index {
             vector: vector.as_deref(),
             depth,
             filter: request.filter,
+            ef_search: request.ef_search,
         })?;
         let (bm25, dense) = (lists.lexical, lists.dense);
         let (ranked, kind): (Vec<(ChunkKey, f32)>, ScoreKind) = match request.mode {

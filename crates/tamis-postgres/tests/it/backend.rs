@@ -186,6 +186,59 @@ fn hnsw_serves_large_collections_and_iterative_scans_serve_filters() {
     assert!(hits.len() >= 50, "a post-filtered top-k would have about a third: {}", hits.len());
 }
 
+/// How many of `texts`, searched for with k = depth = 1 and `ef_search`, do not find
+/// themselves first.
+fn self_retrieval_misses(index: &Index, texts: &[String], ef: Option<usize>) -> usize {
+    texts
+        .iter()
+        .enumerate()
+        .filter(|(i, text)| {
+            let mut request = SearchRequest::new(text, SearchMode::Dense);
+            (request.k, request.depth, request.ef_search) = (1, 1, ef);
+            let hits = index.search(&request, Some(&HashEmbedder)).unwrap();
+            hits[0].doc_id != format!("d{i}")
+        })
+        .count()
+}
+
+#[test]
+fn each_search_sets_its_ef_search_and_depths_beyond_pgvectors_limit_are_served() {
+    let scratch = Scratch::new("ef");
+    let mut small = settings();
+    small.exact_below = 50;
+    let mut index = scratch.create(small);
+    let texts = tamis_testkit::word_bags(2_000);
+    let docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| doc(&format!("d{i}"), "", text, Some(json!({"half": i % 2}))))
+        .collect();
+    for batch in docs.chunks(500) {
+        index.ingest_batch(batch, MODELS).unwrap();
+    }
+    raw_client().batch_execute("ANALYZE").unwrap();
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
+    let probes = &texts[..600];
+    // hnsw.ef_search = 1 gets lost (measured: 9 misses in 300); 1000 finds every text.
+    let narrow = self_retrieval_misses(&index, probes, Some(1));
+    let wide = self_retrieval_misses(&index, probes, Some(tamis_engine::MAX_EF_SEARCH));
+    assert!(narrow > 0 && wide == 0, "misses: {narrow} at ef 1, {wide} at ef 1000");
+
+    // pgvector's ef_search stops at 1000; an iterative scan serves deeper requests.
+    let mut deep = SearchRequest::new(&texts[8], SearchMode::Dense);
+    (deep.k, deep.depth) = (1_500, 1_500);
+    let hits = index.search(&deep, Some(&HashEmbedder)).unwrap();
+    assert_eq!(hits.len(), 1_500);
+    assert_eq!(hits[0].doc_id, "d8");
+    // Under a filter too: 1000 documents pass, all of them come back.
+    let even = Filter::parse("half = 0").unwrap();
+    deep.filter = Some(&even);
+    let hits = index.search(&deep, Some(&HashEmbedder)).unwrap();
+    assert_eq!(hits.len(), 1_000);
+    assert_eq!(hits[0].doc_id, "d8");
+    assert!(hits.iter().all(|h| h.doc_id[1..].parse::<usize>().unwrap() % 2 == 0));
+}
+
 #[test]
 fn two_catalogs_see_each_others_writes_and_drops() {
     let scratch = Scratch::new("nodes");

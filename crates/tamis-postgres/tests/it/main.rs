@@ -6,6 +6,7 @@
 
 mod backend;
 mod schema;
+mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -151,3 +151,15 @@ fn settings_round_trip_and_pgvector_limits_are_checked_first() {
     assert!(err.to_string().contains("--no-stemming"), "{err}");
     assert!(!catalog.names().unwrap().contains(&name));
 }
+
+#[test]
+fn collection_names_are_checked_before_the_database_is_asked() {
+    let catalog = catalog();
+    for bad in ["", "a b", "x;DROP TABLE tamis_collections", "ü"] {
+        let err = catalog.create(bad, settings()).expect_err("refused");
+        assert!(matches!(err, tamis_engine::Error::InvalidCollectionName { .. }), "{bad:?}: {err}");
+        let err = catalog.open(bad).expect_err("refused");
+        assert!(matches!(err, tamis_engine::Error::InvalidCollectionName { .. }), "{bad:?}: {err}");
+        assert!(catalog.remove(bad).is_err());
+    }
+}

@@ -125,6 +125,10 @@ pub struct SearchBody {
     /// Chunks each retriever contributes before fusion (default 100).
     #[serde(default)]
     pub depth: Option<usize>,
+    /// HNSW search breadth of this query, 1 to 1000 (default: the collection's
+    /// `hnsw_ef_search`); the walk keeps max(ef_search, depth) candidates.
+    #[serde(default)]
+    pub ef_search: Option<usize>,
     /// Metadata filter expression (as `tamis search --filter`).
     #[serde(default)]
     pub filter: Option<String>,
@@ -402,6 +406,7 @@ pub async fn search(
         }
         search.filter = filter.as_ref();
         search.depth = body.depth.unwrap_or(search.depth);
+        search.ef_search = body.ef_search;
         if let Some(fusion) = &body.fusion {
             search.fusion = fusion.clone();
         }

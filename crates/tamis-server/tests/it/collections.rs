@@ -166,6 +166,21 @@ async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
         .expect(200);
     assert_eq!(ids(&filtered), vec!["d1".to_string()]);
 
+    // A per-query HNSW breadth reaches the engine (exact search here: same results), and
+    // is range-checked there.
+    let wide = server
+        .post(
+            "/v1/collections/docs/search",
+            json!({ "query": "vitamin bones", "mode": "bm25", "k": 2, "ef_search": 400 }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ids(&wide), ids(&bm25));
+    server
+        .post("/v1/collections/docs/search", json!({ "query": "x", "ef_search": 0 }))
+        .await
+        .expect_error(400, "bad_request", "ef_search");
+
     let body = json!({
         "query": "vitamin d bones",
         "k": 3,

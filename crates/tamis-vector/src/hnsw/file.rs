@@ -85,7 +85,7 @@ impl HnswIndex {
             // Zero lets the loader take the connectivity the graph was built with.
             connectivity: 0,
             expansion_add: params.expansion_add,
-            expansion_search: params.expansion_search,
+            expansion_search: super::USEARCH_EXPANSION_SEARCH,
             multi: false,
         };
         let index = Index::new(&options).map_err(|err| Error::backend("create an index", err))?;

@@ -121,6 +121,62 @@ fn concurrent_searches_beyond_the_context_count_all_succeed() {
     });
 }
 
+/// Mean recall@K of `fixture.hnsw` searched with expansion `ef`.
+fn recall_with_expansion(fixture: &Fixture, ef: usize) -> f64 {
+    let mut total = 0.0;
+    for query in fixture.queries.chunks_exact(DIMENSION) {
+        let truth = fixture.flat.search(query, K, None).unwrap();
+        let found = fixture.hnsw.search_with_expansion(query, K, None, ef).unwrap();
+        assert!(found.len() == K, "ef {ef} returned {} hits", found.len());
+        total += recall(&keys(&truth), &keys(&found));
+    }
+    total / N_QUERIES as f64
+}
+
+#[test]
+fn each_search_can_take_its_own_expansion() {
+    let fixture = fixture();
+    let default = fixture.hnsw.params().expansion_search;
+    for query in fixture.queries.chunks_exact(DIMENSION).take(10) {
+        assert_eq!(
+            fixture.hnsw.search_with_expansion(query, K, None, default).unwrap(),
+            fixture.hnsw.search(query, K, None).unwrap()
+        );
+    }
+    // The knob acts per search: a narrow walk loses recall, a wide one keeps it, and the
+    // index's own setting is untouched. Measured: 0.943 at ef = 1 (so a walk
+    // of max(1, k) = 10 candidates) against 1.0 at ef = 400.
+    let narrow = recall_with_expansion(fixture, 1);
+    let wide = recall_with_expansion(fixture, 400);
+    assert!(narrow < 0.99 && wide >= 0.999 && wide > narrow, "narrow {narrow}, wide {wide}");
+    assert_eq!(fixture.hnsw.params().expansion_search, default);
+    assert!(fixture.hnsw.search_with_expansion(&fixture.queries[..DIMENSION], K, None, 0).is_err());
+
+    // Searches with different expansions at once see only their own.
+    let queries: Vec<&[f32]> = fixture.queries.chunks_exact(DIMENSION).take(8).collect();
+    let expected: Vec<(Vec<Hit>, Vec<Hit>)> = queries
+        .iter()
+        .map(|q| {
+            (
+                fixture.hnsw.search_with_expansion(q, K, None, 1).unwrap(),
+                fixture.hnsw.search_with_expansion(q, K, None, 400).unwrap(),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let (queries, expected) = (&queries, &expected);
+            scope.spawn(move || {
+                let ef = if thread % 2 == 0 { 1 } else { 400 };
+                for (query, (narrow, wide)) in queries.iter().zip(expected) {
+                    let hits = fixture.hnsw.search_with_expansion(query, K, None, ef).unwrap();
+                    assert_eq!(&hits, if ef == 1 { narrow } else { wide });
+                }
+            });
+        }
+    });
+}
+
 /// A small index for the tests that rebuild or reload it.
 fn small_indexes(metric: Metric, params: HnswParams) -> (Mixture, Vec<f32>, FlatIndex, HnswIndex) {
     let mixture = Mixture::new(48, 12, 11);
