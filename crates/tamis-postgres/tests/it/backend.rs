@@ -218,11 +218,16 @@ fn each_search_sets_its_ef_search_and_depths_beyond_pgvectors_limit_are_served()
     }
     raw_client().batch_execute("ANALYZE").unwrap();
     assert_eq!(index.stats().unwrap().vector_index, "hnsw");
+    let before = crate::hnsw_scans(&scratch.name, None);
     let probes = &texts[..600];
     // hnsw.ef_search = 1 gets lost (measured: 9 misses in 300); 1000 finds every text.
     let narrow = self_retrieval_misses(&index, probes, Some(1));
     let wide = self_retrieval_misses(&index, probes, Some(tamis_engine::MAX_EF_SEARCH));
     assert!(narrow > 0 && wide == 0, "misses: {narrow} at ef 1, {wide} at ef 1000");
+    assert!(
+        crate::hnsw_scans(&scratch.name, Some(before)) > before,
+        "searches used the HNSW index"
+    );
 
     // pgvector's ef_search stops at 1000; an iterative scan serves deeper requests.
     let mut deep = SearchRequest::new(&texts[8], SearchMode::Dense);

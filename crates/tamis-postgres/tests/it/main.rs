@@ -49,3 +49,27 @@ pub fn raw_client() -> postgres::Client {
     postgres::Client::connect(&tamis_testkit::postgres_url(), postgres::NoTls)
         .expect("a raw connection to TAMIS_PG_URL")
 }
+
+/// How many scans the HNSW index of collection `name` has served; with `wait_above`,
+/// waiting up to 10 s for the server's statistics (flushed about once a second) to show
+/// more than that.
+pub fn hnsw_scans(name: &str, wait_above: Option<i64>) -> i64 {
+    let mut client = raw_client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let scans: i64 = client
+            .query_one(
+                "SELECT coalesce(max(s.idx_scan), 0) FROM pg_stat_user_indexes AS s \
+                 JOIN tamis_collections AS c ON s.indexrelname = 'tamis_c' || c.id || '_chunks_embedding' \
+                 WHERE c.name = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0);
+        let waiting = wait_above.is_some_and(|above| scans <= above);
+        if !waiting || std::time::Instant::now() > deadline {
+            return scans;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

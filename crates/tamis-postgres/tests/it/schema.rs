@@ -105,6 +105,30 @@ fn halfvec_and_inner_product_are_options() {
     assert!(def.contains("halfvec_ip_ops"), "{def}");
     drop(index);
     catalog.remove(&name).unwrap();
+
+    // Searches of a halfvec collection: exact while small, then through its HNSW index.
+    let name = unique_name("halfvec");
+    let mut small = settings();
+    small.exact_below = 1_000;
+    let mut index = catalog.create_with(&name, &small, options).unwrap();
+    let texts = tamis_testkit::word_bags(2_000);
+    let docs: Vec<_> =
+        texts.iter().enumerate().map(|(i, t)| crate::doc(&format!("d{i}"), "", t, None)).collect();
+    let first = |index: &tamis_engine::Index, text: &str| {
+        let mut request = tamis_engine::SearchRequest::new(text, tamis_engine::SearchMode::Dense);
+        // A narrow walk: at 2000 rows, pgvector's cost estimate for ef_search 64 exceeds
+        // a scan and sort's, and the planner rightly prefers those.
+        (request.k, request.depth, request.ef_search) = (1, 1, Some(16));
+        index.search(&request, Some(&tamis_testkit::HashEmbedder)).unwrap()[0].doc_id.clone()
+    };
+    index.ingest_batch(&docs[..500], crate::MODELS).unwrap();
+    assert_eq!(first(&index, &texts[3]), "d3");
+    let before = crate::hnsw_scans(&name, None);
+    index.ingest_batch(&docs[500..], crate::MODELS).unwrap();
+    client.batch_execute("ANALYZE").unwrap();
+    assert_eq!(first(&index, &texts[1_500]), "d1500");
+    assert!(crate::hnsw_scans(&name, Some(before)) > before, "the HNSW index served the search");
+    catalog.remove(&name).unwrap();
 }
 
 #[test]
