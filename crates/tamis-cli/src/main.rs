@@ -74,10 +74,27 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "tamis: error: {err:#}");
+            let _ = writeln!(std::io::stderr(), "tamis: error: {}", one_line(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, like `{:#}`, but without repeating a cause that
+/// its parent's message already ends with (errors that print their source themselves).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !line.is_empty() && line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `tamis embed … | head` closes our standard output early; that is not an error.
@@ -94,3 +111,36 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 // mimalloc keeps them, which measurably cuts system time on reranking.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(test)]
+mod tests {
+    /// An error whose message ends with its source's, as many library errors do.
+    #[derive(Debug)]
+    struct PrintsItsSource {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for PrintsItsSource {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "opening collection docs: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for PrintsItsSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_is_printed_once() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(PrintsItsSource { source: io }).context("starting the server");
+        assert_eq!(
+            super::one_line(&err),
+            "starting the server: opening collection docs: disk on fire"
+        );
+        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(super::one_line(&plain), "outer: middle: inner");
+    }
+}
