@@ -230,20 +230,24 @@ fn cranfield_gives_the_same_dense_results_through_both_backends() {
     );
 }
 
-/// A `tamis serve` process on a free port, killed when dropped.
+/// A `tamis serve` process on a free port, logging at debug level to a file; killed when
+/// dropped.
 struct Server {
     child: Child,
     base: String,
+    log: tempfile::NamedTempFile,
 }
 
 impl Server {
     fn start(store: &str) -> Server {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
-            .args(["serve", "--store", store, "--model", &minilm(), "--bind", "127.0.0.1:0"])
+            .args(["--log", "debug", "serve", "--store", store, "--model", &minilm()])
+            .args(["--bind", "127.0.0.1:0"])
             .env("HF_HUB_OFFLINE", "1")
             .env("TAMIS_THREADS", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -253,7 +257,12 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("tamis serve did not start: {line:?}"))
             .to_string();
-        Server { child, base }
+        Server { child, base, log }
+    }
+
+    /// Everything it logged so far.
+    fn log(&self) -> String {
+        fs_err::read_to_string(self.log.path()).unwrap()
     }
 
     fn post(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, u16> {
@@ -325,4 +334,10 @@ fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
     a.delete(&collection).unwrap();
     assert_eq!(b.post(&format!("{collection}/search"), query), Err(404));
     assert_eq!(b.get(&collection), Err(404));
+    // Debug logs of the whole exchange (connections, statements) never hold the password.
+    for server in [&a, &b] {
+        let log = server.log();
+        assert!(log.contains("DEBUG") && log.contains("tamis_collections"), "{log}");
+        assert!(!log.contains(&password()), "the password was logged: {log}");
+    }
 }
