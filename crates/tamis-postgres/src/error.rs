@@ -72,6 +72,9 @@ pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tam
         Some(db) => {
             let code = db.code().code();
             let kind = match &code[..2] {
+                // read-only transaction: a write sent to a standby or through a read-only
+                // role; the deployment, not tamis, decides where writes go
+                "25" if code == "25006" => ErrorKind::User,
                 // connection exception, insufficient resources, operator intervention
                 // (admin shutdown, terminated backend), system error
                 "08" | "53" | "57" | "58" => ErrorKind::Unavailable,

@@ -76,6 +76,26 @@ pub(crate) fn migrate_catalog(tx: &mut Transaction<'_>) -> Result<Vec<i32>, post
     Ok(applied)
 }
 
+/// The catalog versions already applied, read without writing anything (`None`: tamis
+/// never ran here). Lets a node on a read-only connection (a hot standby, a read-only
+/// role) start when the primary has the schema up to date.
+pub(crate) fn applied_versions(
+    client: &mut postgres::Client,
+) -> Result<Option<Vec<i32>>, postgres::Error> {
+    let exists: bool =
+        client.query_one("SELECT to_regclass('tamis_migrations') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let rows = client.query("SELECT version FROM tamis_migrations", &[])?;
+    Ok(Some(rows.iter().map(|row| row.get(0)).collect()))
+}
+
+/// Whether `applied` holds every catalog migration this build knows.
+pub(crate) fn is_current(applied: &[i32]) -> bool {
+    CATALOG_MIGRATIONS.iter().all(|m| applied.contains(&m.version))
+}
+
 /// The newest catalog version this build knows.
 pub(crate) fn catalog_version() -> i32 {
     CATALOG_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)

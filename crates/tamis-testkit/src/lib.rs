@@ -112,3 +112,21 @@ pub fn postgres_url() -> String {
         )
     })
 }
+
+/// The environment variable with the URL of a hot standby of the test server.
+pub const POSTGRES_STANDBY_ENV: &str = "TAMIS_PG_STANDBY_URL";
+
+/// The URL of a hot standby streaming from the test server (`TAMIS_PG_STANDBY_URL`).
+///
+/// # Panics
+/// When it is not set, saying how to get one: `scripts/postgres/with-postgres.sh` starts
+/// a standby beside its server.
+pub fn postgres_standby_url() -> String {
+    std::env::var(POSTGRES_STANDBY_ENV).unwrap_or_else(|_| {
+        panic!(
+            "the standby test needs a hot standby of {POSTGRES_ENV}: {POSTGRES_STANDBY_ENV} is \
+             not set; run the tests through `scripts/postgres/with-postgres.sh` (it starts one), \
+             or point {POSTGRES_STANDBY_ENV} at a standby of your server"
+        )
+    })
+}

@@ -6,6 +6,7 @@
 
 mod backend;
 mod schema;
+mod standby;
 mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

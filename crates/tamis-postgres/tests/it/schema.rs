@@ -187,3 +187,20 @@ fn collection_names_are_checked_before_the_database_is_asked() {
         assert!(catalog.remove(bad).is_err());
     }
 }
+
+/// A database tamis never ran in cannot be set up through a read-only connection (a
+/// standby, a read-only role): the error says why. (`standby.rs` covers a node on a
+/// standby of a database the primary set up.)
+#[test]
+fn a_schema_cannot_be_created_read_only_and_the_error_says_so() {
+    let fresh = unique_name("fresh");
+    raw_client().batch_execute(&format!("CREATE DATABASE {fresh}")).unwrap();
+    let url = tamis_testkit::postgres_url();
+    let (base, _) = url.split('?').next().unwrap().rsplit_once('/').unwrap();
+    let url = format!("{base}/{fresh}?options=-c%20default_transaction_read_only%3Don");
+    let config = tamis_postgres::PgConfig::from_url(&url).unwrap();
+    let err = tamis_postgres::PgCatalog::connect(&config, Default::default()).unwrap_err();
+    raw_client().batch_execute(&format!("DROP DATABASE {fresh}")).unwrap();
+    assert!(err.to_string().contains("creating tamis' schema"), "{err}");
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+}
