@@ -55,7 +55,9 @@ standby_port=$(free_port)
 
 stop() {
     for data in standby data; do
-        [ -d "$work/$data" ] && "${run_as[@]}" "$bin/pg_ctl" -D "$work/$data" -m immediate -w stop >/dev/null 2>&1
+        if [ -d "$work/$data" ]; then
+            "${run_as[@]}" "$bin/pg_ctl" -D "$work/$data" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
     done
     rm -rf "$work"
 }
