@@ -63,32 +63,37 @@ stop() {
 }
 trap stop EXIT
 
-if ! "${run_as[@]}" "$bin/initdb" -D "$work/data" -U tamis --pwfile="$work/pwfile" \
-        --auth=scram-sha-256 -E UTF8 --locale=C >"$work/initdb.log" 2>&1; then
-    echo "with-postgres: initdb failed:" >&2
-    cat "$work/initdb.log" >&2
-    exit 1
-fi
-if ! "${run_as[@]}" "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200" start >/dev/null; then
-    echo "with-postgres: the server did not start:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-fi
+# Runs one setup step as the server's user, its output in $work/LOG; on failure prints
+# that log under WHAT and exits.
+step() {
+    local what=$1 log=$2
+    shift 2
+    if ! "${run_as[@]}" "$@" >"$work/$log" 2>&1; then
+        echo "with-postgres: $what failed:" >&2
+        cat "$work/$log" >&2
+        exit 1
+    fi
+}
+
+# Starts the cluster in $work/DIR on PORT, logging to $work/DIR.log (the same
+# max_connections for both: a standby needs at least the primary's).
+start_server() {
+    if ! "${run_as[@]}" "$bin/pg_ctl" -D "$work/$1" -l "$work/$1.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $2 -k $work -c max_connections=200" start >/dev/null; then
+        echo "with-postgres: starting $1 failed:" >&2
+        cat "$work/$1.log" >&2
+        exit 1
+    fi
+}
+
+step initdb initdb.log "$bin/initdb" -D "$work/data" -U tamis --pwfile="$work/pwfile" \
+    --auth=scram-sha-256 -E UTF8 --locale=C
+start_server data "$port"
 # The hot standby: a base backup streaming WAL from the server (initdb's pg_hba.conf
 # admits replication from 127.0.0.1, and the superuser may replicate).
-if ! "${run_as[@]}" env PGPASSWORD="$password" "$bin/pg_basebackup" -h 127.0.0.1 -p "$port" \
-        -U tamis -D "$work/standby" -R -X stream >"$work/basebackup.log" 2>&1; then
-    echo "with-postgres: the standby's base backup failed:" >&2
-    cat "$work/basebackup.log" >&2
-    exit 1
-fi
-if ! "${run_as[@]}" "$bin/pg_ctl" -D "$work/standby" -l "$work/standby.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $standby_port -k $work -c max_connections=200" start >/dev/null; then
-    echo "with-postgres: the standby did not start:" >&2
-    cat "$work/standby.log" >&2
-    exit 1
-fi
+step "the standby's base backup" basebackup.log env PGPASSWORD="$password" "$bin/pg_basebackup" \
+    -h 127.0.0.1 -p "$port" -U tamis -D "$work/standby" -R -X stream
+start_server standby "$standby_port"
 echo "with-postgres: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') with pgvector on 127.0.0.1:$port, hot standby on 127.0.0.1:$standby_port" >&2
 
 export TAMIS_PG_URL="postgres://tamis:$password@127.0.0.1:$port/postgres"
