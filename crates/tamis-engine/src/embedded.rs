@@ -57,6 +57,8 @@ pub struct EmbeddedBackend {
     /// The store sequence the in-memory HNSW graph reflects, when it is newer than the
     /// saved file; [`Index::flush`] writes it.
     unsaved_vectors: Option<u64>,
+    /// The store sequence the in-memory vector index reflects.
+    vectors_seq: u64,
     settings: IndexSettings,
 }
 
@@ -104,6 +106,7 @@ impl EmbeddedBackend {
             lexical,
             vectors,
             unsaved_vectors: None,
+            vectors_seq: 0,
             settings,
         })
     }
@@ -155,9 +158,19 @@ impl EmbeddedBackend {
             lexical,
             vectors,
             unsaved_vectors: None,
+            vectors_seq: 0,
             settings,
         };
-        index.catch_up_lexical()?;
+        // A lexical index behind the store (a writer died between the two) is caught up
+        // here when the write lock is free. When another process holds it, that process is
+        // mid-batch or will catch up itself: this handle searches the last committed state.
+        if index.lexical.committed_seq().unwrap_or(0) < index.store.last_seq()? {
+            match index.lexical.lock_for_writing() {
+                Ok(()) => index.catch_up_lexical()?,
+                Err(tamis_lexical::Error::Busy { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
         index.load_vectors()?;
         Ok(index)
     }
@@ -194,13 +207,45 @@ impl EmbeddedBackend {
         self.apply_vectors(&changes)?;
         self.fit_vector_kind()?;
         self.unsaved_vectors = Some(receipt.seq);
+        self.vectors_seq = receipt.seq;
+        Ok(())
+    }
+
+    /// Takes the write lock before anything is written, so that two processes never write
+    /// one index at once (opening and searching take no lock), then brings both derived
+    /// indexes up to the store: another process may have written since this handle opened.
+    fn prepare_to_write(&mut self) -> Result<()> {
+        if self.lexical.holds_write_lock() {
+            return Ok(());
+        }
+        self.lexical.lock_for_writing()?;
+        self.catch_up_lexical()?;
+        let last = self.store.last_seq()?;
+        if self.vectors_seq < last {
+            let changes: Vec<Change> =
+                self.store.changes_since(self.vectors_seq)?.into_iter().map(|(_, c)| c).collect();
+            self.apply_vectors(&changes)?;
+            self.fit_vector_kind()?;
+            self.unsaved_vectors = Some(last);
+            self.vectors_seq = last;
+        }
         Ok(())
     }
 
     /// Saves the HNSW graph if it changed since it was last saved. Writers call it when a
     /// run of batches ends: saving after every batch would rewrite the whole graph each
     /// time, and a graph that lags is caught up from the store's log on open anyway.
+    /// Only the holder of the write lock saves; a handle that cannot take it leaves the
+    /// saving to the process that writes.
     fn save_vectors(&mut self) -> Result<()> {
+        if self.unsaved_vectors.is_none() {
+            return Ok(());
+        }
+        match self.prepare_to_write() {
+            Ok(()) => {}
+            Err(Error::Lexical(tamis_lexical::Error::Busy { .. })) => return Ok(()),
+            Err(err) => return Err(err),
+        }
         if let Some(seq) = self.unsaved_vectors {
             if let Vectors::Hnsw(hnsw) = &self.vectors {
                 hnsw.save(self.dir.join(VECTOR_FILE))?;
@@ -250,6 +295,9 @@ impl EmbeddedBackend {
     fn load_vectors(&mut self) -> Result<()> {
         let (_, n_chunks) = self.store.counts()?;
         let last = self.store.last_seq()?;
+        // Replaying a change twice is harmless (upserts and removals by key), so a write
+        // by another process between these reads is at worst applied again later.
+        self.vectors_seq = last;
         let file = self.dir.join(VECTOR_FILE);
         let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
             .ok()
@@ -353,11 +401,13 @@ impl Backend for EmbeddedBackend {
     }
 
     fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<()> {
+        self.prepare_to_write()?;
         let receipt = self.store.write_batch(batch)?;
         self.apply(&receipt)
     }
 
     fn delete_documents(&mut self, ids: &[&str]) -> Result<usize> {
+        self.prepare_to_write()?;
         let receipt = self.store.delete_documents(ids)?;
         self.apply(&receipt)?;
         Ok(receipt.removed.len())

@@ -7,7 +7,9 @@
 //! the delay of tantivy's default file-watching policy. Uncommitted writes are lost when the
 //! index is dropped.
 //!
-//! The directory holds a write lock while a [`Bm25Index`] is open: one writer at a time.
+//! Opening takes no lock: any number of handles, in any processes, may open and search an
+//! index. The first write takes the directory's write lock (one writer at a time) and keeps
+//! it until the handle is dropped; see [`Bm25Index::lock_for_writing`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -50,7 +52,8 @@ pub struct Bm25Index {
     index: Index,
     fields: Fields,
     analyzer: TextAnalyzer,
-    writer: IndexWriter,
+    /// Taken at the first write (the directory's write lock comes with it).
+    writer: Option<IndexWriter>,
     reader: IndexReader,
     committed_seq: Option<u64>,
 }
@@ -88,15 +91,7 @@ impl Bm25Index {
         let fields = resolve_fields(&index.schema(), &config, dir)?;
         let analyzer = text_analyzer(&config);
         index.tokenizers().register(tokenizer_name(&config), analyzer.clone());
-        let metas = index.load_metas().map_err(tantivy_error(dir))?;
-        let committed_seq = match metas.payload {
-            None => None,
-            Some(payload) => Some(
-                parse_seq(&payload)
-                    .ok_or_else(|| Error::CorruptPayload { path: dir.to_path_buf(), payload })?,
-            ),
-        };
-        let writer = index.writer(WRITER_MEMORY_BYTES).map_err(tantivy_error(dir))?;
+        let committed_seq = read_committed_seq(&index, dir)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -108,10 +103,40 @@ impl Bm25Index {
             index,
             fields,
             analyzer,
-            writer,
+            writer: None,
             reader,
             committed_seq,
         })
+    }
+
+    /// Takes the directory's write lock, unless this handle holds it already, and then
+    /// re-reads the last commit (another process may have written since this one opened);
+    /// fails with [`Error::Busy`] while another handle holds it. Writes call it themselves;
+    /// a caller that must bring other state up to date before writing calls it first.
+    pub fn lock_for_writing(&mut self) -> crate::Result<()> {
+        self.writer().map(|_| ())
+    }
+
+    /// Whether this handle holds the write lock.
+    pub fn holds_write_lock(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn writer(&mut self) -> crate::Result<&mut IndexWriter> {
+        let writer = match self.writer.take() {
+            Some(writer) => writer,
+            None => {
+                let writer =
+                    self.index.writer(WRITER_MEMORY_BYTES).map_err(|source| match source {
+                        TantivyError::LockFailure(..) => Error::Busy { path: self.dir.clone() },
+                        source => Error::Tantivy { path: self.dir.clone(), source },
+                    })?;
+                self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
+                self.reader.reload().map_err(tantivy_error(&self.dir))?;
+                writer
+            }
+        };
+        Ok(self.writer.insert(writer))
     }
 
     /// The index directory.
@@ -136,7 +161,8 @@ impl Bm25Index {
             operations.push(UserOperation::Delete(self.key_term(doc.key)));
             operations.push(UserOperation::Add(self.document(doc)));
         }
-        self.writer.run(operations).map_err(tantivy_error(&self.dir))?;
+        let dir = self.dir.clone();
+        self.writer()?.run(operations).map_err(tantivy_error(&dir))?;
         Ok(())
     }
 
@@ -148,14 +174,16 @@ impl Bm25Index {
         }
         let operations: Vec<_> =
             keys.iter().map(|&key| UserOperation::Delete(self.key_term(key))).collect();
-        self.writer.run(operations).map_err(tantivy_error(&self.dir))?;
+        let dir = self.dir.clone();
+        self.writer()?.run(operations).map_err(tantivy_error(&dir))?;
         Ok(())
     }
 
     /// Makes every write so far durable and visible, atomically, recording that the index now
     /// reflects storage sequence number `seq` (read back by [`Bm25Index::committed_seq`]).
     pub fn commit(&mut self, seq: u64) -> crate::Result<()> {
-        let mut prepared = self.writer.prepare_commit().map_err(tantivy_error(&self.dir))?;
+        let dir = self.dir.clone();
+        let mut prepared = self.writer()?.prepare_commit().map_err(tantivy_error(&dir))?;
         prepared.set_payload(&format!("{SEQ_PAYLOAD_PREFIX}{seq}"));
         prepared.commit().map_err(tantivy_error(&self.dir))?;
         self.committed_seq = Some(seq);
@@ -250,6 +278,17 @@ impl fmt::Debug for Bm25Index {
 /// The sequence number in a commit payload written by [`Bm25Index::commit`].
 fn parse_seq(payload: &str) -> Option<u64> {
     payload.strip_prefix(SEQ_PAYLOAD_PREFIX)?.parse().ok()
+}
+
+/// The storage sequence number the index's last commit recorded.
+fn read_committed_seq(index: &Index, dir: &Path) -> crate::Result<Option<u64>> {
+    let metas = index.load_metas().map_err(tantivy_error(dir))?;
+    match metas.payload {
+        None => Ok(None),
+        Some(payload) => parse_seq(&payload)
+            .map(Some)
+            .ok_or_else(|| Error::CorruptPayload { path: dir.to_path_buf(), payload }),
+    }
 }
 
 fn tantivy_error(dir: &Path) -> impl Fn(TantivyError) -> Error + '_ {

@@ -61,6 +61,16 @@ pub enum Error {
         /// The payload found.
         payload: String,
     },
+    /// Another process holds the index's write lock.
+    #[error(
+        "{}: another process is writing this index; searches can run beside it, writes wait \
+         until it stops",
+        path.display()
+    )]
+    Busy {
+        /// The index directory.
+        path: PathBuf,
+    },
     /// Reading or writing a file failed (the error names the file).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -83,7 +93,7 @@ impl Error {
             | Error::CorruptConfig { .. }
             | Error::UnsupportedFormat { .. }
             | Error::SchemaMismatch { .. } => ErrorKind::User,
-            Error::Io(_) => ErrorKind::Unavailable,
+            Error::Io(_) | Error::Busy { .. } => ErrorKind::Unavailable,
             Error::Tantivy { source, .. } => match source {
                 // Another writer holds the directory, or the disk failed: retrying may help.
                 tantivy::TantivyError::LockFailure(..)

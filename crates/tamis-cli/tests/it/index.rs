@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{assert_fails_with, tamis};
+use crate::{assert_fails_with, tamis, tamis_ok};
 
 fn tiny_model() -> String {
     crate::model_fixture("bert-embed-cls")
@@ -190,4 +190,24 @@ fn whole_chunking_keeps_one_chunk_per_document() {
     };
     assert!(chunks_with("windows") > 1);
     assert_eq!(chunks_with("whole"), 1);
+}
+
+/// Searching takes no lock: `tamis search` runs while another process writes the index,
+/// and `tamis index` waits for that writer instead of writing beside it.
+#[test]
+fn searches_run_beside_a_writer_and_writes_wait_for_it() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let index = work.path().join("index");
+    let dir = index.to_str().unwrap();
+    tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &tiny_model()]);
+    // Another writer: this test process, holding the lock after a write.
+    let mut writer = tamis_engine::Index::open(&index).unwrap();
+    writer.delete(&["no-such-document"]).unwrap();
+    assert_eq!(search_ids(&index, "statins", &["--mode", "bm25"]), vec!["stat".to_string()]);
+    let refused = tamis(&["index", dir, "--delete", "stat"], "", &[]);
+    assert_fails_with(&refused, "another process is writing this index");
+    drop(writer);
+    tamis_ok(&["index", dir, "--delete", "stat"]);
+    assert!(search_ids(&index, "statins", &["--mode", "bm25"]).is_empty());
 }

@@ -352,3 +352,51 @@ fn catalogs_refuse_names_that_are_not_plain_words() {
     catalog.create("ok_name-2", settings()).unwrap();
     assert_eq!(catalog.names().unwrap(), vec!["ok_name-2".to_string(), "y".repeat(64)]);
 }
+
+#[test]
+fn searches_open_beside_a_writer_and_writes_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = settings();
+    small.exact_below = 50;
+    let texts = tamis_testkit::word_bags(200);
+    let docs: Vec<Document> =
+        texts.iter().enumerate().map(|(i, t)| doc(&format!("d{i}"), "", t, json!({}))).collect();
+    let mut writer = Index::create(dir.path(), small).unwrap();
+    writer.ingest_batch(&docs[..100], MODELS).unwrap();
+    writer.flush().unwrap();
+
+    // A second handle (another process, say `tamis search`) opens and searches.
+    let mut reader = Index::open(dir.path()).unwrap();
+    let found = |index: &Index, i: usize, mode: SearchMode| {
+        let mut request = SearchRequest::new(&texts[i], mode);
+        request.k = 1;
+        index.search(&request, Some(&HashEmbedder)).unwrap()[0].doc_id.clone()
+    };
+    assert_eq!(found(&reader, 42, SearchMode::Dense), "d42");
+    assert_eq!(found(&reader, 42, SearchMode::Bm25), "d42");
+    // Its writes wait for the writer, and nothing of them is kept.
+    let err = reader.ingest_batch(&docs[100..110], MODELS).unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("another process is writing"), "{err}");
+    assert_eq!(reader.stats().unwrap().documents, 100);
+
+    // The writer goes on, then stops; the second handle now writes, after taking in
+    // everything the first one wrote since it opened, in both retrievers.
+    writer.ingest_batch(&docs[100..150], MODELS).unwrap();
+    writer.delete(&["d0"]).unwrap();
+    drop(writer);
+    reader.ingest_batch(&docs[150..], MODELS).unwrap();
+    reader.flush().unwrap();
+    for (i, mode) in [(120, SearchMode::Dense), (120, SearchMode::Bm25), (170, SearchMode::Hybrid)]
+    {
+        assert_eq!(found(&reader, i, mode), format!("d{i}"), "{mode:?}");
+    }
+    assert_ne!(found(&reader, 0, SearchMode::Bm25), "d0");
+    let stats = reader.stats().unwrap();
+    assert_eq!((stats.documents, stats.vectors), (199, 199));
+    drop(reader);
+    // What the second handle saved reopens to the same state.
+    let reopened = Index::open(dir.path()).unwrap();
+    assert_eq!(found(&reopened, 120, SearchMode::Dense), "d120");
+    assert_eq!(reopened.stats().unwrap().vectors, 199);
+}

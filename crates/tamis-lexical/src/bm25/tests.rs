@@ -252,11 +252,26 @@ fn opening_something_else_names_the_path() {
 }
 
 #[test]
-fn a_second_writer_is_refused_while_one_is_open() {
-    let (dir, _index) = new_index(&Bm25Config::default());
-    let err = Bm25Index::open(dir.path().join("bm25")).unwrap_err();
-    assert!(matches!(err, Error::Tantivy { .. }), "{err:?}");
+fn readers_open_beside_a_writer_and_a_second_writer_waits_for_it() {
+    let (dir, mut writer) = new_index(&Bm25Config::default());
+    writer.upsert(&[doc(1, "glaciers melt")]).unwrap();
+    writer.commit(1).unwrap();
+    let mut reader = Bm25Index::open(dir.path().join("bm25")).unwrap();
+    assert!(writer.holds_write_lock() && !reader.holds_write_lock());
+    assert_eq!(keys(&reader.search("glaciers", 10, None).unwrap()), [1]);
+    let err = reader.upsert(&[doc(2, "refused")]).unwrap_err();
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("another process is writing"), "{err}");
+    // The writer commits more and goes; the reader then takes the lock and, with it,
+    // the newest commit.
+    writer.upsert(&[doc(3, "glaciers grow")]).unwrap();
+    writer.commit(2).unwrap();
+    drop(writer);
+    assert_eq!(reader.committed_seq(), Some(1));
+    reader.lock_for_writing().unwrap();
+    assert_eq!(reader.committed_seq(), Some(2));
+    assert_eq!(keys(&reader.search("glaciers", 10, None).unwrap()), [1, 3]);
 }
 
 #[test]
