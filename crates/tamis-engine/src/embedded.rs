@@ -99,6 +99,16 @@ impl EmbeddedBackend {
         store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
         store.set_setting("bm25_fields", settings.bm25.fields.name())?;
         let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
+        EmbeddedBackend::assemble(dir, store, lexical, settings)
+    }
+
+    /// The backend over its parts, with an empty exact vector index that `open` then fills.
+    fn assemble(
+        dir: &Path,
+        store: Store,
+        lexical: Bm25Index,
+        settings: IndexSettings,
+    ) -> Result<EmbeddedBackend> {
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
         Ok(EmbeddedBackend {
             dir: dir.to_path_buf(),
@@ -151,16 +161,7 @@ impl EmbeddedBackend {
             hnsw,
             exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
         };
-        let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
-        let mut index = EmbeddedBackend {
-            dir: dir.to_path_buf(),
-            store,
-            lexical,
-            vectors,
-            unsaved_vectors: None,
-            vectors_seq: 0,
-            settings,
-        };
+        let mut index = EmbeddedBackend::assemble(dir, store, lexical, settings)?;
         // A lexical index behind the store (a writer died between the two) is caught up
         // here when the write lock is free. When another process holds it, that process is
         // mid-batch or will catch up itself: this handle searches the last committed state.
@@ -222,8 +223,7 @@ impl EmbeddedBackend {
         self.catch_up_lexical()?;
         let last = self.store.last_seq()?;
         if self.vectors_seq < last {
-            let changes: Vec<Change> =
-                self.store.changes_since(self.vectors_seq)?.into_iter().map(|(_, c)| c).collect();
+            let changes = self.changes_after(self.vectors_seq)?;
             self.apply_vectors(&changes)?;
             self.fit_vector_kind()?;
             self.unsaved_vectors = Some(last);
@@ -280,12 +280,16 @@ impl EmbeddedBackend {
         Ok(())
     }
 
+    /// The store's chunk changes after sequence `seq`, in order.
+    fn changes_after(&self, seq: u64) -> Result<Vec<Change>> {
+        Ok(self.store.changes_since(seq)?.into_iter().map(|(_, change)| change).collect())
+    }
+
     fn catch_up_lexical(&mut self) -> Result<()> {
         let from = self.lexical.committed_seq().unwrap_or(0);
         let last = self.store.last_seq()?;
         if from < last {
-            let changes: Vec<Change> =
-                self.store.changes_since(from)?.into_iter().map(|(_, c)| c).collect();
+            let changes = self.changes_after(from)?;
             self.apply_lexical(&changes, last)?;
         }
         Ok(())
@@ -307,8 +311,7 @@ impl EmbeddedBackend {
             && seq <= last
         {
             self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
-            let changes: Vec<Change> =
-                self.store.changes_since(seq)?.into_iter().map(|(_, c)| c).collect();
+            let changes = self.changes_after(seq)?;
             if !changes.is_empty() {
                 self.apply_vectors(&changes)?;
                 self.unsaved_vectors = Some(last);

@@ -8,11 +8,6 @@ use tamis_testkit::{HashEmbedder, TlsProxy};
 
 use crate::{MODELS, doc, settings, unique_name};
 
-/// A proxy to the test server, with a certificate for `names`.
-fn proxy(names: &[&str]) -> TlsProxy {
-    TlsProxy::for_test_server(names)
-}
-
 fn connect(url: &str) -> Result<PgCatalog, String> {
     let config = PgConfig::from_url(url).map_err(|e| e.to_string())?;
     PgCatalog::connect(&config, PgOptions::default()).map_err(|e| e.to_string())
@@ -20,7 +15,7 @@ fn connect(url: &str) -> Result<PgCatalog, String> {
 
 #[test]
 fn required_tls_with_a_private_ca_carries_the_whole_workload() {
-    let proxy = proxy(&["localhost"]);
+    let proxy = TlsProxy::for_test_server(&["localhost"]);
     let ca = proxy.ca_file.to_str().unwrap();
     let url = proxy.url("localhost", &format!("sslmode=require&sslrootcert={ca}"));
     let catalog = connect(&url).expect("connecting over TLS");
@@ -42,7 +37,7 @@ fn required_tls_with_a_private_ca_carries_the_whole_workload() {
 
 #[test]
 fn prefer_takes_tls_when_the_server_offers_it() {
-    let proxy = proxy(&["localhost"]);
+    let proxy = TlsProxy::for_test_server(&["localhost"]);
     let ca = proxy.ca_file.to_str().unwrap();
     let url = proxy.url("localhost", &format!("sslrootcert={ca}"));
     connect(&url).expect("connecting with the default sslmode (prefer)");
@@ -51,7 +46,7 @@ fn prefer_takes_tls_when_the_server_offers_it() {
 
 #[test]
 fn certificates_that_do_not_verify_are_refused_with_the_reason() {
-    let proxy = proxy(&["localhost"]);
+    let proxy = TlsProxy::for_test_server(&["localhost"]);
     let ca = proxy.ca_file.to_str().unwrap();
     // No sslrootcert: the proxy's CA is not among Mozilla's roots.
     let err = connect(&proxy.url("localhost", "sslmode=require")).unwrap_err();
