@@ -144,11 +144,13 @@ fn each_search_can_take_its_own_expansion() {
         );
     }
     // The knob acts per search: a narrow walk loses recall, a wide one keeps it, and the
-    // index's own setting is untouched. Measured: 0.943 at ef = 1 (so a walk
-    // of max(1, k) = 10 candidates) against 1.0 at ef = 400.
+    // index's own setting is untouched. Measured: 0.931 to 0.945 at ef = 1 (so a walk
+    // of max(1, k) = 10 candidates) against 0.9987 to 1.0 at ef = 400. The graph is
+    // built on two threads, so it (and these figures) vary from run to run: the bounds
+    // leave room for that and still fail if ef does not reach the walk.
     let narrow = recall_with_expansion(fixture, 1);
     let wide = recall_with_expansion(fixture, 400);
-    assert!(narrow < 0.99 && wide >= 0.999 && wide > narrow, "narrow {narrow}, wide {wide}");
+    assert!(wide >= 0.995 && wide - narrow >= 0.02, "narrow {narrow}, wide {wide}");
     assert_eq!(fixture.hnsw.params().expansion_search, default);
     assert!(fixture.hnsw.search_with_expansion(&fixture.queries[..DIMENSION], K, None, 0).is_err());
 
