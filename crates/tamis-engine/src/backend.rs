@@ -106,6 +106,20 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Persists what a run of writes left in memory only (see
     /// [`Index::flush`](crate::Index::flush)); a no-op where writes are persisted at once.
     fn flush(&mut self) -> Result<()>;
+
+    /// Whether another process committed writes that this handle's searches do not see
+    /// yet ([`Backend::refresh`] brings them in). Never, where every search reads the
+    /// database.
+    fn is_behind(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Brings this handle's searches up to what other processes committed since it opened
+    /// or last refreshed, without taking any lock (see
+    /// [`Index::refresh`](crate::Index::refresh)).
+    fn refresh(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks a collection name: 1 to 64 of `A-Z a-z 0-9 _ -`, so that it is a safe directory

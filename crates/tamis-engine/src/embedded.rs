@@ -303,11 +303,8 @@ impl EmbeddedBackend {
         // by another process between these reads is at worst applied again later.
         self.vectors_seq = last;
         let file = self.dir.join(VECTOR_FILE);
-        let saved_seq = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok());
         if n_chunks as usize >= self.settings.exact_below
-            && let (Some(seq), true) = (saved_seq, file.is_file())
+            && let (Some(seq), true) = (self.saved_vectors_seq(), file.is_file())
             && seq <= last
         {
             self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
@@ -323,6 +320,12 @@ impl EmbeddedBackend {
             self.unsaved_vectors = Some(last);
         }
         Ok(())
+    }
+
+    /// The store sequence the saved HNSW graph reflects, if one was saved.
+    fn saved_vectors_seq(&self) -> Option<u64> {
+        let text = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE)).ok()?;
+        text.trim().parse().ok()
     }
 
     fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
@@ -465,6 +468,37 @@ impl Backend for EmbeddedBackend {
 
     fn flush(&mut self) -> Result<()> {
         self.save_vectors()
+    }
+
+    fn is_behind(&self) -> Result<bool> {
+        if self.lexical.holds_write_lock() {
+            return Ok(false);
+        }
+        let last = self.store.last_seq()?;
+        // BM25 may also lag the store for a moment: the writer commits it after the store.
+        Ok(self.vectors_seq < last || self.lexical.committed_seq().unwrap_or(0) < last)
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        if self.lexical.holds_write_lock() {
+            return Ok(());
+        }
+        self.lexical.reload()?;
+        // Read before the log, so that a write landing in between is replayed again by
+        // the next refresh rather than missed (replaying is idempotent).
+        let last = self.store.last_seq()?;
+        if self.vectors_seq >= last {
+            return Ok(());
+        }
+        // A graph the writer saved since is loaded, rather than replaying all it holds.
+        if self.saved_vectors_seq().is_some_and(|saved| saved > self.vectors_seq) {
+            return self.load_vectors();
+        }
+        let changes = self.changes_after(self.vectors_seq)?;
+        self.apply_vectors(&changes)?;
+        self.fit_vector_kind()?;
+        self.vectors_seq = last;
+        Ok(())
     }
 }
 

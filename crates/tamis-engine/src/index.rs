@@ -191,6 +191,22 @@ impl Index {
         self.backend.flush()
     }
 
+    /// Whether another process committed writes that this handle's searches do not see
+    /// yet. A cheap check (one query on the store), for long-lived handles that only
+    /// search — a server beside `tamis index` — to call before searching.
+    pub fn is_behind(&self) -> Result<bool> {
+        self.backend.is_behind()
+    }
+
+    /// Brings this handle's searches up to what other processes committed since it opened
+    /// or last refreshed: the embedded backend re-reads the BM25 index's last commit and
+    /// replays the store's log into its vector index (or loads the HNSW graph the writer
+    /// saved, when that is newer). Takes no lock, so the writer goes on; the handle that
+    /// writes is always current and its refresh does nothing.
+    pub fn refresh(&mut self) -> Result<()> {
+        self.backend.refresh()
+    }
+
     fn chunk_and_embed(&self, doc: &Document, models: IngestModels<'_>) -> Result<Vec<NewChunk>> {
         let settings = self.settings();
         let chunking = &settings.chunking;

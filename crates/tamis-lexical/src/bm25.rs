@@ -139,6 +139,20 @@ impl Bm25Index {
         Ok(self.writer.insert(writer))
     }
 
+    /// Re-reads the last commit, so that a handle that does not write sees what another
+    /// process committed since it opened or last reloaded. A no-op for the handle that
+    /// holds the write lock: its own commits are the last ones.
+    pub fn reload(&mut self) -> crate::Result<()> {
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        // The sequence first: the reader then reflects that commit or a later one, and a
+        // later one is only re-read again by the next reload.
+        self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
+        self.reader.reload().map_err(tantivy_error(&self.dir))?;
+        Ok(())
+    }
+
     /// The index directory.
     pub fn path(&self) -> &Path {
         &self.dir

@@ -34,6 +34,20 @@ impl Collection {
     pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Takes in what another process (`tamis index` on the same directory) committed
+    /// since this server last looked. Blocking: one query on the store, and when behind,
+    /// a refresh under the write lock.
+    fn follow_other_writers(&self) -> Result<(), ApiError> {
+        if self.read().is_behind()? {
+            let mut index = self.write();
+            // Another request may have refreshed it while this one waited for the lock.
+            if index.is_behind()? {
+                index.refresh()?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every collection of a catalog.
@@ -118,12 +132,16 @@ impl Collections {
         }
     }
 
-    /// The collection `name`, or 404. Blocking for a shared catalog.
+    /// The collection `name`, or 404, up to date with other processes' writes. Blocking.
     pub fn get(&self, name: &str) -> Result<Arc<Collection>, ApiError> {
         check_name(name)?;
         let missing = || ApiError::not_found(format!("no collection named {name:?}"));
         match &self.open {
-            Some(open) => read(open).get(name).cloned().ok_or_else(missing),
+            Some(open) => {
+                let collection = read(open).get(name).cloned().ok_or_else(missing)?;
+                collection.follow_other_writers()?;
+                Ok(collection)
+            }
             None => {
                 let index = self.catalog.open(name)?.ok_or_else(missing)?;
                 Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }))

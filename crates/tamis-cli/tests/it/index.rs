@@ -211,3 +211,43 @@ fn searches_run_beside_a_writer_and_writes_wait_for_it() {
     tamis_ok(&["index", dir, "--delete", "stat"]);
     assert!(search_ids(&index, "statins", &["--mode", "bm25"]).is_empty());
 }
+
+/// `tamis serve --data-dir` beside `tamis index` on one of its collections: the server
+/// takes no lock until it writes, and its searches follow the other process's writes.
+#[test]
+fn a_server_follows_what_tamis_index_writes_into_its_collections() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let collection = work.path().join("data/collections/docs");
+    let dir = collection.to_str().unwrap();
+    let model = tiny_model();
+    tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &model]);
+    let data = work.path().join("data");
+    let server =
+        crate::server::Server::start(&["--data-dir", data.to_str().unwrap(), "-m", &model]);
+    let search = |query: &str| {
+        let body = serde_json::json!({ "query": query, "mode": "bm25", "k": 3 });
+        let reply = server.post("/v1/collections/docs/search", body).unwrap();
+        let results = reply["results"].as_array().unwrap().clone();
+        results.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(search("statins"), ["stat"]);
+
+    let more = work.path().join("more.jsonl");
+    fs_err::write(&more, r#"{"id": "glac", "text": "glaciers retreat as summers warm"}"#).unwrap();
+    tamis_ok(&["index", dir, "-i", more.to_str().unwrap()]);
+    assert_eq!(search("glaciers"), ["glac"]);
+    let info = server.get("/v1/collections/docs").unwrap();
+    assert_eq!((&info["documents"], &info["vectors"]), (&4.into(), &4.into()), "{info}");
+    tamis_ok(&["index", dir, "--delete", "stat"]);
+    assert!(search("statins").is_empty());
+    // Having only searched, the server still leaves writing to others.
+    tamis_ok(&["index", dir, "--delete", "glac"]);
+    assert!(search("glaciers").is_empty());
+    // Once the server writes, it is the writer, and `tamis index` waits for it.
+    let documents = serde_json::json!({ "documents": [{ "id": "ice", "text": "sea ice" }] });
+    server.post("/v1/collections/docs/documents", documents).unwrap();
+    assert_eq!(search("ice"), ["ice"]);
+    let refused = tamis(&["index", dir, "--delete", "ice"], "", &[]);
+    assert_fails_with(&refused, "another process is writing this index");
+}

@@ -12,6 +12,7 @@ mod index;
 mod pipeline;
 mod postgres;
 mod rerank;
+mod server;
 
 use std::io::Write;
 use std::path::Path;

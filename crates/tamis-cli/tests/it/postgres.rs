@@ -2,9 +2,7 @@
 //! `scripts/postgres/with-postgres.sh`): the same results as the embedded index where the
 //! retrievers are the same, and several `tamis serve` processes sharing one database.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
+use crate::server::Server;
 use crate::{assert_fails_with, tamis, tamis_ok};
 
 /// Standard output of a successful run as one JSON value.
@@ -230,85 +228,11 @@ fn cranfield_gives_the_same_dense_results_through_both_backends() {
     );
 }
 
-/// A `tamis serve` process on a free port, logging at debug level to a file; killed when
-/// dropped.
-struct Server {
-    child: Child,
-    base: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(store: &str) -> Server {
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tamis"))
-            .args(["--log", "debug", "serve", "--store", store, "--model", &minilm()])
-            .args(["--bind", "127.0.0.1:0"])
-            .env("HF_HUB_OFFLINE", "1")
-            .env("TAMIS_THREADS", "1")
-            .stdout(Stdio::piped())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("tamis serve did not start: {line:?}"))
-            .to_string();
-        Server { child, base, log }
-    }
-
-    /// Everything it logged so far.
-    fn log(&self) -> String {
-        fs_err::read_to_string(self.log.path()).unwrap()
-    }
-
-    fn post(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, u16> {
-        match ureq::post(&format!("{}{path}", self.base)).send_json(body) {
-            Ok(response) => Ok(response.into_json().unwrap()),
-            Err(ureq::Error::Status(code, _)) => Err(code),
-            Err(err) => panic!("{path}: {err}"),
-        }
-    }
-
-    fn put(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value, u16> {
-        match ureq::put(&format!("{}{path}", self.base)).send_json(body) {
-            Ok(response) => Ok(response.into_json().unwrap()),
-            Err(ureq::Error::Status(code, _)) => Err(code),
-            Err(err) => panic!("{path}: {err}"),
-        }
-    }
-
-    fn get(&self, path: &str) -> Result<serde_json::Value, u16> {
-        match ureq::get(&format!("{}{path}", self.base)).call() {
-            Ok(response) => Ok(response.into_json().unwrap()),
-            Err(ureq::Error::Status(code, _)) => Err(code),
-            Err(err) => panic!("{path}: {err}"),
-        }
-    }
-
-    fn delete(&self, path: &str) -> Result<(), u16> {
-        match ureq::delete(&format!("{}{path}", self.base)).call() {
-            Ok(_) => Ok(()),
-            Err(ureq::Error::Status(code, _)) => Err(code),
-            Err(err) => panic!("{path}: {err}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
     let url = url();
-    let (a, b) = (Server::start(&url), Server::start(&url));
+    let serve = ["--store", url.as_str(), "--model", &minilm()];
+    let (a, b) = (Server::start(&serve), Server::start(&serve));
     let name = unique("nodes");
     let collection = format!("/v1/collections/{name}");
     a.put(&collection, serde_json::json!({})).unwrap();

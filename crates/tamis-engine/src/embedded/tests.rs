@@ -400,3 +400,59 @@ fn searches_open_beside_a_writer_and_writes_wait_for_it() {
     assert_eq!(found(&reopened, 120, SearchMode::Dense), "d120");
     assert_eq!(reopened.stats().unwrap().vectors, 199);
 }
+
+#[test]
+fn a_handle_that_only_searches_follows_another_processes_writes_by_refreshing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut small = settings();
+    small.exact_below = 50;
+    let texts = tamis_testkit::word_bags(200);
+    let docs: Vec<Document> =
+        texts.iter().enumerate().map(|(i, t)| doc(&format!("d{i}"), "", t, json!({}))).collect();
+    let mut writer = Index::create(dir.path(), small).unwrap();
+    writer.ingest_batch(&docs[..30], MODELS).unwrap();
+    let mut reader = Index::open(dir.path()).unwrap();
+    let found = |index: &Index, i: usize, mode: SearchMode| {
+        let mut request = SearchRequest::new(&texts[i], mode);
+        request.k = 1;
+        index.search(&request, Some(&HashEmbedder)).unwrap()[0].doc_id.clone()
+    };
+    assert!(!reader.is_behind().unwrap());
+    assert_eq!(reader.stats().unwrap().vector_index, "exact");
+
+    // The writer crosses into HNSW and deletes, without saving its graph: the reader
+    // searches what it opened until it refreshes, then replays the store's log (and
+    // builds its own graph, having crossed the threshold too).
+    writer.ingest_batch(&docs[30..150], MODELS).unwrap();
+    writer.delete(&["d0"]).unwrap();
+    assert!(reader.is_behind().unwrap() && !writer.is_behind().unwrap());
+    assert_ne!(found(&reader, 120, SearchMode::Dense), "d120");
+    assert_ne!(found(&reader, 120, SearchMode::Bm25), "d120");
+    reader.refresh().unwrap();
+    assert!(!reader.is_behind().unwrap());
+    for (i, mode) in [(120, SearchMode::Dense), (120, SearchMode::Bm25), (140, SearchMode::Hybrid)]
+    {
+        assert_eq!(found(&reader, i, mode), format!("d{i}"), "{mode:?}");
+    }
+    assert_ne!(found(&reader, 0, SearchMode::Bm25), "d0");
+    let stats = reader.stats().unwrap();
+    assert_eq!((stats.documents, stats.vectors, stats.vector_index.as_str()), (149, 149, "hnsw"));
+
+    // Refreshing took no lock, nor does flushing what it replayed: the writer goes on, and
+    // saves its graph, which the reader's next refresh loads.
+    reader.flush().unwrap();
+    writer.ingest_batch(&docs[150..170], MODELS).unwrap();
+    writer.flush().unwrap();
+    assert!(reader.is_behind().unwrap());
+    reader.refresh().unwrap();
+    assert_eq!(found(&reader, 160, SearchMode::Dense), "d160");
+    assert_eq!(found(&reader, 160, SearchMode::Bm25), "d160");
+    assert_eq!(reader.stats().unwrap().vectors, 169);
+    writer.delete(&["d1"]).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.stats().unwrap().vectors, 168);
+    // The writer's refresh does nothing, and it stays the writer.
+    writer.refresh().unwrap();
+    writer.ingest_batch(&docs[170..], MODELS).unwrap();
+    assert_eq!(writer.stats().unwrap().vectors, 198);
+}

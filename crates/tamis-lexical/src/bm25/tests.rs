@@ -275,6 +275,31 @@ fn readers_open_beside_a_writer_and_a_second_writer_waits_for_it() {
 }
 
 #[test]
+fn a_reader_sees_another_handles_commits_after_reloading() {
+    let (dir, mut writer) = new_index(&Bm25Config::default());
+    writer.upsert(&[doc(1, "glaciers melt"), doc(2, "glaciers retreat")]).unwrap();
+    writer.commit(1).unwrap();
+    let mut reader = Bm25Index::open(dir.path().join("bm25")).unwrap();
+    writer.upsert(&[doc(3, "glaciers grow")]).unwrap();
+    writer.delete(&[2]).unwrap();
+    writer.commit(2).unwrap();
+    // Until it reloads, the reader searches the commit it opened at.
+    assert_eq!(keys(&reader.search("glaciers", 10, None).unwrap()), [1, 2]);
+    assert_eq!(reader.committed_seq(), Some(1));
+    reader.reload().unwrap();
+    assert_eq!(keys(&reader.search("glaciers", 10, None).unwrap()), [1, 3]);
+    assert_eq!((reader.committed_seq(), reader.len()), (Some(2), 2));
+    // Reloading takes no lock: the writer goes on writing.
+    assert!(!reader.holds_write_lock());
+    writer.upsert(&[doc(4, "glaciers calve")]).unwrap();
+    writer.commit(3).unwrap();
+    // The writer's own reload is a no-op that keeps its lock.
+    writer.reload().unwrap();
+    assert!(writer.holds_write_lock());
+    assert_eq!(writer.committed_seq(), Some(3));
+}
+
+#[test]
 fn a_foreign_commit_payload_is_reported() {
     let (dir, index) = new_index(&Bm25Config::default());
     drop(index);
@@ -299,4 +324,34 @@ fn seq_payloads_parse_strictly() {
     for bad in ["", "seq=", "seq=-1", "7", "seq= 7", "SEQ=7"] {
         assert_eq!(parse_seq(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn reloads_beside_a_writer_that_commits_and_merges_never_fail() {
+    let (dir, mut writer) = new_index(&Bm25Config::default());
+    writer.upsert(&[doc(0, "glaciers")]).unwrap();
+    writer.commit(1).unwrap();
+    let mut reader = Bm25Index::open(dir.path().join("bm25")).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reloads = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Many small commits: tantivy merges their segments and deletes the old files.
+            for seq in 2..200u64 {
+                writer.upsert(&[doc(seq, "glaciers retreat")]).unwrap();
+                writer.commit(seq).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut reloads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            reader.reload().unwrap();
+            let seen = reader.committed_seq().unwrap();
+            assert!(reader.len() as u64 >= seen, "{} documents at seq {seen}", reader.len());
+            reloads += 1;
+        }
+        reloads
+    });
+    reader.reload().unwrap();
+    assert_eq!((reader.committed_seq(), reader.len()), (Some(199), 199));
+    assert!(reloads > 10, "{reloads} reloads");
 }
