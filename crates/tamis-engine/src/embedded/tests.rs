@@ -192,11 +192,30 @@ fn reopening_catches_derived_indexes_up_with_the_store() {
     }
 }
 
+/// Settings whose vector index switches to HNSW at 50 chunks.
+fn small_settings() -> IndexSettings {
+    IndexSettings { exact_below: 50, ..settings() }
+}
+
+/// `n` word-bag texts, and documents `d0`, `d1`, … holding them.
+fn word_bag_documents(n: usize) -> (Vec<String>, Vec<Document>) {
+    let texts = tamis_testkit::word_bags(n);
+    let docs =
+        texts.iter().enumerate().map(|(i, t)| doc(&format!("d{i}"), "", t, json!({}))).collect();
+    (texts, docs)
+}
+
+/// The id of the best document for `text` in `mode`.
+fn top_id(index: &Index, text: &str, mode: SearchMode) -> String {
+    let mut request = SearchRequest::new(text, mode);
+    request.k = 1;
+    index.search(&request, Some(&HashEmbedder)).unwrap()[0].doc_id.clone()
+}
+
 #[test]
 fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let mut small = settings();
-    small.exact_below = 50;
+    let small = small_settings();
     let docs: Vec<Document> = (0..120)
         .map(|i| {
             doc(&format!("d{i}"), "", &format!("topic{} word{} shared text", i % 7, i), json!({}))
@@ -238,15 +257,8 @@ pub(crate) fn self_retrieval_misses(index: &Index, texts: &[String], ef: Option<
 #[test]
 fn each_search_can_set_its_hnsw_breadth() {
     let dir = tempfile::tempdir().unwrap();
-    let mut small = settings();
-    small.exact_below = 50;
-    let texts = tamis_testkit::word_bags(2_000);
-    let docs: Vec<Document> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, text)| doc(&format!("d{i}"), "", text, json!({})))
-        .collect();
-    let mut index = Index::create(dir.path(), small).unwrap();
+    let (texts, docs) = word_bag_documents(2_000);
+    let mut index = Index::create(dir.path(), small_settings()).unwrap();
     index.ingest_batch(&docs, MODELS).unwrap();
     assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     let probes = &texts[..300];
@@ -356,22 +368,14 @@ fn catalogs_refuse_names_that_are_not_plain_words() {
 #[test]
 fn searches_open_beside_a_writer_and_writes_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut small = settings();
-    small.exact_below = 50;
-    let texts = tamis_testkit::word_bags(200);
-    let docs: Vec<Document> =
-        texts.iter().enumerate().map(|(i, t)| doc(&format!("d{i}"), "", t, json!({}))).collect();
-    let mut writer = Index::create(dir.path(), small).unwrap();
+    let (texts, docs) = word_bag_documents(200);
+    let mut writer = Index::create(dir.path(), small_settings()).unwrap();
     writer.ingest_batch(&docs[..100], MODELS).unwrap();
     writer.flush().unwrap();
 
     // A second handle (another process, say `tamis search`) opens and searches.
     let mut reader = Index::open(dir.path()).unwrap();
-    let found = |index: &Index, i: usize, mode: SearchMode| {
-        let mut request = SearchRequest::new(&texts[i], mode);
-        request.k = 1;
-        index.search(&request, Some(&HashEmbedder)).unwrap()[0].doc_id.clone()
-    };
+    let found = |index: &Index, i: usize, mode: SearchMode| top_id(index, &texts[i], mode);
     assert_eq!(found(&reader, 42, SearchMode::Dense), "d42");
     assert_eq!(found(&reader, 42, SearchMode::Bm25), "d42");
     // Its writes wait for the writer, and nothing of them is kept.
@@ -404,19 +408,11 @@ fn searches_open_beside_a_writer_and_writes_wait_for_it() {
 #[test]
 fn a_handle_that_only_searches_follows_another_processes_writes_by_refreshing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut small = settings();
-    small.exact_below = 50;
-    let texts = tamis_testkit::word_bags(200);
-    let docs: Vec<Document> =
-        texts.iter().enumerate().map(|(i, t)| doc(&format!("d{i}"), "", t, json!({}))).collect();
-    let mut writer = Index::create(dir.path(), small).unwrap();
+    let (texts, docs) = word_bag_documents(200);
+    let mut writer = Index::create(dir.path(), small_settings()).unwrap();
     writer.ingest_batch(&docs[..30], MODELS).unwrap();
     let mut reader = Index::open(dir.path()).unwrap();
-    let found = |index: &Index, i: usize, mode: SearchMode| {
-        let mut request = SearchRequest::new(&texts[i], mode);
-        request.k = 1;
-        index.search(&request, Some(&HashEmbedder)).unwrap()[0].doc_id.clone()
-    };
+    let found = |index: &Index, i: usize, mode: SearchMode| top_id(index, &texts[i], mode);
     assert!(!reader.is_behind().unwrap());
     assert_eq!(reader.stats().unwrap().vector_index, "exact");
 
