@@ -76,12 +76,45 @@ const VECTOR_SEQ_FILE: &str = "vectors.seq";
 
 impl EmbeddedBackend {
     /// Creates an index in `dir`, which must not hold one yet.
+    ///
+    /// The index is built in a staging directory beside `dir` and renamed into place, so
+    /// that another process (a server following its data directory) sees a whole index or
+    /// none. A `dir` that already holds other files is built in place.
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         settings.chunking.validate()?;
         settings.hnsw.validate()?;
+        let exists = || Error::IndexExists { path: dir.to_path_buf() };
         if dir.join(crate::storage::STORE_FILE).exists() {
-            return Err(Error::IndexExists { path: dir.to_path_buf() });
+            return Err(exists());
         }
+        let Some(staging) = staging_dir(dir) else {
+            return EmbeddedBackend::build(dir, settings);
+        };
+        // Left by a process that died creating, with this one's id; nobody else uses it.
+        let _ = fs_err::remove_dir_all(&staging);
+        let built = EmbeddedBackend::build(&staging, settings).map(drop);
+        let published = built.and_then(|()| {
+            // An empty `dir` (made by the caller) gives way; a rename onto it is refused
+            // by some systems.
+            let _ = fs_err::remove_dir(dir);
+            fs_err::rename(&staging, dir).map_err(|err| {
+                if dir.join(crate::storage::STORE_FILE).exists() {
+                    exists()
+                } else {
+                    Error::Io(err)
+                }
+            })
+        });
+        if let Err(err) = published {
+            // Best effort: the creation already failed, and that error is the one to report.
+            let _ = fs_err::remove_dir_all(&staging);
+            return Err(err);
+        }
+        EmbeddedBackend::open(dir)
+    }
+
+    /// Writes a new index's store, settings and BM25 directory into `dir`.
+    fn build(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         let store = Store::open(dir)?;
         store.set_setting("embedder", &settings.embedder_id)?;
         store.set_setting("dimension", &settings.dimension.to_string())?;
@@ -500,6 +533,20 @@ impl Backend for EmbeddedBackend {
         self.vectors_seq = last;
         Ok(())
     }
+}
+
+/// Where [`EmbeddedBackend::create`] builds an index for `dir`: a hidden sibling, unique
+/// to this process and creation (`None` when `dir` is not missing or empty, or has no name).
+fn staging_dir(dir: &Path) -> Option<PathBuf> {
+    let is_empty = |dir: &Path| fs_err::read_dir(dir).is_ok_and(|mut e| e.next().is_none());
+    if dir.exists() && !is_empty(dir) {
+        return None;
+    }
+    static CREATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = dir.file_name()?.to_str()?;
+    let nth = CREATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = format!(".{name}.creating-{}-{nth}", std::process::id());
+    Some(dir.with_file_name(staging))
 }
 
 /// Collections as index directories under one folder (`<data_dir>/collections/<name>`).

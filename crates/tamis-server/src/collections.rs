@@ -1,13 +1,14 @@
 //! Collections: named indexes in a [`Catalog`] — directories under `<data_dir>/collections`
-//! (opened at start and kept open), or a database shared with other nodes (looked up on
-//! every request, so a node keeps nothing the others need).
+//! (opened at start, or on first request when another process created them, and kept
+//! open, following what other processes write to them), or a database shared with other
+//! nodes (looked up on every request, so a node keeps nothing the others need).
 //!
 //! Searches share an index (read lock) and run their rerankers through the batchers, so
 //! concurrent searches batch together; writes take the write lock for one batch at a time.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tamis_engine::backend::{Catalog, check_collection_name};
 use tamis_engine::cache::CachedEmbedder;
@@ -27,12 +28,12 @@ pub struct Collection {
 impl Collection {
     /// The index, for searching.
     pub fn read(&self) -> RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The index, for writing.
     pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
-        self.index.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes in what another process (`tamis index` on the same directory) committed
@@ -57,7 +58,7 @@ pub struct Collections {
     embedder: Option<Arc<EmbedModel>>,
     /// The bi-encoder behind a query-embedding cache, shared by every collection.
     query_embedder: Option<CachedEmbedder<Arc<EmbedModel>>>,
-    /// Open collections of a catalog only this process changes; `None` for a shared one.
+    /// Open collections of a data directory; `None` for a shared catalog.
     open: Option<RwLock<BTreeMap<String, Arc<Collection>>>>,
 }
 
@@ -124,12 +125,16 @@ impl Collections {
         })
     }
 
-    /// The names of every collection, sorted. Blocking for a shared catalog.
+    /// The names of every collection, sorted, including those another process created
+    /// since this one started. Blocking.
     pub fn names(&self) -> Result<Vec<String>, ApiError> {
-        match &self.open {
-            Some(open) => Ok(read(open).keys().cloned().collect()),
-            None => Ok(self.catalog.names()?),
+        let mut names = self.catalog.names()?;
+        if let Some(open) = &self.open {
+            names.extend(read(open).keys().cloned());
+            names.sort();
+            names.dedup();
         }
+        Ok(names)
     }
 
     /// The collection `name`, or 404, up to date with other processes' writes. Blocking.
@@ -138,7 +143,30 @@ impl Collections {
         let missing = || ApiError::not_found(format!("no collection named {name:?}"));
         match &self.open {
             Some(open) => {
-                let collection = read(open).get(name).cloned().ok_or_else(missing)?;
+                let known = read(open).get(name).cloned();
+                let collection = match known {
+                    Some(collection) => collection,
+                    // Perhaps created by another process (`tamis index` into the data
+                    // directory): opened under the map's write lock, so that a `delete`
+                    // cannot remove it in between and leave a stale handle in the map.
+                    None => {
+                        let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
+                        match open.get(name) {
+                            Some(collection) => collection.clone(),
+                            None => {
+                                // Its embedder is checked where it matters, by searches and
+                                // writes, as for a shared catalog.
+                                let index = self.catalog.open(name)?.ok_or_else(missing)?;
+                                let collection = Arc::new(Collection {
+                                    name: name.to_string(),
+                                    index: RwLock::new(index),
+                                });
+                                open.insert(name.to_string(), collection.clone());
+                                collection
+                            }
+                        }
+                    }
+                };
                 collection.follow_other_writers()?;
                 Ok(collection)
             }
@@ -162,7 +190,7 @@ impl Collections {
             })?;
             return Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }));
         };
-        let mut open = open.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
         if open.contains_key(name) {
             return Err(exists());
         }
@@ -173,21 +201,29 @@ impl Collections {
     }
 
     /// Deletes the collection `name` and everything in it (404 if it does not exist).
-    /// Blocking: waits for this process's searches and writes in progress on it.
+    /// Blocking: waits for this process's searches and writes in progress on it, and holds
+    /// other requests for collections meanwhile.
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
         check_name(name)?;
         let missing = || ApiError::not_found(format!("no collection named {name:?}"));
         let Some(open) = &self.open else {
             return if self.catalog.remove(name)? { Ok(()) } else { Err(missing()) };
         };
-        let collection = open
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name)
-            .ok_or_else(missing)?;
-        // Holding the write lock: nobody is reading or writing its files any more.
-        let _exclusive = collection.write();
-        self.catalog.remove(name)?;
+        // Held to the end: a request for the name would otherwise reopen the directory
+        // being removed (see `get`).
+        let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
+        match open.remove(name) {
+            Some(collection) => {
+                // Holding its write lock: nobody is reading or writing its files any more.
+                let _exclusive = collection.write();
+                self.catalog.remove(name)?;
+            }
+            // Created by another process, and not yet opened here.
+            None if self.catalog.names()?.iter().any(|n| n == name) => {
+                self.catalog.remove(name)?;
+            }
+            None => return Err(missing()),
+        }
         Ok(())
     }
 
@@ -203,5 +239,5 @@ impl Collections {
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }

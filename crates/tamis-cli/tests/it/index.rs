@@ -212,8 +212,9 @@ fn searches_run_beside_a_writer_and_writes_wait_for_it() {
     assert!(search_ids(&index, "statins", &["--mode", "bm25"]).is_empty());
 }
 
-/// `tamis serve --data-dir` beside `tamis index` on one of its collections: the server
-/// takes no lock until it writes, and its searches follow the other process's writes.
+/// `tamis serve --data-dir` beside `tamis index` on its collections: the server takes no
+/// lock until it writes, its searches follow the other process's writes, and it serves a
+/// collection the other process creates.
 #[test]
 fn a_server_follows_what_tamis_index_writes_into_its_collections() {
     let work = tempfile::tempdir().unwrap();
@@ -244,6 +245,25 @@ fn a_server_follows_what_tamis_index_writes_into_its_collections() {
     // Having only searched, the server still leaves writing to others.
     tamis_ok(&["index", dir, "--delete", "glac"]);
     assert!(search("glaciers").is_empty());
+    // A collection that `tamis index` creates beside the server is served on request,
+    // and the server can delete it.
+    let fresh = work.path().join("data/collections/fresh");
+    tamis_ok(&["index", fresh.to_str().unwrap(), "-i", more.to_str().unwrap(), "-m", &model]);
+    let listed = server.get("/v1/collections").unwrap();
+    let names: Vec<&str> = listed["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["docs", "fresh"], "{listed}");
+    let body = serde_json::json!({ "query": "glaciers", "mode": "bm25" });
+    let found = server.post("/v1/collections/fresh/search", body.clone()).unwrap();
+    assert_eq!(found["results"][0]["id"], "glac", "{found}");
+    server.delete("/v1/collections/fresh").unwrap();
+    assert!(!fresh.exists());
+    assert_eq!(server.post("/v1/collections/fresh/search", body), Err(404));
+
     // Once the server writes, it is the writer, and `tamis index` waits for it.
     let documents = serde_json::json!({ "documents": [{ "id": "ice", "text": "sea ice" }] });
     server.post("/v1/collections/docs/documents", documents).unwrap();

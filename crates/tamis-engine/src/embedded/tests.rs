@@ -452,3 +452,52 @@ fn a_handle_that_only_searches_follows_another_processes_writes_by_refreshing() 
     writer.ingest_batch(&docs[170..], MODELS).unwrap();
     assert_eq!(writer.stats().unwrap().vectors, 198);
 }
+
+#[test]
+fn an_index_is_built_aside_and_appears_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> = fs_err::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // A missing directory, and an empty one its caller made, are built aside and renamed.
+    drop(Index::create(&root.path().join("fresh"), settings()).unwrap());
+    fs_err::create_dir(root.path().join("empty")).unwrap();
+    drop(Index::create(&root.path().join("empty"), settings()).unwrap());
+    assert_eq!(entries(), ["empty", "fresh"], "no staging directory is left behind");
+    // A directory holding other files is built in place, as before.
+    let busy = root.path().join("busy");
+    fs_err::create_dir(&busy).unwrap();
+    fs_err::write(busy.join("notes.txt"), "mine").unwrap();
+    let mut index = Index::create(&busy, settings()).unwrap();
+    index.ingest_batch(&[doc("a", "", "glaciers", json!({}))], MODELS).unwrap();
+    assert_eq!(fs_err::read_to_string(busy.join("notes.txt")).unwrap(), "mine");
+    for name in ["fresh", "empty", "busy"] {
+        let reopened = Index::open(&root.path().join(name)).unwrap();
+        assert_eq!(reopened.settings().embedder_id, "hash-embedder");
+    }
+
+    // Racing creators of one directory: one wins, the others are told it exists, and the
+    // winner's index is whole.
+    let contested = root.path().join("contested");
+    let outcomes: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| Index::create(&contested, settings()).map(drop)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join().unwrap() {
+                Ok(()) => true,
+                Err(crate::Error::IndexExists { .. }) => false,
+                Err(err) => panic!("{err}"),
+            })
+            .collect()
+    });
+    assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+    assert!(Index::open(&contested).is_ok());
+    assert_eq!(entries(), ["busy", "contested", "empty", "fresh"]);
+}

@@ -84,6 +84,50 @@ async fn collections_are_created_listed_described_and_deleted() {
 }
 
 #[tokio::test]
+async fn collections_another_process_creates_are_served_on_request() {
+    let server = with_corpus().await;
+    let root = server.dir.path().join("collections");
+    // Another process creates two collections beside the running server: one with the
+    // server's bi-encoder (an empty index made through the catalog), one with another.
+    let settings = server.state.collections().expect("collections").get("docs").expect("docs");
+    let mut same = settings.read().settings().clone();
+    drop(settings);
+    let other_process = embedded_catalog(server.dir.path());
+    drop(other_process.create("late", same.clone()).expect("late"));
+    same.embedder_id = "another-model".into();
+    drop(other_process.create("foreign", same).expect("foreign"));
+
+    let listed = server.get("/v1/collections").await.expect(200);
+    let names: Vec<&str> = listed.body["collections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["docs", "foreign", "late"]);
+    assert_eq!(listed.body["collections"][1]["settings"]["embedder"], "another-model");
+    server.post("/v1/collections/late/documents", corpus()).await.expect(200);
+    let query = json!({ "query": "trains", "mode": "bm25", "k": 1 });
+    let found = server.post("/v1/collections/late/search", query.clone()).await.expect(200);
+    assert_eq!(found.body["results"][0]["id"], "d4");
+    // The other bi-encoder's collection is described, and searched by BM25 alone, but
+    // not with this server's bi-encoder.
+    server.post("/v1/collections/foreign/search", query).await.expect(200);
+    let dense = json!({ "query": "trains", "mode": "dense" });
+    server.post("/v1/collections/foreign/search", dense).await.expect_error(
+        400,
+        "bad_request",
+        "another-model",
+    );
+    // Deleting one the server never opened removes it too.
+    server.call(Method::DELETE, "/v1/collections/foreign", None, None).await.expect(200);
+    assert!(!root.join("foreign").exists());
+    server.get("/v1/collections/foreign").await.expect(404);
+    let listed = server.get("/v1/collections").await.expect(200);
+    assert_eq!(listed.body["collections"].as_array().expect("list").len(), 2, "{}", listed.body);
+}
+
+#[tokio::test]
 async fn a_restarted_server_finds_its_collections() {
     let TestServer { router, state, dir } = with_corpus().await;
     drop((router, state));
