@@ -79,7 +79,9 @@ impl EmbeddedBackend {
     ///
     /// The index is built in a staging directory beside `dir` and renamed into place, so
     /// that another process (a server following its data directory) sees a whole index or
-    /// none. A `dir` that already holds other files is built in place.
+    /// none. It is built in place where that cannot be done: a `dir` that already holds
+    /// other files, or one that cannot be replaced by a rename (a mount point, a symbolic
+    /// link, a parent this process may not write).
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         settings.chunking.validate()?;
         settings.hnsw.validate()?;
@@ -92,25 +94,26 @@ impl EmbeddedBackend {
         };
         // Left by a process that died creating, with this one's id; nobody else uses it.
         let _ = fs_err::remove_dir_all(&staging);
-        let built = EmbeddedBackend::build(&staging, settings).map(drop);
-        let published = built.and_then(|()| {
-            // An empty `dir` (made by the caller) gives way; a rename onto it is refused
-            // by some systems.
-            let _ = fs_err::remove_dir(dir);
-            fs_err::rename(&staging, dir).map_err(|err| {
-                if dir.join(crate::storage::STORE_FILE).exists() {
-                    exists()
-                } else {
-                    Error::Io(err)
-                }
-            })
-        });
-        if let Err(err) = published {
-            // Best effort: the creation already failed, and that error is the one to report.
-            let _ = fs_err::remove_dir_all(&staging);
-            return Err(err);
+        if fs_err::create_dir_all(&staging).is_err() {
+            return EmbeddedBackend::build(dir, settings);
         }
-        EmbeddedBackend::open(dir)
+        let built = EmbeddedBackend::build(&staging, settings.clone()).map(drop);
+        let published = built.map(|()| {
+            // An empty `dir` (made by the caller) gives way; a rename onto it is refused
+            // by some systems. A `dir` that cannot go (a mount point) refuses the rename.
+            let _ = fs_err::remove_dir(dir);
+            fs_err::rename(&staging, dir).is_ok()
+        });
+        if !matches!(published, Ok(true)) {
+            // Best effort: a failed creation's error is the one to report.
+            let _ = fs_err::remove_dir_all(&staging);
+        }
+        match published {
+            Ok(true) => EmbeddedBackend::open(dir),
+            Ok(false) if dir.join(crate::storage::STORE_FILE).exists() => Err(exists()),
+            Ok(false) => EmbeddedBackend::build(dir, settings),
+            Err(err) => Err(err),
+        }
     }
 
     /// Writes a new index's store, settings and BM25 directory into `dir`.

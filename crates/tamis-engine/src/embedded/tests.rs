@@ -476,7 +476,15 @@ fn an_index_is_built_aside_and_appears_whole() {
     let mut index = Index::create(&busy, settings()).unwrap();
     index.ingest_batch(&[doc("a", "", "glaciers", json!({}))], MODELS).unwrap();
     assert_eq!(fs_err::read_to_string(busy.join("notes.txt")).unwrap(), "mine");
-    for name in ["fresh", "empty", "busy"] {
+    // A link to an empty directory cannot be replaced by a rename: built in place, through
+    // the link.
+    let target = root.path().join("target");
+    fs_err::create_dir(&target).unwrap();
+    std::os::unix::fs::symlink(&target, root.path().join("linked")).unwrap();
+    drop(Index::create(&root.path().join("linked"), settings()).unwrap());
+    assert!(fs_err::symlink_metadata(root.path().join("linked")).unwrap().is_symlink());
+    assert!(target.join(crate::storage::STORE_FILE).is_file());
+    for name in ["fresh", "empty", "busy", "linked"] {
         let reopened = Index::open(&root.path().join(name)).unwrap();
         assert_eq!(reopened.settings().embedder_id, "hash-embedder");
     }
@@ -499,5 +507,5 @@ fn an_index_is_built_aside_and_appears_whole() {
     });
     assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
     assert!(Index::open(&contested).is_ok());
-    assert_eq!(entries(), ["busy", "contested", "empty", "fresh"]);
+    assert_eq!(entries(), ["busy", "contested", "empty", "fresh", "linked", "target"]);
 }
