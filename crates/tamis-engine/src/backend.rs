@@ -114,6 +114,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Ok(false)
     }
 
+    /// Whether the index this handle opened was removed, or removed and built again, by
+    /// another process since: the handle still reads the old files, so its owner should
+    /// drop it and open the index afresh. Never, where the index is not files.
+    fn is_replaced(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Brings this handle's searches up to what other processes committed since it opened
     /// or last refreshed, without taking any lock (see
     /// [`Index::refresh`](crate::Index::refresh)).

@@ -60,6 +60,9 @@ pub struct EmbeddedBackend {
     /// The store sequence the in-memory vector index reflects.
     vectors_seq: u64,
     settings: IndexSettings,
+    /// The store file this handle opened, to tell when the directory was removed or
+    /// rebuilt under it ([`Backend::is_replaced`]).
+    store_file: FileIdentity,
 }
 
 impl std::fmt::Debug for EmbeddedBackend {
@@ -146,6 +149,7 @@ impl EmbeddedBackend {
         settings: IndexSettings,
     ) -> Result<EmbeddedBackend> {
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
+        let store_file = FileIdentity::of(store.path()).map_err(Error::Io)?;
         Ok(EmbeddedBackend {
             dir: dir.to_path_buf(),
             store,
@@ -154,6 +158,7 @@ impl EmbeddedBackend {
             unsaved_vectors: None,
             vectors_seq: 0,
             settings,
+            store_file,
         })
     }
 
@@ -515,6 +520,14 @@ impl Backend for EmbeddedBackend {
         Ok(self.vectors_seq < last || self.lexical.committed_seq().unwrap_or(0) < last)
     }
 
+    fn is_replaced(&self) -> Result<bool> {
+        match FileIdentity::of(self.store.path()) {
+            Ok(identity) => Ok(identity != self.store_file),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(err) => Err(Error::Io(err)),
+        }
+    }
+
     fn refresh(&mut self) -> Result<()> {
         if self.lexical.holds_write_lock() {
             return Ok(());
@@ -535,6 +548,28 @@ impl Backend for EmbeddedBackend {
         self.fit_vector_kind()?;
         self.vectors_seq = last;
         Ok(())
+    }
+}
+
+/// Which file a path names: another file at the same path is another identity (on Unix,
+/// device and inode; elsewhere only the path's existence is followed). The handle keeps its
+/// store file open, so its inode cannot be reused by a file created after it was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity(u64, u64);
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        let metadata = fs_err::metadata(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Ok(FileIdentity(metadata.dev(), metadata.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            Ok(FileIdentity(0, 0))
+        }
     }
 }
 

@@ -198,6 +198,13 @@ impl Index {
         self.backend.is_behind()
     }
 
+    /// Whether another process removed this index, or removed and built it again, since
+    /// this handle opened it (the handle still reads the old files): a long-lived owner
+    /// drops the handle and opens the index afresh. One `stat` of the store file.
+    pub fn is_replaced(&self) -> Result<bool> {
+        self.backend.is_replaced()
+    }
+
     /// Brings this handle's searches up to what other processes committed since it opened
     /// or last refreshed: the embedded backend re-reads the BM25 index's last commit and
     /// replays the store's log into its vector index (or loads the HNSW graph the writer

@@ -26,6 +26,10 @@ pub struct Collection {
 }
 
 impl Collection {
+    fn new(name: &str, index: Index) -> Arc<Collection> {
+        Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) })
+    }
+
     /// The index, for searching.
     pub fn read(&self) -> RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(PoisonError::into_inner)
@@ -59,8 +63,11 @@ pub struct Collections {
     /// The bi-encoder behind a query-embedding cache, shared by every collection.
     query_embedder: Option<CachedEmbedder<Arc<EmbedModel>>>,
     /// Open collections of a data directory; `None` for a shared catalog.
-    open: Option<RwLock<BTreeMap<String, Arc<Collection>>>>,
+    open: Option<OpenCollections>,
 }
+
+/// A data directory's open collections by name.
+type OpenCollections = RwLock<BTreeMap<String, Arc<Collection>>>;
 
 /// A valid collection name ([`check_collection_name`]), or 400.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
@@ -95,7 +102,7 @@ impl Collections {
                         .check_embedder(&embedder.index_id)
                         .map_err(startup(format!("collection {name}")))?;
                 }
-                open.insert(name.clone(), Arc::new(Collection { name, index: RwLock::new(index) }));
+                open.insert(name.clone(), Collection::new(&name, index));
             }
         }
         let open = (!catalog.shared()).then(|| RwLock::new(open));
@@ -141,40 +148,32 @@ impl Collections {
     pub fn get(&self, name: &str) -> Result<Arc<Collection>, ApiError> {
         check_name(name)?;
         let missing = || ApiError::not_found(format!("no collection named {name:?}"));
-        match &self.open {
-            Some(open) => {
-                let known = read(open).get(name).cloned();
-                let collection = match known {
-                    Some(collection) => collection,
-                    // Perhaps created by another process (`tamis index` into the data
-                    // directory): opened under the map's write lock, so that a `delete`
-                    // cannot remove it in between and leave a stale handle in the map.
-                    None => {
-                        let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
-                        match open.get(name) {
-                            Some(collection) => collection.clone(),
-                            None => {
-                                // Its embedder is checked where it matters, by searches and
-                                // writes, as for a shared catalog.
-                                let index = self.catalog.open(name)?.ok_or_else(missing)?;
-                                let collection = Arc::new(Collection {
-                                    name: name.to_string(),
-                                    index: RwLock::new(index),
-                                });
-                                open.insert(name.to_string(), collection.clone());
-                                collection
-                            }
-                        }
-                    }
-                };
-                collection.follow_other_writers()?;
-                Ok(collection)
-            }
+        let Some(open) = &self.open else {
+            let index = self.catalog.open(name)?.ok_or_else(missing)?;
+            return Ok(Collection::new(name, index));
+        };
+        let collection = match known(open, name)? {
+            Some(collection) => collection,
+            // Perhaps created by another process (`tamis index` into the data directory):
+            // opened under the map's write lock, so that a `delete` cannot remove it in
+            // between and leave a stale handle in the map.
             None => {
-                let index = self.catalog.open(name)?.ok_or_else(missing)?;
-                Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }))
+                let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
+                match open.get(name) {
+                    Some(collection) => collection.clone(),
+                    None => {
+                        // Its embedder is checked where it matters, by searches and writes,
+                        // as for a shared catalog.
+                        let index = self.catalog.open(name)?.ok_or_else(missing)?;
+                        let collection = Collection::new(name, index);
+                        open.insert(name.to_string(), collection.clone());
+                        collection
+                    }
+                }
             }
-        }
+        };
+        collection.follow_other_writers()?;
+        Ok(collection)
     }
 
     /// Creates the collection `name` with `settings` (409 if it exists). Blocking.
@@ -188,14 +187,16 @@ impl Collections {
                 tamis_engine::Error::CollectionExists { .. } => exists(),
                 other => other.into(),
             })?;
-            return Ok(Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) }));
+            return Ok(Collection::new(name, index));
         };
+        // A handle whose directory another process removed does not hold the name.
+        known(open, name)?;
         let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
         if open.contains_key(name) {
             return Err(exists());
         }
         let index = self.catalog.create(name, settings)?;
-        let collection = Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) });
+        let collection = Collection::new(name, index);
         open.insert(name.to_string(), collection.clone());
         Ok(collection)
     }
@@ -209,6 +210,8 @@ impl Collections {
         let Some(open) = &self.open else {
             return if self.catalog.remove(name)? { Ok(()) } else { Err(missing()) };
         };
+        // A handle whose directory another process removed is forgotten first: 404.
+        known(open, name)?;
         // Held to the end: a request for the name would otherwise reopen the directory
         // being removed (see `get`).
         let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
@@ -236,6 +239,22 @@ impl Collections {
         }
         Ok(())
     }
+}
+
+/// The open collection `name`, unless another process removed it, or removed and rebuilt
+/// it, since it was opened: the handle would still read the old files, so it is forgotten.
+fn known(open: &OpenCollections, name: &str) -> Result<Option<Arc<Collection>>, ApiError> {
+    let Some(collection) = read(open).get(name).cloned() else {
+        return Ok(None);
+    };
+    if !collection.read().is_replaced()? {
+        return Ok(Some(collection));
+    }
+    let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
+    if open.get(name).is_some_and(|c| Arc::ptr_eq(c, &collection)) {
+        open.remove(name);
+    }
+    Ok(None)
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {

@@ -509,3 +509,26 @@ fn an_index_is_built_aside_and_appears_whole() {
     assert!(Index::open(&contested).is_ok());
     assert_eq!(entries(), ["busy", "contested", "empty", "fresh", "linked", "target"]);
 }
+
+#[test]
+fn a_handle_knows_when_its_directory_was_removed_or_rebuilt() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("index");
+    let (_, docs) = word_bag_documents(20);
+    let mut writer = Index::create(&dir, settings()).unwrap();
+    writer.ingest_batch(&docs[..10], MODELS).unwrap();
+    let reader = Index::open(&dir).unwrap();
+    // Writes, and a flush, leave the files in place.
+    writer.ingest_batch(&docs[10..], MODELS).unwrap();
+    writer.flush().unwrap();
+    assert!(!reader.is_replaced().unwrap() && !writer.is_replaced().unwrap());
+    drop(writer);
+
+    fs_err::remove_dir_all(&dir).unwrap();
+    assert!(reader.is_replaced().unwrap(), "removed");
+    // Built again at the same path: still not the index the handle reads.
+    drop(Index::create(&dir, settings()).unwrap());
+    assert!(reader.is_replaced().unwrap(), "rebuilt");
+    assert_eq!(reader.stats().unwrap().documents, 20, "the old files, still open");
+    assert!(!Index::open(&dir).unwrap().is_replaced().unwrap());
+}

@@ -128,6 +128,33 @@ async fn collections_another_process_creates_are_served_on_request() {
 }
 
 #[tokio::test]
+async fn a_collection_another_process_removed_or_rebuilt_is_not_served_from_old_files() {
+    let server = with_corpus().await;
+    let root = server.dir.path().join("collections");
+    let settings = server.state.collections().expect("collections").get("docs").expect("docs");
+    let settings = settings.read().settings().clone();
+    let query = json!({ "query": "trains", "mode": "bm25", "k": 1 });
+    let found = server.post("/v1/collections/docs/search", query.clone()).await.expect(200);
+    assert_eq!(found.body["results"][0]["id"], "d4");
+
+    // Another process removes the directory and builds an empty collection in its place.
+    fs_err::remove_dir_all(root.join("docs")).expect("remove");
+    drop(embedded_catalog(server.dir.path()).create("docs", settings).expect("rebuild"));
+    let found = server.post("/v1/collections/docs/search", query.clone()).await.expect(200);
+    assert_eq!(found.body["results"], json!([]), "{}", found.body);
+    assert_eq!(server.get("/v1/collections/docs").await.expect(200).body["documents"], 0);
+    server.post("/v1/collections/docs/documents", corpus()).await.expect(200);
+    let found = server.post("/v1/collections/docs/search", query.clone()).await.expect(200);
+    assert_eq!(found.body["results"][0]["id"], "d4");
+
+    // Removed for good: 404, and the name can be taken again.
+    fs_err::remove_dir_all(root.join("docs")).expect("remove");
+    server.post("/v1/collections/docs/search", query).await.expect(404);
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect(404);
+    server.call(Method::PUT, "/v1/collections/docs", None, None).await.expect(201);
+}
+
+#[tokio::test]
 async fn a_restarted_server_finds_its_collections() {
     let TestServer { router, state, dir } = with_corpus().await;
     drop((router, state));
