@@ -20,6 +20,8 @@ use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig,
 use crate::jsonl::{progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
+mod ingest;
+
 /// Measure tamis' speed on this machine.
 ///
 /// Examples:
@@ -27,6 +29,7 @@ use crate::model_args::{ModelArgs, configure_threads};
 ///   tamis bench rerank --model ../shared/models/tamis-ce-minilm-l6-nfcorpus \
 ///     --max-length 256 --workload rerank.jsonl
 ///   tamis bench embed --model ../shared/models/all-MiniLM-L6-v2 --workload embed.jsonl
+///   tamis bench ingest --model ../shared/models/all-MiniLM-L6-v2 --input corpus.jsonl
 ///
 /// `scripts/bench/peers/run.sh` runs the same workloads through ONNX Runtime and
 /// sentence-transformers in one run, alternating engines, and prints the ratios.
@@ -42,6 +45,7 @@ enum BenchCommand {
     Gemm(GemmArgs),
     Rerank(RerankBenchArgs),
     Embed(EmbedBenchArgs),
+    Ingest(ingest::IngestBenchArgs),
 }
 
 /// The CPU's peak FMA throughput, and the GEMM throughput of a transformer's dense
@@ -150,6 +154,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Gemm(args) => gemm(args),
         BenchCommand::Rerank(args) => rerank(args),
         BenchCommand::Embed(args) => embed(args),
+        BenchCommand::Ingest(args) => ingest::run(args),
     }
 }
 

@@ -147,9 +147,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     };
     // Always ingest: unchanged documents are skipped by hash, so a finished index costs a
     // scan and an interrupted build resumes.
-    let documents = crate::corpus::read_documents(&args.dataset.join("corpus.jsonl"))?;
+    let corpus = args.dataset.join("corpus.jsonl");
+    let n_docs = tamis_engine::DocumentSource::check(&corpus)?;
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
-    let report = ingest(&mut index, &documents, models, 64, false)?;
+    let report = ingest(&mut index, &corpus, n_docs, models, 64, false)?;
     let stats = index.stats()?;
     eprintln!(
         "index {index_location}: {} document(s), {} chunk(s) ({} embedded now, {:.1} s)",

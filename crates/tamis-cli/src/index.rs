@@ -1,15 +1,15 @@
 //! `tamis index`: build or update an index (a directory, or a PostgreSQL collection).
 
-use std::path::PathBuf;
-
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
-use tamis_engine::storage::Document;
-use tamis_engine::{Index, IndexSettings, IngestModels, IngestReport};
+use tamis_engine::{
+    DocumentSource, Index, IndexSettings, IngestConfig, IngestModels, IngestProgress, IngestReport,
+};
 use tamis_postgres::PgOptions;
 
 use crate::jsonl::progress;
@@ -76,33 +76,46 @@ pub struct IndexArgs {
     ack_batches: bool,
 }
 
-/// Adds `documents` in all-or-nothing batches of `batch_docs` with a progress bar, then
-/// saves the vector graph; with `ack`, prints each durable batch's ids on standard output.
+/// Streams `input` into `index` through the engine's ingest (batches of `batch_docs`, the
+/// next one embedded while the last is written) with a progress bar of `n_docs`; with
+/// `ack`, prints each durable batch's ids on standard output.
 pub fn ingest(
     index: &mut Index,
-    documents: &[Document],
+    input: &Path,
+    n_docs: usize,
     models: IngestModels<'_>,
     batch_docs: usize,
     ack: bool,
 ) -> anyhow::Result<IngestReport> {
-    let bar = progress(documents.len(), "docs");
-    let mut totals = IngestReport::default();
-    for batch in documents.chunks(batch_docs.max(1)) {
-        let report = index.ingest_batch(batch, models)?;
-        if ack {
-            let ids: Vec<&str> = batch.iter().map(|d| d.id.as_str()).collect();
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", serde_json::json!({ "committed": ids }))?;
-            stdout.flush()?;
-        }
-        totals.written += report.written;
-        totals.unchanged += report.unchanged;
-        totals.chunks += report.chunks;
-        bar.inc(batch.len() as u64);
-    }
-    bar.finish_and_clear();
-    index.flush()?;
+    let source = DocumentSource::open(input)?;
+    let mut progress = BatchProgress { bar: progress(n_docs, "docs"), ack };
+    let config = IngestConfig { batch_docs };
+    let totals = tamis_engine::ingest(index, source, models, config, &mut progress)?;
+    progress.bar.finish_and_clear();
     Ok(totals)
+}
+
+/// The progress bar, and the acknowledgements `--ack-batches` asks for.
+struct BatchProgress {
+    bar: indicatif::ProgressBar,
+    ack: bool,
+}
+
+impl IngestProgress for BatchProgress {
+    fn batch_written(
+        &mut self,
+        ids: &[String],
+        _report: &IngestReport,
+    ) -> tamis_engine::Result<()> {
+        if self.ack {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", serde_json::json!({ "committed": ids }))
+                .and_then(|()| stdout.flush())
+                .map_err(tamis_engine::Error::Io)?;
+        }
+        self.bar.inc(ids.len() as u64);
+        Ok(())
+    }
 }
 
 /// Settings fixed when an index is created.
@@ -228,34 +241,36 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let input = args.input.as_ref().context("--input is required")?;
-    let documents = crate::corpus::read_documents(input)?;
-    let mut index = if exists {
+    // Bad input stops the command before any model work.
+    let n_docs = DocumentSource::check(input)?;
+    let (mut index, embedder) = if exists {
         anyhow::ensure!(
             !args.creation.any() && !args.halfvec,
             "{} already holds an index, and chunking and search settings are fixed when an index is created; build a new one to change them",
             store.describe()
         );
-        store.open()?
+        let index = store.open()?;
+        if let Some(spec) = &args.model.model {
+            index.check_embedder(&args.model.embedder_id(spec))?;
+        }
+        let embedder = args.model.load_embedder(&index.settings().embedder_id)?;
+        (index, embedder)
     } else {
         let spec = args
             .model
             .model
             .as_deref()
             .context("a new index needs --model (the bi-encoder to embed with)")?;
-        let embedder = args.model.load_embedder(spec)?;
-        let mut settings = IndexSettings::new(args.model.embedder_id(spec), embedder.dimension());
+        let embedder_id = args.model.embedder_id(spec);
+        let embedder = args.model.load_embedder(&embedder_id)?;
+        let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
         args.creation.apply(&mut settings);
         // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
         let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
-        store.create(settings, options)?
+        (store.create(settings, options)?, embedder)
     };
-    if let Some(spec) = &args.model.model {
-        index.check_embedder(&args.model.embedder_id(spec))?;
-    }
-    let embedder = args.model.load_embedder(&index.settings().embedder_id)?;
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
-    let totals = ingest(&mut index, &documents, models, args.batch_docs, args.ack_batches)?;
-    index.flush()?;
+    let totals = ingest(&mut index, input, n_docs, models, args.batch_docs, args.ack_batches)?;
     let stats = index.stats()?;
     eprintln!(
         "indexed {} document(s) ({} chunk(s)), {} unchanged; the index holds {} document(s), {} chunk(s)",

@@ -4,7 +4,6 @@
 //! done by `tamis-models` (and later the engine). No scoring logic lives in this crate.
 
 mod bench;
-mod corpus;
 mod embed;
 mod eval;
 mod hub;

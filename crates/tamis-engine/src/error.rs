@@ -46,6 +46,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A document to ingest is malformed (a bad JSON line, a file that is not UTF-8).
+    #[error("{location}: {reason}")]
+    BadInput {
+        /// Where: `line N of FILE`, or the file.
+        location: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A model failed (embedding, tokenizing, reranking).
     #[error(transparent)]
     Model(tamis_core::Error),
@@ -158,6 +166,7 @@ impl Error {
             | Error::InvalidPipeline { .. }
             | Error::InvalidFilter { .. }
             | Error::InvalidChunking { .. }
+            | Error::BadInput { .. }
             | Error::InvalidSearch { .. }
             | Error::InvalidCollectionName { .. }
             | Error::SchemaVersion { .. }

@@ -8,15 +8,13 @@
 
 use std::path::Path;
 
-use tamis_core::{Embedder, TextRole, Tokenize};
 use tamis_lexical::Bm25Config;
 use tamis_vector::HnswParams;
 
 use crate::backend::{Backend, BackendStats};
-use crate::chunker::{ChunkingConfig, chunk_text};
+use crate::chunker::ChunkingConfig;
 use crate::embedded::EmbeddedBackend;
 use crate::filter::Filter;
-use crate::storage::{Document, NewChunk};
 use crate::{Error, Result};
 
 mod search;
@@ -54,32 +52,6 @@ impl IndexSettings {
     }
 }
 
-/// The models an ingest needs.
-#[derive(Clone, Copy)]
-pub struct IngestModels<'a> {
-    /// Embeds chunks.
-    pub embedder: &'a dyn Embedder,
-    /// Tokenizes documents into chunks (the bi-encoder's own tokenizer).
-    pub tokenizer: &'a dyn Tokenize,
-}
-
-impl std::fmt::Debug for IngestModels<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IngestModels")
-    }
-}
-
-/// Counts of one ingest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    /// Documents written (new or changed).
-    pub written: usize,
-    /// Documents skipped because their content hash was unchanged.
-    pub unchanged: usize,
-    /// Chunks written.
-    pub chunks: usize,
-}
-
 // Searches may share one index across threads (`&Index` methods); writes need `&mut`.
 const _: fn() = || {
     fn shared<T: Send + Sync>() {}
@@ -113,6 +85,10 @@ impl Index {
         self.backend.as_ref()
     }
 
+    pub(crate) fn backend_mut(&mut self) -> &mut dyn Backend {
+        self.backend.as_mut()
+    }
+
     /// Fails unless the index was built with `embedder_id`: vectors of two models never mix.
     pub fn check_embedder(&self, embedder_id: &str) -> Result<()> {
         let settings = self.settings();
@@ -135,37 +111,6 @@ impl Index {
     /// Counts and state of the backend.
     pub fn stats(&self) -> Result<BackendStats> {
         self.backend.stats()
-    }
-
-    /// Adds or replaces `docs` as one all-or-nothing batch. Unchanged documents (same
-    /// content hash) are skipped, so re-running an interrupted ingest redoes nothing that
-    /// was acknowledged, and nothing is embedded twice.
-    pub fn ingest_batch(
-        &mut self,
-        docs: &[Document],
-        models: IngestModels<'_>,
-    ) -> Result<IngestReport> {
-        // A batch naming a document twice keeps its last version, in every backend.
-        let mut seen = std::collections::HashSet::new();
-        let mut docs: Vec<&Document> =
-            docs.iter().rev().filter(|d| seen.insert(d.id.as_str())).collect();
-        docs.reverse();
-        let hashes: Vec<String> = docs.iter().map(|d| d.content_hash()).collect();
-        let pairs: Vec<(&str, &str)> =
-            docs.iter().zip(&hashes).map(|(d, h)| (d.id.as_str(), h.as_str())).collect();
-        let unchanged = self.backend.unchanged(&pairs)?;
-        let mut report = IngestReport { unchanged: unchanged.len(), ..Default::default() };
-        let mut batch = Vec::new();
-        for doc in docs.into_iter().filter(|d| !unchanged.contains(&d.id)) {
-            batch.push((doc.clone(), self.chunk_and_embed(doc, models)?));
-        }
-        if batch.is_empty() {
-            return Ok(report);
-        }
-        report.written = batch.len();
-        report.chunks = batch.iter().map(|(_, chunks)| chunks.len()).sum();
-        self.backend.write_batch(&batch)?;
-        Ok(report)
     }
 
     /// Deletes documents by id (unknown ids are ignored); returns how many chunks went.
@@ -212,27 +157,5 @@ impl Index {
     /// writes is always current and its refresh does nothing.
     pub fn refresh(&mut self) -> Result<()> {
         self.backend.refresh()
-    }
-
-    fn chunk_and_embed(&self, doc: &Document, models: IngestModels<'_>) -> Result<Vec<NewChunk>> {
-        let settings = self.settings();
-        let chunking = &settings.chunking;
-        let title = doc.title.trim();
-        let title_tokens = if chunking.prepend_title && !title.is_empty() {
-            models.tokenizer.token_offsets(title).map_err(Error::Model)?.len()
-        } else {
-            0
-        };
-        let texts = chunk_text(&doc.text, title_tokens, chunking, models.tokenizer)?;
-        let inputs: Vec<String> = texts
-            .iter()
-            .map(|t| if title_tokens > 0 { format!("{title} {t}") } else { t.clone() })
-            .collect();
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let vectors = models.embedder.embed(&refs, TextRole::Document).map_err(Error::Model)?;
-        if let Some(v) = vectors.iter().find(|v| v.len() != settings.dimension) {
-            return Err(Error::DimensionMismatch { expected: settings.dimension, got: v.len() });
-        }
-        Ok(texts.into_iter().zip(vectors).map(|(text, vector)| NewChunk { text, vector }).collect())
     }
 }

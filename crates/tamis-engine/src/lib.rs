@@ -10,6 +10,9 @@
 //!   batches ingested all-or-nothing, over a [`backend::Backend`]: by default
 //!   [`EmbeddedBackend`], one directory holding the store and the BM25 and vector indexes
 //!   derived from it.
+//! - [`ingest`]: documents ([`DocumentSource`]: BEIR, JSON Lines, a directory of text
+//!   files) chunked, embedded outside any write lock, and written in all-or-nothing
+//!   batches.
 //! - [`storage`]: the embedded SQLite source of truth with its change log for derived
 //!   indexes.
 //!
@@ -32,13 +35,16 @@ mod error;
 pub mod filter;
 pub mod fusion;
 mod index;
+pub mod ingest;
 pub mod pipeline;
+pub mod source;
 pub mod storage;
 
 pub use embedded::{EmbeddedBackend, EmbeddedCatalog};
 pub use index::{
-    Index, IndexSettings, IngestModels, IngestReport, MAX_EF_SEARCH, ScoreKind, SearchHit,
-    SearchMode, SearchRequest,
+    Index, IndexSettings, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest,
 };
+pub use ingest::{IngestConfig, IngestModels, IngestProgress, IngestReport, ingest, ingest_shared};
+pub use source::DocumentSource;
 
 pub use error::{Error, ErrorKind, Result};

@@ -35,6 +35,12 @@ impl Collection {
         self.index.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The lock itself, for work that takes it step by step (an upsert holds the read
+    /// lock to check a batch and the write lock to write it, neither while embedding).
+    pub fn lock(&self) -> &RwLock<Index> {
+        &self.index
+    }
+
     /// The index, for writing.
     pub fn write(&self) -> RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(PoisonError::into_inner)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tamis_core::{Embedder, PairScore, Reranker, ScoreContract, TextRole, Tokenize};
 use tamis_models::{BiEncoder, CrossEncoder, EncoderInput, Prediction, Prompt, Tokens};
 
-use crate::batcher::{BatchLimits, BatchModel, Batcher, Done};
+use crate::batcher::{BatchLimits, BatchModel, Batcher, Done, Priority};
 use crate::error::{ApiError, Error};
 use crate::metrics::Metrics;
 
@@ -191,7 +191,7 @@ impl Reranker for RerankModel {
     fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
         let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
         let inputs = self.model.tokenize(&pairs)?;
-        let done = self.batcher.run_blocking(inputs).map_err(model_error)?;
+        let done = self.batcher.run_blocking(inputs, Priority::Interactive).map_err(model_error)?;
         Ok(done.outputs.iter().map(|p| p.pair_score(self.label)).collect())
     }
 }
@@ -294,10 +294,15 @@ impl Embedder for EmbedModel {
         self.model.dimension()
     }
 
-    /// Called by the engine (query embedding, ingest) on a blocking thread.
+    /// Called by the engine (query embedding, ingest) on a blocking thread. Documents are
+    /// bulk work: they yield to queries (see `batcher::Priority`).
     fn embed(&self, texts: &[&str], role: TextRole) -> tamis_core::Result<Vec<Vec<f32>>> {
         let inputs = self.model.prepare(texts, self.model.prompt_for(role))?;
-        let mut vectors = self.batcher.run_blocking(inputs).map_err(model_error)?.outputs;
+        let priority = match role {
+            TextRole::Query => Priority::Interactive,
+            TextRole::Document => Priority::Bulk,
+        };
+        let mut vectors = self.batcher.run_blocking(inputs, priority).map_err(model_error)?.outputs;
         if self.model.normalizes() {
             vectors.iter_mut().for_each(|v| tamis_models::normalize(v));
         }

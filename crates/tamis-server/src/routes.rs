@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::auth::{require_read, require_write};
 use crate::error::ApiError;
@@ -38,13 +38,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/collections", get(collections::list))
         .route("/v1/collections/{name}", get(collections::get))
         .layer(from_fn_with_state(state.clone(), require_read));
+    // Upserts embed, so they count against admission like inference does.
+    let upsert = Router::new()
+        .route("/v1/collections/{name}/documents", post(collections::upsert))
+        .layer(from_fn_with_state(state.clone(), admit));
     let write = Router::new()
         .route("/v1/collections/{name}", put(collections::create).delete(collections::delete))
-        .route(
-            "/v1/collections/{name}/documents",
-            post(collections::upsert).delete(collections::delete_documents),
-        )
+        .route("/v1/collections/{name}/documents", delete(collections::delete_documents))
         .route("/v1/collections/{name}/documents/delete", post(collections::delete_documents))
+        .merge(upsert)
         .layer(from_fn_with_state(state.clone(), require_write));
     let max_body_bytes = state.config.limits.max_body_bytes;
     Router::new()

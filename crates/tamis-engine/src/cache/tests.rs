@@ -4,7 +4,8 @@ use tamis_core::{Embedder, Reranker, TextRole};
 use tamis_testkit::{HashEmbedder, OverlapReranker};
 
 use super::{CacheStats, CachedEmbedder, CachedReranker};
-use crate::index::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use crate::index::{Index, IndexSettings, SearchMode, SearchRequest};
+use crate::ingest::IngestModels;
 use crate::pipeline::{PipelineRequest, RerankStage};
 use crate::storage::Document;
 

@@ -7,7 +7,8 @@ use super::{
     AdaptiveDepth, ChunkAggregation, EarlyStop, FinalScoreKind, PipelineRequest, RerankStage,
 };
 use crate::fusion::Fusion;
-use crate::index::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use crate::index::{Index, IndexSettings, SearchMode, SearchRequest};
+use crate::ingest::IngestModels;
 use crate::storage::Document;
 
 const MODELS: IngestModels<'static> =

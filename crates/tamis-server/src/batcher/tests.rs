@@ -48,8 +48,9 @@ fn concurrent_requests_share_passes() {
     // Inputs count as many tokens as their value: no token budget here, only 64 inputs.
     let batcher = batcher(&model, usize::MAX, 64);
     // 50 requests of 20 inputs, all waiting at once.
-    let receivers: Vec<_> =
-        (0..50u32).map(|r| batcher.submit((1..=20).map(|i| r * 100 + i).collect())).collect();
+    let receivers: Vec<_> = (0..50u32)
+        .map(|r| batcher.submit((1..=20).map(|i| r * 100 + i).collect(), Priority::Interactive))
+        .collect();
     for (r, receiver) in receivers.into_iter().enumerate() {
         let done = receiver.blocking_recv().expect("answered").expect("computed");
         let expected: Vec<u32> = (1..=20).map(|i| (r as u32 * 100 + i) * 2).collect();
@@ -67,7 +68,7 @@ fn a_request_larger_than_the_budget_is_split() {
     let model = Slow::new(1);
     // Inputs of 10 tokens, 35 tokens per pass: 3 inputs each.
     let batcher = batcher(&model, 35, 64);
-    let done = batcher.run_blocking(vec![10; 10]).expect("computed");
+    let done = batcher.run_blocking(vec![10; 10], Priority::Interactive).expect("computed");
     assert_eq!(done.outputs, vec![20; 10]);
     assert_eq!(model.passes(), vec![3, 3, 3, 1]);
     assert!(done.inference_time >= Duration::from_millis(4), "four passes counted");
@@ -77,7 +78,7 @@ fn a_request_larger_than_the_budget_is_split() {
 fn an_input_over_the_budget_gets_a_pass_of_its_own() {
     let model = Slow::new(1);
     let batcher = batcher(&model, 5, 64);
-    let done = batcher.run_blocking(vec![50, 1]).expect("computed");
+    let done = batcher.run_blocking(vec![50, 1], Priority::Interactive).expect("computed");
     assert_eq!(done.outputs, vec![100, 2]);
     assert_eq!(model.passes(), vec![1, 1]);
 }
@@ -86,12 +87,12 @@ fn an_input_over_the_budget_gets_a_pass_of_its_own() {
 fn a_failed_pass_fails_only_its_requests() {
     let model = Slow::new(30);
     let batcher = batcher(&model, 10_000, 2);
-    let first = batcher.submit(vec![1, 2]);
+    let first = batcher.submit(vec![1, 2], Priority::Interactive);
     // While the first pass runs, a failing request and a good one queue; with passes of 2
     // inputs they run separately.
     std::thread::sleep(Duration::from_millis(5));
-    let failing = batcher.submit(vec![0, 3]);
-    let good = batcher.submit(vec![4]);
+    let failing = batcher.submit(vec![0, 3], Priority::Interactive);
+    let good = batcher.submit(vec![4], Priority::Interactive);
     assert_eq!(first.blocking_recv().expect("answered").expect("ok").outputs, vec![2, 4]);
     let err = failing.blocking_recv().expect("answered").expect_err("input 0 fails");
     assert_eq!(err.message, "input 0 fails");
@@ -102,11 +103,11 @@ fn a_failed_pass_fails_only_its_requests() {
 fn requests_whose_client_left_are_not_computed() {
     let model = Slow::new(30);
     let batcher = batcher(&model, 10_000, 64);
-    let first = batcher.submit(vec![1]);
+    let first = batcher.submit(vec![1], Priority::Interactive);
     std::thread::sleep(Duration::from_millis(5));
     // Its receiver is dropped before the model thread reaches it.
-    drop(batcher.submit(vec![7; 10]));
-    let last = batcher.submit(vec![2]);
+    drop(batcher.submit(vec![7; 10], Priority::Interactive));
+    let last = batcher.submit(vec![2], Priority::Interactive);
     assert_eq!(first.blocking_recv().expect("answered").expect("ok").outputs, vec![2]);
     assert_eq!(last.blocking_recv().expect("answered").expect("ok").outputs, vec![4]);
     assert_eq!(model.passes(), vec![1, 1], "the abandoned request was computed");
@@ -116,10 +117,33 @@ fn requests_whose_client_left_are_not_computed() {
 fn queue_time_counts_the_wait_for_a_busy_model() {
     let model = Slow::new(40);
     let batcher = batcher(&model, 10_000, 1);
-    let first = batcher.submit(vec![1]);
-    let second = batcher.submit(vec![2]);
+    let first = batcher.submit(vec![1], Priority::Interactive);
+    let second = batcher.submit(vec![2], Priority::Interactive);
     let first = first.blocking_recv().expect("answered").expect("ok");
     let second = second.blocking_recv().expect("answered").expect("ok");
     assert!(first.queue_time < Duration::from_millis(30), "{:?}", first.queue_time);
     assert!(second.queue_time >= Duration::from_millis(35), "{:?}", second.queue_time);
+}
+
+#[test]
+fn interactive_inputs_overtake_bulk_work_in_small_passes() {
+    let model = Slow::new(20);
+    // Inputs of 100 tokens: a full pass takes 100 of them, a bulk pass 2048 / 100 = 20.
+    let batcher = batcher(&model, 10_000, 1000);
+    let bulk = batcher.submit(vec![100; 200], Priority::Bulk);
+    // Let the first bulk pass start, then ask for one interactive input.
+    std::thread::sleep(Duration::from_millis(5));
+    let query = batcher.submit(vec![100], Priority::Interactive);
+    let query = query.blocking_recv().expect("answered").expect("computed");
+    assert_eq!(query.outputs, [200]);
+    let bulk = bulk.blocking_recv().expect("answered").expect("computed");
+    assert_eq!(bulk.outputs, vec![200; 200]);
+    let passes = model.passes();
+    let bulk_pass = BULK_PASS_TOKENS / 100;
+    // The query rode the second pass, beside bulk inputs up to the bulk budget less its own.
+    assert_eq!(passes[0], bulk_pass, "{passes:?}");
+    assert_eq!(passes[1], bulk_pass, "{passes:?}");
+    assert!(passes.iter().all(|&n| n <= bulk_pass), "{passes:?}");
+    assert_eq!(passes.iter().sum::<usize>(), 201);
+    assert_eq!(passes.len(), 11, "{passes:?}");
 }

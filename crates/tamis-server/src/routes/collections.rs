@@ -12,9 +12,12 @@ use tamis_engine::backend::BackendStats;
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
+use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
 use tamis_engine::storage::Document;
-use tamis_engine::{Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use tamis_engine::{
+    Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest, ingest_shared,
+};
 use utoipa::ToSchema;
 
 use crate::collections::Collection;
@@ -305,7 +308,14 @@ pub async fn delete(
     Ok(Json(serde_json::json!({ "deleted": deleted })))
 }
 
+/// Documents per all-or-nothing batch of an upsert.
+const UPSERT_BATCH_DOCS: usize = 64;
+
 /// `POST /v1/collections/{name}/documents`: upserts in all-or-nothing batches of 64.
+///
+/// Each batch is embedded without holding the collection's lock (the write lock is held
+/// only to write it), so searches on the collection answer while a long upsert embeds;
+/// its documents are bulk work for the bi-encoder's batcher, which serves queries first.
 #[utoipa::path(post, path = "/v1/collections/{name}/documents", request_body = UpsertDocuments,
     tag = "collections", responses((status = 200, description = "Written, unchanged, chunks")))]
 pub async fn upsert(
@@ -315,6 +325,16 @@ pub async fn upsert(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if body.documents.is_empty() {
         return Err(ApiError::bad_request("no documents: send at least one"));
+    }
+    let limit = state.config.limits.max_inputs_per_request;
+    if body.documents.len() > limit {
+        return Err(ApiError::new(
+            ErrorType::PayloadTooLarge,
+            format!(
+                "{} documents in one request; this server takes at most {limit}",
+                body.documents.len()
+            ),
+        ));
     }
     if let Some(idx) = body.documents.iter().position(|d| d.id.trim().is_empty()) {
         return Err(ApiError::bad_request(format!("document {idx} has an empty id")));
@@ -328,18 +348,16 @@ pub async fn upsert(
         .collect();
     let state2 = state.clone();
     let report = blocking(move || {
+        state2.collections()?.check_embedder(&collection.read())?;
         let models = IngestModels { embedder: &*embedder, tokenizer: &*embedder };
-        let mut index = collection.write();
-        state2.collections()?.check_embedder(&index)?;
-        let (mut written, mut unchanged, mut chunks) = (0, 0, 0);
-        for batch in documents.chunks(64) {
-            let report = index.ingest_batch(batch, models)?;
-            written += report.written;
-            unchanged += report.unchanged;
-            chunks += report.chunks;
-        }
-        index.flush()?;
-        Ok(serde_json::json!({ "written": written, "unchanged": unchanged, "chunks": chunks }))
+        let config = IngestConfig { batch_docs: UPSERT_BATCH_DOCS };
+        let documents = documents.into_iter().map(Ok);
+        let report = ingest_shared(collection.lock(), documents, models, config, &mut Silent)?;
+        Ok(serde_json::json!({
+            "written": report.written,
+            "unchanged": report.unchanged,
+            "chunks": report.chunks,
+        }))
     })
     .await?;
     Ok(Json(report))
