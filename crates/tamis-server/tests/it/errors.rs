@@ -61,6 +61,16 @@ async fn empty_and_oversized_requests() {
         "limit",
     );
     server.get("/nope").await.expect_error(404, "not_found", "/nope");
+    // An upsert embeds as many texts as an embedding request: the same limit.
+    server.call(Method::PUT, "/v1/collections/docs", None, None).await.expect(201);
+    let documents: Vec<_> = (0..6).map(|i| json!({ "id": format!("d{i}"), "text": "t" })).collect();
+    server
+        .post("/v1/collections/docs/documents", json!({ "documents": documents }))
+        .await
+        .expect_error(413, "payload_too_large", "at most 5");
+    let five = &documents[..5];
+    let reply = server.post("/v1/collections/docs/documents", json!({ "documents": five })).await;
+    assert_eq!(reply.expect(200).body["written"], 5);
 }
 
 #[tokio::test]
@@ -79,8 +89,20 @@ async fn a_full_queue_answers_429_with_retry_after() {
     assert_eq!(reply.headers["retry-after"], "1");
     // Liveness and metrics are not inference: they still answer.
     server.get("/health").await.expect(200);
+    // Upserts embed too: they wait their turn like inference (writes that embed nothing
+    // do not).
+    server.call(Method::PUT, "/v1/collections/docs", None, None).await.expect(201);
+    let upsert = json!({ "documents": [{ "id": "d1", "text": "t" }] });
+    server.post("/v1/collections/docs/documents", upsert.clone()).await.expect_error(
+        429,
+        "overloaded",
+        "limit of 2",
+    );
+    let delete = json!({ "ids": ["d1"] });
+    server.post("/v1/collections/docs/documents/delete", delete).await.expect(200);
     drop((first, second));
     server.post("/rerank", json!({ "query": "q", "texts": ["a"] })).await.expect(200);
+    server.post("/v1/collections/docs/documents", upsert).await.expect(200);
 }
 
 #[tokio::test]
