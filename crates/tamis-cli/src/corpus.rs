@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
-use tamis_engine::storage::Document;
+use tamis_engine::Document;
 
 /// One line of BEIR (`_id`) or generic (`id`) JSON Lines.
 #[derive(Deserialize)]

@@ -8,8 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
-use tamis_engine::storage::Document;
-use tamis_engine::{Index, IndexSettings, IngestModels, IngestReport};
+use tamis_engine::{Document, Index, IndexSettings, IngestModels, IngestReport};
 use tamis_postgres::PgOptions;
 
 use crate::jsonl::progress;
@@ -188,15 +187,15 @@ impl CreationArgs {
             chunking.overlap_tokens = overlap;
         }
         chunking.prepend_title = !self.no_title;
-        settings.bm25.stemming = !self.no_stemming;
-        settings.bm25.stopwords = !self.no_stopwords;
+        settings.lexical.stemming = !self.no_stemming;
+        settings.lexical.stopwords = !self.no_stopwords;
         if let Some(exact_below) = self.exact_below {
             settings.exact_below = exact_below;
         }
         let hnsw = &mut settings.hnsw;
-        hnsw.connectivity = self.hnsw_m.unwrap_or(hnsw.connectivity);
-        hnsw.expansion_add = self.hnsw_ef_construction.unwrap_or(hnsw.expansion_add);
-        hnsw.expansion_search = self.hnsw_ef_search.unwrap_or(hnsw.expansion_search);
+        hnsw.m = self.hnsw_m.unwrap_or(hnsw.m);
+        hnsw.ef_construction = self.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
+        hnsw.ef_search = self.hnsw_ef_search.unwrap_or(hnsw.ef_search);
     }
 }
 

@@ -32,14 +32,14 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         "embedder": settings.embedder_id,
         "dimension": settings.dimension,
         "chunking": settings.chunking,
-        "bm25": {"stemming": settings.bm25.stemming, "stopwords": settings.bm25.stopwords},
+        "bm25": {"stemming": settings.lexical.stemming, "stopwords": settings.lexical.stopwords},
         "vector_index": stats.vector_index,
         "vectors": stats.vectors,
         "exact_below": settings.exact_below,
         "lexical_scoring": stats.lexical_scoring,
     });
     if let Store::Dir(dir) = &store {
-        let store_bytes = size(&dir.join(tamis_engine::storage::STORE_FILE))
+        let store_bytes = size(&dir.join(tamis_embedded::store::STORE_FILE))
             + size(&dir.join("store.sqlite-wal"));
         info["path"] = dir.display().to_string().into();
         info["bytes"] = serde_json::json!({

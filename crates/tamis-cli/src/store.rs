@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use tamis_embedded::EmbeddedCatalog;
 use tamis_engine::backend::Catalog;
-use tamis_engine::{EmbeddedCatalog, Index, IndexSettings};
+use tamis_engine::{Index, IndexSettings};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions, is_postgres_url};
 
 /// The index argument of `index`, `search` and `info`.
@@ -92,7 +93,7 @@ impl Store {
     /// Whether an index is there.
     pub fn exists(&self) -> anyhow::Result<bool> {
         Ok(match self {
-            Store::Dir(dir) => dir.join(tamis_engine::storage::STORE_FILE).is_file(),
+            Store::Dir(dir) => dir.join(tamis_embedded::store::STORE_FILE).is_file(),
             Store::Postgres { catalog, collection } => catalog.open_backend(collection)?.is_some(),
         })
     }
@@ -100,7 +101,7 @@ impl Store {
     /// Opens the index there.
     pub fn open(&self) -> anyhow::Result<Index> {
         Ok(match self {
-            Store::Dir(dir) => Index::open(dir)?,
+            Store::Dir(dir) => tamis_embedded::open(dir)?,
             Store::Postgres { catalog, collection } => {
                 catalog.open(collection)?.ok_or_else(|| tamis_engine::Error::NoCollection {
                     location: catalog.location().to_string(),
@@ -113,7 +114,7 @@ impl Store {
     /// Creates an index there; `options` are PostgreSQL's (a directory has none).
     pub fn create(&self, settings: IndexSettings, options: PgOptions) -> anyhow::Result<Index> {
         Ok(match self {
-            Store::Dir(dir) => Index::create(dir, settings)?,
+            Store::Dir(dir) => tamis_embedded::create(dir, settings)?,
             Store::Postgres { catalog, collection } => {
                 catalog.create_with(collection, &settings, options)?
             }

@@ -1,5 +1,5 @@
 //! The tamis engine: what joins storage, the lexical and vector retrievers and the models
-//! into two-stage search.
+//! into two-stage search, whatever backend holds the index.
 //!
 //! Built so far:
 //! - [`chunker`]: documents cut into windows of the bi-encoder's tokens, with overlap.
@@ -7,11 +7,14 @@
 //! - [`filter`]: metadata filter expressions (`lang = "en" and year >= 2010`), parsed
 //!   once and evaluated against a document's JSON metadata.
 //! - [`Index`]: documents chunked, embedded and searched by BM25, vectors or both, with
-//!   batches ingested all-or-nothing, over a [`backend::Backend`]: by default
-//!   [`EmbeddedBackend`], one directory holding the store and the BM25 and vector indexes
-//!   derived from it.
-//! - [`storage`]: the embedded SQLite source of truth with its change log for derived
-//!   indexes.
+//!   batches ingested all-or-nothing, over a [`backend::Backend`]: an embedded directory
+//!   (the `tamis-embedded` crate) or a database (`tamis-postgres`). [`IndexSettings`] are
+//!   the engine's own, which each backend maps onto its libraries.
+//! - [`pipeline`]: the two-stage query, stage 1 then a cascade of rerankers.
+//! - [`cache`]: query-embedding and rerank-score caches wrapping the models.
+//!
+//! This crate links no storage library: backends live in their own crates and are reached
+//! only through [`backend::Backend`] and [`backend::Catalog`].
 //!
 //! ```
 //! use tamis_core::Hit;
@@ -27,18 +30,19 @@
 pub mod backend;
 pub mod cache;
 pub mod chunker;
-mod embedded;
+mod document;
 mod error;
 pub mod filter;
 pub mod fusion;
 mod index;
 pub mod pipeline;
-pub mod storage;
+mod settings;
 
-pub use embedded::{EmbeddedBackend, EmbeddedCatalog};
+pub use document::{Document, NewChunk, StoredChunk};
 pub use index::{
-    Index, IndexSettings, IngestModels, IngestReport, MAX_EF_SEARCH, ScoreKind, SearchHit,
-    SearchMode, SearchRequest,
+    Index, IngestModels, IngestReport, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode,
+    SearchRequest,
 };
+pub use settings::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{BackendError, Error, ErrorKind, Result};

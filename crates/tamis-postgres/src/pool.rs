@@ -33,14 +33,15 @@ impl Db {
     pub fn new(config: &PgConfig) -> Result<(Arc<Db>, postgres::Client)> {
         let tls = tls(config)?;
         let location = config.location();
-        let client = config.postgres.connect(tls.clone()).map_err(|err| {
-            match crate::error::database(&location, "connecting", &err) {
-                tamis_engine::Error::Backend { kind: ErrorKind::Unavailable, message, .. } => {
-                    Error::Connect { location: location.clone(), message }
-                }
-                other => Error::Engine(other),
-            }
-        })?;
+        let client =
+            config.postgres.connect(tls.clone()).map_err(
+                |err| match crate::error::statement_error(&location, "connecting", &err) {
+                    Error::Database { kind: ErrorKind::Unavailable, message, .. } => {
+                        Error::Connect { location: location.clone(), message }
+                    }
+                    other => other,
+                },
+            )?;
         let manager = PostgresConnectionManager::new(config.postgres.clone(), tls);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
@@ -54,10 +55,13 @@ impl Db {
 
     /// A connection from the pool, waiting up to the connect timeout.
     pub fn connection(&self) -> tamis_engine::Result<Connection> {
-        self.pool.get().map_err(|err| tamis_engine::Error::Backend {
-            location: self.location.clone(),
-            kind: ErrorKind::Unavailable,
-            message: format!("no connection to the database: {err}"),
+        self.pool.get().map_err(|err| {
+            Error::Database {
+                location: self.location.clone(),
+                kind: ErrorKind::Unavailable,
+                message: format!("no connection to the database: {err}"),
+            }
+            .into()
         })
     }
 }
