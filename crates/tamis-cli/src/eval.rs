@@ -13,10 +13,10 @@ use tamis_postgres::PgOptions;
 
 use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
+use crate::location::connect_postgres;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
 use crate::stage_args::{LoadedReranker, StageArgs, Variant};
-use crate::store::connect_postgres;
 
 mod report;
 

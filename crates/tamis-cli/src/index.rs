@@ -12,8 +12,8 @@ use tamis_engine::{Document, Index, IndexSettings, IngestModels, IngestReport};
 use tamis_postgres::PgOptions;
 
 use crate::jsonl::progress;
+use crate::location::{IndexLocation, LocationArgs};
 use crate::model_args::{EngineModelArgs, configure_threads};
-use crate::store::{Store, StoreArgs};
 
 /// Build or update an index: documents in, chunks embedded and indexed for BM25 and vectors.
 ///
@@ -39,7 +39,7 @@ use crate::store::{Store, StoreArgs};
 pub struct IndexArgs {
     /// Where the index is created or updated.
     #[command(flatten)]
-    store: StoreArgs,
+    location: LocationArgs,
 
     /// In PostgreSQL, store vectors as halfvec (16-bit floats): half the space, scores
     /// within about 1e-3 (fixed when the collection is created).
@@ -202,9 +202,9 @@ impl CreationArgs {
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
-    let store = args.store.resolve()?;
+    let store = args.location.resolve()?;
     anyhow::ensure!(
-        !(args.halfvec && matches!(store, Store::Dir(_))),
+        !(args.halfvec && matches!(store, IndexLocation::Dir(_))),
         "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
     );
     let exists = store.exists()?;
