@@ -33,15 +33,15 @@ impl Db {
     pub fn new(config: &PgConfig) -> Result<(Arc<Db>, postgres::Client)> {
         let tls = tls(config)?;
         let location = config.location();
-        let client =
-            config.postgres.connect(tls.clone()).map_err(
-                |err| match crate::error::statement_error(&location, "connecting", &err) {
-                    Error::Database { kind: ErrorKind::Unavailable, message, .. } => {
-                        Error::Connect { location: location.clone(), message }
-                    }
-                    other => other,
-                },
-            )?;
+        let client = config.postgres.connect(tls.clone()).map_err(|err| {
+            let failed = crate::error::statement_error(&location, "connecting", &err);
+            match failed {
+                Error::Database { kind: ErrorKind::Unavailable, message, .. } => {
+                    Error::Connect { location: location.clone(), message }
+                }
+                other => other,
+            }
+        })?;
         let manager = PostgresConnectionManager::new(config.postgres.clone(), tls);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
