@@ -13,10 +13,10 @@ use tamis_postgres::PgOptions;
 
 use crate::index::{CreationArgs, ingest};
 use crate::jsonl::progress;
+use crate::location::connect_postgres;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
 use crate::stage_args::{LoadedReranker, StageArgs, Variant};
-use crate::store::connect_postgres;
 
 mod report;
 
@@ -136,11 +136,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         }
         None => {
             let index_dir = cache.join(&key);
-            let index = if index_dir.join(tamis_engine::storage::STORE_FILE).is_file() {
-                Index::open(&index_dir)?
+            let index = if index_dir.join(tamis_embedded::store::STORE_FILE).is_file() {
+                tamis_embedded::open(&index_dir)?
             } else {
                 fs_err::create_dir_all(&index_dir)?;
-                Index::create(&index_dir, settings)?
+                tamis_embedded::create(&index_dir, settings)?
             };
             (index, index_dir.display().to_string())
         }

@@ -13,8 +13,8 @@ use tamis_engine::{
 use tamis_postgres::PgOptions;
 
 use crate::jsonl::progress;
+use crate::location::{IndexLocation, LocationArgs};
 use crate::model_args::{EngineModelArgs, configure_threads};
-use crate::store::{Store, StoreArgs};
 
 /// Build or update an index: documents in, chunks embedded and indexed for BM25 and vectors.
 ///
@@ -40,7 +40,7 @@ use crate::store::{Store, StoreArgs};
 pub struct IndexArgs {
     /// Where the index is created or updated.
     #[command(flatten)]
-    store: StoreArgs,
+    location: LocationArgs,
 
     /// In PostgreSQL, store vectors as halfvec (16-bit floats): half the space, scores
     /// within about 1e-3 (fixed when the collection is created).
@@ -201,24 +201,24 @@ impl CreationArgs {
             chunking.overlap_tokens = overlap;
         }
         chunking.prepend_title = !self.no_title;
-        settings.bm25.stemming = !self.no_stemming;
-        settings.bm25.stopwords = !self.no_stopwords;
+        settings.lexical.stemming = !self.no_stemming;
+        settings.lexical.stopwords = !self.no_stopwords;
         if let Some(exact_below) = self.exact_below {
             settings.exact_below = exact_below;
         }
         let hnsw = &mut settings.hnsw;
-        hnsw.connectivity = self.hnsw_m.unwrap_or(hnsw.connectivity);
-        hnsw.expansion_add = self.hnsw_ef_construction.unwrap_or(hnsw.expansion_add);
-        hnsw.expansion_search = self.hnsw_ef_search.unwrap_or(hnsw.expansion_search);
+        hnsw.m = self.hnsw_m.unwrap_or(hnsw.m);
+        hnsw.ef_construction = self.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
+        hnsw.ef_search = self.hnsw_ef_search.unwrap_or(hnsw.ef_search);
     }
 }
 
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
-    let store = args.store.resolve()?;
+    let store = args.location.resolve()?;
     anyhow::ensure!(
-        !(args.halfvec && matches!(store, Store::Dir(_))),
+        !(args.halfvec && matches!(store, IndexLocation::Dir(_))),
         "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
     );
     let exists = store.exists()?;

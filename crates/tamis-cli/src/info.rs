@@ -4,14 +4,14 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::store::{Store, StoreArgs};
+use crate::location::{IndexLocation, LocationArgs};
 
 /// Show an index's counts, models, settings and sizes on disk.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     /// The index.
     #[command(flatten)]
-    store: StoreArgs,
+    location: LocationArgs,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -19,8 +19,8 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let store = args.store.resolve()?;
-    let index = store.open()?;
+    let location = args.location.resolve()?;
+    let index = location.open()?;
     let stats = index.stats()?;
     let settings = index.settings();
     let mut info = serde_json::json!({
@@ -32,14 +32,14 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         "embedder": settings.embedder_id,
         "dimension": settings.dimension,
         "chunking": settings.chunking,
-        "bm25": {"stemming": settings.bm25.stemming, "stopwords": settings.bm25.stopwords},
+        "bm25": {"stemming": settings.lexical.stemming, "stopwords": settings.lexical.stopwords},
         "vector_index": stats.vector_index,
         "vectors": stats.vectors,
         "exact_below": settings.exact_below,
         "lexical_scoring": stats.lexical_scoring,
     });
-    if let Store::Dir(dir) = &store {
-        let store_bytes = size(&dir.join(tamis_engine::storage::STORE_FILE))
+    if let IndexLocation::Dir(dir) = &location {
+        let store_bytes = size(&dir.join(tamis_embedded::store::STORE_FILE))
             + size(&dir.join("store.sqlite-wal"));
         info["path"] = dir.display().to_string().into();
         info["bytes"] = serde_json::json!({

@@ -10,12 +10,12 @@ mod hub;
 mod index;
 mod info;
 mod jsonl;
+mod location;
 mod model_args;
 mod rerank;
 mod search;
 mod serve;
 mod stage_args;
-mod store;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -6,9 +6,9 @@ use tamis_engine::filter::Filter;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
+use crate::location::LocationArgs;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::stage_args::{StageArgs, Variant};
-use crate::store::StoreArgs;
 
 /// Search an index: BM25, dense vectors, or both fused (RRF with k = 60 by default).
 ///
@@ -25,7 +25,7 @@ use crate::store::StoreArgs;
 pub struct SearchArgs {
     /// The index to search.
     #[command(flatten)]
-    store: StoreArgs,
+    location: LocationArgs,
 
     /// The query text.
     query: String,
@@ -160,7 +160,7 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
     let fusion = args.fusion.fusion()?;
     let patience = args.stages.patience()?;
-    let index = args.store.resolve()?.open()?;
+    let index = args.location.resolve()?.open()?;
     let mode = SearchMode::from(args.mode);
     let embedder = match mode {
         SearchMode::Bm25 => None,

@@ -9,8 +9,8 @@ use clap::Args;
 use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
+use crate::location::open_catalog;
 use crate::model_args::{EngineModelArgs, configure_threads};
-use crate::store::open_catalog;
 
 /// Serve rerank, embeddings and search over HTTP.
 ///

@@ -3,8 +3,8 @@
 //! An [`Index`] does what every index does the same way — chunking and
 //! embedding documents, skipping unchanged ones, fusing the retrievers' lists, grouping
 //! chunks by document, reranking — and hands storage and the two stage-1 retrievers to a
-//! [`Backend`]: the embedded one in a directory ([`EmbeddedBackend`](crate::EmbeddedBackend))
-//! or an external database (the `tamis-postgres` crate). A [`Catalog`] names the indexes
+//! [`Backend`]: the embedded one in a directory (the `tamis-embedded` crate) or an external
+//! database (the `tamis-postgres` crate). A [`Catalog`] names the indexes
 //! (collections) a server holds in one place.
 
 use std::collections::HashSet;
@@ -12,9 +12,8 @@ use std::collections::HashSet;
 use tamis_core::{ChunkKey, Hit};
 
 use crate::filter::Filter;
-use crate::index::{IndexSettings, ScoreKind};
-use crate::storage::{Document, NewChunk, StoredChunk};
-use crate::{Index, Result};
+use crate::index::ScoreKind;
+use crate::{Document, Index, IndexSettings, NewChunk, Result, StoredChunk};
 
 /// What stage 1 asks a backend for: the two ranked chunk lists, before fusion.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +27,8 @@ pub struct Stage1Query<'a> {
     /// Only chunks of documents whose metadata passes.
     pub filter: Option<&'a Filter>,
     /// The HNSW search breadth of this query (`None`: the index's
-    /// [`HnswParams::expansion_search`](tamis_vector::HnswParams::expansion_search)); a
-    /// graph walk keeps `max(ef_search, depth)` candidates. Exact search ignores it.
+    /// [`HnswSettings::ef_search`](crate::HnswSettings::ef_search)); a graph walk keeps
+    /// `max(ef_search, depth)` candidates. Exact search ignores it.
     pub ef_search: Option<usize>,
 }
 

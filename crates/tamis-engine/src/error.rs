@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 pub use tamis_core::ErrorKind;
 
+/// Any error a backend's library raises.
+type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,24 +60,6 @@ pub enum Error {
     /// A model failed (embedding, tokenizing, reranking).
     #[error(transparent)]
     Model(tamis_core::Error),
-    /// The SQLite store failed.
-    #[error("index store {}: {source}", path.display())]
-    Store {
-        /// The store file.
-        path: PathBuf,
-        /// SQLite's error.
-        source: rusqlite::Error,
-    },
-    /// The store was written by an incompatible version of tamis.
-    #[error("index store {} has schema version {found}, this tamis reads version {expected}: rebuild the index", path.display())]
-    SchemaVersion {
-        /// The store file.
-        path: PathBuf,
-        /// The version found.
-        found: i64,
-        /// The version this build reads.
-        expected: i64,
-    },
     /// `create` found an index already there.
     #[error("{} already holds an index: open it, or choose an empty directory", path.display())]
     IndexExists {
@@ -86,14 +71,6 @@ pub enum Error {
     NoIndex {
         /// The directory.
         path: PathBuf,
-    },
-    /// The index directory is damaged.
-    #[error("index {} is damaged: {message}", path.display())]
-    CorruptIndex {
-        /// The file at fault.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
     },
     /// A catalog already has a collection by that name.
     #[error("collection '{name}' already exists in {location}: open it, or choose another name")]
@@ -111,16 +88,18 @@ pub enum Error {
         /// The collection's name.
         name: String,
     },
-    /// An external backend (a database) failed or refused.
-    #[error("{location}: {message}")]
-    Backend {
-        /// The backend (never with credentials).
+    /// Another process is writing the index: searches can run, writes wait until it stops.
+    #[error(
+        "{location}: another process is writing this index; searches can run beside it, \
+         writes wait until it stops"
+    )]
+    Busy {
+        /// What is locked: the index, or the part of it that holds the write lock.
         location: String,
-        /// Whose fault it is.
-        kind: ErrorKind,
-        /// What went wrong, with its causes.
-        message: String,
     },
+    /// A backend failed or refused: a database, the embedded store or one of its indexes.
+    #[error(transparent)]
+    Backend(BackendError),
     /// The index was built with another bi-encoder.
     #[error(
         "index {location} was built with embedder '{indexed_with}', not '{requested}': use that model, or build a new index"
@@ -136,6 +115,9 @@ pub enum Error {
     /// Dense or hybrid search was asked for without an embedder.
     #[error("dense and hybrid search need the index's bi-encoder")]
     EmbedderRequired,
+    /// Reading documents to ingest failed (the error names the path).
+    #[error(transparent)]
+    Io(std::io::Error),
     /// An embedding has the wrong length for the index.
     #[error("the embedder returned {got} dimensions, the index holds {expected}")]
     DimensionMismatch {
@@ -144,18 +126,9 @@ pub enum Error {
         /// What the embedder returned.
         got: usize,
     },
-    /// The BM25 index failed.
-    #[error(transparent)]
-    Lexical(#[from] tamis_lexical::Error),
-    /// The vector index failed.
-    #[error(transparent)]
-    Vector(#[from] tamis_vector::Error),
     /// A setting could not be (de)serialized.
     #[error("settings: {0}")]
     Json(serde_json::Error),
-    /// Filesystem access failed (the error names the path).
-    #[error(transparent)]
-    Io(std::io::Error),
 }
 
 impl Error {
@@ -169,7 +142,6 @@ impl Error {
             | Error::BadInput { .. }
             | Error::InvalidSearch { .. }
             | Error::InvalidCollectionName { .. }
-            | Error::SchemaVersion { .. }
             | Error::IndexExists { .. }
             | Error::NoIndex { .. }
             | Error::CollectionExists { .. }
@@ -177,13 +149,73 @@ impl Error {
             | Error::EmbedderMismatch { .. }
             | Error::DimensionMismatch { .. }
             | Error::EmbedderRequired => ErrorKind::User,
-            Error::CorruptIndex { .. } | Error::Json(_) => ErrorKind::Internal,
-            Error::Lexical(err) => err.kind(),
-            Error::Vector(err) => err.kind(),
+            Error::Json(_) => ErrorKind::Internal,
+            // A missing or unreadable input is the caller's to fix; a failing disk is not.
+            Error::Io(err) => match err.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::InvalidData
+                | std::io::ErrorKind::IsADirectory => ErrorKind::User,
+                _ => ErrorKind::Unavailable,
+            },
+            Error::Busy { .. } => ErrorKind::Unavailable,
             Error::Model(err) => err.kind(),
-            Error::Backend { kind, .. } => *kind,
-            Error::Store { .. } | Error::Io(_) => ErrorKind::Unavailable,
+            Error::Backend(err) => err.kind(),
         }
+    }
+}
+
+/// A backend's own error, carried through the engine whole: its message is this error's and
+/// its causes follow it, so nothing the backend said is lost; [`kind`](BackendError::kind)
+/// says whose fault it is, [`location`](BackendError::location) where the index lives.
+///
+/// Backends build one for what only they can fail at (a SQLite statement, a tantivy commit,
+/// a database query) and use the engine's own variants ([`Error::IndexExists`],
+/// [`Error::Busy`], ...) for what every backend can report, so callers can match on those.
+#[derive(Debug)]
+pub struct BackendError {
+    kind: ErrorKind,
+    location: String,
+    source: BoxedError,
+}
+
+impl BackendError {
+    /// `source`, raised by the backend of the index at `location` (never with credentials).
+    pub fn new(
+        kind: ErrorKind,
+        location: impl Into<String>,
+        source: impl Into<BoxedError>,
+    ) -> Self {
+        BackendError { kind, location: location.into(), source: source.into() }
+    }
+
+    /// Whose fault this error is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Where the index lives (a directory, or a database without credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The backend's own error, to downcast to the backend crate's error type.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.source.as_ref()
+    }
+}
+
+// Transparent: the backend's message is the message, and its causes are the causes (the
+// backend's error itself is not repeated as a cause of its own text).
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
     }
 }
 

@@ -18,8 +18,6 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
-mod sql;
-
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {

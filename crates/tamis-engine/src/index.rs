@@ -1,56 +1,18 @@
 //! An index: documents cut into chunks, embedded, stored and searched through a
-//! [`Backend`] — the embedded directory by default ([`Index::create`], [`Index::open`]), or
-//! any other backend ([`Index::with_backend`]).
+//! [`Backend`] ([`Index::with_backend`]): an embedded directory (the `tamis-embedded`
+//! crate) or a database (`tamis-postgres`).
 //!
 //! What every backend shares lives here: chunking and embedding, skipping unchanged
 //! documents, fusing the retrievers' lists and grouping chunks by document
 //! ([`Index::search`]), and the reranking pipeline ([`Index::search_and_rerank`]).
 
-use std::path::Path;
-
-use tamis_lexical::Bm25Config;
-use tamis_vector::HnswParams;
-
 use crate::backend::{Backend, BackendStats};
-use crate::chunker::ChunkingConfig;
-use crate::embedded::EmbeddedBackend;
 use crate::filter::Filter;
-use crate::{Error, Result};
+use crate::{Error, IndexSettings, Result};
 
 mod search;
 
 pub use search::{MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest};
-
-/// What an index is built with; fixed at creation and recorded by its backend.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexSettings {
-    /// Identifies the bi-encoder (name and revision); opening with another one is an error.
-    pub embedder_id: String,
-    /// Length of the embeddings.
-    pub dimension: usize,
-    /// How documents are cut into chunks.
-    pub chunking: ChunkingConfig,
-    /// How BM25 analyzes text.
-    pub bm25: Bm25Config,
-    /// HNSW parameters, used above `exact_below` chunks.
-    pub hnsw: HnswParams,
-    /// Below this many chunks, vectors are searched exactly (faster and perfect at that size).
-    pub exact_below: usize,
-}
-
-impl IndexSettings {
-    /// Settings with the documented defaults for an embedder.
-    pub fn new(embedder_id: impl Into<String>, dimension: usize) -> IndexSettings {
-        IndexSettings {
-            embedder_id: embedder_id.into(),
-            dimension,
-            chunking: ChunkingConfig::default(),
-            bm25: Bm25Config::default(),
-            hnsw: HnswParams::default(),
-            exact_below: 20_000,
-        }
-    }
-}
 
 // Searches may share one index across threads (`&Index` methods); writes need `&mut`.
 const _: fn() = || {
@@ -65,16 +27,6 @@ pub struct Index {
 }
 
 impl Index {
-    /// Creates an embedded index in `dir`, which must not hold one yet.
-    pub fn create(dir: &Path, settings: IndexSettings) -> Result<Index> {
-        Ok(Index::with_backend(Box::new(EmbeddedBackend::create(dir, settings)?)))
-    }
-
-    /// Opens the embedded index in `dir`, bringing its derived indexes up to its store.
-    pub fn open(dir: &Path) -> Result<Index> {
-        Ok(Index::with_backend(Box::new(EmbeddedBackend::open(dir)?)))
-    }
-
     /// An index over any backend.
     pub fn with_backend(backend: Box<dyn Backend>) -> Index {
         Index { backend }

@@ -18,7 +18,7 @@ use std::sync::{PoisonError, RwLock, mpsc};
 use tamis_core::{Embedder, TextRole, Tokenize, expect_count};
 
 use crate::chunker::chunk_text;
-use crate::storage::{Document, NewChunk};
+use crate::{Document, NewChunk};
 use crate::{Error, Index, IndexSettings, Result};
 
 /// The models an ingest needs.
@@ -364,6 +364,3 @@ fn embed_thread_gone() -> Error {
         source: "the embedding thread stopped: this is a bug".into(),
     })
 }
-
-#[cfg(test)]
-mod tests;

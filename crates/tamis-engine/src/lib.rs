@@ -1,5 +1,5 @@
 //! The tamis engine: what joins storage, the lexical and vector retrievers and the models
-//! into two-stage search.
+//! into two-stage search, whatever backend holds the index.
 //!
 //! Built so far:
 //! - [`chunker`]: documents cut into windows of the bi-encoder's tokens, with overlap.
@@ -7,14 +7,17 @@
 //! - [`filter`]: metadata filter expressions (`lang = "en" and year >= 2010`), parsed
 //!   once and evaluated against a document's JSON metadata.
 //! - [`Index`]: documents chunked, embedded and searched by BM25, vectors or both, with
-//!   batches ingested all-or-nothing, over a [`backend::Backend`]: by default
-//!   [`EmbeddedBackend`], one directory holding the store and the BM25 and vector indexes
-//!   derived from it.
+//!   batches ingested all-or-nothing, over a [`backend::Backend`]: an embedded directory
+//!   (the `tamis-embedded` crate) or a database (`tamis-postgres`). [`IndexSettings`] are
+//!   the engine's own, which each backend maps onto its libraries.
+//! - [`pipeline`]: the two-stage query, stage 1 then a cascade of rerankers.
+//! - [`cache`]: query-embedding and rerank-score caches wrapping the models.
+//!
+//! This crate links no storage library: backends live in their own crates and are reached
+//! only through [`backend::Backend`] and [`backend::Catalog`].
 //! - [`ingest`]: documents ([`DocumentSource`]: BEIR, JSON Lines, a directory of text
 //!   files) chunked, embedded outside any write lock, and written in all-or-nothing
 //!   batches.
-//! - [`storage`]: the embedded SQLite source of truth with its change log for derived
-//!   indexes.
 //!
 //! ```
 //! use tamis_core::Hit;
@@ -30,21 +33,20 @@
 pub mod backend;
 pub mod cache;
 pub mod chunker;
-mod embedded;
+mod document;
 mod error;
 pub mod filter;
 pub mod fusion;
 mod index;
 pub mod ingest;
 pub mod pipeline;
+mod settings;
 pub mod source;
-pub mod storage;
 
-pub use embedded::{EmbeddedBackend, EmbeddedCatalog};
-pub use index::{
-    Index, IndexSettings, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest,
-};
+pub use document::{Document, NewChunk, StoredChunk};
+pub use index::{Index, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest};
 pub use ingest::{IngestConfig, IngestModels, IngestProgress, IngestReport, ingest, ingest_shared};
+pub use settings::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
 pub use source::DocumentSource;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{BackendError, Error, ErrorKind, Result};

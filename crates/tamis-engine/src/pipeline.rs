@@ -368,6 +368,3 @@ impl Index {
 fn stage_activation(stage: &RerankStage<'_>, raw_scores: bool) -> ScoreActivation {
     if raw_scores { ScoreActivation::Identity } else { stage.reranker.score_contract().activation }
 }
-
-#[cfg(test)]
-mod tests;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::storage::Document;
+use crate::Document;
 use crate::{Error, Result};
 
 /// What a JSON Lines document line must look like, for error messages.

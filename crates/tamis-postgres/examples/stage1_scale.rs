@@ -18,9 +18,9 @@
 
 use std::time::{Duration, Instant};
 
+use tamis_embedded::EmbeddedBackend;
 use tamis_engine::backend::{Backend, Stage1Query};
-use tamis_engine::storage::{Document, NewChunk};
-use tamis_engine::{EmbeddedBackend, IndexSettings};
+use tamis_engine::{Document, IndexSettings, NewChunk};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions};
 use tamis_vector::{FlatIndex, Metric, VectorIndex};
 

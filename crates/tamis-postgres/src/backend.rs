@@ -8,8 +8,7 @@ use postgres::types::{ToSql, Type};
 use tamis_core::{ChunkKey, Hit};
 use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
 use tamis_engine::filter::Filter;
-use tamis_engine::storage::{Document, NewChunk, StoredChunk};
-use tamis_engine::{IndexSettings, MAX_EF_SEARCH, ScoreKind};
+use tamis_engine::{Document, IndexSettings, MAX_EF_SEARCH, NewChunk, ScoreKind, StoredChunk};
 
 use crate::error::{database, is_undefined_table};
 use crate::filter::{Condition, condition};

@@ -126,7 +126,7 @@ impl PgCatalog {
             .into());
         }
         let stored: StoredSettings =
-            serde_json::from_value(json).map_err(|err| tamis_engine::Error::Backend {
+            serde_json::from_value(json).map_err(|err| Error::Database {
                 location: self.db.location.clone(),
                 kind: tamis_core::ErrorKind::Internal,
                 message: format!("collection '{name}' has unreadable settings: {err}"),

@@ -1,8 +1,9 @@
 //! Errors of the PostgreSQL backend, and how database failures become engine errors.
 
 use tamis_core::ErrorKind;
+use tamis_engine::BackendError;
 
-/// What can go wrong before a backend exists: settings and connecting.
+/// What can go wrong in the PostgreSQL backend: settings, connecting, statements.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -25,7 +26,17 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// Anything the engine reports (a query failed, a collection is missing...).
+    /// A statement failed, or the database refused it.
+    #[error("{location}: {message}")]
+    Database {
+        /// The database, without credentials.
+        location: String,
+        /// Whose fault it is (from the SQLSTATE).
+        kind: ErrorKind,
+        /// What was being done, and the server's own message.
+        message: String,
+    },
+    /// What every backend can report (a collection is missing, a name is invalid...).
     #[error(transparent)]
     Engine(#[from] tamis_engine::Error),
 }
@@ -37,37 +48,43 @@ impl Error {
             Error::Config(_) => ErrorKind::User,
             Error::Connect { .. } => ErrorKind::Unavailable,
             Error::Schema { .. } => ErrorKind::User,
+            Error::Database { kind, .. } => *kind,
             Error::Engine(err) => err.kind(),
         }
     }
 }
 
+/// The engine's own variants pass through; the rest become
+/// [`Backend`](tamis_engine::Error::Backend) errors that carry this one whole.
 impl From<Error> for tamis_engine::Error {
     fn from(err: Error) -> tamis_engine::Error {
-        match err {
-            Error::Engine(inner) => inner,
-            Error::Config(message) => tamis_engine::Error::Backend {
-                location: "postgres".into(),
-                kind: ErrorKind::User,
-                message,
-            },
-            Error::Connect { location, message } => {
-                tamis_engine::Error::Backend { location, kind: ErrorKind::Unavailable, message }
+        let (location, err) = match err {
+            Error::Engine(inner) => return inner,
+            // Named as the backend, since a setting is refused before any database is asked.
+            Error::Config(message) => {
+                let location = "postgres".to_string();
+                (location.clone(), Error::Database { location, kind: ErrorKind::User, message })
             }
-            Error::Schema { location, message } => {
-                tamis_engine::Error::Backend { location, kind: ErrorKind::User, message }
-            }
-        }
+            Error::Connect { ref location, .. }
+            | Error::Schema { ref location, .. }
+            | Error::Database { ref location, .. } => (location.clone(), err),
+        };
+        tamis_engine::Error::Backend(BackendError::new(err.kind(), location, err))
     }
 }
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A failed statement as an engine error: connection trouble is `Unavailable` (retry), a
-/// constraint or data problem `User`, anything else `Internal`. The message carries the
-/// server's own text and SQLSTATE, never the connection string.
+/// A failed statement as an engine error (see [`statement_error`]).
 pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tamis_engine::Error {
+    statement_error(location, what, err).into()
+}
+
+/// A failed statement: connection trouble is `Unavailable` (retry), a constraint or data
+/// problem `User`, anything else `Internal`. The message carries the server's own text and
+/// SQLSTATE, never the connection string.
+pub(crate) fn statement_error(location: &str, what: &str, err: &postgres::Error) -> Error {
     let (kind, detail) = match err.as_db_error() {
         Some(db) => {
             let code = db.code().code();
@@ -93,11 +110,7 @@ pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tam
         }
         None => (ErrorKind::Unavailable, with_sources(err)),
     };
-    tamis_engine::Error::Backend {
-        location: location.to_string(),
-        kind,
-        message: format!("{what}: {detail}"),
-    }
+    Error::Database { location: location.to_string(), kind, message: format!("{what}: {detail}") }
 }
 
 /// The error and its causes: rust-postgres keeps the reason (a TLS certificate refused,

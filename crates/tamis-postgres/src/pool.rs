@@ -34,11 +34,12 @@ impl Db {
         let tls = tls(config)?;
         let location = config.location();
         let client = config.postgres.connect(tls.clone()).map_err(|err| {
-            match crate::error::database(&location, "connecting", &err) {
-                tamis_engine::Error::Backend { kind: ErrorKind::Unavailable, message, .. } => {
+            let failed = crate::error::statement_error(&location, "connecting", &err);
+            match failed {
+                Error::Database { kind: ErrorKind::Unavailable, message, .. } => {
                     Error::Connect { location: location.clone(), message }
                 }
-                other => Error::Engine(other),
+                other => other,
             }
         })?;
         let manager = PostgresConnectionManager::new(config.postgres.clone(), tls);
@@ -54,10 +55,13 @@ impl Db {
 
     /// A connection from the pool, waiting up to the connect timeout.
     pub fn connection(&self) -> tamis_engine::Result<Connection> {
-        self.pool.get().map_err(|err| tamis_engine::Error::Backend {
-            location: self.location.clone(),
-            kind: ErrorKind::Unavailable,
-            message: format!("no connection to the database: {err}"),
+        self.pool.get().map_err(|err| {
+            Error::Database {
+                location: self.location.clone(),
+                kind: ErrorKind::Unavailable,
+                message: format!("no connection to the database: {err}"),
+            }
+            .into()
         })
     }
 }

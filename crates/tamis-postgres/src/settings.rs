@@ -1,9 +1,7 @@
 //! A collection's settings as recorded in `tamis_collections.settings` (jsonb).
 
-use tamis_engine::IndexSettings;
 use tamis_engine::chunker::ChunkingConfig;
-use tamis_lexical::{Bm25Config, FieldMode};
-use tamis_vector::HnswParams;
+use tamis_engine::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
 
 use crate::{Error, Result};
 
@@ -41,7 +39,7 @@ impl StoredSettings {
     /// The settings to record for a new collection; refuses what PostgreSQL cannot do.
     pub fn new(settings: &IndexSettings, options: PgOptions) -> Result<StoredSettings> {
         settings.chunking.validate()?;
-        let text_search = match (settings.bm25.stemming, settings.bm25.stopwords) {
+        let text_search = match (settings.lexical.stemming, settings.lexical.stopwords) {
             (true, true) => "english",
             (false, false) => "simple",
             _ => {
@@ -61,15 +59,15 @@ impl StoredSettings {
             )));
         }
         let hnsw = &settings.hnsw;
-        let in_range = (2..=100).contains(&hnsw.connectivity)
-            && (4..=1000).contains(&hnsw.expansion_add)
-            && hnsw.expansion_add >= 2 * hnsw.connectivity
-            && (1..=1000).contains(&hnsw.expansion_search);
+        let in_range = (2..=100).contains(&hnsw.m)
+            && (4..=1000).contains(&hnsw.ef_construction)
+            && hnsw.ef_construction >= 2 * hnsw.m
+            && (1..=1000).contains(&hnsw.ef_search);
         if !in_range {
             return Err(Error::Config(format!(
                 "pgvector's HNSW takes m 2 to 100, ef_construction 4 to 1000 and at least 2·m, \
                  ef_search 1 to 1000; got m {}, ef_construction {}, ef_search {}",
-                hnsw.connectivity, hnsw.expansion_add, hnsw.expansion_search
+                hnsw.m, hnsw.ef_construction, hnsw.ef_search
             )));
         }
         let limit = if options.halfvec { 4000 } else { 2000 };
@@ -88,10 +86,10 @@ impl StoredSettings {
             chunking: settings.chunking.clone(),
             exact_below: settings.exact_below,
             text_search: text_search.into(),
-            fields: settings.bm25.fields.name().into(),
-            hnsw_m: settings.hnsw.connectivity,
-            hnsw_ef_construction: settings.hnsw.expansion_add,
-            hnsw_ef_search: settings.hnsw.expansion_search,
+            fields: settings.lexical.fields.name().into(),
+            hnsw_m: settings.hnsw.m,
+            hnsw_ef_construction: settings.hnsw.ef_construction,
+            hnsw_ef_search: settings.hnsw.ef_search,
             halfvec: options.halfvec,
             normalized: options.normalized,
         })
@@ -104,16 +102,15 @@ impl StoredSettings {
             embedder_id: self.embedder.clone(),
             dimension: self.dimension,
             chunking: self.chunking.clone(),
-            bm25: Bm25Config {
+            lexical: LexicalSettings {
                 stemming,
                 stopwords: stemming,
-                fields: FieldMode::from_name(&self.fields).unwrap_or_default(),
+                fields: LexicalFields::from_name(&self.fields).unwrap_or_default(),
             },
-            hnsw: HnswParams {
-                connectivity: self.hnsw_m,
-                expansion_add: self.hnsw_ef_construction,
-                expansion_search: self.hnsw_ef_search,
-                ..HnswParams::default()
+            hnsw: HnswSettings {
+                m: self.hnsw_m,
+                ef_construction: self.hnsw_ef_construction,
+                ef_search: self.hnsw_ef_search,
             },
             exact_below: self.exact_below,
         }
@@ -147,7 +144,7 @@ impl StoredSettings {
     /// The tsvector of a chunk from its title and text columns, by [`Self::fields`].
     pub fn lexical_expression(&self, title: &str, text: &str) -> String {
         let config = &self.text_search;
-        if self.fields == FieldMode::Concatenated.name() {
+        if self.fields == LexicalFields::Concatenated.name() {
             format!("to_tsvector('{config}'::regconfig, {title} || ' ' || {text})")
         } else {
             format!(
@@ -157,3 +154,6 @@ impl StoredSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -102,7 +102,7 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
 
         let dir = tempfile::tempdir()?;
         let start = Instant::now();
-        let mut index = tamis_engine::Index::create(&dir.path().join("index"), settings.clone())?;
+        let mut index = tamis_embedded::create(&dir.path().join("index"), settings.clone())?;
         let config = IngestConfig { batch_docs: args.batch_docs };
         let source = documents.iter().cloned().map(Ok);
         let report = tamis_engine::ingest(&mut index, source, models, config, &mut Silent)?;

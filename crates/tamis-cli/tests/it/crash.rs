@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tamis_engine::{Index, SearchMode, SearchRequest};
+use tamis_engine::{SearchMode, SearchRequest};
 
 const N_DOCS: usize = 400;
 const BATCH: usize = 8;
@@ -115,11 +115,11 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         for line in lines.map_while(Result::ok) {
             acknowledged.extend(committed_ids(&line));
         }
-        if !dir.join(tamis_engine::storage::STORE_FILE).exists() {
+        if !dir.join(tamis_embedded::store::STORE_FILE).exists() {
             assert!(acknowledged.is_empty());
             continue;
         }
-        let index = Index::open(&dir).unwrap();
+        let index = tamis_embedded::open(&dir).unwrap();
         let stored: std::collections::HashSet<String> = (0..N_DOCS)
             .map(|i| format!("d{i}"))
             .filter(|id| !index.backend().chunks_of_document(id).unwrap().is_empty())

@@ -202,7 +202,7 @@ fn searches_run_beside_a_writer_and_writes_wait_for_it() {
     let dir = index.to_str().unwrap();
     tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &tiny_model()]);
     // Another writer: this test process, holding the lock after a write.
-    let mut writer = tamis_engine::Index::open(&index).unwrap();
+    let mut writer = tamis_embedded::open(&index).unwrap();
     writer.delete(&["no-such-document"]).unwrap();
     assert_eq!(search_ids(&index, "statins", &["--mode", "bm25"]), vec!["stat".to_string()]);
     let refused = tamis(&["index", dir, "--delete", "stat"], "", &[]);

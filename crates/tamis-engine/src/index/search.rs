@@ -164,7 +164,7 @@ impl Index {
         places: impl Fn(ChunkKey) -> (Option<(usize, f32)>, Option<(usize, f32)>),
     ) -> Result<Vec<SearchHit>> {
         let keys: Vec<ChunkKey> = ranked.iter().map(|(key, _)| *key).collect();
-        let chunks: HashMap<ChunkKey, crate::storage::StoredChunk> =
+        let chunks: HashMap<ChunkKey, crate::StoredChunk> =
             self.backend.chunks(&keys)?.into_iter().map(|c| (c.key, c)).collect();
         let mut seen = HashSet::new();
         let mut hits = Vec::new();

@@ -3,8 +3,8 @@ use std::path::Path;
 use serde_json::json;
 
 use super::DocumentSource;
+use crate::Document;
 use crate::Error;
-use crate::storage::Document;
 
 fn write(dir: &Path, name: &str, text: &[u8]) -> std::path::PathBuf {
     let path = dir.join(name);

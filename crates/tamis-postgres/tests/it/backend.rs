@@ -3,8 +3,7 @@
 use serde_json::json;
 use tamis_engine::backend::Catalog;
 use tamis_engine::filter::Filter;
-use tamis_engine::storage::Document;
-use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
+use tamis_engine::{Document, Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 use tamis_testkit::HashEmbedder;
 
 use crate::{MODELS, catalog, doc, raw_client, settings, unique_name};

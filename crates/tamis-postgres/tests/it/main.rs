@@ -11,8 +11,7 @@ mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tamis_engine::storage::Document;
-use tamis_engine::{IndexSettings, IngestModels};
+use tamis_engine::{Document, IndexSettings, IngestModels};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder};
 

@@ -154,23 +154,23 @@ fn settings_round_trip_and_pgvector_limits_are_checked_first() {
     let catalog = catalog();
     let name = unique_name("settings");
     let mut custom = settings();
-    custom.hnsw.connectivity = 8;
-    custom.hnsw.expansion_add = 64;
-    custom.hnsw.expansion_search = 200;
+    custom.hnsw.m = 8;
+    custom.hnsw.ef_construction = 64;
+    custom.hnsw.ef_search = 200;
     custom.exact_below = 7;
     catalog.create(&name, custom.clone()).unwrap();
     let reopened = catalog.open(&name).unwrap().unwrap();
-    assert_eq!(reopened.settings().hnsw.connectivity, 8);
-    assert_eq!(reopened.settings().hnsw.expansion_add, 64);
-    assert_eq!(reopened.settings().hnsw.expansion_search, 200);
+    assert_eq!(reopened.settings().hnsw.m, 8);
+    assert_eq!(reopened.settings().hnsw.ef_construction, 64);
+    assert_eq!(reopened.settings().hnsw.ef_search, 200);
     assert_eq!(reopened.settings().exact_below, 7);
     assert!(catalog.remove(&name).unwrap());
     // Refused before anything is written: nothing to clean up.
-    custom.hnsw.expansion_add = 10; // below 2·m
+    custom.hnsw.ef_construction = 10; // below 2·m
     let err = catalog.create(&name, custom.clone()).unwrap_err();
     assert!(err.to_string().contains("ef_construction"), "{err}");
-    custom.hnsw.expansion_add = 64;
-    custom.bm25.stemming = false; // stop words still dropped: no PostgreSQL configuration
+    custom.hnsw.ef_construction = 64;
+    custom.lexical.stemming = false; // stop words still dropped: no PostgreSQL configuration
     let err = catalog.create(&name, custom).unwrap_err();
     assert!(err.to_string().contains("--no-stemming"), "{err}");
     assert!(!catalog.names().unwrap().contains(&name));

@@ -14,9 +14,9 @@ use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
 use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
-use tamis_engine::storage::Document;
 use tamis_engine::{
-    Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest, ingest_shared,
+    Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
+    ingest_shared,
 };
 use utoipa::ToSchema;
 
@@ -216,12 +216,12 @@ fn describe_index(name: &str, index: &Index, stats: &BackendStats) -> serde_json
             "embedder": settings.embedder_id,
             "dimension": settings.dimension,
             "chunking": settings.chunking,
-            "stemming": settings.bm25.stemming,
-            "stopwords": settings.bm25.stopwords,
+            "stemming": settings.lexical.stemming,
+            "stopwords": settings.lexical.stopwords,
             "exact_below": settings.exact_below,
-            "hnsw_m": settings.hnsw.connectivity,
-            "hnsw_ef_construction": settings.hnsw.expansion_add,
-            "hnsw_ef_search": settings.hnsw.expansion_search,
+            "hnsw_m": settings.hnsw.m,
+            "hnsw_ef_construction": settings.hnsw.ef_construction,
+            "hnsw_ef_search": settings.hnsw.ef_search,
         },
     })
 }
@@ -281,13 +281,13 @@ pub async fn create(
         prepend_title: body.prepend_title.unwrap_or(settings.chunking.prepend_title),
         mode: body.chunking.unwrap_or(settings.chunking.mode),
     };
-    settings.bm25.stemming = body.stemming.unwrap_or(settings.bm25.stemming);
-    settings.bm25.stopwords = body.stopwords.unwrap_or(settings.bm25.stopwords);
+    settings.lexical.stemming = body.stemming.unwrap_or(settings.lexical.stemming);
+    settings.lexical.stopwords = body.stopwords.unwrap_or(settings.lexical.stopwords);
     settings.exact_below = body.exact_below.unwrap_or(settings.exact_below);
     let hnsw = &mut settings.hnsw;
-    hnsw.connectivity = body.hnsw_m.unwrap_or(hnsw.connectivity);
-    hnsw.expansion_add = body.hnsw_ef_construction.unwrap_or(hnsw.expansion_add);
-    hnsw.expansion_search = body.hnsw_ef_search.unwrap_or(hnsw.expansion_search);
+    hnsw.m = body.hnsw_m.unwrap_or(hnsw.m);
+    hnsw.ef_construction = body.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
+    hnsw.ef_search = body.hnsw_ef_search.unwrap_or(hnsw.ef_search);
     let described = blocking(move || {
         let collection = state.collections()?.create(&name, settings)?;
         describe(&collection)

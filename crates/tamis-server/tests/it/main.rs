@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use tamis_engine::EmbeddedCatalog;
+use tamis_embedded::EmbeddedCatalog;
 use tamis_engine::backend::Catalog;
 use tamis_models::{BiEncoder, CrossEncoder, ModelDir, ModelOrigin};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};

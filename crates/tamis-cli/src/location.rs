@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use tamis_embedded::EmbeddedCatalog;
 use tamis_engine::backend::Catalog;
-use tamis_engine::{EmbeddedCatalog, Index, IndexSettings};
+use tamis_engine::{Index, IndexSettings};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions, is_postgres_url};
 
 /// The index argument of `index`, `search` and `info`.
 #[derive(Debug, Args)]
-pub struct StoreArgs {
+pub struct LocationArgs {
     /// The index: a directory (embedded, the default), or a PostgreSQL database as a
     /// `postgres://user@host:port/db` URL with `--collection`. URL parameters: `sslmode`
     /// (disable, prefer, require), `pool_size`, `connect_timeout` (s), `sslrootcert`;
@@ -26,7 +27,7 @@ pub struct StoreArgs {
 
 /// An index location, resolved.
 #[derive(Debug)]
-pub enum Store {
+pub enum IndexLocation {
     /// An index directory.
     Dir(PathBuf),
     /// A collection of a PostgreSQL catalog.
@@ -38,7 +39,7 @@ pub enum Store {
     },
 }
 
-/// Connects to a PostgreSQL store (the password from PGPASSWORD when the URL has none).
+/// Connects to a PostgreSQL database (the password from PGPASSWORD when the URL has none).
 pub fn connect_postgres(url: &str, options: PgOptions) -> anyhow::Result<PgCatalog> {
     let mut config = PgConfig::from_url(url)?;
     if let Ok(password) = std::env::var("PGPASSWORD") {
@@ -65,9 +66,9 @@ pub fn open_catalog(
     })
 }
 
-impl StoreArgs {
+impl LocationArgs {
     /// Resolves the location (connecting to PostgreSQL, for a URL).
-    pub fn resolve(&self) -> anyhow::Result<Store> {
+    pub fn resolve(&self) -> anyhow::Result<IndexLocation> {
         if is_postgres_url(&self.location) {
             let collection = self
                 .collection
@@ -75,7 +76,7 @@ impl StoreArgs {
                 .context("a PostgreSQL store holds named collections: add --collection NAME")?;
             tamis_engine::backend::check_collection_name(&collection)?;
             let catalog = connect_postgres(&self.location, PgOptions::default())?;
-            Ok(Store::Postgres { catalog, collection })
+            Ok(IndexLocation::Postgres { catalog, collection })
         } else {
             anyhow::ensure!(
                 self.collection.is_none(),
@@ -83,25 +84,27 @@ impl StoreArgs {
                  directory holding one index",
                 self.location
             );
-            Ok(Store::Dir(PathBuf::from(&self.location)))
+            Ok(IndexLocation::Dir(PathBuf::from(&self.location)))
         }
     }
 }
 
-impl Store {
+impl IndexLocation {
     /// Whether an index is there.
     pub fn exists(&self) -> anyhow::Result<bool> {
         Ok(match self {
-            Store::Dir(dir) => dir.join(tamis_engine::storage::STORE_FILE).is_file(),
-            Store::Postgres { catalog, collection } => catalog.open_backend(collection)?.is_some(),
+            IndexLocation::Dir(dir) => dir.join(tamis_embedded::store::STORE_FILE).is_file(),
+            IndexLocation::Postgres { catalog, collection } => {
+                catalog.open_backend(collection)?.is_some()
+            }
         })
     }
 
     /// Opens the index there.
     pub fn open(&self) -> anyhow::Result<Index> {
         Ok(match self {
-            Store::Dir(dir) => Index::open(dir)?,
-            Store::Postgres { catalog, collection } => {
+            IndexLocation::Dir(dir) => tamis_embedded::open(dir)?,
+            IndexLocation::Postgres { catalog, collection } => {
                 catalog.open(collection)?.ok_or_else(|| tamis_engine::Error::NoCollection {
                     location: catalog.location().to_string(),
                     name: collection.clone(),
@@ -113,8 +116,8 @@ impl Store {
     /// Creates an index there; `options` are PostgreSQL's (a directory has none).
     pub fn create(&self, settings: IndexSettings, options: PgOptions) -> anyhow::Result<Index> {
         Ok(match self {
-            Store::Dir(dir) => Index::create(dir, settings)?,
-            Store::Postgres { catalog, collection } => {
+            IndexLocation::Dir(dir) => tamis_embedded::create(dir, settings)?,
+            IndexLocation::Postgres { catalog, collection } => {
                 catalog.create_with(collection, &settings, options)?
             }
         })
@@ -123,8 +126,8 @@ impl Store {
     /// The location for messages (no credentials).
     pub fn describe(&self) -> String {
         match self {
-            Store::Dir(dir) => dir.display().to_string(),
-            Store::Postgres { catalog, collection } => {
+            IndexLocation::Dir(dir) => dir.display().to_string(),
+            IndexLocation::Postgres { catalog, collection } => {
                 format!("{} collection '{collection}'", catalog.location())
             }
         }

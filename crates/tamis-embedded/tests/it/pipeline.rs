@@ -1,15 +1,17 @@
+//! The engine's two-stage pipeline over an embedded index: BM25 and a word-overlap
+//! reranker disagree on purpose, so every test sees which one ordered the hits.
+
 use std::time::Duration;
 
 use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
 
-use super::{
-    AdaptiveDepth, ChunkAggregation, EarlyStop, FinalScoreKind, PipelineRequest, RerankStage,
+use tamis_engine::fusion::Fusion;
+use tamis_engine::pipeline::{
+    AdaptiveDepth, ChunkAggregation, EarlyStop, FinalScoreKind, PipelineHit, PipelineRequest,
+    PipelineResponse, RerankStage,
 };
-use crate::fusion::Fusion;
-use crate::index::{Index, IndexSettings, SearchMode, SearchRequest};
-use crate::ingest::IngestModels;
-use crate::storage::Document;
+use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
 
 const MODELS: IngestModels<'static> =
     IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
@@ -32,7 +34,8 @@ fn index(dir: &std::path::Path, n: usize) -> Index {
             doc(&format!("d{i:02}"), &format!("alpha {words} {padding}"))
         })
         .collect();
-    let mut index = Index::create(dir, IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let mut index =
+        tamis_embedded::create(dir, IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
     index.ingest_batch(&docs, MODELS).unwrap();
     index
 }
@@ -50,7 +53,7 @@ fn stage<'a>(reranker: &'a dyn Reranker, candidates: usize) -> RerankStage<'a> {
     RerankStage { name: "overlap", reranker, candidates }
 }
 
-fn ids(response: &super::PipelineResponse) -> Vec<&str> {
+fn ids(response: &PipelineResponse) -> Vec<&str> {
     response.hits.iter().map(|h| h.doc_id.as_str()).collect()
 }
 
@@ -155,7 +158,7 @@ fn long_documents_are_scored_by_their_chunks() {
     let mut settings = IndexSettings::new("hash", HASH_DIMENSION);
     settings.chunking.max_tokens = Some(8);
     settings.chunking.overlap_tokens = 0;
-    let mut index = Index::create(dir.path(), settings).unwrap();
+    let mut index = tamis_embedded::create(dir.path(), settings).unwrap();
     let long = format!("{} alpha bravo charlie delta echo", "filler ".repeat(16));
     index
         .ingest_batch(&[doc("long", &long), doc("short", "alpha bravo unrelated words")], MODELS)
@@ -194,7 +197,7 @@ fn stage_fusion_weights_move_between_stage_one_and_the_reranker() {
     assert_eq!(ids(&fused_with(vec![0.0, 1.0])), ids(&plain));
     // Equal weights: the RRF sum of both ranks orders the list.
     let both = fused_with(vec![1.0, 1.0]);
-    let rrf = |h: &super::PipelineHit| {
+    let rrf = |h: &PipelineHit| {
         1.0 / (60.0 + h.stage1.rank as f32) + 1.0 / (60.0 + h.reranks[0].unwrap().rank as f32)
     };
     for pair in both.hits.windows(2) {

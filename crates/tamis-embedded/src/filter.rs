@@ -9,8 +9,7 @@
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
-
-use super::{CompareOp, Filter};
+use tamis_engine::filter::{CompareOp, Filter};
 
 /// A condition on the `documents` table and its parameters, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,14 +20,12 @@ pub(crate) struct SqlCondition {
     pub params: Vec<SqlValue>,
 }
 
-impl Filter {
-    /// The filter as a SQL condition, or `None` when a path cannot be written as a JSON
-    /// path (only filters built by hand can hold such names; the parser never makes them).
-    pub(crate) fn to_sql(&self) -> Option<SqlCondition> {
-        let mut condition = SqlCondition { sql: String::new(), params: Vec::new() };
-        write(self, &mut condition)?;
-        Some(condition)
-    }
+/// `filter` as a SQL condition, or `None` when a path cannot be written as a JSON path
+/// (only filters built by hand can hold such names; the parser never makes them).
+pub(crate) fn condition(filter: &Filter) -> Option<SqlCondition> {
+    let mut condition = SqlCondition { sql: String::new(), params: Vec::new() };
+    write(filter, &mut condition)?;
+    Some(condition)
 }
 
 fn write(filter: &Filter, out: &mut SqlCondition) -> Option<()> {

@@ -1,13 +1,15 @@
+//! The engine's ingest over a real index: batches, the pipeline, and searches during an
+//! ingest.
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tamis_core::{Embedder, TextRole};
-use tamis_testkit::{HASH_DIMENSION, HashEmbedder, word_bags};
-
-use super::{
-    IngestConfig, IngestModels, IngestProgress, IngestReport, Silent, ingest, ingest_shared,
+use tamis_engine::ingest::Silent;
+use tamis_engine::{
+    Document, Error, Index, IndexSettings, IngestConfig, IngestModels, IngestProgress,
+    IngestReport, SearchHit, SearchMode, SearchRequest, ingest, ingest_shared,
 };
-use crate::storage::Document;
-use crate::{Error, Index, IndexSettings, SearchMode, SearchRequest};
+use tamis_testkit::{HASH_DIMENSION, HashEmbedder, word_bags};
 
 const MODELS: IngestModels<'static> =
     IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
@@ -26,7 +28,7 @@ fn documents(n: usize) -> Vec<Document> {
 }
 
 fn new_index(dir: &std::path::Path) -> Index {
-    Index::create(dir, IndexSettings::new("hash-embedder", HASH_DIMENSION)).unwrap()
+    tamis_embedded::create(dir, IndexSettings::new("hash-embedder", HASH_DIMENSION)).unwrap()
 }
 
 /// Records what `ingest` reports.
@@ -34,7 +36,7 @@ fn new_index(dir: &std::path::Path) -> Index {
 struct Batches(Vec<(Vec<String>, IngestReport)>);
 
 impl IngestProgress for Batches {
-    fn batch_written(&mut self, ids: &[String], report: &IngestReport) -> crate::Result<()> {
+    fn batch_written(&mut self, ids: &[String], report: &IngestReport) -> tamis_engine::Result<()> {
         self.0.push((ids.to_vec(), *report));
         Ok(())
     }
@@ -117,7 +119,7 @@ fn the_pipelined_ingest_builds_what_batch_by_batch_ingest_builds() {
             let request = SearchRequest::new(&doc.text, mode);
             let a = pipelined.search(&request, Some(&HashEmbedder)).unwrap();
             let b = plain.search(&request, Some(&HashEmbedder)).unwrap();
-            let ids = |hits: &[crate::SearchHit]| {
+            let ids = |hits: &[SearchHit]| {
                 hits.iter().map(|h| (h.doc_id.clone(), h.score)).collect::<Vec<_>>()
             };
             assert_eq!(ids(&a), ids(&b), "{mode:?}");
@@ -129,7 +131,8 @@ fn the_pipelined_ingest_builds_what_batch_by_batch_ingest_builds() {
 fn a_bad_document_stops_the_ingest_and_earlier_batches_stay() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = new_index(dir.path());
-    let mut stream: Vec<crate::Result<Document>> = documents(12).into_iter().map(Ok).collect();
+    let mut stream: Vec<tamis_engine::Result<Document>> =
+        documents(12).into_iter().map(Ok).collect();
     stream.insert(
         9,
         Err(Error::BadInput { location: "line 10 of corpus.jsonl".into(), reason: "bad".into() }),

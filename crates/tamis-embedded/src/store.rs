@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 use tamis_core::ChunkKey;
+use tamis_engine::filter::Filter;
+use tamis_engine::{Document, NewChunk, StoredChunk};
 
-use crate::filter::Filter;
 use crate::{Error, Result};
 
 /// The file name of the store inside an index directory.
@@ -24,57 +24,6 @@ pub const STORE_FILE: &str = "store.sqlite";
 
 /// Bumped when the schema changes incompatibly.
 const SCHEMA_VERSION: i64 = 1;
-
-/// A document as the user gave it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    /// The user's id; unique in the index.
-    pub id: String,
-    /// Title (may be empty).
-    pub title: String,
-    /// Body text.
-    pub text: String,
-    /// Arbitrary JSON metadata, filterable.
-    pub metadata: Option<serde_json::Value>,
-}
-
-impl Document {
-    /// A digest of everything that affects indexing, to skip unchanged documents on upsert.
-    pub fn content_hash(&self) -> String {
-        let mut hasher = Sha256::new();
-        for part in [self.title.as_bytes(), b"\0", self.text.as_bytes(), b"\0"] {
-            hasher.update(part);
-        }
-        if let Some(metadata) = &self.metadata {
-            hasher.update(metadata.to_string().as_bytes());
-        }
-        format!("{:x}", hasher.finalize())
-    }
-}
-
-/// One chunk of a document, ready to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewChunk {
-    /// The chunk's text as it was embedded and is searched.
-    pub text: String,
-    /// Its embedding.
-    pub vector: Vec<f32>,
-}
-
-/// A stored chunk, joined with its document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredChunk {
-    /// The chunk key.
-    pub key: ChunkKey,
-    /// The document it belongs to.
-    pub doc_id: String,
-    /// Its position in the document (0-based).
-    pub ordinal: u32,
-    /// The document's title.
-    pub title: String,
-    /// The chunk text.
-    pub text: String,
-}
 
 /// What one committed write changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -264,7 +213,7 @@ impl Store {
 
     /// The ids of documents whose metadata passes `filter`.
     pub fn documents_matching(&self, filter: &Filter) -> Result<Vec<String>> {
-        let Some(condition) = filter.to_sql() else {
+        let Some(condition) = crate::filter::condition(filter) else {
             return self.scan_matching(filter);
         };
         let sql = format!("SELECT doc_id FROM documents WHERE {}", condition.sql);
@@ -278,7 +227,7 @@ impl Store {
 
     /// The chunk keys of documents whose metadata passes `filter`, for filtered retrieval.
     pub fn keys_matching(&self, filter: &Filter) -> Result<HashSet<ChunkKey>> {
-        let Some(condition) = filter.to_sql() else {
+        let Some(condition) = crate::filter::condition(filter) else {
             let mut keys = HashSet::new();
             for id in self.scan_matching(filter)? {
                 keys.extend(self.chunks_of_document(&id)?);

@@ -1,4 +1,4 @@
-//! The embedded backend: one directory holding the SQLite store plus the BM25 and vector
+//! [`EmbeddedBackend`]: one directory holding the SQLite store plus the BM25 and vector
 //! indexes derived from it.
 //!
 //! Layout of the directory:
@@ -15,16 +15,17 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use tamis_core::{ChunkKey, Hit, KeyFilter};
-use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
+use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
+use tamis_engine::filter::Filter;
+use tamis_engine::{Document, IndexSettings, NewChunk, ScoreKind, StoredChunk};
+use tamis_lexical::{Bm25Index, LexicalDoc};
 use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
 
-use crate::backend::{
-    Backend, BackendStats, Catalog, Stage1Lists, Stage1Query, check_collection_name,
-};
-use crate::filter::Filter;
-use crate::index::{Index, IndexSettings, ScoreKind};
-use crate::storage::{Change, Document, NewChunk, Receipt, Store, StoredChunk};
+use crate::settings;
+use crate::store::{Change, Receipt, STORE_FILE, Store};
 use crate::{Error, Result};
+
+type EngineResult<T> = tamis_engine::Result<T>;
 
 /// The vector index in use: exact below `exact_below` chunks, HNSW above.
 enum Vectors {
@@ -55,11 +56,13 @@ pub struct EmbeddedBackend {
     lexical: Bm25Index,
     vectors: Vectors,
     /// The store sequence the in-memory HNSW graph reflects, when it is newer than the
-    /// saved file; [`Index::flush`] writes it.
+    /// saved file; [`Backend::flush`] writes it.
     unsaved_vectors: Option<u64>,
     /// The store sequence the in-memory vector index reflects.
     vectors_seq: u64,
     settings: IndexSettings,
+    /// usearch's parameters for `settings.hnsw`.
+    hnsw: HnswParams,
     /// The store file this handle opened, to tell when the directory was removed or
     /// rebuilt under it ([`Backend::is_replaced`]).
     store_file: FileIdentity,
@@ -87,9 +90,9 @@ impl EmbeddedBackend {
     /// link, a parent this process may not write).
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         settings.chunking.validate()?;
-        settings.hnsw.validate()?;
-        let exists = || Error::IndexExists { path: dir.to_path_buf() };
-        if dir.join(crate::storage::STORE_FILE).exists() {
+        settings::hnsw_params(&settings.hnsw).validate()?;
+        let exists = || tamis_engine::Error::IndexExists { path: dir.to_path_buf() }.into();
+        if dir.join(STORE_FILE).exists() {
             return Err(exists());
         }
         let Some(staging) = staging_dir(dir) else {
@@ -113,7 +116,7 @@ impl EmbeddedBackend {
         }
         match published {
             Ok(true) => EmbeddedBackend::open(dir),
-            Ok(false) if dir.join(crate::storage::STORE_FILE).exists() => Err(exists()),
+            Ok(false) if dir.join(STORE_FILE).exists() => Err(exists()),
             Ok(false) => EmbeddedBackend::build(dir, settings),
             Err(err) => Err(err),
         }
@@ -122,22 +125,9 @@ impl EmbeddedBackend {
     /// Writes a new index's store, settings and BM25 directory into `dir`.
     fn build(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         let store = Store::open(dir)?;
-        store.set_setting("embedder", &settings.embedder_id)?;
-        store.set_setting("dimension", &settings.dimension.to_string())?;
-        store.set_setting(
-            "chunking",
-            &serde_json::to_string(&settings.chunking).map_err(Error::Json)?,
-        )?;
-        store.set_setting("exact_below", &settings.exact_below.to_string())?;
-        let hnsw = &settings.hnsw;
-        store.set_setting("hnsw_m", &hnsw.connectivity.to_string())?;
-        store.set_setting("hnsw_ef_construction", &hnsw.expansion_add.to_string())?;
-        store.set_setting("hnsw_ef_search", &hnsw.expansion_search.to_string())?;
-        // Recorded in the store too, so a lost or deleted `bm25/` can be rebuilt from it.
-        store.set_setting("bm25_stemming", &settings.bm25.stemming.to_string())?;
-        store.set_setting("bm25_stopwords", &settings.bm25.stopwords.to_string())?;
-        store.set_setting("bm25_fields", settings.bm25.fields.name())?;
-        let lexical = Bm25Index::create(dir.join("bm25"), &settings.bm25)?;
+        settings::record(&store, &settings)?;
+        let lexical =
+            Bm25Index::create(dir.join("bm25"), &settings::bm25_config(&settings.lexical))?;
         EmbeddedBackend::assemble(dir, store, lexical, settings)
     }
 
@@ -150,6 +140,7 @@ impl EmbeddedBackend {
     ) -> Result<EmbeddedBackend> {
         let vectors = Vectors::Exact(FlatIndex::new(settings.dimension, Metric::Cosine)?);
         let store_file = FileIdentity::of(store.path()).map_err(Error::Io)?;
+        let hnsw = settings::hnsw_params(&settings.hnsw);
         Ok(EmbeddedBackend {
             dir: dir.to_path_buf(),
             store,
@@ -158,50 +149,19 @@ impl EmbeddedBackend {
             unsaved_vectors: None,
             vectors_seq: 0,
             settings,
+            hnsw,
             store_file,
         })
     }
 
     /// Opens the index in `dir`, bringing its derived indexes up to the store.
     pub fn open(dir: &Path) -> Result<EmbeddedBackend> {
-        if !dir.join(crate::storage::STORE_FILE).is_file() {
-            return Err(Error::NoIndex { path: dir.to_path_buf() });
+        if !dir.join(STORE_FILE).is_file() {
+            return Err(tamis_engine::Error::NoIndex { path: dir.to_path_buf() }.into());
         }
         let store = Store::open(dir)?;
-        let setting = |name: &str| -> Result<String> {
-            store.setting(name)?.ok_or_else(|| Error::CorruptIndex {
-                path: store.path().to_path_buf(),
-                message: format!("setting '{name}' is missing"),
-            })
-        };
-        let parse_error = |name: &str| Error::CorruptIndex {
-            path: store.path().to_path_buf(),
-            message: format!("setting '{name}' is invalid"),
-        };
         let lexical = open_or_rebuild_lexical(dir, &store)?;
-        // Indexes made before the HNSW parameters were recorded used the defaults.
-        let recorded = |name: &str, default: usize| -> Result<usize> {
-            match store.setting(name)? {
-                Some(value) => value.parse().map_err(|_| parse_error(name)),
-                None => Ok(default),
-            }
-        };
-        let defaults = HnswParams::default();
-        let hnsw = HnswParams {
-            connectivity: recorded("hnsw_m", defaults.connectivity)?,
-            expansion_add: recorded("hnsw_ef_construction", defaults.expansion_add)?,
-            expansion_search: recorded("hnsw_ef_search", defaults.expansion_search)?,
-            ..defaults
-        };
-        let settings = IndexSettings {
-            embedder_id: setting("embedder")?,
-            dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
-            chunking: serde_json::from_str(&setting("chunking")?)
-                .map_err(|_| parse_error("chunking"))?,
-            bm25: *lexical.config(),
-            hnsw,
-            exact_below: setting("exact_below")?.parse().map_err(|_| parse_error("exact_below"))?,
-        };
+        let settings = settings::recorded(&store, lexical.config())?;
         let mut index = EmbeddedBackend::assemble(dir, store, lexical, settings)?;
         // A lexical index behind the store (a writer died between the two) is caught up
         // here when the write lock is free. When another process holds it, that process is
@@ -348,7 +308,7 @@ impl EmbeddedBackend {
             && let (Some(seq), true) = (self.saved_vectors_seq(), file.is_file())
             && seq <= last
         {
-            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.settings.hnsw)?);
+            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.hnsw)?);
             let changes = self.changes_after(seq)?;
             if !changes.is_empty() {
                 self.apply_vectors(&changes)?;
@@ -371,11 +331,7 @@ impl EmbeddedBackend {
 
     fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
         let mut vectors = if n_chunks >= self.settings.exact_below {
-            Vectors::Hnsw(HnswIndex::new(
-                self.settings.dimension,
-                Metric::Cosine,
-                self.settings.hnsw,
-            )?)
+            Vectors::Hnsw(HnswIndex::new(self.settings.dimension, Metric::Cosine, self.hnsw)?)
         } else {
             Vectors::Exact(FlatIndex::new(self.settings.dimension, Metric::Cosine)?)
         };
@@ -426,7 +382,7 @@ impl EmbeddedBackend {
                 Ok(exact.search(query, depth, None)?)
             }
             (_, Vectors::Hnsw(hnsw)) => {
-                let ef = ef_search.unwrap_or(self.settings.hnsw.expansion_search);
+                let ef = ef_search.unwrap_or(self.settings.hnsw.ef_search);
                 Ok(hnsw.search_with_expansion(query, depth, filter, ef)?)
             }
             (_, Vectors::Exact(flat)) => Ok(flat.search(query, depth, filter)?),
@@ -434,37 +390,27 @@ impl EmbeddedBackend {
     }
 }
 
-impl Backend for EmbeddedBackend {
-    fn settings(&self) -> &IndexSettings {
-        &self.settings
+/// What the [`Backend`] methods do, in this crate's errors.
+impl EmbeddedBackend {
+    /// This index's error as the engine reports it.
+    fn fail(&self, err: Error) -> tamis_engine::Error {
+        err.into_engine(&self.dir)
     }
 
-    fn location(&self) -> String {
-        self.dir.display().to_string()
-    }
-
-    fn unchanged(&self, docs: &[(&str, &str)]) -> Result<HashSet<String>> {
-        self.store.unchanged(docs)
-    }
-
-    fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<()> {
+    fn write(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> Result<()> {
         self.prepare_to_write()?;
         let receipt = self.store.write_batch(batch)?;
         self.apply(&receipt)
     }
 
-    fn delete_documents(&mut self, ids: &[&str]) -> Result<usize> {
+    fn delete(&mut self, ids: &[&str]) -> Result<usize> {
         self.prepare_to_write()?;
         let receipt = self.store.delete_documents(ids)?;
         self.apply(&receipt)?;
         Ok(receipt.removed.len())
     }
 
-    fn documents_matching(&self, filter: &Filter) -> Result<Vec<String>> {
-        self.store.documents_matching(filter)
-    }
-
-    fn stage1(&self, query: &Stage1Query<'_>) -> Result<Stage1Lists> {
+    fn retrieve(&self, query: &Stage1Query<'_>) -> Result<Stage1Lists> {
         // The allowed set is selected once, in SQL, and obeyed inside both retrievers.
         let allowed: Option<HashSet<ChunkKey>> =
             query.filter.map(|f| self.store.keys_matching(f)).transpose()?;
@@ -485,15 +431,7 @@ impl Backend for EmbeddedBackend {
         Ok(Stage1Lists { lexical, dense })
     }
 
-    fn chunks(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>> {
-        self.store.chunks(keys)
-    }
-
-    fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>> {
-        self.store.chunks_of_document(doc_id)
-    }
-
-    fn stats(&self) -> Result<BackendStats> {
+    fn read_stats(&self) -> Result<BackendStats> {
         let (documents, chunks) = self.store.counts()?;
         Ok(BackendStats {
             backend: "embedded",
@@ -507,11 +445,7 @@ impl Backend for EmbeddedBackend {
         })
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.save_vectors()
-    }
-
-    fn is_behind(&self) -> Result<bool> {
+    fn lags_the_store(&self) -> Result<bool> {
         if self.lexical.holds_write_lock() {
             return Ok(false);
         }
@@ -520,7 +454,7 @@ impl Backend for EmbeddedBackend {
         Ok(self.vectors_seq < last || self.lexical.committed_seq().unwrap_or(0) < last)
     }
 
-    fn is_replaced(&self) -> Result<bool> {
+    fn store_file_changed(&self) -> Result<bool> {
         match FileIdentity::of(self.store.path()) {
             Ok(identity) => Ok(identity != self.store_file),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(true),
@@ -528,7 +462,7 @@ impl Backend for EmbeddedBackend {
         }
     }
 
-    fn refresh(&mut self) -> Result<()> {
+    fn follow_writers(&mut self) -> Result<()> {
         if self.lexical.holds_write_lock() {
             return Ok(());
         }
@@ -548,6 +482,65 @@ impl Backend for EmbeddedBackend {
         self.fit_vector_kind()?;
         self.vectors_seq = last;
         Ok(())
+    }
+}
+
+// The engine's side of the boundary: every error leaves through `Error::into_engine`.
+impl Backend for EmbeddedBackend {
+    fn settings(&self) -> &IndexSettings {
+        &self.settings
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn unchanged(&self, docs: &[(&str, &str)]) -> EngineResult<HashSet<String>> {
+        self.store.unchanged(docs).map_err(|err| self.fail(err))
+    }
+
+    fn write_batch(&mut self, batch: &[(Document, Vec<NewChunk>)]) -> EngineResult<()> {
+        self.write(batch).map_err(|err| self.fail(err))
+    }
+
+    fn delete_documents(&mut self, ids: &[&str]) -> EngineResult<usize> {
+        self.delete(ids).map_err(|err| self.fail(err))
+    }
+
+    fn documents_matching(&self, filter: &Filter) -> EngineResult<Vec<String>> {
+        self.store.documents_matching(filter).map_err(|err| self.fail(err))
+    }
+
+    fn stage1(&self, query: &Stage1Query<'_>) -> EngineResult<Stage1Lists> {
+        self.retrieve(query).map_err(|err| self.fail(err))
+    }
+
+    fn chunks(&self, keys: &[ChunkKey]) -> EngineResult<Vec<StoredChunk>> {
+        self.store.chunks(keys).map_err(|err| self.fail(err))
+    }
+
+    fn chunks_of_document(&self, doc_id: &str) -> EngineResult<Vec<ChunkKey>> {
+        self.store.chunks_of_document(doc_id).map_err(|err| self.fail(err))
+    }
+
+    fn stats(&self) -> EngineResult<BackendStats> {
+        self.read_stats().map_err(|err| self.fail(err))
+    }
+
+    fn flush(&mut self) -> EngineResult<()> {
+        self.save_vectors().map_err(|err| self.fail(err))
+    }
+
+    fn is_behind(&self) -> EngineResult<bool> {
+        self.lags_the_store().map_err(|err| self.fail(err))
+    }
+
+    fn is_replaced(&self) -> EngineResult<bool> {
+        self.store_file_changed().map_err(|err| self.fail(err))
+    }
+
+    fn refresh(&mut self) -> EngineResult<()> {
+        self.follow_writers().map_err(|err| self.fail(err))
     }
 }
 
@@ -587,73 +580,6 @@ fn staging_dir(dir: &Path) -> Option<PathBuf> {
     Some(dir.with_file_name(staging))
 }
 
-/// Collections as index directories under one folder (`<data_dir>/collections/<name>`).
-#[derive(Debug, Clone)]
-pub struct EmbeddedCatalog {
-    root: PathBuf,
-}
-
-impl EmbeddedCatalog {
-    /// The catalog in `root`, created if missing.
-    pub fn open(root: &Path) -> Result<EmbeddedCatalog> {
-        fs_err::create_dir_all(root).map_err(Error::Io)?;
-        Ok(EmbeddedCatalog { root: root.to_path_buf() })
-    }
-}
-
-impl Catalog for EmbeddedCatalog {
-    fn location(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    fn shared(&self) -> bool {
-        false
-    }
-
-    fn names(&self) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in fs_err::read_dir(&self.root).map_err(Error::Io)?.flatten() {
-            let path = entry.path();
-            if path.join(crate::storage::STORE_FILE).is_file()
-                && let Some(name) = path.file_name().and_then(|n| n.to_str())
-            {
-                names.push(name.to_string());
-            }
-        }
-        names.retain(|name| check_collection_name(name).is_ok());
-        names.sort();
-        Ok(names)
-    }
-
-    fn open(&self, name: &str) -> Result<Option<Index>> {
-        check_collection_name(name)?;
-        let dir = self.root.join(name);
-        if !dir.join(crate::storage::STORE_FILE).is_file() {
-            return Ok(None);
-        }
-        Ok(Some(Index::with_backend(Box::new(EmbeddedBackend::open(&dir)?))))
-    }
-
-    fn create(&self, name: &str, settings: IndexSettings) -> Result<Index> {
-        check_collection_name(name)?;
-        let dir = self.root.join(name);
-        if dir.join(crate::storage::STORE_FILE).exists() {
-            return Err(Error::CollectionExists { location: self.location(), name: name.into() });
-        }
-        Ok(Index::with_backend(Box::new(EmbeddedBackend::create(&dir, settings)?)))
-    }
-
-    fn remove(&self, name: &str) -> Result<bool> {
-        check_collection_name(name)?;
-        let dir = self.root.join(name);
-        if !dir.is_dir() {
-            return Ok(false);
-        }
-        fs_err::remove_dir_all(&dir).map_err(Error::Io)?;
-        Ok(true)
-    }
-}
-
 /// Opens `bm25/`, or recreates it empty from the settings recorded in the store when it is
 /// gone (deleted to force a rebuild, or lost): catching up from sequence 0 refills it.
 fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
@@ -661,12 +587,7 @@ fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
     if path.join(tamis_lexical::SETTINGS_FILE).is_file() {
         return Ok(Bm25Index::open(&path)?);
     }
-    let recorded = (
-        store.setting("bm25_stemming")?,
-        store.setting("bm25_stopwords")?,
-        store.setting("bm25_fields")?.and_then(|name| FieldMode::from_name(&name)),
-    );
-    let (Some(stemming), Some(stopwords), Some(fields)) = recorded else {
+    let Some(config) = settings::recorded_bm25(store)? else {
         return Err(Error::CorruptIndex {
             path,
             message: "the BM25 index is missing and the store does not record its settings \
@@ -674,8 +595,6 @@ fn open_or_rebuild_lexical(dir: &Path, store: &Store) -> Result<Bm25Index> {
                 .into(),
         });
     };
-    let config =
-        Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields };
     if path.exists() {
         fs_err::remove_dir_all(&path).map_err(Error::Io)?;
     }

@@ -1,9 +1,12 @@
 use serde_json::json;
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder};
 
-use crate::filter::Filter;
-use crate::storage::{Document, NewChunk, Store};
-use crate::{Index, IndexSettings, IngestModels, SearchHit, SearchMode, SearchRequest};
+use tamis_engine::filter::Filter;
+use tamis_engine::{
+    Document, Index, IndexSettings, IngestModels, NewChunk, SearchHit, SearchMode, SearchRequest,
+};
+
+use crate::store::Store;
 
 const MODELS: IngestModels<'static> =
     IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
@@ -57,7 +60,7 @@ fn search<'a>(
 #[test]
 fn every_mode_finds_the_matching_document() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     let report = index.ingest_batch(&corpus(), MODELS).unwrap();
     assert_eq!((report.written, report.chunks), (3, 3));
     for mode in [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid] {
@@ -65,7 +68,7 @@ fn every_mode_finds_the_matching_document() {
         assert_eq!(hits[0].doc_id, "stat", "{mode:?}");
     }
     let hybrid = search(&index, "statins cholesterol", SearchMode::Hybrid, None);
-    assert_eq!(hybrid[0].score_kind, crate::ScoreKind::Fused);
+    assert_eq!(hybrid[0].score_kind, tamis_engine::ScoreKind::Fused);
     assert_eq!(hybrid[0].bm25.map(|(rank, _)| rank), Some(1));
     assert_eq!(hybrid[0].dense.map(|(rank, _)| rank), Some(1));
 }
@@ -73,7 +76,7 @@ fn every_mode_finds_the_matching_document() {
 #[test]
 fn upserts_and_deletes_reach_both_retrievers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     index.ingest_batch(&corpus(), MODELS).unwrap();
     let replaced =
         doc("stat", "Trains", "high speed trains cross europe", json!({"topic": "travel"}));
@@ -95,7 +98,7 @@ fn upserts_and_deletes_reach_both_retrievers() {
 #[test]
 fn deletes_by_filter_reach_both_retrievers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     index.ingest_batch(&corpus(), MODELS).unwrap();
     let nutrition = Filter::parse(r#"topic = "nutrition""#).unwrap();
     assert_eq!(index.delete_matching(&nutrition).unwrap(), (2, 2));
@@ -113,23 +116,23 @@ fn whole_mode_keeps_long_documents_in_one_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = settings();
         settings.chunking.mode = mode;
-        let mut index = Index::create(dir.path(), settings).unwrap();
+        let mut index = crate::create(dir.path(), settings).unwrap();
         let chunks = index.ingest_batch(std::slice::from_ref(&long), MODELS).unwrap().chunks;
         // BM25 sees the end of the document in both modes.
         assert_eq!(ids(&search(&index, "word299", SearchMode::Bm25, None)), ["long"]);
         drop(index);
         // The mode is recorded in the index.
-        assert_eq!(Index::open(dir.path()).unwrap().settings().chunking.mode, mode);
+        assert_eq!(crate::open(dir.path()).unwrap().settings().chunking.mode, mode);
         chunks
     };
-    assert!(ingest(crate::chunker::ChunkMode::Windows) > 1);
-    assert_eq!(ingest(crate::chunker::ChunkMode::Whole), 1);
+    assert!(ingest(tamis_engine::chunker::ChunkMode::Windows) > 1);
+    assert_eq!(ingest(tamis_engine::chunker::ChunkMode::Whole), 1);
 }
 
 #[test]
 fn unchanged_documents_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     index.ingest_batch(&corpus(), MODELS).unwrap();
     let again = index.ingest_batch(&corpus(), MODELS).unwrap();
     assert_eq!((again.written, again.unchanged), (0, 3));
@@ -139,7 +142,7 @@ fn unchanged_documents_are_skipped() {
 #[test]
 fn filters_apply_inside_both_retrievers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     // 200 documents all matching the query; 5 of them in 2024.
     let docs: Vec<Document> = (0..200)
         .map(|i| {
@@ -168,7 +171,7 @@ fn filters_apply_inside_both_retrievers() {
 fn reopening_catches_derived_indexes_up_with_the_store() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut index = Index::create(dir.path(), settings()).unwrap();
+        let mut index = crate::create(dir.path(), settings()).unwrap();
         index.ingest_batch(&corpus(), MODELS).unwrap();
     }
     // A write acknowledged by the store whose process died before the derived indexes saw it.
@@ -185,7 +188,7 @@ fn reopening_catches_derived_indexes_up_with_the_store() {
         store.write_batch(&[(doc("qcd", "Physics", text, json!({})), vec![chunk])]).unwrap();
         store.delete_documents(&["vit"]).unwrap();
     }
-    let index = Index::open(dir.path()).unwrap();
+    let index = crate::open(dir.path()).unwrap();
     for mode in [SearchMode::Bm25, SearchMode::Dense] {
         assert_eq!(search(&index, "quantum gluons", mode, None)[0].doc_id, "qcd", "{mode:?}");
         assert!(!ids(&search(&index, "sunlight vitamin", mode, None)).contains(&"vit"), "{mode:?}");
@@ -222,7 +225,7 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
         })
         .collect();
     let before = {
-        let mut index = Index::create(dir.path(), small).unwrap();
+        let mut index = crate::create(dir.path(), small).unwrap();
         for batch in docs.chunks(30) {
             index.ingest_batch(batch, MODELS).unwrap();
         }
@@ -232,7 +235,7 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
         assert!(dir.path().join(super::VECTOR_FILE).is_file());
         search(&index, "topic3 word45", SearchMode::Dense, None)
     };
-    let index = Index::open(dir.path()).unwrap();
+    let index = crate::open(dir.path()).unwrap();
     assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     let after = search(&index, "topic3 word45", SearchMode::Dense, None);
     assert_eq!(ids(&before), ids(&after));
@@ -258,20 +261,20 @@ pub(crate) fn self_retrieval_misses(index: &Index, texts: &[String], ef: Option<
 fn each_search_can_set_its_hnsw_breadth() {
     let dir = tempfile::tempdir().unwrap();
     let (texts, docs) = word_bag_documents(2_000);
-    let mut index = Index::create(dir.path(), small_settings()).unwrap();
+    let mut index = crate::create(dir.path(), small_settings()).unwrap();
     index.ingest_batch(&docs, MODELS).unwrap();
     assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     let probes = &texts[..300];
     // A walk of one candidate gets lost (measured: 24 of 300 misses); the widest one
     // finds every text itself.
     let narrow = self_retrieval_misses(&index, probes, Some(1));
-    let wide = self_retrieval_misses(&index, probes, Some(crate::MAX_EF_SEARCH));
+    let wide = self_retrieval_misses(&index, probes, Some(tamis_engine::MAX_EF_SEARCH));
     assert!(narrow > 0 && wide == 0, "misses: {narrow} at ef 1, {wide} at ef 1000");
-    for bad in [0, crate::MAX_EF_SEARCH + 1] {
+    for bad in [0, tamis_engine::MAX_EF_SEARCH + 1] {
         let mut request = SearchRequest::new("w1", SearchMode::Dense);
         request.ef_search = Some(bad);
         let err = index.search(&request, Some(&HashEmbedder)).unwrap_err();
-        assert!(matches!(err, crate::Error::InvalidSearch { .. }), "{err}");
+        assert!(matches!(err, tamis_engine::Error::InvalidSearch { .. }), "{err}");
         assert!(err.to_string().contains("ef_search"), "{err}");
     }
 }
@@ -279,16 +282,19 @@ fn each_search_can_set_its_hnsw_breadth() {
 #[test]
 fn misuse_gets_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(Index::open(dir.path()), Err(crate::Error::NoIndex { .. })));
-    let index = Index::create(dir.path(), settings()).unwrap();
+    assert!(matches!(crate::open(dir.path()), Err(tamis_engine::Error::NoIndex { .. })));
+    let index = crate::create(dir.path(), settings()).unwrap();
     drop(index);
-    assert!(matches!(Index::create(dir.path(), settings()), Err(crate::Error::IndexExists { .. })));
-    let index = Index::open(dir.path()).unwrap();
+    assert!(matches!(
+        crate::create(dir.path(), settings()),
+        Err(tamis_engine::Error::IndexExists { .. })
+    ));
+    let index = crate::open(dir.path()).unwrap();
     assert!(index.check_embedder("hash-embedder").is_ok());
     let err = index.check_embedder("all-MiniLM-L6-v2").unwrap_err();
     assert!(err.to_string().contains("was built with embedder 'hash-embedder'"), "{err}");
     let request = SearchRequest::new("q", SearchMode::Dense);
-    assert!(matches!(index.search(&request, None), Err(crate::Error::EmbedderRequired)));
+    assert!(matches!(index.search(&request, None), Err(tamis_engine::Error::EmbedderRequired)));
 }
 
 #[test]
@@ -296,17 +302,17 @@ fn deleted_derived_indexes_are_rebuilt_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings();
     settings.exact_below = 2;
-    settings.bm25.stemming = false;
+    settings.lexical.stemming = false;
     {
-        let mut index = Index::create(dir.path(), settings).unwrap();
+        let mut index = crate::create(dir.path(), settings).unwrap();
         index.ingest_batch(&corpus(), MODELS).unwrap();
         index.flush().unwrap();
     }
     assert!(dir.path().join("vectors.usearch").is_file());
     fs_err::remove_dir_all(dir.path().join("bm25")).unwrap();
     fs_err::remove_file(dir.path().join("vectors.usearch")).unwrap();
-    let index = Index::open(dir.path()).unwrap();
-    assert!(!index.settings().bm25.stemming, "the recorded BM25 settings are used");
+    let index = crate::open(dir.path()).unwrap();
+    assert!(!index.settings().lexical.stemming, "the recorded BM25 settings are used");
     assert_eq!(index.stats().unwrap().vector_index, "hnsw");
     for mode in [SearchMode::Bm25, SearchMode::Dense] {
         assert_eq!(search(&index, "statins cholesterol", mode, None)[0].doc_id, "stat", "{mode:?}");
@@ -317,20 +323,24 @@ fn deleted_derived_indexes_are_rebuilt_from_the_store() {
 fn hnsw_parameters_are_recorded_and_invalid_ones_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut custom = settings();
-    custom.hnsw.connectivity = 8;
-    custom.hnsw.expansion_add = 64;
-    custom.hnsw.expansion_search = 200;
-    drop(Index::create(dir.path(), custom.clone()).unwrap());
-    assert_eq!(Index::open(dir.path()).unwrap().settings().hnsw, custom.hnsw);
+    custom.hnsw.m = 8;
+    custom.hnsw.ef_construction = 64;
+    custom.hnsw.ef_search = 200;
+    drop(crate::create(dir.path(), custom.clone()).unwrap());
+    assert_eq!(crate::open(dir.path()).unwrap().settings().hnsw, custom.hnsw);
     let other = tempfile::tempdir().unwrap();
-    custom.hnsw.connectivity = 1;
-    assert!(matches!(Index::create(other.path(), custom), Err(crate::Error::Vector(_))));
+    custom.hnsw.m = 1;
+    // The vector index's own error, carried whole through the engine's.
+    let err = crate::create(other.path(), custom).unwrap_err();
+    assert_eq!(err.kind(), tamis_engine::ErrorKind::User, "{err}");
+    let tamis_engine::Error::Backend(backend) = &err else { panic!("{err:?}") };
+    assert!(matches!(backend.get_ref().downcast_ref(), Some(crate::Error::Vector(_))), "{err}");
 }
 
 #[test]
 fn a_batch_naming_a_document_twice_keeps_the_last_version() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index = Index::create(dir.path(), settings()).unwrap();
+    let mut index = crate::create(dir.path(), settings()).unwrap();
     let batch = [
         doc("x", "First", "the first version about trains", json!({})),
         doc("x", "Second", "the second version about boats", json!({})),
@@ -344,13 +354,16 @@ fn a_batch_naming_a_document_twice_keeps_the_last_version() {
 
 #[test]
 fn catalogs_refuse_names_that_are_not_plain_words() {
-    use crate::backend::Catalog;
+    use tamis_engine::backend::Catalog;
     let root = tempfile::tempdir().unwrap();
-    let catalog = super::EmbeddedCatalog::open(&root.path().join("collections")).unwrap();
+    let catalog = crate::EmbeddedCatalog::open(&root.path().join("collections")).unwrap();
     let long = "x".repeat(65);
     for bad in ["", "../escape", "a b", "dot.dot", "é", long.as_str()] {
-        let refused = |err: crate::Error| {
-            assert!(matches!(err, crate::Error::InvalidCollectionName { .. }), "{bad:?}: {err}");
+        let refused = |err: tamis_engine::Error| {
+            assert!(
+                matches!(err, tamis_engine::Error::InvalidCollectionName { .. }),
+                "{bad:?}: {err}"
+            );
         };
         refused(catalog.create(bad, settings()).unwrap_err());
         refused(catalog.open(bad).unwrap_err());
@@ -359,7 +372,7 @@ fn catalogs_refuse_names_that_are_not_plain_words() {
     assert!(!root.path().join("escape").exists(), "nothing was made outside the catalog");
     // A directory made by hand under an invalid name is not listed.
     let odd = root.path().join("collections").join("odd name");
-    drop(Index::create(&odd, settings()).unwrap());
+    drop(crate::create(&odd, settings()).unwrap());
     catalog.create(&"y".repeat(64), settings()).unwrap();
     catalog.create("ok_name-2", settings()).unwrap();
     assert_eq!(catalog.names().unwrap(), vec!["ok_name-2".to_string(), "y".repeat(64)]);
@@ -369,18 +382,18 @@ fn catalogs_refuse_names_that_are_not_plain_words() {
 fn searches_open_beside_a_writer_and_writes_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let (texts, docs) = word_bag_documents(200);
-    let mut writer = Index::create(dir.path(), small_settings()).unwrap();
+    let mut writer = crate::create(dir.path(), small_settings()).unwrap();
     writer.ingest_batch(&docs[..100], MODELS).unwrap();
     writer.flush().unwrap();
 
     // A second handle (another process, say `tamis search`) opens and searches.
-    let mut reader = Index::open(dir.path()).unwrap();
+    let mut reader = crate::open(dir.path()).unwrap();
     let found = |index: &Index, i: usize, mode: SearchMode| top_id(index, &texts[i], mode);
     assert_eq!(found(&reader, 42, SearchMode::Dense), "d42");
     assert_eq!(found(&reader, 42, SearchMode::Bm25), "d42");
     // Its writes wait for the writer, and nothing of them is kept.
     let err = reader.ingest_batch(&docs[100..110], MODELS).unwrap_err();
-    assert_eq!(err.kind(), crate::ErrorKind::Unavailable, "{err}");
+    assert_eq!(err.kind(), tamis_engine::ErrorKind::Unavailable, "{err}");
     assert!(err.to_string().contains("another process is writing"), "{err}");
     assert_eq!(reader.stats().unwrap().documents, 100);
 
@@ -400,7 +413,7 @@ fn searches_open_beside_a_writer_and_writes_wait_for_it() {
     assert_eq!((stats.documents, stats.vectors), (199, 199));
     drop(reader);
     // What the second handle saved reopens to the same state.
-    let reopened = Index::open(dir.path()).unwrap();
+    let reopened = crate::open(dir.path()).unwrap();
     assert_eq!(found(&reopened, 120, SearchMode::Dense), "d120");
     assert_eq!(reopened.stats().unwrap().vectors, 199);
 }
@@ -409,9 +422,9 @@ fn searches_open_beside_a_writer_and_writes_wait_for_it() {
 fn a_handle_that_only_searches_follows_another_processes_writes_by_refreshing() {
     let dir = tempfile::tempdir().unwrap();
     let (texts, docs) = word_bag_documents(200);
-    let mut writer = Index::create(dir.path(), small_settings()).unwrap();
+    let mut writer = crate::create(dir.path(), small_settings()).unwrap();
     writer.ingest_batch(&docs[..30], MODELS).unwrap();
-    let mut reader = Index::open(dir.path()).unwrap();
+    let mut reader = crate::open(dir.path()).unwrap();
     let found = |index: &Index, i: usize, mode: SearchMode| top_id(index, &texts[i], mode);
     assert!(!reader.is_behind().unwrap());
     assert_eq!(reader.stats().unwrap().vector_index, "exact");
@@ -465,15 +478,15 @@ fn an_index_is_built_aside_and_appears_whole() {
         names
     };
     // A missing directory, and an empty one its caller made, are built aside and renamed.
-    drop(Index::create(&root.path().join("fresh"), settings()).unwrap());
+    drop(crate::create(&root.path().join("fresh"), settings()).unwrap());
     fs_err::create_dir(root.path().join("empty")).unwrap();
-    drop(Index::create(&root.path().join("empty"), settings()).unwrap());
+    drop(crate::create(&root.path().join("empty"), settings()).unwrap());
     assert_eq!(entries(), ["empty", "fresh"], "no staging directory is left behind");
     // A directory holding other files is built in place, as before.
     let busy = root.path().join("busy");
     fs_err::create_dir(&busy).unwrap();
     fs_err::write(busy.join("notes.txt"), "mine").unwrap();
-    let mut index = Index::create(&busy, settings()).unwrap();
+    let mut index = crate::create(&busy, settings()).unwrap();
     index.ingest_batch(&[doc("a", "", "glaciers", json!({}))], MODELS).unwrap();
     assert_eq!(fs_err::read_to_string(busy.join("notes.txt")).unwrap(), "mine");
     // A link to an empty directory cannot be replaced by a rename: built in place, through
@@ -481,11 +494,11 @@ fn an_index_is_built_aside_and_appears_whole() {
     let target = root.path().join("target");
     fs_err::create_dir(&target).unwrap();
     std::os::unix::fs::symlink(&target, root.path().join("linked")).unwrap();
-    drop(Index::create(&root.path().join("linked"), settings()).unwrap());
+    drop(crate::create(&root.path().join("linked"), settings()).unwrap());
     assert!(fs_err::symlink_metadata(root.path().join("linked")).unwrap().is_symlink());
-    assert!(target.join(crate::storage::STORE_FILE).is_file());
+    assert!(target.join(crate::store::STORE_FILE).is_file());
     for name in ["fresh", "empty", "busy", "linked"] {
-        let reopened = Index::open(&root.path().join(name)).unwrap();
+        let reopened = crate::open(&root.path().join(name)).unwrap();
         assert_eq!(reopened.settings().embedder_id, "hash-embedder");
     }
 
@@ -494,19 +507,19 @@ fn an_index_is_built_aside_and_appears_whole() {
     let contested = root.path().join("contested");
     let outcomes: Vec<bool> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| Index::create(&contested, settings()).map(drop)))
+            .map(|_| scope.spawn(|| crate::create(&contested, settings()).map(drop)))
             .collect();
         handles
             .into_iter()
             .map(|h| match h.join().unwrap() {
                 Ok(()) => true,
-                Err(crate::Error::IndexExists { .. }) => false,
+                Err(tamis_engine::Error::IndexExists { .. }) => false,
                 Err(err) => panic!("{err}"),
             })
             .collect()
     });
     assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
-    assert!(Index::open(&contested).is_ok());
+    assert!(crate::open(&contested).is_ok());
     assert_eq!(entries(), ["busy", "contested", "empty", "fresh", "linked", "target"]);
 }
 
@@ -515,9 +528,9 @@ fn a_handle_knows_when_its_directory_was_removed_or_rebuilt() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("index");
     let (_, docs) = word_bag_documents(20);
-    let mut writer = Index::create(&dir, settings()).unwrap();
+    let mut writer = crate::create(&dir, settings()).unwrap();
     writer.ingest_batch(&docs[..10], MODELS).unwrap();
-    let reader = Index::open(&dir).unwrap();
+    let reader = crate::open(&dir).unwrap();
     // Writes, and a flush, leave the files in place.
     writer.ingest_batch(&docs[10..], MODELS).unwrap();
     writer.flush().unwrap();
@@ -527,8 +540,8 @@ fn a_handle_knows_when_its_directory_was_removed_or_rebuilt() {
     fs_err::remove_dir_all(&dir).unwrap();
     assert!(reader.is_replaced().unwrap(), "removed");
     // Built again at the same path: still not the index the handle reads.
-    drop(Index::create(&dir, settings()).unwrap());
+    drop(crate::create(&dir, settings()).unwrap());
     assert!(reader.is_replaced().unwrap(), "rebuilt");
     assert_eq!(reader.stats().unwrap().documents, 20, "the old files, still open");
-    assert!(!Index::open(&dir).unwrap().is_replaced().unwrap());
+    assert!(!crate::open(&dir).unwrap().is_replaced().unwrap());
 }

@@ -1,0 +1,114 @@
+//! What an index is built with: [`IndexSettings`], fixed at creation and recorded by the
+//! backend that holds the index.
+//!
+//! The settings are the engine's own plain structs, so that no backend's library leaks
+//! into the others: the embedded backend turns them into tantivy's and usearch's
+//! configurations, PostgreSQL into a text search configuration and pgvector's HNSW options.
+
+use crate::chunker::ChunkingConfig;
+
+/// What an index is built with; fixed at creation and recorded by its backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSettings {
+    /// Identifies the bi-encoder (name and revision); opening with another one is an error.
+    pub embedder_id: String,
+    /// Length of the embeddings.
+    pub dimension: usize,
+    /// How documents are cut into chunks.
+    pub chunking: ChunkingConfig,
+    /// How the lexical retriever analyzes text.
+    pub lexical: LexicalSettings,
+    /// HNSW parameters, used above `exact_below` chunks.
+    pub hnsw: HnswSettings,
+    /// Below this many chunks, vectors are searched exactly (faster and perfect at that size).
+    pub exact_below: usize,
+}
+
+impl IndexSettings {
+    /// Settings with the documented defaults for an embedder.
+    pub fn new(embedder_id: impl Into<String>, dimension: usize) -> IndexSettings {
+        IndexSettings {
+            embedder_id: embedder_id.into(),
+            dimension,
+            chunking: ChunkingConfig::default(),
+            lexical: LexicalSettings::default(),
+            hnsw: HnswSettings::default(),
+            exact_below: 20_000,
+        }
+    }
+}
+
+/// How the lexical retriever analyzes text and which fields it searches.
+///
+/// The defaults (English stemming and stop words, title and text as two fields) were
+/// measured on NFCorpus and Cranfield: see `FieldMode` in
+/// `crates/tamis-lexical/src/config.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LexicalSettings {
+    /// Reduce terms to their English stem (default on).
+    pub stemming: bool,
+    /// Drop English stop words before stemming (default on).
+    pub stopwords: bool,
+    /// Whether title and text are one field or two (default two).
+    pub fields: LexicalFields,
+}
+
+impl Default for LexicalSettings {
+    fn default() -> Self {
+        LexicalSettings { stemming: true, stopwords: true, fields: LexicalFields::default() }
+    }
+}
+
+/// Where the lexical retriever indexes a document's title and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LexicalFields {
+    /// Title and text are two fields, searched together (the default, measured the better
+    /// of the two).
+    #[default]
+    Multifield,
+    /// `title + " " + text` is one field.
+    Concatenated,
+}
+
+impl LexicalFields {
+    /// The name backends record (`multifield`, `concatenated`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LexicalFields::Multifield => "multifield",
+            LexicalFields::Concatenated => "concatenated",
+        }
+    }
+
+    /// The mode [`LexicalFields::name`] names.
+    pub fn from_name(name: &str) -> Option<LexicalFields> {
+        [LexicalFields::Multifield, LexicalFields::Concatenated]
+            .into_iter()
+            .find(|fields| fields.name() == name)
+    }
+}
+
+/// How the HNSW graph of dense search is built and walked.
+///
+/// The defaults (`m = 16`, `ef_construction = 128`, `ef_search = 64`) were chosen by
+/// measuring recall@10 against exact search: see `HnswParams` in
+/// `crates/tamis-vector/src/hnsw/params.rs`. Each backend checks the ranges it accepts
+/// when an index is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswSettings {
+    /// `M`: the neighbours each node keeps per graph layer. More raise recall, memory and
+    /// insertion time.
+    pub m: usize,
+    /// `ef_construction`: the candidates an insertion examines to choose a new node's
+    /// neighbours. Higher builds a better graph, more slowly.
+    pub ef_construction: usize,
+    /// `ef_search`: the candidates a search keeps while walking the graph (a search for
+    /// `k` hits keeps at least `k`); the main recall/latency trade-off. A query may set its
+    /// own ([`SearchRequest::ef_search`](crate::SearchRequest::ef_search)).
+    pub ef_search: usize,
+}
+
+impl Default for HnswSettings {
+    fn default() -> Self {
+        HnswSettings { m: 16, ef_construction: 128, ef_search: 64 }
+    }
+}
