@@ -8,9 +8,9 @@
 //! before its next pass.
 //!
 //! Bulk work (documents being ingested) yields to interactive work (queries, `/embed`,
-//! `/rerank`): interactive inputs fill a pass first, and bulk inputs fill at most
-//! [`BULK_PASS_TOKENS`] of it, so a query that arrives during a long upsert waits for
-//! one short pass rather than for the whole upsert. The queue itself is unbounded: admission (see `admission.rs`)
+//! `/rerank`): interactive inputs fill a pass first, and bulk inputs fill at most what
+//! the model computes in [`BULK_PASS_TIME`] (its measured rate), so a query that arrives
+//! during a long upsert waits for one short pass rather than for the whole upsert. The queue itself is unbounded: admission (see `admission.rs`)
 //! bounds how many requests may be waiting.
 
 use std::collections::VecDeque;
@@ -51,16 +51,47 @@ pub struct BatchLimits {
 pub enum Priority {
     /// Served first.
     Interactive,
-    /// Served when no interactive input is waiting, in passes of at most
-    /// [`BULK_PASS_TOKENS`].
+    /// Served when no interactive input is waiting, in passes of about
+    /// [`BULK_PASS_TIME`].
     Bulk,
 }
 
-/// Most tokens bulk inputs may put in one pass. An interactive request arriving behind
-/// bulk work waits for at most one such pass: about a quarter of a second for MiniLM-L6
-/// on two cores, against two seconds for a full default pass of 16 384 tokens; passes
-/// of 2048 tokens keep the encoder's GEMMs large enough to lose little throughput.
-pub const BULK_PASS_TOKENS: usize = 2048;
+/// How long a pass that bulk inputs fill may take. An interactive request arriving behind
+/// bulk work waits for at most one such pass, where a full default pass (16 384 tokens)
+/// takes about two seconds for MiniLM-L6 on two cores. Sized by the model's measured rate
+/// rather than in tokens, so the wait holds on any CPU and any model.
+pub const BULK_PASS_TIME: Duration = Duration::from_millis(200);
+
+/// Bulk passes never shrink below this many tokens: smaller GEMMs would waste the cores.
+pub const MIN_BULK_PASS_TOKENS: usize = 512;
+
+/// The model's throughput, in tokens per second, smoothed over recent passes.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    tokens_per_second: Option<f64>,
+}
+
+impl Rate {
+    fn observe(&mut self, tokens: usize, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if tokens == 0 || seconds <= 0.0 {
+            return;
+        }
+        let now = tokens as f64 / seconds;
+        self.tokens_per_second = Some(match self.tokens_per_second {
+            Some(before) => 0.8 * before + 0.2 * now,
+            None => now,
+        });
+    }
+
+    /// Most tokens bulk inputs may put in one pass: what fits in [`BULK_PASS_TIME`] (the
+    /// minimum until a pass was measured).
+    fn bulk_tokens(&self, limits: BatchLimits) -> usize {
+        let fits =
+            self.tokens_per_second.map_or(0, |rate| (rate * BULK_PASS_TIME.as_secs_f64()) as usize);
+        fits.max(MIN_BULK_PASS_TOKENS).min(limits.max_batch_tokens)
+    }
+}
 
 /// A request's outputs and where its time went.
 #[derive(Debug)]
@@ -171,6 +202,7 @@ fn run<M: BatchModel>(
     name: &str,
 ) {
     let mut pending: VecDeque<Pending<M>> = VecDeque::new();
+    let mut rate = Rate { tokens_per_second: None };
     loop {
         if pending.is_empty() {
             match receiver.recv() {
@@ -188,7 +220,7 @@ fn run<M: BatchModel>(
             continue;
         }
 
-        let (batch, owners) = take_batch(&mut pending, limits);
+        let (batch, owners) = take_batch(&mut pending, limits, rate.bulk_tokens(limits));
         if batch.is_empty() {
             // Only jobs with nothing to compute: answer them.
             finish(&mut pending);
@@ -198,6 +230,7 @@ fn run<M: BatchModel>(
         let start = Instant::now();
         let result = model.forward(&batch);
         let elapsed = start.elapsed();
+        rate.observe(n_tokens, elapsed);
         metrics.observe_batch(name, batch.len(), n_tokens, elapsed);
 
         match result {
@@ -240,11 +273,12 @@ impl<M: BatchModel> Pending<M> {
 }
 
 /// Takes inputs until the budget is reached, interactive jobs first, each priority first
-/// come, first served; returns them with (job position, count) for each job that gave
-/// some.
+/// come, first served, bulk inputs only up to `bulk_tokens` in all; returns them with
+/// (job position, count) for each job that gave some.
 fn take_batch<M: BatchModel>(
     pending: &mut VecDeque<Pending<M>>,
     limits: BatchLimits,
+    bulk_tokens: usize,
 ) -> (Vec<M::Input>, Vec<(usize, usize)>) {
     let mut batch = Vec::new();
     let mut owners = Vec::new();
@@ -257,7 +291,7 @@ fn take_batch<M: BatchModel>(
         let job = &mut pending[job_idx];
         let max_tokens = match job.priority {
             Priority::Interactive => limits.max_batch_tokens,
-            Priority::Bulk => limits.max_batch_tokens.min(BULK_PASS_TOKENS),
+            Priority::Bulk => bulk_tokens,
         };
         let mut taken = 0;
         let mut full = false;

@@ -125,25 +125,49 @@ fn queue_time_counts_the_wait_for_a_busy_model() {
     assert!(second.queue_time >= Duration::from_millis(35), "{:?}", second.queue_time);
 }
 
+/// Takes 100 µs per token (10 000 tokens a second), recording each pass's inputs.
+struct PerToken {
+    passes: Mutex<Vec<Vec<u32>>>,
+}
+
+impl BatchModel for PerToken {
+    type Input = u32;
+    type Output = u32;
+
+    fn tokens(input: &u32) -> usize {
+        *input as usize
+    }
+
+    fn forward(&self, inputs: &[u32]) -> Result<Vec<u32>, ApiError> {
+        let tokens: u32 = inputs.iter().sum();
+        std::thread::sleep(Duration::from_micros(100 * u64::from(tokens)));
+        self.passes.lock().expect("not poisoned").push(inputs.to_vec());
+        Ok(inputs.iter().map(|x| x * 2).collect())
+    }
+}
+
 #[test]
-fn interactive_inputs_overtake_bulk_work_in_small_passes() {
-    let model = Slow::new(20);
-    // Inputs of 100 tokens: a full pass takes 100 of them, a bulk pass 2048 / 100 = 20.
-    let batcher = batcher(&model, 10_000, 1000);
-    let bulk = batcher.submit(vec![100; 200], Priority::Bulk);
-    // Let the first bulk pass start, then ask for one interactive input.
-    std::thread::sleep(Duration::from_millis(5));
-    let query = batcher.submit(vec![100], Priority::Interactive);
-    let query = query.blocking_recv().expect("answered").expect("computed");
-    assert_eq!(query.outputs, [200]);
+fn interactive_inputs_overtake_bulk_work_sized_to_a_short_pass() {
+    let model = Arc::new(PerToken { passes: Mutex::default() });
+    let limits = BatchLimits { max_batch_tokens: 100_000, max_batch_inputs: 1000 };
+    let batcher =
+        Batcher::spawn("test", model.clone(), limits, Arc::new(Metrics::new())).expect("spawned");
+    // Bulk inputs of 100 tokens; the query's input is 101 tokens, to be told apart.
+    let bulk = batcher.submit(vec![100; 60], Priority::Bulk);
+    std::thread::sleep(Duration::from_millis(20));
+    let query = batcher.submit(vec![101], Priority::Interactive);
+    assert_eq!(query.blocking_recv().expect("answered").expect("computed").outputs, [202]);
     let bulk = bulk.blocking_recv().expect("answered").expect("computed");
-    assert_eq!(bulk.outputs, vec![200; 200]);
-    let passes = model.passes();
-    let bulk_pass = BULK_PASS_TOKENS / 100;
-    // The query rode the second pass, beside bulk inputs up to the bulk budget less its own.
-    assert_eq!(passes[0], bulk_pass, "{passes:?}");
-    assert_eq!(passes[1], bulk_pass, "{passes:?}");
-    assert!(passes.iter().all(|&n| n <= bulk_pass), "{passes:?}");
-    assert_eq!(passes.iter().sum::<usize>(), 201);
-    assert_eq!(passes.len(), 11, "{passes:?}");
+    assert_eq!(bulk.outputs, vec![200; 60]);
+    let passes = model.passes.lock().expect("not poisoned").clone();
+    let tokens = |pass: &Vec<u32>| pass.iter().sum::<u32>() as usize;
+    // Before any pass was measured, bulk work gets the smallest pass (512 tokens: 5 inputs).
+    assert_eq!(passes[0], vec![100; MIN_BULK_PASS_TOKENS / 100], "{passes:?}");
+    // The query, sent during the first pass, rode the second, first in it.
+    assert_eq!(passes[1][0], 101, "{passes:?}");
+    // Then bulk passes fill what the measured rate computes in BULK_PASS_TIME: 2000 tokens.
+    let fits = (10_000.0 * BULK_PASS_TIME.as_secs_f64()) as usize;
+    assert!(passes.iter().all(|pass| tokens(pass) <= fits + 101), "{passes:?}");
+    assert!(tokens(&passes[2]) > fits / 2, "{passes:?}");
+    assert_eq!(passes.iter().map(Vec::len).sum::<usize>(), 61);
 }
