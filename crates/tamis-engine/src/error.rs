@@ -162,12 +162,11 @@ impl Error {
             | Error::InvalidCollectionName { .. }
             | Error::SchemaVersion { .. }
             | Error::IndexExists { .. }
-            | Error::NoIndex { .. }
             | Error::CollectionExists { .. }
-            | Error::NoCollection { .. }
             | Error::EmbedderMismatch { .. }
             | Error::DimensionMismatch { .. }
             | Error::EmbedderRequired => ErrorKind::User,
+            Error::NoIndex { .. } | Error::NoCollection { .. } => ErrorKind::NotFound,
             Error::CorruptIndex { .. } | Error::Json(_) => ErrorKind::Internal,
             Error::Lexical(err) => err.kind(),
             Error::Vector(err) => err.kind(),

@@ -142,9 +142,8 @@ impl Error {
     /// Whose fault this error is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MissingFile { .. }
-            | Error::MissingSplit { .. }
-            | Error::BadLine { .. }
+            Error::MissingFile { .. } | Error::MissingSplit { .. } => ErrorKind::NotFound,
+            Error::BadLine { .. }
             | Error::Json { .. }
             | Error::DuplicateHit { .. }
             | Error::MissingQuery { .. }
@@ -157,7 +156,7 @@ impl Error {
             | Error::NoWindows { .. } => ErrorKind::User,
             Error::Engine(err) => err.kind(),
             // A path that does not exist was given by the caller; other IO failures may pass.
-            Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::User,
+            Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Error::Io(_) => ErrorKind::Unavailable,
         }
     }

@@ -138,6 +138,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::HubUnavailable { .. } | Error::Io(_) => ErrorKind::Unavailable,
+            Error::ModelDirNotFound { .. } | Error::MissingFile { .. } => ErrorKind::NotFound,
             Error::Inference(_) => ErrorKind::Internal,
             _ => ErrorKind::User,
         }

@@ -65,7 +65,8 @@ impl From<Error> for tamis_engine::Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A failed statement as an engine error: connection trouble is `Unavailable` (retry), a
-/// constraint or data problem `User`, anything else `Internal`. The message carries the
+/// constraint or data problem `User`, a missing database `NotFound`, anything else
+/// `Internal`. The message carries the
 /// server's own text and SQLSTATE, never the connection string.
 pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tamis_engine::Error {
     let (kind, detail) = match err.as_db_error() {
@@ -81,8 +82,10 @@ pub(crate) fn database(location: &str, what: &str, err: &postgres::Error) -> tam
                 // serialization failure / deadlock: retrying succeeds
                 "40" => ErrorKind::Unavailable,
                 // data exception, integrity constraint violation, invalid authorization
-                // (wrong password), invalid catalog name (no such database)
-                "22" | "23" | "28" | "3D" => ErrorKind::User,
+                // (wrong password)
+                "22" | "23" | "28" => ErrorKind::User,
+                // invalid catalog name: no such database
+                "3D" => ErrorKind::NotFound,
                 _ => ErrorKind::Internal,
             };
             (kind, format!("{} (SQLSTATE {code})", db.message()))

@@ -1,7 +1,7 @@
 //! `tamis bench`: the report is computed from the run, and the stdio protocol the
 //! peer harness relies on answers every line with the model's real logits.
 
-use crate::{assert_fails_with, json_lines, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, USAGE, assert_fails_with, json_lines, model_fixture, tamis, tamis_ok};
 
 fn workload() -> String {
     let lines = [
@@ -91,7 +91,7 @@ fn a_bad_workload_is_refused_with_its_line() {
         "",
         &[],
     );
-    assert_fails_with(&output, "has no passages");
+    assert_fails_with(&output, INPUT, "has no passages");
     let output = tamis(&["bench", "rerank", "--model", &model], "", &[]);
-    assert_eq!(output.status.code(), Some(2), "--workload or --stdio is required");
+    assert_eq!(output.status.code(), Some(USAGE), "--workload or --stdio is required");
 }
