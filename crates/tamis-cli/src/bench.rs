@@ -252,7 +252,7 @@ fn load_bi_encoder(model: &ModelArgs) -> anyhow::Result<BiEncoder> {
 #[derive(Debug, Serialize)]
 struct Report {
     engine: &'static str,
-    backend: String,
+    encoder: String,
     threads: usize,
     max_length: usize,
     calls: usize,
@@ -398,8 +398,8 @@ fn measure<T>(
     let quantile = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize] * 1000.0;
     Ok(Report {
         engine: "tamis",
-        backend: match (model.backend, model.no_packing) {
-            (crate::model_args::BackendArg::Candle, _) => "candle".to_string(),
+        encoder: match (model.encoder, model.no_packing) {
+            (crate::model_args::EncoderArg::Candle, _) => "candle".to_string(),
             (_, true) => "native (padded)".to_string(),
             (_, false) => "native (packed)".to_string(),
         },
@@ -426,7 +426,7 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     println!(
         "tamis {} ({} threads, max length {}): {} calls, {} {}, {:.1} tokens each",
-        report.backend,
+        report.encoder,
         report.threads,
         report.max_length,
         report.calls,

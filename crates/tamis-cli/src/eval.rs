@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use sha2::{Digest, Sha256};
+use indicatif::ProgressBar;
 use tamis_engine::backend::Catalog;
-use tamis_engine::{Index, IndexSettings, IngestModels, SearchRequest};
-use tamis_eval::{Dataset, EvalConfig, Evaluator, Latencies, Run};
+use tamis_engine::{IndexSettings, IngestModels};
+use tamis_eval::{Dataset, EvalConfig, Experiment, Harness, IndexKey, Progress, RerankModel};
 use tamis_postgres::PgOptions;
 
 use crate::index::{CreationArgs, ingest};
@@ -16,7 +16,7 @@ use crate::jsonl::progress;
 use crate::location::connect_postgres;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::{FusionArgs, ModeArg};
-use crate::stage_args::{LoadedReranker, StageArgs, Variant};
+use crate::stage_args::StageArgs;
 
 mod report;
 
@@ -113,7 +113,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.depth > 0, "--depth must be at least 1");
     let fusion = args.fusion.fusion()?;
     let dataset = Dataset::load(&args.dataset, &args.split)?;
-    let experiments = experiments(args, args.stages.rerankers.len())?;
+    let windows = windows(args, args.stages.rerankers.len())?;
     let spec =
         args.model.model.as_deref().context(
             "tamis eval needs --model (the bi-encoder the evaluation index is built with)",
@@ -122,7 +122,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let embedder_id = args.model.embedder_id(spec);
     let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
     args.creation.apply(&mut settings);
-    let (cache, key) = index_key(args, &settings)?;
+    let key = IndexKey::for_dataset(&args.dataset, &settings)?.name();
     let started = Instant::now();
     let (mut index, index_location) = match &args.store {
         Some(url) => {
@@ -135,7 +135,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             (index, format!("{} collection '{key}'", catalog.location()))
         }
         None => {
-            let index_dir = cache.join(&key);
+            let index_dir = cache_dir(args)?.join(&key);
             let index = if index_dir.join(tamis_embedded::store::STORE_FILE).is_file() {
                 tamis_embedded::open(&index_dir)?
             } else {
@@ -160,202 +160,86 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let evaluator = Evaluator::new(
-        &dataset.qrels,
-        EvalConfig { ignore_identical_ids: args.ignore_identical_ids, ..Default::default() },
-    )?;
-    let rerankers = args.stages.load(&args.model.source)?;
-    let ctx = Queries { index: &index, embedder: &embedder, dataset: &dataset };
-    let mut rows: Vec<Row> = Vec::new();
-    for &mode in &args.mode {
-        let search = |query| stage1_request(query, mode, args.depth, args.ef_search, &fusion);
-        let mut run = Run::new();
-        let mut latencies = Vec::with_capacity(dataset.queries.len());
-        let bar = progress(dataset.queries.len(), mode.name());
-        for query in &dataset.queries {
-            let start = Instant::now();
-            let hits = index.search(&search(&query.text), Some(&embedder))?;
-            latencies.push(start.elapsed());
-            run.insert_query(&query.id, hits.into_iter().map(|h| (h.doc_id, f64::from(h.score))));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let stage1 = StageSamples { name: "stage1".into(), elapsed: latencies, pairs: 0 };
-        rows.push(Row::new(mode.name().to_string(), run, vec![stage1]));
+    let cross_encoders = args.stages.load_models(&args.model.source)?;
+    let rerankers: Vec<RerankModel<'_>> = args
+        .stages
+        .rerankers
+        .iter()
+        .zip(&cross_encoders)
+        .map(|(name, model)| RerankModel { name, reranker: model })
+        .collect();
+    let experiment = Experiment {
+        modes: args.mode.iter().map(|&mode| mode.into()).collect(),
+        depth: args.depth,
+        k: args.k,
+        ef_search: args.ef_search,
+        fusion,
+        rerank: args.stages.plan(windows),
+        eval: EvalConfig { ignore_identical_ids: args.ignore_identical_ids, ..Default::default() },
+    };
+    let harness = Harness {
+        index: &index,
+        dataset: &dataset,
+        embedder: Some(&embedder),
+        rerankers: &rerankers,
+    };
+    let evaluation = harness.run(&experiment, &mut Bars::default())?;
 
-        for windows in &experiments {
-            let names: Vec<String> = args.stages.rerankers.iter().map(|r| short_name(r)).collect();
-            let base = format!(
-                "{} → {}",
-                mode.name(),
-                names
-                    .iter()
-                    .zip(windows)
-                    .map(|(n, w)| format!("{n}@{w}"))
-                    .collect::<Vec<_>>()
-                    .join(" → ")
-            );
-            let mut variants = vec![(Variant::default(), String::new())];
-            if args.stages.fuses() {
-                variants.push((Variant { fused: true, ..Variant::default() }, " fused".into()));
+    let n_rows = evaluation.rows.len();
+    let mut run_files = Vec::with_capacity(n_rows);
+    for row in &evaluation.rows {
+        let run_file = match &args.run_output {
+            Some(path) => {
+                let path = run_path(path, &row.slug(), n_rows);
+                row.run.write_trec(&path, &format!("tamis-{}", row.slug()))?;
+                Some(path)
             }
-            for &patience in &args.stages.adaptive_patience {
-                let variant =
-                    Variant { patience: Some(patience), top_k: Some(args.k), ..Variant::default() };
-                variants.push((variant, format!(" adaptive(patience {patience})")));
-            }
-            for (variant, suffix) in variants {
-                let label = format!("{base}{suffix}");
-                let rerun = Rerun { windows, variant, label, stage1: &search };
-                let mut row = reranked_row(args, &ctx, &rerankers, &rerun)?;
-                // Its pairs came from the score cache, filled by the plain row before it.
-                row.cached = variant != Variant::default();
-                rows.push(row);
-            }
-        }
+            None => None,
+        };
+        run_files.push(run_file);
     }
-
-    let n_rows = rows.len();
-    for row in &mut rows {
-        if let Some(path) = &args.run_output {
-            let path = run_path(path, &row.label, n_rows);
-            row.run.write_trec(&path, &format!("tamis-{}", slug(&row.label)))?;
-            row.run_file = Some(path);
-        }
-    }
-    let reports: Vec<(&Row, tamis_eval::Report)> =
-        rows.iter().map(|row| (row, evaluator.evaluate(&row.run))).collect();
     let summary = report::Summary {
         args,
         n_docs: stats.documents,
         n_chunks: stats.chunks,
-        metrics: &evaluator.config().metrics,
+        evaluation: &evaluation,
+        run_files: &run_files,
     };
     if args.json {
-        summary.print_json(&reports)
+        summary.print_json()
     } else {
-        summary.print_table(&reports)
+        summary.print_table()
     }
     Ok(())
 }
 
-/// What every row's queries run against.
-struct Queries<'a> {
-    index: &'a Index,
-    embedder: &'a tamis_models::BiEncoder,
-    dataset: &'a Dataset,
-}
-
-/// One reranked row: its candidate windows, its variant, its label.
-struct Rerun<'a, F> {
-    windows: &'a [usize],
-    variant: Variant,
-    label: String,
-    stage1: &'a F,
-}
-
-/// Runs every query through stage 1 and the rerankers, ranking by position (the list mixes
-/// reranker and stage-1 scores, and trec_eval re-sorts by score).
-fn reranked_row<'q, F: Fn(&'q str) -> SearchRequest<'q>>(
-    args: &EvalArgs,
-    ctx: &Queries<'q>,
-    rerankers: &[LoadedReranker],
-    rerun: &Rerun<'_, F>,
-) -> anyhow::Result<Row> {
-    let mut run = Run::new();
-    let mut stage_samples: Vec<StageSamples> = Vec::new();
-    let bar = progress(ctx.dataset.queries.len(), &rerun.label);
-    for query in &ctx.dataset.queries {
-        let request = args.stages.request(
-            (rerun.stage1)(&query.text),
-            rerankers,
-            rerun.windows,
-            args.depth,
-            rerun.variant,
-        )?;
-        let response = ctx.index.search_and_rerank(&request, Some(ctx.embedder))?;
-        let n = response.hits.len();
-        run.insert_query(
-            &query.id,
-            response.hits.into_iter().enumerate().map(|(i, h)| (h.doc_id, (n - i) as f64)),
-        );
-        for (stage_idx, stage) in response.stages.iter().enumerate() {
-            if stage_samples.len() <= stage_idx {
-                stage_samples.push(StageSamples { name: stage.name.clone(), ..Default::default() });
-            }
-            stage_samples[stage_idx].elapsed.push(stage.elapsed);
-            stage_samples[stage_idx].pairs += stage.pairs;
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(Row::new(rerun.label.clone(), run, stage_samples))
-}
-
-/// Stage 1 of every row: `depth` documents from `depth` chunks per retriever.
-fn stage1_request<'a>(
-    query: &'a str,
-    mode: ModeArg,
-    depth: usize,
-    ef_search: Option<usize>,
-    fusion: &tamis_engine::fusion::Fusion,
-) -> SearchRequest<'a> {
-    let mut request = SearchRequest::new(query, mode.into());
-    request.k = depth;
-    request.depth = depth;
-    request.ef_search = ef_search;
-    request.fusion = fusion.clone();
-    request
-}
-
-/// What one stage cost over every query of a row.
+/// The harness's rows as progress bars on standard error, one row at a time.
 #[derive(Debug, Default)]
-struct StageSamples {
-    name: String,
-    elapsed: Vec<Duration>,
-    /// (query, chunk) pairs scored, summed over queries.
-    pairs: usize,
+struct Bars {
+    bar: Option<ProgressBar>,
 }
 
-/// A stage's latency summary and its mean pairs per query.
-#[derive(Debug, Clone)]
-pub(crate) struct StageSummary {
-    name: String,
-    latency: Latencies,
-    pairs_per_query: f64,
-}
+impl Progress for Bars {
+    fn row_started(&mut self, label: &str, queries: usize) {
+        self.bar = Some(progress(queries, label));
+    }
 
-/// One row of the report: a ranking of every judged query and its per-stage costs.
-pub(crate) struct Row {
-    label: String,
-    run: Run,
-    stages: Vec<StageSummary>,
-    /// Its reranker scores came from the cache: rerank times say nothing, pairs do.
-    cached: bool,
-    /// Where --run-output wrote its run.
-    run_file: Option<PathBuf>,
-}
+    fn query_finished(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
 
-impl Row {
-    fn new(label: String, run: Run, samples: Vec<StageSamples>) -> Row {
-        let stages = samples
-            .into_iter()
-            .filter_map(|s| {
-                let n_queries = s.elapsed.len().max(1) as f64;
-                Latencies::from_samples(s.elapsed).map(|latency| StageSummary {
-                    name: s.name,
-                    latency,
-                    pairs_per_query: s.pairs as f64 / n_queries,
-                })
-            })
-            .collect();
-        Row { label, run, stages, cached: false, run_file: None }
+    fn row_finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
     }
 }
 
 /// The candidate windows of each reranked row: `--candidates` values, one count per
 /// reranker each.
-fn experiments(args: &EvalArgs, n_rerankers: usize) -> anyhow::Result<Vec<Vec<usize>>> {
+fn windows(args: &EvalArgs, n_rerankers: usize) -> anyhow::Result<Vec<Vec<usize>>> {
     if n_rerankers == 0 {
         anyhow::ensure!(args.candidates.is_empty(), "--candidates needs --rerank");
         anyhow::ensure!(!args.stages.fuses(), "--fuse-stages needs --rerank");
@@ -389,51 +273,16 @@ fn experiments(args: &EvalArgs, n_rerankers: usize) -> anyhow::Result<Vec<Vec<us
         .collect()
 }
 
-/// The last path component of a model spec: `cross-encoder/ms-marco-MiniLM-L-6-v2` →
-/// `ms-marco-MiniLM-L-6-v2`.
-pub(crate) fn short_name(spec: &str) -> String {
-    spec.trim_end_matches('/').rsplit('/').next().unwrap_or(spec).to_string()
-}
-
-fn slug(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-        .collect::<String>()
-        .split('_')
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
 pub(crate) fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
-/// `<cache>/<dataset name>-<digest>`: the digest covers the corpus bytes and every
-/// creation setting, so a changed corpus or setting gets its own index.
-/// The cache directory and the evaluation index's name in it (or its collection name):
-/// `<dataset>-<digest of the corpus and settings>`.
-fn index_key(args: &EvalArgs, settings: &IndexSettings) -> anyhow::Result<(PathBuf, String)> {
-    let corpus = args.dataset.join("corpus.jsonl");
-    let mut hasher = Sha256::new();
-    let mut file = fs_err::File::open(&corpus)?;
-    std::io::copy(&mut file, &mut hasher)?;
-    hasher.update(format!("{settings:?}").as_bytes());
-    let digest: String =
-        hasher.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-    let name: String = fs_err::canonicalize(&args.dataset)?
-        .file_name()
-        .map_or_else(|| "dataset".to_string(), |n| n.to_string_lossy().into_owned())
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
-        .collect();
-    let cache = match &args.cache_dir {
-        Some(dir) => dir.clone(),
-        None if args.store.is_some() => PathBuf::new(),
-        None => default_cache()?,
-    };
-    Ok((cache, format!("{name}-{digest}")))
+/// Where evaluation directories are kept: --cache-dir, else the user's cache directory.
+fn cache_dir(args: &EvalArgs) -> anyhow::Result<PathBuf> {
+    match &args.cache_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_cache(),
+    }
 }
 
 fn default_cache() -> anyhow::Result<PathBuf> {
@@ -448,11 +297,11 @@ fn default_cache() -> anyhow::Result<PathBuf> {
 }
 
 /// `FILE` for a single row, else `FILE.<row slug>`.
-fn run_path(path: &Path, label: &str, n_rows: usize) -> PathBuf {
+fn run_path(path: &Path, slug: &str, n_rows: usize) -> PathBuf {
     if n_rows == 1 {
         return path.to_path_buf();
     }
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}", slug(label)));
+    name.push(format!(".{slug}"));
     PathBuf::from(name)
 }

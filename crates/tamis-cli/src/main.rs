@@ -6,6 +6,7 @@
 mod bench;
 mod embed;
 mod eval;
+mod exit;
 mod hub;
 mod index;
 mod info;
@@ -22,6 +23,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::exit::Exit;
+
 /// tamis — two-stage retrieval: fast recall with a bi-encoder, fine ranking with a cross-encoder.
 ///
 /// Models are named by a local directory (Hugging Face layout: config.json,
@@ -31,7 +34,7 @@ use clap::{Parser, Subcommand};
 /// ~/.cache/huggingface/hub), so models downloaded by Python tools are reused;
 /// only then is the hub asked (never with --offline or HF_HUB_OFFLINE=1).
 #[derive(Debug, Parser)]
-#[command(name = "tamis", version, propagate_version = true)]
+#[command(name = "tamis", version, propagate_version = true, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,8 +56,27 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The exit statuses (`crates/tamis-cli/src/exit.rs` says why these numbers).
+const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0   success (also when the reader of standard output closes it early)
+  2   usage: the command line is malformed (unknown flag, missing argument, bad value)
+  65  input: what was given is wrong (a malformed file or JSON line, a flag value out
+      of range, an index built with another model)
+  66  not found: a named index, collection, model, dataset or file does not exist
+  70  internal: a bug in tamis or a library it uses
+  75  unavailable, retrying may succeed: another process is writing the index, the
+      database or the Hugging Face hub cannot be reached, the disk is full";
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version end here too, successfully.
+            let _ = err.print();
+            return if err.use_stderr() { Exit::Usage.into() } else { ExitCode::SUCCESS };
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
@@ -74,7 +96,7 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "tamis: error: {}", one_line(&err));
-            ExitCode::from(2)
+            Exit::of(&err).into()
         }
     }
 }

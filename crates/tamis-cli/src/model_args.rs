@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tamis_models::{Backend, ModelDir, RuntimeConfig};
+use tamis_models::{EncoderKind, ModelDir, RuntimeConfig};
 
 /// Where hub models come from and how many threads run them; shared by every command
 /// that loads a model.
@@ -56,18 +56,20 @@ pub struct ModelArgs {
 
     /// What runs the model: tamis' own kernels (packed sequences, the fast default), or
     /// candle's tensors (an independent implementation, to compare against).
-    #[arg(long, value_enum, default_value = "native")]
-    pub backend: BackendArg,
+    // `--backend` was this flag's name before the storage backends came; kept, hidden, so
+    // that older scripts still run.
+    #[arg(long, value_enum, default_value = "native", alias = "backend")]
+    pub encoder: EncoderArg,
 
-    /// Compute padded batches instead of packing sequences end to end (native backend;
+    /// Compute padded batches instead of packing sequences end to end (native encoder;
     /// same scores, more work: only useful to measure what packing saves).
     #[arg(long)]
     pub no_packing: bool,
 }
 
-/// `--backend` values.
+/// `--encoder` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
+pub enum EncoderArg {
     /// tamis' kernels.
     Native,
     /// candle.
@@ -83,9 +85,9 @@ impl ModelArgs {
     /// Threads and batch size as the library takes them.
     pub fn runtime(&self) -> RuntimeConfig {
         RuntimeConfig {
-            backend: match self.backend {
-                BackendArg::Native => Backend::Native,
-                BackendArg::Candle => Backend::Candle,
+            encoder: match self.encoder {
+                EncoderArg::Native => EncoderKind::Native,
+                EncoderArg::Candle => EncoderKind::Candle,
             },
             packing: !self.no_packing,
             threads: self.source.threads,

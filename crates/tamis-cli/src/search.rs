@@ -220,7 +220,7 @@ fn rerank_and_print(
         (given, _) => given.to_vec(),
     };
     search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
-    let variant = Variant { fused: args.stages.fuses(), patience, top_k: None };
+    let variant = Variant { fused: args.stages.fuses(), patience };
     let request = args.stages.request(search, &rerankers, &windows, args.k, variant)?;
     let response = index.search_and_rerank(&request, embedder)?;
     let timings: serde_json::Map<String, serde_json::Value> = response

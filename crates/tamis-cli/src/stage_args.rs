@@ -9,6 +9,7 @@ use tamis_engine::SearchRequest;
 use tamis_engine::cache::CachedReranker;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
+use tamis_eval::RerankPlan;
 use tamis_models::{CrossEncoder, CrossEncoderConfig, RuntimeConfig};
 
 use crate::model_args::SourceArgs;
@@ -76,16 +77,13 @@ enum StageFusionArg {
     Zscore,
 }
 
-/// Which of the optional stage-2 behaviours a request uses (`tamis eval` compares them
-/// row by row; `tamis search` turns on whatever was asked).
+/// Which of the optional stage-2 behaviours a search uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Variant {
     /// Order by --fuse-stages.
     pub fused: bool,
     /// Stop early after this many candidates in a row fail to enter the top k.
     pub patience: Option<usize>,
-    /// The top k adaptive depth protects, when it is not the returned k.
-    pub top_k: Option<usize>,
 }
 
 /// A loaded reranker with a score cache in front: a second look at the same (query,
@@ -93,8 +91,20 @@ pub struct Variant {
 pub type LoadedReranker = CachedReranker<CrossEncoder>;
 
 impl StageArgs {
-    /// Loads every reranker, in cascade order.
+    /// Loads every reranker, in cascade order, each behind a score cache.
     pub fn load(&self, source: &SourceArgs) -> anyhow::Result<Vec<LoadedReranker>> {
+        let capacity = NonZeroUsize::new(100_000).expect("a non-zero constant");
+        let models = self.load_models(source)?;
+        Ok(models
+            .into_iter()
+            .zip(&self.rerankers)
+            .map(|(model, spec)| CachedReranker::new(model, spec.clone(), capacity))
+            .collect())
+    }
+
+    /// Loads every reranker, in cascade order, without a cache (the evaluation harness
+    /// keeps its own).
+    pub fn load_models(&self, source: &SourceArgs) -> anyhow::Result<Vec<CrossEncoder>> {
         self.rerankers
             .iter()
             .map(|spec| {
@@ -103,12 +113,47 @@ impl StageArgs {
                     runtime: RuntimeConfig { threads: source.threads, ..Default::default() },
                     ..Default::default()
                 };
-                let model = CrossEncoder::load(&dir, &config)
-                    .with_context(|| format!("loading cross-encoder {spec}"))?;
-                let capacity = NonZeroUsize::new(100_000).expect("a non-zero constant");
-                Ok(CachedReranker::new(model, spec.clone(), capacity))
+                CrossEncoder::load(&dir, &config)
+                    .with_context(|| format!("loading cross-encoder {spec}"))
             })
             .collect()
+    }
+
+    /// The reranked rows of `tamis eval`: one per entry of `windows`, each followed by a
+    /// --fuse-stages row and one row per --adaptive-patience.
+    pub fn plan(&self, windows: Vec<Vec<usize>>) -> RerankPlan {
+        RerankPlan {
+            windows,
+            stage_fusion: self.stage_fusion(),
+            adaptive_patience: self.adaptive_patience.clone(),
+            aggregation: self.aggregation(),
+            min_score: self.min_score,
+            deadline: self.deadline_ms.map(Duration::from_millis),
+            raw_scores: self.raw,
+            batch_docs: self.rerank_batch_docs,
+        }
+    }
+
+    fn aggregation(&self) -> ChunkAggregation {
+        match self.aggregate {
+            AggregateArg::Max => ChunkAggregation::Max,
+            AggregateArg::First => ChunkAggregation::First,
+            AggregateArg::MeanTop2 => ChunkAggregation::MeanTop2,
+        }
+    }
+
+    /// The --fuse-stages fusion of the stage-1 and last-reranker lists.
+    fn stage_fusion(&self) -> Option<Fusion> {
+        let weights = self.stage_weights.clone();
+        Some(match self.fuse_stages? {
+            StageFusionArg::Rrf => Fusion::Rrf { k: self.stage_rrf_k, weights },
+            StageFusionArg::Minmax => {
+                Fusion::Linear { normalization: Normalization::MinMax, weights }
+            }
+            StageFusionArg::Zscore => {
+                Fusion::Linear { normalization: Normalization::ZScore, weights }
+            }
+        })
     }
 
     /// Whether --fuse-stages was given.
@@ -157,27 +202,11 @@ impl StageArgs {
         let mut request = PipelineRequest::new(search, stages);
         request.search.k = stage1_k;
         request.k = k;
-        request.aggregation = match self.aggregate {
-            AggregateArg::Max => ChunkAggregation::Max,
-            AggregateArg::First => ChunkAggregation::First,
-            AggregateArg::MeanTop2 => ChunkAggregation::MeanTop2,
-        };
+        request.aggregation = self.aggregation();
         if variant.fused {
-            let method = self.fuse_stages.context("--fuse-stages is not set")?;
-            let weights = self.stage_weights.clone();
-            request.stage_fusion = Some(match method {
-                StageFusionArg::Rrf => Fusion::Rrf { k: self.stage_rrf_k, weights },
-                StageFusionArg::Minmax => {
-                    Fusion::Linear { normalization: Normalization::MinMax, weights }
-                }
-                StageFusionArg::Zscore => {
-                    Fusion::Linear { normalization: Normalization::ZScore, weights }
-                }
-            });
+            request.stage_fusion = self.stage_fusion();
         }
-        request.adaptive = variant
-            .patience
-            .map(|patience| AdaptiveDepth { patience, k: variant.top_k.unwrap_or(k) });
+        request.adaptive = variant.patience.map(|patience| AdaptiveDepth { patience, k });
         request.min_score = self.min_score;
         request.deadline = self.deadline_ms.map(Duration::from_millis);
         request.raw_scores = self.raw;

@@ -4,8 +4,12 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The caller gave something invalid (bad text, missing file, wrong model kind).
+    /// The caller gave something invalid (bad text, a malformed file, wrong model kind).
     User,
+    /// The caller named something that does not exist: an index, a collection, a model, a
+    /// file. The caller's to fix, like [`ErrorKind::User`], but told apart so that the
+    /// server answers 404 and the CLI exits with its own code.
+    NotFound,
     /// A resource is not reachable right now (hub offline, disk full); retrying may help.
     Unavailable,
     /// A bug or a broken invariant inside tamis or a dependency.

@@ -143,17 +143,16 @@ impl Error {
             | Error::InvalidSearch { .. }
             | Error::InvalidCollectionName { .. }
             | Error::IndexExists { .. }
-            | Error::NoIndex { .. }
             | Error::CollectionExists { .. }
-            | Error::NoCollection { .. }
             | Error::EmbedderMismatch { .. }
             | Error::DimensionMismatch { .. }
             | Error::EmbedderRequired => ErrorKind::User,
+            Error::NoIndex { .. } | Error::NoCollection { .. } => ErrorKind::NotFound,
             Error::Json(_) => ErrorKind::Internal,
             // A missing or unreadable input is the caller's to fix; a failing disk is not.
             Error::Io(err) => match err.kind() {
-                std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::PermissionDenied
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied
                 | std::io::ErrorKind::InvalidData
                 | std::io::ErrorKind::IsADirectory => ErrorKind::User,
                 _ => ErrorKind::Unavailable,

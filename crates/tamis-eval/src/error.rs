@@ -1,4 +1,5 @@
-//! Errors of loading datasets, reading and writing runs, and configuring an evaluation.
+//! Errors of loading datasets, reading and writing runs, and configuring and running an
+//! evaluation.
 
 use std::path::PathBuf;
 
@@ -108,6 +109,30 @@ pub enum Error {
         /// The metric.
         metric: Metric,
     },
+    /// An experiment keeps no document per query.
+    #[error("an evaluation run keeps at least 1 document per query: the depth is 0")]
+    ZeroDepth,
+    /// A reranked row's candidate windows do not match the rerankers.
+    #[error(
+        "a reranked row has {got} candidate count(s) for {expected} reranker(s): give one per reranker, in cascade order"
+    )]
+    WindowCount {
+        /// The rerankers.
+        expected: usize,
+        /// The counts the row has.
+        got: usize,
+    },
+    /// Rerankers were given, but no reranked row.
+    #[error(
+        "{rerankers} reranker(s) but no reranked row: give the candidate counts of at least one"
+    )]
+    NoWindows {
+        /// The rerankers.
+        rerankers: usize,
+    },
+    /// The engine refused a request or failed to answer it.
+    #[error(transparent)]
+    Engine(#[from] tamis_engine::Error),
     /// Reading or writing a file failed (the error names the file).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -117,18 +142,21 @@ impl Error {
     /// Whose fault this error is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::MissingFile { .. }
-            | Error::MissingSplit { .. }
-            | Error::BadLine { .. }
+            Error::MissingFile { .. } | Error::MissingSplit { .. } => ErrorKind::NotFound,
+            Error::BadLine { .. }
             | Error::Json { .. }
             | Error::DuplicateHit { .. }
             | Error::MissingQuery { .. }
             | Error::UnwritableId { .. }
             | Error::NanScore { .. }
             | Error::UnknownMetric { .. }
-            | Error::ZeroCutoff { .. } => ErrorKind::User,
+            | Error::ZeroCutoff { .. }
+            | Error::ZeroDepth
+            | Error::WindowCount { .. }
+            | Error::NoWindows { .. } => ErrorKind::User,
+            Error::Engine(err) => err.kind(),
             // A path that does not exist was given by the caller; other IO failures may pass.
-            Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::User,
+            Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Error::Io(_) => ErrorKind::Unavailable,
         }
     }

@@ -10,6 +10,11 @@
 //!   values and means. Every judged query counts; one the run does not answer scores 0
 //!   (pytrec_eval would drop it: see [`QueryScope`]).
 //! - [`Latencies`] and [`mean`] summarize measurements for reports.
+//! - [`Harness`] runs an [`Experiment`] (stage-1 modes, rerankings of each) over a dataset
+//!   against a `tamis_engine::Index`, with any `Embedder` and `Reranker`, into an
+//!   [`Evaluation`]: a [`Row`] per run with its per-stage latencies and its [`Report`],
+//!   telling a [`Progress`] as it goes. [`IndexKey`] names the index an experiment needs,
+//!   from the corpus and the creation settings, so a caller can build it once and reuse it.
 //!
 //! The values agree with pytrec_eval to 1e-6 on every query of the fixtures in
 //! `tests/fixtures/`, made by `scripts/eval/generate_fixture.py`.
@@ -35,6 +40,8 @@
 mod beir;
 mod error;
 mod evaluator;
+mod harness;
+mod index_key;
 mod metric;
 mod qrels;
 mod run;
@@ -43,6 +50,11 @@ mod summary;
 pub use beir::{CorpusDoc, Dataset, JsonLines, Query, available_splits, corpus_docs};
 pub use error::{Error, ErrorKind, Result};
 pub use evaluator::{EvalConfig, Evaluator, Metrics, QueryScope, Report};
+pub use harness::{
+    Evaluation, Experiment, Harness, NoProgress, Progress, RerankModel, RerankPlan, Row,
+    SCORE_CACHE_PAIRS, StageLatency, short_name,
+};
+pub use index_key::{INDEX_KEY_FORMAT, IndexKey};
 pub use metric::Metric;
 pub use qrels::{Judgments, Qrels};
 pub use run::{Run, trec_order};

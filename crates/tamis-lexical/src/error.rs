@@ -88,8 +88,8 @@ impl Error {
     /// Whose fault this error is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::NotAnIndex { .. }
-            | Error::AlreadyExists { .. }
+            Error::NotAnIndex { .. } => ErrorKind::NotFound,
+            Error::AlreadyExists { .. }
             | Error::CorruptConfig { .. }
             | Error::UnsupportedFormat { .. }
             | Error::SchemaMismatch { .. } => ErrorKind::User,

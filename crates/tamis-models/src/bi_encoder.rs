@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tamis_core::{Embedder, TextRole};
 
-use crate::backend::EncoderBackend;
 use crate::config::{EncoderConfig, Head, read_json};
+use crate::encoder::Encoder;
 use crate::pooling::{Pooling, normalize};
 use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
 use crate::source::ModelDir;
@@ -61,8 +61,8 @@ pub struct EncoderInput {
 #[derive(Debug)]
 pub struct BiEncoder {
     dir: PathBuf,
-    backend: Arc<dyn EncoderBackend>,
-    encoder: EncoderConfig,
+    encoder: Arc<dyn Encoder>,
+    encoder_config: EncoderConfig,
     tokenizer: TextTokenizer,
     pad_id: u32,
     hidden: usize,
@@ -110,7 +110,7 @@ impl BiEncoder {
     pub fn load(model: &ModelDir, config: &BiEncoderConfig) -> Result<BiEncoder> {
         let dir = &model.path;
         let pipeline = read_pipeline(dir)?;
-        let (encoder_config, backend) = load_encoder(&pipeline.transformer_dir, &config.runtime)?;
+        let (encoder_config, encoder) = load_encoder(&pipeline.transformer_dir, &config.runtime)?;
         if let Head::Classifier { .. } = encoder_config.head {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),
@@ -133,8 +133,8 @@ impl BiEncoder {
             TextTokenizer::load(&pipeline.transformer_dir, max_length, Truncation::LongestFirst)?;
         Ok(BiEncoder {
             dir: dir.clone(),
-            backend,
-            encoder: encoder_config.clone(),
+            encoder,
+            encoder_config: encoder_config.clone(),
             tokenizer,
             pad_id: encoder_config.pad_token_id,
             hidden: encoder_config.hidden_size,
@@ -152,7 +152,7 @@ impl BiEncoder {
 
     /// The encoder's configuration, as read from `config.json`.
     pub fn encoder_config(&self) -> &EncoderConfig {
-        &self.encoder
+        &self.encoder_config
     }
 
     /// Length of the vectors this model returns.
@@ -226,7 +226,7 @@ impl BiEncoder {
         let tokens: Vec<&Tokens> = inputs.iter().map(|input| &input.tokens).collect();
         let mut vectors = vec![Vec::new(); inputs.len()];
         for_each_sorted_batch(&tokens, &self.runtime, self.pad_id, |positions, batch| {
-            let states = self.backend.hidden_states(batch)?;
+            let states = self.encoder.hidden_states(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let mut mask = batch.mask_row(row).to_vec();
                 mask.iter_mut().take(inputs[position].skip_tokens).for_each(|m| *m = 0);

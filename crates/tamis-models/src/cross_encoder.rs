@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
 
-use crate::backend::EncoderBackend;
 use crate::bi_encoder::resolve_max_length;
 use crate::config::{EncoderConfig, Head};
+use crate::encoder::Encoder;
 use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
 use crate::source::ModelDir;
 use crate::tokenizer::{TextTokenizer, Tokens, Truncation};
@@ -73,8 +73,8 @@ pub struct RankedPassage {
 #[derive(Debug)]
 pub struct CrossEncoder {
     dir: PathBuf,
-    backend: Arc<dyn EncoderBackend>,
-    encoder: EncoderConfig,
+    encoder: Arc<dyn Encoder>,
+    encoder_config: EncoderConfig,
     tokenizer: TextTokenizer,
     pad_id: u32,
     num_labels: usize,
@@ -88,7 +88,7 @@ impl CrossEncoder {
     /// Loads the cross-encoder in `model`.
     pub fn load(model: &ModelDir, config: &CrossEncoderConfig) -> Result<CrossEncoder> {
         let dir = &model.path;
-        let (encoder_config, backend) = load_encoder(dir, &config.runtime)?;
+        let (encoder_config, encoder) = load_encoder(dir, &config.runtime)?;
         let Head::Classifier { num_labels } = encoder_config.head else {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),
@@ -111,8 +111,8 @@ impl CrossEncoder {
         let tokenizer = TextTokenizer::load(dir, max_length, config.truncation)?;
         Ok(CrossEncoder {
             dir: dir.clone(),
-            backend,
-            encoder: encoder_config.clone(),
+            encoder,
+            encoder_config: encoder_config.clone(),
             tokenizer,
             pad_id: encoder_config.pad_token_id,
             num_labels,
@@ -125,7 +125,7 @@ impl CrossEncoder {
 
     /// The encoder's configuration, as read from `config.json`.
     pub fn encoder_config(&self) -> &EncoderConfig {
-        &self.encoder
+        &self.encoder_config
     }
 
     /// Logits per pair.
@@ -163,7 +163,7 @@ impl CrossEncoder {
     pub fn predict_tokens(&self, inputs: &[Tokens]) -> Result<Vec<Prediction>> {
         let mut predictions: Vec<Option<Prediction>> = vec![None; inputs.len()];
         for_each_sorted_batch(inputs, &self.runtime, self.pad_id, |positions, batch| {
-            let logits = self.backend.classify(batch)?;
+            let logits = self.encoder.classify(batch)?;
             for (row, &position) in positions.iter().enumerate() {
                 let logits = logits[row * self.num_labels..(row + 1) * self.num_labels].to_vec();
                 let mut scores = logits.clone();

@@ -112,9 +112,9 @@ pub enum Error {
         /// The tensor library's error.
         source: candle_core::Error,
     },
-    /// The tensor backend failed while running the model.
+    /// The tensor library failed while running the model.
     #[error("inference failed: {0}")]
-    Backend(#[source] candle_core::Error),
+    Inference(#[source] candle_core::Error),
     /// An option has a value outside its valid range.
     #[error("invalid option {name}: {message}")]
     InvalidOption {
@@ -138,7 +138,8 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::HubUnavailable { .. } | Error::Io(_) => ErrorKind::Unavailable,
-            Error::Backend(_) => ErrorKind::Internal,
+            Error::ModelDirNotFound { .. } | Error::MissingFile { .. } => ErrorKind::NotFound,
+            Error::Inference(_) => ErrorKind::Internal,
             _ => ErrorKind::User,
         }
     }

@@ -4,7 +4,7 @@
 //! - [`ModelDir::resolve`] finds a model by path or hub id (cache first, then the hub).
 //! - [`BiEncoder`] embeds texts (BERT / XLM-RoBERTa, any sentence-transformers pooling).
 //! - [`CrossEncoder`] scores (query, passage) pairs under an explicit score contract.
-//! - [`EncoderBackend`] is the seam to the code that runs the encoder: [`NativeEncoder`]
+//! - [`Encoder`] is the seam to the code that runs the encoder: [`NativeEncoder`]
 //!   (tamis' own kernels, packed sequences; the default) and [`CandleEncoder`] implement it.
 //!
 //! ```no_run
@@ -30,27 +30,27 @@
 //! ```
 #![deny(missing_docs)]
 
-mod backend;
 mod bi_encoder;
-mod candle_backend;
+mod candle_encoder;
 mod config;
 mod cross_encoder;
+mod encoder;
 mod error;
-mod native_backend;
+mod native_encoder;
 mod pooling;
 mod runtime;
 mod source;
 mod tokenizer;
 mod weights;
 
-pub use backend::{EncoderBackend, HiddenStates, TokenBatch};
 pub use bi_encoder::{BiEncoder, BiEncoderConfig, EncoderInput, Prompt};
-pub use candle_backend::CandleEncoder;
+pub use candle_encoder::CandleEncoder;
 pub use config::{EncoderConfig, Family, Head, HiddenAct};
 pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPassage};
+pub use encoder::{Encoder, HiddenStates, TokenBatch};
 pub use error::{Error, ErrorKind, Result};
-pub use native_backend::NativeEncoder;
+pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
-pub use runtime::{Backend, RuntimeConfig, available_cores};
+pub use runtime::{EncoderKind, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
 pub use tokenizer::{Tokens, Truncation};

@@ -1,13 +1,13 @@
-//! Loading an encoder onto the CPU backend, and the threads it runs on.
+//! Loading an encoder onto the CPU, and the threads it runs on.
 
 use std::borrow::Borrow;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{EncoderBackend, TokenBatch};
-use crate::candle_backend::CandleEncoder;
+use crate::candle_encoder::CandleEncoder;
 use crate::config::EncoderConfig;
-use crate::native_backend::NativeEncoder;
+use crate::encoder::{Encoder, TokenBatch};
+use crate::native_encoder::NativeEncoder;
 use crate::tokenizer::Tokens;
 use crate::{Error, Result};
 
@@ -17,9 +17,9 @@ pub fn available_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// The code that runs the encoder's forward pass.
+/// Which [`Encoder`] runs the forward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
+pub enum EncoderKind {
     /// tamis' own kernels (`tamis-kernels`): packed sequences, fused layers. The default
     /// and the fast one.
     #[default]
@@ -32,10 +32,10 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// Which implementation runs the encoder.
-    pub backend: Backend,
-    /// Whether the native backend packs a batch's sequences end to end (no padding rows)
+    pub encoder: EncoderKind,
+    /// Whether the native encoder packs a batch's sequences end to end (no padding rows)
     /// instead of computing the padding as padded runtimes do. Same outputs either way;
-    /// off only to measure what packing saves. The candle backend always pads.
+    /// off only to measure what packing saves. The candle encoder always pads.
     pub packing: bool,
     /// Threads for one forward pass; `None` uses [`available_cores`].
     pub threads: Option<usize>,
@@ -43,7 +43,7 @@ pub struct RuntimeConfig {
     /// holds sequences of similar length and little padding.
     pub batch_size: usize,
     /// Most tokens (sequences × padded length) per forward pass: long inputs go in
-    /// smaller batches. The default, 4096, measured best for the native backend on a
+    /// smaller batches. The default, 4096, measured best for the native encoder on a
     /// MiniLM reranking workload: large enough for efficient GEMMs, small enough that
     /// a layer's activations stay in cache (8192 was no faster, 23k slower).
     pub max_batch_tokens: usize,
@@ -52,7 +52,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            backend: Backend::Native,
+            encoder: EncoderKind::Native,
             packing: true,
             threads: None,
             batch_size: 128,
@@ -95,7 +95,7 @@ impl RuntimeConfig {
 pub(crate) fn load_encoder(
     dir: &Path,
     runtime: &RuntimeConfig,
-) -> Result<(EncoderConfig, Arc<dyn EncoderBackend>)> {
+) -> Result<(EncoderConfig, Arc<dyn Encoder>)> {
     runtime.validate()?;
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
@@ -112,11 +112,11 @@ pub(crate) fn load_encoder(
         .build()
         .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
     let pool = Arc::new(pool);
-    let encoder: Arc<dyn EncoderBackend> = match runtime.backend {
-        Backend::Native => {
+    let encoder: Arc<dyn Encoder> = match runtime.encoder {
+        EncoderKind::Native => {
             Arc::new(NativeEncoder::load(dir, config.clone(), tensors, pool, runtime.packing)?)
         }
-        Backend::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
+        EncoderKind::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
     };
     Ok((config, encoder))
 }

@@ -18,7 +18,7 @@ pub enum Truncation {
 }
 
 /// A tokenizer with truncation fixed at the model's maximum length and padding off
-/// (batches are padded by [`crate::backend::TokenBatch::pad`] after sorting by length).
+/// (batches are padded by [`crate::encoder::TokenBatch::pad`] after sorting by length).
 #[derive(Debug)]
 pub(crate) struct TextTokenizer {
     /// Truncates at `max_length` (special tokens included).

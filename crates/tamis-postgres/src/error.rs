@@ -98,8 +98,10 @@ pub(crate) fn statement_error(location: &str, what: &str, err: &postgres::Error)
                 // serialization failure / deadlock: retrying succeeds
                 "40" => ErrorKind::Unavailable,
                 // data exception, integrity constraint violation, invalid authorization
-                // (wrong password), invalid catalog name (no such database)
-                "22" | "23" | "28" | "3D" => ErrorKind::User,
+                // (wrong password)
+                "22" | "23" | "28" => ErrorKind::User,
+                // invalid catalog name: no such database
+                "3D" => ErrorKind::NotFound,
                 _ => ErrorKind::Internal,
             };
             (kind, format!("{} (SQLSTATE {code})", db.message()))

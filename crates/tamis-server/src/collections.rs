@@ -91,7 +91,11 @@ impl Collections {
         cache_entries: usize,
     ) -> crate::Result<Collections> {
         let startup = |context: String| {
-            move |source: tamis_engine::Error| Error::Startup { context, source: Box::new(source) }
+            move |source: tamis_engine::Error| Error::Startup {
+                context,
+                kind: source.kind(),
+                source: Box::new(source),
+            }
         };
         let names = catalog.names().map_err(startup(format!("listing {}", catalog.location())))?;
         let mut open = BTreeMap::new();

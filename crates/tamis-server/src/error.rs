@@ -22,6 +22,8 @@ pub enum Error {
     Startup {
         /// What was being loaded.
         context: String,
+        /// Whose fault it is (the source's own kind).
+        kind: ErrorKind,
         /// Why it failed.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -31,6 +33,24 @@ pub enum Error {
     /// Committing the collections at shutdown failed.
     #[error("committing collections at shutdown: {0}")]
     Flush(String),
+}
+
+impl Error {
+    /// Whose fault this error is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidConfig { .. } => ErrorKind::User,
+            Error::Startup { kind, .. } => *kind,
+            // Binding the address (in use, not permitted), or the runtime's threads.
+            Error::Io(err) => match err.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::AddrNotAvailable => {
+                    ErrorKind::User
+                }
+                _ => ErrorKind::Unavailable,
+            },
+            Error::Flush(_) => ErrorKind::Unavailable,
+        }
+    }
 }
 
 /// Result alias of this crate.
@@ -148,6 +168,7 @@ impl ApiError {
     pub fn from_kind(kind: ErrorKind, message: impl Into<String>) -> ApiError {
         let error_type = match kind {
             ErrorKind::User => ErrorType::BadRequest,
+            ErrorKind::NotFound => ErrorType::NotFound,
             ErrorKind::Unavailable => ErrorType::Unavailable,
             _ => ErrorType::Internal,
         };
@@ -160,9 +181,7 @@ impl From<tamis_engine::Error> for ApiError {
         let error_type = match &err {
             tamis_engine::Error::IndexExists { .. }
             | tamis_engine::Error::CollectionExists { .. } => ErrorType::Conflict,
-            tamis_engine::Error::NoIndex { .. } | tamis_engine::Error::NoCollection { .. } => {
-                ErrorType::NotFound
-            }
+            // A missing index or collection is NotFound by its kind: 404.
             _ => return ApiError::from_kind(err.kind(), err.to_string()),
         };
         ApiError::new(error_type, err.to_string())

@@ -110,6 +110,7 @@ impl RerankModel {
     ) -> crate::Result<RerankModel> {
         let label = model.ranking_label().map_err(|source| Error::Startup {
             context: format!("cross-encoder {name}"),
+            kind: source.kind(),
             source: Box::new(source),
         })?;
         let model = Arc::new(model);
@@ -326,6 +327,7 @@ fn model_error(err: ApiError) -> tamis_core::Error {
         crate::error::ErrorType::BadRequest | crate::error::ErrorType::Validation => {
             tamis_core::ErrorKind::User
         }
+        crate::error::ErrorType::NotFound => tamis_core::ErrorKind::NotFound,
         _ => tamis_core::ErrorKind::Internal,
     };
     tamis_core::Error::Model { kind, source: err.message.into() }

@@ -94,9 +94,8 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Io(err) => match err.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    ErrorKind::User
-                }
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::User,
                 _ => ErrorKind::Unavailable,
             },
             Error::Save { .. } => ErrorKind::Unavailable,

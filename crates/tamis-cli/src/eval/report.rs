@@ -1,23 +1,31 @@
 //! Printing an evaluation: a table for people, JSON for scripts.
 
-use serde_json::json;
-use tamis_eval::{Metric, Report};
+use std::path::PathBuf;
 
-use super::{EvalArgs, Row, ms, short_name};
+use serde_json::json;
+use tamis_eval::{Evaluation, short_name};
+
+use super::{EvalArgs, ms};
 
 /// What the report says about the whole run.
 pub(super) struct Summary<'a> {
     pub args: &'a EvalArgs,
     pub n_docs: u64,
     pub n_chunks: u64,
-    pub metrics: &'a [Metric],
+    pub evaluation: &'a Evaluation,
+    /// Where --run-output wrote each row's run.
+    pub run_files: &'a [Option<PathBuf>],
 }
 
 impl Summary<'_> {
-    pub fn print_json(&self, reports: &[(&Row, Report)]) {
-        let results: Vec<serde_json::Value> = reports
+    pub fn print_json(&self) {
+        let results: Vec<serde_json::Value> = self
+            .evaluation
+            .rows
             .iter()
-            .map(|(row, report)| {
+            .zip(self.run_files)
+            .map(|(row, run_file)| {
+                let report = &row.report;
                 let values: serde_json::Map<String, serde_json::Value> =
                     report.mean.iter().map(|(m, v)| (m.label(), json!(v))).collect();
                 // Per query too, so that another evaluator can be compared query by query
@@ -55,7 +63,7 @@ impl Summary<'_> {
                     "latency_ms": latency,
                     "pairs_per_query": pairs,
                     "scores_from_cache": row.cached,
-                    "run_file": row.run_file.as_ref().map(|p| p.display().to_string()),
+                    "run_file": run_file.as_ref().map(|p| p.display().to_string()),
                     "per_query": per_query,
                 })
             })
@@ -70,8 +78,9 @@ impl Summary<'_> {
         println!("{output}");
     }
 
-    pub fn print_table(&self, reports: &[(&Row, Report)]) {
-        let n_queries = reports.first().map_or(0, |(_, report)| report.n_queries);
+    pub fn print_table(&self) {
+        let rows = &self.evaluation.rows;
+        let n_queries = rows.first().map_or(0, |row| row.report.n_queries);
         println!(
             "{} ({} split, {n_queries} queries, {} documents, {} chunks)",
             self.args.dataset.display(),
@@ -79,15 +88,15 @@ impl Summary<'_> {
             self.n_docs,
             self.n_chunks
         );
-        let width = reports.iter().map(|(r, _)| r.label.chars().count()).max().unwrap_or(4).max(4);
+        let width = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4).max(4);
         let mut header = format!("{:<width$}", "run");
-        for metric in self.metrics {
+        for metric in &self.evaluation.metrics {
             header.push_str(&format!(" {:>10}", metric.label()));
         }
         println!("{header}  per-stage p50 / p95 ms");
-        for (row, report) in reports {
+        for row in rows {
             let mut line = format!("{:<width$}", row.label);
-            for (_, value) in report.mean.iter() {
+            for (_, value) in row.report.mean.iter() {
                 line.push_str(&format!(" {value:>10.4}"));
             }
             let stages: Vec<String> = row

@@ -1,7 +1,7 @@
 //! `tamis bench`: the report is computed from the run, and the stdio protocol the
 //! peer harness relies on answers every line with the model's real logits.
 
-use crate::{assert_fails_with, json_lines, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, USAGE, assert_fails_with, json_lines, model_fixture, tamis, tamis_ok};
 
 fn workload() -> String {
     let lines = [
@@ -48,11 +48,18 @@ fn rerank_workload_report_counts_what_it_ran() {
     assert_eq!(report["items"], 8, "4 pairs per round, 2 rounds");
     assert!(report["items_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["p95_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
-    assert_eq!(report["backend"], "native (packed)");
+    assert_eq!(report["encoder"], "native (packed)");
 
-    let output = tamis(&[&args[..], &["--limit", "1", "--backend", "candle"]].concat(), "", &[]);
-    assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("3 pairs"));
+    // `--backend` is the flag's old name, kept hidden for older scripts.
+    for flag in ["--encoder", "--backend"] {
+        let output = tamis(&[&args[..], &["--limit", "1", flag, "candle"]].concat(), "", &[]);
+        assert!(output.status.success(), "{flag}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with("tamis candle ") && stdout.contains("3 pairs"), "{stdout}");
+    }
+    let help = tamis_ok(&["bench", "rerank", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--encoder <ENCODER>") && !help.contains("--backend"), "{help}");
 }
 
 #[test]
@@ -84,7 +91,7 @@ fn a_bad_workload_is_refused_with_its_line() {
         "",
         &[],
     );
-    assert_fails_with(&output, "has no passages");
+    assert_fails_with(&output, INPUT, "has no passages");
     let output = tamis(&["bench", "rerank", "--model", &model], "", &[]);
-    assert_eq!(output.status.code(), Some(2), "--workload or --stdio is required");
+    assert_eq!(output.status.code(), Some(USAGE), "--workload or --stdio is required");
 }

@@ -1,6 +1,6 @@
 //! `tamis embed` on the real bi-encoder.
 
-use crate::{assert_fails_with, json_lines, model_path, tamis};
+use crate::{INPUT, NOT_FOUND, assert_fails_with, json_lines, model_path, tamis};
 
 #[test]
 fn embeds_jsonl_from_stdin_keeping_ids_and_order() {
@@ -72,28 +72,28 @@ fn embedding_matches_sentence_transformers_through_files() {
 fn bad_lines_are_named_and_nothing_is_written() {
     let model = model_path("all-MiniLM-L6-v2");
     let output = tamis(&["embed", "-m", &model], "{\"text\": \"fine\"}\n{\"text\": \n", &[]);
-    assert_fails_with(&output, "line 2 of standard input");
+    assert_fails_with(&output, INPUT, "line 2 of standard input");
     assert!(output.stdout.is_empty());
     let output = tamis(&["embed", "-m", &model], "{\"text\": \"fine\"}\n{\"text\": \"  \"}\n", &[]);
-    assert_fails_with(&output, "line 2 of standard input: the text is empty");
+    assert_fails_with(&output, INPUT, "line 2 of standard input: the text is empty");
     let output = tamis(&["embed", "-m", &model], "{\"txt\": \"typo\"}\n", &[]);
-    assert_fails_with(&output, "missing field `text`");
+    assert_fails_with(&output, INPUT, "missing field `text`");
     let output = tamis(&["embed", "-m", &model], "", &[]);
-    assert_fails_with(&output, "no input lines");
+    assert_fails_with(&output, INPUT, "no input lines");
 }
 
 #[test]
 fn missing_or_wrong_models_fail_cleanly() {
     let output = tamis(&["embed", "-m", "./no/such/model"], "{\"text\": \"x\"}\n", &[]);
-    assert_fails_with(&output, "model directory ./no/such/model does not exist");
+    assert_fails_with(&output, NOT_FOUND, "model directory ./no/such/model does not exist");
     let output = tamis(
         &["embed", "-m", &model_path("tamis-ce-minilm-l6-nfcorpus")],
         "{\"text\": \"x\"}\n",
         &[],
     );
-    assert_fails_with(&output, "is a cross-encoder");
+    assert_fails_with(&output, INPUT, "is a cross-encoder");
     let empty = tempfile::tempdir().unwrap();
     let output =
         tamis(&["embed", "-m", empty.path().to_str().unwrap()], "{\"text\": \"x\"}\n", &[]);
-    assert_fails_with(&output, "config.json is missing");
+    assert_fails_with(&output, NOT_FOUND, "config.json is missing");
 }

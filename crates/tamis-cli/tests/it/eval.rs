@@ -1,7 +1,7 @@
 //! `tamis eval`: stage-1 quality through the whole engine, against the reference numbers
 //! of `shared/datasets/README.md` (sentence-transformers for dense, bm25s for BM25).
 
-use crate::{assert_fails_with, tamis};
+use crate::{INPUT, NOT_FOUND, assert_fails_with, tamis};
 
 /// Runs `tamis eval --json` and returns its report.
 fn eval(args: &[&str]) -> (serde_json::Value, String) {
@@ -73,9 +73,9 @@ fn eval_misuse_fails_with_one_line() {
     let dataset = tamis_testkit::shared_dataset("cranfield");
     let dataset = dataset.to_str().unwrap();
     let output = tamis(&["eval", "--dataset", dataset, "--split", "dev"], "", &[]);
-    assert_fails_with(&output, "dev");
+    assert_fails_with(&output, NOT_FOUND, "dev");
     let output = tamis(&["eval", "--dataset", dataset], "", &[]);
-    assert_fails_with(&output, "needs --model");
+    assert_fails_with(&output, INPUT, "needs --model");
     let output = tamis(&["eval", "--dataset", work.path().to_str().unwrap()], "", &[]);
-    assert_fails_with(&output, work.path().to_str().unwrap());
+    assert_fails_with(&output, NOT_FOUND, work.path().to_str().unwrap());
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::{assert_fails_with, json_lines, model_path, tamis};
+use crate::{UNAVAILABLE, assert_fails_with, json_lines, model_path, tamis};
 
 const COMMIT: &str = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf";
 
@@ -65,8 +65,8 @@ fn hub_ids_resolve_through_hf_home_with_pinned_revision() {
     // HF_HUB_CACHE wins over HF_HOME, so point it at the empty cache and check the miss first.
     let output =
         tamis(&["rerank", "--model", "tamis/ce-minilm"], input, &[("HF_HUB_CACHE", empty.path())]);
-    assert_fails_with(&output, "not in the Hugging Face cache");
-    assert_fails_with(&output, "config.json, tokenizer.json, model.safetensors");
+    assert_fails_with(&output, UNAVAILABLE, "not in the Hugging Face cache");
+    assert_fails_with(&output, UNAVAILABLE, "config.json, tokenizer.json, model.safetensors");
     let mut command_env = vec![("HF_HOME", home.path())];
     let output = {
         // `tamis()` sets HF_HUB_CACHE; an empty value falls back to HF_HOME/hub.
@@ -86,6 +86,6 @@ fn unreachable_hub_fails_with_one_clear_line() {
         r#"{"query": "q", "documents": ["d"]}"#,
         &[("HF_ENDPOINT", unreachable), ("HF_HUB_OFFLINE", online)],
     );
-    assert_fails_with(&output, "could not be downloaded");
-    assert_fails_with(&output, "models--cross-encoder--ms-marco-MiniLM-L-6-v2");
+    assert_fails_with(&output, UNAVAILABLE, "could not be downloaded");
+    assert_fails_with(&output, UNAVAILABLE, "models--cross-encoder--ms-marco-MiniLM-L-6-v2");
 }

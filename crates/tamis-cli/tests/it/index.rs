@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{assert_fails_with, tamis, tamis_ok};
+use crate::{INPUT, NOT_FOUND, UNAVAILABLE, assert_fails_with, tamis, tamis_ok};
 
 fn tiny_model() -> String {
     crate::model_fixture("bert-embed-cls")
@@ -106,11 +106,11 @@ fn index_misuse_fails_with_one_line() {
     let index = work.path().join("index");
     let dir = index.to_str().unwrap();
     let output = tamis(&["index", dir, "-i", corpus.to_str().unwrap()], "", &[]);
-    assert_fails_with(&output, "a new index needs --model");
+    assert_fails_with(&output, INPUT, "a new index needs --model");
     let bad = work.path().join("bad.jsonl");
     fs_err::write(&bad, "{\"id\": \"a\", \"text\": \"ok\"}\n{\"id\": \"b\"}\n").unwrap();
     let output = tamis(&["index", dir, "-i", bad.to_str().unwrap(), "-m", &tiny_model()], "", &[]);
-    assert_fails_with(&output, "line 2 of");
+    assert_fails_with(&output, INPUT, "line 2 of");
     let output =
         tamis(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &tiny_model()], "", &[]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -121,20 +121,20 @@ fn index_misuse_fails_with_one_line() {
         "",
         &[],
     );
-    assert_fails_with(&output, "was built with embedder");
+    assert_fails_with(&output, INPUT, "was built with embedder");
     let output =
         tamis(&["index", dir, "-i", corpus.to_str().unwrap(), "--chunking", "whole"], "", &[]);
-    assert_fails_with(&output, "settings are fixed when an index is created");
+    assert_fails_with(&output, INPUT, "settings are fixed when an index is created");
     let output = tamis(&["index", dir, "--delete-where", "year >"], "", &[]);
-    assert_fails_with(&output, "invalid filter at character 6");
+    assert_fails_with(&output, INPUT, "invalid filter at character 6");
     let output = tamis(&["search", dir, "q", "--weights", "nan,1"], "", &[]);
-    assert_fails_with(&output, "weights must be finite");
+    assert_fails_with(&output, INPUT, "weights must be finite");
     let output = tamis(&["search", dir, "q", "--filter", "year >"], "", &[]);
-    assert_fails_with(&output, "invalid filter at character 6");
+    assert_fails_with(&output, INPUT, "invalid filter at character 6");
     let output = tamis(&["search", dir, "q", "--mode", "bm25", "--ef-search", "1001"], "", &[]);
-    assert_fails_with(&output, "ef_search must be 1 to 1000, got 1001");
+    assert_fails_with(&output, INPUT, "ef_search must be 1 to 1000, got 1001");
     let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
-    assert_fails_with(&output, "holds no tamis index");
+    assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn searches_run_beside_a_writer_and_writes_wait_for_it() {
     writer.delete(&["no-such-document"]).unwrap();
     assert_eq!(search_ids(&index, "statins", &["--mode", "bm25"]), vec!["stat".to_string()]);
     let refused = tamis(&["index", dir, "--delete", "stat"], "", &[]);
-    assert_fails_with(&refused, "another process is writing this index");
+    assert_fails_with(&refused, UNAVAILABLE, "another process is writing this index");
     drop(writer);
     tamis_ok(&["index", dir, "--delete", "stat"]);
     assert!(search_ids(&index, "statins", &["--mode", "bm25"]).is_empty());
@@ -269,5 +269,5 @@ fn a_server_follows_what_tamis_index_writes_into_its_collections() {
     server.post("/v1/collections/docs/documents", documents).unwrap();
     assert_eq!(search("ice"), ["ice"]);
     let refused = tamis(&["index", dir, "--delete", "ice"], "", &[]);
-    assert_fails_with(&refused, "another process is writing this index");
+    assert_fails_with(&refused, UNAVAILABLE, "another process is writing this index");
 }

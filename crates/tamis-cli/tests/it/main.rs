@@ -7,6 +7,7 @@ mod bench;
 mod crash;
 mod embed;
 mod eval;
+mod exit;
 mod hf_cache;
 mod index;
 mod pipeline;
@@ -69,10 +70,19 @@ pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Asserts a run failed with exit code 2 and a one-line error containing `needle`.
-pub fn assert_fails_with(output: &Output, needle: &str) {
+/// The exit status of a malformed command line (clap's).
+pub const USAGE: i32 = 2;
+/// The exit status of wrong input or flag values (sysexits' EX_DATAERR).
+pub const INPUT: i32 = 65;
+/// The exit status of a missing index, collection, model or file (EX_NOINPUT).
+pub const NOT_FOUND: i32 = 66;
+/// The exit status of a failure retrying may cure (EX_TEMPFAIL).
+pub const UNAVAILABLE: i32 = 75;
+
+/// Asserts a run failed with exit status `status` and a one-line error containing `needle`.
+pub fn assert_fails_with(output: &Output, status: i32, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(output.status.code(), Some(status), "stderr: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr}");
     assert!(stderr.starts_with("tamis: error: "), "{stderr}");
     assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");

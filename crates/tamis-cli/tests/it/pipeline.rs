@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{assert_fails_with, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, assert_fails_with, model_fixture, tamis, tamis_ok};
 
 const TOPICS: [&str; 4] =
     ["vitamin d bone", "statins cholesterol heart", "soy breast cancer", "sleep melatonin"];
@@ -218,9 +218,9 @@ fn rerank_misuse_fails_with_one_line() {
     let dir = index.to_str().unwrap();
     let ce = model_fixture("bert-ce-1label");
     let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank", &ce], "", &[]);
-    assert_fails_with(&output, "needs --rerank-candidates");
+    assert_fails_with(&output, INPUT, "needs --rerank-candidates");
     let output = tamis(&["search", dir, "q", "--rerank", &ce, "--rerank-candidates", "0"], "", &[]);
-    assert_fails_with(&output, "scores 0 candidates");
+    assert_fails_with(&output, INPUT, "scores 0 candidates");
     let data = dataset(work.path());
     let data = data.to_str().unwrap();
     let model = model_fixture("bert-embed-cls");
@@ -228,7 +228,7 @@ fn rerank_misuse_fails_with_one_line() {
     let eval =
         ["eval", "--dataset", data, "--model", &model, "--cache-dir", cache.to_str().unwrap()];
     let output = tamis(&[&eval[..], &["--candidates", "30"]].concat(), "", &[]);
-    assert_fails_with(&output, "--candidates needs --rerank");
+    assert_fails_with(&output, INPUT, "--candidates needs --rerank");
     let output = tamis(&[&eval[..], &["--rerank", &ce, "--candidates", "30,10"]].concat(), "", &[]);
-    assert_fails_with(&output, "2 count(s) for 1 reranker(s)");
+    assert_fails_with(&output, INPUT, "2 count(s) for 1 reranker(s)");
 }

@@ -3,7 +3,7 @@
 //! retrievers are the same, and several `tamis serve` processes sharing one database.
 
 use crate::server::Server;
-use crate::{assert_fails_with, tamis, tamis_ok};
+use crate::{INPUT, NOT_FOUND, UNAVAILABLE, assert_fails_with, tamis, tamis_ok};
 
 /// Standard output of a successful run as one JSON value.
 fn json_output(args: &[&str]) -> serde_json::Value {
@@ -104,26 +104,26 @@ fn index_search_and_info_work_on_a_postgres_collection() {
 fn postgres_misuse_fails_with_one_line_and_no_secret() {
     let url = url();
     let missing_collection = tamis(&["info", &url], "", &[]);
-    assert_fails_with(&missing_collection, "add --collection NAME");
+    assert_fails_with(&missing_collection, INPUT, "add --collection NAME");
     let unknown = tamis(&["info", &url, "--collection", "no-such-collection"], "", &[]);
-    assert_fails_with(&unknown, "holds no collection 'no-such-collection'");
+    assert_fails_with(&unknown, NOT_FOUND, "holds no collection 'no-such-collection'");
     let wrong = url.replacen(&password(), "wrong-password", 1);
     let refused = tamis(&["info", &wrong, "--collection", "x"], "", &[]);
-    assert_fails_with(&refused, "password authentication failed");
+    assert_fails_with(&refused, INPUT, "password authentication failed");
     assert!(!String::from_utf8_lossy(&refused.stderr).contains("wrong-password"));
     let closed =
         tamis(&["info", "postgres://tamis:pw@127.0.0.1:1/db", "--collection", "x"], "", &[]);
-    assert_fails_with(&closed, "postgres://tamis@127.0.0.1:1/db");
+    assert_fails_with(&closed, UNAVAILABLE, "postgres://tamis@127.0.0.1:1/db");
     let dir = tempfile::tempdir().unwrap();
     let stray = tamis(&["info", dir.path().to_str().unwrap(), "--collection", "x"], "", &[]);
-    assert_fails_with(&stray, "--collection names a collection in a PostgreSQL store");
+    assert_fails_with(&stray, INPUT, "--collection names a collection in a PostgreSQL store");
     let halfvec =
         tamis(&["index", dir.path().to_str().unwrap(), "--halfvec", "--delete", "x"], "", &[]);
-    assert_fails_with(&halfvec, "--halfvec is a PostgreSQL storage option");
+    assert_fails_with(&halfvec, INPUT, "--halfvec is a PostgreSQL storage option");
     // The names the server accepts, and only those, so a collection is never made from
     // the CLI that `tamis serve` cannot serve.
     let spaced = tamis(&["index", &url, "--collection", "my docs", "--delete", "x"], "", &[]);
-    assert_fails_with(&spaced, "invalid collection name \"my docs\"");
+    assert_fails_with(&spaced, INPUT, "invalid collection name \"my docs\"");
 }
 
 /// `sslmode` and `sslrootcert` in the URL reach the connection: through a TLS proxy in
@@ -134,11 +134,11 @@ fn tls_settings_in_the_url_are_obeyed() {
     let ca = proxy.ca_file.to_str().unwrap();
     let url = proxy.url("localhost", &format!("sslmode=require&sslrootcert={ca}"));
     let unknown = tamis(&["info", &url, "--collection", "no-such-collection"], "", &[]);
-    assert_fails_with(&unknown, "holds no collection 'no-such-collection'");
+    assert_fails_with(&unknown, NOT_FOUND, "holds no collection 'no-such-collection'");
     assert!(proxy.handshakes() >= 1, "the connection went through TLS");
     let untrusted = proxy.url("localhost", "sslmode=require");
     let refused = tamis(&["info", &untrusted, "--collection", "x"], "", &[]);
-    assert_fails_with(&refused, "UnknownIssuer");
+    assert_fails_with(&refused, UNAVAILABLE, "UnknownIssuer");
 }
 
 fn eval_report(extra: &[&str]) -> serde_json::Value {

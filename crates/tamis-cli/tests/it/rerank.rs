@@ -1,6 +1,6 @@
 //! `tamis rerank` on the real cross-encoder, checked against its reference scores.
 
-use crate::{assert_fails_with, json_lines, model_path, tamis};
+use crate::{INPUT, assert_fails_with, json_lines, model_path, tamis};
 
 #[test]
 fn ranks_by_reference_scores_with_top_n() {
@@ -74,7 +74,7 @@ fn bad_rerank_input_is_refused() {
     ];
     for (input, needle) in cases {
         let output = tamis(&["rerank", "-m", &model], input, &[]);
-        assert_fails_with(&output, needle);
+        assert_fails_with(&output, INPUT, needle);
         assert!(output.stdout.is_empty());
     }
     let output = tamis(
@@ -82,11 +82,11 @@ fn bad_rerank_input_is_refused() {
         r#"{"query": "q", "documents": ["d"]}"#,
         &[],
     );
-    assert_fails_with(&output, "is a bi-encoder");
+    assert_fails_with(&output, INPUT, "is a bi-encoder");
     let output = tamis(
         &["rerank", "-m", &model, "--top-n", "0"],
         r#"{"query": "q", "documents": ["d"]}"#,
         &[],
     );
-    assert_fails_with(&output, "--top-n must be at least 1");
+    assert_fails_with(&output, INPUT, "--top-n must be at least 1");
 }

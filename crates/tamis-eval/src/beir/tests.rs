@@ -56,7 +56,7 @@ fn missing_files_are_errors_naming_the_path_and_the_layout() {
             queries.display()
         )
     );
-    assert_eq!(err.kind(), crate::ErrorKind::User);
+    assert_eq!(err.kind(), crate::ErrorKind::NotFound);
 
     let err = Dataset::load(dir.path(), "train").unwrap_err();
     assert!(

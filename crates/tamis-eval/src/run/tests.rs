@@ -142,5 +142,5 @@ fn reading_a_missing_run_names_the_path() {
     let path = dir.path().join("absent.trec");
     let err = Run::read_trec(&path).unwrap_err();
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
-    assert_eq!(err.kind(), crate::ErrorKind::User);
+    assert_eq!(err.kind(), crate::ErrorKind::NotFound);
 }

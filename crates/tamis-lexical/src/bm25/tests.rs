@@ -221,7 +221,7 @@ fn opening_something_else_names_the_path() {
     let err = Bm25Index::open(dir.path()).unwrap_err();
     assert!(matches!(err, Error::NotAnIndex { .. }), "{err:?}");
     assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
-    assert_eq!(err.kind(), ErrorKind::User);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 
     let index_dir = dir.path().join("index");
     drop(Bm25Index::create(&index_dir, &Bm25Config::default()).unwrap());

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use tamis_core::ScoreActivation;
 use tamis_models::{
-    Backend, BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig,
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderKind, RuntimeConfig,
     Truncation,
 };
 
@@ -28,24 +28,24 @@ struct PairCase {
 }
 
 /// Small batches, so that one call spans several batches.
-fn runtime(backend: Backend) -> RuntimeConfig {
-    RuntimeConfig { backend, threads: Some(2), batch_size: 4, ..Default::default() }
+fn runtime(encoder: EncoderKind) -> RuntimeConfig {
+    RuntimeConfig { encoder, threads: Some(2), batch_size: 4, ..Default::default() }
 }
 
-/// Both backends must meet the reference: the native one is the product, candle the
+/// Both encoders must meet the reference: the native one is the product, candle the
 /// independent implementation it is checked against.
-const BACKENDS: [Backend; 2] = [Backend::Native, Backend::Candle];
+const ENCODERS: [EncoderKind; 2] = [EncoderKind::Native, EncoderKind::Candle];
 
 fn check_cross_encoder(name: &str, activation: ScoreActivation) {
     let dir = fixtures_dir().join(name);
     let expected: PairCases = read_json(&dir.join("expected.json"));
-    for ((truncation, label), backend) in
+    for ((truncation, label), encoder) in
         [(Truncation::LongestFirst, "longest_first"), (Truncation::OnlySecond, "only_second")]
             .into_iter()
-            .flat_map(|t| BACKENDS.map(|b| (t, b)))
+            .flat_map(|t| ENCODERS.map(|b| (t, b)))
     {
         let config =
-            CrossEncoderConfig { runtime: runtime(backend), truncation, ..Default::default() };
+            CrossEncoderConfig { runtime: runtime(encoder), truncation, ..Default::default() };
         let model = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
         assert_eq!(model.num_labels(), expected.num_labels, "{name}");
         assert_eq!(model.max_length(), expected.max_length, "{name}");
@@ -59,7 +59,7 @@ fn check_cross_encoder(name: &str, activation: ScoreActivation) {
         let predictions = model.predict(&pairs).unwrap();
         for ((case, tokens), prediction) in cases.iter().zip(&tokens).zip(&predictions) {
             let what =
-                format!("{name} {label} {backend:?} ({:?}, {:?})", case.query, case.document);
+                format!("{name} {label} {encoder:?} ({:?}, {:?})", case.query, case.document);
             assert_eq!(tokens.ids, case.input_ids, "{what}: token ids");
             assert_eq!(tokens.type_ids, case.token_type_ids, "{what}: token type ids");
             assert_eq!(prediction.truncated, case.truncated, "{what}: truncated");
@@ -103,10 +103,10 @@ fn xlmr_cross_encoder_two_labels() {
 fn check_bi_encoder(name: &str) {
     let dir = fixtures_dir().join(name);
     let expected: EmbeddingCases = read_json(&dir.join("expected.json"));
-    for backend in BACKENDS {
-        let config = BiEncoderConfig { runtime: runtime(backend), ..Default::default() };
+    for encoder in ENCODERS {
+        let config = BiEncoderConfig { runtime: runtime(encoder), ..Default::default() };
         let model = BiEncoder::load(&local(dir.clone()), &config).unwrap();
-        check_embedder(&model, &expected, &format!("{name} {backend:?}"));
+        check_embedder(&model, &expected, &format!("{name} {encoder:?}"));
     }
 }
 

@@ -6,7 +6,7 @@
 // Test helpers fail by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
-mod backends;
+mod encoders;
 mod fixtures;
 mod hub;
 mod real_models;

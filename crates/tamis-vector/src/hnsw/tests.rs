@@ -277,7 +277,7 @@ fn file_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.usearch");
     let err = HnswIndex::load(&missing).unwrap_err();
-    assert!(matches!(err, Error::Io(_)) && err.kind() == ErrorKind::User, "{err}");
+    assert!(matches!(err, Error::Io(_)) && err.kind() == ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains("missing.usearch"), "{err}");
 
     let garbage = dir.path().join("garbage.usearch");

@@ -1,8 +1,8 @@
 //! The seam between tokenized batches and the tensor library that runs the encoder.
 //!
 //! Bi- and cross-encoders only build [`TokenBatch`]es and read plain `f32` outputs, so
-//! the engine that computes them can change (candle today, hand-tuned kernels later)
-//! without touching tokenization, pooling or the score contract.
+//! the [`Encoder`] that computes them can change (tamis' own kernels by default, candle's
+//! tensors to check against) without touching tokenization, pooling or the score contract.
 
 use crate::Result;
 
@@ -71,7 +71,7 @@ impl HiddenStates {
 }
 
 /// Something that runs a transformer encoder on token batches.
-pub trait EncoderBackend: Send + Sync + std::fmt::Debug {
+pub trait Encoder: Send + Sync + std::fmt::Debug {
     /// The last hidden states of every token (for bi-encoders).
     fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates>;
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
-use crate::backend::{EncoderBackend, HiddenStates, TokenBatch};
 use crate::config::{EncoderConfig, Family, Head, HiddenAct};
+use crate::encoder::{Encoder, HiddenStates, TokenBatch};
 use crate::{Error, Result};
 
 /// A transformer encoder with its weights loaded, run on a dedicated thread pool.
@@ -246,12 +246,12 @@ impl ClassifierHead {
     }
 }
 
-impl EncoderBackend for CandleEncoder {
+impl Encoder for CandleEncoder {
     fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates> {
         let data = self
             .pool
             .install(|| self.encode(batch)?.flatten_all()?.to_vec1::<f32>())
-            .map_err(Error::Backend)?;
+            .map_err(Error::Inference)?;
         Ok(HiddenStates { data, hidden: self.config.hidden_size, seq_len: batch.seq_len })
     }
 
@@ -267,6 +267,6 @@ impl EncoderBackend for CandleEncoder {
                 let first = states.i((.., 0))?.contiguous()?;
                 head.forward(&first)?.flatten_all()?.to_vec1::<f32>()
             })
-            .map_err(Error::Backend)
+            .map_err(Error::Inference)
     }
 }

@@ -1,15 +1,16 @@
-//! The execution strategies agree: packed and padded batches on the native backend,
-//! and the native backend against candle, on the real models in `shared/`.
+//! The execution strategies agree: packed and padded batches on the native encoder,
+//! and the native encoder against candle's, on the real models in `shared/`.
 
 use tamis_models::{
-    Backend, BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, Prompt, RuntimeConfig,
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderKind, Prompt,
+    RuntimeConfig,
 };
 
 use crate::local;
 
 /// One batch holds every input, so short ones are padded to the longest when padding.
-fn one_batch(backend: Backend, packing: bool) -> RuntimeConfig {
-    RuntimeConfig { backend, packing, threads: Some(2), batch_size: 256, max_batch_tokens: 1 << 20 }
+fn one_batch(encoder: EncoderKind, packing: bool) -> RuntimeConfig {
+    RuntimeConfig { encoder, packing, threads: Some(2), batch_size: 256, max_batch_tokens: 1 << 20 }
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -36,17 +37,17 @@ fn cross_encoder_logits(runtime: RuntimeConfig) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn packed_and_padded_execution_give_the_same_scores() {
-    let (packed, reference) = cross_encoder_logits(one_batch(Backend::Native, true));
-    let (padded, _) = cross_encoder_logits(one_batch(Backend::Native, false));
+    let (packed, reference) = cross_encoder_logits(one_batch(EncoderKind::Native, true));
+    let (padded, _) = cross_encoder_logits(one_batch(EncoderKind::Native, false));
     assert!(max_diff(&packed, &padded) <= 1e-5, "packed vs padded: {}", max_diff(&packed, &padded));
     assert!(max_diff(&packed, &reference) <= 1e-4, "packed vs transformers");
     assert!(max_diff(&padded, &reference) <= 1e-4, "padded vs transformers");
 }
 
 #[test]
-fn native_and_candle_backends_agree_on_the_real_cross_encoder() {
-    let (native, _) = cross_encoder_logits(one_batch(Backend::Native, true));
-    let (candle, reference) = cross_encoder_logits(one_batch(Backend::Candle, true));
+fn native_and_candle_encoders_agree_on_the_real_cross_encoder() {
+    let (native, _) = cross_encoder_logits(one_batch(EncoderKind::Native, true));
+    let (candle, reference) = cross_encoder_logits(one_batch(EncoderKind::Candle, true));
     assert!(max_diff(&native, &candle) <= 1e-4, "native vs candle: {}", max_diff(&native, &candle));
     assert!(max_diff(&candle, &reference) <= 1e-4, "candle vs transformers");
 }
@@ -59,8 +60,10 @@ fn packed_and_padded_embeddings_agree() {
         .collect();
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let embed = |packing| {
-        let config =
-            BiEncoderConfig { runtime: one_batch(Backend::Native, packing), ..Default::default() };
+        let config = BiEncoderConfig {
+            runtime: one_batch(EncoderKind::Native, packing),
+            ..Default::default()
+        };
         BiEncoder::load(&local(dir.clone()), &config).unwrap().encode(&texts, Prompt::None).unwrap()
     };
     let (packed, padded) = (embed(true), embed(false));

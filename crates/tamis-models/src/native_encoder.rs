@@ -1,4 +1,4 @@
-//! The encoder on tamis' own CPU kernels (`tamis-kernels`), the default backend.
+//! The encoder on tamis' own CPU kernels (`tamis-kernels`), the default [`Encoder`].
 //!
 //! What it does differently from a padded tensor runtime, and why it is faster:
 //! - **Packing.** A batch's sequences are laid end to end without padding rows: the
@@ -20,8 +20,8 @@ use std::sync::Arc;
 use candle_core::{DType, Tensor};
 use tamis_kernels::{Linear, Segment};
 
-use crate::backend::{EncoderBackend, HiddenStates, TokenBatch};
 use crate::config::{EncoderConfig, Family, Head, HiddenAct};
+use crate::encoder::{Encoder, HiddenStates, TokenBatch};
 use crate::{Error, Result};
 
 /// A BERT / XLM-RoBERTa encoder with weights laid out for `tamis-kernels`.
@@ -363,7 +363,7 @@ struct RowIds {
     kind: u32,
 }
 
-impl EncoderBackend for NativeEncoder {
+impl Encoder for NativeEncoder {
     fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates> {
         let h = self.config.hidden_size;
         let (states, segments) = self.encode(batch, Wanted::AllTokens)?;

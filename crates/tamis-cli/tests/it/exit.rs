@@ -1,0 +1,63 @@
+//! The exit status says whose fault a failure is: one case of each status.
+
+use crate::{
+    INPUT, NOT_FOUND, UNAVAILABLE, USAGE, assert_fails_with, model_fixture, tamis, tamis_ok,
+};
+
+#[test]
+fn a_bad_flag_is_a_usage_error() {
+    let output = tamis(&["search", "index", "query", "--no-such-flag"], "", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(USAGE), "{stderr}");
+    assert!(stderr.contains("--no-such-flag"), "{stderr}");
+    let output = tamis(&["search", "index", "query", "--mode", "fuzzy"], "", &[]);
+    assert_eq!(output.status.code(), Some(USAGE));
+    // The table is in the top-level help, which succeeds.
+    let help = tamis_ok(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for line in
+        ["Exit status:", "  65  input", "  66  not found", "  70  internal", "  75  unavailable"]
+    {
+        assert!(help.contains(line), "{line:?} not in: {help}");
+    }
+}
+
+#[test]
+fn a_bad_input_line_is_an_input_error() {
+    let output = tamis(&["embed", "-m", &model_fixture("bert-embed-cls")], "not json\n", &[]);
+    assert_fails_with(&output, INPUT, "line 1 of standard input");
+}
+
+#[test]
+fn a_missing_index_is_not_found() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("no-index");
+    let output = tamis(&["search", missing.to_str().unwrap(), "q", "--mode", "bm25"], "", &[]);
+    assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
+    let output = tamis(&["info", missing.to_str().unwrap()], "", &[]);
+    assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
+}
+
+#[test]
+fn a_locked_index_is_unavailable() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = work.path().join("corpus.jsonl");
+    fs_err::write(&corpus, "{\"id\": \"a\", \"text\": \"statins lower cholesterol\"}\n").unwrap();
+    let index = work.path().join("index");
+    let dir = index.to_str().unwrap();
+    tamis_ok(&[
+        "index",
+        dir,
+        "-i",
+        corpus.to_str().unwrap(),
+        "-m",
+        &model_fixture("bert-embed-cls"),
+    ]);
+    // This test process writes, so it holds the index's write lock until dropped.
+    let mut writer = tamis_embedded::open(&index).unwrap();
+    writer.delete(&["no-such-document"]).unwrap();
+    let output = tamis(&["index", dir, "--delete", "a"], "", &[]);
+    assert_fails_with(&output, UNAVAILABLE, "another process is writing this index");
+    drop(writer);
+    tamis_ok(&["index", dir, "--delete", "a"]);
+}
