@@ -100,6 +100,12 @@ impl DocumentSource {
                 Ok(0) => return None,
                 Ok(_) if buf.trim().is_empty() => continue,
                 Ok(_) => return Some(parse_line(buf, *line_no, &self.path)),
+                Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+                    return Some(Err(Error::BadInput {
+                        location: format!("line {line_no} of {}", self.path.display()),
+                        reason: "not UTF-8 text".into(),
+                    }));
+                }
                 Err(source) => return Some(Err(Error::Io(source))),
             }
         }

@@ -1,7 +1,8 @@
 //! Datasets in the BEIR layout: `corpus.jsonl`, `queries.jsonl` and `qrels/<split>.tsv`.
 //!
 //! [`Dataset::load`] reads one split's qrels and the text of the queries they judge; the
-//! corpus is never held in memory here, [`corpus_docs`] streams it line by line.
+//! corpus is never held in memory here, [`corpus_docs`] streams it line by line with the
+//! engine's [`DocumentSource`].
 //!
 //! `queries.jsonl` holds the queries of every split (NFCorpus: 3,237 for 323 judged in
 //! `test`), so a split is evaluated only on the queries its qrels file judges.
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use tamis_engine::DocumentSource;
+
 use crate::{Error, Qrels};
 
 /// One line of `queries.jsonl`.
@@ -25,23 +28,6 @@ pub struct Query {
     /// The query text.
     pub text: String,
     /// Whatever else the dataset records about the query.
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-/// One line of `corpus.jsonl`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct CorpusDoc {
-    /// The document id (`_id`).
-    #[serde(rename = "_id")]
-    pub id: String,
-    /// The title, empty when absent.
-    #[serde(default)]
-    pub title: String,
-    /// The text, empty when absent (Cranfield documents 471 and 995 are empty).
-    #[serde(default)]
-    pub text: String,
-    /// Whatever else the dataset records about the document.
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
 }
@@ -116,13 +102,15 @@ pub fn available_splits(dir: &Path) -> crate::Result<Vec<String>> {
     Ok(splits)
 }
 
-/// Streams `corpus.jsonl` of the dataset in `dir`, one document per line.
+/// Streams `corpus.jsonl` of the dataset in `dir`, one document per line, through the
+/// engine's reader (the one `tamis index` uses, so both read a corpus alike).
 ///
 /// # Errors
-/// [`Error::MissingFile`] when there is no `corpus.jsonl`, [`Error::Io`] when it cannot be
-/// opened; each item is an [`Error::Json`] naming the line when that line is malformed.
-pub fn corpus_docs(dir: &Path) -> crate::Result<JsonLines<CorpusDoc>> {
-    JsonLines::open(&required_file(dir, "corpus.jsonl")?)
+/// [`Error::MissingFile`] when there is no `corpus.jsonl`, [`Error::Engine`] when it cannot
+/// be opened; each item is the engine's `BadInput` naming the line when that line is
+/// malformed.
+pub fn corpus_docs(dir: &Path) -> crate::Result<DocumentSource> {
+    Ok(DocumentSource::open(&required_file(dir, "corpus.jsonl")?)?)
 }
 
 /// The qrels file of `split`, checked to exist.

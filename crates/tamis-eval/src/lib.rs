@@ -47,7 +47,7 @@ mod qrels;
 mod run;
 mod summary;
 
-pub use beir::{CorpusDoc, Dataset, JsonLines, Query, available_splits, corpus_docs};
+pub use beir::{Dataset, JsonLines, Query, available_splits, corpus_docs};
 pub use error::{Error, ErrorKind, Result};
 pub use evaluator::{EvalConfig, Evaluator, Metrics, QueryScope, Report};
 pub use harness::{

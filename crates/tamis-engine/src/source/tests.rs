@@ -116,3 +116,15 @@ fn a_missing_input_fails_naming_it() {
     let err = DocumentSource::open(&missing).unwrap_err();
     assert!(err.to_string().contains("missing.jsonl"), "{err}");
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path =
+        write(dir.path(), "c.jsonl", b"{\"_id\": \"d1\", \"text\": \"t\"}\n{\"_id\": \"d\xff\"}\n");
+    let docs = read_all(&path);
+    assert_eq!(docs[0].as_ref().unwrap().id, "d1");
+    let (location, reason) = bad_input(docs[1].as_ref().unwrap_err());
+    assert_eq!(location, format!("line 2 of {}", path.display()));
+    assert_eq!(reason, "not UTF-8 text");
+}

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use tamis_eval::{CorpusDoc, Dataset, EvalConfig, Evaluator, Metric, Run};
+use tamis_engine::Document;
+use tamis_eval::{Dataset, EvalConfig, Evaluator, Metric, Run};
 use tamis_lexical::{Bm25Config, Bm25Index, FieldMode, LexicalDoc};
 
 /// Mean metrics of one run over every judged query of a split.
@@ -14,7 +15,7 @@ struct Metrics {
 
 /// Indexes the corpus with `config`, runs every judged query and averages the metrics
 /// with trec_eval's conventions (`tamis-eval`).
-fn evaluate(name: &str, data: &Dataset, docs: &[CorpusDoc], config: &Bm25Config) -> Metrics {
+fn evaluate(name: &str, data: &Dataset, docs: &[Document], config: &Bm25Config) -> Metrics {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut index = Bm25Index::create(dir.path(), config).unwrap();
@@ -82,7 +83,7 @@ fn check_dataset(
 ) {
     let dir = tamis_testkit::shared_dataset(name);
     let data = Dataset::load(&dir, "test").unwrap();
-    let docs: Vec<CorpusDoc> =
+    let docs: Vec<Document> =
         tamis_eval::corpus_docs(&dir).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(data.queries.len(), n_queries, "{name}: judged test queries");
     for (fields, floor) in measured {
