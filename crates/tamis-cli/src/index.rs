@@ -12,6 +12,7 @@ use tamis_engine::{
 };
 use tamis_postgres::PgOptions;
 
+use crate::exit::Failure;
 use crate::jsonl::progress;
 use crate::location::{IndexLocation, LocationArgs};
 use crate::model_args::{EngineModelArgs, configure_threads};
@@ -223,7 +224,12 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     );
     let exists = store.exists()?;
     if !args.delete.is_empty() {
-        anyhow::ensure!(exists, "{} holds no index to delete from", store.describe());
+        if !exists {
+            return Err(Failure::not_found(format!(
+                "{} holds no index to delete from",
+                store.describe()
+            )));
+        }
         let mut index = store.open()?;
         let ids: Vec<&str> = args.delete.iter().map(String::as_str).collect();
         let removed = index.delete(&ids)?;
@@ -232,7 +238,12 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(expression) = &args.delete_where {
-        anyhow::ensure!(exists, "{} holds no index to delete from", store.describe());
+        if !exists {
+            return Err(Failure::not_found(format!(
+                "{} holds no index to delete from",
+                store.describe()
+            )));
+        }
         let filter = Filter::parse(expression)?;
         let mut index = store.open()?;
         let (documents, chunks) = index.delete_matching(&filter)?;

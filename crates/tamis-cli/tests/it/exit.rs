@@ -36,6 +36,15 @@ fn a_missing_index_is_not_found() {
     assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
     let output = tamis(&["info", missing.to_str().unwrap()], "", &[]);
     assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
+    for delete in [["--delete", "d1"], ["--delete-where", "year < 2000"]] {
+        let mut args = vec!["index", missing.to_str().unwrap()];
+        args.extend(delete);
+        assert_fails_with(&tamis(&args, "", &[]), NOT_FOUND, "holds no index to delete from");
+    }
+    let input = work.path().join("missing.jsonl");
+    let output =
+        tamis(&["index", missing.to_str().unwrap(), "--input", input.to_str().unwrap()], "", &[]);
+    assert_fails_with(&output, NOT_FOUND, "missing.jsonl");
 }
 
 #[test]
