@@ -162,12 +162,15 @@ fn parse_line(line: &str, line_no: usize, path: &Path) -> Result<Document> {
     Ok(Document { id, title: parsed.title, text: parsed.text, metadata: parsed.metadata })
 }
 
+/// The `.txt` and `.md` files under `dir`. Links to directories are not followed, so a
+/// link loop cannot make the walk endless; the depth is what the filesystem holds.
 fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     for entry in fs_err::read_dir(dir).map_err(Error::Io)? {
-        let path = entry.map_err(Error::Io)?.path();
-        if path.is_dir() {
+        let entry = entry.map_err(Error::Io)?;
+        let path = entry.path();
+        if entry.file_type().map_err(Error::Io)?.is_dir() {
             collect_files(&path, files)?;
-        } else if path.extension().is_some_and(|e| e == "txt" || e == "md") {
+        } else if path.extension().is_some_and(|e| e == "txt" || e == "md") && path.is_file() {
             files.push(path);
         }
     }

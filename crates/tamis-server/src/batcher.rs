@@ -5,13 +5,13 @@
 //! inputs first come, first served across requests, so 50 concurrent requests of 20 pairs
 //! run as a few full passes, and a request larger than the budget is spread over several
 //! passes (interleaved with the others). A request whose client went away is dropped
-//! before its next pass.
+//! before its next pass. The queue itself is unbounded: admission (`AppState::try_admit`
+//! in `state.rs`) bounds how many requests may be waiting.
 //!
 //! Bulk work (documents being ingested) yields to interactive work (queries, `/embed`,
 //! `/rerank`): interactive inputs fill a pass first, and bulk inputs fill at most what
 //! the model computes in [`BULK_PASS_TIME`] (its measured rate), so a query that arrives
-//! during a long upsert waits for one short pass rather than for the whole upsert. The queue itself is unbounded: admission (see `admission.rs`)
-//! bounds how many requests may be waiting.
+//! during a long upsert waits for one short pass rather than for the whole upsert.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

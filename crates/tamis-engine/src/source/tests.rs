@@ -128,3 +128,14 @@ fn a_line_that_is_not_utf8_is_named() {
     assert_eq!(location, format!("line 2 of {}", path.display()));
     assert_eq!(reason, "not UTF-8 text");
 }
+
+#[test]
+fn links_to_directories_are_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a/doc.txt", b"text");
+    // A loop: a/loop -> .. ; following it would never end.
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("a/loop")).unwrap();
+    let docs: Vec<Document> = read_all(dir.path()).into_iter().map(Result::unwrap).collect();
+    let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["a/doc.txt"]);
+}
