@@ -1,8 +1,5 @@
 //! The shared real models over HTTP: reference parity, and batching of concurrent requests.
 
-use std::time::{Duration, Instant};
-
-use axum::http::Method;
 use serde_json::json;
 
 use crate::{Setup, TestServer, shared};
@@ -139,54 +136,4 @@ async fn concurrent_requests_are_batched_and_answered_exactly() {
             assert!((a - b).abs() < 1e-4, "document {index}: {a} batched vs {b} alone");
         }
     }
-}
-
-/// The first `n` NFCorpus documents, as an upsert body.
-fn nfcorpus_documents(n: usize) -> serde_json::Value {
-    let corpus = tamis_testkit::shared_dataset("nfcorpus").join("corpus.jsonl");
-    let text = fs_err::read_to_string(corpus).expect("the shared NFCorpus");
-    let documents: Vec<serde_json::Value> = text
-        .lines()
-        .take(n)
-        .map(|line| {
-            let doc: serde_json::Value = serde_json::from_str(line).expect("a BEIR line");
-            json!({ "id": doc["_id"], "title": doc["title"], "text": doc["text"] })
-        })
-        .collect();
-    json!({ "documents": documents })
-}
-
-#[tokio::test]
-async fn a_search_answers_within_a_second_during_a_long_upsert_to_its_collection() {
-    let server =
-        Setup { embedder: Some(shared("all-MiniLM-L6-v2")), rerankers: vec![], ..Setup::default() }
-            .start();
-    server.call(Method::PUT, "/v1/collections/nf", None, None).await.expect(201);
-    let seed = json!({ "documents": [{ "id": "seed", "text": "vitamin d and bone health" }] });
-    server.post("/v1/collections/nf/documents", seed).await.expect(200);
-
-    let router = server.router.clone();
-    let started = Instant::now();
-    let upsert = tokio::spawn(async move {
-        crate::post_to(&router, "/v1/collections/nf/documents", nfcorpus_documents(400)).await
-    });
-    // Let the upsert get well into its embedding.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut latencies = Vec::new();
-    for query in ["vitamin d", "breast cancer risk", "statins and cholesterol"] {
-        let sent = Instant::now();
-        let body = json!({ "query": query, "k": 1, "mode": "hybrid" });
-        let reply = server.post("/v1/collections/nf/search", body).await.expect(200);
-        latencies.push(sent.elapsed());
-        assert_eq!(reply.body["results"].as_array().expect("results").len(), 1);
-    }
-    assert!(!upsert.is_finished(), "the upsert ended before the searches: nothing was measured");
-    let reply = upsert.await.expect("the upsert task").expect(200);
-    assert_eq!(reply.body["written"], 400);
-    let upsert_time = started.elapsed();
-    let slowest = latencies.iter().max().copied().unwrap_or_default();
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a search took {slowest:?} during a {upsert_time:?} upsert: {latencies:?}"
-    );
 }
