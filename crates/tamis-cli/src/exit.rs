@@ -85,11 +85,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// Something named on the command line does not exist.
-    // To be used by `tamis index --delete` / `--delete-where` on a location holding no
-    // index (crates/tamis-cli/src/index.rs), left as an input error while that file is
-    // being rewritten for the engine-owned ingestion.
-    #[cfg_attr(not(test), expect(dead_code, reason = "its first caller is in index.rs"))]
+    /// Something named on the command line does not exist (`tamis index --delete` on a
+    /// location holding no index).
     pub fn not_found(message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure { exit: Exit::NotFound, message: message.into() })
     }

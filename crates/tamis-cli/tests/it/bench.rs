@@ -95,3 +95,36 @@ fn a_bad_workload_is_refused_with_its_line() {
     let output = tamis(&["bench", "rerank", "--model", &model], "", &[]);
     assert_eq!(output.status.code(), Some(USAGE), "--workload or --stdio is required");
 }
+
+#[test]
+fn ingest_report_times_both_sides_on_the_same_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let lines: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"_id": "d{i}", "title": "t{i}", "text": "document {i} on sieves"}}"#))
+        .collect();
+    fs_err::write(&corpus, lines.join("\n")).unwrap();
+    let model = model_fixture("bert-embed-cls");
+    let corpus = corpus.to_str().unwrap();
+    let args = ["bench", "ingest", "--model", &model, "--input", corpus, "--batch-docs", "4"];
+    let output = tamis_ok(&[&args[..], &["--rounds", "2", "--json"]].concat());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["documents"], 10);
+    assert_eq!(report["batch_docs"], 4);
+    // Short documents stay whole: one chunk each, embedded by both sides.
+    assert_eq!(report["chunks"], 10);
+    assert_eq!(report["embed_seconds"].as_array().unwrap().len(), 2);
+    assert_eq!(report["ingest_seconds"].as_array().unwrap().len(), 2);
+    let (embed, ingest) = (
+        report["embed_documents_per_second"].as_f64().unwrap(),
+        report["ingest_documents_per_second"].as_f64().unwrap(),
+    );
+    assert!((report["ratio"].as_f64().unwrap() - ingest / embed).abs() < 1e-9);
+    assert!(!report["cpu"].as_str().unwrap().is_empty());
+    let limited = tamis_ok(&[&args[..], &["--rounds", "1", "--limit", "3", "--json"]].concat());
+    let limited: serde_json::Value = serde_json::from_slice(&limited.stdout).unwrap();
+    assert_eq!(limited["documents"], 3);
+
+    fs_err::write(dir.path().join("corpus.jsonl"), "{\"_id\": \"d1\"}\n").unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "line 1 of");
+}
