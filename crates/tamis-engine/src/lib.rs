@@ -15,7 +15,7 @@
 //!
 //! This crate links no storage library: backends live in their own crates and are reached
 //! only through [`backend::Backend`] and [`backend::Catalog`].
-//! - [`ingest`]: documents ([`DocumentSource`]: BEIR, JSON Lines, a directory of text
+//! - [`ingest`](mod@ingest): documents ([`DocumentSource`]: BEIR, JSON Lines, a directory of text
 //!   files) chunked, embedded outside any write lock, and written in all-or-nothing
 //!   batches.
 //!
