@@ -9,6 +9,7 @@ use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
 use tamis_engine::{
     DocumentSource, Index, IndexSettings, IngestConfig, IngestModels, IngestProgress, IngestReport,
+    SettingsOverrides,
 };
 use tamis_postgres::PgOptions;
 
@@ -176,41 +177,31 @@ enum ChunkModeArg {
 }
 
 impl CreationArgs {
+    /// The settings these flags change; none given changes nothing.
+    pub fn overrides(&self) -> SettingsOverrides {
+        SettingsOverrides {
+            chunking: self.chunking.map(|mode| match mode {
+                ChunkModeArg::Windows => ChunkMode::Windows,
+                ChunkModeArg::Whole => ChunkMode::Whole,
+            }),
+            chunk_tokens: self.chunk_tokens,
+            overlap: self.overlap,
+            prepend_title: self.no_title.then_some(false),
+            stemming: self.no_stemming.then_some(false),
+            stopwords: self.no_stopwords.then_some(false),
+            exact_below: self.exact_below,
+            hnsw_m: self.hnsw_m,
+            hnsw_ef_construction: self.hnsw_ef_construction,
+            hnsw_ef_search: self.hnsw_ef_search,
+        }
+    }
+
     fn any(&self) -> bool {
-        self.chunking.is_some()
-            || self.chunk_tokens.is_some()
-            || self.overlap.is_some()
-            || self.no_title
-            || self.no_stemming
-            || self.no_stopwords
-            || self.exact_below.is_some()
-            || self.hnsw_m.is_some()
-            || self.hnsw_ef_construction.is_some()
-            || self.hnsw_ef_search.is_some()
+        !self.overrides().is_empty()
     }
 
     pub fn apply(&self, settings: &mut IndexSettings) {
-        let chunking = &mut settings.chunking;
-        if let Some(mode) = self.chunking {
-            chunking.mode = match mode {
-                ChunkModeArg::Windows => ChunkMode::Windows,
-                ChunkModeArg::Whole => ChunkMode::Whole,
-            };
-        }
-        chunking.max_tokens = self.chunk_tokens;
-        if let Some(overlap) = self.overlap {
-            chunking.overlap_tokens = overlap;
-        }
-        chunking.prepend_title = !self.no_title;
-        settings.lexical.stemming = !self.no_stemming;
-        settings.lexical.stopwords = !self.no_stopwords;
-        if let Some(exact_below) = self.exact_below {
-            settings.exact_below = exact_below;
-        }
-        let hnsw = &mut settings.hnsw;
-        hnsw.m = self.hnsw_m.unwrap_or(hnsw.m);
-        hnsw.ef_construction = self.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
-        hnsw.ef_search = self.hnsw_ef_search.unwrap_or(hnsw.ef_search);
+        self.overrides().apply(settings);
     }
 }
 

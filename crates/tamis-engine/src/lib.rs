@@ -46,7 +46,9 @@ pub mod source;
 pub use document::{Document, NewChunk, StoredChunk};
 pub use index::{Index, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest};
 pub use ingest::{IngestConfig, IngestModels, IngestProgress, IngestReport, ingest, ingest_shared};
-pub use settings::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+pub use settings::{
+    HnswSettings, IndexSettings, LexicalFields, LexicalSettings, SettingsOverrides,
+};
 pub use source::DocumentSource;
 
 pub use error::{BackendError, Error, ErrorKind, Result};

@@ -5,7 +5,7 @@
 //! into the others: the embedded backend turns them into tantivy's and usearch's
 //! configurations, PostgreSQL into a text search configuration and pgvector's HNSW options.
 
-use crate::chunker::ChunkingConfig;
+use crate::chunker::{ChunkMode, ChunkingConfig};
 
 /// What an index is built with; fixed at creation and recorded by its backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,58 @@ impl IndexSettings {
             hnsw: HnswSettings::default(),
             exact_below: 20_000,
         }
+    }
+}
+
+/// What a user may choose when creating an index, each knob optional: `None` keeps the
+/// default of [`IndexSettings::new`]. The CLI's creation flags and the server's
+/// `PUT /v1/collections/{name}` body both fill one, so a knob means the same everywhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsOverrides {
+    /// How documents become chunks.
+    pub chunking: Option<ChunkMode>,
+    /// Most tokens per chunk window.
+    pub chunk_tokens: Option<usize>,
+    /// Tokens shared by consecutive windows.
+    pub overlap: Option<usize>,
+    /// Whether the title is prepended to each chunk before embedding.
+    pub prepend_title: Option<bool>,
+    /// Lexical stemming.
+    pub stemming: Option<bool>,
+    /// Lexical stop-word removal.
+    pub stopwords: Option<bool>,
+    /// Below this many chunks, dense search is exact.
+    pub exact_below: Option<usize>,
+    /// HNSW `M`.
+    pub hnsw_m: Option<usize>,
+    /// HNSW `ef_construction`.
+    pub hnsw_ef_construction: Option<usize>,
+    /// HNSW `ef_search`.
+    pub hnsw_ef_search: Option<usize>,
+}
+
+impl SettingsOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == SettingsOverrides::default()
+    }
+
+    /// Sets in `settings` every knob given here; the others keep their values. Ranges are
+    /// checked by the backend that creates the index.
+    pub fn apply(&self, settings: &mut IndexSettings) {
+        let chunking = &mut settings.chunking;
+        chunking.mode = self.chunking.unwrap_or(chunking.mode);
+        chunking.max_tokens = self.chunk_tokens.or(chunking.max_tokens);
+        chunking.overlap_tokens = self.overlap.unwrap_or(chunking.overlap_tokens);
+        chunking.prepend_title = self.prepend_title.unwrap_or(chunking.prepend_title);
+        let lexical = &mut settings.lexical;
+        lexical.stemming = self.stemming.unwrap_or(lexical.stemming);
+        lexical.stopwords = self.stopwords.unwrap_or(lexical.stopwords);
+        settings.exact_below = self.exact_below.unwrap_or(settings.exact_below);
+        let hnsw = &mut settings.hnsw;
+        hnsw.m = self.hnsw_m.unwrap_or(hnsw.m);
+        hnsw.ef_construction = self.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
+        hnsw.ef_search = self.hnsw_ef_search.unwrap_or(hnsw.ef_search);
     }
 }
 
@@ -112,3 +164,6 @@ impl Default for HnswSettings {
         HnswSettings { m: 16, ef_construction: 128, ef_search: 64 }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,13 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tamis_engine::backend::BackendStats;
-use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
+use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
 use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
 use tamis_engine::{
     Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
+    SettingsOverrides,
     ingest_shared,
 };
 use utoipa::ToSchema;
@@ -61,6 +62,24 @@ pub struct CreateCollection {
     /// HNSW `ef` at search time, at least the candidates asked for (default 64).
     #[serde(default)]
     pub hnsw_ef_search: Option<usize>,
+}
+
+impl CreateCollection {
+    /// The settings the body changes, as the CLI's creation flags give them.
+    fn overrides(&self) -> SettingsOverrides {
+        SettingsOverrides {
+            chunking: self.chunking,
+            chunk_tokens: self.chunk_tokens,
+            overlap: self.overlap,
+            prepend_title: self.prepend_title,
+            stemming: self.stemming,
+            stopwords: self.stopwords,
+            exact_below: self.exact_below,
+            hnsw_m: self.hnsw_m,
+            hnsw_ef_construction: self.hnsw_ef_construction,
+            hnsw_ef_search: self.hnsw_ef_search,
+        }
+    }
 }
 
 /// A document to upsert.
@@ -275,19 +294,7 @@ pub async fn create(
     };
     let embedder = state.collections()?.embedder()?.clone();
     let mut settings = IndexSettings::new(embedder.index_id.clone(), embedder.model().dimension());
-    settings.chunking = ChunkingConfig {
-        max_tokens: body.chunk_tokens,
-        overlap_tokens: body.overlap.unwrap_or(settings.chunking.overlap_tokens),
-        prepend_title: body.prepend_title.unwrap_or(settings.chunking.prepend_title),
-        mode: body.chunking.unwrap_or(settings.chunking.mode),
-    };
-    settings.lexical.stemming = body.stemming.unwrap_or(settings.lexical.stemming);
-    settings.lexical.stopwords = body.stopwords.unwrap_or(settings.lexical.stopwords);
-    settings.exact_below = body.exact_below.unwrap_or(settings.exact_below);
-    let hnsw = &mut settings.hnsw;
-    hnsw.m = body.hnsw_m.unwrap_or(hnsw.m);
-    hnsw.ef_construction = body.hnsw_ef_construction.unwrap_or(hnsw.ef_construction);
-    hnsw.ef_search = body.hnsw_ef_search.unwrap_or(hnsw.ef_search);
+    body.overrides().apply(&mut settings);
     let described = blocking(move || {
         let collection = state.collections()?.create(&name, settings)?;
         describe(&collection)

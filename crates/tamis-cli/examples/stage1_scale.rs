@@ -2,7 +2,7 @@
 //! single-query dense latency (p50, p99) and recall@10 against exact search.
 //!
 //! ```text
-//! scripts/postgres/with-postgres.sh cargo run --release -p tamis-postgres \
+//! scripts/postgres/with-postgres.sh cargo run --release -p tamis-cli \
 //!     --example stage1_scale -- [--n 100000] [--dim 384] [--queries 1000] [--exact 200] \
 //!     [--batch 1000] [--url postgres://…]
 //! ```
@@ -15,6 +15,9 @@
 //! through `Backend::stage1` (dense only, top 10) from one thread; recall@10 compares
 //! document ids with a `FlatIndex` over the same vectors on the first `--exact` queries.
 //! The URL defaults to `TAMIS_PG_URL`.
+//!
+//! It lives with the CLI, the one crate that depends on both backends, so that neither
+//! backend crate needs the other even as a dev-dependency.
 
 use std::time::{Duration, Instant};
 
