@@ -16,8 +16,7 @@ use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
 use tamis_engine::{
     Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
-    SettingsOverrides,
-    ingest_shared,
+    SettingsOverrides, ingest_shared,
 };
 use utoipa::ToSchema;
 
