@@ -205,6 +205,37 @@ impl CreationArgs {
     }
 }
 
+/// Creates the index, or, when another process created it since `exists` was checked,
+/// opens it as a second writer would have: two `tamis index` runs started together on a
+/// new location both succeed (or one is told the index is busy), as they would one after
+/// the other.
+fn create_or_join(
+    store: &IndexLocation,
+    settings: IndexSettings,
+    options: PgOptions,
+) -> anyhow::Result<Index> {
+    let err = match store.create(settings.clone(), options) {
+        Ok(index) => return Ok(index),
+        Err(err) => err,
+    };
+    let lost_race = matches!(
+        err.downcast_ref::<tamis_engine::Error>(),
+        Some(
+            tamis_engine::Error::IndexExists { .. } | tamis_engine::Error::CollectionExists { .. }
+        )
+    );
+    if !lost_race {
+        return Err(err);
+    }
+    let index = store.open()?;
+    anyhow::ensure!(
+        index.settings() == &settings,
+        "{} was created by another process meanwhile, with other settings; index into it without creation flags, or build a new one",
+        store.describe()
+    );
+    Ok(index)
+}
+
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
@@ -269,7 +300,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         args.creation.apply(&mut settings);
         // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
         let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
-        (store.create(settings, options)?, embedder)
+        (create_or_join(&store, settings, options)?, embedder)
     };
     let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
     let totals = ingest(&mut index, input, n_docs, models, args.batch_docs, args.ack_batches)?;

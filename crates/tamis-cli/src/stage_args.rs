@@ -46,7 +46,13 @@ pub struct StageArgs {
     pub adaptive_patience: Vec<usize>,
 
     /// Keep only documents the last reranker scored at least this high.
-    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SCORE",
+        allow_negative_numbers = true,
+        value_parser = finite_score,
+        requires = "rerankers"
+    )]
     min_score: Option<f32>,
 
     /// Time budget for all rerank stages of a query; candidates left unscored keep their
@@ -61,6 +67,14 @@ pub struct StageArgs {
     /// Documents per reranker call (deadlines and adaptive depth are checked between calls).
     #[arg(long, default_value_t = 16, value_name = "N")]
     rerank_batch_docs: usize,
+}
+
+/// NaN or infinity would compare so that every document, or none, passes.
+fn finite_score(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(score) if score.is_finite() => Ok(score),
+        _ => Err(format!("'{text}' is not a finite number")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

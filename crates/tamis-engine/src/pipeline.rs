@@ -136,6 +136,12 @@ impl<'a> PipelineRequest<'a> {
         if self.adaptive.is_some_and(|a| a.patience == 0 || a.k == 0) {
             return invalid("adaptive patience and k must be at least 1".into());
         }
+        // NaN compares false with every score: it would silently return nothing.
+        if let Some(threshold) = self.min_score
+            && threshold.is_nan()
+        {
+            return invalid("min_score is not a number".into());
+        }
         if let Some(fusion) = &self.stage_fusion {
             if self.stages.is_empty() {
                 return invalid("stage fusion needs a reranker".into());

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{INPUT, NOT_FOUND, UNAVAILABLE, assert_fails_with, tamis, tamis_ok};
+use crate::{INPUT, NOT_FOUND, UNAVAILABLE, USAGE, assert_fails_with, tamis, tamis_ok};
 
 fn tiny_model() -> String {
     crate::model_fixture("bert-embed-cls")
@@ -133,8 +133,51 @@ fn index_misuse_fails_with_one_line() {
     assert_fails_with(&output, INPUT, "invalid filter at character 6");
     let output = tamis(&["search", dir, "q", "--mode", "bm25", "--ef-search", "1001"], "", &[]);
     assert_fails_with(&output, INPUT, "ef_search must be 1 to 1000, got 1001");
+    for (args, needle) in [
+        (&["--rerank", "m", "--min-score", "NaN"][..], "'NaN' is not a finite number"),
+        (&["--min-score", "0.5"][..], "--rerank"),
+    ] {
+        let output = tamis(&[&["search", dir, "q"][..], args].concat(), "", &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(USAGE), "{stderr}");
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+    let output = tamis(&["search", dir, " "], "", &[]);
+    assert_fails_with(&output, INPUT, "the query is empty");
     let output = tamis(&["search", work.path().to_str().unwrap(), "q"], "", &[]);
     assert_fails_with(&output, NOT_FOUND, "holds no tamis index");
+}
+
+/// Two `tamis index` runs started together on a new directory end as they would one after
+/// the other: never "already holds an index" for the one that lost the creation race.
+#[test]
+fn two_runs_creating_one_index_at_once_both_index() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let model = tiny_model();
+    for round in 0..4 {
+        let index = work.path().join(format!("index{round}"));
+        let args = ["index", index.to_str().unwrap(), "-i", corpus.to_str().unwrap(), "-m", &model];
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_tamis"))
+                    .args(args)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for run in runs {
+            let output = run.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // The loser finds the winner still writing (75) or writes after it (0).
+            let busy = output.status.code() == Some(UNAVAILABLE)
+                && stderr.contains("another process is writing this index");
+            assert!(output.status.success() || busy, "round {round}: {stderr}");
+        }
+        assert_eq!(search_ids(&index, "statins", &["--mode", "bm25"]), vec!["stat".to_string()]);
+    }
 }
 
 #[test]

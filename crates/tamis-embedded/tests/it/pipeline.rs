@@ -335,4 +335,14 @@ fn invalid_requests_get_typed_errors() {
     bad = request(vec![stage(&reranker, 5)], 5);
     bad.adaptive = Some(AdaptiveDepth { patience: 0, k: 3 });
     assert!(message(&bad).contains("patience"));
+    bad = request(vec![stage(&reranker, 5)], 5);
+    bad.min_score = Some(f32::NAN);
+    assert!(message(&bad).contains("min_score is not a number"));
+    for blank in ["", " \t\n"] {
+        bad = request(vec![stage(&reranker, 5)], 5);
+        bad.search.query = blank;
+        assert!(message(&bad).contains("the query is empty"));
+        let err = index.search(&bad.search, None).unwrap_err();
+        assert_eq!(err.kind(), tamis_core::ErrorKind::User, "{err}");
+    }
 }

@@ -112,6 +112,11 @@ impl Index {
                 message: format!("ef_search must be 1 to {MAX_EF_SEARCH}, got {ef}"),
             });
         }
+        // Every surface refuses it alike: BM25 finds nothing, and the embedding of nothing
+        // ranks by noise.
+        if request.query.trim().is_empty() {
+            return Err(Error::InvalidSearch { message: "the query is empty".into() });
+        }
         if request.k == 0 {
             return Ok(Vec::new());
         }
