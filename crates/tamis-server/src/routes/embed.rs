@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::models::{Embedded, Timed};
 use crate::routes::rerank::{TruncationDirection, Usage};
@@ -127,13 +127,7 @@ async fn embed(
     if texts.is_empty() {
         return Err(ApiError::bad_request("no inputs to embed: send at least one"));
     }
-    let limit = state.config.limits.max_inputs_per_request;
-    if texts.len() > limit {
-        return Err(ApiError::new(
-            ErrorType::PayloadTooLarge,
-            format!("{} inputs in one request; this server takes at most {limit}", texts.len()),
-        ));
-    }
+    state.config.limits.check_texts("inputs", texts.iter().map(String::as_str))?;
     if let Some(idx) = texts.iter().position(|t| t.trim().is_empty()) {
         return Err(ApiError::bad_request(format!("input {idx} is empty")));
     }
