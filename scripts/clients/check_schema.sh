@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 
 tamis="${1:-target/debug/tamis}"
 shared="${TAMIS_SHARED_DIR:-../shared}"
-max_examples="${SCHEMA_MAX_EXAMPLES:-20}"
+max_examples="${SCHEMA_MAX_EXAMPLES:-100}"
 seed="${SCHEMA_SEED:-18}"
 [ -x "$tamis" ] || { echo "check_schema: $tamis not found (build it first: cargo build -p tamis-cli)" >&2; exit 1; }
 [ -d "$shared/models" ] || { echo "check_schema: $shared/models not found (set TAMIS_SHARED_DIR)" >&2; exit 1; }

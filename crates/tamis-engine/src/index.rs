@@ -112,7 +112,7 @@ impl Index {
     }
 
     /// Takes the write lock that writes take, or fails with
-    /// [`Error::Busy`](crate::Error::Busy) while another process (`tamis index`) holds it;
+    /// [`Error::Busy`] while another process (`tamis index`) holds it;
     /// a server takes it before removing the index.
     pub fn lock_for_writing(&mut self) -> Result<()> {
         self.backend.lock_for_writing()

@@ -87,7 +87,8 @@ impl CreateCollection {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentInput {
-    /// Unique in the collection; an existing id is replaced.
+    /// Unique in the collection; an existing id is replaced (not blank).
+    #[schema(pattern = r"\S")]
     pub id: String,
     /// Optional title.
     #[serde(default)]
@@ -104,7 +105,8 @@ pub struct DocumentInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertDocuments {
-    /// The documents, written in batches that are each all-or-nothing.
+    /// The documents, written in batches that are each all-or-nothing (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
 }
 
@@ -136,7 +138,8 @@ pub struct RerankSpec {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
     /// `bm25`, `dense` or `hybrid` (default: hybrid with a bi-encoder, else bm25).
     #[serde(default)]
@@ -151,6 +154,7 @@ pub struct SearchBody {
     /// HNSW search breadth of this query, 1 to 1000 (default: the collection's
     /// `hnsw_ef_search`); the walk keeps max(ef_search, depth) candidates.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub ef_search: Option<usize>,
     /// Metadata filter expression (as `tamis search --filter`).
     #[serde(default)]
@@ -269,7 +273,7 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<serde_json:
 }
 
 /// `GET /v1/collections/{name}`.
-#[utoipa::path(get, path = "/v1/collections/{name}", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
+#[utoipa::path(get, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
     responses((status = 200, description = "Counts and settings"), (status = 404)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
@@ -280,7 +284,7 @@ pub async fn get(
 }
 
 /// `PUT /v1/collections/{name}`: creates it (409 if it exists).
-#[utoipa::path(put, path = "/v1/collections/{name}", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = CreateCollection, tag = "collections",
+#[utoipa::path(put, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = CreateCollection, tag = "collections",
     responses((status = 201, description = "Created"), (status = 409)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -306,7 +310,7 @@ pub async fn create(
 }
 
 /// `DELETE /v1/collections/{name}`: removes it and its files.
-#[utoipa::path(delete, path = "/v1/collections/{name}", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
+#[utoipa::path(delete, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
     responses((status = 200, description = "Deleted"), (status = 404)))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -325,7 +329,7 @@ const UPSERT_BATCH_DOCS: usize = 64;
 /// Each batch is embedded without holding the collection's lock (the write lock is held
 /// only to write it), so searches on the collection answer while a long upsert embeds;
 /// its documents are bulk work for the bi-encoder's batcher, which serves queries first.
-#[utoipa::path(post, path = "/v1/collections/{name}/documents", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = UpsertDocuments,
+#[utoipa::path(post, path = "/v1/collections/{name}/documents", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = UpsertDocuments,
     tag = "collections", responses((status = 200, description = "Written, unchanged, chunks")))]
 pub async fn upsert(
     State(state): State<Arc<AppState>>,
@@ -417,7 +421,7 @@ fn check_search(limits: &Limits, body: &SearchBody) -> Result<(), ApiError> {
 }
 
 /// `DELETE /v1/collections/{name}/documents` (also `POST …/documents/delete`): by ids or filter.
-#[utoipa::path(delete, path = "/v1/collections/{name}/documents", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = DeleteDocuments,
+#[utoipa::path(delete, path = "/v1/collections/{name}/documents", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = DeleteDocuments,
     tag = "collections", responses((status = 200, description = "How many were deleted")))]
 pub async fn delete_documents(
     State(state): State<Arc<AppState>>,
@@ -449,7 +453,7 @@ pub async fn delete_documents(
 }
 
 /// `POST /v1/collections/{name}/search`: stage 1, then the rerank cascade.
-#[utoipa::path(post, path = "/v1/collections/{name}/search", params(("name" = String, Path, description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = SearchBody,
+#[utoipa::path(post, path = "/v1/collections/{name}/search", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = SearchBody,
     tag = "collections", responses((status = 200, description = "Results, per-stage timings")))]
 pub async fn search(
     State(state): State<Arc<AppState>>,

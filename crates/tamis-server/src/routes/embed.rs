@@ -110,10 +110,19 @@ pub struct OpenAiEmbedding {
     /// Always `embedding`.
     pub object: &'static str,
     /// Numbers, or a base64 string.
-    #[schema(value_type = Object)]
-    pub embedding: serde_json::Value,
+    pub embedding: EmbeddingData,
     /// Position in the request.
     pub index: usize,
+}
+
+/// A vector as OpenAI writes it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingData {
+    /// `encoding_format: float`.
+    Float(Vec<f32>),
+    /// `encoding_format: base64`: little-endian f32s.
+    Base64(String),
 }
 
 /// Checks the common rules and runs the model.
@@ -209,10 +218,10 @@ pub async fn openai(
             // OpenAI's vectors are unit length; so are ours, whatever the model declares.
             let vector = shape(vector.clone(), request.dimensions, true);
             let embedding = match format {
-                EncodingFormat::Float => serde_json::json!(vector),
+                EncodingFormat::Float => EmbeddingData::Float(vector),
                 EncodingFormat::Base64 => {
                     let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    serde_json::json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                    EmbeddingData::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
                 }
             };
             OpenAiEmbedding { object: "embedding", embedding, index }

@@ -51,7 +51,8 @@ pub enum TruncationDirection {
 /// `POST /rerank`: TEI's request, or Cohere v1's when it has `documents` instead of `texts`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RerankRequest {
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
     /// TEI: the texts to rank.
     #[serde(default)]
@@ -73,6 +74,7 @@ pub struct RerankRequest {
     pub return_text: bool,
     /// Cohere / Jina: keep the best n.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Cohere / Jina: echo each document.
     #[serde(default)]
@@ -100,18 +102,22 @@ pub struct CohereRerankRequest {
     /// The reranker's name (default: the server's first).
     #[serde(default)]
     pub model: Option<String>,
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
-    /// Strings or `{text}` objects.
+    /// Strings or `{text}` objects (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
     /// Keep the best n (default: all).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Echo each document as `{text}` (default false).
     #[serde(default)]
     pub return_documents: Option<bool>,
     /// Cut each document to this many tokens before scoring.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<usize>,
 }
 
@@ -120,15 +126,19 @@ pub struct CohereRerankRequest {
 pub struct CohereV2RerankRequest {
     /// The reranker's name.
     pub model: String,
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
-    /// The documents.
+    /// The documents (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
     /// Keep the best n (default: all).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Cut each document to this many tokens before scoring.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<usize>,
     /// Echo each document as `{text}` (default false).
     #[serde(default)]
