@@ -54,14 +54,15 @@ with urllib.request.urlopen(request, timeout=30) as response, open(sys.argv[3], 
     out.write(response.read())
 PY
 
-# One worker: with a fixed seed the same cases run in the same order on every machine.
+# One worker: with a fixed seed the same cases run in the same order on every machine. Run
+# from the temporary directory, where schemathesis leaves its cache (`.schemathesis/`).
 start=$SECONDS
 status=0
-"$work/venv/bin/schemathesis" run "$work/openapi.json" --url "$url" \
+(cd "$work" && "$work/venv/bin/schemathesis" run "$work/openapi.json" --url "$url" \
     --header "Authorization: Bearer $key" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$max_examples" --seed "$seed" --workers 1 \
-    --request-timeout 60 --suppress-health-check all --no-color || status=$?
+    --request-timeout 60 --suppress-health-check all --no-color) || status=$?
 echo "check_schema: schemathesis ran $((SECONDS - start)) s (max examples $max_examples, seed $seed)"
 if [ "$status" -ne 0 ]; then
     echo "check_schema: schemathesis found failures (status $status); server log:" >&2

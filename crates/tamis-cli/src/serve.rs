@@ -69,8 +69,8 @@ pub struct ServeArgs {
     max_concurrent_requests: usize,
 
     /// Most documents, inputs or pairs in one request: rerank, embed, predict, upsert (413
-    /// beyond it). The default bounds one request's work to a few seconds of a small
-    /// cross-encoder on a CPU.
+    /// beyond it). The default, 1000, is the most documents Cohere's rerank API
+    /// recommends per request.
     #[arg(long, default_value_t = Limits::default().max_inputs_per_request, value_name = "N")]
     max_inputs_per_request: usize,
 
@@ -102,7 +102,7 @@ pub struct ServeArgs {
     max_candidates: usize,
 
     /// Longest query in bytes, for search, rerank and predict (400 beyond it): far beyond
-    /// any model's window (512 tokens are about 2 KiB of English).
+    /// any model's window (512 tokens are roughly 2 KiB of English).
     #[arg(long, default_value_t = Limits::default().max_query_bytes, value_name = "BYTES")]
     max_query_bytes: usize,
 

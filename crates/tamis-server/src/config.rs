@@ -61,7 +61,7 @@ impl Default for Limits {
             max_depth: 10_000,
             // As many pairs as one rerank request may send (`max_inputs_per_request`).
             max_candidates: 1000,
-            // Far beyond any model's window (512 tokens is about 2 KiB of English).
+            // Far beyond any model's window (512 tokens are roughly 2 KiB of English).
             max_query_bytes: 8 * 1024,
             // A long chapter; one larger is better split before it is sent.
             max_document_bytes: 1024 * 1024,
