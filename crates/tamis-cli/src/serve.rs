@@ -68,7 +68,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().max_concurrent_requests, value_name = "N")]
     max_concurrent_requests: usize,
 
-    /// Most documents or inputs in one request (413 beyond it).
+    /// Most documents, inputs or pairs in one request: rerank, embed, predict, upsert (413
+    /// beyond it). The default, 1000, is the most documents Cohere's rerank API
+    /// recommends per request.
     #[arg(long, default_value_t = Limits::default().max_inputs_per_request, value_name = "N")]
     max_inputs_per_request: usize,
 
@@ -83,6 +85,36 @@ pub struct ServeArgs {
     /// Entries of the query-embedding cache and of each reranker's score cache.
     #[arg(long, default_value_t = Limits::default().cache_entries, value_name = "N")]
     cache_entries: usize,
+
+    /// Largest search `k` and rerank `top_n` (400 beyond it): a page of results; more is
+    /// an export, which search is not for.
+    #[arg(long, default_value_t = Limits::default().max_k, value_name = "N")]
+    max_k: usize,
+
+    /// Largest search `depth`, the chunks each retriever contributes (400 beyond it): ten
+    /// times the default of 100; past it stage 1 costs more than the reranking it feeds.
+    #[arg(long, default_value_t = Limits::default().max_depth, value_name = "N")]
+    max_depth: usize,
+
+    /// Most `candidates` one rerank stage of a search scores (400 beyond it): as many
+    /// pairs as one rerank request may send.
+    #[arg(long, default_value_t = Limits::default().max_candidates, value_name = "N")]
+    max_candidates: usize,
+
+    /// Longest query in bytes, for search, rerank and predict (400 beyond it): far beyond
+    /// any model's window (512 tokens are roughly 2 KiB of English).
+    #[arg(long, default_value_t = Limits::default().max_query_bytes, value_name = "BYTES")]
+    max_query_bytes: usize,
+
+    /// Longest text of one document, input or passage (and title), in bytes (413 beyond
+    /// it): a long chapter; larger documents are better split before they are sent.
+    #[arg(long, default_value_t = Limits::default().max_document_bytes, value_name = "BYTES")]
+    max_document_bytes: usize,
+
+    /// Largest `metadata` of one upserted document, as JSON, in bytes (413 beyond it):
+    /// filters read metadata; documents are not stored in it.
+    #[arg(long, default_value_t = Limits::default().max_metadata_bytes, value_name = "BYTES")]
+    max_metadata_bytes: usize,
 }
 
 /// The name clients use for a model: NAME= if given, else a directory's last component,
@@ -113,6 +145,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             max_batch_tokens: args.max_batch_tokens,
             max_batch_inputs: args.max_batch_inputs,
             cache_entries: args.cache_entries,
+            max_k: args.max_k,
+            max_depth: args.max_depth,
+            max_candidates: args.max_candidates,
+            max_query_bytes: args.max_query_bytes,
+            max_document_bytes: args.max_document_bytes,
+            max_metadata_bytes: args.max_metadata_bytes,
         },
         api_key: args.api_key.clone(),
         read_only_key: args.read_only_key.clone(),

@@ -542,6 +542,11 @@ impl Backend for EmbeddedBackend {
     fn refresh(&mut self) -> EngineResult<()> {
         self.follow_writers().map_err(|err| self.fail(err))
     }
+
+    fn lock_for_writing(&mut self) -> EngineResult<()> {
+        // The BM25 directory's lock is the index's write lock (see `prepare_to_write`).
+        self.lexical.lock_for_writing().map_err(|err| self.fail(Error::Lexical(err)))
+    }
 }
 
 /// Which file a path names: another file at the same path is another identity (on Unix,

@@ -126,6 +126,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn refresh(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Takes the index's write lock (kept until the handle is dropped), failing with
+    /// [`Error::Busy`](crate::Error::Busy) while another process holds it: what removing
+    /// the index must take first, so that it never pulls the files from under a writer.
+    /// A no-op where writes need no lock of this kind.
+    fn lock_for_writing(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks a collection name: 1 to 64 of `A-Z a-z 0-9 _ -`, so that it is a safe directory

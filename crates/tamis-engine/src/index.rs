@@ -110,4 +110,11 @@ impl Index {
     pub fn refresh(&mut self) -> Result<()> {
         self.backend.refresh()
     }
+
+    /// Takes the write lock that writes take, or fails with
+    /// [`Error::Busy`] while another process (`tamis index`) holds it;
+    /// a server takes it before removing the index.
+    pub fn lock_for_writing(&mut self) -> Result<()> {
+        self.backend.lock_for_writing()
+    }
 }

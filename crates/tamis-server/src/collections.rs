@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use tamis_engine::backend::{Catalog, check_collection_name};
 use tamis_engine::cache::CachedEmbedder;
@@ -23,11 +24,33 @@ pub struct Collection {
     /// Its name.
     pub name: String,
     index: RwLock<Index>,
+    /// Held shared by each write request for its whole length (an upsert releases the
+    /// index's lock between batches), exclusively by `delete`: a delete never lands
+    /// between two batches of an upsert.
+    writes: RwLock<()>,
+    /// Set once the collection is deleted: a write that waited for the delete then
+    /// answers 404 instead of writing into removed files.
+    removed: AtomicBool,
 }
 
 impl Collection {
     fn new(name: &str, index: Index) -> Arc<Collection> {
-        Arc::new(Collection { name: name.to_string(), index: RwLock::new(index) })
+        Arc::new(Collection {
+            name: name.to_string(),
+            index: RwLock::new(index),
+            writes: RwLock::new(()),
+            removed: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks a write request (upsert, delete of documents) in progress until the guard is
+    /// dropped; 404 if the collection was deleted meanwhile.
+    pub fn begin_write(&self) -> Result<RwLockReadGuard<'_, ()>, ApiError> {
+        let guard = read(&self.writes);
+        if self.removed.load(Ordering::SeqCst) {
+            return Err(ApiError::not_found(format!("collection {:?} was deleted", self.name)));
+        }
+        Ok(guard)
     }
 
     /// The index, for searching.
@@ -212,8 +235,11 @@ impl Collections {
     }
 
     /// Deletes the collection `name` and everything in it (404 if it does not exist).
-    /// Blocking: waits for this process's searches and writes in progress on it, and holds
-    /// other requests for collections meanwhile.
+    /// Blocking: waits for this process's searches in progress on it, and holds other
+    /// requests for collections meanwhile. Refuses (409) while a write request of this
+    /// server is in progress on it, and (503, as writes do) while another process
+    /// (`tamis index`) holds its write lock: removing the files under a writer would make
+    /// it fail midway.
     pub fn delete(&self, name: &str) -> Result<(), ApiError> {
         check_name(name)?;
         let missing = || ApiError::not_found(format!("no collection named {name:?}"));
@@ -225,17 +251,33 @@ impl Collections {
         // Held to the end: a request for the name would otherwise reopen the directory
         // being removed (see `get`).
         let mut open = open.write().unwrap_or_else(PoisonError::into_inner);
-        match open.remove(name) {
+        match open.get(name).cloned() {
             Some(collection) => {
+                let _no_writes = match collection.writes.try_write() {
+                    Ok(guard) => guard,
+                    Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                    Err(TryLockError::WouldBlock) => {
+                        return Err(ApiError::new(
+                            ErrorType::Conflict,
+                            format!(
+                                "collection {name:?} is being written (an upsert or a delete of documents); delete it when that ends"
+                            ),
+                        ));
+                    }
+                };
                 // Holding its write lock: nobody is reading or writing its files any more.
-                let _exclusive = collection.write();
+                let mut index = collection.write();
+                index.lock_for_writing()?;
                 self.catalog.remove(name)?;
+                collection.removed.store(true, Ordering::SeqCst);
+                open.remove(name);
             }
             // Created by another process, and not yet opened here.
-            None if self.catalog.names()?.iter().any(|n| n == name) => {
+            None => {
+                let mut index = self.catalog.open(name)?.ok_or_else(missing)?;
+                index.lock_for_writing()?;
                 self.catalog.remove(name)?;
             }
-            None => return Err(missing()),
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The server's settings: plain structs, validated once.
 
 use crate::batcher::BatchLimits;
-use crate::error::{Error, Result};
+use crate::error::{ApiError, Error, ErrorType, Result};
 
 /// Everything `tamis serve` decides before it listens.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,19 @@ pub struct Limits {
     pub max_batch_inputs: usize,
     /// Entries of the query-embedding cache and of each reranker's score cache.
     pub cache_entries: usize,
+    /// Largest search `k` and rerank `top_n` (400 beyond it).
+    pub max_k: usize,
+    /// Largest search `depth`: chunks each retriever contributes (400 beyond it).
+    pub max_depth: usize,
+    /// Most `candidates` one rerank stage of a search scores (400 beyond it).
+    pub max_candidates: usize,
+    /// Longest query, in bytes (400 beyond it).
+    pub max_query_bytes: usize,
+    /// Longest text of one document or input (rerank, embed, upsert), in bytes (413
+    /// beyond it).
+    pub max_document_bytes: usize,
+    /// Largest `metadata` of one upserted document, as JSON, in bytes (413 beyond it).
+    pub max_metadata_bytes: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +54,19 @@ impl Default for Limits {
             max_batch_tokens: 16_384,
             max_batch_inputs: 64,
             cache_entries: 50_000,
+            // A page of results; more is an export, which is not what search is for.
+            max_k: 1000,
+            // Ten times the default depth of 100: past it, stage 1 costs more than the
+            // reranking it feeds.
+            max_depth: 10_000,
+            // As many pairs as one rerank request may send (`max_inputs_per_request`).
+            max_candidates: 1000,
+            // Far beyond any model's window (512 tokens are roughly 2 KiB of English).
+            max_query_bytes: 8 * 1024,
+            // A long chapter; one larger is better split before it is sent.
+            max_document_bytes: 1024 * 1024,
+            // Filters read metadata, they do not store documents in it.
+            max_metadata_bytes: 64 * 1024,
         }
     }
 }
@@ -55,6 +81,75 @@ impl Limits {
     }
 }
 
+/// A limit a request went past: 400 (or `error_type`) naming the flag that raises it.
+pub(crate) fn over_limit(
+    error_type: ErrorType,
+    what: impl std::fmt::Display,
+    limit: usize,
+    flag: &str,
+) -> ApiError {
+    ApiError::new(error_type, format!("{what}; this server takes at most {limit} (--{flag})"))
+}
+
+impl Limits {
+    /// Fails unless `value` of the field `field` is at most `limit` (400, naming `flag`).
+    pub(crate) fn check_at_most(
+        field: &str,
+        value: Option<usize>,
+        limit: usize,
+        flag: &str,
+    ) -> std::result::Result<(), ApiError> {
+        match value {
+            Some(value) if value > limit => {
+                Err(over_limit(ErrorType::BadRequest, format!("`{field}` is {value}"), limit, flag))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails unless `query` is at most `max_query_bytes` long (400).
+    pub(crate) fn check_query(&self, query: &str) -> std::result::Result<(), ApiError> {
+        if query.len() > self.max_query_bytes {
+            return Err(over_limit(
+                ErrorType::BadRequest,
+                format!("`query` is {} bytes", query.len()),
+                self.max_query_bytes,
+                "max-query-bytes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails unless there are at most `max_inputs_per_request` texts (413), each at most
+    /// `max_document_bytes` long (413); `what` names them in the message (`documents`).
+    pub(crate) fn check_texts<'a>(
+        &self,
+        what: &str,
+        texts: impl ExactSizeIterator<Item = &'a str>,
+    ) -> std::result::Result<(), ApiError> {
+        let n_texts = texts.len();
+        if n_texts > self.max_inputs_per_request {
+            return Err(over_limit(
+                ErrorType::PayloadTooLarge,
+                format!("{n_texts} {what} in one request"),
+                self.max_inputs_per_request,
+                "max-inputs-per-request",
+            ));
+        }
+        for (idx, text) in texts.enumerate() {
+            if text.len() > self.max_document_bytes {
+                return Err(over_limit(
+                    ErrorType::PayloadTooLarge,
+                    format!("{what}[{idx}] is {} bytes", text.len()),
+                    self.max_document_bytes,
+                    "max-document-bytes",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ServerConfig {
     /// Checks every setting; the server trusts them afterwards.
     pub fn validate(&self) -> Result<()> {
@@ -65,6 +160,12 @@ impl ServerConfig {
             ("max_batch_tokens", self.limits.max_batch_tokens),
             ("max_batch_inputs", self.limits.max_batch_inputs),
             ("cache_entries", self.limits.cache_entries),
+            ("max_k", self.limits.max_k),
+            ("max_depth", self.limits.max_depth),
+            ("max_candidates", self.limits.max_candidates),
+            ("max_query_bytes", self.limits.max_query_bytes),
+            ("max_document_bytes", self.limits.max_document_bytes),
+            ("max_metadata_bytes", self.limits.max_metadata_bytes),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -81,6 +81,8 @@ pub enum ErrorType {
     Forbidden,
     /// No such collection or route: 404.
     NotFound,
+    /// The route exists, not with this method: 405 (with `Allow`).
+    MethodNotAllowed,
     /// The collection already exists: 409.
     Conflict,
     /// The body is larger than the limit: 413.
@@ -105,6 +107,7 @@ impl ErrorType {
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::Forbidden => StatusCode::FORBIDDEN,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorType::Conflict => StatusCode::CONFLICT,
             ErrorType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -122,6 +125,7 @@ impl ErrorType {
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::Forbidden => "forbidden",
             ErrorType::NotFound => "not_found",
+            ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::Conflict => "conflict",
             ErrorType::PayloadTooLarge => "payload_too_large",
             ErrorType::UnsupportedMediaType => "unsupported_media_type",
@@ -131,6 +135,43 @@ impl ErrorType {
             ErrorType::Unavailable => "unavailable",
         }
     }
+
+    /// The kind of failure a status stands for: how an error response that did not come
+    /// from a handler (one of axum's own) is brought into the table. A status the table
+    /// does not have becomes the nearest one: 400 for a client's fault, else 500.
+    pub fn from_status(status: StatusCode) -> ErrorType {
+        const ALL: [ErrorType; 12] = [
+            ErrorType::BadRequest,
+            ErrorType::Unauthorized,
+            ErrorType::Forbidden,
+            ErrorType::NotFound,
+            ErrorType::MethodNotAllowed,
+            ErrorType::Conflict,
+            ErrorType::PayloadTooLarge,
+            ErrorType::UnsupportedMediaType,
+            ErrorType::Validation,
+            ErrorType::Overloaded,
+            ErrorType::Internal,
+            ErrorType::Unavailable,
+        ];
+        match ALL.into_iter().find(|t| t.status() == status) {
+            Some(error_type) => error_type,
+            None if status.is_client_error() => ErrorType::BadRequest,
+            None => ErrorType::Internal,
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// One line saying what is wrong.
+    pub error: String,
+    /// `bad_request` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404),
+    /// `method_not_allowed` (405), `conflict` (409), `payload_too_large` (413),
+    /// `unsupported_media_type` (415), `validation` (422), `overloaded` (429), `internal`
+    /// (500), `unavailable` (503).
+    pub error_type: String,
 }
 
 impl ApiError {
@@ -152,6 +193,11 @@ impl ApiError {
     /// 404.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(ErrorType::NotFound, message)
+    }
+
+    /// 503.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorType::Unavailable, message)
     }
 
     /// 500.
@@ -212,8 +258,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), "{}", self.message);
         }
-        let body =
-            serde_json::json!({ "error": self.message, "error_type": self.error_type.name() });
+        let body = ErrorBody { error: self.message, error_type: self.error_type.name().into() };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after_s {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));

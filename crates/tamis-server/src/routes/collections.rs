@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,9 @@ use tamis_engine::{
 use utoipa::ToSchema;
 
 use crate::collections::Collection;
+use crate::config::{Limits, over_limit};
 use crate::error::{ApiError, ErrorType};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiPath, body_rejected};
 use crate::models::blocking;
 use crate::state::AppState;
 
@@ -85,7 +87,8 @@ impl CreateCollection {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentInput {
-    /// Unique in the collection; an existing id is replaced.
+    /// Unique in the collection; an existing id is replaced (not blank).
+    #[schema(pattern = r"\S")]
     pub id: String,
     /// Optional title.
     #[serde(default)]
@@ -102,7 +105,8 @@ pub struct DocumentInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertDocuments {
-    /// The documents, written in batches that are each all-or-nothing.
+    /// The documents, written in batches that are each all-or-nothing (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
 }
 
@@ -134,7 +138,8 @@ pub struct RerankSpec {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
     /// `bm25`, `dense` or `hybrid` (default: hybrid with a bi-encoder, else bm25).
     #[serde(default)]
@@ -149,6 +154,7 @@ pub struct SearchBody {
     /// HNSW search breadth of this query, 1 to 1000 (default: the collection's
     /// `hnsw_ef_search`); the walk keeps max(ef_search, depth) candidates.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub ef_search: Option<usize>,
     /// Metadata filter expression (as `tamis search --filter`).
     #[serde(default)]
@@ -267,24 +273,25 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<serde_json:
 }
 
 /// `GET /v1/collections/{name}`.
-#[utoipa::path(get, path = "/v1/collections/{name}", tag = "collections",
+#[utoipa::path(get, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
     responses((status = 200, description = "Counts and settings"), (status = 404)))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let collection = collection(&state, &name).await?;
     Ok(Json(blocking(move || describe(&collection)).await?))
 }
 
 /// `PUT /v1/collections/{name}`: creates it (409 if it exists).
-#[utoipa::path(put, path = "/v1/collections/{name}", request_body = CreateCollection, tag = "collections",
+#[utoipa::path(put, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = CreateCollection, tag = "collections",
     responses((status = 201, description = "Created"), (status = 409)))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
+    ApiPath(name): ApiPath<String>,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| body_rejected(&rejection))?;
     // The body is optional: no body means every default.
     let body: CreateCollection = if body.iter().all(u8::is_ascii_whitespace) {
         CreateCollection::default()
@@ -303,11 +310,11 @@ pub async fn create(
 }
 
 /// `DELETE /v1/collections/{name}`: removes it and its files.
-#[utoipa::path(delete, path = "/v1/collections/{name}", tag = "collections",
+#[utoipa::path(delete, path = "/v1/collections/{name}", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), tag = "collections",
     responses((status = 200, description = "Deleted"), (status = 404)))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let deleted = name.clone();
     blocking(move || state.collections()?.delete(&name)).await?;
@@ -322,29 +329,17 @@ const UPSERT_BATCH_DOCS: usize = 64;
 /// Each batch is embedded without holding the collection's lock (the write lock is held
 /// only to write it), so searches on the collection answer while a long upsert embeds;
 /// its documents are bulk work for the bi-encoder's batcher, which serves queries first.
-#[utoipa::path(post, path = "/v1/collections/{name}/documents", request_body = UpsertDocuments,
+#[utoipa::path(post, path = "/v1/collections/{name}/documents", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = UpsertDocuments,
     tag = "collections", responses((status = 200, description = "Written, unchanged, chunks")))]
 pub async fn upsert(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<UpsertDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if body.documents.is_empty() {
         return Err(ApiError::bad_request("no documents: send at least one"));
     }
-    let limit = state.config.limits.max_inputs_per_request;
-    if body.documents.len() > limit {
-        return Err(ApiError::new(
-            ErrorType::PayloadTooLarge,
-            format!(
-                "{} documents in one request; this server takes at most {limit}",
-                body.documents.len()
-            ),
-        ));
-    }
-    if let Some(idx) = body.documents.iter().position(|d| d.id.trim().is_empty()) {
-        return Err(ApiError::bad_request(format!("document {idx} has an empty id")));
-    }
+    check_documents(&state.config.limits, &body.documents)?;
     let collection = collection(&state, &name).await?;
     let embedder = state.collections()?.embedder()?.clone();
     let documents: Vec<Document> = body
@@ -354,6 +349,7 @@ pub async fn upsert(
         .collect();
     let state2 = state.clone();
     let report = blocking(move || {
+        let _writing = collection.begin_write()?;
         state2.collections()?.check_embedder(&collection.read())?;
         let models = IngestModels { embedder: &*embedder, tokenizer: &*embedder };
         let config = IngestConfig { batch_docs: UPSERT_BATCH_DOCS };
@@ -369,12 +365,67 @@ pub async fn upsert(
     Ok(Json(report))
 }
 
+/// The rules of an upsert's documents, checked before anything is embedded: ids, the
+/// limits, and metadata that is an object (as `tamis index` requires).
+fn check_documents(limits: &Limits, documents: &[DocumentInput]) -> Result<(), ApiError> {
+    limits.check_texts("documents", documents.iter().map(|d| d.text.as_str()))?;
+    limits.check_texts("titles", documents.iter().map(|d| d.title.as_str()))?;
+    for (idx, document) in documents.iter().enumerate() {
+        if document.id.trim().is_empty() {
+            return Err(ApiError::bad_request(format!("document {idx} has an empty id")));
+        }
+        let Some(metadata) = &document.metadata else {
+            continue;
+        };
+        if !metadata.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "document {idx}: `metadata` must be a JSON object"
+            )));
+        }
+        let n_bytes = metadata.to_string().len();
+        if n_bytes > limits.max_metadata_bytes {
+            return Err(over_limit(
+                ErrorType::PayloadTooLarge,
+                format!("document {idx}: `metadata` is {n_bytes} bytes"),
+                limits.max_metadata_bytes,
+                "max-metadata-bytes",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most rerank stages in one search: a cascade longer than this scores the same
+/// candidates again for nothing (the server has few rerankers).
+const MAX_RERANK_STAGES: usize = 8;
+
+/// The limits of a search body, checked before anything runs.
+fn check_search(limits: &Limits, body: &SearchBody) -> Result<(), ApiError> {
+    if body.query.trim().is_empty() {
+        return Err(ApiError::bad_request("`query` is empty"));
+    }
+    limits.check_query(&body.query)?;
+    Limits::check_at_most("k", body.k, limits.max_k, "max-k")?;
+    Limits::check_at_most("depth", body.depth, limits.max_depth, "max-depth")?;
+    if body.rerank.len() > MAX_RERANK_STAGES {
+        return Err(ApiError::bad_request(format!(
+            "{} rerank stages; a search takes at most {MAX_RERANK_STAGES}",
+            body.rerank.len()
+        )));
+    }
+    for (idx, stage) in body.rerank.iter().enumerate() {
+        let field = format!("rerank[{idx}].candidates");
+        Limits::check_at_most(&field, stage.candidates, limits.max_candidates, "max-candidates")?;
+    }
+    Ok(())
+}
+
 /// `DELETE /v1/collections/{name}/documents` (also `POST …/documents/delete`): by ids or filter.
-#[utoipa::path(delete, path = "/v1/collections/{name}/documents", request_body = DeleteDocuments,
+#[utoipa::path(delete, path = "/v1/collections/{name}/documents", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = DeleteDocuments,
     tag = "collections", responses((status = 200, description = "How many were deleted")))]
 pub async fn delete_documents(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<DeleteDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let collection = collection(&state, &name).await?;
@@ -384,6 +435,7 @@ pub async fn delete_documents(
         return Err(ApiError::bad_request("send `ids` or `filter` (one of them)"));
     }
     let deleted = blocking(move || {
+        let _writing = collection.begin_write()?;
         let mut index = collection.write();
         let deleted = match (ids, filter) {
             (Some(ids), _) => {
@@ -401,16 +453,14 @@ pub async fn delete_documents(
 }
 
 /// `POST /v1/collections/{name}/search`: stage 1, then the rerank cascade.
-#[utoipa::path(post, path = "/v1/collections/{name}/search", request_body = SearchBody,
+#[utoipa::path(post, path = "/v1/collections/{name}/search", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = SearchBody,
     tag = "collections", responses((status = 200, description = "Results, per-stage timings")))]
 pub async fn search(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<SearchBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if body.query.trim().is_empty() {
-        return Err(ApiError::bad_request("`query` is empty"));
-    }
+    check_search(&state.config.limits, &body)?;
     let collection = collection(&state, &name).await?;
     let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
     let rerankers = body

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorType};
+use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::models::{Embedded, Timed};
 use crate::routes::rerank::{TruncationDirection, Usage};
@@ -110,10 +110,19 @@ pub struct OpenAiEmbedding {
     /// Always `embedding`.
     pub object: &'static str,
     /// Numbers, or a base64 string.
-    #[schema(value_type = Object)]
-    pub embedding: serde_json::Value,
+    pub embedding: EmbeddingData,
     /// Position in the request.
     pub index: usize,
+}
+
+/// A vector as OpenAI writes it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingData {
+    /// `encoding_format: float`.
+    Float(Vec<f32>),
+    /// `encoding_format: base64`: little-endian f32s.
+    Base64(String),
 }
 
 /// Checks the common rules and runs the model.
@@ -127,13 +136,7 @@ async fn embed(
     if texts.is_empty() {
         return Err(ApiError::bad_request("no inputs to embed: send at least one"));
     }
-    let limit = state.config.limits.max_inputs_per_request;
-    if texts.len() > limit {
-        return Err(ApiError::new(
-            ErrorType::PayloadTooLarge,
-            format!("{} inputs in one request; this server takes at most {limit}", texts.len()),
-        ));
-    }
+    state.config.limits.check_texts("inputs", texts.iter().map(String::as_str))?;
     if let Some(idx) = texts.iter().position(|t| t.trim().is_empty()) {
         return Err(ApiError::bad_request(format!("input {idx} is empty")));
     }
@@ -215,10 +218,10 @@ pub async fn openai(
             // OpenAI's vectors are unit length; so are ours, whatever the model declares.
             let vector = shape(vector.clone(), request.dimensions, true);
             let embedding = match format {
-                EncodingFormat::Float => serde_json::json!(vector),
+                EncodingFormat::Float => EmbeddingData::Float(vector),
                 EncodingFormat::Base64 => {
                     let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    serde_json::json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                    EmbeddingData::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
                 }
             };
             OpenAiEmbedding { object: "embedding", embedding, index }

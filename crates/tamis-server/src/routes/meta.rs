@@ -4,32 +4,36 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::models::blocking;
 use crate::state::AppState;
 
 /// `GET /health`: the process answers (no key needed).
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: models loaded and collections open; 503 once shutdown has begun.
+#[utoipa::path(get, path = "/ready", tag = "meta", responses(
+    (status = 200, description = "Ready: the models and the number of collections"),
+    (status = 503, description = "Not ready (shutting down, store unavailable)", body = ErrorBody)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.is_shutting_down() {
-        let body = json!({ "status": "shutting_down" });
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        return ApiError::unavailable("the server is shutting down").into_response();
     }
     // A node whose shared store cannot be read is not ready to search.
     let names = collection_names(&state).await;
     let collections = match names {
         Ok(names) => names.map(|n| n.len()),
         Err(err) => {
-            let body = json!({ "status": "store_unavailable", "error": err.message });
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            let message = format!("the store is unavailable: {}", err.message);
+            return ApiError::unavailable(message).into_response();
         }
     };
     Json(json!({
@@ -106,17 +110,6 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /openapi.json`.
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
-}
-
-/// The body of every error response.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// One line saying what is wrong.
-    pub error: String,
-    /// `bad_request` (400), `unauthorized` (401), `forbidden` (403), `not_found` (404),
-    /// `conflict` (409), `payload_too_large` (413), `unsupported_media_type` (415),
-    /// `validation` (422), `overloaded` (429), `internal` (500), `unavailable` (503).
-    pub error_type: String,
 }
 
 /// The collections' names (`None` without a data directory or store); the read blocks

@@ -54,9 +54,19 @@ pub struct LabelScore {
     pub score: f32,
 }
 
+/// What `POST /predict` answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PredictResponse {
+    /// For one pair: its labels.
+    One(Vec<LabelScore>),
+    /// For a list of pairs: the labels of each.
+    Many(Vec<Vec<LabelScore>>),
+}
+
 /// TEI classification: a flat list for one pair, a list of lists for several.
 #[utoipa::path(post, path = "/predict", request_body = PredictRequest,
-    responses((status = 200, body = Vec<LabelScore>)), tag = "rerank")]
+    responses((status = 200, body = PredictResponse)), tag = "rerank")]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<PredictRequest>,
@@ -72,6 +82,11 @@ pub async fn predict(
     };
     if pairs.is_empty() {
         return Err(ApiError::bad_request("no pairs to classify: send at least one"));
+    }
+    let limits = &state.config.limits;
+    limits.check_texts("pairs", pairs.iter().map(|[_, passage]| passage.as_str()))?;
+    for [query, _] in &pairs {
+        limits.check_query(query)?;
     }
     let model = state.reranker(request.model.as_deref())?.clone();
     let truncate = request.truncate.unwrap_or(true);

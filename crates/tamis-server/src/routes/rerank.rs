@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::models::{PairOutput, RerankModel, Timed};
@@ -50,7 +51,8 @@ pub enum TruncationDirection {
 /// `POST /rerank`: TEI's request, or Cohere v1's when it has `documents` instead of `texts`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RerankRequest {
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
     /// TEI: the texts to rank.
     #[serde(default)]
@@ -72,6 +74,7 @@ pub struct RerankRequest {
     pub return_text: bool,
     /// Cohere / Jina: keep the best n.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Cohere / Jina: echo each document.
     #[serde(default)]
@@ -99,18 +102,22 @@ pub struct CohereRerankRequest {
     /// The reranker's name (default: the server's first).
     #[serde(default)]
     pub model: Option<String>,
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
-    /// Strings or `{text}` objects.
+    /// Strings or `{text}` objects (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
     /// Keep the best n (default: all).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Echo each document as `{text}` (default false).
     #[serde(default)]
     pub return_documents: Option<bool>,
     /// Cut each document to this many tokens before scoring.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<usize>,
 }
 
@@ -119,15 +126,19 @@ pub struct CohereRerankRequest {
 pub struct CohereV2RerankRequest {
     /// The reranker's name.
     pub model: String,
-    /// The query.
+    /// The query (not blank).
+    #[schema(pattern = r"\S")]
     pub query: String,
-    /// The documents.
+    /// The documents (at least one).
+    #[schema(min_items = 1)]
     pub documents: Vec<DocumentInput>,
     /// Keep the best n (default: all).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub top_n: Option<usize>,
     /// Cut each document to this many tokens before scoring.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<usize>,
     /// Echo each document as `{text}` (default false).
     #[serde(default)]
@@ -195,16 +206,10 @@ impl Ranking {
         if self.texts.is_empty() {
             return Err(ApiError::bad_request("no documents to rerank: send at least one"));
         }
-        let limit = state.config.limits.max_inputs_per_request;
-        if self.texts.len() > limit {
-            return Err(ApiError::new(
-                crate::error::ErrorType::PayloadTooLarge,
-                format!(
-                    "{} documents in one request; this server takes at most {limit}",
-                    self.texts.len()
-                ),
-            ));
-        }
+        let limits = &state.config.limits;
+        limits.check_query(&self.query)?;
+        limits.check_texts("documents", self.texts.iter().map(String::as_str))?;
+        Limits::check_at_most("top_n", self.top_n, limits.max_k, "max-k")?;
         if self.top_n == Some(0) {
             return Err(ApiError::bad_request("`top_n` must be at least 1"));
         }
@@ -238,9 +243,19 @@ fn response_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// What `POST /rerank` answers: TEI's list, or Cohere's response to Cohere's request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RerankResponse {
+    /// With `texts`: best first.
+    Tei(Vec<TeiRank>),
+    /// With `documents`.
+    Cohere(CohereRerankResponse),
+}
+
 /// TEI rerank; with `documents` instead of `texts`, Cohere v1's request and response.
 #[utoipa::path(post, path = "/rerank", request_body = RerankRequest,
-    responses((status = 200, description = "Best first", body = [TeiRank])), tag = "rerank")]
+    responses((status = 200, description = "Best first", body = RerankResponse)), tag = "rerank")]
 pub async fn tei(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<RerankRequest>,

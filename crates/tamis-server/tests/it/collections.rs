@@ -311,3 +311,60 @@ async fn a_zero_deadline_keeps_stage_one_order_and_says_so() {
     assert_eq!(ids(&reply), ids(&stage1), "the unscored tail keeps stage-1 order");
     assert_eq!(reply.body["stages"][1]["stopped"], "deadline");
 }
+
+/// `tamis index` writing a collection holds its write lock; deleting it meanwhile would
+/// pull the files from under the writer, so the delete answers 503 as an upsert does,
+/// whether this server has the collection open or not.
+#[tokio::test]
+async fn deleting_a_collection_another_process_writes_answers_503() {
+    let server = Setup::default().start();
+    // The other process: its own handle on the data directory, holding the write lock.
+    let catalog = embedded_catalog(server.dir.path());
+    let mut writer = catalog
+        .create("docs", tamis_engine::IndexSettings::new("other-embedder", 8))
+        .expect("create");
+    writer.lock_for_writing().expect("the write lock");
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect_error(
+        503,
+        "unavailable",
+        "another process is writing",
+    );
+    // Now opened by the server.
+    server.get("/v1/collections/docs").await.expect(200);
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect_error(
+        503,
+        "unavailable",
+        "another process is writing",
+    );
+    assert!(server.dir.path().join("collections/docs").is_dir(), "nothing was removed");
+    // The writer stops: the delete goes through.
+    drop(writer);
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect(200);
+    assert!(!server.dir.path().join("collections/docs").exists());
+    server.get("/v1/collections/docs").await.expect_error(404, "not_found", "docs");
+}
+
+/// A delete refuses (409) while a write of this server is in progress on the
+/// collection, rather than land between two batches of an upsert; a write that was
+/// waiting to start finds the collection gone (404).
+#[tokio::test]
+#[expect(
+    clippy::await_holding_lock,
+    reason = "the guard stands for an upsert in flight; the delete only tries the lock"
+)]
+async fn deleting_a_collection_being_written_through_the_server_answers_409() {
+    let server = with_corpus().await;
+    let collection = server.state.collections.as_ref().expect("a data directory").get("docs");
+    let collection = collection.expect("the collection");
+    let writing = collection.begin_write().expect("not deleted");
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect_error(
+        409,
+        "conflict",
+        "being written",
+    );
+    server.get("/v1/collections/docs").await.expect(200);
+    drop(writing);
+    server.call(Method::DELETE, "/v1/collections/docs", None, None).await.expect(200);
+    let err = collection.begin_write().expect_err("deleted");
+    assert_eq!(err.error_type, tamis_server::ErrorType::NotFound, "{err}");
+}
