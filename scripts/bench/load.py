@@ -83,6 +83,11 @@ def parse_args(argv=None):
 
 
 def check_loopback(url: str) -> str:
+    return loopback_base(url) + "/rerank"
+
+
+def loopback_base(url: str) -> str:
+    """The base URL without a trailing slash, or SetupError unless it is a loopback address."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SetupError(f"--base-url must look like http://127.0.0.1:PORT, got {url!r}")
@@ -94,7 +99,7 @@ def check_loopback(url: str) -> str:
             ok = False
         if not ok:
             raise SetupError(f"refusing non-loopback URL {url!r}: use 127.0.0.1, ::1 or localhost")
-    return url.rstrip("/") + "/rerank"
+    return url.rstrip("/")
 
 
 def cut(text: str, n: int) -> str:
@@ -235,11 +240,12 @@ class ProcMonitor:
         self.pid, self.phase, self.samples = pid, "start", []  # (t, phase, rss_kib)
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def rss_kib(self):
+    def rss_kib(self, field="VmRSS"):
+        """A memory field of /proc/PID/status in KiB: VmRSS now, VmHWM the peak since start."""
         try:
             with open(f"/proc/{self.pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         return int(line.split()[1])
         except OSError:
             return None

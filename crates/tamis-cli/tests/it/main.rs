@@ -13,6 +13,7 @@ mod index;
 mod pipeline;
 mod postgres;
 mod rerank;
+mod serve_crash;
 mod server;
 
 use std::io::Write;

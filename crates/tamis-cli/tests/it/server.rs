@@ -27,12 +27,17 @@ impl Server {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("tamis serve did not start: {line:?}"))
-            .to_string();
+        let Some(base) = line.trim().strip_prefix("listening on ") else {
+            let log = fs_err::read_to_string(log.path()).unwrap_or_default();
+            panic!("tamis serve did not start: {line:?}; it logged:\n{log}");
+        };
+        let base = base.to_string();
         Server { child, base, log }
+    }
+
+    /// `http://ADDR`, for clients of its own.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// Everything it logged so far.
