@@ -73,9 +73,10 @@ pub const FILTER_EXPRESSIONS: &[&str] = &[
 pub fn filters_at_limits(max_depth: usize, max_terms: usize) -> Vec<(&'static str, String)> {
     assert!(max_depth >= 2 && max_terms >= 1, "limits too small for these shapes");
     let leaf = r#"lang = "en""#;
-    let chain = |join: &str, terms: std::ops::RangeInclusive<usize>, op: &str| {
-        terms.map(|i| format!("year {op} {i}")).collect::<Vec<_>>().join(join)
-    };
+    let and_chain = (1..=max_terms)
+        .map(|i| if i % 2 == 1 { format!("year != {i}") } else { format!("year > -{i}") })
+        .collect::<Vec<_>>()
+        .join(" and ");
     let values = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
     let not_parentheses =
         format!("{}{leaf}{}", "not (".repeat(max_depth / 2), ")".repeat(max_depth / 2));
@@ -93,8 +94,12 @@ pub fn filters_at_limits(max_depth: usize, max_terms: usize) -> Vec<(&'static st
         ("parentheses", format!("{}{leaf}{}", "(".repeat(max_depth), ")".repeat(max_depth))),
         ("nots", format!("{}{leaf}", "not ".repeat(max_depth))),
         ("not_parentheses", not_parentheses),
-        ("and_chain", chain(" and ", 1..=max_terms, "!=")),
-        ("or_chain", chain(" or ", 1..=max_terms, "=")),
+        // Odd terms negated, even ones plain: top-level `EXISTS`es and `NOT EXISTS`es.
+        ("and_chain", and_chain),
+        (
+            "or_chain",
+            (1..=max_terms).map(|i| format!("year = {i}")).collect::<Vec<_>>().join(" or "),
+        ),
         ("in_list", format!("year in [{}]", values(max_terms))),
         ("tallest", tallest),
     ]

@@ -22,9 +22,10 @@ use crate::{Error, Result};
 /// `max_depth + 2 × (max_depth + 1) × ⌈log2 max_terms⌉ + 2` levels deep (each level of
 /// parentheses opens one `or` and one `and` chain, each at most ⌈log2 max_terms⌉ levels
 /// deep; a `not` adds one level; a `!=` leaf is two), 32 + 66 × 10 + 2 = 694 with the
-/// defaults. The SQLite translation adds one expression level per tree level and at most
-/// ⌈log2 max_terms⌉ + 6 for a leaf (the `EXISTS` subquery over `json_each`, an `in`
-/// list's balanced `OR`), 710 in all: below SQLite's `SQLITE_MAX_EXPR_DEPTH` (1000).
+/// defaults. The SQLite translation costs one expression level per tree level and, for a
+/// leaf, 13 (the `EXISTS` subquery over `json_each`, measured) plus ⌈log2 n⌉ for an `in`
+/// list of n values (a balanced `OR`): at most 694 + 13 + 10 = 717 levels, below SQLite's
+/// `SQLITE_MAX_EXPR_DEPTH` (1000).
 /// PostgreSQL refuses an expression only when it exhausts `max_stack_depth` (2 MB by
 /// default), thousands of levels; both are tested at the limits (`filters_at_the_limits_*`
 /// in the embedded store's and the PostgreSQL backend's tests). At most 2 × `max_terms`
