@@ -9,6 +9,7 @@ use clap::Args;
 use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
+use crate::filter_args::FilterLimitArgs;
 use crate::location::open_catalog;
 use crate::model_args::{EngineModelArgs, configure_threads};
 
@@ -83,6 +84,9 @@ pub struct ServeArgs {
     /// Entries of the query-embedding cache and of each reranker's score cache.
     #[arg(long, default_value_t = Limits::default().cache_entries, value_name = "N")]
     cache_entries: usize,
+
+    #[command(flatten)]
+    filter_limits: FilterLimitArgs,
 }
 
 /// The name clients use for a model: NAME= if given, else a directory's last component,
@@ -113,6 +117,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             max_batch_tokens: args.max_batch_tokens,
             max_batch_inputs: args.max_batch_inputs,
             cache_entries: args.cache_entries,
+            filter: args.filter_limits.limits(),
         },
         api_key: args.api_key.clone(),
         read_only_key: args.read_only_key.clone(),

@@ -1,5 +1,7 @@
 //! The server's settings: plain structs, validated once.
 
+use tamis_engine::filter::FilterLimits;
+
 use crate::batcher::BatchLimits;
 use crate::error::{Error, Result};
 
@@ -30,6 +32,8 @@ pub struct Limits {
     pub max_batch_inputs: usize,
     /// Entries of the query-embedding cache and of each reranker's score cache.
     pub cache_entries: usize,
+    /// Bounds on a search's or a deletion's `filter` (400 beyond them).
+    pub filter: FilterLimits,
 }
 
 impl Default for Limits {
@@ -41,6 +45,7 @@ impl Default for Limits {
             max_batch_tokens: 16_384,
             max_batch_inputs: 64,
             cache_entries: 50_000,
+            filter: FilterLimits::default(),
         }
     }
 }
@@ -69,6 +74,17 @@ impl ServerConfig {
         for (name, value) in positive {
             if value == 0 {
                 return Err(Error::InvalidConfig { name, message: "must be at least 1".into() });
+            }
+        }
+        match self.limits.filter.validate() {
+            Ok(()) => {}
+            Err(tamis_engine::Error::InvalidFilterLimit { limit, value, ceiling }) => {
+                let message = format!("must be between 1 and {ceiling}, not {value}");
+                return Err(Error::InvalidConfig { name: limit.name(), message });
+            }
+            Err(err) => {
+                let message = err.to_string();
+                return Err(Error::InvalidConfig { name: "filter", message });
             }
         }
         for (name, key) in [("api_key", &self.api_key), ("read_only_key", &self.read_only_key)] {

@@ -117,7 +117,7 @@ impl FilterLimit {
         match self {
             FilterLimit::Depth => format!("nests parentheses and 'not' more than {max} deep"),
             FilterLimit::Terms => {
-                format!("has more than {max} comparisons ('in' values count one each)")
+                format!("has more than {max} comparisons, counting each 'in' value")
             }
             FilterLimit::Bytes => format!("is longer than {max} bytes"),
         }

@@ -378,7 +378,8 @@ pub async fn delete_documents(
     ApiJson(body): ApiJson<DeleteDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let collection = collection(&state, &name).await?;
-    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let limits = &state.config.limits.filter;
+    let filter = body.filter.as_deref().map(|f| Filter::parse_with(f, limits)).transpose()?;
     let ids = body.ids;
     if ids.is_none() == filter.is_none() {
         return Err(ApiError::bad_request("send `ids` or `filter` (one of them)"));
@@ -412,7 +413,8 @@ pub async fn search(
         return Err(ApiError::bad_request("`query` is empty"));
     }
     let collection = collection(&state, &name).await?;
-    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let limits = &state.config.limits.filter;
+    let filter = body.filter.as_deref().map(|f| Filter::parse_with(f, limits)).transpose()?;
     let rerankers = body
         .rerank
         .iter()
