@@ -113,7 +113,8 @@ pub struct DeleteDocuments {
     /// These ids.
     #[serde(default)]
     pub ids: Option<Vec<String>>,
-    /// Every document whose metadata passes this filter expression.
+    /// Every document whose metadata passes this filter expression (400 beyond the
+    /// server's filter limits: `--max-filter-depth`, `--max-filter-terms`, `--max-filter-bytes`).
     #[serde(default)]
     pub filter: Option<String>,
 }
@@ -150,7 +151,8 @@ pub struct SearchBody {
     /// `hnsw_ef_search`); the walk keeps max(ef_search, depth) candidates.
     #[serde(default)]
     pub ef_search: Option<usize>,
-    /// Metadata filter expression (as `tamis search --filter`).
+    /// Metadata filter expression (as `tamis search --filter`; 400 beyond the server's
+    /// filter limits: `--max-filter-depth`, `--max-filter-terms`, `--max-filter-bytes`).
     #[serde(default)]
     pub filter: Option<String>,
     /// Hybrid fusion: `{"method": "rrf", "k": 60, "weights": [1, 1]}` or
