@@ -16,7 +16,7 @@
 //!
 //! [`FilterLimits`] bound an expression's nesting, comparisons and length while it is
 //! parsed; `and`/`or` chains become balanced trees, so every walk over a parsed filter
-//! recurses at most a few hundred levels.
+//! recurses at most a few hundred levels with the default limits.
 
 use serde_json::Value;
 
@@ -463,7 +463,7 @@ impl Parser {
 }
 
 /// `operands` joined pairwise, level by level: ⌈log2 n⌉ levels deep rather than n, so a
-/// long chain costs neither the walks over the tree nor the SQL it becomes any depth.
+/// long chain adds little depth to the walks over the tree and to the SQL it becomes.
 /// The operands keep their order (`and` and `or` are associative, and evaluation has no
 /// side effects, so the grouping changes no result).
 fn balanced(mut operands: Vec<Filter>, join: fn(Box<Filter>, Box<Filter>) -> Filter) -> Filter {
