@@ -7,6 +7,7 @@ mod bench;
 mod embed;
 mod eval;
 mod exit;
+mod filter_args;
 mod hub;
 mod index;
 mod info;

@@ -6,6 +6,7 @@ use tamis_engine::filter::Filter;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
+use crate::filter_args::FilterLimitArgs;
 use crate::location::LocationArgs;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::stage_args::{StageArgs, Variant};
@@ -51,6 +52,9 @@ pub struct SearchArgs {
     /// Only documents whose metadata passes this expression.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
+
+    #[command(flatten)]
+    filter_limits: FilterLimitArgs,
 
     #[command(flatten)]
     fusion: FusionArgs,
@@ -157,7 +161,9 @@ struct JsonHit<'a> {
 
 pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
-    let filter = args.filter.as_deref().map(Filter::parse).transpose()?;
+    let limits = args.filter_limits.limits();
+    limits.validate()?;
+    let filter = args.filter.as_deref().map(|f| Filter::parse_with(f, &limits)).transpose()?;
     let fusion = args.fusion.fusion()?;
     let patience = args.stages.patience()?;
     let index = args.location.resolve()?.open()?;

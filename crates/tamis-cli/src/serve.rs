@@ -9,6 +9,7 @@ use clap::Args;
 use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
+use crate::filter_args::FilterLimitArgs;
 use crate::location::open_catalog;
 use crate::model_args::{EngineModelArgs, configure_threads};
 
@@ -115,6 +116,9 @@ pub struct ServeArgs {
     /// filters read metadata; documents are not stored in it.
     #[arg(long, default_value_t = Limits::default().max_metadata_bytes, value_name = "BYTES")]
     max_metadata_bytes: usize,
+
+    #[command(flatten)]
+    filter_limits: FilterLimitArgs,
 }
 
 /// The name clients use for a model: NAME= if given, else a directory's last component,
@@ -151,6 +155,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             max_query_bytes: args.max_query_bytes,
             max_document_bytes: args.max_document_bytes,
             max_metadata_bytes: args.max_metadata_bytes,
+            filter: args.filter_limits.limits(),
         },
         api_key: args.api_key.clone(),
         read_only_key: args.read_only_key.clone(),

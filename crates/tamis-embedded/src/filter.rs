@@ -6,6 +6,11 @@
 //! numbers compare with numbers and text with text (SQLite's binary collation orders UTF-8
 //! like Rust's `str`), booleans only compare for equality, a missing field never matches.
 //! Every condition yields 0 or 1, never NULL, so `NOT` stays the complement.
+//!
+//! The SQL nests exactly as the parsed tree does (plus a few levels per comparison), so
+//! [`FilterLimits`](tamis_engine::filter::FilterLimits) keep it within SQLite's expression
+//! depth limit; what SQLite refuses anyway becomes
+//! [`FilterTooComplex`](tamis_engine::Error::FilterTooComplex) in the store.
 
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
@@ -51,19 +56,7 @@ fn write(filter: &Filter, out: &mut SqlCondition) -> Option<()> {
             element_match(path, out, |out| compare(*op, value, out))?;
         }
         Filter::In { path, values } => {
-            element_match(path, out, |out| {
-                out.sql.push('(');
-                for (value_idx, value) in values.iter().enumerate() {
-                    if value_idx > 0 {
-                        out.sql.push_str(" OR ");
-                    }
-                    compare(CompareOp::Eq, value, out);
-                }
-                if values.is_empty() {
-                    out.sql.push('0');
-                }
-                out.sql.push(')');
-            })?;
+            element_match(path, out, |out| any_of(values, out))?;
         }
     }
     Some(())
@@ -84,6 +77,24 @@ fn element_match(
     condition(out);
     out.sql.push_str("))");
     Some(())
+}
+
+/// The element equals one of `values`, as a balanced tree of `OR`s: SQLite parses a flat
+/// `a OR b OR …` into one expression level per operand, and its depth limit (1000)
+/// would refuse an `in` list of a thousand values.
+fn any_of(values: &[Value], out: &mut SqlCondition) {
+    match values {
+        [] => out.sql.push('0'),
+        [value] => compare(CompareOp::Eq, value, out),
+        _ => {
+            let (left, right) = values.split_at(values.len() / 2);
+            out.sql.push('(');
+            any_of(left, out);
+            out.sql.push_str(" OR ");
+            any_of(right, out);
+            out.sql.push(')');
+        }
+    }
 }
 
 /// One element against one literal, with [`Filter::matches`]' typing rules.

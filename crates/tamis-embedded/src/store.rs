@@ -110,6 +110,31 @@ impl Store {
         Error::Store { path: self.path.clone(), source }
     }
 
+    /// A filtered statement's error: SQLite's refusals of a statement too large for it
+    /// (only a filter makes one) are the client's to fix, reported without the store's
+    /// path; the rest are the store's.
+    fn filter_error(&self, source: rusqlite::Error) -> Error {
+        // SQLite gives these the generic SQLITE_ERROR code: only the message tells them apart.
+        const TOO_COMPLEX: [&str; 6] = [
+            "expression tree is too large",
+            "too many sql variables",
+            "parser stack overflow",
+            "too many terms",
+            "tables in a join",
+            "too many arguments",
+        ];
+        if let rusqlite::Error::SqliteFailure(_, Some(message)) = &source {
+            let lowercase = message.to_lowercase();
+            if TOO_COMPLEX.iter().any(|needle| lowercase.contains(needle)) {
+                return Error::Engine(tamis_engine::Error::FilterTooComplex {
+                    backend: "sqlite",
+                    reason: message.clone(),
+                });
+            }
+        }
+        self.error(source)
+    }
+
     /// The store's file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -218,11 +243,11 @@ impl Store {
         };
         let sql = format!("SELECT doc_id FROM documents WHERE {}", condition.sql);
         let conn = self.conn();
-        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.filter_error(e))?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get(0))
-            .map_err(|e| self.error(e))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
+            .map_err(|e| self.filter_error(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.filter_error(e))
     }
 
     /// The chunk keys of documents whose metadata passes `filter`, for filtered retrieval.
@@ -240,13 +265,13 @@ impl Store {
             condition.sql
         );
         let conn = self.conn();
-        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.filter_error(e))?;
         let rows = statement
             .query_map(rusqlite::params_from_iter(&condition.params), |row| row.get::<_, i64>(0))
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.filter_error(e))?;
         rows.map(|key| key.map(|k| k as ChunkKey))
             .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.filter_error(e))
     }
 
     /// [`Filter::matches`] over every document's metadata: the reference the SQL

@@ -31,6 +31,33 @@ pub enum Error {
         /// What was expected.
         message: String,
     },
+    /// A filter expression exceeds one of its [`FilterLimits`](crate::filter::FilterLimits).
+    #[error("filter too large: it {} ({} = {max}; {} raises it)", limit.exceeded(*max), limit.name(), limit.flag())]
+    FilterTooLarge {
+        /// The limit exceeded.
+        limit: crate::filter::FilterLimit,
+        /// Its value.
+        max: usize,
+    },
+    /// A filter limit is set out of its range.
+    #[error("{} must be between 1 and {ceiling}, not {value} ({})", limit.name(), limit.flag())]
+    InvalidFilterLimit {
+        /// The limit.
+        limit: crate::filter::FilterLimit,
+        /// The value given.
+        value: usize,
+        /// The highest value allowed.
+        ceiling: usize,
+    },
+    /// A database refused a filter as too complex (limits raised above the defaults, or a
+    /// filter built by hand): the client's to simplify, so it names no file or database.
+    #[error("filter too complex for the {backend} backend: {reason}: simplify it")]
+    FilterTooComplex {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// The database's message (which names no path).
+        reason: String,
+    },
     /// A collection name has characters a catalog does not allow.
     #[error("invalid collection name {name:?}: use 1 to 64 letters, digits, `_` or `-`")]
     InvalidCollectionName {
@@ -138,6 +165,9 @@ impl Error {
             Error::InvalidFusion { .. }
             | Error::InvalidPipeline { .. }
             | Error::InvalidFilter { .. }
+            | Error::FilterTooLarge { .. }
+            | Error::InvalidFilterLimit { .. }
+            | Error::FilterTooComplex { .. }
             | Error::InvalidChunking { .. }
             | Error::BadInput { .. }
             | Error::InvalidSearch { .. }

@@ -13,10 +13,18 @@
 //! Equality against an array field matches when any element equals (`tags = "x"`).
 //! Ranges compare numbers with numbers and strings with strings (ISO dates sort as text);
 //! a missing field never matches a comparison, and `!=` is `not (=)`.
+//!
+//! [`FilterLimits`] bound an expression's nesting, comparisons and length while it is
+//! parsed; `and`/`or` chains become balanced trees, so every walk over a parsed filter
+//! recurses at most a few hundred levels with the default limits.
 
 use serde_json::Value;
 
 use crate::{Error, Result};
+
+mod limits;
+
+pub use limits::{FilterLimit, FilterLimits};
 
 /// A parsed filter.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,10 +71,28 @@ pub enum CompareOp {
 }
 
 impl Filter {
-    /// Parses an expression such as `lang = "en" and (year >= 2010 or tags in ["a", "b"])`.
+    /// Parses an expression such as `lang = "en" and (year >= 2010 or tags in ["a", "b"])`
+    /// within the default [`FilterLimits`].
     pub fn parse(expression: &str) -> Result<Filter> {
+        Filter::parse_with(expression, &FilterLimits::default())
+    }
+
+    /// Parses an expression within `limits` (validated here too, so that no caller can
+    /// lift the bound on recursion): [`Error::FilterTooLarge`] beyond them.
+    pub fn parse_with(expression: &str, limits: &FilterLimits) -> Result<Filter> {
+        limits.validate()?;
+        if expression.len() > limits.max_bytes {
+            return Err(Error::FilterTooLarge { limit: FilterLimit::Bytes, max: limits.max_bytes });
+        }
         let tokens = lex(expression)?;
-        let mut parser = Parser { tokens, position: 0, end: expression.chars().count() };
+        let mut parser = Parser {
+            tokens,
+            position: 0,
+            end: expression.chars().count(),
+            limits: *limits,
+            depth: 0,
+            terms: 0,
+        };
         let filter = parser.or()?;
         match parser.peek() {
             None => Ok(filter),
@@ -251,6 +277,11 @@ struct Parser {
     position: usize,
     /// Length of the expression, reported when it ends too early.
     end: usize,
+    limits: FilterLimits,
+    /// Parentheses and `not`s open around the current token.
+    depth: usize,
+    /// Comparisons, `exists` and `in` values read so far.
+    terms: usize,
 }
 
 impl Parser {
@@ -285,36 +316,66 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Filter> {
-        let mut left = self.and()?;
+        let mut operands = vec![self.and()?];
         while self.eat_keyword("or") {
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            operands.push(self.and()?);
         }
-        Ok(left)
+        Ok(balanced(operands, Filter::Or))
     }
 
     fn and(&mut self) -> Result<Filter> {
-        let mut left = self.unary()?;
+        let mut operands = vec![self.unary()?];
         while self.eat_keyword("and") {
-            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+            operands.push(self.unary()?);
         }
-        Ok(left)
+        Ok(balanced(operands, Filter::And))
+    }
+
+    /// Opens a level of parentheses or `not`, before the parser recurses into it.
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(Error::FilterTooLarge {
+                limit: FilterLimit::Depth,
+                max: self.limits.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts one more comparison, `exists` or `in` value.
+    fn count_term(&mut self) -> Result<()> {
+        self.terms += 1;
+        if self.terms > self.limits.max_terms {
+            return Err(Error::FilterTooLarge {
+                limit: FilterLimit::Terms,
+                max: self.limits.max_terms,
+            });
+        }
+        Ok(())
     }
 
     fn unary(&mut self) -> Result<Filter> {
         if self.eat_keyword("not") {
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.enter()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         let (at, token) = self.next("a field name, 'not', 'exists' or '('")?;
         match token {
             Token::Open => {
+                self.enter()?;
                 let inner = self.or()?;
                 self.expect(Token::Close)?;
+                self.depth -= 1;
                 Ok(inner)
             }
             Token::Name(name) if name.eq_ignore_ascii_case("exists") => {
                 self.expect(Token::Open)?;
                 let path = self.path()?;
                 self.expect(Token::Close)?;
+                self.count_term()?;
                 Ok(Filter::Exists(path))
             }
             Token::Name(name) => {
@@ -339,10 +400,14 @@ impl Parser {
     fn comparison(&mut self, path: Vec<String>) -> Result<Filter> {
         if self.eat_keyword("in") {
             self.expect(Token::OpenBracket)?;
+            self.count_term()?;
             let mut values = vec![self.literal()?];
             loop {
                 match self.next("',' or ']'")? {
-                    (_, Token::Comma) => values.push(self.literal()?),
+                    (_, Token::Comma) => {
+                        self.count_term()?;
+                        values.push(self.literal()?);
+                    }
                     (_, Token::CloseBracket) => break,
                     (at, other) => {
                         return Err(self.error(
@@ -355,6 +420,7 @@ impl Parser {
             return Ok(Filter::In { path, values });
         }
         let (at, token) = self.next("a comparison such as '=' or 'in'")?;
+        self.count_term()?;
         let op = match token {
             Token::Op("=" | "==") => CompareOp::Eq,
             Token::Op("!=") => {
@@ -394,6 +460,25 @@ impl Parser {
             )),
         }
     }
+}
+
+/// `operands` joined pairwise, level by level: ⌈log2 n⌉ levels deep rather than n, so a
+/// long chain adds little depth to the walks over the tree and to the SQL it becomes.
+/// The operands keep their order (`and` and `or` are associative, and evaluation has no
+/// side effects, so the grouping changes no result).
+fn balanced(mut operands: Vec<Filter>, join: fn(Box<Filter>, Box<Filter>) -> Filter) -> Filter {
+    while operands.len() > 1 {
+        let mut joined = Vec::with_capacity(operands.len().div_ceil(2));
+        let mut rest = operands.into_iter();
+        while let Some(left) = rest.next() {
+            joined.push(match rest.next() {
+                Some(right) => join(Box::new(left), Box::new(right)),
+                None => left,
+            });
+        }
+        operands = joined;
+    }
+    operands.pop().expect("a chain has at least one operand: this is a bug")
 }
 
 fn split_path(name: &str, at: usize) -> Result<Vec<String>> {

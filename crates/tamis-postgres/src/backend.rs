@@ -62,6 +62,25 @@ impl PgBackend {
         }
     }
 
+    /// A failed statement that carried a filter: PostgreSQL's refusal of an expression too
+    /// deep or large for it is the client's to fix, and names no database. Only a filter
+    /// makes such a statement: a program limit exceeded (SQLSTATE class 54: the stack
+    /// depth, too many arguments) or the parser's own stack exhausted (a "syntax error",
+    /// 42601, "memory exhausted", which a filter nesting some 4000 levels in SQL causes).
+    fn fail_filtered(&self, what: &str, err: &postgres::Error) -> tamis_engine::Error {
+        let too_complex = |db: &postgres::error::DbError| {
+            let code = db.code().code();
+            code.starts_with("54") || (code == "42601" && db.message().contains("memory exhausted"))
+        };
+        match err.as_db_error() {
+            Some(db) if too_complex(db) => tamis_engine::Error::FilterTooComplex {
+                backend: "postgres",
+                reason: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            },
+            _ => self.fail(what, err),
+        }
+    }
+
     /// The query vector as a parameter expression of the column's type.
     fn vector_param(&self, placeholder: &str) -> String {
         if self.stored.halfvec {
@@ -350,7 +369,7 @@ impl Backend for PgBackend {
         let rows = self
             .conn()?
             .query_typed(&sql, &params)
-            .map_err(|e| self.fail("filtering documents", &e))?;
+            .map_err(|e| self.fail_filtered("filtering documents", &e))?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
@@ -377,7 +396,10 @@ impl Backend for PgBackend {
             tx.commit()?;
             Ok(Stage1Lists { lexical, dense })
         };
-        search(&mut conn).map_err(|e| self.fail("searching", &e))
+        search(&mut conn).map_err(|e| match query.filter {
+            Some(_) => self.fail_filtered("searching", &e),
+            None => self.fail("searching", &e),
+        })
     }
 
     fn chunks(&self, keys: &[ChunkKey]) -> tamis_engine::Result<Vec<StoredChunk>> {

@@ -6,6 +6,11 @@
 //! compare as `float8` (Rust compares them as `f64`), text compares byte-wise (`COLLATE
 //! "C"`, like Rust's `str`), booleans only compare for equality, a missing field never
 //! matches. Every condition is true or false, never NULL, so `NOT` stays the complement.
+//!
+//! The SQL nests as the parsed tree does, which
+//! [`FilterLimits`](tamis_engine::filter::FilterLimits) bound; a filter PostgreSQL refuses
+//! anyway (its parser's stack, `max_stack_depth`) becomes
+//! [`FilterTooComplex`](tamis_engine::Error::FilterTooComplex) in the backend.
 
 use postgres::types::{ToSql, Type};
 use serde_json::Value;

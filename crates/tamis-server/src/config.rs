@@ -1,5 +1,7 @@
 //! The server's settings: plain structs, validated once.
 
+use tamis_engine::filter::FilterLimits;
+
 use crate::batcher::BatchLimits;
 use crate::error::{ApiError, Error, ErrorType, Result};
 
@@ -43,6 +45,8 @@ pub struct Limits {
     pub max_document_bytes: usize,
     /// Largest `metadata` of one upserted document, as JSON, in bytes (413 beyond it).
     pub max_metadata_bytes: usize,
+    /// Bounds on a search's or a deletion's `filter` (400 beyond them).
+    pub filter: FilterLimits,
 }
 
 impl Default for Limits {
@@ -67,6 +71,7 @@ impl Default for Limits {
             max_document_bytes: 1024 * 1024,
             // Filters read metadata, they do not store documents in it.
             max_metadata_bytes: 64 * 1024,
+            filter: FilterLimits::default(),
         }
     }
 }
@@ -170,6 +175,17 @@ impl ServerConfig {
         for (name, value) in positive {
             if value == 0 {
                 return Err(Error::InvalidConfig { name, message: "must be at least 1".into() });
+            }
+        }
+        match self.limits.filter.validate() {
+            Ok(()) => {}
+            Err(tamis_engine::Error::InvalidFilterLimit { limit, value, ceiling }) => {
+                let message = format!("must be between 1 and {ceiling}, not {value}");
+                return Err(Error::InvalidConfig { name: limit.name(), message });
+            }
+            Err(err) => {
+                let message = err.to_string();
+                return Err(Error::InvalidConfig { name: "filter", message });
             }
         }
         for (name, key) in [("api_key", &self.api_key), ("read_only_key", &self.read_only_key)] {

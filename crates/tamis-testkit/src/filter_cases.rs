@@ -64,3 +64,43 @@ pub const FILTER_EXPRESSIONS: &[&str] = &[
     "missing = 1",
     "not missing = 1",
 ];
+
+/// Named filter expressions exactly at the limits `max_depth` (levels of parentheses and
+/// `not`) and `max_terms` (comparisons, `exists` and `in` values), each the worst case of
+/// one shape, over [`tricky_metadata`]'s fields: `tallest` spends the terms where they
+/// make the parsed tree (and so the SQL) deepest, with every level of parentheses holding
+/// an `or` and an `and` chain whose first operand is the next level.
+pub fn filters_at_limits(max_depth: usize, max_terms: usize) -> Vec<(&'static str, String)> {
+    assert!(max_depth >= 2 && max_terms >= 1, "limits too small for these shapes");
+    let leaf = r#"lang = "en""#;
+    let and_chain = (1..=max_terms)
+        .map(|i| if i % 2 == 1 { format!("year != {i}") } else { format!("year > -{i}") })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let values = |n: usize| (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let not_parentheses =
+        format!("{}{leaf}{}", "not (".repeat(max_depth / 2), ")".repeat(max_depth / 2));
+    // Each of the max_depth + 1 levels holds two chains of `per_chain` operands.
+    let chains = 2 * (max_depth + 1);
+    let per_chain = 1 + (max_terms - 1) / chains;
+    let mut tallest = format!("year in [{}]", values(max_terms - chains * (per_chain - 1)));
+    for level in 0..=max_depth {
+        let ands = format!(" and draft != {}", level % 2 == 0).repeat(per_chain - 1);
+        let ors = r#" or lang >= "e""#.repeat(per_chain - 1);
+        let chains = format!("{tallest}{ands}{ors}");
+        tallest = if level < max_depth { format!("({chains})") } else { chains };
+    }
+    vec![
+        ("parentheses", format!("{}{leaf}{}", "(".repeat(max_depth), ")".repeat(max_depth))),
+        ("nots", format!("{}{leaf}", "not ".repeat(max_depth))),
+        ("not_parentheses", not_parentheses),
+        // Odd terms negated, even ones plain: top-level `EXISTS`es and `NOT EXISTS`es.
+        ("and_chain", and_chain),
+        (
+            "or_chain",
+            (1..=max_terms).map(|i| format!("year = {i}")).collect::<Vec<_>>().join(" or "),
+        ),
+        ("in_list", format!("year in [{}]", values(max_terms))),
+        ("tallest", tallest),
+    ]
+}

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
 pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker, word_bags};
-pub use filter_cases::{FILTER_EXPRESSIONS, tricky_metadata};
+pub use filter_cases::{FILTER_EXPRESSIONS, filters_at_limits, tricky_metadata};
 pub use tls_proxy::{TlsProxy, test_server_url};
 
 /// The environment variable that overrides where `shared/` is.

@@ -99,6 +99,47 @@ fn index_search_filter_delete_and_info() {
     assert_eq!(info["vector_index"], "exact");
 }
 
+/// Issue 18: `tamis search --filter` with 8000 parentheses overflowed the stack (exit
+/// 134). Filters past the limits now fail like any bad input; the flags raise them.
+#[test]
+fn issue_18_filters_past_the_limits_exit_65_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let index = work.path().join("index");
+    let dir = index.to_str().unwrap();
+    tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &tiny_model()]);
+    let parentheses = |n| format!("{}year > 2019{}", "(".repeat(n), ")".repeat(n));
+    // A 50,000-term chain would not fit in one argument (Linux caps one at 128 KiB).
+    for (filter, flag) in [
+        (parentheses(8000), "--max-filter-depth"),
+        (parentheses(2000), "--max-filter-depth"),
+        (format!("{}year > 2015", "not ".repeat(5000)), "--max-filter-depth"),
+        (vec!["year>1"; 9000].join(" and "), "--max-filter-bytes"),
+        (vec!["year>1"; 1001].join(" and "), "--max-filter-terms"),
+    ] {
+        let output = tamis(&["search", dir, "q", "--mode", "bm25", "--filter", &filter], "", &[]);
+        assert_fails_with(&output, INPUT, flag);
+        assert_fails_with(&output, INPUT, "filter too large");
+    }
+    // The limits' flags raise them, and are range-checked.
+    let deep = parentheses(40);
+    let output = tamis(&["search", dir, "q", "--mode", "bm25", "--filter", &deep], "", &[]);
+    assert_fails_with(&output, INPUT, "max_filter_depth = 32");
+    let raised = ["--max-filter-depth", "40"];
+    let found = search_ids(
+        &index,
+        "soy statins",
+        &[&["--mode", "bm25", "--filter", &deep], &raised[..]].concat(),
+    );
+    assert_eq!(found, ["3"]);
+    for (flag, value) in [("--max-filter-depth", "0"), ("--max-filter-terms", "10001")] {
+        let output = tamis(&["search", dir, "q", "--mode", "bm25", flag, value], "", &[]);
+        assert_fails_with(&output, INPUT, flag);
+        let output = tamis(&["serve", "--reranker", "none", flag, value], "", &[]);
+        assert_fails_with(&output, INPUT, &flag[2..].replace('-', "_"));
+    }
+}
+
 #[test]
 fn index_misuse_fails_with_one_line() {
     let work = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use tamis_engine::backend::Catalog;
-use tamis_engine::filter::Filter;
+use tamis_engine::filter::{Filter, FilterLimits};
 use tamis_engine::{Document, Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 use tamis_testkit::HashEmbedder;
 
@@ -115,25 +115,33 @@ fn long_documents_are_chunked_and_reranking_reads_their_chunks() {
     assert_eq!(ids(&search(&index, "word299", SearchMode::Bm25, None)), ["long"]);
 }
 
+/// One document per entry of the filters' tricky metadata, all with the same text.
+fn tricky_docs() -> Vec<Document> {
+    tamis_testkit::tricky_metadata()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| doc(&format!("d{i:02}"), "shared title", "common words here", m.clone()))
+        .collect()
+}
+
+/// The ids of `docs` that `filter` passes by the Rust evaluator, in order.
+fn matching(docs: &[Document], filter: &Filter) -> Vec<String> {
+    docs.iter()
+        .filter(|d| filter.matches(d.metadata.as_ref().unwrap_or(&serde_json::Value::Null)))
+        .map(|d| d.id.clone())
+        .collect()
+}
+
 #[test]
 fn sql_filters_select_what_the_rust_evaluator_selects_in_every_retriever() {
     let scratch = Scratch::new("filters");
     let mut index = scratch.create(settings());
-    let metadata = tamis_testkit::tricky_metadata();
-    let docs: Vec<Document> = metadata
-        .iter()
-        .enumerate()
-        .map(|(i, m)| doc(&format!("d{i:02}"), "shared title", "common words here", m.clone()))
-        .collect();
+    let docs = tricky_docs();
     index.ingest_batch(&docs, MODELS).unwrap();
     let mut counts = Vec::new();
     for expression in tamis_testkit::FILTER_EXPRESSIONS {
         let filter = Filter::parse(expression).unwrap();
-        let expected: Vec<String> = docs
-            .iter()
-            .filter(|d| filter.matches(d.metadata.as_ref().unwrap_or(&serde_json::Value::Null)))
-            .map(|d| d.id.clone())
-            .collect();
+        let expected = matching(&docs, &filter);
         assert_eq!(index.backend().documents_matching(&filter).unwrap(), expected, "{expression}");
         for mode in [SearchMode::Bm25, SearchMode::Dense] {
             let mut request = SearchRequest::new("common words", mode);
@@ -340,4 +348,64 @@ fn a_batch_naming_a_document_twice_keeps_the_last_version() {
     assert_eq!(ids(&hits), ["x"]);
     assert_eq!(hits[0].title, "Second");
     assert!(search(&index, "trains", SearchMode::Bm25, None).is_empty());
+}
+
+/// Every shape at the default limits runs in each statement that takes a filter (the
+/// deletion's selection, lexical, and dense with its planning), and selects what the Rust
+/// evaluator selects: no filter the parser accepts is refused by PostgreSQL.
+#[test]
+fn filters_at_the_limits_run_in_postgres() {
+    let scratch = Scratch::new("limits");
+    let mut index = scratch.create(settings());
+    let docs = tricky_docs();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let limits = FilterLimits::default();
+    let mut matched_some = false;
+    for (name, expression) in tamis_testkit::filters_at_limits(limits.max_depth, limits.max_terms) {
+        let filter = Filter::parse_with(&expression, &limits).unwrap();
+        let expected = matching(&docs, &filter);
+        let started = std::time::Instant::now();
+        let found = index.backend().documents_matching(&filter);
+        assert_eq!(found.unwrap_or_else(|e| panic!("{name}: {e}")), expected, "{name}");
+        eprintln!("{name}: documents_matching {:?}", started.elapsed());
+        for mode in [SearchMode::Bm25, SearchMode::Dense] {
+            let mut request = SearchRequest::new("common words", mode);
+            request.filter = Some(&filter);
+            request.k = 50;
+            let hits = index
+                .search(&request, Some(&HashEmbedder))
+                .unwrap_or_else(|e| panic!("{name} ({mode:?}): {e}"));
+            let mut found = ids(&hits);
+            found.sort();
+            assert_eq!(found, expected, "{name} ({mode:?})");
+        }
+        matched_some |= !expected.is_empty();
+    }
+    assert!(matched_some);
+}
+
+/// A tree deeper than PostgreSQL's parser takes (only a hand-built one, or raised limits,
+/// can be) is a user error that names no database, whichever statement carries it.
+#[test]
+fn filters_postgres_refuses_are_user_errors_without_the_database() {
+    let scratch = Scratch::new("refused");
+    let mut index = scratch.create(settings());
+    index.ingest_batch(&tricky_docs(), MODELS).unwrap();
+    let leaf = Filter::parse(r#"lang = "en""#).unwrap();
+    let mut filter = leaf.clone();
+    // 2000 levels of `NOT (leaf AND …)`, 4000 in SQL: its parser runs out of stack at that.
+    for _ in 0..2000 {
+        filter = Filter::Not(Box::new(Filter::And(Box::new(leaf.clone()), Box::new(filter))));
+    }
+    let mut request = SearchRequest::new("common words", SearchMode::Bm25);
+    request.filter = Some(&filter);
+    for err in [
+        index.backend().documents_matching(&filter).unwrap_err(),
+        index.search(&request, Some(&HashEmbedder)).unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), tamis_engine::ErrorKind::User, "{err}");
+        assert!(matches!(err, tamis_engine::Error::FilterTooComplex { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(!message.contains("postgres://") && !message.contains("127.0.0.1"), "{message}");
+    }
 }

@@ -117,7 +117,8 @@ pub struct DeleteDocuments {
     /// These ids.
     #[serde(default)]
     pub ids: Option<Vec<String>>,
-    /// Every document whose metadata passes this filter expression.
+    /// Every document whose metadata passes this filter expression (400 beyond the
+    /// server's filter limits: `--max-filter-depth`, `--max-filter-terms`, `--max-filter-bytes`).
     #[serde(default)]
     pub filter: Option<String>,
 }
@@ -156,7 +157,8 @@ pub struct SearchBody {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 1000)]
     pub ef_search: Option<usize>,
-    /// Metadata filter expression (as `tamis search --filter`).
+    /// Metadata filter expression (as `tamis search --filter`; 400 beyond the server's
+    /// filter limits: `--max-filter-depth`, `--max-filter-terms`, `--max-filter-bytes`).
     #[serde(default)]
     pub filter: Option<String>,
     /// Hybrid fusion: `{"method": "rrf", "k": 60, "weights": [1, 1]}` or
@@ -429,7 +431,8 @@ pub async fn delete_documents(
     ApiJson(body): ApiJson<DeleteDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let collection = collection(&state, &name).await?;
-    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let limits = &state.config.limits.filter;
+    let filter = body.filter.as_deref().map(|f| Filter::parse_with(f, limits)).transpose()?;
     let ids = body.ids;
     if ids.is_none() == filter.is_none() {
         return Err(ApiError::bad_request("send `ids` or `filter` (one of them)"));
@@ -462,7 +465,8 @@ pub async fn search(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check_search(&state.config.limits, &body)?;
     let collection = collection(&state, &name).await?;
-    let filter = body.filter.as_deref().map(Filter::parse).transpose()?;
+    let limits = &state.config.limits.filter;
+    let filter = body.filter.as_deref().map(|f| Filter::parse_with(f, limits)).transpose()?;
     let rerankers = body
         .rerank
         .iter()

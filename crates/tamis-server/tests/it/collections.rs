@@ -3,6 +3,10 @@
 use axum::http::Method;
 use serde_json::json;
 
+use tamis_engine::filter::FilterLimits;
+use tamis_server::Limits;
+use tamis_testkit::filters_at_limits;
+
 use crate::{Setup, TestServer, counts, embedded_catalog};
 
 fn corpus() -> serde_json::Value {
@@ -212,6 +216,77 @@ async fn upserts_skip_unchanged_documents_and_deletes_take_ids_or_a_filter() {
     );
     let described = server.get("/v1/collections/docs").await.expect(200);
     assert_eq!(described.body["documents"], 2);
+}
+
+/// Issue 18: a filter nested or chained past the limits crashed the process (a stack
+/// overflow on the HTTP thread), and 1000 `not`s answered 503 with SQLite's message and
+/// the data directory's path. Now each is a 400 naming the limit, and the server goes on.
+#[tokio::test]
+async fn issue_18_filters_past_the_limits_get_400_naming_the_limit() {
+    let setup = Setup { api_key: Some("admin"), read_only_key: Some("reader"), ..Setup::default() };
+    let server = setup.start();
+    let key = Some("admin");
+    server.call(Method::PUT, "/v1/collections/docs", None, key).await.expect(201);
+    server
+        .call(Method::POST, "/v1/collections/docs/documents", Some(corpus()), key)
+        .await
+        .expect(200);
+    let parentheses = |n| format!("{}year > 1{}", "(".repeat(n), ")".repeat(n));
+    let search = |filter: String| json!({ "query": "vitamin", "mode": "bm25", "filter": filter });
+    for (filter, flag) in [
+        (parentheses(2000), "--max-filter-depth"),
+        (parentheses(8000), "--max-filter-depth"),
+        (format!("{}year > 1", "not ".repeat(5000)), "--max-filter-depth"),
+        (format!("{}year > 1", "not ".repeat(1000)), "--max-filter-depth"),
+        (vec!["year > 1"; 50_000].join(" and "), "--max-filter-bytes"),
+        (vec!["year > 1"; 1001].join(" and "), "--max-filter-terms"),
+    ] {
+        let body = search(filter);
+        let path = "/v1/collections/docs/search";
+        let reply = server.call(Method::POST, path, Some(body.clone()), Some("reader")).await;
+        let message = reply.expect_error(400, "bad_request", flag).body["error"].to_string();
+        assert!(message.contains("filter too large") && !message.contains('/'), "{message}");
+        let delete = json!({ "filter": body["filter"] });
+        let path = "/v1/collections/docs/documents/delete";
+        server.call(Method::POST, path, Some(delete), key).await.expect_error(
+            400,
+            "bad_request",
+            flag,
+        );
+    }
+    // It still answers, and nothing was deleted.
+    let reply = server
+        .call(Method::POST, "/v1/collections/docs/search", Some(search("year > 1".into())), key)
+        .await
+        .expect(200);
+    assert_eq!(ids(&reply).len(), 2);
+    assert_eq!(
+        server.call(Method::GET, "/v1/collections/docs", None, key).await.body["documents"],
+        4
+    );
+}
+
+/// With the limits raised to their ceilings, a filter the parser takes can exceed what
+/// SQLite takes: that too is the client's 400, with no path in it.
+#[tokio::test]
+async fn filters_sqlite_refuses_get_400_without_a_path() {
+    let limits = FilterLimits::CEILING;
+    let setup =
+        Setup { limits: Limits { filter: limits, ..Limits::default() }, ..Setup::default() };
+    let server = setup.start();
+    server.call(Method::PUT, "/v1/collections/docs", None, None).await.expect(201);
+    server.post("/v1/collections/docs/documents", corpus()).await.expect(200);
+    let (_, tallest) =
+        filters_at_limits(limits.max_depth, limits.max_terms).pop().expect("tallest");
+    let body = json!({ "query": "vitamin", "mode": "bm25", "filter": tallest });
+    let reply = server.post("/v1/collections/docs/search", body).await;
+    let message = reply.expect_error(400, "bad_request", "too complex").body["error"].to_string();
+    assert!(
+        message.contains("Expression tree is too large") && !message.contains('/'),
+        "{message}"
+    );
+    let dir = server.dir.path().display().to_string();
+    assert!(!message.contains(&dir), "{message}");
 }
 
 #[tokio::test]
