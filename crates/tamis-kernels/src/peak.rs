@@ -71,7 +71,8 @@ fn measure(isa: Isa, threads: usize, duration: Duration) -> f64 {
         }
     });
     let seconds = start.elapsed().as_secs_f64();
-    (threads * iters) as f64 * isa.flops_per_iter() / seconds / 1e9
+    // In f64: `threads · iters` may not fit in `usize` for a caller's thread count.
+    threads as f64 * iters as f64 * isa.flops_per_iter() / seconds / 1e9
 }
 
 fn run(isa: Isa, iters: usize) -> f32 {

@@ -2,6 +2,7 @@
 
 mod activation;
 mod attention;
+mod bounds;
 mod linear;
 mod norm;
 mod peak;
