@@ -8,6 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod tests;
+
 /// Peak FMA throughput of `threads` threads, in GFLOP/s (one FMA = 2 FLOPs per lane),
 /// measured for about `duration`; the better of 256-bit and (where the CPU has it)
 /// 512-bit FMAs, since CPUs differ on which issues more. `None` on CPUs without
