@@ -39,32 +39,37 @@ impl Segment {
 /// the current rayon pool.
 ///
 /// # Panics
-/// If segments overlap, are out of order, exceed the buffers, have no keys, or
-/// `hidden` is not a multiple of `heads`.
+/// If segments overlap, are out of order, exceed the buffers, have no keys or more
+/// queries than rows, or `hidden` is 0 or not a multiple of `heads`.
 pub fn attention(qkv: &[f32], segments: &[Segment], heads: usize, hidden: usize, out: &mut [f32]) {
     assert!(
-        heads > 0 && hidden.is_multiple_of(heads),
+        heads > 0 && hidden > 0 && hidden.is_multiple_of(heads),
         "attention: {hidden} is not {heads} heads wide"
     );
     let rows = out.len() / hidden;
-    assert!(
-        out.len() == rows * hidden && qkv.len() == rows * 3 * hidden,
-        "attention: buffer sizes"
-    );
-    // Cut `out` into one mutable block per segment, checking the layout on the way.
+    // `3 · hidden` is a stride below, so it must not wrap even when there are no rows.
+    let qkv_len = hidden.checked_mul(3).and_then(|width| width.checked_mul(rows));
+    assert!(out.len() == rows * hidden && qkv_len == Some(qkv.len()), "attention: buffer sizes");
+    // Cut `out` into one mutable block per segment, checking the layout on the way. The
+    // layout is checked in rows first, with checked arithmetic; a product of rows and
+    // widths is then at most `qkv.len()` and cannot wrap.
     let mut blocks = Vec::with_capacity(segments.len());
     let mut rest = out;
     let mut next_row = 0;
     for segment in segments {
         assert!(segment.start >= next_row, "attention: segments overlap or are out of order");
-        assert!(segment.keys >= 1 && segment.keys <= segment.rows, "attention: bad key count");
+        let end = segment.start.checked_add(segment.rows).filter(|&end| end <= rows);
+        assert!(end.is_some(), "attention: a segment exceeds the buffers");
+        assert!(
+            segment.keys >= 1 && segment.keys <= segment.rows && segment.queries <= segment.rows,
+            "attention: bad key or query count"
+        );
+        assert!(
+            segment.queries.checked_mul(segment.keys).is_some(),
+            "attention: a segment's scores overflow"
+        );
         let skip = (segment.start - next_row) * hidden;
-        let (block, tail) = std::mem::take(&mut rest)
-            .get_mut(skip..)
-            .and_then(|r| {
-                (segment.rows * hidden <= r.len()).then(|| r.split_at_mut(segment.rows * hidden))
-            })
-            .expect("attention: a segment exceeds the buffers");
+        let (block, tail) = std::mem::take(&mut rest)[skip..].split_at_mut(segment.rows * hidden);
         blocks.push((segment, block));
         rest = tail;
         next_row = segment.start + segment.rows;

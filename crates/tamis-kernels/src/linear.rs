@@ -1,6 +1,9 @@
 //! Dense layers on the `gemm` crate, the one place this crate calls `unsafe` GEMM code.
 #![allow(unsafe_code)]
 
+#[cfg(test)]
+mod tests;
+
 /// A dense layer `y = x · Wᵀ + b`, with `W` stored transposed (`[in, out]`, row-major)
 /// so the product streams it row by row.
 #[derive(Debug, Clone)]
@@ -16,16 +19,22 @@ impl Linear {
     /// A missing bias is zero.
     ///
     /// # Panics
-    /// If the slices' lengths do not match the sizes.
+    /// If the slices' lengths do not match the sizes (or `out_features · in_features`
+    /// overflows).
     pub fn from_torch(
         weight: &[f32],
         bias: Option<&[f32]>,
         out_features: usize,
         in_features: usize,
     ) -> Linear {
-        assert_eq!(weight.len(), out_features * in_features, "Linear: weight size");
+        assert_eq!(
+            out_features.checked_mul(in_features),
+            Some(weight.len()),
+            "Linear: weight size"
+        );
         let mut weight_t = vec![0.0; weight.len()];
-        for (o, row) in weight.chunks_exact(in_features).enumerate() {
+        // `max(1)`: with no inputs the weight is empty, and `chunks_exact` refuses 0.
+        for (o, row) in weight.chunks_exact(in_features.max(1)).enumerate() {
             for (i, w) in row.iter().enumerate() {
                 weight_t[i * out_features + o] = *w;
             }
@@ -66,9 +75,10 @@ impl Linear {
         threads: usize,
     ) {
         let n = self.out_features;
-        assert_eq!(out.len(), rows * n, "Linear: output is not [rows, out]");
+        let len = rows.checked_mul(n);
+        assert_eq!(len, Some(out.len()), "Linear: output is not [rows, out]");
         if let Some(res) = residual {
-            assert_eq!(res.len(), rows * n, "Linear: residual is not [rows, out]");
+            assert_eq!(len, Some(res.len()), "Linear: residual is not [rows, out]");
         }
         self.forward_strided(x, rows, residual, out, n, threads);
     }
@@ -89,13 +99,25 @@ impl Linear {
         threads: usize,
     ) {
         let (k, n) = (self.in_features, self.out_features);
-        assert_eq!(x.len(), rows * k, "Linear: input is not [rows, in]");
+        assert_eq!(rows.checked_mul(k), Some(x.len()), "Linear: input is not [rows, in]");
         assert!(out_stride >= n, "Linear: output rows overlap");
-        assert!(rows == 0 || (rows - 1) * out_stride + n <= out.len(), "Linear: output too short");
+        assert!(
+            extent(rows, n, out_stride, 1).is_some_and(|end| end <= out.len()),
+            "Linear: output too short"
+        );
+        if let Some(res) = residual {
+            assert!(
+                rows.checked_mul(n).is_some_and(|len| len <= res.len()),
+                "Linear: residual is not [rows, out]"
+            );
+        }
+        if rows == 0 || n == 0 {
+            // Nothing to write (and `chunks_mut` refuses a stride of 0).
+            return;
+        }
         let out_rows = out.chunks_mut(out_stride).take(rows);
         match residual {
             Some(res) => {
-                assert!(res.len() >= rows * n, "Linear: residual is not [rows, out]");
                 for (o, r) in out_rows.zip(res.chunks_exact(n)) {
                     for ((o, r), b) in o[..n].iter_mut().zip(r).zip(&self.bias) {
                         *o = r + b;
@@ -117,8 +139,10 @@ impl Linear {
     pub fn outputs(&self, range: std::ops::Range<usize>) -> Linear {
         assert!(range.end <= self.out_features && range.start <= range.end, "Linear: bad range");
         let n = range.len();
+        // At most `in · out`, the length of `weight_t`: no overflow.
         let mut weight_t = Vec::with_capacity(self.in_features * n);
-        for row in self.weight_t.chunks_exact(self.out_features) {
+        // `max(1)`: with no outputs `weight_t` is empty, and `chunks_exact` refuses 0.
+        for row in self.weight_t.chunks_exact(self.out_features.max(1)) {
             weight_t.extend_from_slice(&row[range.clone()]);
         }
         Linear {
@@ -146,17 +170,37 @@ pub(crate) struct Strided<'a> {
 impl Strided<'_> {
     /// Whether every element of a `rows × cols` matrix lies inside `data`.
     fn covers(&self, rows: usize, cols: usize) -> bool {
-        rows == 0
-            || cols == 0
-            || (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+        extent(rows, cols, self.row_stride, self.col_stride)
+            .is_some_and(|end| end <= self.data.len())
     }
+}
+
+/// One past the furthest element of a `rows × cols` matrix with these strides (0 when it
+/// is empty), or `None` when that overflows `usize`. Every bound this crate checks
+/// before gemm goes through here: computed with wrapping arithmetic, as it once was,
+/// a stride of 2⁶³ times two rows wrapped to 0 and passed the check in release builds.
+pub(crate) fn extent(
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
+    }
+    (rows - 1)
+        .checked_mul(row_stride)?
+        .checked_add((cols - 1).checked_mul(col_stride)?)?
+        .checked_add(1)
 }
 
 /// `dst = (accumulate ? dst : 0) + scale · lhs · rhs`, with `lhs` `[m, k]`, `rhs`
 /// `[k, n]` and `dst` `[m, n]` row-major with row stride `dst_row_stride`.
 ///
 /// # Panics
-/// If a view does not cover its matrix or `dst`'s rows would overlap.
+/// If a view does not cover its matrix, `dst`'s rows would overlap, or a stride does not
+/// fit in `isize` (gemm's stride type; no slice is that long, so such a stride can only
+/// be a bug, even along a single row where it is never used).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     m: usize,
@@ -172,24 +216,29 @@ pub(crate) fn matmul(
 ) {
     assert!(lhs.covers(m, k) && rhs.covers(k, n), "matmul: an operand is out of bounds");
     assert!(
-        m == 0 || n == 0 || ((m - 1) * dst_row_stride + n <= dst.len()),
+        extent(m, n, dst_row_stride, 1).is_some_and(|end| end <= dst.len()),
         "matmul: dst too short"
     );
     assert!(m <= 1 || dst_row_stride >= n, "matmul: dst rows overlap");
+    let stride = |s: usize| isize::try_from(s).expect("matmul: a stride does not fit in isize");
+    let strides = [lhs.row_stride, lhs.col_stride, rhs.row_stride, rhs.col_stride, dst_row_stride]
+        .map(stride);
+    let [lhs_rs, lhs_cs, rhs_rs, rhs_cs, dst_rs] = strides;
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            dst.chunks_mut(dst_row_stride).take(m).for_each(|row| row[..n].fill(0.0));
+            // `m · dst_row_stride` is bounded by the extent checked above.
+            (0..m).for_each(|r| dst[r * dst_row_stride..][..n].fill(0.0));
         }
         return;
     }
     let parallelism =
         if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the asserts above bound every element gemm reads (`lhs`, `rhs`) or writes
-    // (`dst`, through an exclusive borrow) within its slice; strides are non-negative
-    // and fit in `isize` because they index existing slices.
+    // (`dst`, through an exclusive borrow) within its slice, with checked arithmetic;
+    // the strides are non-negative and were converted to `isize` without wrapping.
     unsafe {
         gemm::gemm(
             m,
@@ -197,14 +246,14 @@ pub(crate) fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            dst_row_stride as isize,
+            dst_rs,
             accumulate,
             lhs.data.as_ptr(),
-            lhs.col_stride as isize,
-            lhs.row_stride as isize,
+            lhs_cs,
+            lhs_rs,
             rhs.data.as_ptr(),
-            rhs.col_stride as isize,
-            rhs.row_stride as isize,
+            rhs_cs,
+            rhs_rs,
             1.0,
             scale,
             false,

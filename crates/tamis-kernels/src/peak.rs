@@ -8,6 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod tests;
+
 /// Peak FMA throughput of `threads` threads, in GFLOP/s (one FMA = 2 FLOPs per lane),
 /// measured for about `duration`; the better of 256-bit and (where the CPU has it)
 /// 512-bit FMAs, since CPUs differ on which issues more. `None` on CPUs without
@@ -71,7 +74,8 @@ fn measure(isa: Isa, threads: usize, duration: Duration) -> f64 {
         }
     });
     let seconds = start.elapsed().as_secs_f64();
-    (threads * iters) as f64 * isa.flops_per_iter() / seconds / 1e9
+    // In f64: `threads · iters` may not fit in `usize` for a caller's thread count.
+    threads as f64 * iters as f64 * isa.flops_per_iter() / seconds / 1e9
 }
 
 fn run(isa: Isa, iters: usize) -> f32 {

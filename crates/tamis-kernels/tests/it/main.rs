@@ -2,6 +2,7 @@
 
 mod activation;
 mod attention;
+mod bounds;
 mod linear;
 mod norm;
 mod peak;
@@ -24,6 +25,11 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Under Miri (`scripts/miri/run.sh`), which interprets every step a thousand times
+/// slower, tests take one value in `MIRI_STEP` of their sweeps and smaller shapes: the
+/// code paths stay the same, only the number of values through them shrinks.
+pub const MIRI_STEP: usize = if cfg!(miri) { 37 } else { 1 };
 
 /// A rayon pool of two threads, so tests exercise the parallel paths on any machine.
 pub fn pool() -> rayon::ThreadPool {

@@ -1,0 +1,134 @@
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::{Strided, extent, matmul};
+
+/// 2⁶³: the first `usize` that does not fit in `isize`.
+const PAST_ISIZE: usize = isize::MAX as usize + 1;
+
+#[test]
+fn extent_is_one_past_the_last_element_or_none_on_overflow() {
+    let check = |(rows, cols, row_stride, col_stride): (usize, usize, usize, usize),
+                 expect: Option<usize>| {
+        assert_eq!(
+            extent(rows, cols, row_stride, col_stride),
+            expect,
+            "{rows}×{cols}, strides {row_stride}, {col_stride}"
+        );
+    };
+    check((0, 5, usize::MAX, usize::MAX), Some(0));
+    check((5, 0, usize::MAX, usize::MAX), Some(0));
+    check((1, 1, usize::MAX, usize::MAX), Some(1));
+    check((2, 3, 4, 1), Some(7));
+    check((3, 2, 1, 3), Some(6));
+    check((usize::MAX, 1, 1, usize::MAX), Some(usize::MAX));
+    // The last index fits, one past it does not.
+    check((usize::MAX, 2, 1, 1), None);
+    // A stride that overflows only times the row count.
+    check((3, 2, PAST_ISIZE, 1), None);
+    check((2, 1, usize::MAX, 0), None);
+    // Each term fits, their sum does not.
+    check((2, 2, PAST_ISIZE, PAST_ISIZE), None);
+    check((PAST_ISIZE + 1, 1, 2, 0), None);
+    check((1, usize::MAX, 0, 2), None);
+}
+
+/// A named call and the panic message it must contain.
+type Case<'a> = (&'static str, &'static str, Box<dyn FnOnce() + 'a>);
+
+/// The panic message of `f`, or `None` when it returns.
+fn panic_message(f: impl FnOnce()) -> Option<String> {
+    let payload = catch_unwind(AssertUnwindSafe(f)).err()?;
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
+#[test]
+fn matmul_refuses_views_whose_bounds_overflow() {
+    let data = [1.0f32; 4];
+    let view = |row_stride, col_stride| Strided { data: &data, row_stride, col_stride };
+    let contiguous = view(2, 1);
+    let cases: [Case<'_>; 6] = [
+        (
+            "lhs rows · stride wraps to inside",
+            "matmul: an operand is out of bounds",
+            // (2⁶³ + 1 - 1) · 2 + 1 wraps to 1.
+            Box::new(|| {
+                matmul(
+                    PAST_ISIZE + 1,
+                    1,
+                    2,
+                    contiguous,
+                    contiguous,
+                    &mut [0.0; 4],
+                    1,
+                    false,
+                    1.0,
+                    1,
+                )
+            }),
+        ),
+        (
+            "rhs column stride wraps to 0",
+            "matmul: an operand is out of bounds",
+            // Kᵀ-like view: (3 - 1) · 2⁶³ wraps to 0.
+            Box::new(|| {
+                matmul(1, 3, 1, contiguous, view(1, PAST_ISIZE), &mut [0.0; 4], 3, false, 1.0, 1)
+            }),
+        ),
+        (
+            "dst stride overflows times the row count",
+            "matmul: dst too short",
+            Box::new(|| {
+                matmul(3, 1, 1, view(1, 1), contiguous, &mut [0.0; 4], PAST_ISIZE, false, 1.0, 1)
+            }),
+        ),
+        (
+            "dst stride of usize::MAX",
+            "matmul: dst too short",
+            // As an `isize` this stride was -1: gemm wrote before the buffer.
+            Box::new(|| {
+                matmul(2, 1, 1, contiguous, contiguous, &mut [0.0; 4], usize::MAX, false, 1.0, 1)
+            }),
+        ),
+        (
+            "one row, dst stride past isize::MAX",
+            "matmul: a stride does not fit in isize",
+            Box::new(|| {
+                matmul(1, 2, 1, contiguous, contiguous, &mut [0.0; 4], PAST_ISIZE, false, 1.0, 1)
+            }),
+        ),
+        (
+            "one row, lhs stride past isize::MAX",
+            "matmul: a stride does not fit in isize",
+            Box::new(|| {
+                matmul(1, 2, 2, view(usize::MAX, 1), contiguous, &mut [0.0; 4], 2, false, 1.0, 1)
+            }),
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(name, expected, case)| match panic_message(case) {
+            Some(message) if message.contains(expected) => None,
+            Some(message) => Some(format!("{name}: panicked with {message:?}")),
+            None => Some(format!("{name}: returned instead of refusing")),
+        })
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn matmul_with_no_inner_dimension_zeroes_or_keeps_strided_rows() {
+    let empty = Strided { data: &[], row_stride: 0, col_stride: 0 };
+    let mut dst = [5.0; 7];
+    // Two rows of two, three apart: elements 2 and 5.. stay.
+    matmul(2, 2, 0, empty, empty, &mut dst, 3, true, 1.0, 1);
+    assert_eq!(dst, [5.0; 7]);
+    matmul(2, 2, 0, empty, empty, &mut dst, 3, false, 1.0, 1);
+    assert_eq!(dst, [0.0, 0.0, 5.0, 0.0, 0.0, 5.0, 5.0]);
+    // One row with a row stride of 0, which `chunks_mut` would refuse.
+    let mut one = [5.0; 2];
+    matmul(1, 2, 0, empty, empty, &mut one, 0, false, 1.0, 1);
+    assert_eq!(one, [0.0; 2]);
+}
