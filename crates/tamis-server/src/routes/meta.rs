@@ -23,6 +23,17 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         let body = json!({ "status": "shutting_down" });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
+    // A model that cannot answer makes its requests fail: take the node out of rotation.
+    if let Some(model) = state.unready_model() {
+        return ApiError::new(
+            crate::error::ErrorType::Unavailable,
+            format!(
+                "model {model} cannot serve: its forward passes keep panicking or its thread is \
+             restarting"
+            ),
+        )
+        .into_response();
+    }
     // A node whose shared store cannot be read is not ready to search.
     let names = collection_names(&state).await;
     let collections = match names {
