@@ -47,8 +47,7 @@ struct Prefix {
 
 /// Where a prefix of `text` of about `budget_bytes` bytes ends: the start of the last run
 /// of whitespace within them, after some non-whitespace. `None` when the text is not
-/// longer than the budget, or holds no such run within it (then only the whole text is
-/// safe to tokenize).
+/// longer than the budget, or holds no such run within it.
 fn prefix_end(text: &str, budget_bytes: usize) -> Option<usize> {
     if text.len() <= budget_bytes {
         return None;
@@ -247,9 +246,14 @@ impl TextTokenizer {
     ) -> Result<Prefix> {
         let mut budget_bytes = wanted.saturating_mul(PREFIX_BYTES_PER_TOKEN).max(MIN_PREFIX_BYTES);
         loop {
-            let Some(end) = prefix_end(text, budget_bytes) else {
+            if text.len() <= budget_bytes {
                 let encoding = encode(text).map_err(|e| self.error(e))?;
                 return Ok(Prefix { encoding, whole: true });
+            }
+            let Some(end) = prefix_end(text, budget_bytes) else {
+                // No whitespace yet: a longer prefix may have some.
+                budget_bytes = budget_bytes.saturating_mul(2);
+                continue;
             };
             // `prefix_end` returns a char boundary of `text`; `get` keeps that checked.
             let part = text.get(..end).unwrap_or(text);
