@@ -205,7 +205,7 @@ impl TextTokenizer {
                     (false, true) => b_len <= room || a_len > b_len,
                     // Both are cut and get half the room each: only an odd room cares
                     // which is longer.
-                    (false, false) => room % 2 == 0,
+                    (false, false) => room.is_multiple_of(2),
                 };
             if decided {
                 return Ok((a, b));

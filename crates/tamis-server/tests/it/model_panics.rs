@@ -11,9 +11,9 @@ use crate::{TestServer, fixture};
 
 /// A server whose reranker panics on every pass holding the token of `marker`.
 fn server_panicking_on(marker: &str) -> TestServer {
-    let model = CrossEncoder::load(&fixture("bert-ce-1label"), &Default::default()).unwrap();
-    let token_id = model.tokenize(&[("q", marker)]).unwrap()[0].ids[3];
-    let clean = model.tokenize(&[("a query", "a cat sat on the mat")]).unwrap();
+    let model = CrossEncoder::load(&fixture("bert-ce-1label"), &Default::default()).expect("model");
+    let token_id = model.tokenize(&[("q", marker)]).expect("tokens")[0].ids[3];
+    let clean = model.tokenize(&[("a query", "a cat sat on the mat")]).expect("tokens");
     assert!(!clean[0].ids.contains(&token_id), "the marker must be a token of its own");
     let metrics = Arc::new(Metrics::new());
     let limits = Limits::default();
@@ -24,11 +24,11 @@ fn server_panicking_on(marker: &str) -> TestServer {
         metrics.clone(),
         token_id,
     )
-    .unwrap();
+    .expect("reranker thread");
     let config = ServerConfig { limits, api_key: None, read_only_key: None };
     let models = Models { embedder: None, rerankers: vec![reranker] };
-    let state = Arc::new(AppState::new(config, models, None, metrics).unwrap());
-    let dir = tempfile::TempDir::new().unwrap();
+    let state = Arc::new(AppState::new(config, models, None, metrics).expect("state"));
+    let dir = tempfile::TempDir::new().expect("temp dir");
     TestServer { router: tamis_server::router(state.clone()), state, dir }
 }
 
@@ -46,9 +46,9 @@ async fn a_panicking_forward_pass_fails_its_request_and_the_next_one_succeeds() 
     let metrics = server.get("/metrics").await.text;
     assert!(metrics.contains("tamis_model_panics_total{model=\"tiny-ce\"} 1"), "{metrics}");
 
-    // Passes that keep panicking make the node unready, naming the model, until one
-    // succeeds.
-    for _ in 1..tamis_server::batcher::UNREADY_AFTER_PANICS {
+    // Passes that keep panicking (the good pass above reset the count) make the node
+    // unready, naming the model, until one succeeds.
+    for _ in 0..tamis_server::batcher::UNREADY_AFTER_PANICS {
         server.post("/rerank", bad.clone()).await.expect(500);
     }
     server.get("/ready").await.expect_error(503, "unavailable", "tiny-ce");
