@@ -61,7 +61,9 @@ pub struct ServeArgs {
     #[arg(long, env = "TAMIS_READ_ONLY_KEY", hide_env_values = true, value_name = "KEY")]
     read_only_key: Option<String>,
 
-    /// Largest request body in bytes (413 beyond it).
+    /// Largest request body in bytes (413 beyond it). A request's memory is a small multiple
+    /// of its body plus work bounded by the models' lengths (long texts are tokenized only
+    /// as far as truncation needs; a text without whitespace is tokenized whole).
     #[arg(long, default_value_t = Limits::default().max_body_bytes, value_name = "BYTES")]
     max_body_bytes: usize,
 

@@ -42,7 +42,8 @@ pub struct Prediction {
     pub scores: Vec<f32>,
     /// Whether the pair was cut to fit the maximum length.
     pub truncated: bool,
-    /// How many tokens were cut.
+    /// How many tokens were cut (a lower bound for texts far longer than the model's
+    /// length: see [`Tokens::dropped_tokens`]).
     pub dropped_tokens: usize,
 }
 
@@ -151,6 +152,12 @@ impl CrossEncoder {
     /// Tokenizes pairs exactly as [`CrossEncoder::predict`] does, truncation included.
     pub fn tokenize(&self, pairs: &[(&str, &str)]) -> Result<Vec<Tokens>> {
         self.tokenizer.encode_pairs(pairs)
+    }
+
+    /// Byte ranges of the first `n` tokens of `text` (all when it has fewer), special
+    /// tokens aside; the work is bounded by `n`, not by the text's size.
+    pub fn first_token_offsets(&self, text: &str, n: usize) -> Result<Vec<(usize, usize)>> {
+        self.tokenizer.first_token_offsets(text, n)
     }
 
     /// Scores each (query, passage) pair, in input order.

@@ -12,9 +12,16 @@
 //! `/rerank`): interactive inputs fill a pass first, and bulk inputs fill at most what
 //! the model computes in [`BULK_PASS_TIME`] (its measured rate), so a query that arrives
 //! during a long upsert waits for one short pass rather than for the whole upsert.
+//!
+//! A panic does not take a model away for good. One inside a forward pass fails only the
+//! requests in that pass (a 500 naming an internal error); one anywhere else in the model
+//! thread fails the requests it held, and the thread's loop starts over with the jobs still
+//! queued. [`Health`] counts both, and says when the model cannot serve (`/ready`).
 
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -125,14 +132,61 @@ struct Pending<M: BatchModel> {
     failed: Option<ApiError>,
 }
 
+/// Consecutive forward passes that must panic before the model reports that it cannot
+/// serve. One panic is most likely one poisonous input, already failed with its pass, and
+/// the next pass usually succeeds: taking the node out of its load balancer for it would
+/// turn one bad request into an outage. Three passes in a row, each with other inputs,
+/// point at the model rather than the inputs. A pass that succeeds resets the count.
+pub const UNREADY_AFTER_PANICS: u32 = 3;
+
+/// The state of a model thread, as `/ready` and `/metrics` see it.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The thread is in its loop (false before it starts, while it restarts, and after
+    /// it stopped).
+    running: AtomicBool,
+    consecutive_panics: AtomicU32,
+    panics: AtomicU64,
+    restarts: AtomicU64,
+}
+
+impl Health {
+    /// Whether requests to this model can be answered: its thread runs and fewer than
+    /// [`UNREADY_AFTER_PANICS`] passes in a row panicked.
+    pub fn can_serve(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+            && self.consecutive_panics.load(Ordering::Acquire) < UNREADY_AFTER_PANICS
+    }
+
+    /// Forward passes that panicked since the start.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Acquire)
+    }
+
+    /// Times the model thread's loop was restarted after a panic outside a forward pass.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Acquire)
+    }
+}
+
+/// Marks the thread stopped however it ends, unwinding included.
+struct Stopped<'h>(&'h Health);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
+}
+
 /// The sending side of a model thread; cheap to clone.
 pub struct Batcher<M: BatchModel> {
     sender: mpsc::Sender<Job<M>>,
+    health: Arc<Health>,
 }
 
 impl<M: BatchModel> Clone for Batcher<M> {
     fn clone(&self) -> Self {
-        Batcher { sender: self.sender.clone() }
+        Batcher { sender: self.sender.clone(), health: self.health.clone() }
     }
 }
 
@@ -152,10 +206,19 @@ impl<M: BatchModel> Batcher<M> {
     ) -> std::io::Result<Batcher<M>> {
         let (sender, receiver) = mpsc::channel();
         let label = name.to_string();
-        std::thread::Builder::new()
-            .name(format!("tamis-model-{name}"))
-            .spawn(move || run(&*model, &receiver, limits, &metrics, &label))?;
-        Ok(Batcher { sender })
+        let health = Arc::new(Health::default());
+        // Ready from the start: jobs sent before the thread runs wait in the channel.
+        health.running.store(true, Ordering::Release);
+        let thread_health = health.clone();
+        std::thread::Builder::new().name(format!("tamis-model-{name}")).spawn(move || {
+            supervise(&*model, &receiver, limits, &metrics, &label, &thread_health)
+        })?;
+        Ok(Batcher { sender, health })
+    }
+
+    /// The model thread's state.
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Queues `inputs`; the receiver gets the outputs in order (or the pass's error).
@@ -167,8 +230,10 @@ impl<M: BatchModel> Batcher<M> {
         let (reply, receiver) = oneshot::channel();
         let job = Job { inputs, reply, submitted: Instant::now(), priority };
         if let Err(mpsc::SendError(job)) = self.sender.send(job) {
-            // The model thread is gone (it panicked): say so rather than hang.
-            let _ = job.reply.send(Err(ApiError::internal("the model thread stopped")));
+            // The model thread is gone (only a panic its loop could not catch ends it
+            // while senders exist): say so rather than hang.
+            let _ =
+                job.reply.send(Err(ApiError::internal("internal error: the model thread stopped")));
         }
         receiver
     }
@@ -193,13 +258,96 @@ impl<M: BatchModel> Batcher<M> {
     }
 }
 
-/// The model thread.
+/// The model thread: runs [`run`], and starts it over when it panics outside a forward
+/// pass (a bug in the batching itself, or in `BatchModel::tokens`). The jobs it held are
+/// dropped while unwinding, so their clients get an internal error at once; the jobs still
+/// in the channel are served by the new loop. Returns when every sender is gone.
+fn supervise<M: BatchModel>(
+    model: &M,
+    receiver: &mpsc::Receiver<Job<M>>,
+    limits: BatchLimits,
+    metrics: &Metrics,
+    name: &str,
+    health: &Health,
+) {
+    let _stopped = Stopped(health);
+    loop {
+        health.running.store(true, Ordering::Release);
+        // The receiver and the model are only read by `run`, and the model stays valid
+        // across a panic (see `forward_caught`); everything else `run` owns is dropped.
+        match catch_unwind(AssertUnwindSafe(|| run(model, receiver, limits, metrics, name, health)))
+        {
+            Ok(()) => return,
+            Err(payload) => {
+                health.running.store(false, Ordering::Release);
+                health.restarts.fetch_add(1, Ordering::AcqRel);
+                metrics.observe_restart(name);
+                tracing::error!(
+                    model = name,
+                    "the model thread panicked: {}; restarting it",
+                    panic_message(&*payload)
+                );
+            }
+        }
+    }
+}
+
+/// A panic's message, when it is a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+/// One forward pass, a panic turned into an internal error for that pass alone.
+///
+/// Unwinding out of `forward` cannot leave the model half-updated: `BatchModel::forward`
+/// takes `&self`, and the served models keep no interior mutability (weights are read
+/// only; every pass allocates its own activations), so the `AssertUnwindSafe` holds and
+/// the next pass runs on the same model. Should a model ever keep state that a panic
+/// corrupts, its later passes fail too and [`UNREADY_AFTER_PANICS`] reports it unready.
+/// The client sees no panic text, which may carry paths of the server's filesystem; the
+/// log has it.
+fn forward_caught<M: BatchModel>(
+    model: &M,
+    batch: &[M::Input],
+    metrics: &Metrics,
+    name: &str,
+    health: &Health,
+) -> Result<Vec<M::Output>, ApiError> {
+    match catch_unwind(AssertUnwindSafe(|| model.forward(batch))) {
+        Ok(result) => {
+            health.consecutive_panics.store(0, Ordering::Release);
+            result
+        }
+        Err(payload) => {
+            health.consecutive_panics.fetch_add(1, Ordering::AcqRel);
+            health.panics.fetch_add(1, Ordering::AcqRel);
+            metrics.observe_panic(name);
+            tracing::error!(
+                model = name,
+                inputs = batch.len(),
+                "a forward pass panicked: {}",
+                panic_message(&*payload)
+            );
+            Err(ApiError::internal(format!(
+                "internal error: the model {name} failed on the batch holding this request \
+                 (details are in the server log)"
+            )))
+        }
+    }
+}
+
+/// The model thread's loop.
 fn run<M: BatchModel>(
     model: &M,
     receiver: &mpsc::Receiver<Job<M>>,
     limits: BatchLimits,
     metrics: &Metrics,
     name: &str,
+    health: &Health,
 ) {
     let mut pending: VecDeque<Pending<M>> = VecDeque::new();
     let mut rate = Rate { tokens_per_second: None };
@@ -228,7 +376,7 @@ fn run<M: BatchModel>(
         }
         let n_tokens: usize = batch.iter().map(M::tokens).sum();
         let start = Instant::now();
-        let result = model.forward(&batch);
+        let result = forward_caught(model, &batch, metrics, name, health);
         let elapsed = start.elapsed();
         rate.observe(n_tokens, elapsed);
         metrics.observe_batch(name, batch.len(), n_tokens, elapsed);

@@ -20,6 +20,13 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request body, in bytes (413 beyond it).
+    ///
+    /// A request's memory is a small multiple of its body (the body, its parsed strings,
+    /// texts kept for the response) plus work bounded by the models' lengths: each text is
+    /// tokenized only up to about 8 bytes per token of the model's length (a text without
+    /// whitespace is the exception: it is tokenized whole), and passes hold at most
+    /// `max_batch_tokens`. Measured: four 7.5 MB `/rerank` requests at once stay under the
+    /// RSS of loading the model (`bench/runs/2026-12-02-xeon-2core/memory.md`).
     pub max_body_bytes: usize,
     /// Inference requests (rerank, embed, search) admitted at once, running or waiting;
     /// one more gets 429 with `Retry-After`.

@@ -57,6 +57,8 @@ pub struct Metrics {
     batch_tokens: Family<ModelLabels, Histogram, fn() -> Histogram>,
     batch_seconds: Family<ModelLabels, Histogram, fn() -> Histogram>,
     tokens: Family<ModelLabels, Counter>,
+    model_panics: Family<ModelLabels, Counter>,
+    model_restarts: Family<ModelLabels, Counter>,
     stage_seconds: Family<StageLabels, Histogram, fn() -> Histogram>,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
@@ -99,6 +101,18 @@ impl Metrics {
         registry.register("batch_duration_seconds", "Forward pass time", batch_seconds.clone());
         let tokens = Family::<ModelLabels, Counter>::default();
         registry.register("tokens", "Tokens through each model", tokens.clone());
+        let model_panics = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "model_panics",
+            "Forward passes that panicked (their requests failed with 500)",
+            model_panics.clone(),
+        );
+        let model_restarts = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "model_restarts",
+            "Model threads restarted after a panic outside a forward pass",
+            model_restarts.clone(),
+        );
         let stage_seconds = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
             "stage_duration_seconds",
@@ -122,6 +136,8 @@ impl Metrics {
             batch_tokens,
             batch_seconds,
             tokens,
+            model_panics,
+            model_restarts,
             stage_seconds,
             cache_hits,
             cache_misses,
@@ -144,6 +160,16 @@ impl Metrics {
         self.batch_tokens.get_or_create(&labels).observe(tokens as f64);
         self.batch_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
         self.tokens.get_or_create(&labels).inc_by(tokens as u64);
+    }
+
+    /// A forward pass of `model` that panicked.
+    pub fn observe_panic(&self, model: &str) {
+        self.model_panics.get_or_create(&ModelLabels { model: model.to_string() }).inc();
+    }
+
+    /// A restart of `model`'s thread.
+    pub fn observe_restart(&self, model: &str) {
+        self.model_restarts.get_or_create(&ModelLabels { model: model.to_string() }).inc();
     }
 
     /// One search stage's time.

@@ -57,7 +57,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|err| Err(ApiError::internal(format!("a worker thread failed: {err}"))))
 }
 
-struct CrossForward(Arc<CrossEncoder>);
+struct CrossForward {
+    model: Arc<CrossEncoder>,
+    /// Tests only (see [`RerankModel::panicking_on_token`]): a pass holding this token id
+    /// panics.
+    panic_on_token: Option<u32>,
+}
 
 impl BatchModel for CrossForward {
     type Input = Tokens;
@@ -68,7 +73,12 @@ impl BatchModel for CrossForward {
     }
 
     fn forward(&self, inputs: &[Tokens]) -> Result<Vec<Prediction>, ApiError> {
-        Ok(self.0.predict_tokens(inputs)?)
+        if let Some(marker) = self.panic_on_token
+            && inputs.iter().any(|t| t.ids.contains(&marker))
+        {
+            panic!("injected panic: the pass holds token {marker}");
+        }
+        Ok(self.model.predict_tokens(inputs)?)
     }
 }
 
@@ -113,10 +123,39 @@ impl RerankModel {
             kind: source.kind(),
             source: Box::new(source),
         })?;
+        RerankModel::spawn(name, model, label, limits, metrics, None)
+    }
+
+    /// A model whose forward pass panics on any batch holding token `token_id`: for tests
+    /// of panic containment (`batcher::Health`, `/ready`), nothing else.
+    #[doc(hidden)]
+    pub fn panicking_on_token(
+        name: String,
+        model: CrossEncoder,
+        limits: BatchLimits,
+        metrics: Arc<Metrics>,
+        token_id: u32,
+    ) -> crate::Result<RerankModel> {
+        RerankModel::spawn(name, model, 0, limits, metrics, Some(token_id))
+    }
+
+    fn spawn(
+        name: String,
+        model: CrossEncoder,
+        label: usize,
+        limits: BatchLimits,
+        metrics: Arc<Metrics>,
+        panic_on_token: Option<u32>,
+    ) -> crate::Result<RerankModel> {
         let model = Arc::new(model);
-        let batcher =
-            Batcher::spawn(&name, Arc::new(CrossForward(model.clone())), limits, metrics)?;
+        let forward = CrossForward { model: model.clone(), panic_on_token };
+        let batcher = Batcher::spawn(&name, Arc::new(forward), limits, metrics)?;
         Ok(RerankModel { name, model, label, batcher })
+    }
+
+    /// Whether its model thread can answer (see `batcher::Health::can_serve`).
+    pub fn can_serve(&self) -> bool {
+        self.batcher.health().can_serve()
     }
 
     /// The loaded model.
@@ -173,10 +212,13 @@ impl RerankModel {
     }
 
     /// `text` cut after its first `max_tokens` tokens (Cohere's `max_tokens_per_doc`).
+    /// Tokenizes only about `max_tokens` tokens' worth of the text.
     pub fn cut_to_tokens<'t>(&self, text: &'t str, max_tokens: usize) -> Result<&'t str, ApiError> {
-        let offsets = self.model.token_offsets(text)?;
+        let offsets = self.model.first_token_offsets(text, max_tokens.saturating_add(1))?;
         Ok(match offsets.get(max_tokens) {
-            Some(&(start, _)) => &text[..start],
+            // A tokenizer's offset need not be a char boundary (a byte-level token inside a
+            // character): cut before that character rather than panic.
+            Some(&(start, _)) => text.get(..floor_char_boundary(text, start)).unwrap_or(text),
             None => text,
         })
     }
@@ -244,6 +286,11 @@ impl EmbedModel {
         let model = Arc::new(model);
         let batcher = Batcher::spawn(&name, Arc::new(BiForward(model.clone())), limits, metrics)?;
         Ok(EmbedModel { index_id: name.clone(), name, model, batcher })
+    }
+
+    /// Whether its model thread can answer (see `batcher::Health::can_serve`).
+    pub fn can_serve(&self) -> bool {
+        self.batcher.health().can_serve()
     }
 
     /// Records `id` (rather than the name) in the indexes it creates, and expects it in
@@ -321,6 +368,16 @@ impl Tokenize for EmbedModel {
     }
 }
 
+/// The largest char boundary of `text` at or before `idx` (`str::floor_char_boundary`,
+/// unstable).
+fn floor_char_boundary(text: &str, idx: usize) -> usize {
+    let mut idx = idx.min(text.len());
+    while !text.is_char_boundary(idx) {
+        idx -= 1;
+    }
+    idx
+}
+
 /// A batcher failure seen through the engine's traits.
 fn model_error(err: ApiError) -> tamis_core::Error {
     let kind = match err.error_type {
@@ -332,3 +389,6 @@ fn model_error(err: ApiError) -> tamis_core::Error {
     };
     tamis_core::Error::Model { kind, source: err.message.into() }
 }
+
+#[cfg(test)]
+mod tests;

@@ -150,6 +150,14 @@ impl AppState {
         })
     }
 
+    /// The name of a served model that cannot answer now (its thread is restarting, or
+    /// its passes keep panicking: `batcher::Health`), for `/ready`.
+    pub fn unready_model(&self) -> Option<&str> {
+        let embedder = self.embedder.iter().filter(|e| !e.can_serve()).map(|e| e.name.as_str());
+        let rerankers = self.rerankers.iter().filter(|r| !r.can_serve()).map(|r| r.name.as_str());
+        embedder.chain(rerankers).next()
+    }
+
     /// Takes an admission slot, or `None` when every slot is taken (the caller answers 429).
     pub fn try_admit(&self) -> Option<Admitted> {
         let permit = self.admission.clone().try_acquire_owned().ok()?;

@@ -9,6 +9,7 @@
 mod encoders;
 mod fixtures;
 mod hub;
+mod long_texts;
 mod real_models;
 
 use std::path::{Path, PathBuf};

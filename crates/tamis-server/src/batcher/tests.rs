@@ -171,3 +171,78 @@ fn interactive_inputs_overtake_bulk_work_sized_to_a_short_pass() {
     assert!(tokens(&passes[2]) > fits / 2, "{passes:?}");
     assert_eq!(passes.iter().map(Vec::len).sum::<usize>(), 61);
 }
+
+/// Doubles its inputs; a pass holding [`PANIC_IN_FORWARD`] panics in `forward`, and
+/// [`PANIC_IN_TOKENS`] panics in the batching itself (outside `forward`).
+struct Panicky;
+
+const PANIC_IN_FORWARD: u32 = 666;
+const PANIC_IN_TOKENS: u32 = 777;
+
+impl BatchModel for Panicky {
+    type Input = u32;
+    type Output = u32;
+
+    fn tokens(input: &u32) -> usize {
+        assert_ne!(*input, PANIC_IN_TOKENS, "injected panic outside forward");
+        1
+    }
+
+    fn forward(&self, inputs: &[u32]) -> Result<Vec<u32>, ApiError> {
+        assert!(!inputs.contains(&PANIC_IN_FORWARD), "injected panic in /secret/path");
+        Ok(inputs.iter().map(|x| x * 2).collect())
+    }
+}
+
+fn panicky(max_batch_inputs: usize) -> (Batcher<Panicky>, Arc<Metrics>) {
+    let limits = BatchLimits { max_batch_tokens: 10_000, max_batch_inputs };
+    let metrics = Arc::new(Metrics::new());
+    let batcher = Batcher::spawn("panicky", Arc::new(Panicky), limits, metrics.clone()).unwrap();
+    (batcher, metrics)
+}
+
+#[test]
+fn a_panicking_pass_fails_only_its_requests_and_the_model_keeps_serving() {
+    // One input per pass: the marker's pass is the only one that panics.
+    let (batcher, metrics) = panicky(1);
+    let before = batcher.submit(vec![1], Priority::Interactive);
+    let marked = batcher.submit(vec![PANIC_IN_FORWARD], Priority::Interactive);
+    let after = batcher.submit(vec![3], Priority::Interactive);
+    assert_eq!(before.blocking_recv().unwrap().unwrap().outputs, [2]);
+    let err = marked.blocking_recv().unwrap().expect_err("the pass panicked");
+    assert_eq!(err.error_type, crate::error::ErrorType::Internal);
+    assert!(err.message.starts_with("internal error"), "{}", err.message);
+    assert!(!err.message.contains("/secret/path"), "the panic's text leaked: {}", err.message);
+    assert_eq!(after.blocking_recv().unwrap().unwrap().outputs, [6]);
+    // The next request, after the panic, is served too.
+    assert_eq!(batcher.run_blocking(vec![4], Priority::Interactive).unwrap().outputs, [8]);
+    assert_eq!(batcher.health().panics(), 1);
+    assert_eq!(batcher.health().restarts(), 0);
+    assert!(batcher.health().can_serve(), "one panic does not make the model unready");
+    assert!(metrics.encode().contains("tamis_model_panics_total{model=\"panicky\"} 1"));
+}
+
+#[test]
+fn passes_that_keep_panicking_make_the_model_unready_until_one_succeeds() {
+    let (batcher, _metrics) = panicky(1);
+    for n in 1..=UNREADY_AFTER_PANICS {
+        assert!(batcher.health().can_serve(), "unready after only {} panics", n - 1);
+        let err = batcher.run_blocking(vec![PANIC_IN_FORWARD], Priority::Interactive);
+        assert!(err.is_err());
+    }
+    assert!(!batcher.health().can_serve(), "{UNREADY_AFTER_PANICS} panics in a row");
+    assert_eq!(batcher.run_blocking(vec![5], Priority::Interactive).unwrap().outputs, [10]);
+    assert!(batcher.health().can_serve(), "a good pass makes it ready again");
+}
+
+#[test]
+fn a_panic_outside_forward_restarts_the_model_thread() {
+    let (batcher, metrics) = panicky(64);
+    let err = batcher.run_blocking(vec![PANIC_IN_TOKENS], Priority::Interactive);
+    assert_eq!(err.unwrap_err().error_type, crate::error::ErrorType::Internal);
+    // The restarted loop serves the next request.
+    assert_eq!(batcher.run_blocking(vec![7], Priority::Interactive).unwrap().outputs, [14]);
+    assert_eq!(batcher.health().restarts(), 1);
+    assert!(batcher.health().can_serve());
+    assert!(metrics.encode().contains("tamis_model_restarts_total{model=\"panicky\"} 1"));
+}

@@ -19,13 +19,22 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: models loaded and collections open; 503 once shutdown has begun.
+/// `GET /ready`: models serving and collections open; 503 once shutdown has begun, while
+/// a model cannot serve, or while the store cannot be read.
 #[utoipa::path(get, path = "/ready", tag = "meta", responses(
     (status = 200, description = "Ready: the models and the number of collections"),
-    (status = 503, description = "Not ready (shutting down, store unavailable)", body = ErrorBody)))]
+    (status = 503, description = "Not ready (shutting down, a model that cannot serve, store unavailable)", body = ErrorBody)))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.is_shutting_down() {
         return ApiError::unavailable("the server is shutting down").into_response();
+    }
+    // A model that cannot answer makes its requests fail: take the node out of rotation.
+    if let Some(model) = state.unready_model() {
+        let message = format!(
+            "model {model} cannot serve: its forward passes keep panicking or its thread is \
+             restarting"
+        );
+        return ApiError::unavailable(message).into_response();
     }
     // A node whose shared store cannot be read is not ready to search.
     let names = collection_names(&state).await;

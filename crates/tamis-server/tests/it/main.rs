@@ -4,6 +4,7 @@
 mod collections;
 mod embed;
 mod errors;
+mod model_panics;
 mod probes;
 mod real_models;
 mod rerank;
