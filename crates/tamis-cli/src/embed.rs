@@ -2,9 +2,10 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tamis_models::{BiEncoder, BiEncoderConfig, Prompt};
 
+use crate::jsonl::lines::parse_embed_line;
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
@@ -63,13 +64,6 @@ enum Role {
     Document,
 }
 
-#[derive(Deserialize)]
-struct EmbedLine {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    text: String,
-}
-
 #[derive(Serialize)]
 struct EmbedOutput<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,13 +76,7 @@ const CHUNK: usize = 256;
 
 pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
-    let lines = read_lines(args.io.input.as_deref(), |line| {
-        let parsed: EmbedLine = serde_json::from_str(line).context(
-            r#"expected a JSON object like {"text": "..."} or {"id": ..., "text": "..."}"#,
-        )?;
-        anyhow::ensure!(!parsed.text.trim().is_empty(), "the text is empty");
-        Ok(parsed)
-    })?;
+    let lines = read_lines(args.io.input.as_deref(), parse_embed_line)?;
     let normalize = match (args.normalize, args.no_normalize) {
         (true, _) => Some(true),
         (_, true) => Some(false),

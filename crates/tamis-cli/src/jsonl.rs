@@ -7,6 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub mod lines;
+
 /// Where JSON Lines come from and go to.
 #[derive(Debug, Args)]
 pub struct IoArgs {
@@ -28,26 +30,13 @@ pub fn source_name(input: Option<&Path>) -> String {
 /// failing on the first bad line with its number; nothing is computed before all lines parse.
 pub fn read_lines<T>(
     input: Option<&Path>,
-    mut parse: impl FnMut(&str) -> anyhow::Result<T>,
+    parse: impl FnMut(&str) -> anyhow::Result<T>,
 ) -> anyhow::Result<Vec<T>> {
     let reader: Box<dyn BufRead> = match input {
         Some(path) => Box::new(BufReader::new(fs_err::File::open(path)?)),
         None => Box::new(BufReader::new(std::io::stdin().lock())),
     };
-    let name = source_name(input);
-    let mut items = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {name}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item = parse(&line).with_context(|| format!("line {} of {name}", index + 1))?;
-        items.push(item);
-    }
-    if items.is_empty() {
-        anyhow::bail!("{name} has no input lines");
-    }
-    Ok(items)
+    lines::read_from(reader, &source_name(input), parse)
 }
 
 /// A JSON Lines writer on a file or standard output.

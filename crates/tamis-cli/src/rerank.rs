@@ -2,10 +2,11 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tamis_core::ScoreActivation;
 use tamis_models::{CrossEncoder, CrossEncoderConfig, Truncation};
 
+use crate::jsonl::lines::{RerankDocument, parse_rerank_line};
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
@@ -58,27 +59,6 @@ enum TruncationArg {
     OnlySecond,
 }
 
-#[derive(Deserialize)]
-struct RerankLine {
-    query: String,
-    documents: Vec<Document>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Document {
-    Text(String),
-    Object { text: String },
-}
-
-impl Document {
-    fn text(&self) -> &str {
-        match self {
-            Document::Text(text) | Document::Object { text } => text,
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct RerankOutput {
     results: Vec<RankedDocument>,
@@ -99,17 +79,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     if args.top_n == Some(0) {
         anyhow::bail!("--top-n must be at least 1");
     }
-    let lines = read_lines(args.io.input.as_deref(), |line| {
-        let parsed: RerankLine = serde_json::from_str(line).context(
-            r#"expected a JSON object like {"query": "...", "documents": ["...", ...]}"#,
-        )?;
-        anyhow::ensure!(!parsed.query.trim().is_empty(), "the query is empty");
-        anyhow::ensure!(!parsed.documents.is_empty(), "documents is empty");
-        if let Some(i) = parsed.documents.iter().position(|d| d.text().trim().is_empty()) {
-            anyhow::bail!("document {i} is empty");
-        }
-        Ok(parsed)
-    })?;
+    let lines = read_lines(args.io.input.as_deref(), parse_rerank_line)?;
     let config = CrossEncoderConfig {
         runtime: args.model.runtime(),
         max_length: args.model.max_length,
@@ -126,7 +96,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     let mut output = Output::open(args.io.output.as_deref())?;
     let bar = progress(lines.len(), "queries");
     for (line_index, line) in lines.iter().enumerate() {
-        let documents: Vec<&str> = line.documents.iter().map(Document::text).collect();
+        let documents: Vec<&str> = line.documents.iter().map(RerankDocument::text).collect();
         let ranked = model
             .rank(&line.query, &documents, args.top_n)
             .with_context(|| format!("scoring query {} of the input", line_index + 1))?;

@@ -157,6 +157,8 @@ impl Error {
             Error::Engine(err) => err.kind(),
             // A path that does not exist was given by the caller; other IO failures may pass.
             Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            // A file that is not UTF-8 text will not read better later: the user must fix it.
+            Error::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => ErrorKind::User,
             Error::Io(_) => ErrorKind::Unavailable,
         }
     }

@@ -27,3 +27,14 @@ pub use catalog::PgCatalog;
 pub use config::{PgConfig, is_postgres_url};
 pub use error::{Error, Result};
 pub use settings::PgOptions;
+
+/// The SQL text of `filter`'s condition on the jsonb expression `column` and its number of
+/// parameters, for the fuzz targets (`fuzz/`), which check it without a database.
+#[doc(hidden)]
+pub fn filter_condition_for_fuzzing(
+    filter: &tamis_engine::filter::Filter,
+    column: &str,
+) -> (String, usize) {
+    let condition = filter::condition(filter, column, 1);
+    (condition.sql, condition.params.len())
+}

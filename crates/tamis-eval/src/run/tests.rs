@@ -144,3 +144,18 @@ fn reading_a_missing_run_names_the_path() {
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
     assert_eq!(err.kind(), crate::ErrorKind::NotFound);
 }
+
+/// Found by the `eval_readers` fuzz target: a run or qrels file that is not UTF-8 was an IO
+/// error of kind `Unavailable` (exit 75, "try again later"); it is the user's file to fix.
+#[test]
+fn files_that_are_not_utf8_are_the_users_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.tsv");
+    fs_err::write(&path, b"query-id\tcorpus-id\tscore\nq\xe9\td1\t1\n").unwrap();
+    let run_err = Run::read_trec(&path).unwrap_err();
+    let qrels_err = crate::Qrels::read_beir_tsv(&path).unwrap_err();
+    for err in [run_err, qrels_err] {
+        assert_eq!(err.kind(), crate::ErrorKind::User, "{err}");
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+}
