@@ -56,6 +56,12 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    // tamis-lexical contains tantivy's panics on some damaged files (`Error::Damaged`);
+    // libFuzzer's hook would abort on those too. This hook only prints: a panic that
+    // escapes the target still aborts (libfuzzer-sys catches it and aborts), so it is
+    // still a crash.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| std::panic::set_hook(Box::new(|info| eprintln!("{info}"))));
     FIXTURE.get_or_init(|| {
         let dir = tamis_fuzz::scratch_dir("tamis-fuzz-store");
         let index_dir = dir.path().join("index");

@@ -92,11 +92,8 @@ impl Bm25Index {
         let analyzer = text_analyzer(&config);
         index.tokenizers().register(tokenizer_name(&config), analyzer.clone());
         let committed_seq = read_committed_seq(&index, dir)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(tantivy_error(dir))?;
+        let reader =
+            guarded(dir, || index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into())?;
         Ok(Bm25Index {
             dir: dir.to_path_buf(),
             config,
@@ -132,7 +129,7 @@ impl Bm25Index {
                         source => Error::Tantivy { path: self.dir.clone(), source },
                     })?;
                 self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
-                self.reader.reload().map_err(tantivy_error(&self.dir))?;
+                guarded(&self.dir, || self.reader.reload())?;
                 writer
             }
         };
@@ -149,7 +146,7 @@ impl Bm25Index {
         // The sequence first: the reader then reflects that commit or a later one, and a
         // later one is only re-read again by the next reload.
         self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
-        self.reader.reload().map_err(tantivy_error(&self.dir))?;
+        guarded(&self.dir, || self.reader.reload())?;
         Ok(())
     }
 
@@ -201,7 +198,7 @@ impl Bm25Index {
         prepared.set_payload(&format!("{SEQ_PAYLOAD_PREFIX}{seq}"));
         prepared.commit().map_err(tantivy_error(&self.dir))?;
         self.committed_seq = Some(seq);
-        self.reader.reload().map_err(tantivy_error(&self.dir))?;
+        guarded(&self.dir, || self.reader.reload())?;
         Ok(())
     }
 
@@ -302,6 +299,17 @@ fn read_committed_seq(index: &Index, dir: &Path) -> crate::Result<Option<u64>> {
         Some(payload) => parse_seq(&payload)
             .map(Some)
             .ok_or_else(|| Error::CorruptPayload { path: dir.to_path_buf(), payload }),
+    }
+}
+
+/// Runs a tantivy call that opens segment files. tantivy panics on some damaged files
+/// instead of failing (a file shorter than the footer it declares: an overflow in
+/// `FileSlice::slice_from_end`, found by `fuzz/fuzz_targets/store_corruption.rs`); the
+/// panic is contained here and becomes [`Error::Damaged`].
+fn guarded<T>(dir: &Path, call: impl FnOnce() -> tantivy::Result<T>) -> crate::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(tantivy_error(dir)),
+        Err(_) => Err(Error::Damaged { path: dir.to_path_buf() }),
     }
 }
 

@@ -71,6 +71,15 @@ pub enum Error {
         /// The index directory.
         path: PathBuf,
     },
+    /// A file of the index is damaged so that tantivy panicked reading it.
+    #[error(
+        "the BM25 index in {} is damaged (a file of it cannot be read); rebuild the index from its documents",
+        path.display()
+    )]
+    Damaged {
+        /// The index directory.
+        path: PathBuf,
+    },
     /// Reading or writing a file failed (the error names the file).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -92,7 +101,8 @@ impl Error {
             Error::AlreadyExists { .. }
             | Error::CorruptConfig { .. }
             | Error::UnsupportedFormat { .. }
-            | Error::SchemaMismatch { .. } => ErrorKind::User,
+            | Error::SchemaMismatch { .. }
+            | Error::Damaged { .. } => ErrorKind::User,
             Error::Io(_) | Error::Busy { .. } => ErrorKind::Unavailable,
             Error::Tantivy { source, .. } => match source {
                 // Another writer holds the directory, or the disk failed: retrying may help.
