@@ -19,16 +19,8 @@ tamis="${1:-target/debug/tamis}"
 [ $# -gt 0 ] && shift
 shared="${TAMIS_SHARED_DIR:-../shared}"
 limit="${OVERLOAD_LIMIT:-4}"
-[ -x "$tamis" ] || { echo "check_overload: $tamis not found (build it first: cargo build -p tamis-cli)" >&2; exit 1; }
-[ -d "$shared/models" ] || { echo "check_overload: $shared/models not found (set TAMIS_SHARED_DIR)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/serve.sh
+serve_setup check_overload "$tamis" "$shared"
 
 venv="${LOAD_VENV:-$work/venv}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiohttp' 2>/dev/null; then
@@ -36,23 +28,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiohttp' 2>/de
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench/requirements-load.txt
 fi
 
-"$tamis" serve --model "$shared/models/all-MiniLM-L6-v2" \
+serve_start --model "$shared/models/all-MiniLM-L6-v2" \
     --reranker "$shared/models/tamis-ce-minilm-l6-nfcorpus" \
-    --data-dir "$work/data" --max-concurrent-requests "$limit" \
-    --bind 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 240); do
-    url="$(sed -n 's/^listening on //p' "$work/serve.out")"
-    [ -n "$url" ] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "check_overload: tamis serve exited before listening:" >&2
-        cat "$work/serve.err" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
-[ -n "$url" ] || { echo "check_overload: tamis serve did not start listening within 120 s" >&2; cat "$work/serve.err" >&2; exit 1; }
+    --data-dir "$work/data" --max-concurrent-requests "$limit"
 echo "tamis serve ($tamis) listening on $url, pid $server_pid, --max-concurrent-requests $limit"
 
 # The peak RSS bound is about 4x the debug build's measured peak under this run (386 MiB).
@@ -62,17 +40,4 @@ echo "tamis serve ($tamis) listening on $url, pid $server_pid, --max-concurrent-
     --max-rss-mib 1536 "$@"
 
 # Healthy to the end: SIGTERM, and the process must exit on its own, with status 0.
-kill -TERM "$server_pid"
-for _ in $(seq 1 40); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.25
-done
-if kill -0 "$server_pid" 2>/dev/null; then
-    echo "check_overload: tamis serve did not stop within 10 s of SIGTERM" >&2
-    exit 1
-fi
-status=0
-wait "$server_pid" || status=$?
-server_pid=""
-[ "$status" = 0 ] || { echo "check_overload: tamis serve exited with status $status after SIGTERM" >&2; exit 1; }
-echo "tamis serve stopped cleanly on SIGTERM"
+serve_stop

@@ -13,37 +13,16 @@ tamis="${1:-target/debug/tamis}"
 shared="${TAMIS_SHARED_DIR:-../shared}"
 max_examples="${SCHEMA_MAX_EXAMPLES:-100}"
 seed="${SCHEMA_SEED:-18}"
-[ -x "$tamis" ] || { echo "check_schema: $tamis not found (build it first: cargo build -p tamis-cli)" >&2; exit 1; }
-[ -d "$shared/models" ] || { echo "check_schema: $shared/models not found (set TAMIS_SHARED_DIR)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/serve.sh
+serve_setup check_schema "$tamis" "$shared"
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet -r scripts/clients/schema-requirements.txt
 
 key="check-$RANDOM-$RANDOM"
-"$tamis" serve --model "$shared/models/all-MiniLM-L6-v2" \
+serve_start --model "$shared/models/all-MiniLM-L6-v2" \
     --reranker "$shared/models/tamis-ce-minilm-l6-nfcorpus" \
-    --data-dir "$work/data" --bind 127.0.0.1:0 --api-key "$key" > "$work/serve.out" 2> "$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 240); do
-    url="$(sed -n 's/^listening on //p' "$work/serve.out")"
-    [ -n "$url" ] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "check_schema: tamis serve exited before listening:" >&2
-        cat "$work/serve.err" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
-[ -n "$url" ] || { echo "check_schema: tamis serve did not start listening within 120 s" >&2; cat "$work/serve.err" >&2; exit 1; }
+    --data-dir "$work/data" --api-key "$key"
 echo "tamis serve listening on $url"
 
 # The document needs the key like every route but /health: fetched once, then read from disk.
