@@ -249,9 +249,11 @@ impl EmbeddedBackend {
         }
         if let Some(seq) = self.unsaved_vectors {
             if let Vectors::Hnsw(hnsw) = &self.vectors {
-                hnsw.save(self.dir.join(VECTOR_FILE))?;
-                fs_err::write(self.dir.join(VECTOR_SEQ_FILE), seq.to_string())
-                    .map_err(Error::Io)?;
+                let checksum = hnsw.save(self.dir.join(VECTOR_FILE))?;
+                // Renamed into place like the graph, so a reader never sees half a line.
+                let temporary = self.dir.join(format!("{VECTOR_SEQ_FILE}.tmp"));
+                fs_err::write(&temporary, format!("{seq} {checksum:08x}\n")).map_err(Error::Io)?;
+                fs_err::rename(&temporary, self.dir.join(VECTOR_SEQ_FILE)).map_err(Error::Io)?;
             }
             self.unsaved_vectors = None;
         }
@@ -305,16 +307,29 @@ impl EmbeddedBackend {
         self.vectors_seq = last;
         let file = self.dir.join(VECTOR_FILE);
         if n_chunks as usize >= self.settings.exact_below
-            && let (Some(seq), true) = (self.saved_vectors_seq(), file.is_file())
+            && let (Some((seq, checksum)), true) = (self.saved_vectors(), file.is_file())
             && seq <= last
         {
-            self.vectors = Vectors::Hnsw(HnswIndex::load_with(&file, self.hnsw)?);
-            let changes = self.changes_after(seq)?;
-            if !changes.is_empty() {
-                self.apply_vectors(&changes)?;
-                self.unsaved_vectors = Some(last);
+            let loaded = match checksum {
+                Some(checksum) => HnswIndex::load_checked(&file, self.hnsw, checksum),
+                // Saved before graphs had checksums: trusted, as it was then.
+                None => HnswIndex::load_with(&file, self.hnsw),
+            };
+            match loaded {
+                Ok(hnsw) => {
+                    self.vectors = Vectors::Hnsw(hnsw);
+                    let changes = self.changes_after(seq)?;
+                    if !changes.is_empty() {
+                        self.apply_vectors(&changes)?;
+                        self.unsaved_vectors = Some(last);
+                    }
+                    return Ok(());
+                }
+                // The graph is derived from the store: a damaged one (or one replaced
+                // between reading its record and its file) is rebuilt, losing nothing.
+                Err(tamis_vector::Error::Checksum { .. }) => {}
+                Err(err) => return Err(err.into()),
             }
-            return Ok(());
         }
         self.rebuild_vectors(n_chunks as usize)?;
         if matches!(self.vectors, Vectors::Hnsw(_)) {
@@ -323,10 +338,11 @@ impl EmbeddedBackend {
         Ok(())
     }
 
-    /// The store sequence the saved HNSW graph reflects, if one was saved.
-    fn saved_vectors_seq(&self) -> Option<u64> {
+    /// The store sequence the saved HNSW graph reflects and the graph file's CRC-32 (absent
+    /// in indexes saved before checksums), if a graph was saved and its record reads.
+    fn saved_vectors(&self) -> Option<(u64, Option<u32>)> {
         let text = fs_err::read_to_string(self.dir.join(VECTOR_SEQ_FILE)).ok()?;
-        text.trim().parse().ok()
+        parse_saved_vectors(&text)
     }
 
     fn rebuild_vectors(&mut self, n_chunks: usize) -> Result<()> {
@@ -474,7 +490,7 @@ impl EmbeddedBackend {
             return Ok(());
         }
         // A graph the writer saved since is loaded, rather than replaying all it holds.
-        if self.saved_vectors_seq().is_some_and(|saved| saved > self.vectors_seq) {
+        if self.saved_vectors().is_some_and(|(saved, _)| saved > self.vectors_seq) {
             return self.load_vectors();
         }
         let changes = self.changes_after(self.vectors_seq)?;
@@ -483,6 +499,19 @@ impl EmbeddedBackend {
         self.vectors_seq = last;
         Ok(())
     }
+}
+
+/// Reads `vectors.seq`: `"{seq} {crc32:08x}"`, or `"{seq}"` as written before checksums.
+/// Anything else is `None`, and the graph is rebuilt from the store.
+fn parse_saved_vectors(text: &str) -> Option<(u64, Option<u32>)> {
+    let mut fields = text.split_whitespace();
+    let seq = fields.next()?.parse().ok()?;
+    let checksum = match fields.next() {
+        None => None,
+        Some(hex) if hex.len() == 8 => Some(u32::from_str_radix(hex, 16).ok()?),
+        Some(_) => return None,
+    };
+    fields.next().is_none().then_some((seq, checksum))
 }
 
 // The engine's side of the boundary: every error leaves through `Error::into_engine`.

@@ -224,7 +224,8 @@ impl Bm25Index {
     /// terms are OR-ed, each looked up in every text field (a repeated term counts again).
     /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
     /// empty list. The filter is consulted while collecting, so a selective filter still
-    /// yields up to `k` hits.
+    /// yields up to `k` hits. A damaged file read here fails with [`Error::Damaged`] (so
+    /// does a panic inside `filter`, which cannot be told apart from tantivy's).
     pub fn search(
         &self,
         query: &str,
@@ -252,7 +253,8 @@ impl Bm25Index {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        searcher.search(&query, &TopKeys { k, filter }).map_err(tantivy_error(&self.dir))
+        // tantivy reads postings and fast fields lazily: a damaged file can panic here too.
+        guarded(&self.dir, || searcher.search(&query, &TopKeys { k, filter }))
     }
 
     fn key_term(&self, key: ChunkKey) -> Term {
@@ -302,10 +304,12 @@ fn read_committed_seq(index: &Index, dir: &Path) -> crate::Result<Option<u64>> {
     }
 }
 
-/// Runs a tantivy call that opens segment files. tantivy panics on some damaged files
-/// instead of failing (a file shorter than the footer it declares: an overflow in
-/// `FileSlice::slice_from_end`, found by `fuzz/fuzz_targets/store_corruption.rs`); the
-/// panic is contained here and becomes [`Error::Damaged`].
+/// Runs a tantivy call that opens or reads segment files. tantivy panics on some damaged
+/// files instead of failing (found by `fuzz/fuzz_targets/store_corruption.rs`: a file
+/// shorter than the footer it declares overflows `FileSlice::slice_from_end` at opening; a
+/// damaged skip index or term dictionary fails an `unwrap` or a slice while searching); the
+/// panic is contained here and becomes [`Error::Damaged`]. Checking every file's checksum
+/// at opening would catch these earlier but reads the whole index on every open.
 fn guarded<T>(dir: &Path, call: impl FnOnce() -> tantivy::Result<T>) -> crate::Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
         Ok(result) => result.map_err(tantivy_error(dir)),

@@ -68,6 +68,20 @@ pub enum Error {
         /// What the loader reported.
         reason: String,
     },
+    /// An index file's checksum is not the one recorded when it was saved: it was damaged
+    /// or replaced since.
+    #[error(
+        "vector index {} is damaged: its CRC-32 is {found:08x}, not the {expected:08x} recorded when it was saved",
+        path.display()
+    )]
+    Checksum {
+        /// The index file.
+        path: PathBuf,
+        /// The CRC-32 recorded at saving.
+        expected: u32,
+        /// The CRC-32 of the file now.
+        found: u32,
+    },
     /// Writing an index file failed.
     #[error("cannot save vector index {}: {reason}", path.display())]
     Save {

@@ -242,6 +242,42 @@ fn hnsw_takes_over_above_the_exact_threshold_and_survives_reopening() {
     assert_eq!(after[0].doc_id, "d45");
 }
 
+/// A saved graph damaged on disk is never handed to usearch (which would crash searching
+/// it): its checksum fails, the graph is rebuilt from the store and searches as before.
+#[test]
+fn a_damaged_saved_graph_is_rebuilt_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (texts, docs) = word_bag_documents(120);
+    let before = {
+        let mut index = crate::create(dir.path(), small_settings()).unwrap();
+        index.ingest_batch(&docs, MODELS).unwrap();
+        index.flush().unwrap();
+        search(&index, &texts[45], SearchMode::Dense, None)
+    };
+    let graph = dir.path().join(super::VECTOR_FILE);
+    let record = fs_err::read_to_string(dir.path().join(super::VECTOR_SEQ_FILE)).unwrap();
+    assert!(super::parse_saved_vectors(&record).unwrap().1.is_some(), "{record:?}");
+    let mut bytes = fs_err::read(&graph).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 64].fill(0xff);
+    fs_err::write(&graph, &bytes).unwrap();
+
+    let index = crate::open(dir.path()).unwrap();
+    assert_eq!(index.stats().unwrap().vector_index, "hnsw");
+    assert_eq!(ids(&search(&index, &texts[45], SearchMode::Dense, None)), ids(&before));
+    assert_eq!(self_retrieval_misses(&index, &texts, None), 0);
+}
+
+#[test]
+fn graph_records_parse_with_or_without_a_checksum_and_nothing_else() {
+    use super::parse_saved_vectors as parse;
+    assert_eq!(parse("17 0badf00d\n"), Some((17, Some(0x0bad_f00d))));
+    assert_eq!(parse("17\n"), Some((17, None)));
+    for bad in ["", "x", "17 0bad", "17 0badf00d 1", "-1 0badf00d", "17 zzzzzzzz"] {
+        assert_eq!(parse(bad), None, "{bad:?}");
+    }
+}
+
 /// How many of `texts`, searched for with k = depth = 1 and `ef_search`, do not find
 /// themselves first.
 pub(crate) fn self_retrieval_misses(index: &Index, texts: &[String], ef: Option<usize>) -> usize {

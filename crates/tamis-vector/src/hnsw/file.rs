@@ -3,6 +3,12 @@
 //! The file is `usearch`'s own format: a header (dimension, metric, scalar type,
 //! counts), the vectors and the graph. The search-time knobs (`expansion_*`, `threads`)
 //! are not part of a graph and are not stored; [`HnswIndex::load_with`] takes them.
+//!
+//! usearch trusts the file it loads: a damaged graph (a neighbour id out of range) makes
+//! a later search read out of bounds and crash the process, found by the
+//! `store_corruption` fuzz target. [`HnswIndex::save`] therefore returns the file's CRC-32,
+//! and [`HnswIndex::load_checked`] refuses a file that does not match it before usearch
+//! reads a byte of it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -16,8 +22,9 @@ impl HnswIndex {
     /// Writes the index to `path`, replacing the file if it exists.
     ///
     /// The index is written to a sibling temporary file first and renamed over `path`,
-    /// so a crash mid-write never leaves a truncated index under the real name.
-    pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<()> {
+    /// so a crash mid-write never leaves a truncated index under the real name. Returns the
+    /// CRC-32 of the file written, for [`load_checked`](Self::load_checked).
+    pub fn save(&self, path: impl AsRef<Path>) -> crate::Result<u32> {
         let path = path.as_ref();
         let mut temporary = OsString::from(path.as_os_str());
         temporary.push(".tmp");
@@ -31,8 +38,25 @@ impl HnswIndex {
             let _ = fs_err::remove_file(&temporary);
             return Err(err);
         }
+        let checksum = file_checksum(&temporary)?;
         fs_err::rename(&temporary, path)?;
-        Ok(())
+        Ok(checksum)
+    }
+
+    /// Like [`load_with`](Self::load_with), but first checks that the file's CRC-32 is
+    /// `checksum`, the value [`save`](Self::save) returned, and fails with
+    /// [`Error::Checksum`] if it is not: usearch never sees a damaged file.
+    pub fn load_checked(
+        path: impl AsRef<Path>,
+        params: HnswParams,
+        checksum: u32,
+    ) -> crate::Result<Self> {
+        let path = path.as_ref();
+        let found = file_checksum(path)?;
+        if found != checksum {
+            return Err(Error::Checksum { path: path.to_owned(), expected: checksum, found });
+        }
+        HnswIndex::load_with(path, params)
     }
 
     /// Reads an index saved by [`save`](Self::save), with the default search knobs.
@@ -40,7 +64,8 @@ impl HnswIndex {
         HnswIndex::load_with(path, HnswParams::default())
     }
 
-    /// Reads an index saved by [`save`](Self::save). `params.expansion_add`,
+    /// Reads an index saved by [`save`](Self::save), trusting its bytes: prefer
+    /// [`load_checked`](Self::load_checked) for a file that may be damaged. `params.expansion_add`,
     /// `params.expansion_search` and `params.threads` apply from now on;
     /// `params.connectivity` is ignored, because the graph was built with its own,
     /// which [`params`](Self::params) then reports.
@@ -92,6 +117,21 @@ impl HnswIndex {
         index.load(path_str).map_err(|err| load_error(err.what().to_owned()))?;
         let params = HnswParams { connectivity: index.connectivity(), ..params };
         HnswIndex::wrap(index, metric, params)
+    }
+}
+
+/// The CRC-32 of the file at `path`, read in blocks (a graph can be gigabytes).
+fn file_checksum(path: &Path) -> crate::Result<u32> {
+    use std::io::Read;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut block)?;
+        if read == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&block[..read]);
     }
 }
 

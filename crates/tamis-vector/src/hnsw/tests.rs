@@ -272,6 +272,31 @@ fn save_then_load_gives_identical_results() {
     );
 }
 
+/// A byte changed anywhere in a saved graph is caught by its checksum before usearch
+/// reads the file (usearch itself would load a damaged graph and crash searching it).
+#[test]
+fn load_checked_refuses_a_changed_file_before_usearch_reads_it() {
+    let (_, _, _, hnsw) = small_indexes(Metric::Cosine, HnswParams::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.usearch");
+    let checksum = hnsw.save(&path).unwrap();
+    let loaded = HnswIndex::load_checked(&path, HnswParams::default(), checksum).unwrap();
+    assert_eq!(loaded.len(), hnsw.len());
+
+    let original = fs_err::read(&path).unwrap();
+    for at in [0, 64, original.len() / 2, original.len() - 1] {
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x01;
+        fs_err::write(&path, &bytes).unwrap();
+        let err = HnswIndex::load_checked(&path, HnswParams::default(), checksum).unwrap_err();
+        assert!(matches!(err, Error::Checksum { .. }) && err.kind() == ErrorKind::User, "{err}");
+        assert!(err.to_string().contains("index.usearch"), "{err}");
+    }
+    fs_err::write(&path, &original[..original.len() - 1]).unwrap();
+    let err = HnswIndex::load_checked(&path, HnswParams::default(), checksum).unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }), "{err}");
+}
+
 #[test]
 fn file_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
