@@ -431,11 +431,16 @@ pub async fn delete_documents(
     ApiJson(body): ApiJson<DeleteDocuments>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let collection = collection(&state, &name).await?;
-    let limits = &state.config.limits.filter;
-    let filter = body.filter.as_deref().map(|f| Filter::parse_with(f, limits)).transpose()?;
+    let limits = &state.config.limits;
+    let filter =
+        body.filter.as_deref().map(|f| Filter::parse_with(f, &limits.filter)).transpose()?;
     let ids = body.ids;
     if ids.is_none() == filter.is_none() {
         return Err(ApiError::bad_request("send `ids` or `filter` (one of them)"));
+    }
+    if let Some(ids) = &ids {
+        // As many as one upsert may write, so a client deletes what it wrote in as many requests.
+        limits.check_texts("ids", ids.iter().map(String::as_str))?;
     }
     let deleted = blocking(move || {
         let _writing = collection.begin_write()?;

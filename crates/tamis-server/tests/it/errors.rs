@@ -409,6 +409,31 @@ async fn each_limit_admits_its_value_and_refuses_one_more_naming_its_flag() {
         "bad_request",
         "--max-query-bytes",
     );
+
+    // Ids per deletion (the upserts above wrote a, b and c).
+    let delete = |ids: &[&str]| json!({ "ids": ids });
+    let reply =
+        server.post("/v1/collections/docs/documents/delete", delete(&["a", "b", "x"])).await;
+    assert_eq!(reply.expect(200).body["deleted"], 2);
+    server
+        .post("/v1/collections/docs/documents/delete", delete(&["c", "d", "e", "f"]))
+        .await
+        .expect_error(413, "payload_too_large", "--max-inputs-per-request");
+
+    // /info reports every limit in force.
+    let info = server.get("/info").await.expect(200);
+    for (name, value) in [
+        ("max_inputs_per_request", 3),
+        ("max_k", 2),
+        ("max_depth", 5),
+        ("max_candidates", 4),
+        ("max_query_bytes", 10),
+        ("max_document_bytes", 20),
+        ("max_metadata_bytes", 30),
+        ("max_filter_depth", 32),
+    ] {
+        assert_eq!(info.body["limits"][name], value, "{name} in {}", info.body);
+    }
 }
 
 #[tokio::test]
