@@ -24,13 +24,15 @@ cargo "+$toolchain" miri setup >/dev/null
 # gemm call that Linear and attention make through linear.rs's `unsafe` block.
 echo "== pass 1: portable builds"
 cargo "+$toolchain" miri test -p tamis-kernels --locked --lib
-# The integration tests that finish under Miri on a 2-core machine. Left out: the tests
-# that run attention or Linear on a 2-thread rayon pool (idle workers spin in the
-# interpreter, it seems: attention::packed_sequences_* ran over 6 minutes without
-# finishing), and norm and peak, not yet timed under Miri.
-cargo "+$toolchain" miri test -p tamis-kernels --locked --test it -- \
-    bounds activation attention::first_query attention::gaps attention::overlapping \
-    attention::padding
+# The integration tests, all of them. The kernels run on rayon pools there (a 2-thread
+# one, and the global pool that attention and the bounds tests reach), where Miri also
+# checks the threads' accesses for data races. Without -Zmiri-ignore-leaks they pass and
+# then fail at exit: crossbeam-epoch (under rayon) never frees its last deferred deque
+# buffers, and rayon's pool threads are never joined, which Miri reports as leaks and as
+# "the main thread terminated without waiting for all remaining threads". Neither is
+# undefined behaviour; the library tests above keep the leak check.
+MIRIFLAGS="$MIRIFLAGS -Zmiri-ignore-leaks" \
+    cargo "+$toolchain" miri test -p tamis-kernels --locked --test it
 
 # Pass 2, as a CPU with AVX2, FMA and AVX-512F: the features are enabled at compile time,
 # so `is_x86_feature_detected!` is true under Miri too and the dispatch makes its
