@@ -86,7 +86,9 @@ pub struct PairScore {
     pub logit: f32,
     /// Whether the pair was cut to fit the model's maximum length.
     pub truncated: bool,
-    /// How many tokens were cut to fit.
+    /// How many tokens were cut to fit: exact for texts up to about 8 bytes per token of
+    /// the model's length, a lower bound (still above 0) for longer ones, which are only
+    /// tokenized as far as truncation needs.
     pub dropped_tokens: usize,
 }
 

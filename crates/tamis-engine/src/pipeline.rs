@@ -198,7 +198,8 @@ pub struct PipelineHit {
     pub stage1: Place,
     /// Rank and score in each rerank stage that scored the document, in stage order.
     pub reranks: Vec<Option<Place>>,
-    /// Tokens the last reranker to score the best chunk had to cut from the pair.
+    /// Tokens the last reranker to score the best chunk had to cut from the pair (a lower
+    /// bound for very long chunks: see [`tamis_core::PairScore::dropped_tokens`]).
     pub dropped_tokens: usize,
 }
 

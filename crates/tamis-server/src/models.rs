@@ -104,7 +104,8 @@ pub struct PairOutput {
     pub relevance: f32,
     /// Whether the pair was cut to fit.
     pub truncated: bool,
-    /// Tokens cut.
+    /// Tokens cut: exact up to about 8 bytes of text per token of the model's length, a
+    /// lower bound (above 0) for longer texts, which are tokenized only as far as needed.
     pub dropped_tokens: usize,
     /// Tokens the model read.
     pub tokens: usize,

@@ -213,7 +213,8 @@ pub struct SearchResult {
     /// Rank and score after each reranker (null where it was not scored).
     #[schema(value_type = Vec<Object>)]
     pub reranks: serde_json::Value,
-    /// Tokens the last reranker cut from its passage.
+    /// Tokens the last reranker cut from its passage (a lower bound for very long passages,
+    /// which are tokenized only as far as truncation needs).
     pub dropped_tokens: usize,
 }
 
