@@ -66,6 +66,16 @@ cargo +nightly fetch --locked --manifest-path fuzz/Cargo.toml
 # A build without ASan goes to its own target directory, so neither rebuilds the other.
 build=(--sanitizer "$sanitizer")
 [ "$sanitizer" = address ] || build+=(--target-dir "fuzz/target-$sanitizer")
+# Flags only some targets take. store_corruption: LeakSanitizer's check after each input
+# reported 256 bytes of thread-local destructor lists (`__cxa_thread_atexit_impl`) once in
+# 74 000 executions, among 3 933 contained tantivy panics: threads that a rarely reached
+# path starts once and keeps, not a leak per input; this target looks for crashes.
+extra_flags() {
+    case "$1" in
+        store_corruption) echo -detect_leaks=0 ;;
+    esac
+}
+
 echo "== fuzz build (nightly, sanitizer: $sanitizer)"
 cargo +nightly fuzz build "${build[@]}"
 
@@ -83,7 +93,7 @@ for target in "${selected[@]}"; do
     # -timeout: one input taking 30 s is a hang worth reporting. The first corpus directory
     # receives new inputs; the committed seeds are only read.
     if cargo +nightly fuzz run "${build[@]}" "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
-        "${limits[@]}" -max_len="$(max_len "$target")" -timeout=30 -print_final_stats=1 \
+        "${limits[@]}" -max_len="$(max_len "$target")" -timeout=30 -print_final_stats=1 $(extra_flags "$target") \
         >"$log" 2>&1; then
         grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)|^Done|cov: ' "$log" | tail -5
     else

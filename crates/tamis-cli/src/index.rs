@@ -14,6 +14,7 @@ use tamis_engine::{
 use tamis_postgres::PgOptions;
 
 use crate::exit::Failure;
+use crate::filter_args::FilterLimitArgs;
 use crate::jsonl::progress;
 use crate::location::{IndexLocation, LocationArgs};
 use crate::model_args::{EngineModelArgs, configure_threads};
@@ -61,6 +62,10 @@ pub struct IndexArgs {
     /// `tamis search --filter`, e.g. 'year < 2000').
     #[arg(long, value_name = "EXPR", conflicts_with_all = ["input", "delete"])]
     delete_where: Option<String>,
+
+    /// Bounds on `--delete-where`, as on `tamis search --filter`.
+    #[command(flatten)]
+    filter_limits: FilterLimitArgs,
 
     #[command(flatten)]
     model: EngineModelArgs,
@@ -266,7 +271,9 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
                 store.describe()
             )));
         }
-        let filter = Filter::parse(expression)?;
+        let limits = args.filter_limits.limits();
+        limits.validate()?;
+        let filter = Filter::parse_with(expression, &limits)?;
         let mut index = store.open()?;
         let (documents, chunks) = index.delete_matching(&filter)?;
         index.flush()?;

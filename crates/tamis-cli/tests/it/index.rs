@@ -120,6 +120,8 @@ fn issue_18_filters_past_the_limits_exit_65_with_one_line() {
         let output = tamis(&["search", dir, "q", "--mode", "bm25", "--filter", &filter], "", &[]);
         assert_fails_with(&output, INPUT, flag);
         assert_fails_with(&output, INPUT, "filter too large");
+        let output = tamis(&["index", dir, "--delete-where", &filter], "", &[]);
+        assert_fails_with(&output, INPUT, flag);
     }
     // The limits' flags raise them, and are range-checked.
     let deep = parentheses(40);
@@ -132,6 +134,10 @@ fn issue_18_filters_past_the_limits_exit_65_with_one_line() {
         &[&["--mode", "bm25", "--filter", &deep], &raised[..]].concat(),
     );
     assert_eq!(found, ["3"]);
+    let output = tamis(&["index", dir, "--delete-where", &deep], "", &[]);
+    assert_fails_with(&output, INPUT, "max_filter_depth = 32");
+    tamis_ok(&[&["index", dir, "--delete-where", &deep][..], &raised[..]].concat());
+    assert!(search_ids(&index, "soy statins", &["--mode", "bm25"]).iter().all(|id| id != "3"));
     for (flag, value) in [("--max-filter-depth", "0"), ("--max-filter-terms", "10001")] {
         let output = tamis(&["search", dir, "q", "--mode", "bm25", flag, value], "", &[]);
         assert_fails_with(&output, INPUT, flag);
