@@ -15,6 +15,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use tamis_core::{ChunkKey, Hit, KeyFilter};
+use tantivy::directory::error::OpenReadError;
+use tantivy::index::SegmentComponent;
 use tantivy::indexer::UserOperation;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
@@ -92,6 +94,7 @@ impl Bm25Index {
         let analyzer = text_analyzer(&config);
         index.tokenizers().register(tokenizer_name(&config), analyzer.clone());
         let committed_seq = read_committed_seq(&index, dir)?;
+        check_doc_stores(&index, dir)?;
         let reader =
             guarded(dir, || index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into())?;
         Ok(Bm25Index {
@@ -129,6 +132,7 @@ impl Bm25Index {
                         source => Error::Tantivy { path: self.dir.clone(), source },
                     })?;
                 self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
+                check_doc_stores(&self.index, &self.dir)?;
                 guarded(&self.dir, || self.reader.reload())?;
                 writer
             }
@@ -146,6 +150,7 @@ impl Bm25Index {
         // The sequence first: the reader then reflects that commit or a later one, and a
         // later one is only re-read again by the next reload.
         self.committed_seq = read_committed_seq(&self.index, &self.dir)?;
+        check_doc_stores(&self.index, &self.dir)?;
         guarded(&self.dir, || self.reader.reload())?;
         Ok(())
     }
@@ -315,6 +320,30 @@ fn guarded<T>(dir: &Path, call: impl FnOnce() -> tantivy::Result<T>) -> crate::R
         Ok(result) => result.map_err(tantivy_error(dir)),
         Err(_) => Err(Error::Damaged { path: dir.to_path_buf() }),
     }
+}
+
+/// Checks the CRC-32 of every searchable segment's doc store before a searcher opens it.
+/// tantivy sizes a buffer by a count read from the store's skip index: a damaged count
+/// asks for tens of gigabytes, and a failed allocation aborts the process, which
+/// [`guarded`] cannot contain (found by `fuzz/fuzz_targets/store_corruption.rs`). tamis
+/// stores no field there, so these files are a few bytes per document and cheap to read.
+/// A file missing meanwhile (a writer's merge removed it) is left to tantivy, as before.
+fn check_doc_stores(index: &Index, dir: &Path) -> crate::Result<()> {
+    let metas = index.searchable_segment_metas().map_err(tantivy_error(dir))?;
+    for meta in metas {
+        let path = meta.relative_path(SegmentComponent::Store);
+        let valid = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            index.directory().validate_checksum(&path)
+        }));
+        match valid {
+            Ok(Ok(true)) | Ok(Err(OpenReadError::FileDoesNotExist(_))) => {}
+            Ok(Ok(false)) | Err(_) => return Err(Error::Damaged { path: dir.to_path_buf() }),
+            Ok(Err(source)) => {
+                return Err(Error::Tantivy { path: dir.to_path_buf(), source: source.into() });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn tantivy_error(dir: &Path) -> impl Fn(TantivyError) -> Error + '_ {

@@ -446,3 +446,31 @@ fn no_single_byte_damage_makes_opening_or_searching_panic() {
     assert!(damaged > 0, "no damage was reported as such in {trials} trials");
     assert_eq!(Bm25Index::open(dir.path()).unwrap().search("sieve", 100, None).unwrap().len(), 40);
 }
+
+/// A doc store whose checksum fails is refused before tantivy reads it: a damaged count in
+/// its skip index made tantivy ask for tens of gigabytes (found by the fuzz target).
+#[test]
+fn a_doc_store_with_a_wrong_checksum_is_reported_damaged_at_opening_and_reloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(FieldMode::Concatenated);
+    let mut writer = Bm25Index::create(dir.path(), &config).unwrap();
+    writer.upsert(&[doc(1, "sunlight raises vitamin d"), doc(2, "statins")]).unwrap();
+    writer.commit(1).unwrap();
+    let mut reader = Bm25Index::open(dir.path()).unwrap();
+    writer.upsert(&[doc(3, "soy")]).unwrap();
+    writer.commit(2).unwrap();
+    drop(writer);
+    let stores: Vec<_> = fs_err::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "store"))
+        .collect();
+    assert_eq!(stores.len(), 2, "one doc store per commit");
+    for store in &stores {
+        let mut bytes = fs_err::read(store).unwrap();
+        bytes[0] ^= 0x01;
+        fs_err::write(store, bytes).unwrap();
+    }
+    assert!(matches!(Bm25Index::open(dir.path()), Err(Error::Damaged { .. })));
+    assert!(matches!(reader.reload(), Err(Error::Damaged { .. })));
+}
