@@ -22,7 +22,7 @@ for target in "${TARGETS[@]}"; do
     inputs=("$corpus")
     [ -d "fuzz/work/$target" ] && inputs+=("fuzz/work/$target")
     # -max_len as large as any input: merging must not cut inputs short.
-    "$bin/$target" -merge=1 -use_counters=0 -max_len=1048576 -timeout=30 "$merged" "${inputs[@]}" \
+    "$bin/$target" -merge=1 -use_counters=0 -detect_leaks=0 -max_len=1048576 -timeout=30 "$merged" "${inputs[@]}" \
         >"fuzz/work/logs/merge-$target.log" 2>&1 || {
         echo "minimize: merging $target failed; the end of fuzz/work/logs/merge-$target.log:" >&2
         tail -20 "fuzz/work/logs/merge-$target.log" >&2
