@@ -24,6 +24,20 @@ fn doc(key: ChunkKey, text: &str) -> LexicalDoc<'_> {
     LexicalDoc { key, title: "", text }
 }
 
+/// The files of the index's segments (named by a 32-digit segment id), sorted.
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = fs_err::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name.len() > 32 && name.contains('.') && !name.ends_with(".lock")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 fn keys(hits: &[Hit]) -> Vec<ChunkKey> {
     hits.iter().map(|hit| hit.key).collect()
 }
@@ -369,14 +383,7 @@ fn a_segment_file_shorter_than_its_footer_is_reported_damaged() {
         index.upsert(&[doc(1, "sunlight raises vitamin d"), doc(2, "statins")]).unwrap();
         index.commit(1).unwrap();
     }
-    let segment_files: Vec<_> = fs_err::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            name.len() > 32 && name.contains('.') && !name.ends_with(".lock")
-        })
-        .collect();
+    let segment_files = segment_files(dir.path());
     assert!(!segment_files.is_empty(), "no segment files in {}", dir.path().display());
     let mut damaged = 0;
     for path in &segment_files {
@@ -411,15 +418,7 @@ fn no_single_byte_damage_makes_opening_or_searching_panic() {
         index.commit(1).unwrap();
     }
     let allowed: HashSet<u64> = (0..40).step_by(3).collect();
-    let mut segment_files: Vec<_> = fs_err::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            name.len() > 32 && name.contains('.') && !name.ends_with(".lock")
-        })
-        .collect();
-    segment_files.sort();
+    let segment_files = segment_files(dir.path());
     let (mut trials, mut damaged) = (0, 0);
     let mut attempt = |path: &Path, bytes: &[u8]| {
         fs_err::write(path, bytes).unwrap();
@@ -460,9 +459,8 @@ fn a_doc_store_with_a_wrong_checksum_is_reported_damaged_at_opening_and_reloadin
     writer.upsert(&[doc(3, "soy")]).unwrap();
     writer.commit(2).unwrap();
     drop(writer);
-    let stores: Vec<_> = fs_err::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
+    let stores: Vec<_> = segment_files(dir.path())
+        .into_iter()
         .filter(|path| path.extension().is_some_and(|ext| ext == "store"))
         .collect();
     assert_eq!(stores.len(), 2, "one doc store per commit");
