@@ -40,7 +40,8 @@ pub enum Error {
     /// A query under the cosine metric has length zero, so it has no direction.
     #[error("query is all zeros, which has no cosine similarity")]
     ZeroQuery,
-    /// The key is reserved: `ChunkKey::MAX` marks deleted slots inside the HNSW graph.
+    /// The key is above [`MAX_KEY`](crate::MAX_KEY): such keys mark removed vectors inside
+    /// the HNSW graph.
     #[error("key {key} is reserved and cannot be indexed")]
     ReservedKey {
         /// The key that was given.

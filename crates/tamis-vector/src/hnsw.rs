@@ -10,7 +10,7 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::metric::{prepare_query, prepare_vector};
 use crate::topk::sort_hits;
-use crate::{Error, Metric, VectorIndex};
+use crate::{Error, MAX_KEY, Metric, VectorIndex};
 
 mod contexts;
 mod file;
@@ -28,7 +28,8 @@ pub use params::HnswParams;
 ///   (`usearch` returns distances `1 − similarity`; they are turned back);
 /// - capacity grown ahead of insertions, doubling, so a stream of small upserts costs
 ///   amortised `O(1)` reallocations;
-/// - upsert as remove-then-add (`usearch` refuses duplicate keys), with the last vector
+/// - removal that never lets `usearch` reuse a slot (see *Removal* below), and upsert
+///   as removal then insertion (`usearch` refuses duplicate keys), with the last vector
 ///   of a key winning inside a batch;
 /// - parallel insertion of a batch on [`HnswParams::threads`] threads;
 /// - filtered search *inside* the graph walk: the filter decides which visited nodes
@@ -37,6 +38,20 @@ pub use params::HnswParams;
 /// - searches from any number of threads (`usearch` holds a fixed number of search
 ///   contexts and fails a search that finds none free; here such a search waits);
 /// - [`save`](Self::save) and [`load`](Self::load) to and from a single file.
+///
+/// # Removal
+///
+/// `usearch`'s own `remove` frees a slot that the next `add` reuses: the node gets the new
+/// vector and new out-links, but the nodes that were reachable only through the old
+/// out-links lose their way in. Under remove-and-add churn, live vectors became
+/// unreachable even to a search that visits the whole graph (found by the `serve_crash`
+/// test: a document's chunk was in the index and never found). So a removed vector is
+/// *retired* instead: renamed to a key above [`MAX_KEY`] (`MAX_KEY + 1`,
+/// `+ 2`, … in order), where it keeps guiding searches but never enters a result. Once
+/// retired vectors outnumber live ones (and number at least 1 024), the next change first
+/// rebuilds the graph from the live vectors: memory stays within about twice the live
+/// set's, at an amortised cost of one insertion per removal, though the one write that
+/// triggers a rebuild pays for all of it.
 ///
 /// ```
 /// use tamis_vector::{HnswIndex, HnswParams, Metric, VectorIndex};
@@ -52,7 +67,20 @@ pub struct HnswIndex {
     metric: Metric,
     params: HnswParams,
     contexts: Contexts,
+    /// How many retired vectors the graph holds: keys `RETIRED_KEYS..RETIRED_KEYS + retired`.
+    retired: usize,
 }
+
+/// The first key of a retired vector (see *Removal* on [`HnswIndex`]).
+const RETIRED_KEYS: ChunkKey = MAX_KEY + 1;
+
+/// The graph is never rebuilt for fewer retired vectors than this: below it, a rebuild
+/// costs more than the memory it frees.
+pub(crate) const MIN_RETIRED_FOR_REBUILD: usize = 1024;
+
+/// Vectors copied per batch while rebuilding, so a rebuild never holds a second copy
+/// of every vector.
+const REBUILD_BATCH: usize = 4096;
 
 /// The search expansion `usearch` itself is configured with: the smallest, so that the
 /// number of results asked for sets each search's own (see
@@ -95,7 +123,7 @@ impl HnswIndex {
         index
             .reserve_capacity_and_threads(index.capacity(), contexts.count())
             .map_err(|err| Error::backend("reserve thread contexts", err))?;
-        Ok(HnswIndex { index, metric, params, contexts })
+        Ok(HnswIndex { index, metric, params, contexts, retired: 0 })
     }
 
     /// The parameters in use. After [`load`](Self::load), `connectivity` is the saved
@@ -138,14 +166,15 @@ impl HnswIndex {
         let wanted = k.max(expansion).min(self.len());
         let _context = self.contexts.acquire();
         let matches = match filter {
-            None => self.index.search(&query, wanted),
+            None if self.retired == 0 => self.index.search(&query, wanted),
+            None => self.index.filtered_search(&query, wanted, |key: ChunkKey| key <= MAX_KEY),
             Some(filter) => {
                 // The predicate is called from C++ through an `extern "C"` trampoline,
                 // where a panic would abort the process: catch it, stop admitting
                 // keys, and re-raise it once the search has returned.
                 let panic = RefCell::new(None);
                 let allows = |key: ChunkKey| {
-                    if panic.borrow().is_some() {
+                    if key > MAX_KEY || panic.borrow().is_some() {
                         return false;
                     }
                     catch_unwind(AssertUnwindSafe(|| filter.allows(key))).unwrap_or_else(
@@ -176,7 +205,12 @@ impl HnswIndex {
 
     /// Whether `key` is in the index.
     pub fn contains(&self, key: ChunkKey) -> bool {
-        self.index.contains(key)
+        key <= MAX_KEY && self.index.contains(key)
+    }
+
+    /// How many removed vectors the graph still holds (see *Removal* on [`HnswIndex`]).
+    pub fn retired(&self) -> usize {
+        self.retired
     }
 
     /// How many vectors the index can hold before it grows again.
@@ -191,8 +225,7 @@ impl HnswIndex {
 
     /// Grows the capacity, at least doubling it, so that `additional` more vectors fit.
     fn reserve_for(&mut self, additional: usize) -> crate::Result<()> {
-        // Slots of removed keys are reused by later insertions, so what must fit is
-        // the live keys plus the new ones.
+        // Retired vectors keep their slots, so they count.
         let needed = self.index.size() + additional;
         let capacity = self.index.capacity();
         if needed <= capacity {
@@ -202,6 +235,83 @@ impl HnswIndex {
         self.index
             .reserve_capacity_and_threads(grown, self.contexts.count())
             .map_err(|err| Error::backend("reserve capacity", err))
+    }
+
+    /// Takes `key` out of search results, keeping its vector in the graph as a waypoint;
+    /// returns whether it was present.
+    fn retire(&mut self, key: ChunkKey) -> crate::Result<bool> {
+        if key > MAX_KEY {
+            return Ok(false);
+        }
+        let renamed = self
+            .index
+            .rename(key, RETIRED_KEYS + self.retired as ChunkKey)
+            .map_err(|err| Error::backend("retire a removed vector", err))?;
+        self.retired += usize::from(renamed > 0);
+        Ok(renamed > 0)
+    }
+
+    /// Rebuilds the graph once retired vectors outnumber live ones. Called before a
+    /// change rather than after, so that a failed rebuild fails a change not yet made.
+    fn rebuild_if_worn(&mut self) -> crate::Result<()> {
+        if self.retired >= MIN_RETIRED_FOR_REBUILD && self.retired > self.len() {
+            self.rebuild()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the graph by a fresh one holding the live vectors only. On failure the
+    /// index is left as it was.
+    fn rebuild(&mut self) -> crate::Result<()> {
+        let keys = self.live_keys()?;
+        let dimension = self.dimension();
+        let mut fresh = HnswIndex::new(dimension, self.metric, self.params)?;
+        fresh.reserve_for(keys.len())?;
+        for batch in keys.chunks(REBUILD_BATCH) {
+            let items = batch
+                .iter()
+                .map(|&key| {
+                    let mut vector = vec![0.0f32; dimension];
+                    let found = self
+                        .index
+                        .get(key, &mut vector)
+                        .map_err(|err| Error::backend("read a vector back", err))?;
+                    if found == 0 {
+                        return Err(Error::backend(
+                            "read a vector back",
+                            format!("key {key} is listed but has no vector"),
+                        ));
+                    }
+                    Ok((key, Cow::Owned(vector)))
+                })
+                .collect::<crate::Result<Vec<_>>>()?;
+            fresh.insert(&items)?;
+        }
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Every live key, in no particular order. `usearch` has no key listing; an exact
+    /// search for every vector is one.
+    fn live_keys(&self) -> crate::Result<Vec<ChunkKey>> {
+        let total = self.index.size();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let mut probe = vec![0.0f32; self.dimension()];
+        probe[0] = 1.0;
+        let _context = self.contexts.acquire();
+        let matches = self
+            .index
+            .exact_search(&probe, total)
+            .map_err(|err| Error::backend("list the keys", err))?;
+        if matches.keys.len() != total {
+            return Err(Error::backend(
+                "list the keys",
+                format!("found {} of {total} vectors", matches.keys.len()),
+            ));
+        }
+        Ok(matches.keys.into_iter().filter(|&key| key <= MAX_KEY).collect())
     }
 
     /// Adds vectors whose keys are absent, on up to `params.threads` threads.
@@ -244,7 +354,8 @@ impl VectorIndex for HnswIndex {
     }
 
     fn len(&self) -> usize {
-        self.index.size()
+        // Saturating: a graph loaded untrusted could claim more retired keys than it holds.
+        self.index.size().saturating_sub(self.retired)
     }
 
     fn upsert(&mut self, items: &[(ChunkKey, &[f32])]) -> crate::Result<()> {
@@ -254,22 +365,21 @@ impl VectorIndex for HnswIndex {
             .map(|&(key, vector)| Ok((key, prepare_vector(self.metric, dimension, key, vector)?)))
             .collect::<crate::Result<Vec<_>>>()?;
         keep_last_per_key(&mut prepared);
+        self.rebuild_if_worn()?;
         // Reserving first (as if no key were replaced) means that a failure to grow
         // leaves the index as it was.
         self.reserve_for(prepared.len())?;
         for (key, _) in &prepared {
-            self.index
-                .remove(*key)
-                .map_err(|err| Error::backend("remove a replaced vector", err))?;
+            self.retire(*key)?;
         }
         self.insert(&prepared)
     }
 
     fn remove(&mut self, keys: &[ChunkKey]) -> crate::Result<usize> {
+        self.rebuild_if_worn()?;
         let mut removed = 0;
         for &key in keys {
-            removed +=
-                self.index.remove(key).map_err(|err| Error::backend("remove a vector", err))?;
+            removed += usize::from(self.retire(key)?);
         }
         Ok(removed)
     }
@@ -290,6 +400,7 @@ impl std::fmt::Debug for HnswIndex {
             .field("dimension", &self.dimension())
             .field("metric", &self.metric)
             .field("len", &self.len())
+            .field("retired", &self.retired)
             .field("capacity", &self.capacity())
             .field("params", &self.params)
             .finish()

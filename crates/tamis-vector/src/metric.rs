@@ -23,9 +23,10 @@ pub enum Metric {
     Cosine,
 }
 
-/// The largest key an index accepts: `ChunkKey::MAX` is reserved by the HNSW backend
-/// to mark deleted slots, and every backend rejects it so that they stay interchangeable.
-pub const MAX_KEY: ChunkKey = ChunkKey::MAX - 1;
+/// The largest key an index accepts, `2^63 − 1` (SQLite's and PostgreSQL's largest
+/// row id): the keys above it are reserved by the HNSW backend for removed vectors, and
+/// every backend rejects them so that they stay interchangeable.
+pub const MAX_KEY: ChunkKey = (1 << 63) - 1;
 
 /// Checks that a vector has the index's dimension.
 pub(crate) fn check_dimension(expected: usize, vector: &[f32]) -> crate::Result<()> {

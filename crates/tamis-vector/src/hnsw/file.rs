@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
-use super::HnswIndex;
+use tamis_core::ChunkKey;
+
+use super::{HnswIndex, RETIRED_KEYS};
 use crate::{Error, HnswParams, Metric};
 
 impl HnswIndex {
@@ -116,8 +118,40 @@ impl HnswIndex {
         let index = Index::new(&options).map_err(|err| Error::backend("create an index", err))?;
         index.load(path_str).map_err(|err| load_error(err.what().to_owned()))?;
         let params = HnswParams { connectivity: index.connectivity(), ..params };
-        HnswIndex::wrap(index, metric, params)
+        let mut hnsw = HnswIndex::wrap(index, metric, params)?;
+        hnsw.retired = count_retired(&hnsw.index);
+        // A graph saved before retirement (see *Removal* on `HnswIndex`) may hold slots
+        // freed by `usearch`'s own removal, which the next insertion would reuse.
+        if hnsw.index.stats().nodes > hnsw.index.size() {
+            hnsw.rebuild()?;
+        }
+        Ok(hnsw)
     }
+}
+
+/// How many retired vectors a loaded graph holds. Their keys are `RETIRED_KEYS + i` for
+/// every `i` below the count, so the count is found by an exponential then a binary
+/// search over `contains`.
+fn count_retired(index: &Index) -> usize {
+    let retired = |i: usize| index.contains(RETIRED_KEYS + i as ChunkKey);
+    if !retired(0) {
+        return 0;
+    }
+    // `retired(low)` holds and `retired(high)` does not.
+    let (mut low, mut high) = (0, 1);
+    while retired(high) {
+        low = high;
+        high *= 2;
+    }
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if retired(middle) {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    high
 }
 
 /// The CRC-32 of the file at `path`, read in blocks (a graph can be gigabytes).

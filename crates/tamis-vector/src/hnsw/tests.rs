@@ -1,12 +1,14 @@
 //! HnswIndex against the FlatIndex oracle: recall, filters in the graph walk, churn,
 //! persistence and concurrency.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use tamis_core::{ChunkKey, Hit, KeyFilter};
 
+use super::MIN_RETIRED_FOR_REBUILD;
 use crate::synthetic::{Mixture, recall};
-use crate::{Error, ErrorKind, FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
+use crate::{Error, ErrorKind, FlatIndex, HnswIndex, HnswParams, MAX_KEY, Metric, VectorIndex};
 
 const K: usize = 10;
 
@@ -200,7 +202,7 @@ fn upserts_and_removals_are_visible_to_search() {
         let removed: Vec<ChunkKey> = (0..3_000).filter(|key| key % 3 == 0).collect();
         assert_eq!(hnsw.remove(&removed).unwrap(), 1_000);
         assert_eq!(flat.remove(&removed).unwrap(), 1_000);
-        // Replace another third with fresh vectors; they reuse the removed slots.
+        // Replace another third with fresh vectors; the removed ones stay as waypoints.
         let fresh = mixture.sample(1_000, 4);
         let replaced: Vec<(ChunkKey, &[f32])> =
             fresh.chunks_exact(48).enumerate().map(|(i, v)| (3 * i as ChunkKey + 1, v)).collect();
@@ -348,4 +350,142 @@ fn a_panicking_filter_panics_the_search_and_leaves_the_index_usable() {
     }));
     assert!(outcome.is_err());
     assert_eq!(index.search(&[1.0, 0.0], 1, None).unwrap()[0].key, 1);
+}
+
+/// A small deterministic generator, so the churn tests replay the same sequence.
+fn xorshift(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 10_000) as f32 / 10_000.0 - 0.5
+    }
+}
+
+/// Asserts that every live key is among the top 3 of a search for its own vector that
+/// may visit the whole graph: a miss is a vector the graph cannot reach.
+fn assert_all_reachable(index: &HnswIndex, vectors: &HashMap<ChunkKey, Vec<f32>>, context: &str) {
+    assert_eq!(index.len(), vectors.len(), "{context}");
+    for (&key, vector) in vectors {
+        let hits = index.search_with_expansion(vector, 3, None, vectors.len()).unwrap();
+        assert!(hits.iter().any(|hit| hit.key == key), "{context}: key {key} unreachable");
+    }
+}
+
+/// `usearch`'s own removal let the next insertion reuse the slot and cut its old
+/// out-links, and near-duplicate vectors (one passage ingested many times over) under
+/// removal-and-insertion churn left live keys unreachable from round 9 on with this
+/// seed: the bug behind a `serve_crash` failure.
+#[test]
+fn removal_and_insertion_churn_keeps_every_live_vector_reachable() {
+    let dimension = 32;
+    let mut random = xorshift(12_345);
+    let base: Vec<f32> = (0..dimension).map(|_| random()).collect();
+    let mut index = HnswIndex::new(dimension, Metric::Cosine, HnswParams::default()).unwrap();
+    let mut live: HashMap<ChunkKey, Vec<f32>> = HashMap::new();
+    let mut order: Vec<ChunkKey> = Vec::new();
+    let mut next: ChunkKey = 1;
+    for round in 0..40 {
+        let mut removed = Vec::new();
+        for _ in 0..4 {
+            if order.len() > 12 {
+                let at = (random().abs() * 2.0 * order.len() as f32) as usize % order.len();
+                removed.push(order.swap_remove(at));
+            }
+        }
+        assert_eq!(index.remove(&removed).unwrap(), removed.len());
+        for key in &removed {
+            live.remove(key);
+        }
+        let batch: Vec<ChunkKey> = (next..next + 8).collect();
+        next += 8;
+        for &key in &batch {
+            live.insert(key, base.iter().map(|b| b + 0.01 * random()).collect());
+        }
+        order.extend(&batch);
+        let items: Vec<(ChunkKey, &[f32])> =
+            batch.iter().map(|key| (*key, live[key].as_slice())).collect();
+        index.upsert(&items).unwrap();
+        assert_all_reachable(&index, &live, &format!("round {round}"));
+    }
+}
+
+#[test]
+fn retired_vectors_survive_save_and_load_and_are_rebuilt_away() {
+    let dimension = 8;
+    let mut random = xorshift(99);
+    let mut index = HnswIndex::new(dimension, Metric::Cosine, HnswParams::default()).unwrap();
+    let mut live: HashMap<ChunkKey, Vec<f32>> = HashMap::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("graph.usearch");
+    let mut next: ChunkKey = 0;
+    let mut rebuilt = false;
+    // 64 live keys; each round retires 16 and adds 16, so retired vectors pass
+    // MIN_RETIRED_FOR_REBUILD after 64 rounds and the graph is rebuilt.
+    for round in 0..80 {
+        let mut batch = Vec::new();
+        for _ in 0..16 {
+            live.insert(next, (0..dimension).map(|_| random()).collect());
+            batch.push(next);
+            next += 1;
+        }
+        let items: Vec<(ChunkKey, &[f32])> =
+            batch.iter().map(|key| (*key, live[key].as_slice())).collect();
+        let retired_before = index.retired();
+        index.upsert(&items).unwrap();
+        if live.len() > 64 {
+            let oldest: Vec<ChunkKey> = (next - 80..next - 64).collect();
+            assert_eq!(index.remove(&oldest).unwrap(), 16);
+            assert_eq!(index.remove(&oldest).unwrap(), 0, "removing twice");
+            rebuilt |= index.retired() < retired_before;
+            for key in &oldest {
+                live.remove(key);
+                assert!(!index.contains(*key));
+            }
+        }
+        if round % 10 == 5 {
+            let retired = index.retired();
+            let checksum = index.save(&path).unwrap();
+            index = HnswIndex::load_checked(&path, HnswParams::default(), checksum).unwrap();
+            assert_eq!(index.retired(), retired, "round {round}: retired count after load");
+        }
+        assert!(index.retired() < MIN_RETIRED_FOR_REBUILD + 16 + 1, "round {round}");
+        assert_all_reachable(&index, &live, &format!("round {round}"));
+    }
+    assert!(rebuilt, "the graph was never rebuilt; retired {}", index.retired());
+    // Retired keys are no one's: removing or probing them does nothing.
+    assert_eq!(index.remove(&[MAX_KEY + 1, MAX_KEY + 2]).unwrap(), 0);
+    assert!(!index.contains(MAX_KEY + 1));
+}
+
+/// A graph saved by an earlier tamis holds slots freed by `usearch`'s removal; loading
+/// rebuilds it, so that no later insertion reuses one.
+#[test]
+fn a_graph_with_freed_slots_is_rebuilt_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.usearch");
+    let options = usearch::IndexOptions {
+        dimensions: 4,
+        metric: usearch::MetricKind::Cos,
+        quantization: usearch::ScalarKind::F32,
+        ..Default::default()
+    };
+    let old = usearch::Index::new(&options).unwrap();
+    old.reserve(16).unwrap();
+    for key in 0..10u64 {
+        old.add(key, &[1.0, key as f32, 0.5, 0.0]).unwrap();
+    }
+    for key in [2, 5, 7] {
+        old.remove(key).unwrap();
+    }
+    old.save(path.to_str().unwrap()).unwrap();
+
+    let index = HnswIndex::load(&path).unwrap();
+    assert_eq!((index.len(), index.retired()), (7, 0));
+    assert_eq!(index.index.stats().nodes, 7, "freed slots survived the load");
+    for key in [0, 1, 3, 4, 6, 8, 9] {
+        let vector = [1.0, key as f32, 0.5, 0.0];
+        assert_eq!(index.search(&vector, 1, None).unwrap()[0].key, key);
+    }
 }
