@@ -35,9 +35,9 @@ mod norm;
 pub mod peak;
 mod simd;
 
-pub use activation::{gelu_erf, gelu_tanh, relu, silu, tanh};
+pub use activation::{gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, tanh};
 pub use attention::{Segment, attention};
-pub use linear::{Linear, matmul_flops};
+pub use linear::{Linear, Strided, matmul, matmul_flops};
 pub use norm::layer_norm;
 
 /// Below this many elements a kernel runs on the calling thread: splitting costs more.

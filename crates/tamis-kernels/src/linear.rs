@@ -159,15 +159,30 @@ pub fn matmul_flops(m: usize, k: usize, n: usize) -> f64 {
     2.0 * m as f64 * k as f64 * n as f64
 }
 
-/// A read-only matrix view with element `(r, c)` at `data[r * row_stride + c * col_stride]`.
+/// A read-only matrix view with element `(r, c)` at `data[r * row_stride + c * col_stride]`:
+/// a transpose is the same data with the strides swapped.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Strided<'a> {
+pub struct Strided<'a> {
+    /// The elements.
     pub data: &'a [f32],
+    /// The distance between consecutive rows.
     pub row_stride: usize,
+    /// The distance between consecutive columns.
     pub col_stride: usize,
 }
 
-impl Strided<'_> {
+impl<'a> Strided<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Strided<'a> {
+        Strided { data, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns: element `(r, c)` is
+    /// `data[c * cols + r]`.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Strided<'a> {
+        Strided { data, row_stride: 1, col_stride: cols }
+    }
+
     /// Whether every element of a `rows × cols` matrix lies inside `data`.
     fn covers(&self, rows: usize, cols: usize) -> bool {
         extent(rows, cols, self.row_stride, self.col_stride)
@@ -195,14 +210,16 @@ pub(crate) fn extent(
 }
 
 /// `dst = (accumulate ? dst : 0) + scale · lhs · rhs`, with `lhs` `[m, k]`, `rhs`
-/// `[k, n]` and `dst` `[m, n]` row-major with row stride `dst_row_stride`.
+/// `[k, n]` and `dst` `[m, n]` row-major with row stride `dst_row_stride`; `threads` > 1
+/// splits the product over the current rayon pool. Transposed operands are views with
+/// swapped strides ([`Strided::transposed`]), so no copy is ever made.
 ///
 /// # Panics
 /// If a view does not cover its matrix, `dst`'s rows would overlap, or a stride does not
 /// fit in `isize` (gemm's stride type; no slice is that long, so such a stride can only
 /// be a bug, even along a single row where it is never used).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
+pub fn matmul(
     m: usize,
     n: usize,
     k: usize,

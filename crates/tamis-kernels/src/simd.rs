@@ -213,6 +213,19 @@ dispatch! {
 }
 
 dispatch! {
+    /// The gradient through exact-erf GELU, in place: `grad · (Φ(x) + x·φ(x))`, with
+    /// `Φ(x) = (1 + erf(x/√2))/2` and `φ` the standard normal density.
+    fn gelu_erf_backward_slice(x: &[f32], grad: &mut [f32]) {
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        for (g, &v) in grad.iter_mut().zip(x) {
+            let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+            let pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
+            *g *= v.mul_add(pdf, cdf);
+        }
+    }
+}
+
+dispatch! {
     /// GELU with the tanh approximation, in place, `tanh(y) = 1 - 2/(e^{2y} + 1)`.
     fn gelu_tanh_slice(x: &mut [f32]) {
         const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -277,6 +290,13 @@ mod tests {
         same_at_every_level(gelu_tanh_slice::at, 1e-6);
         same_at_every_level(silu_slice::at, 1e-6);
         same_at_every_level(relu_slice::at, 0.0);
+        same_at_every_level(
+            |l, g| {
+                let x: Vec<f32> = g.iter().map(|v| v * 0.7 - 0.3).collect();
+                gelu_erf_backward_slice::at(l, &x, g);
+            },
+            1e-6,
+        );
         same_at_every_level(
             |l, x| {
                 x.chunks_mut(384).for_each(|r| {

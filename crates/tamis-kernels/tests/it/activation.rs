@@ -1,4 +1,4 @@
-use tamis_kernels::{gelu_erf, gelu_tanh, relu, silu, tanh};
+use tamis_kernels::{gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, tanh};
 
 use crate::{MIRI_STEP, data, pool};
 
@@ -28,6 +28,30 @@ fn gelu_erf_matches_the_exact_formula() {
 }
 
 #[test]
+fn gelu_erf_backward_is_the_exact_derivative() {
+    // The kernel multiplies the incoming gradient: 1 reads the derivative itself, and
+    // 3 checks that it multiplies.
+    for scale in [1.0f32, 3.0] {
+        check_backward(scale);
+    }
+}
+
+fn check_backward(scale: f32) {
+    let x = inputs();
+    let mut got = vec![scale; x.len()];
+    pool().install(|| gelu_erf_backward(&x, &mut got));
+    let derivative = |x: f64| {
+        let cdf = 0.5 * (1.0 + libm::erf(x / std::f64::consts::SQRT_2));
+        let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        cdf + x * pdf
+    };
+    for (g, v) in got.iter().zip(&x) {
+        let want = scale as f64 * derivative(*v as f64);
+        assert!((*g as f64 - want).abs() <= 2e-6 * want.abs().max(1.0), "x {v}: {g} vs {want}");
+    }
+}
+
+#[test]
 fn gelu_tanh_matches_the_approximation_it_names() {
     check(
         gelu_tanh,
@@ -41,4 +65,19 @@ fn silu_relu_and_tanh_match() {
     check(silu, |x| x / (1.0 + (-x).exp()), 2e-6);
     check(relu, |x| x.max(0.0), 0.0);
     check(tanh, |x| x.tanh(), 1e-6);
+}
+
+#[test]
+fn softmax_rows_matches_the_definition() {
+    let x = data(7 * 61, 5, 30.0);
+    let mut got = x.clone();
+    softmax_rows(&mut got, 61);
+    for (row, want_row) in got.chunks_exact(61).zip(x.chunks_exact(61)) {
+        let max = want_row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(*v as f64));
+        let total: f64 = want_row.iter().map(|v| (*v as f64 - max).exp()).sum();
+        for (g, v) in row.iter().zip(want_row) {
+            let want = (*v as f64 - max).exp() / total;
+            assert!((*g as f64 - want).abs() <= 1e-6 * want.max(1e-30) + 1e-9, "{g} vs {want}");
+        }
+    }
 }
