@@ -54,3 +54,4 @@ pub use pooling::{Pooling, PoolingMode, normalize};
 pub use runtime::{EncoderKind, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
 pub use tokenizer::{Tokens, Truncation};
+pub use weights::EncoderWeights;

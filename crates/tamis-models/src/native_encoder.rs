@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use tamis_kernels::{Linear, Segment};
 
 use crate::config::{EncoderConfig, Family, Head, HiddenAct};
@@ -85,23 +85,7 @@ struct Tensors<'a> {
 
 impl Tensors<'_> {
     fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let error = |message: String| Error::Weights {
-            dir: self.dir.to_path_buf(),
-            source: candle_core::Error::Msg(message),
-        };
-        let tensor = self.map.get(name).ok_or_else(|| error(format!("no tensor named {name}")))?;
-        if tensor.dims() != shape {
-            return Err(error(format!(
-                "tensor {name} has shape {:?}, config.json implies {shape:?}",
-                tensor.dims()
-            )));
-        }
-        let weights_error = |source| Error::Weights { dir: self.dir.to_path_buf(), source };
-        tensor
-            .to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(weights_error)
+        crate::weights::f32_values(self.dir, self.map, name, shape)
     }
 
     fn linear(&self, prefix: &str, out_features: usize, in_features: usize) -> Result<Linear> {

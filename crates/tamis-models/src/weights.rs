@@ -4,9 +4,9 @@
 //! (the file could change under us) and the models tamis runs fit in RAM twice.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -86,4 +86,62 @@ pub(crate) fn encoder_prefix(
                     .to_string(),
             ),
         })
+}
+
+/// The `f32` values of tensor `name`, which must have `shape`; an error naming `dir`
+/// when it is missing or shaped otherwise.
+pub(crate) fn f32_values(
+    dir: &Path,
+    tensors: &HashMap<String, Tensor>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>> {
+    let error = |message: String| Error::Weights {
+        dir: dir.to_path_buf(),
+        source: candle_core::Error::Msg(message),
+    };
+    let tensor = tensors.get(name).ok_or_else(|| error(format!("no tensor named {name}")))?;
+    if tensor.dims() != shape {
+        return Err(error(format!(
+            "tensor {name} has shape {:?}, config.json implies {shape:?}",
+            tensor.dims()
+        )));
+    }
+    tensor
+        .to_dtype(DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })
+}
+
+/// An encoder checkpoint's tensors, read as `f32` by name: what training starts from.
+#[derive(Debug)]
+pub struct EncoderWeights {
+    dir: PathBuf,
+    prefix: &'static str,
+    tensors: HashMap<String, Tensor>,
+}
+
+impl EncoderWeights {
+    /// Reads every tensor of the model in `dir` (single-file or sharded safetensors).
+    pub fn load(dir: &Path) -> Result<EncoderWeights> {
+        let tensors = load(dir)?;
+        let prefix = encoder_prefix(dir, &tensors)?;
+        Ok(EncoderWeights { dir: dir.to_path_buf(), prefix, tensors })
+    }
+
+    /// The prefix of the encoder's tensor names: `bert.`, `roberta.`, `model.` or none.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// Whether a tensor called `name` exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The values of tensor `name`, row-major, checked to have `shape`.
+    pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        f32_values(&self.dir, &self.tensors, name, shape)
+    }
 }

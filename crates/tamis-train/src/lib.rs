@@ -9,6 +9,9 @@
 //!
 //! - [`ops`]: the operations, each checked against central finite differences of a
 //!   double-precision reference (`ops/tests.rs`).
+//! - [`model`]: a BERT cross-encoder whose forward keeps a [`model::Tape`] and whose
+//!   backward fills a gradient [`Params`] (checked against the logits `transformers`
+//!   computes and against finite differences, `model/tests.rs`).
 //! - [`loss`]: the ranking losses (pointwise BCE, listwise softmax cross-entropy,
 //!   MarginMSE and KL distillation), with their gradients.
 //!
@@ -27,5 +30,10 @@
 //! assert_eq!((dx, dw, db), ([1.0], [3.0, 3.0], [1.0, 1.0]));
 //! ```
 
+mod error;
 pub mod loss;
+pub mod model;
 pub mod ops;
+
+pub use error::{Error, Result};
+pub use model::{Batch, CrossEncoderModel, Params};

@@ -1,0 +1,563 @@
+//! A BERT cross-encoder whose parameters can be trained: the forward pass keeps what the
+//! backward pass needs, and the backward pass fills a gradient of the same shape.
+
+use tamis_kernels::{Segment, gelu_erf, gelu_erf_backward};
+use tamis_models::{EncoderConfig, EncoderWeights, Family, HiddenAct};
+
+use crate::ops::{
+    AttentionSaved, NormSaved, attention_backward, attention_forward, embedding_backward,
+    embedding_forward, layer_norm_backward, layer_norm_forward, linear_backward, linear_forward,
+    tanh_backward, tanh_forward,
+};
+use crate::{Error, Result};
+
+#[cfg(test)]
+mod tests;
+
+/// A dense layer's parameters, weight in PyTorch's `[out, in]` layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearParams {
+    /// `[out, in]`.
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// A LayerNorm's gain and bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormParams {
+    /// γ.
+    pub gamma: Vec<f32>,
+    /// β.
+    pub beta: Vec<f32>,
+}
+
+/// One transformer layer's parameters; Q, K and V are fused into one `[3h, h]` layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerParams {
+    /// Query, key and value projections, in that order.
+    pub qkv: LinearParams,
+    /// The attention output projection.
+    pub attention_out: LinearParams,
+    /// The LayerNorm after attention.
+    pub attention_norm: NormParams,
+    /// The feed-forward expansion.
+    pub intermediate: LinearParams,
+    /// The feed-forward contraction.
+    pub output: LinearParams,
+    /// The LayerNorm after the feed-forward block.
+    pub output_norm: NormParams,
+}
+
+/// Every parameter of a BERT cross-encoder (and, with the same shapes, its gradient).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    /// `[vocab, h]`.
+    pub word: Vec<f32>,
+    /// `[positions, h]`.
+    pub position: Vec<f32>,
+    /// `[types, h]`.
+    pub token_type: Vec<f32>,
+    /// The LayerNorm over the summed embeddings.
+    pub embedding_norm: NormParams,
+    /// The transformer layers.
+    pub layers: Vec<LayerParams>,
+    /// The pooler: dense + tanh over the first token.
+    pub pooler: LinearParams,
+    /// The classifier: `[1, h]`.
+    pub classifier: LinearParams,
+}
+
+impl Params {
+    /// The same shapes, all zeros: a gradient to accumulate into.
+    pub fn zeros_like(&self) -> Params {
+        let mut zeros = self.clone();
+        zeros.for_each_mut(|_, values| values.fill(0.0));
+        zeros
+    }
+
+    /// Calls `f` with each tensor's Hugging Face name (the fused QKV as `…attention.self.qkv`)
+    /// and its values, in a fixed order.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut Vec<f32>)) {
+        let linear = |name: &str, p: &mut LinearParams, f: &mut dyn FnMut(&str, &mut Vec<f32>)| {
+            f(&format!("{name}.weight"), &mut p.weight);
+            f(&format!("{name}.bias"), &mut p.bias);
+        };
+        let norm = |name: &str, p: &mut NormParams, f: &mut dyn FnMut(&str, &mut Vec<f32>)| {
+            f(&format!("{name}.weight"), &mut p.gamma);
+            f(&format!("{name}.bias"), &mut p.beta);
+        };
+        f("bert.embeddings.word_embeddings.weight", &mut self.word);
+        f("bert.embeddings.position_embeddings.weight", &mut self.position);
+        f("bert.embeddings.token_type_embeddings.weight", &mut self.token_type);
+        norm("bert.embeddings.LayerNorm", &mut self.embedding_norm, &mut f);
+        for (n, layer) in self.layers.iter_mut().enumerate() {
+            let l = format!("bert.encoder.layer.{n}");
+            linear(&format!("{l}.attention.self.qkv"), &mut layer.qkv, &mut f);
+            linear(&format!("{l}.attention.output.dense"), &mut layer.attention_out, &mut f);
+            norm(&format!("{l}.attention.output.LayerNorm"), &mut layer.attention_norm, &mut f);
+            linear(&format!("{l}.intermediate.dense"), &mut layer.intermediate, &mut f);
+            linear(&format!("{l}.output.dense"), &mut layer.output, &mut f);
+            norm(&format!("{l}.output.LayerNorm"), &mut layer.output_norm, &mut f);
+        }
+        linear("bert.pooler.dense", &mut self.pooler, &mut f);
+        linear("classifier", &mut self.classifier, &mut f);
+    }
+
+    /// The values of every tensor, in [`for_each_mut`](Self::for_each_mut)'s order.
+    pub fn tensors(&self) -> Vec<(String, Vec<f32>)> {
+        let mut copy = self.clone();
+        let mut out = Vec::new();
+        copy.for_each_mut(|name, values| out.push((name.to_owned(), std::mem::take(values))));
+        out
+    }
+}
+
+/// A packed batch of token sequences (no padding), one per (query, passage) pair.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Token ids, sequences end to end.
+    pub ids: Vec<u32>,
+    /// Token-type ids, one per token.
+    pub types: Vec<u32>,
+    /// Position ids, one per token.
+    pub positions: Vec<u32>,
+    /// Where each sequence lies.
+    pub segments: Vec<Segment>,
+}
+
+impl Batch {
+    /// Appends one sequence of `ids` with its `types`; BERT positions count from 0.
+    pub fn push(&mut self, ids: &[u32], types: &[u32]) {
+        assert_eq!(ids.len(), types.len(), "Batch::push: ids and types differ in length");
+        let start = self.ids.len();
+        self.ids.extend_from_slice(ids);
+        self.types.extend_from_slice(types);
+        self.positions.extend(0..ids.len() as u32);
+        self.segments.push(Segment::packed(start, ids.len()));
+    }
+
+    /// Number of tokens.
+    pub fn tokens(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// A trainable BERT cross-encoder with one output logit.
+#[derive(Debug, Clone)]
+pub struct CrossEncoderModel {
+    config: EncoderConfig,
+    /// The parameters, updated in place by the optimizer.
+    pub params: Params,
+}
+
+/// Activations of one layer kept for the backward pass.
+#[derive(Debug)]
+struct LayerTape {
+    input: Vec<f32>,
+    qkv: Vec<f32>,
+    attention: AttentionSaved,
+    context: Vec<f32>,
+    attention_norm: NormSaved,
+    hidden: Vec<f32>,
+    intermediate: Vec<f32>,
+    activated: Vec<f32>,
+    output_norm: NormSaved,
+}
+
+/// What [`CrossEncoderModel::forward`] keeps for [`CrossEncoderModel::backward`].
+#[derive(Debug)]
+pub struct Tape {
+    embedding_norm: NormSaved,
+    layers: Vec<LayerTape>,
+    first_tokens: Vec<f32>,
+    pooled: Vec<f32>,
+}
+
+impl CrossEncoderModel {
+    /// The model in `dir` with its config: a BERT cross-encoder with one label, whose
+    /// head is kept, or a BERT encoder without one (a bi-encoder), which gets a new
+    /// classifier drawn as `transformers` initializes one (normal, σ = 0.02, zero bias)
+    /// from `seed`.
+    pub fn load(
+        dir: &std::path::Path,
+        config: EncoderConfig,
+        seed: u64,
+    ) -> Result<CrossEncoderModel> {
+        if config.family != Family::Bert {
+            return Err(Error::Unsupported(format!(
+                "{}: training supports BERT encoders for now, not {}",
+                dir.display(),
+                config.architecture
+            )));
+        }
+        if config.hidden_act != HiddenAct::GeluErf {
+            return Err(Error::Unsupported(format!(
+                "{}: training supports the exact GELU (hidden_act \"gelu\") only",
+                dir.display()
+            )));
+        }
+        let weights = EncoderWeights::load(dir)?;
+        let p = weights.prefix();
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let linear = |name: &str, out: usize, inputs: usize| -> Result<LinearParams> {
+            Ok(LinearParams {
+                weight: weights.values(&format!("{name}.weight"), &[out, inputs])?,
+                bias: weights.values(&format!("{name}.bias"), &[out])?,
+            })
+        };
+        let norm = |name: &str| -> Result<NormParams> {
+            Ok(NormParams {
+                gamma: weights.values(&format!("{name}.weight"), &[h])?,
+                beta: weights.values(&format!("{name}.bias"), &[h])?,
+            })
+        };
+        let e = format!("{p}embeddings");
+        let mut layers = Vec::with_capacity(config.num_layers);
+        for n in 0..config.num_layers {
+            let l = format!("{p}encoder.layer.{n}");
+            let mut qkv = LinearParams {
+                weight: Vec::with_capacity(3 * h * h),
+                bias: Vec::with_capacity(3 * h),
+            };
+            for part in ["query", "key", "value"] {
+                let one = linear(&format!("{l}.attention.self.{part}"), h, h)?;
+                qkv.weight.extend(one.weight);
+                qkv.bias.extend(one.bias);
+            }
+            layers.push(LayerParams {
+                qkv,
+                attention_out: linear(&format!("{l}.attention.output.dense"), h, h)?,
+                attention_norm: norm(&format!("{l}.attention.output.LayerNorm"))?,
+                intermediate: linear(&format!("{l}.intermediate.dense"), i, h)?,
+                output: linear(&format!("{l}.output.dense"), h, i)?,
+                output_norm: norm(&format!("{l}.output.LayerNorm"))?,
+            });
+        }
+        let mut random = Normal::new(seed);
+        let mut fresh = |out: usize, inputs: usize| LinearParams {
+            weight: (0..out * inputs).map(|_| 0.02 * random.sample()).collect(),
+            bias: vec![0.0; out],
+        };
+        let pooler = match weights.contains(&format!("{p}pooler.dense.weight")) {
+            true => linear(&format!("{p}pooler.dense"), h, h)?,
+            false => fresh(h, h),
+        };
+        let classifier = match weights.contains("classifier.weight") {
+            true => linear("classifier", 1, h)?,
+            false => fresh(1, h),
+        };
+        let params = Params {
+            word: weights
+                .values(&format!("{e}.word_embeddings.weight"), &[config.vocab_size, h])?,
+            position: weights.values(
+                &format!("{e}.position_embeddings.weight"),
+                &[config.max_position_embeddings, h],
+            )?,
+            token_type: weights.values(
+                &format!("{e}.token_type_embeddings.weight"),
+                &[config.type_vocab_size, h],
+            )?,
+            embedding_norm: norm(&format!("{e}.LayerNorm"))?,
+            layers,
+            pooler,
+            classifier,
+        };
+        Ok(CrossEncoderModel { config, params })
+    }
+
+    /// The configuration the model was loaded with.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// One logit per sequence of `batch`, and the tape for [`backward`](Self::backward).
+    ///
+    /// # Panics
+    /// If a token, position or type id is outside the model's tables (the caller
+    /// tokenizes with the model's tokenizer and truncates to its positions).
+    pub fn forward(&self, batch: &Batch, threads: usize) -> (Vec<f32>, Tape) {
+        let c = &self.config;
+        let p = &self.params;
+        let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
+        let eps = c.layer_norm_eps as f32;
+
+        let mut summed = vec![0.0; tokens * h];
+        embedding_forward(&p.word, h, &batch.ids, &mut summed);
+        embedding_forward(&p.position, h, &batch.positions, &mut summed);
+        embedding_forward(&p.token_type, h, &batch.types, &mut summed);
+        let mut x = vec![0.0; tokens * h];
+        let embedding_norm = layer_norm_forward(
+            &summed,
+            &p.embedding_norm.gamma,
+            &p.embedding_norm.beta,
+            eps,
+            &mut x,
+        );
+
+        let mut layers = Vec::with_capacity(p.layers.len());
+        for layer in &p.layers {
+            let mut qkv = vec![0.0; tokens * 3 * h];
+            linear_forward(&x, &layer.qkv.weight, &layer.qkv.bias, tokens, &mut qkv, threads);
+            let mut context = vec![0.0; tokens * h];
+            let attention = attention_forward(&qkv, &batch.segments, c.num_heads, h, &mut context);
+            let mut projected = vec![0.0; tokens * h];
+            linear_forward(
+                &context,
+                &layer.attention_out.weight,
+                &layer.attention_out.bias,
+                tokens,
+                &mut projected,
+                threads,
+            );
+            projected.iter_mut().zip(&x).for_each(|(a, r)| *a += r);
+            let mut hidden = vec![0.0; tokens * h];
+            let norm = &layer.attention_norm;
+            let attention_norm =
+                layer_norm_forward(&projected, &norm.gamma, &norm.beta, eps, &mut hidden);
+
+            let mut intermediate = vec![0.0; tokens * i];
+            linear_forward(
+                &hidden,
+                &layer.intermediate.weight,
+                &layer.intermediate.bias,
+                tokens,
+                &mut intermediate,
+                threads,
+            );
+            let mut activated = intermediate.clone();
+            gelu_erf(&mut activated);
+            let mut output = vec![0.0; tokens * h];
+            linear_forward(
+                &activated,
+                &layer.output.weight,
+                &layer.output.bias,
+                tokens,
+                &mut output,
+                threads,
+            );
+            output.iter_mut().zip(&hidden).for_each(|(a, r)| *a += r);
+            let mut next = vec![0.0; tokens * h];
+            let norm = &layer.output_norm;
+            let output_norm = layer_norm_forward(&output, &norm.gamma, &norm.beta, eps, &mut next);
+
+            let input = std::mem::replace(&mut x, next);
+            layers.push(LayerTape {
+                input,
+                qkv,
+                attention,
+                context,
+                attention_norm,
+                hidden,
+                intermediate,
+                activated,
+                output_norm,
+            });
+        }
+
+        let sequences = batch.segments.len();
+        let mut first_tokens = Vec::with_capacity(sequences * h);
+        for segment in &batch.segments {
+            first_tokens.extend_from_slice(&x[segment.start * h..][..h]);
+        }
+        let mut pooled = vec![0.0; sequences * h];
+        linear_forward(
+            &first_tokens,
+            &p.pooler.weight,
+            &p.pooler.bias,
+            sequences,
+            &mut pooled,
+            threads,
+        );
+        tanh_forward(&mut pooled);
+        let mut logits = vec![0.0; sequences];
+        linear_forward(
+            &pooled,
+            &p.classifier.weight,
+            &p.classifier.bias,
+            sequences,
+            &mut logits,
+            threads,
+        );
+        (logits, Tape { embedding_norm, layers, first_tokens, pooled })
+    }
+
+    /// Adds to `grads` the gradient of a loss whose gradient with respect to the logits
+    /// of [`forward`](Self::forward) is `d_logits`.
+    pub fn backward(
+        &self,
+        batch: &Batch,
+        tape: Tape,
+        d_logits: &[f32],
+        grads: &mut Params,
+        threads: usize,
+    ) {
+        let c = &self.config;
+        let p = &self.params;
+        let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
+        let sequences = batch.segments.len();
+        assert_eq!(d_logits.len(), sequences, "backward: one logit gradient per sequence");
+
+        let mut d_pooled = vec![0.0; sequences * h];
+        let g = &mut grads.classifier;
+        linear_backward(
+            &tape.pooled,
+            &p.classifier.weight,
+            d_logits,
+            sequences,
+            Some((&mut d_pooled, false)),
+            &mut g.weight,
+            &mut g.bias,
+            threads,
+        );
+        tanh_backward(&tape.pooled, &mut d_pooled);
+        let mut d_first = vec![0.0; sequences * h];
+        let g = &mut grads.pooler;
+        linear_backward(
+            &tape.first_tokens,
+            &p.pooler.weight,
+            &d_pooled,
+            sequences,
+            Some((&mut d_first, false)),
+            &mut g.weight,
+            &mut g.bias,
+            threads,
+        );
+
+        let mut d_x = vec![0.0; tokens * h];
+        for (segment, d) in batch.segments.iter().zip(d_first.chunks_exact(h)) {
+            d_x[segment.start * h..][..h].copy_from_slice(d);
+        }
+
+        let mut d_output = vec![0.0; tokens * h];
+        let mut d_hidden = vec![0.0; tokens * h];
+        let mut d_intermediate = vec![0.0; tokens * i];
+        let mut d_projected = vec![0.0; tokens * h];
+        let mut d_context = vec![0.0; tokens * h];
+        let mut d_qkv = vec![0.0; tokens * 3 * h];
+        for ((layer, saved), g) in p.layers.iter().zip(tape.layers).zip(&mut grads.layers).rev() {
+            let norm = &mut g.output_norm;
+            layer_norm_backward(
+                &d_x,
+                &saved.output_norm,
+                &layer.output_norm.gamma,
+                &mut d_output,
+                &mut norm.gamma,
+                &mut norm.beta,
+            );
+            d_hidden.copy_from_slice(&d_output);
+            let o = &mut g.output;
+            linear_backward(
+                &saved.activated,
+                &layer.output.weight,
+                &d_output,
+                tokens,
+                Some((&mut d_intermediate, false)),
+                &mut o.weight,
+                &mut o.bias,
+                threads,
+            );
+            gelu_erf_backward(&saved.intermediate, &mut d_intermediate);
+            let o = &mut g.intermediate;
+            linear_backward(
+                &saved.hidden,
+                &layer.intermediate.weight,
+                &d_intermediate,
+                tokens,
+                Some((&mut d_hidden, true)),
+                &mut o.weight,
+                &mut o.bias,
+                threads,
+            );
+
+            let norm = &mut g.attention_norm;
+            layer_norm_backward(
+                &d_hidden,
+                &saved.attention_norm,
+                &layer.attention_norm.gamma,
+                &mut d_projected,
+                &mut norm.gamma,
+                &mut norm.beta,
+            );
+            d_x.copy_from_slice(&d_projected);
+            let o = &mut g.attention_out;
+            linear_backward(
+                &saved.context,
+                &layer.attention_out.weight,
+                &d_projected,
+                tokens,
+                Some((&mut d_context, false)),
+                &mut o.weight,
+                &mut o.bias,
+                threads,
+            );
+            attention_backward(
+                &saved.qkv,
+                &batch.segments,
+                c.num_heads,
+                h,
+                &saved.attention,
+                &d_context,
+                &mut d_qkv,
+            );
+            let o = &mut g.qkv;
+            linear_backward(
+                &saved.input,
+                &layer.qkv.weight,
+                &d_qkv,
+                tokens,
+                Some((&mut d_x, true)),
+                &mut o.weight,
+                &mut o.bias,
+                threads,
+            );
+        }
+
+        let mut d_summed = vec![0.0; tokens * h];
+        let norm = &mut grads.embedding_norm;
+        layer_norm_backward(
+            &d_x,
+            &tape.embedding_norm,
+            &p.embedding_norm.gamma,
+            &mut d_summed,
+            &mut norm.gamma,
+            &mut norm.beta,
+        );
+        embedding_backward(&d_summed, h, &batch.ids, &mut grads.word);
+        embedding_backward(&d_summed, h, &batch.positions, &mut grads.position);
+        embedding_backward(&d_summed, h, &batch.types, &mut grads.token_type);
+    }
+}
+
+/// Standard normal draws (Box–Muller over a 64-bit LCG), for initializing new layers
+/// reproducibly from a seed.
+#[derive(Debug)]
+pub(crate) struct Normal {
+    state: u64,
+    spare: Option<f32>,
+}
+
+impl Normal {
+    pub(crate) fn new(seed: u64) -> Normal {
+        Normal { state: seed ^ 0x9E37_79B9_7F4A_7C15, spare: None }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        // 53 high bits, shifted off zero so that the logarithm below is finite.
+        ((self.state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn sample(&mut self) -> f32 {
+        if let Some(spare) = self.spare.take() {
+            return spare;
+        }
+        let radius = (-2.0 * self.uniform().ln()).sqrt();
+        let angle = std::f64::consts::TAU * self.uniform();
+        self.spare = Some((radius * angle.sin()) as f32);
+        (radius * angle.cos()) as f32
+    }
+}
