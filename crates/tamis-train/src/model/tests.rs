@@ -96,3 +96,84 @@ fn backward_matches_finite_differences_of_forward() {
     }
     assert!(checked >= 3 * 20, "only {checked} coordinates checked");
 }
+
+/// PyTorch's gradients (`scripts/parity/train_gradients.py`), by `{loss}/{parameter}`.
+fn torch_gradients() -> std::collections::HashMap<String, Vec<f32>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bert-ce-1label-gradients.safetensors");
+    let bytes = fs_err::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, values)
+        })
+        .collect()
+}
+
+/// Our gradient of `loss` against PyTorch's, tensor by tensor: `‖ours − torch‖∞ ≤ 1e-4 ·
+/// ‖torch‖∞` (the fused QKV against PyTorch's query, key and value, concatenated).
+fn assert_torch_gradients(loss: &str, d_logits: &[f32]) {
+    let (batch, _) = cases();
+    let model = model();
+    let (_, tape) = model.forward(&batch, 1);
+    let mut grads = model.params.zeros_like();
+    model.backward(&batch, tape, d_logits, &mut grads, 2);
+    let torch = torch_gradients();
+    let mut compared = 0;
+    for (name, ours) in grads.tensors() {
+        let want: Vec<f32> = match name
+            .strip_suffix(&format!("attention.self.qkv.{}", name.rsplit('.').next().unwrap()))
+        {
+            Some(stem) => ["query", "key", "value"]
+                .iter()
+                .flat_map(|part| {
+                    let kind = name.rsplit('.').next().unwrap();
+                    torch[&format!("{loss}/{stem}attention.self.{part}.{kind}")].clone()
+                })
+                .collect(),
+            None => torch[&format!("{loss}/{name}")].clone(),
+        };
+        assert_eq!(ours.len(), want.len(), "{name}");
+        let norm = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        // A softmax over a group ignores a shift of all its logits, so a listwise loss has
+        // no gradient for the classifier's bias: PyTorch's is rounding noise (3e-17), and
+        // ours must be as small as float32 rounding makes it.
+        let shift_invariant = loss == "listwise" && name == "classifier.bias";
+        assert!(norm > 1e-6 || shift_invariant, "{loss}/{name}: PyTorch's gradient is zero");
+        let tolerance = if shift_invariant { 1e-7 } else { 1e-4 * norm };
+        let worst = ours.iter().zip(&want).map(|(o, w)| (o - w).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= tolerance, "{loss}/{name}: worst difference {worst}, norm {norm}");
+        compared += 1;
+    }
+    // Three embedding tables and their norm, 12 tensors per layer, the pooler and classifier.
+    assert_eq!(compared, 3 + 2 + 12 * model.params.layers.len() + 4, "tensors compared");
+}
+
+#[test]
+fn gradients_match_pytorch() {
+    let (batch, _) = cases();
+    let torch = torch_gradients();
+    let sequences = batch.segments.len();
+    // The weighted sum of logits: its gradient is the weights.
+    let weights: Vec<f32> = (0..sequences).map(|n| [1.0, -0.5, 2.0][n % 3]).collect();
+    assert_torch_gradients("weighted", &weights);
+
+    // Listwise cross-entropy over whole groups of 4; the cases left over get no gradient.
+    let (logits, _) = model().forward(&batch, 1);
+    let groups = sequences / 4;
+    let mut targets = vec![0.0; groups * 4];
+    targets.iter_mut().step_by(4).for_each(|t| *t = 1.0);
+    let mut d_logits = vec![0.0; sequences];
+    let loss =
+        crate::loss::listwise(&logits[..groups * 4], &targets, 4, &mut d_logits[..groups * 4]);
+    let want = torch["listwise/loss"][0];
+    assert!((loss - want).abs() <= 1e-5 * want.abs().max(1.0), "loss {loss} vs PyTorch's {want}");
+    assert_torch_gradients("listwise", &d_logits);
+}
