@@ -12,6 +12,8 @@
 //! - [`model`]: a BERT cross-encoder whose forward keeps a [`model::Tape`] and whose
 //!   backward fills a gradient [`Params`] (checked against the logits `transformers`
 //!   computes and against finite differences, `model/tests.rs`).
+//! - [`optim`]: AdamW with linear warmup and decay, weight decay off for biases and
+//!   LayerNorm, as `transformers`' Trainer runs it.
 //! - [`loss`]: the ranking losses (pointwise BCE, listwise softmax cross-entropy,
 //!   MarginMSE and KL distillation), with their gradients.
 //!
@@ -34,6 +36,7 @@ mod error;
 pub mod loss;
 pub mod model;
 pub mod ops;
+pub mod optim;
 
 pub use error::{Error, Result};
 pub use model::{Batch, CrossEncoderModel, Params};

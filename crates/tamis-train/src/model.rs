@@ -14,6 +14,44 @@ use crate::{Error, Result};
 #[cfg(test)]
 mod tests;
 
+/// The tensors of a [`Params`] in their fixed order, borrowed with `$($borrow)+`: one
+/// list for both [`Params::tensors_mut`] and [`Params::tensors_ref`].
+macro_rules! every_tensor {
+    ($params:expr, $($borrow:tt)+) => {{
+        let params = $params;
+        let mut tensors = vec![
+            $($borrow)+ params.word,
+            $($borrow)+ params.position,
+            $($borrow)+ params.token_type,
+            $($borrow)+ params.embedding_norm.gamma,
+            $($borrow)+ params.embedding_norm.beta,
+        ];
+        for layer in $($borrow)+ params.layers {
+            tensors.extend([
+                $($borrow)+ layer.qkv.weight,
+                $($borrow)+ layer.qkv.bias,
+                $($borrow)+ layer.attention_out.weight,
+                $($borrow)+ layer.attention_out.bias,
+                $($borrow)+ layer.attention_norm.gamma,
+                $($borrow)+ layer.attention_norm.beta,
+                $($borrow)+ layer.intermediate.weight,
+                $($borrow)+ layer.intermediate.bias,
+                $($borrow)+ layer.output.weight,
+                $($borrow)+ layer.output.bias,
+                $($borrow)+ layer.output_norm.gamma,
+                $($borrow)+ layer.output_norm.beta,
+            ]);
+        }
+        tensors.extend([
+            $($borrow)+ params.pooler.weight,
+            $($borrow)+ params.pooler.bias,
+            $($borrow)+ params.classifier.weight,
+            $($borrow)+ params.classifier.bias,
+        ]);
+        tensors
+    }};
+}
+
 /// A dense layer's parameters, weight in PyTorch's `[out, in]` layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearParams {
@@ -76,40 +114,66 @@ impl Params {
         zeros
     }
 
-    /// Calls `f` with each tensor's Hugging Face name (the fused QKV as `…attention.self.qkv`)
-    /// and its values, in a fixed order.
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut Vec<f32>)) {
-        let linear = |name: &str, p: &mut LinearParams, f: &mut dyn FnMut(&str, &mut Vec<f32>)| {
-            f(&format!("{name}.weight"), &mut p.weight);
-            f(&format!("{name}.bias"), &mut p.bias);
-        };
-        let norm = |name: &str, p: &mut NormParams, f: &mut dyn FnMut(&str, &mut Vec<f32>)| {
-            f(&format!("{name}.weight"), &mut p.gamma);
-            f(&format!("{name}.bias"), &mut p.beta);
-        };
-        f("bert.embeddings.word_embeddings.weight", &mut self.word);
-        f("bert.embeddings.position_embeddings.weight", &mut self.position);
-        f("bert.embeddings.token_type_embeddings.weight", &mut self.token_type);
-        norm("bert.embeddings.LayerNorm", &mut self.embedding_norm, &mut f);
-        for (n, layer) in self.layers.iter_mut().enumerate() {
+    /// Each tensor's Hugging Face name (the fused QKV as `…attention.self.qkv`), in the
+    /// order of [`tensors_mut`](Self::tensors_mut).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = [
+            "bert.embeddings.word_embeddings.weight",
+            "bert.embeddings.position_embeddings.weight",
+            "bert.embeddings.token_type_embeddings.weight",
+            "bert.embeddings.LayerNorm.weight",
+            "bert.embeddings.LayerNorm.bias",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for n in 0..self.layers.len() {
             let l = format!("bert.encoder.layer.{n}");
-            linear(&format!("{l}.attention.self.qkv"), &mut layer.qkv, &mut f);
-            linear(&format!("{l}.attention.output.dense"), &mut layer.attention_out, &mut f);
-            norm(&format!("{l}.attention.output.LayerNorm"), &mut layer.attention_norm, &mut f);
-            linear(&format!("{l}.intermediate.dense"), &mut layer.intermediate, &mut f);
-            linear(&format!("{l}.output.dense"), &mut layer.output, &mut f);
-            norm(&format!("{l}.output.LayerNorm"), &mut layer.output_norm, &mut f);
+            for module in [
+                "attention.self.qkv",
+                "attention.output.dense",
+                "attention.output.LayerNorm",
+                "intermediate.dense",
+                "output.dense",
+                "output.LayerNorm",
+            ] {
+                names.push(format!("{l}.{module}.weight"));
+                names.push(format!("{l}.{module}.bias"));
+            }
         }
-        linear("bert.pooler.dense", &mut self.pooler, &mut f);
-        linear("classifier", &mut self.classifier, &mut f);
+        for module in ["bert.pooler.dense", "classifier"] {
+            names.push(format!("{module}.weight"));
+            names.push(format!("{module}.bias"));
+        }
+        names
     }
 
-    /// The values of every tensor, in [`for_each_mut`](Self::for_each_mut)'s order.
+    /// Every tensor, in a fixed order (see [`names`](Self::names)).
+    pub fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        every_tensor!(self, &mut)
+    }
+
+    /// Every tensor, in [`names`](Self::names)' order.
+    pub fn tensors_ref(&self) -> Vec<&Vec<f32>> {
+        every_tensor!(self, &)
+    }
+
+    /// Calls `f` with each tensor's name and values, in [`names`](Self::names)' order.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut Vec<f32>)) {
+        let names = self.names();
+        for (name, values) in names.iter().zip(self.tensors_mut()) {
+            f(name, values);
+        }
+    }
+
+    /// Each tensor's name and a copy of its values, in [`names`](Self::names)' order.
     pub fn tensors(&self) -> Vec<(String, Vec<f32>)> {
         let mut copy = self.clone();
-        let mut out = Vec::new();
-        copy.for_each_mut(|name, values| out.push((name.to_owned(), std::mem::take(values))));
-        out
+        let names = self.names();
+        names
+            .into_iter()
+            .zip(copy.tensors_mut())
+            .map(|(name, values)| (name, std::mem::take(values)))
+            .collect()
     }
 }
 
