@@ -53,5 +53,5 @@ pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
 pub use runtime::{EncoderKind, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
-pub use tokenizer::{Tokens, Truncation};
+pub use tokenizer::{PairTokenizer, Tokens, Truncation};
 pub use weights::EncoderWeights;

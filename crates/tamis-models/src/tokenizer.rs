@@ -354,3 +354,27 @@ fn tokens(encoding: &Encoding, dropped_tokens: usize) -> Tokens {
         dropped_tokens,
     }
 }
+
+/// Pair tokenization exactly as [`CrossEncoder`](crate::CrossEncoder) does it, without
+/// loading weights: what training tokenizes with, so that a trained model meets at
+/// inference the inputs it learned from.
+#[derive(Debug)]
+pub struct PairTokenizer(TextTokenizer);
+
+impl PairTokenizer {
+    /// The tokenizer of the model in `dir` (`tokenizer.json`, or a BERT `vocab.txt`),
+    /// truncating pairs to `max_length` tokens with `truncation`.
+    pub fn load(dir: &Path, max_length: usize, truncation: Truncation) -> Result<PairTokenizer> {
+        TextTokenizer::load(dir, max_length, truncation).map(PairTokenizer)
+    }
+
+    /// Tokenizes `(query, passage)` pairs, special tokens included, in input order.
+    pub fn tokenize(&self, pairs: &[(&str, &str)]) -> Result<Vec<Tokens>> {
+        self.0.encode_pairs(pairs)
+    }
+
+    /// The length pairs are truncated to.
+    pub fn max_length(&self) -> usize {
+        self.0.max_length
+    }
+}

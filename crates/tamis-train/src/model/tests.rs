@@ -177,3 +177,27 @@ fn gradients_match_pytorch() {
     assert!((loss - want).abs() <= 1e-5 * want.abs().max(1.0), "loss {loss} vs PyTorch's {want}");
     assert_torch_gradients("listwise", &d_logits);
 }
+
+#[test]
+fn pair_tokenizer_gives_the_ids_transformers_gave() {
+    let text = fs_err::read_to_string(fixture().join("expected.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let max_length = expected["max_length"].as_u64().unwrap() as usize;
+    for case in expected["cases"].as_array().unwrap() {
+        let truncation = match case["truncation"].as_str().unwrap() {
+            "only_second" => tamis_models::Truncation::OnlySecond,
+            _ => tamis_models::Truncation::LongestFirst,
+        };
+        let tokenizer =
+            tamis_models::PairTokenizer::load(&fixture(), max_length, truncation).unwrap();
+        let pair = (case["query"].as_str().unwrap(), case["document"].as_str().unwrap());
+        let tokens = &tokenizer.tokenize(&[pair]).unwrap()[0];
+        let want: Vec<u32> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tokens.ids, want, "{pair:?}");
+    }
+}
