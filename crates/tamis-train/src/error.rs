@@ -11,6 +11,26 @@ pub enum Error {
     /// The model is of a kind training does not handle.
     #[error("{0}")]
     Unsupported(String),
+    /// A checkpoint or model file is damaged, or belongs to another model.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The output directory exists and overwriting was not asked for.
+    #[error("{} already exists: choose another output directory, or overwrite it", path.display())]
+    OutputExists {
+        /// The directory.
+        path: std::path::PathBuf,
+    },
+    /// Reading or writing a file failed (the message names the file).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A JSON file could not be read or written.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 impl From<tamis_models::Error> for Error {

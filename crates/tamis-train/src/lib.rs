@@ -14,6 +14,8 @@
 //!   computes and against finite differences, `model/tests.rs`).
 //! - [`optim`]: AdamW with linear warmup and decay, weight decay off for biases and
 //!   LayerNorm, as `transformers`' Trainer runs it.
+//! - [`checkpoint`]: checkpoints that survive `kill -9`, and [`export`]: the trained
+//!   model in Hugging Face layout.
 //! - [`loss`]: the ranking losses (pointwise BCE, listwise softmax cross-entropy,
 //!   MarginMSE and KL distillation), with their gradients.
 //!
@@ -32,11 +34,16 @@
 //! assert_eq!((dx, dw, db), ([1.0], [3.0, 3.0], [1.0, 1.0]));
 //! ```
 
+pub mod checkpoint;
 mod error;
+pub mod export;
 pub mod loss;
 pub mod model;
 pub mod ops;
 pub mod optim;
+
+#[cfg(test)]
+mod testing;
 
 pub use error::{Error, Result};
 pub use model::{Batch, CrossEncoderModel, Params};

@@ -3,19 +3,8 @@
 
 use std::path::PathBuf;
 
-use tamis_models::EncoderConfig;
-
 use super::*;
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tamis-models/tests/fixtures/bert-ce-1label")
-}
-
-fn model() -> CrossEncoderModel {
-    let dir = fixture();
-    let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
-    CrossEncoderModel::load(&dir, config, 0).unwrap()
-}
+use crate::testing::{fixture_dir as fixture, fixture_model as model};
 
 /// The fixture's cases as one packed batch, with the logits `transformers` computed.
 fn cases() -> (Batch, Vec<f32>) {

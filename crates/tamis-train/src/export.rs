@@ -1,0 +1,146 @@
+//! The trained model as a Hugging Face `BertForSequenceClassification` directory, which
+//! `transformers`, sentence-transformers' `CrossEncoder` and every tamis command load.
+
+use std::path::Path;
+
+use crate::checkpoint::{sync_dir, write_synced, write_tensors};
+use crate::model::CrossEncoderModel;
+use crate::{Error, Result};
+
+/// Tokenizer files copied from the base model when it has them.
+const TOKENIZER_FILES: [&str; 4] =
+    ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
+
+/// Writes `model` to `out`: `config.json` from `base`'s with the
+/// classification head declared, `model.safetensors` under `transformers`' names (Q, K
+/// and V split again), `base`'s tokenizer files with `model_max_length` set to
+/// `max_length` (so that inference truncates as training did), and `card` as
+/// `README.md`. The directory is assembled beside `out` and renamed into place: it
+/// appears whole or not at all. An existing `out` is an error unless `overwrite`, and
+/// then it is replaced only once the new directory is complete.
+pub fn export(
+    model: &CrossEncoderModel,
+    base: &Path,
+    out: &Path,
+    max_length: usize,
+    card: &str,
+    overwrite: bool,
+) -> Result<()> {
+    if out.exists() && !overwrite {
+        return Err(Error::OutputExists { path: out.to_owned() });
+    }
+    let with_suffix = |suffix: &str| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let staging = with_suffix(".partial");
+    if staging.exists() {
+        fs_err::remove_dir_all(&staging)?;
+    }
+    fs_err::create_dir_all(&staging)?;
+
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(base.join("config.json"))?)?;
+    config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+    config["id2label"] = serde_json::json!({"0": "LABEL_0"});
+    config["label2id"] = serde_json::json!({"LABEL_0": 0});
+    // sentence-transformers' CrossEncoder reads its score activation from here.
+    config["sentence_transformers"] =
+        serde_json::json!({"activation_fn": "torch.nn.modules.activation.Sigmoid"});
+    write_synced(&staging.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
+
+    write_tensors(&staging.join("model.safetensors"), &hugging_face_tensors(model))?;
+
+    for name in TOKENIZER_FILES {
+        let from = base.join(name);
+        if !from.is_file() {
+            continue;
+        }
+        if name == "tokenizer_config.json" {
+            let mut tokenizer: serde_json::Value =
+                serde_json::from_str(&fs_err::read_to_string(&from)?)?;
+            tokenizer["model_max_length"] = serde_json::json!(max_length);
+            write_synced(
+                &staging.join(name),
+                serde_json::to_string_pretty(&tokenizer)?.as_bytes(),
+            )?;
+        } else {
+            write_synced(&staging.join(name), &fs_err::read(&from)?)?;
+        }
+    }
+    write_synced(&staging.join("README.md"), card.as_bytes())?;
+    sync_dir(&staging)?;
+    let replaced = with_suffix(".replaced");
+    if out.exists() {
+        if replaced.exists() {
+            fs_err::remove_dir_all(&replaced)?;
+        }
+        fs_err::rename(out, &replaced)?;
+    }
+    fs_err::rename(&staging, out)?;
+    if let Some(parent) = out.parent() {
+        sync_dir(parent)?;
+    }
+    if replaced.exists() {
+        fs_err::remove_dir_all(&replaced)?;
+    }
+    Ok(())
+}
+
+/// Every parameter under its `transformers` name and shape.
+fn hugging_face_tensors(model: &CrossEncoderModel) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let c = model.config();
+    let (h, i) = (c.hidden_size, c.intermediate_size);
+    let p = &model.params;
+    let mut out = vec![
+        (
+            "bert.embeddings.word_embeddings.weight".to_owned(),
+            vec![c.vocab_size, h],
+            p.word.clone(),
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight".to_owned(),
+            vec![c.max_position_embeddings, h],
+            p.position.clone(),
+        ),
+        (
+            "bert.embeddings.token_type_embeddings.weight".to_owned(),
+            vec![c.type_vocab_size, h],
+            p.token_type.clone(),
+        ),
+        ("bert.embeddings.LayerNorm.weight".to_owned(), vec![h], p.embedding_norm.gamma.clone()),
+        ("bert.embeddings.LayerNorm.bias".to_owned(), vec![h], p.embedding_norm.beta.clone()),
+    ];
+    for (n, layer) in p.layers.iter().enumerate() {
+        let l = format!("bert.encoder.layer.{n}");
+        for (part, (weight, bias)) in ["query", "key", "value"]
+            .iter()
+            .zip(layer.qkv.weight.chunks_exact(h * h).zip(layer.qkv.bias.chunks_exact(h)))
+        {
+            out.push((format!("{l}.attention.self.{part}.weight"), vec![h, h], weight.to_vec()));
+            out.push((format!("{l}.attention.self.{part}.bias"), vec![h], bias.to_vec()));
+        }
+        let dense = [
+            ("attention.output.dense", &layer.attention_out, [h, h]),
+            ("intermediate.dense", &layer.intermediate, [i, h]),
+            ("output.dense", &layer.output, [h, i]),
+        ];
+        for (name, linear, shape) in dense {
+            out.push((format!("{l}.{name}.weight"), shape.to_vec(), linear.weight.clone()));
+            out.push((format!("{l}.{name}.bias"), vec![shape[0]], linear.bias.clone()));
+        }
+        for (name, norm) in [
+            ("attention.output.LayerNorm", &layer.attention_norm),
+            ("output.LayerNorm", &layer.output_norm),
+        ] {
+            out.push((format!("{l}.{name}.weight"), vec![h], norm.gamma.clone()));
+            out.push((format!("{l}.{name}.bias"), vec![h], norm.beta.clone()));
+        }
+    }
+    out.push(("bert.pooler.dense.weight".to_owned(), vec![h, h], p.pooler.weight.clone()));
+    out.push(("bert.pooler.dense.bias".to_owned(), vec![h], p.pooler.bias.clone()));
+    out.push(("classifier.weight".to_owned(), vec![1, h], p.classifier.weight.clone()));
+    out.push(("classifier.bias".to_owned(), vec![1], p.classifier.bias.clone()));
+    out
+}
