@@ -41,7 +41,7 @@ fn main() {
     pool.install(|| {
         for step in 0..=steps {
             let start = Instant::now();
-            let (logits, tape) = model.forward(&batch, threads);
+            let (logits, tape) = model.forward(&batch, None, threads);
             let forward = start.elapsed();
             let mut d_logits = vec![0.0; pairs];
             let n = targets.len();

@@ -46,4 +46,4 @@ pub mod optim;
 mod testing;
 
 pub use error::{Error, Result};
-pub use model::{Batch, CrossEncoderModel, Params};
+pub use model::{Batch, CrossEncoderModel, DropoutRates, Params, StepDropout};

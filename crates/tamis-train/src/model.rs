@@ -5,9 +5,9 @@ use tamis_kernels::{Segment, gelu_erf, gelu_erf_backward};
 use tamis_models::{EncoderConfig, EncoderWeights, Family, HiddenAct};
 
 use crate::ops::{
-    AttentionSaved, NormSaved, attention_backward, attention_forward, embedding_backward,
-    embedding_forward, layer_norm_backward, layer_norm_forward, linear_backward, linear_forward,
-    tanh_backward, tanh_forward,
+    AttentionSaved, Dropout, NormSaved, apply_mask, attention_backward, attention_forward,
+    embedding_backward, embedding_forward, layer_norm_backward, layer_norm_forward,
+    linear_backward, linear_forward, tanh_backward, tanh_forward,
 };
 use crate::{Error, Result};
 
@@ -207,6 +207,69 @@ impl Batch {
     }
 }
 
+/// BERT's dropout rates (`hidden_dropout_prob`, `attention_probs_dropout_prob`,
+/// `classifier_dropout`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropoutRates {
+    /// After the embeddings and after each layer's two output projections.
+    pub hidden: f32,
+    /// On the attention weights.
+    pub attention: f32,
+    /// On the pooled output, before the classifier.
+    pub classifier: f32,
+}
+
+impl DropoutRates {
+    /// The rates a `config.json` declares, with `transformers`' defaults (0.1, 0.1, and
+    /// the hidden rate for the classifier) where it is silent.
+    pub fn from_config(config: &serde_json::Value) -> DropoutRates {
+        let rate = |key: &str| config[key].as_f64().map(|p| p as f32);
+        let hidden = rate("hidden_dropout_prob").unwrap_or(0.1);
+        DropoutRates {
+            hidden,
+            attention: rate("attention_probs_dropout_prob").unwrap_or(0.1),
+            classifier: rate("classifier_dropout").unwrap_or(hidden),
+        }
+    }
+}
+
+/// Dropout for one training step: the rates, and the run's seed and the step, from which
+/// every mask is drawn (so a resumed run draws the same masks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepDropout {
+    /// The rates.
+    pub rates: DropoutRates,
+    /// The run's seed.
+    pub seed: u64,
+    /// The step.
+    pub step: u64,
+}
+
+impl StepDropout {
+    /// Dropout at site `site` with rate `p`, or none when `p` is 0.
+    fn at(&self, site: u64, p: f32) -> Option<Dropout> {
+        (p > 0.0).then(|| Dropout { p, key: Dropout::key(self.seed, self.step, site) })
+    }
+}
+
+/// Dropout sites: the embeddings, the classifier, and three per layer from `LAYER_SITES`.
+const EMBEDDING_SITE: u64 = 0;
+const CLASSIFIER_SITE: u64 = 1;
+const LAYER_SITES: u64 = 2;
+
+/// Applies dropout at `site` to `x` in place and returns its mask.
+fn drop_out(
+    dropout: Option<&StepDropout>,
+    site: u64,
+    rate: impl Fn(&DropoutRates) -> f32,
+    x: &mut [f32],
+) -> Option<Vec<f32>> {
+    let dropout = dropout.and_then(|d| d.at(site, rate(&d.rates)))?;
+    let mask = dropout.mask(0, x.len());
+    apply_mask(x, &mask);
+    Some(mask)
+}
+
 /// A trainable BERT cross-encoder with one output logit.
 #[derive(Debug, Clone)]
 pub struct CrossEncoderModel {
@@ -222,10 +285,12 @@ struct LayerTape {
     qkv: Vec<f32>,
     attention: AttentionSaved,
     context: Vec<f32>,
+    attention_out_mask: Option<Vec<f32>>,
     attention_norm: NormSaved,
     hidden: Vec<f32>,
     intermediate: Vec<f32>,
     activated: Vec<f32>,
+    output_mask: Option<Vec<f32>>,
     output_norm: NormSaved,
 }
 
@@ -233,9 +298,11 @@ struct LayerTape {
 #[derive(Debug)]
 pub struct Tape {
     embedding_norm: NormSaved,
+    embedding_mask: Option<Vec<f32>>,
     layers: Vec<LayerTape>,
     first_tokens: Vec<f32>,
     pooled: Vec<f32>,
+    classifier_mask: Option<Vec<f32>>,
 }
 
 impl CrossEncoderModel {
@@ -336,11 +403,18 @@ impl CrossEncoderModel {
     }
 
     /// One logit per sequence of `batch`, and the tape for [`backward`](Self::backward).
+    /// With `dropout` the pass is a training one (BERT's dropouts on); without, it is
+    /// the model's inference forward.
     ///
     /// # Panics
     /// If a token, position or type id is outside the model's tables (the caller
     /// tokenizes with the model's tokenizer and truncates to its positions).
-    pub fn forward(&self, batch: &Batch, threads: usize) -> (Vec<f32>, Tape) {
+    pub fn forward(
+        &self,
+        batch: &Batch,
+        dropout: Option<&StepDropout>,
+        threads: usize,
+    ) -> (Vec<f32>, Tape) {
         let c = &self.config;
         let p = &self.params;
         let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
@@ -358,13 +432,23 @@ impl CrossEncoderModel {
             eps,
             &mut x,
         );
+        let embedding_mask = drop_out(dropout, EMBEDDING_SITE, |r| r.hidden, &mut x);
 
         let mut layers = Vec::with_capacity(p.layers.len());
-        for layer in &p.layers {
+        for (n, layer) in p.layers.iter().enumerate() {
+            let site = LAYER_SITES + 3 * n as u64;
             let mut qkv = vec![0.0; tokens * 3 * h];
             linear_forward(&x, &layer.qkv.weight, &layer.qkv.bias, tokens, &mut qkv, threads);
             let mut context = vec![0.0; tokens * h];
-            let attention = attention_forward(&qkv, &batch.segments, c.num_heads, h, &mut context);
+            let attention_dropout = dropout.and_then(|d| d.at(site, d.rates.attention));
+            let attention = attention_forward(
+                &qkv,
+                &batch.segments,
+                c.num_heads,
+                h,
+                &mut context,
+                attention_dropout,
+            );
             let mut projected = vec![0.0; tokens * h];
             linear_forward(
                 &context,
@@ -374,6 +458,7 @@ impl CrossEncoderModel {
                 &mut projected,
                 threads,
             );
+            let attention_out_mask = drop_out(dropout, site + 1, |r| r.hidden, &mut projected);
             projected.iter_mut().zip(&x).for_each(|(a, r)| *a += r);
             let mut hidden = vec![0.0; tokens * h];
             let norm = &layer.attention_norm;
@@ -400,6 +485,7 @@ impl CrossEncoderModel {
                 &mut output,
                 threads,
             );
+            let output_mask = drop_out(dropout, site + 2, |r| r.hidden, &mut output);
             output.iter_mut().zip(&hidden).for_each(|(a, r)| *a += r);
             let mut next = vec![0.0; tokens * h];
             let norm = &layer.output_norm;
@@ -411,10 +497,12 @@ impl CrossEncoderModel {
                 qkv,
                 attention,
                 context,
+                attention_out_mask,
                 attention_norm,
                 hidden,
                 intermediate,
                 activated,
+                output_mask,
                 output_norm,
             });
         }
@@ -434,16 +522,21 @@ impl CrossEncoderModel {
             threads,
         );
         tanh_forward(&mut pooled);
+        let mut classifier_input = pooled.clone();
+        let classifier_mask =
+            drop_out(dropout, CLASSIFIER_SITE, |r| r.classifier, &mut classifier_input);
         let mut logits = vec![0.0; sequences];
         linear_forward(
-            &pooled,
+            &classifier_input,
             &p.classifier.weight,
             &p.classifier.bias,
             sequences,
             &mut logits,
             threads,
         );
-        (logits, Tape { embedding_norm, layers, first_tokens, pooled })
+        let tape =
+            Tape { embedding_norm, embedding_mask, layers, first_tokens, pooled, classifier_mask };
+        (logits, tape)
     }
 
     /// Adds to `grads` the gradient of a loss whose gradient with respect to the logits
@@ -464,8 +557,12 @@ impl CrossEncoderModel {
 
         let mut d_pooled = vec![0.0; sequences * h];
         let g = &mut grads.classifier;
+        let mut classifier_input = tape.pooled.clone();
+        if let Some(mask) = &tape.classifier_mask {
+            apply_mask(&mut classifier_input, mask);
+        }
         linear_backward(
-            &tape.pooled,
+            &classifier_input,
             &p.classifier.weight,
             d_logits,
             sequences,
@@ -474,6 +571,9 @@ impl CrossEncoderModel {
             &mut g.bias,
             threads,
         );
+        if let Some(mask) = &tape.classifier_mask {
+            apply_mask(&mut d_pooled, mask);
+        }
         tanh_backward(&tape.pooled, &mut d_pooled);
         let mut d_first = vec![0.0; sequences * h];
         let g = &mut grads.pooler;
@@ -510,6 +610,9 @@ impl CrossEncoderModel {
                 &mut norm.beta,
             );
             d_hidden.copy_from_slice(&d_output);
+            if let Some(mask) = &saved.output_mask {
+                apply_mask(&mut d_output, mask);
+            }
             let o = &mut g.output;
             linear_backward(
                 &saved.activated,
@@ -544,6 +647,9 @@ impl CrossEncoderModel {
                 &mut norm.beta,
             );
             d_x.copy_from_slice(&d_projected);
+            if let Some(mask) = &saved.attention_out_mask {
+                apply_mask(&mut d_projected, mask);
+            }
             let o = &mut g.attention_out;
             linear_backward(
                 &saved.context,
@@ -577,6 +683,9 @@ impl CrossEncoderModel {
             );
         }
 
+        if let Some(mask) = &tape.embedding_mask {
+            apply_mask(&mut d_x, mask);
+        }
         let mut d_summed = vec![0.0; tokens * h];
         let norm = &mut grads.embedding_norm;
         layer_norm_backward(

@@ -163,19 +163,24 @@ pub fn layer_norm_backward(
 #[derive(Debug, Clone, Default)]
 pub struct AttentionSaved {
     weights: Vec<f32>,
+    /// The dropout mask over `weights`, when dropout was on.
+    mask: Option<Vec<f32>>,
     /// Where each segment's weights start in `weights`.
     offsets: Vec<usize>,
 }
 
 /// Multi-head self-attention over packed sequences, as [`tamis_kernels::attention`]
 /// computes it (every row of a segment a key and a query), keeping the attention weights
-/// for the backward pass. `qkv` is `[rows, 3·hidden]`, `out` `[rows, hidden]`.
+/// for the backward pass. `qkv` is `[rows, 3·hidden]`, `out` `[rows, hidden]`. With
+/// `dropout`, the weights are dropped out before they weigh the values, as BERT's
+/// `attention_probs_dropout_prob` does.
 pub fn attention_forward(
     qkv: &[f32],
     segments: &[Segment],
     heads: usize,
     hidden: usize,
     out: &mut [f32],
+    dropout: Option<Dropout>,
 ) -> AttentionSaved {
     let head_dim = attention_shape(qkv, segments, heads, hidden, out.len());
     let scale = 1.0 / (head_dim as f32).sqrt();
@@ -186,6 +191,7 @@ pub fn attention_forward(
         total += heads * segment.rows * segment.rows;
     }
     let mut weights = vec![0.0f32; total];
+    let mask = dropout.map(|dropout| dropout.mask(0, total));
     let blocks = split_by_segment(out, segments, hidden);
     let mut weight_blocks = Vec::with_capacity(segments.len());
     let mut rest = weights.as_mut_slice();
@@ -194,7 +200,8 @@ pub fn attention_forward(
         weight_blocks.push(block);
         rest = tail;
     }
-    segments.par_iter().zip(blocks).zip(weight_blocks).for_each(|((segment, out), weights)| {
+    let work = segments.par_iter().zip(blocks).zip(weight_blocks).zip(&offsets);
+    work.for_each_init(Vec::new, |dropped, (((segment, out), weights), &offset)| {
         let len = segment.rows;
         let base = segment.start * 3 * hidden;
         for (head, weights) in weights.chunks_exact_mut(len * len).enumerate() {
@@ -207,7 +214,15 @@ pub fn attention_forward(
             };
             matmul(len, len, head_dim, q, k_t, weights, len, false, scale, 1);
             softmax_rows(weights, len);
-            let p = Strided::rows(weights, len);
+            let p = match &mask {
+                None => Strided::rows(weights, len),
+                Some(mask) => {
+                    let mask = &mask[offset + head * len * len..][..len * len];
+                    dropped.clear();
+                    dropped.extend(weights.iter().zip(mask).map(|(w, m)| w * m));
+                    Strided::rows(dropped, len)
+                }
+            };
             let v = Strided {
                 data: &qkv[base + 2 * hidden + column..],
                 row_stride: 3 * hidden,
@@ -216,14 +231,14 @@ pub fn attention_forward(
             matmul(len, head_dim, len, p, v, &mut out[column..], hidden, false, 1.0, 1);
         }
     });
-    AttentionSaved { weights, offsets }
+    AttentionSaved { weights, mask, offsets }
 }
 
 /// The backward pass of [`attention_forward`] given `d_out`, the gradient of its output:
 /// writes the gradient of `qkv` into `d_qkv` (`[rows, 3·hidden]`; rows outside every
-/// segment are left alone). Per head, with `P` the weights and `s` the scale:
-/// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = s·dS·K`,
-/// `dK = s·dSᵀ·Q`.
+/// segment are left alone). Per head, with `P` the weights, `M` the dropout mask (all
+/// ones without dropout) and `s` the scale: `dV = (P⊙M)ᵀ·dO`, `dP = (dO·Vᵀ) ⊙ M`,
+/// `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = s·dS·K`, `dK = s·dSᵀ·Q`.
 pub fn attention_backward(
     qkv: &[f32],
     segments: &[Segment],
@@ -239,24 +254,34 @@ pub fn attention_backward(
     let scale = 1.0 / (head_dim as f32).sqrt();
     let blocks = split_by_segment(d_qkv, segments, 3 * hidden);
     segments.par_iter().zip(blocks).zip(&saved.offsets).for_each_init(
-        Vec::new,
-        |d_scores, ((segment, d_qkv), &offset)| {
+        || (Vec::new(), Vec::new()),
+        |(d_scores, dropped), ((segment, d_qkv), &offset)| {
             let len = segment.rows;
             let base = segment.start * 3 * hidden;
             let d_base = segment.start * hidden;
             d_scores.resize(len * len, 0.0);
             for head in 0..heads {
-                let p = &saved.weights[offset + head * len * len..][..len * len];
+                let at = offset + head * len * len;
+                let p = &saved.weights[at..][..len * len];
+                let mask = saved.mask.as_ref().map(|mask| &mask[at..][..len * len]);
+                let weighed = match mask {
+                    None => p,
+                    Some(mask) => {
+                        dropped.clear();
+                        dropped.extend(p.iter().zip(mask).map(|(w, m)| w * m));
+                        &dropped[..]
+                    }
+                };
                 let column = head * head_dim;
                 let d_o =
                     Strided { data: &d_out[d_base + column..], row_stride: hidden, col_stride: 1 };
-                // dV = Pᵀ · dO
+                // dV = (P⊙M)ᵀ · dO
                 let v_column = 2 * hidden + column;
                 matmul(
                     len,
                     head_dim,
                     len,
-                    Strided::transposed(p, len),
+                    Strided::transposed(weighed, len),
                     d_o,
                     &mut d_qkv[v_column..],
                     3 * hidden,
@@ -264,13 +289,16 @@ pub fn attention_backward(
                     1.0,
                     1,
                 );
-                // dP = dO · Vᵀ
+                // dP = (dO · Vᵀ) ⊙ M
                 let v_t = Strided {
                     data: &qkv[base + v_column..],
                     row_stride: 1,
                     col_stride: 3 * hidden,
                 };
                 matmul(len, len, head_dim, d_o, v_t, d_scores, len, false, 1.0, 1);
+                if let Some(mask) = mask {
+                    apply_mask(d_scores, mask);
+                }
                 // dS = P ⊙ (dP − rowsum(dP ⊙ P))
                 for (d_row, p_row) in d_scores.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
                     let dot: f32 = d_row.iter().zip(p_row).map(|(d, p)| d * p).sum();
@@ -393,4 +421,49 @@ pub fn embedding_backward(grad: &[f32], width: usize, rows: &[u32], d_table: &mu
         let row = &mut d_table[row as usize * width..][..width];
         row.iter_mut().zip(grad).for_each(|(d, g)| *d += g);
     }
+}
+
+/// Dropout masks from a counter-based generator: the mask value of element `index` under
+/// `key` is a pure function of the two, so masks are drawn in parallel, in any order,
+/// and a resumed run draws the same ones. A key names one dropout site of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// Probability of dropping an element.
+    pub p: f32,
+    /// The site's key (see [`Dropout::key`]).
+    pub key: u64,
+}
+
+impl Dropout {
+    /// The key of dropout site `site` of step `step` in the run seeded with `seed`.
+    pub fn key(seed: u64, step: u64, site: u64) -> u64 {
+        splitmix(splitmix(splitmix(seed) ^ step) ^ site)
+    }
+
+    /// The mask value of element `index`: 0 (dropped) or `1/(1 − p)` (kept, rescaled).
+    pub fn value(&self, index: u64) -> f32 {
+        // The top 24 bits as a uniform draw in [0, 1): exact in f32.
+        let uniform = (splitmix(self.key ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 40) as f32
+            / (1u64 << 24) as f32;
+        if uniform < self.p { 0.0 } else { 1.0 / (1.0 - self.p) }
+    }
+
+    /// The mask of `len` elements from `offset` on.
+    pub fn mask(&self, offset: u64, len: usize) -> Vec<f32> {
+        (0..len as u64).map(|i| self.value(offset + i)).collect()
+    }
+}
+
+/// SplitMix64's finalizer: a bijective 64-bit mix.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Multiplies `x` by `mask` in place: a dropout's forward, and its backward.
+pub fn apply_mask(x: &mut [f32], mask: &[f32]) {
+    assert_eq!(x.len(), mask.len(), "apply_mask: buffer sizes");
+    x.iter_mut().zip(mask).for_each(|(v, m)| *v *= m);
 }

@@ -11,7 +11,7 @@ use crate::testing::{fixture_dir, fixture_model, tiny_batch};
 fn train(model: &mut CrossEncoderModel, optimizer: &mut AdamW, steps: usize) {
     let (batch, targets) = tiny_batch();
     for _ in 0..steps {
-        let (logits, tape) = model.forward(&batch, 1);
+        let (logits, tape) = model.forward(&batch, None, 1);
         let mut d_logits = vec![0.0; logits.len()];
         listwise(&logits, &targets, 4, &mut d_logits);
         let mut grads = model.params.zeros_like();
@@ -117,7 +117,7 @@ fn the_exported_model_loads_in_tamis_with_the_same_logits() {
         })
         .collect();
     let served = loaded.predict_tokens(&inputs).unwrap();
-    let (trained, _) = model.forward(&batch, 1);
+    let (trained, _) = model.forward(&batch, None, 1);
     for (served, trained) in served.iter().zip(&trained) {
         assert!((served.logits[0] - trained).abs() <= 1e-5, "{:?} vs {trained}", served.logits);
     }

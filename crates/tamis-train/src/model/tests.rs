@@ -26,7 +26,7 @@ fn cases() -> (Batch, Vec<f32>) {
 fn forward_gives_the_logits_of_transformers() {
     let (batch, want) = cases();
     assert!(batch.segments.len() >= 3, "the fixture has too few cases");
-    let (got, _) = model().forward(&batch, 1);
+    let (got, _) = model().forward(&batch, None, 1);
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() <= 1e-5, "{g} vs {w}");
     }
@@ -34,14 +34,36 @@ fn forward_gives_the_logits_of_transformers() {
 
 #[test]
 fn backward_matches_finite_differences_of_forward() {
+    // The inference forward, and a training one whose masks are fixed by seed and step.
+    let rates = DropoutRates { hidden: 0.1, attention: 0.1, classifier: 0.2 };
+    for dropout in [None, Some(StepDropout { rates, seed: 5, step: 3 })] {
+        check_gradient(dropout.as_ref());
+    }
+}
+
+#[test]
+fn dropout_is_on_in_training_and_drawn_per_step() {
+    let (batch, _) = cases();
+    let model = model();
+    let rates = DropoutRates::from_config(&serde_json::json!({"hidden_dropout_prob": 0.1}));
+    assert_eq!(rates, DropoutRates { hidden: 0.1, attention: 0.1, classifier: 0.1 });
+    let logits = |dropout: Option<&StepDropout>| model.forward(&batch, dropout, 1).0;
+    let step = |step| StepDropout { rates, seed: 5, step };
+    assert_eq!(logits(None), logits(None));
+    assert_eq!(logits(Some(&step(3))), logits(Some(&step(3))));
+    assert_ne!(logits(Some(&step(3))), logits(None));
+    assert_ne!(logits(Some(&step(3))), logits(Some(&step(4))));
+}
+
+fn check_gradient(dropout: Option<&StepDropout>) {
     let (batch, _) = cases();
     let mut model = model();
     let weights: Vec<f32> = (0..batch.segments.len()).map(|n| [1.0, -0.5, 2.0][n % 3]).collect();
     let loss = |model: &CrossEncoderModel| -> f64 {
-        let (logits, _) = model.forward(&batch, 1);
+        let (logits, _) = model.forward(&batch, dropout, 1);
         logits.iter().zip(&weights).map(|(z, w)| f64::from(z * w)).sum()
     };
-    let (_, tape) = model.forward(&batch, 1);
+    let (_, tape) = model.forward(&batch, dropout, 1);
     let mut grads = model.params.zeros_like();
     model.backward(&batch, tape, &weights, &mut grads, 2);
 
@@ -111,7 +133,7 @@ fn torch_gradients() -> std::collections::HashMap<String, Vec<f32>> {
 fn assert_torch_gradients(loss: &str, d_logits: &[f32]) {
     let (batch, _) = cases();
     let model = model();
-    let (_, tape) = model.forward(&batch, 1);
+    let (_, tape) = model.forward(&batch, None, 1);
     let mut grads = model.params.zeros_like();
     model.backward(&batch, tape, d_logits, &mut grads, 2);
     let torch = torch_gradients();
@@ -155,7 +177,7 @@ fn gradients_match_pytorch() {
     assert_torch_gradients("weighted", &weights);
 
     // Listwise cross-entropy over whole groups of 4; the cases left over get no gradient.
-    let (logits, _) = model().forward(&batch, 1);
+    let (logits, _) = model().forward(&batch, None, 1);
     let groups = sequences / 4;
     let mut targets = vec![0.0; groups * 4];
     targets.iter_mut().step_by(4).for_each(|t| *t = 1.0);

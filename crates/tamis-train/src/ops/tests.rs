@@ -138,13 +138,22 @@ fn layer_norm_backward_is_the_gradient_of_layer_norm_forward() {
     assert_close("dbeta", &dbeta, &numeric_gradient(&beta, |b| loss(&x, &gamma, b)));
 }
 
-/// Attention of packed segments from the definition, in `f64`.
-fn attention_reference(qkv: &[f64], segments: &[Segment], heads: usize, hidden: usize) -> Vec<f64> {
+/// Attention of packed segments from the definition, in `f64`, the weights of each
+/// (segment, head) multiplied by `mask` (laid out as `attention_forward` lays them).
+fn attention_reference(
+    qkv: &[f64],
+    segments: &[Segment],
+    heads: usize,
+    hidden: usize,
+    mask: Option<&[f32]>,
+) -> Vec<f64> {
     let rows = qkv.len() / (3 * hidden);
     let head_dim = hidden / heads;
     let mut out = vec![0.0; rows * hidden];
     let at = |row: usize, column: usize| qkv[row * 3 * hidden + column];
+    let mut offset = 0;
     for segment in segments {
+        let len = segment.rows;
         for head in 0..heads {
             let c = head * head_dim;
             for i in segment.start..segment.start + segment.rows {
@@ -156,38 +165,55 @@ fn attention_reference(qkv: &[f64], segments: &[Segment], heads: usize, hidden: 
                     .collect();
                 let max = scores.iter().fold(f64::NEG_INFINITY, |m, s| m.max(*s));
                 let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                let row = offset + head * len * len + (i - segment.start) * len;
                 for d in 0..head_dim {
                     out[i * hidden + c + d] = scores
                         .iter()
                         .enumerate()
                         .map(|(n, s)| {
-                            (s - max).exp() / total * at(segment.start + n, 2 * hidden + c + d)
+                            let m = mask.map_or(1.0, |mask| f64::from(mask[row + n]));
+                            (s - max).exp() / total * m * at(segment.start + n, 2 * hidden + c + d)
                         })
                         .sum();
                 }
             }
         }
+        offset += heads * len * len;
     }
     out
 }
 
 #[test]
 fn attention_backward_is_the_gradient_of_attention_forward() {
+    // Without dropout, and with half the weights dropped.
+    for dropout in [None, Some(Dropout { p: 0.5, key: 99 })] {
+        check_attention(dropout);
+    }
+}
+
+fn check_attention(dropout: Option<Dropout>) {
     let (heads, hidden, rows) = (2, 8, 10);
     // Row 3 and row 9 belong to no segment: their gradient must be left alone.
     let segments = [Segment::packed(0, 3), Segment::packed(4, 5)];
     let qkv = rounded(values(rows * 3 * hidden, 9, 1.5));
     let r = rounded(values(rows * hidden, 10, 1.0));
+    let total = heads * (3 * 3 + 5 * 5);
+    let mask = dropout.map(|d| d.mask(0, total));
+    if let Some(mask) = &mask {
+        let dropped = mask.iter().filter(|m| **m == 0.0).count();
+        assert!(dropped > total / 4 && dropped < 3 * total / 4, "{dropped} of {total} dropped");
+    }
 
     let mut out = vec![0.0; rows * hidden];
-    let saved = attention_forward(&to_f32(&qkv), &segments, heads, hidden, &mut out);
-    let want = attention_reference(&qkv, &segments, heads, hidden);
+    let saved = attention_forward(&to_f32(&qkv), &segments, heads, hidden, &mut out, dropout);
+    let want = attention_reference(&qkv, &segments, heads, hidden, mask.as_deref());
     assert_close("out", &out, &want);
 
     let mut d_qkv = vec![7.0; qkv.len()];
     attention_backward(&to_f32(&qkv), &segments, heads, hidden, &saved, &to_f32(&r), &mut d_qkv);
-    let numeric =
-        numeric_gradient(&qkv, |qkv| dot(&attention_reference(qkv, &segments, heads, hidden), &r));
+    let reference =
+        |qkv: &[f64]| dot(&attention_reference(qkv, &segments, heads, hidden, mask.as_deref()), &r);
+    let numeric = numeric_gradient(&qkv, reference);
     let in_segments = |row: &usize| *row != 3 && *row != 9;
     let rows_of = |x: &[f32]| -> Vec<f32> {
         (0..rows)
@@ -206,6 +232,20 @@ fn attention_backward_is_the_gradient_of_attention_forward() {
             "row {row} was written"
         );
     }
+}
+
+#[test]
+fn dropout_masks_are_reproducible_and_drop_their_share() {
+    let dropout = Dropout { p: 0.1, key: Dropout::key(7, 3, 1) };
+    let mask = dropout.mask(0, 100_000);
+    let dropped = mask.iter().filter(|m| **m == 0.0).count();
+    assert!((9_000..11_000).contains(&dropped), "{dropped} of 100 000 dropped at p = 0.1");
+    assert!(mask.iter().all(|m| *m == 0.0 || (*m - 1.0 / 0.9).abs() < 1e-7));
+    // The same element under the same key, drawn alone or in a block.
+    assert_eq!(dropout.mask(500, 10), mask[500..510]);
+    // Another step or site draws another mask.
+    let other = Dropout { p: 0.1, key: Dropout::key(7, 4, 1) }.mask(0, 1000);
+    assert_ne!(other, mask[..1000]);
 }
 
 #[test]

@@ -86,7 +86,7 @@ fn training_on_a_tiny_batch_drives_its_loss_down() {
     let mut optimizer = AdamW::new(AdamWConfig::new(1e-3, 2, 40), &model.params);
     let mut losses = Vec::new();
     for _ in 0..40 {
-        let (logits, tape) = model.forward(&batch, 1);
+        let (logits, tape) = model.forward(&batch, None, 1);
         let mut d_logits = vec![0.0; 16];
         losses.push(crate::loss::listwise(&logits, &targets, 4, &mut d_logits));
         let mut grads = model.params.zeros_like();
