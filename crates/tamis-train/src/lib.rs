@@ -14,6 +14,8 @@
 //!   computes and against finite differences, `model/tests.rs`).
 //! - [`optim`]: AdamW with linear warmup and decay, weight decay off for biases and
 //!   LayerNorm, as `transformers`' Trainer runs it.
+//! - [`data`]: training groups, each a judged-relevant document and hard negatives
+//!   drawn from a stage-1 ranking window, reproducible per seed and epoch.
 //! - [`checkpoint`]: checkpoints that survive `kill -9`, and [`export`]: the trained
 //!   model in Hugging Face layout.
 //! - [`loss`]: the ranking losses (pointwise BCE, listwise softmax cross-entropy,
@@ -35,6 +37,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod data;
 mod error;
 pub mod export;
 pub mod loss;
