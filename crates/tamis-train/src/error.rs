@@ -19,6 +19,17 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// Training data that cannot be used as given.
+    #[error("{0}")]
+    Data(String),
+    /// The loss stopped being a number: the learning rate is too high for this model.
+    #[error("the loss became {loss} at step {step}: lower the learning rate (--lr)")]
+    Diverged {
+        /// The step.
+        step: u64,
+        /// The loss.
+        loss: f32,
+    },
     /// The output directory exists and overwriting was not asked for.
     #[error("{} already exists: choose another output directory, or overwrite it", path.display())]
     OutputExists {

@@ -16,6 +16,8 @@
 //!   LayerNorm, as `transformers`' Trainer runs it.
 //! - [`data`]: training groups, each a judged-relevant document and hard negatives
 //!   drawn from a stage-1 ranking window, reproducible per seed and epoch.
+//! - [`trainer`]: the step loop (tokenize, forward with dropout, loss, backward,
+//!   AdamW) with checkpoints and resumption.
 //! - [`checkpoint`]: checkpoints that survive `kill -9`, and [`export`]: the trained
 //!   model in Hugging Face layout.
 //! - [`loss`]: the ranking losses (pointwise BCE, listwise softmax cross-entropy,
@@ -44,6 +46,7 @@ pub mod loss;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod trainer;
 
 #[cfg(test)]
 mod testing;
