@@ -118,47 +118,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         args.model.model.as_deref().context(
             "tamis eval needs --model (the bi-encoder the evaluation index is built with)",
         )?;
-    let embedder = args.model.load_embedder(spec)?;
-    let embedder_id = args.model.embedder_id(spec);
-    let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
-    args.creation.apply(&mut settings);
-    let key = IndexKey::for_dataset(&args.dataset, &settings)?.name();
-    let started = Instant::now();
-    let (mut index, index_location) = match &args.store {
-        Some(url) => {
-            let options = PgOptions { normalized: embedder.normalizes(), ..Default::default() };
-            let catalog = connect_postgres(url, options)?;
-            let index = match catalog.open(&key)? {
-                Some(index) => index,
-                None => catalog.create(&key, settings)?,
-            };
-            (index, format!("{} collection '{key}'", catalog.location()))
-        }
-        None => {
-            let index_dir = cache_dir(args)?.join(&key);
-            let index = if index_dir.join(tamis_embedded::store::STORE_FILE).is_file() {
-                tamis_embedded::open(&index_dir)?
-            } else {
-                fs_err::create_dir_all(&index_dir)?;
-                tamis_embedded::create(&index_dir, settings)?
-            };
-            (index, index_dir.display().to_string())
-        }
+    let cache = match &args.store {
+        Some(_) => PathBuf::new(),
+        None => cache_dir(args)?,
     };
-    // Always ingest: unchanged documents are skipped by hash, so a finished index costs a
-    // scan and an interrupted build resumes.
-    let corpus = args.dataset.join("corpus.jsonl");
-    let n_docs = tamis_engine::DocumentSource::check(&corpus)?;
-    let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
-    let report = ingest(&mut index, &corpus, n_docs, models, 64, false)?;
-    let stats = index.stats()?;
-    eprintln!(
-        "index {index_location}: {} document(s), {} chunk(s) ({} embedded now, {:.1} s)",
-        stats.documents,
-        stats.chunks,
-        report.written,
-        started.elapsed().as_secs_f64()
-    );
+    let DatasetIndex { index, embedder, documents, chunks } = DatasetIndex::open(
+        &args.dataset,
+        spec,
+        &args.model,
+        &args.creation,
+        args.store.as_deref(),
+        &cache,
+    )?;
 
     let cross_encoders = args.stages.load_models(&args.model.source)?;
     let rerankers: Vec<RerankModel<'_>> = args
@@ -200,8 +171,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let summary = report::Summary {
         args,
-        n_docs: stats.documents,
-        n_chunks: stats.chunks,
+        n_docs: documents,
+        n_chunks: chunks,
         evaluation: &evaluation,
         run_files: &run_files,
     };
@@ -211,6 +182,75 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         summary.print_table()
     }
     Ok(())
+}
+
+/// A dataset's corpus in an index: the one `tamis eval` measures, and the one `tamis
+/// train` mines negatives from.
+pub(crate) struct DatasetIndex {
+    /// The index, holding the whole corpus.
+    pub index: tamis_engine::Index,
+    /// Its bi-encoder.
+    pub embedder: tamis_models::BiEncoder,
+    /// Documents in the index.
+    pub documents: u64,
+    /// Chunks in the index.
+    pub chunks: u64,
+}
+
+impl DatasetIndex {
+    /// Opens (or builds, once) the index of `dataset`'s corpus for the bi-encoder `spec`
+    /// and the creation settings: in PostgreSQL when `store` is a URL, else under
+    /// `cache`, named by [`IndexKey`] so that another corpus or setting gets its own.
+    /// Always ingests: unchanged documents are skipped by hash, so a finished index costs
+    /// a scan and an interrupted build resumes.
+    pub fn open(
+        dataset: &Path,
+        spec: &str,
+        model: &EngineModelArgs,
+        creation: &CreationArgs,
+        store: Option<&str>,
+        cache: &Path,
+    ) -> anyhow::Result<DatasetIndex> {
+        let embedder = model.load_embedder(spec)?;
+        let mut settings = IndexSettings::new(model.embedder_id(spec), embedder.dimension());
+        creation.apply(&mut settings);
+        let key = IndexKey::for_dataset(dataset, &settings)?.name();
+        let started = Instant::now();
+        let (mut index, location) = match store {
+            Some(url) => {
+                let options = PgOptions { normalized: embedder.normalizes(), ..Default::default() };
+                let catalog = connect_postgres(url, options)?;
+                let index = match catalog.open(&key)? {
+                    Some(index) => index,
+                    None => catalog.create(&key, settings)?,
+                };
+                (index, format!("{} collection '{key}'", catalog.location()))
+            }
+            None => {
+                let index_dir = cache.join(&key);
+                let index = if index_dir.join(tamis_embedded::store::STORE_FILE).is_file() {
+                    tamis_embedded::open(&index_dir)?
+                } else {
+                    fs_err::create_dir_all(&index_dir)?;
+                    tamis_embedded::create(&index_dir, settings)?
+                };
+                (index, index_dir.display().to_string())
+            }
+        };
+        let corpus = dataset.join("corpus.jsonl");
+        let n_docs = tamis_engine::DocumentSource::check(&corpus)?;
+        let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
+        let report = ingest(&mut index, &corpus, n_docs, models, 64, false)?;
+        let stats = index.stats()?;
+        eprintln!(
+            "index {location}: {} document(s), {} chunk(s) ({} embedded now, {:.1} s)",
+            stats.documents,
+            stats.chunks,
+            report.written,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(DatasetIndex { index, embedder, documents: stats.documents, chunks: stats.chunks })
+    }
 }
 
 /// The harness's rows as progress bars on standard error, one row at a time.
@@ -285,7 +325,7 @@ fn cache_dir(args: &EvalArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn default_cache() -> anyhow::Result<PathBuf> {
+pub(crate) fn default_cache() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(std::env::var_os("HOME").context(

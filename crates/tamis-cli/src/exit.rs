@@ -113,7 +113,8 @@ fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         .or_else(|| cause.downcast_ref::<tamis_models::Error>().map(tamis_models::Error::kind))
         .or_else(|| cause.downcast_ref::<tamis_core::Error>().map(tamis_core::Error::kind))
         .or_else(|| cause.downcast_ref::<tamis_postgres::Error>().map(tamis_postgres::Error::kind))
-        .or_else(|| cause.downcast_ref::<tamis_server::Error>().map(tamis_server::Error::kind));
+        .or_else(|| cause.downcast_ref::<tamis_server::Error>().map(tamis_server::Error::kind))
+        .or_else(|| cause.downcast_ref::<tamis_train::Error>().map(tamis_train::Error::kind));
     if let Some(kind) = kind {
         return Some(Exit::of_kind(kind));
     }

@@ -18,6 +18,7 @@ mod rerank;
 mod search;
 mod serve;
 mod stage_args;
+mod train;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ enum Command {
     Search(search::SearchArgs),
     Info(info::InfoArgs),
     Eval(eval::EvalArgs),
+    Train(train::TrainArgs),
     Serve(serve::ServeArgs),
     Bench(bench::BenchArgs),
 }
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Train(args) => train::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -58,6 +58,11 @@ pub fn save(
     Ok(())
 }
 
+/// Whether `dir` (or the checkpoint a crash left aside) holds a checkpoint to resume.
+pub fn exists(dir: &Path) -> bool {
+    dir.join("state.json").is_file() || sibling(dir, "old").join("state.json").is_file()
+}
+
 /// Reads the checkpoint `dir` (or the one a crash left aside) into `model` and
 /// `optimizer`, which must be shaped as when it was saved; returns the caller's state,
 /// or `None` when there is no checkpoint.

@@ -31,7 +31,7 @@ pub enum Error {
         loss: f32,
     },
     /// The output directory exists and overwriting was not asked for.
-    #[error("{} already exists: choose another output directory, or overwrite it", path.display())]
+    #[error("{} already exists: choose another output directory, or pass --overwrite", path.display())]
     OutputExists {
         /// The directory.
         path: std::path::PathBuf,
@@ -42,6 +42,20 @@ pub enum Error {
     /// A JSON file could not be read or written.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Whose fault the error is: bad data, options or files are the user's; a missing
+    /// file is not found; other I/O may succeed on retry.
+    pub fn kind(&self) -> tamis_core::ErrorKind {
+        use tamis_core::ErrorKind;
+        match self {
+            Error::Model(err) => err.kind(),
+            Error::Io(err) if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Error::Io(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::User,
+        }
+    }
 }
 
 impl From<tamis_models::Error> for Error {

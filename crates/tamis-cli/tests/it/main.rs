@@ -15,6 +15,7 @@ mod postgres;
 mod rerank;
 mod serve_crash;
 mod server;
+mod train;
 
 use std::io::Write;
 use std::path::Path;

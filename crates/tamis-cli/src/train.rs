@@ -1,0 +1,450 @@
+//! `tamis train`: fine-tune a cross-encoder on a BEIR-layout dataset, with hard negatives
+//! mined by tamis' own stage 1.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tamis_engine::SearchRequest;
+use tamis_eval::Dataset;
+use tamis_models::{EncoderConfig, PairTokenizer, Truncation};
+use tamis_train::data::{NegativeWindow, QueryExample, epoch_groups};
+use tamis_train::optim::AdamWConfig;
+use tamis_train::trainer::{LossKind, StepGroup, Trainer, TrainerConfig};
+use tamis_train::{CrossEncoderModel, DropoutRates};
+
+use crate::eval::{DatasetIndex, default_cache};
+use crate::index::CreationArgs;
+use crate::jsonl::progress;
+use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::search::ModeArg;
+
+/// Fine-tune a cross-encoder on a BEIR-layout dataset's training qrels.
+///
+/// Each judged-relevant document of a training query makes a group with --negatives hard
+/// negatives, drawn from ranks --skip to --window of tamis' own stage-1 ranking of the
+/// corpus (--negatives-from; the top ranks are skipped because the best unjudged
+/// documents are often relevant). The stage-1 index is built once, as `tamis eval`
+/// builds it, with the bi-encoder --model.
+///
+/// The base is a BERT encoder: a bi-encoder (a new classification head is drawn) or a
+/// cross-encoder (training continues). The result is a Hugging Face
+/// BertForSequenceClassification in --output, written whole at the end; checkpoints go
+/// to OUTPUT.checkpoint every --checkpoint-every steps, and --resume continues from the
+/// last one.
+///
+/// Example:
+///   tamis train --dataset ../shared/datasets/nfcorpus --base ../shared/models/all-MiniLM-L6-v2 \
+///       --model ../shared/models/all-MiniLM-L6-v2 --output nfcorpus-ce --time-budget 60m
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct TrainArgs {
+    /// The dataset folder (BEIR layout: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+    #[arg(long, value_name = "DIR")]
+    dataset: PathBuf,
+
+    /// The qrels split to train on.
+    #[arg(long, default_value = "train", value_name = "NAME")]
+    split: String,
+
+    /// The model to start from (directory or hub id): a BERT bi-encoder or cross-encoder.
+    #[arg(long, value_name = "DIR|ID")]
+    base: String,
+
+    /// Where the trained model is written (refused if it exists, unless --overwrite).
+    #[arg(long, value_name = "DIR")]
+    output: PathBuf,
+
+    /// Replace --output if it exists (once the new model is complete).
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Continue from OUTPUT.checkpoint, written by an earlier run with the same options.
+    #[arg(long)]
+    resume: bool,
+
+    /// The loss: listwise softmax cross-entropy over each group, or pointwise BCE.
+    #[arg(long, value_enum, default_value = "listwise")]
+    loss: LossArg,
+
+    /// Passes over the training groups.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    epochs: u64,
+
+    /// Stop after this many steps (default: the epochs' steps).
+    #[arg(long, value_name = "N")]
+    max_steps: Option<u64>,
+
+    /// Stop once this much time has passed (e.g. 90s, 45m, 2h); a checkpoint is written
+    /// and the model exported.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    time_budget: Option<Duration>,
+
+    /// Groups (queries) per step; each has 1 + --negatives pairs.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    batch_size: usize,
+
+    /// Peak learning rate of AdamW.
+    #[arg(long, default_value_t = 3e-5, value_name = "RATE")]
+    lr: f32,
+
+    /// Share of the steps spent warming the learning rate up from 0.
+    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
+    warmup: f32,
+
+    /// AdamW's decoupled weight decay (not on biases and LayerNorm).
+    #[arg(long, default_value_t = 0.01, value_name = "RATE")]
+    weight_decay: f32,
+
+    /// Tokens per (query, document) pair; the pair is cut longest-first.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_length: usize,
+
+    /// Seeds the new head, the negatives, the order and the dropout.
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    seed: u64,
+
+    /// Hard negatives per group.
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    negatives: usize,
+
+    /// The stage-1 ranking negatives are drawn from.
+    #[arg(long, value_enum, default_value = "hybrid", value_name = "MODE")]
+    negatives_from: ModeArg,
+
+    /// Top ranks of that ranking never drawn as negatives.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    skip: usize,
+
+    /// Ranks beyond this are never drawn as negatives.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    window: usize,
+
+    /// Write a checkpoint every N steps.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    checkpoint_every: u64,
+
+    /// Where the stage-1 index is kept [default: as for `tamis eval`].
+    #[arg(long, env = "TAMIS_EVAL_CACHE", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    model: EngineModelArgs,
+
+    #[command(flatten)]
+    creation: CreationArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LossArg {
+    Listwise,
+    Bce,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.trim().split_at(
+        text.trim().find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.trim().len()),
+    );
+    let value: f64 =
+        number.parse().map_err(|_| format!("'{text}' is not a duration like 90s, 45m or 2h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}': the unit must be s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    configure_threads(args.model.source.threads);
+    anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
+    anyhow::ensure!(args.negatives > 0, "--negatives must be at least 1");
+    anyhow::ensure!(args.checkpoint_every > 0, "--checkpoint-every must be at least 1");
+    anyhow::ensure!(args.skip < args.window, "--skip must be below --window");
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.warmup),
+        "--warmup is a fraction of the steps, below 1"
+    );
+    anyhow::ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be positive");
+    if args.output.exists() && !args.overwrite {
+        return Err(tamis_train::Error::OutputExists { path: args.output.clone() }.into());
+    }
+    let checkpoint = sibling(&args.output, "checkpoint");
+    anyhow::ensure!(
+        !args.resume || tamis_train::checkpoint::exists(&checkpoint),
+        "--resume: no checkpoint at {}",
+        checkpoint.display()
+    );
+
+    let base = args.model.source.resolve(&args.base, None)?;
+    let config = EncoderConfig::from_file(&base.path.join("config.json"))?;
+    anyhow::ensure!(
+        args.max_length <= config.max_positions(),
+        "--max-length {} exceeds the {} positions of {}",
+        args.max_length,
+        config.max_positions(),
+        args.base
+    );
+    let raw_config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(base.path.join("config.json"))?)?;
+    let model = CrossEncoderModel::load(&base.path, config, args.seed)?;
+    let tokenizer = PairTokenizer::load(&base.path, args.max_length, Truncation::LongestFirst)?;
+
+    let dataset = Dataset::load(&args.dataset, &args.split)?;
+    let corpus = read_corpus(&args.dataset)?;
+    let examples = examples(&dataset, &corpus)?;
+
+    let spec = args.model.model.as_deref().context(
+        "tamis train needs --model, the bi-encoder of the stage-1 index negatives are mined from",
+    )?;
+    let cache = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => default_cache()?,
+    };
+    let stage1 =
+        DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
+    let examples = mine(&stage1, examples, args)?;
+
+    let window = NegativeWindow { negatives: args.negatives, skip: args.skip, depth: args.window };
+    let first = epoch_groups(&examples, window, args.seed, 0);
+    anyhow::ensure!(
+        !first.groups.is_empty(),
+        "no training group: every query's window (ranks {}..{}) holds fewer than {} documents not judged relevant; lower --negatives or --skip, or raise --window",
+        args.skip,
+        args.window,
+        args.negatives
+    );
+    if first.short_windows > 0 {
+        eprintln!(
+            "{} query(ies) left out: their window holds too few documents",
+            first.short_windows
+        );
+    }
+    let steps_per_epoch = (first.groups.len() as u64).div_ceil(args.batch_size as u64);
+    let total_steps =
+        args.max_steps.unwrap_or(steps_per_epoch * args.epochs).min(steps_per_epoch * args.epochs);
+    let warmup = (total_steps as f64 * f64::from(args.warmup)).round() as u64;
+    let adamw = AdamWConfig {
+        weight_decay: args.weight_decay,
+        ..AdamWConfig::new(args.lr, warmup, total_steps)
+    };
+    let loss = match args.loss {
+        LossArg::Listwise => LossKind::Listwise,
+        LossArg::Bce => LossKind::Bce,
+    };
+    let threads = args.model.source.threads.unwrap_or_else(tamis_models::available_cores);
+    let trainer_config = TrainerConfig {
+        loss,
+        group_size: 1 + args.negatives,
+        adamw,
+        dropout: DropoutRates::from_config(&raw_config),
+        seed: args.seed,
+        threads,
+    };
+    let mut trainer = Trainer::new(model, tokenizer, trainer_config);
+    if args.resume {
+        match trainer.resume(&checkpoint)? {
+            Some(_) => {
+                eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display())
+            }
+            None => anyhow::bail!("--resume: no checkpoint at {}", checkpoint.display()),
+        }
+    }
+
+    eprintln!(
+        "training {} on {} group(s) of {} pair(s), {} step(s) of {} group(s), {} thread(s)",
+        args.base,
+        first.groups.len(),
+        1 + args.negatives,
+        total_steps,
+        args.batch_size,
+        threads
+    );
+    let bar = progress(usize::try_from(total_steps).unwrap_or(usize::MAX), "steps");
+    bar.set_position(trainer.steps());
+    let mut last_loss = f32::NAN;
+    let mut stopped_by_budget = false;
+    while trainer.steps() < total_steps {
+        if args.time_budget.is_some_and(|budget| started.elapsed() >= budget) {
+            stopped_by_budget = true;
+            break;
+        }
+        let step = trainer.steps();
+        let epoch = step / steps_per_epoch;
+        let groups = match epoch {
+            0 => first.groups.clone(),
+            _ => epoch_groups(&examples, window, args.seed, epoch).groups,
+        };
+        let at = ((step % steps_per_epoch) as usize) * args.batch_size;
+        let batch = &groups[at..(at + args.batch_size).min(groups.len())];
+        let texts: Vec<Vec<&str>> = batch
+            .iter()
+            .map(|group| group.documents.iter().map(|id| corpus[id].as_str()).collect())
+            .collect();
+        let step_groups: Vec<StepGroup<'_>> = batch
+            .iter()
+            .zip(&texts)
+            .map(|(group, documents)| StepGroup {
+                query: &examples[group.query].text,
+                documents,
+                teacher: None,
+            })
+            .collect();
+        let report = trainer.step(&step_groups)?;
+        last_loss = report.loss;
+        bar.set_message(format!("loss {:.4} lr {:.2e}", report.loss, report.lr));
+        bar.inc(1);
+        if trainer.steps().is_multiple_of(args.checkpoint_every) {
+            trainer.save_checkpoint(&checkpoint, &serde_json::json!({"seed": args.seed}))?;
+        }
+    }
+    bar.finish_and_clear();
+    trainer.save_checkpoint(&checkpoint, &serde_json::json!({"seed": args.seed}))?;
+
+    let card = model_card(
+        args,
+        trainer.steps(),
+        total_steps,
+        last_loss,
+        first.groups.len(),
+        stopped_by_budget,
+    );
+    tamis_train::export::export(
+        trainer.model(),
+        &base.path,
+        &args.output,
+        args.max_length,
+        &card,
+        args.overwrite,
+    )?;
+    fs_err::remove_dir_all(&checkpoint)?;
+    eprintln!(
+        "wrote {} after {} step(s) in {:.0} s (last loss {last_loss:.4}{})",
+        args.output.display(),
+        trainer.steps(),
+        started.elapsed().as_secs_f64(),
+        if stopped_by_budget { ", stopped by --time-budget" } else { "" }
+    );
+    Ok(())
+}
+
+/// Every document's text as the reranker sees it at query time: the title, a space and
+/// the body (what `tamis_engine` passes a reranker when titles are prepended).
+fn read_corpus(dataset: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let mut corpus = HashMap::new();
+    for document in tamis_eval::corpus_docs(dataset)? {
+        let document = document?;
+        let title = document.title.trim();
+        let text =
+            if title.is_empty() { document.text } else { format!("{title} {}", document.text) };
+        corpus.insert(document.id, text);
+    }
+    Ok(corpus)
+}
+
+/// The split's judged queries with their relevant documents; a judgment naming a document
+/// the corpus lacks is an error.
+fn examples(
+    dataset: &Dataset,
+    corpus: &HashMap<String, String>,
+) -> anyhow::Result<Vec<QueryExample>> {
+    let mut examples = Vec::new();
+    for query in &dataset.queries {
+        let Some(judgments) = dataset.qrels.get(&query.id) else { continue };
+        let mut positives = Vec::new();
+        for (doc_id, grade) in judgments.iter() {
+            anyhow::ensure!(
+                corpus.contains_key(doc_id),
+                "qrels/{}.tsv judges document '{doc_id}' for query '{}', but corpus.jsonl has no such document",
+                dataset.split,
+                query.id
+            );
+            if grade > 0 {
+                positives.push(doc_id.to_owned());
+            }
+        }
+        positives.sort();
+        if !positives.is_empty() {
+            examples.push(QueryExample {
+                text: query.text.clone(),
+                positives,
+                ranking: Vec::new(),
+            });
+        }
+    }
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "qrels/{}.tsv judges no document relevant",
+        dataset.split
+    );
+    Ok(examples)
+}
+
+/// Fills each example's stage-1 ranking.
+fn mine(
+    stage1: &DatasetIndex,
+    mut examples: Vec<QueryExample>,
+    args: &TrainArgs,
+) -> anyhow::Result<Vec<QueryExample>> {
+    let bar = progress(examples.len(), "queries mined");
+    for example in &mut examples {
+        let mut request = SearchRequest::new(&example.text, args.negatives_from.into());
+        request.k = args.window;
+        request.depth = args.window.max(100);
+        let hits = stage1.index.search(&request, Some(&stage1.embedder))?;
+        example.ranking = hits.into_iter().map(|hit| hit.doc_id).collect();
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(examples)
+}
+
+/// `path` with `.suffix` appended to its name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{suffix}"));
+    PathBuf::from(name)
+}
+
+/// The README of the trained model: what it was trained on, and how.
+fn model_card(
+    args: &TrainArgs,
+    steps: u64,
+    planned: u64,
+    loss: f32,
+    groups: usize,
+    stopped: bool,
+) -> String {
+    format!(
+        "# Cross-encoder trained by `tamis train`\n\n\
+         - base: `{base}`\n\
+         - data: `{dataset}`, split `{split}`: {groups} groups of 1 positive + {negatives} negatives \
+         from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`)\n\
+         - loss: {loss_kind:?}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
+         - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
+         - last training loss: {loss:.4}\n\n\
+         Loads in `transformers` (`BertForSequenceClassification`, one label), in \
+         sentence-transformers' `CrossEncoder`, and in every tamis command (`--rerank {output}`).\n",
+        base = args.base,
+        dataset = args.dataset.display(),
+        split = args.split,
+        negatives = args.negatives,
+        skip = args.skip,
+        window = args.window,
+        mode = args.negatives_from,
+        model = args.model.model.as_deref().unwrap_or(""),
+        loss_kind = args.loss,
+        lr = args.lr,
+        warmup = args.warmup,
+        wd = args.weight_decay,
+        stopped = if stopped { " (stopped by the time budget)" } else { "" },
+        batch = args.batch_size,
+        max_length = args.max_length,
+        seed = args.seed,
+        output = args.output.display(),
+    )
+}

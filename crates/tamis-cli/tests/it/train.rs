@@ -1,0 +1,151 @@
+//! `tamis train` end to end on a made-up dataset with the tiny fixture models: the
+//! model it writes loads in `tamis rerank`; misuse fails with one line and writes nothing.
+
+use std::path::Path;
+
+use crate::{INPUT, assert_fails_with, model_fixture, tamis, tamis_ok};
+
+/// Six topics, 36 documents (six per topic), six queries each judging two documents.
+fn write_dataset(dir: &Path) {
+    let topics = [
+        "vitamin d bone",
+        "statin cancer",
+        "sleep memory",
+        "coffee heart",
+        "sugar diet",
+        "exercise blood",
+    ];
+    let mut corpus = String::new();
+    for i in 0..36 {
+        let line = serde_json::json!({"_id": format!("d{i}"), "title": format!("note {i}"), "text": format!("{} trial {i}", topics[i % 6])});
+        corpus.push_str(&format!("{line}\n"));
+    }
+    let queries: String = topics
+        .iter()
+        .enumerate()
+        .map(|(q, t)| format!("{}\n", serde_json::json!({"_id": format!("q{q}"), "text": t})))
+        .collect();
+    let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+    for q in 0..6 {
+        qrels.push_str(&format!("q{q}\td{q}\t1\nq{q}\td{}\t1\nq{q}\td{}\t0\n", q + 6, q + 12));
+    }
+    fs_err::create_dir_all(dir.join("qrels")).unwrap();
+    fs_err::write(dir.join("corpus.jsonl"), corpus).unwrap();
+    fs_err::write(dir.join("queries.jsonl"), queries).unwrap();
+    fs_err::write(dir.join("qrels/train.tsv"), qrels).unwrap();
+}
+
+fn train_args<'a>(
+    dataset: &'a str,
+    output: &'a str,
+    cache: &'a str,
+    base: &'a str,
+    model: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--dataset",
+        dataset,
+        "--output",
+        output,
+        "--cache-dir",
+        cache,
+        "--base",
+        base,
+        "--model",
+        model,
+        "--negatives",
+        "3",
+        "--window",
+        "20",
+        "--max-length",
+        "48",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e-3",
+        "--checkpoint-every",
+        "5",
+    ]
+}
+
+#[test]
+fn train_writes_a_model_that_tamis_reranks_with() {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    let output = work.path().join("trained");
+    let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
+    let paths = [
+        dataset.to_str().unwrap(),
+        output.to_str().unwrap(),
+        work.path().join("cache").to_str().unwrap().to_owned().leak(),
+    ];
+    let args = train_args(paths[0], paths[1], paths[2], &base, &model);
+    let run = tamis_ok(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // 12 groups (two judged-relevant documents per query), 2 per step, 2 epochs.
+    assert!(stderr.contains("12 group(s) of 4 pair(s), 12 step(s)"), "{stderr}");
+    for file in ["config.json", "model.safetensors", "tokenizer.json", "README.md"] {
+        assert!(output.join(file).is_file(), "{file} missing");
+    }
+    assert!(!work.path().join("trained.checkpoint").exists(), "the checkpoint outlived the run");
+    let config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(output.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+
+    let input = r#"{"query": "statin cancer", "documents": ["statin cancer trial 1", "sleep memory trial 2"]}"#;
+    let reranked = tamis(&["rerank", "--model", output.to_str().unwrap()], input, &[]);
+    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&reranked.stdout).unwrap();
+    assert_eq!(line["results"].as_array().unwrap().len(), 2);
+
+    // A second run onto the same output is refused, and leaves it as it was.
+    let before = fs_err::read(output.join("model.safetensors")).unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "already exists");
+    assert_eq!(fs_err::read(output.join("model.safetensors")).unwrap(), before);
+    // --resume without a checkpoint names where it looked.
+    let resume = [&args[..], &["--overwrite", "--resume"]].concat();
+    assert_fails_with(&tamis(&resume, "", &[]), INPUT, "trained.checkpoint");
+}
+
+#[test]
+fn train_misuse_fails_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
+    let output = work.path().join("out");
+    let cache = work.path().join("cache");
+    let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+    let args = train_args(paths[0], paths[1], paths[2], &base, &model);
+
+    // The bi-encoder fixture has no classification head but is BERT: it trains. An XLM-R
+    // base does not (yet).
+    let xlmr = model_fixture("xlmr-ce-1label");
+    let with = |flag: &str, value: &str| -> Vec<String> {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let at = a.iter().position(|s| s == flag).unwrap();
+        a[at + 1] = value.to_owned();
+        a
+    };
+    let xlmr_args = with("--base", &xlmr);
+    let refs: Vec<&str> = xlmr_args.iter().map(String::as_str).collect();
+    assert_fails_with(&tamis(&refs, "", &[]), INPUT, "BERT");
+
+    // A judgment naming a document the corpus lacks.
+    fs_err::write(dataset.join("qrels/train.tsv"), "query-id\tcorpus-id\tscore\nq0\tnope\t1\n")
+        .unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "no such document");
+    // Nothing judged relevant.
+    fs_err::write(dataset.join("qrels/train.tsv"), "query-id\tcorpus-id\tscore\nq0\td1\t0\n")
+        .unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "no document relevant");
+    // --max-length beyond the model's positions.
+    let long = with("--max-length", "4096");
+    let refs: Vec<&str> = long.iter().map(String::as_str).collect();
+    assert_fails_with(&tamis(&refs, "", &[]), INPUT, "positions");
+    assert!(!output.exists(), "a failed run wrote its output");
+}
