@@ -267,6 +267,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let bar = progress(usize::try_from(total_steps).unwrap_or(usize::MAX), "steps");
     bar.set_position(trainer.steps());
     let mut last_loss = f32::NAN;
+    // The groups of the epoch being trained, drawn again only when the epoch changes.
+    let (mut current_epoch, mut groups) = (0, first.groups.clone());
     let mut stopped_by_budget = false;
     while trainer.steps() < total_steps {
         if args.time_budget.is_some_and(|budget| started.elapsed() >= budget) {
@@ -275,10 +277,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         let step = trainer.steps();
         let epoch = step / steps_per_epoch;
-        let groups = match epoch {
-            0 => first.groups.clone(),
-            _ => epoch_groups(&examples, window, args.seed, epoch).groups,
-        };
+        if epoch != current_epoch {
+            groups = epoch_groups(&examples, window, args.seed, epoch).groups;
+            current_epoch = epoch;
+        }
         let at = ((step % steps_per_epoch) as usize) * args.batch_size;
         let batch = &groups[at..(at + args.batch_size).min(groups.len())];
         let texts: Vec<Vec<&str>> = batch
