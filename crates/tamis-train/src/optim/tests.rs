@@ -1,19 +1,8 @@
 //! The schedule's shape, one AdamW step against the formula of `torch.optim.AdamW`
 //! computed in `f64`, and a short training run that learns.
 
-use std::path::PathBuf;
-
-use tamis_models::EncoderConfig;
-
 use super::*;
-use crate::model::{Batch, CrossEncoderModel};
-
-fn fixture_model() -> CrossEncoderModel {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tamis-models/tests/fixtures/bert-ce-1label");
-    let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
-    CrossEncoderModel::load(&dir, config, 0).unwrap()
-}
+use crate::testing::{fixture_model, tiny_batch};
 
 #[test]
 fn warmup_rises_linearly_then_the_rate_decays_to_zero() {
@@ -74,15 +63,7 @@ fn a_step_follows_torch_adamw() {
 #[test]
 fn training_on_a_tiny_batch_drives_its_loss_down() {
     let mut model = fixture_model();
-    let mut batch = Batch::default();
-    // Four groups of four made-up pairs; the first of each group is the positive.
-    for n in 0..16u32 {
-        let ids: Vec<u32> =
-            [2, 100 + n % 4, 200 + n, 3, 300 + (n * 7) % 50, 400 + n % 3, 3].to_vec();
-        batch.push(&ids, &[0, 0, 0, 0, 1, 1, 1]);
-    }
-    let mut targets = vec![0.0; 16];
-    targets.iter_mut().step_by(4).for_each(|t| *t = 1.0);
+    let (batch, targets) = tiny_batch();
     let mut optimizer = AdamW::new(AdamWConfig::new(1e-3, 2, 40), &model.params);
     let mut losses = Vec::new();
     for _ in 0..40 {
