@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use tamis_engine::SearchRequest;
 use tamis_eval::Dataset;
 use tamis_models::{EncoderConfig, PairTokenizer, Truncation};
+use tamis_train::checkpoint::sibling;
 use tamis_train::data::{NegativeWindow, QueryExample, epoch_groups};
 use tamis_train::optim::AdamWConfig;
 use tamis_train::trainer::{LossKind, StepGroup, Trainer, TrainerConfig};
@@ -403,13 +404,6 @@ fn mine(
     }
     bar.finish_and_clear();
     Ok(examples)
-}
-
-/// `path` with `.suffix` appended to its name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{suffix}"));
-    PathBuf::from(name)
 }
 
 /// The README of the trained model: what it was trained on, and how.

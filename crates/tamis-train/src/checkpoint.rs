@@ -39,23 +39,8 @@ pub fn save(
     let state = serde_json::json!({"steps": optimizer.steps, "state": state});
     write_synced(&staging.join("state.json"), serde_json::to_string_pretty(&state)?.as_bytes())?;
     sync_dir(&staging)?;
-    // The old checkpoint steps aside before the new one takes its name; `load` falls back
-    // to it when a crash comes between the two renames.
-    let old = sibling(dir, "old");
-    if old.exists() {
-        fs_err::remove_dir_all(&old)?;
-    }
-    if dir.exists() {
-        fs_err::rename(dir, &old)?;
-    }
-    fs_err::rename(&staging, dir)?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    if old.exists() {
-        fs_err::remove_dir_all(&old)?;
-    }
-    Ok(())
+    // `load` falls back to the checkpoint set aside when a crash comes between renames.
+    replace_dir(&staging, dir, "old")
 }
 
 /// Whether `dir` (or the checkpoint a crash left aside) holds a checkpoint to resume.
@@ -90,8 +75,29 @@ pub fn load(
     Ok(Some(state["state"].clone()))
 }
 
+/// Moves the complete directory `staging` to `target`: an existing `target` is first
+/// renamed to its `aside` sibling, removed once `staging` has its name, so a crash leaves
+/// the old directory or the new one under one of the two names, never a mix.
+pub(crate) fn replace_dir(staging: &Path, target: &Path, aside: &str) -> Result<()> {
+    let aside = sibling(target, aside);
+    if aside.exists() {
+        fs_err::remove_dir_all(&aside)?;
+    }
+    if target.exists() {
+        fs_err::rename(target, &aside)?;
+    }
+    fs_err::rename(staging, target)?;
+    if let Some(parent) = target.parent() {
+        sync_dir(parent)?;
+    }
+    if aside.exists() {
+        fs_err::remove_dir_all(&aside)?;
+    }
+    Ok(())
+}
+
 /// `dir` with `.suffix` appended to its name.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+pub fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{suffix}"));
     dir.with_file_name(name)

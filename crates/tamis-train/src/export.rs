@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::checkpoint::{sync_dir, write_synced, write_tensors};
+use crate::checkpoint::{replace_dir, sibling, sync_dir, write_synced, write_tensors};
 use crate::model::CrossEncoderModel;
 use crate::{Error, Result};
 
@@ -29,12 +29,7 @@ pub fn export(
     if out.exists() && !overwrite {
         return Err(Error::OutputExists { path: out.to_owned() });
     }
-    let with_suffix = |suffix: &str| {
-        let mut name = out.as_os_str().to_owned();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    };
-    let staging = with_suffix(".partial");
+    let staging = sibling(out, "partial");
     if staging.exists() {
         fs_err::remove_dir_all(&staging)?;
     }
@@ -71,21 +66,7 @@ pub fn export(
     }
     write_synced(&staging.join("README.md"), card.as_bytes())?;
     sync_dir(&staging)?;
-    let replaced = with_suffix(".replaced");
-    if out.exists() {
-        if replaced.exists() {
-            fs_err::remove_dir_all(&replaced)?;
-        }
-        fs_err::rename(out, &replaced)?;
-    }
-    fs_err::rename(&staging, out)?;
-    if let Some(parent) = out.parent() {
-        sync_dir(parent)?;
-    }
-    if replaced.exists() {
-        fs_err::remove_dir_all(&replaced)?;
-    }
-    Ok(())
+    replace_dir(&staging, out, "replaced")
 }
 
 /// Every parameter under its `transformers` name and shape.
