@@ -22,6 +22,10 @@ use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::ModeArg;
 
+mod dev;
+
+use dev::{DevLog, DevSet};
+
 /// Fine-tune a cross-encoder on a BEIR-layout dataset's training qrels.
 ///
 /// Each judged-relevant document of a training query makes a group with --negatives hard
@@ -29,6 +33,10 @@ use crate::search::ModeArg;
 /// corpus (--negatives-from; the top ranks are skipped because the best unjudged
 /// documents are often relevant). The stage-1 index is built once, as `tamis eval`
 /// builds it, with the bi-encoder --model.
+///
+/// Every --eval-every steps, and at the end, the model so far reranks stage 1's hybrid
+/// top --dev-candidates of the --dev-split queries (when the dataset has that split) and
+/// its nDCG@10 is measured; the best model is kept, and it is the one written to --output.
 ///
 /// The base is a BERT encoder: a bi-encoder (a new classification head is drawn) or a
 /// cross-encoder (training continues). The result is a Hugging Face
@@ -127,6 +135,27 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 200, value_name = "N")]
     checkpoint_every: u64,
 
+    /// The qrels split the model is evaluated on while it trains [default: dev, when the
+    /// dataset has it].
+    #[arg(long, value_name = "NAME", conflicts_with = "no_dev")]
+    dev_split: Option<String>,
+
+    /// Train without dev evaluation: --output is the last step's model.
+    #[arg(long)]
+    no_dev: bool,
+
+    /// Evaluate on the dev split every N steps (and after the last).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    eval_every: u64,
+
+    /// Stage-1 (hybrid) candidates the model reranks per dev query.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    dev_candidates: usize,
+
+    /// Evaluate on the first N judged dev queries only (faster evaluations).
+    #[arg(long, value_name = "N")]
+    dev_queries: Option<usize>,
+
     /// Where the stage-1 index is kept [default: as for `tamis eval`].
     #[arg(long, env = "TAMIS_EVAL_CACHE", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
@@ -171,6 +200,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         "--warmup is a fraction of the steps, below 1"
     );
     anyhow::ensure!(args.lr > 0.0 && args.lr.is_finite(), "--lr must be positive");
+    anyhow::ensure!(args.eval_every > 0, "--eval-every must be at least 1");
+    anyhow::ensure!(args.dev_candidates > 0, "--dev-candidates must be at least 1");
+    anyhow::ensure!(args.dev_queries != Some(0), "--dev-queries must be at least 1");
     if args.output.exists() && !args.overwrite {
         return Err(tamis_train::Error::OutputExists { path: args.output.clone() }.into());
     }
@@ -198,6 +230,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let dataset = Dataset::load(&args.dataset, &args.split)?;
     let corpus = read_corpus(&args.dataset)?;
     let examples = examples(&dataset, &corpus)?;
+    // After the training data is checked: its errors are the one line a failed run prints.
+    let dev = dev_set(args)?;
 
     let spec = args.model.model.as_deref().context(
         "tamis train needs --model, the bi-encoder of the stage-1 index negatives are mined from",
@@ -247,14 +281,27 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         threads,
     };
     let mut trainer = Trainer::new(model, tokenizer, trainer_config);
+    let mut log = DevLog::default();
     if args.resume {
-        match trainer.resume(&checkpoint)? {
-            Some(_) => {
-                eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display())
+        let Some(state) = trainer.resume(&checkpoint)? else {
+            anyhow::bail!("--resume: no checkpoint at {}", checkpoint.display())
+        };
+        eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display());
+        if let Some(dev) = &dev {
+            log = serde_json::from_value(state["dev"].clone()).unwrap_or_default();
+            if log.best_step.is_some() && !dev.best_dir.is_dir() {
+                eprintln!(
+                    "the best model so far is missing from {}: the next evaluation is kept",
+                    dev.best_dir.display()
+                );
+                log.best_step = None;
             }
-            None => anyhow::bail!("--resume: no checkpoint at {}", checkpoint.display()),
         }
     }
+    let state = |log: &DevLog| serde_json::json!({"seed": args.seed, "dev": log});
+    let export = |model: &CrossEncoderModel, dir: &Path, card: &str, overwrite: bool| {
+        tamis_train::export::export(model, &base.path, dir, args.max_length, card, overwrite)
+    };
 
     eprintln!(
         "training {} on {} group(s) of {} pair(s), {} step(s) of {} group(s), {} thread(s)",
@@ -271,10 +318,25 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // The groups of the epoch being trained, drawn again only when the epoch changes.
     let (mut current_epoch, mut groups) = (0, first.groups.clone());
     let mut stopped_by_budget = false;
+    let pairs_per_step = (args.batch_size * (1 + args.negatives)) as f64;
+    let loop_started = (Instant::now(), trainer.steps());
     while trainer.steps() < total_steps {
-        if args.time_budget.is_some_and(|budget| started.elapsed() >= budget) {
-            stopped_by_budget = true;
-            break;
+        if let Some(budget) = args.time_budget {
+            // Time left for the last evaluation and the export: the longest evaluation so
+            // far, else a guess from the step time (a dev pair costs about half a
+            // training pair: forward only, no dropout).
+            let done = trainer.steps() - loop_started.1;
+            let per_pair =
+                loop_started.0.elapsed().as_secs_f64() / (done.max(1) as f64 * pairs_per_step);
+            let reserve = dev.as_ref().map_or(Duration::ZERO, |dev| {
+                log.reserve(Duration::from_secs_f64(
+                    per_pair * 0.5 * (dev.dataset.queries.len() * dev.candidates) as f64,
+                ))
+            });
+            if started.elapsed() + reserve >= budget {
+                stopped_by_budget = true;
+                break;
+            }
         }
         let step = trainer.steps();
         let epoch = step / steps_per_epoch;
@@ -301,14 +363,26 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         last_loss = report.loss;
         bar.set_message(format!("loss {:.4} lr {:.2e}", report.loss, report.lr));
         bar.inc(1);
-        if trainer.steps().is_multiple_of(args.checkpoint_every) {
-            trainer.save_checkpoint(&checkpoint, &serde_json::json!({"seed": args.seed}))?;
+        let step = trainer.steps();
+        let evaluate = dev.as_ref().filter(|dev| step.is_multiple_of(dev.every));
+        if let Some(dev) = evaluate {
+            bar.suspend(|| evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads))?;
+        }
+        if evaluate.is_some() || step.is_multiple_of(args.checkpoint_every) {
+            trainer.save_checkpoint(&checkpoint, &state(&log))?;
         }
     }
     bar.finish_and_clear();
-    trainer.save_checkpoint(&checkpoint, &serde_json::json!({"seed": args.seed}))?;
+    // The last step is evaluated unless it was; and again when a resumed run lost the
+    // kept model, which is what gets published.
+    if let Some(dev) =
+        dev.as_ref().filter(|dev| !log.has(trainer.steps()) || !dev.best_dir.is_dir())
+    {
+        evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads)?;
+    }
+    trainer.save_checkpoint(&checkpoint, &state(&log))?;
 
-    let card = model_card(
+    let mut card = model_card(
         args,
         trainer.steps(),
         total_steps,
@@ -316,14 +390,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         first.groups.len(),
         stopped_by_budget,
     );
-    tamis_train::export::export(
-        trainer.model(),
-        &base.path,
-        &args.output,
-        args.max_length,
-        &card,
-        args.overwrite,
-    )?;
+    match &dev {
+        Some(dev) => {
+            card.push_str(&log.card(dev));
+            tamis_train::export::publish(&dev.best_dir, &args.output, &card, args.overwrite)?;
+            if let Some(best) = log.best() {
+                eprintln!(
+                    "kept step {}: dev nDCG@10 {:.4} alone, {:.4} fused (hybrid {:.4})",
+                    best.step, best.scores.alone, best.scores.fused, best.scores.stage1
+                );
+            }
+        }
+        None => export(trainer.model(), &args.output, &card, args.overwrite)?,
+    }
     fs_err::remove_dir_all(&checkpoint)?;
     eprintln!(
         "wrote {} after {} step(s) in {:.0} s (last loss {last_loss:.4}{})",
@@ -331,6 +410,64 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         trainer.steps(),
         started.elapsed().as_secs_f64(),
         if stopped_by_budget { ", stopped by --time-budget" } else { "" }
+    );
+    Ok(())
+}
+
+/// The dev set --dev-split names, else the dataset's `dev` split when it has one.
+fn dev_set(args: &TrainArgs) -> anyhow::Result<Option<DevSet>> {
+    if args.no_dev {
+        return Ok(None);
+    }
+    let split = match &args.dev_split {
+        Some(split) => split.clone(),
+        None if tamis_eval::available_splits(&args.dataset)?.iter().any(|s| s == "dev") => {
+            "dev".to_owned()
+        }
+        None => {
+            eprintln!(
+                "no dev evaluation: {} has no qrels/dev.tsv (name a split with --dev-split)",
+                args.dataset.display()
+            );
+            return Ok(None);
+        }
+    };
+    anyhow::ensure!(
+        split != args.split,
+        "--dev-split {split} is the training split: evaluate on held-out queries"
+    );
+    let dev = DevSet::load(
+        &args.dataset,
+        &split,
+        args.dev_queries,
+        args.dev_candidates,
+        args.eval_every,
+        &args.output,
+    )?;
+    Ok(Some(dev))
+}
+
+/// One dev evaluation, reported on standard error.
+fn evaluate_dev(
+    dev: &DevSet,
+    log: &mut DevLog,
+    trainer: &Trainer,
+    export: &impl Fn(&CrossEncoderModel, &Path, &str, bool) -> tamis_train::Result<()>,
+    stage1: &DatasetIndex,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let step = trainer.steps();
+    let card = format!("# Cross-encoder being trained by `tamis train` (step {step})\n");
+    // OUTPUT.dev is scratch: a run killed mid-evaluation leaves one behind.
+    let export = |dir: &Path| Ok(export(trainer.model(), dir, &card, true)?);
+    let point = dev::checkpoint_model(dev, log, export, stage1, step, threads)?;
+    eprintln!(
+        "step {step}: dev nDCG@10 {:.4} alone, {:.4} fused (hybrid {:.4}), {:.0} s{}",
+        point.scores.alone,
+        point.scores.fused,
+        point.scores.stage1,
+        point.seconds,
+        if log.best_step == Some(step) { ", best so far: kept" } else { "" }
     );
     Ok(())
 }

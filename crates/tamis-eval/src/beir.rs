@@ -7,7 +7,7 @@
 //! `queries.jsonl` holds the queries of every split (NFCorpus: 3,237 for 323 judged in
 //! `test`), so a split is evaluated only on the queries its qrels file judges.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,13 @@ impl Dataset {
             })
             .collect::<crate::Result<Vec<Query>>>()?;
         Ok(Dataset { dir: dir.to_path_buf(), split: split.to_owned(), queries, qrels })
+    }
+
+    /// Keeps the first `n` judged queries and their judgments only (a quicker evaluation).
+    pub fn truncate(&mut self, n: usize) {
+        self.queries.truncate(n);
+        let kept: HashSet<&str> = self.queries.iter().map(|query| query.id.as_str()).collect();
+        self.qrels.retain_queries(|query_id| kept.contains(query_id));
     }
 }
 

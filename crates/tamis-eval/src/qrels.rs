@@ -5,7 +5,7 @@
 //! Only a grade above zero makes a document relevant (trec_eval's `relevance_level` 1),
 //! and that grade is its gain in nDCG; zero, negative and unjudged documents are alike non-relevant.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::Error;
@@ -103,6 +103,13 @@ impl Qrels {
             self.order.push(query_id.clone());
         }
         self.by_query.entry(query_id).or_default().insert(doc_id.into(), grade)
+    }
+
+    /// Keeps the judgments of the queries `keep` accepts, in their order.
+    pub fn retain_queries(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.order.retain(|query_id| keep(query_id));
+        let kept: HashSet<&str> = self.order.iter().map(String::as_str).collect();
+        self.by_query.retain(|query_id, _| kept.contains(query_id.as_str()));
     }
 
     /// The judgments of `query_id`, if it has any.

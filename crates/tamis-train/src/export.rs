@@ -125,3 +125,20 @@ fn hugging_face_tensors(model: &CrossEncoderModel) -> Vec<(String, Vec<usize>, V
     out.push(("classifier.bias".to_owned(), vec![1], p.classifier.bias.clone()));
     out
 }
+
+/// Keeps the complete model directory `candidate` (written by [`export`]) under the name
+/// `kept`, replacing what was kept whole: a training run's best model so far.
+pub fn keep(candidate: &Path, kept: &Path) -> Result<()> {
+    replace_dir(candidate, kept, "replaced")
+}
+
+/// Publishes the kept model directory `kept` as `out`, with `card` as its `README.md`;
+/// `out` is replaced only when `overwrite`, and only once `kept` is complete.
+pub fn publish(kept: &Path, out: &Path, card: &str, overwrite: bool) -> Result<()> {
+    if out.exists() && !overwrite {
+        return Err(Error::OutputExists { path: out.to_owned() });
+    }
+    write_synced(&kept.join("README.md"), card.as_bytes())?;
+    sync_dir(kept)?;
+    replace_dir(kept, out, "replaced")
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{INPUT, assert_fails_with, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, NOT_FOUND, assert_fails_with, model_fixture, tamis, tamis_ok};
 
 /// Six topics, 36 documents (six per topic), six queries each judging two documents.
 fn write_dataset(dir: &Path) {
@@ -88,6 +88,7 @@ fn train_writes_a_model_that_tamis_reranks_with() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     // 12 groups (two judged-relevant documents per query), 2 per step, 2 epochs.
     assert!(stderr.contains("12 group(s) of 4 pair(s), 12 step(s)"), "{stderr}");
+    assert!(stderr.contains("no dev evaluation"), "{stderr}");
     for file in ["config.json", "model.safetensors", "tokenizer.json", "README.md"] {
         assert!(output.join(file).is_file(), "{file} missing");
     }
@@ -109,6 +110,53 @@ fn train_writes_a_model_that_tamis_reranks_with() {
     // --resume without a checkpoint names where it looked.
     let resume = [&args[..], &["--overwrite", "--resume"]].concat();
     assert_fails_with(&tamis(&resume, "", &[]), INPUT, "trained.checkpoint");
+}
+
+#[test]
+fn train_evaluates_on_dev_and_publishes_the_best_step() {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    // Held-out judgments of the same queries: other documents of their topic.
+    let mut dev = String::from("query-id\tcorpus-id\tscore\n");
+    for q in 0..6 {
+        dev.push_str(&format!("q{q}\td{}\t1\nq{q}\td{}\t1\n", q + 18, q + 24));
+    }
+    fs_err::write(dataset.join("qrels/dev.tsv"), dev).unwrap();
+    let output = work.path().join("trained");
+    let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
+    let cache = work.path().join("cache");
+    let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+    let mut args = train_args(paths[0], paths[1], paths[2], &base, &model);
+    args.extend(["--eval-every", "5", "--dev-candidates", "8"]);
+    let run = tamis_ok(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Steps 5 and 10, and the last (12).
+    for step in [5, 10, 12] {
+        assert!(stderr.contains(&format!("step {step}: dev nDCG@10")), "{stderr}");
+    }
+    assert!(stderr.contains("kept step"), "{stderr}");
+    let card = fs_err::read_to_string(output.join("README.md")).unwrap();
+    assert!(card.contains("## Dev evaluation"), "{card}");
+    assert_eq!(card.matches(" (kept) |").count(), 1, "{card}");
+    let rows = card.lines().filter(|line| line.starts_with("| ") && line.contains('.')).count();
+    assert_eq!(rows, 3, "{card}");
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(output.join(file).is_file(), "{file} missing");
+    }
+    for leftover in ["trained.best", "trained.dev", "trained.checkpoint"] {
+        assert!(!work.path().join(leftover).exists(), "{leftover} outlived the run");
+    }
+    let reranked = tamis(
+        &["rerank", "--model", output.to_str().unwrap()],
+        "{\"query\": \"statin\", \"documents\": [\"statin\"]}",
+        &[],
+    );
+    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
+
+    // The dev split must be held out.
+    let same = [&args[..], &["--overwrite", "--dev-split", "train"]].concat();
+    assert_fails_with(&tamis(&same, "", &[]), INPUT, "training split");
 }
 
 #[test]
@@ -134,6 +182,18 @@ fn train_misuse_fails_with_one_line() {
     let xlmr_args = with("--base", &xlmr);
     let refs: Vec<&str> = xlmr_args.iter().map(String::as_str).collect();
     assert_fails_with(&tamis(&refs, "", &[]), INPUT, "BERT");
+
+    // Dev flags out of range, and a dev split the dataset lacks.
+    for (flag, value, reason) in [
+        ("--eval-every", "0", "--eval-every must be at least 1"),
+        ("--dev-candidates", "0", "--dev-candidates must be at least 1"),
+        ("--dev-queries", "0", "--dev-queries must be at least 1"),
+    ] {
+        let bad = [&args[..], &[flag, value]].concat();
+        assert_fails_with(&tamis(&bad, "", &[]), INPUT, reason);
+    }
+    let missing = [&args[..], &["--dev-split", "nope"]].concat();
+    assert_fails_with(&tamis(&missing, "", &[]), NOT_FOUND, "nope");
 
     // A judgment naming a document the corpus lacks.
     fs_err::write(dataset.join("qrels/train.tsv"), "query-id\tcorpus-id\tscore\nq0\tnope\t1\n")

@@ -78,3 +78,15 @@ fn empty_files_have_no_queries() {
     assert!(parse("").unwrap().is_empty());
     assert!(parse("query-id\tcorpus-id\tscore\n").unwrap().is_empty());
 }
+
+#[test]
+fn retain_queries_keeps_the_order_and_drops_the_rest() {
+    let mut qrels = Qrels::new();
+    for (query, doc) in [("q2", "a"), ("q1", "b"), ("q3", "c"), ("q1", "d")] {
+        qrels.insert(query, doc, 1);
+    }
+    qrels.retain_queries(|query| query != "q1");
+    assert_eq!(qrels.query_ids().collect::<Vec<_>>(), ["q2", "q3"]);
+    assert!(qrels.get("q1").is_none());
+    assert_eq!(qrels.n_judgments(), 2);
+}
