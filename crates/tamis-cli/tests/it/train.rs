@@ -209,3 +209,66 @@ fn train_misuse_fails_with_one_line() {
     assert_fails_with(&tamis(&refs, "", &[]), INPUT, "positions");
     assert!(!output.exists(), "a failed run wrote its output");
 }
+
+#[test]
+fn a_run_killed_by_sigkill_resumes_to_the_model_an_unbroken_run_writes() {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
+    let cache = work.path().join("cache");
+    let (unbroken, killed) = (work.path().join("unbroken"), work.path().join("killed"));
+    let run_args = |output: &Path| -> Vec<String> {
+        let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+        let mut args: Vec<String> = train_args(paths[0], paths[1], paths[2], &base, &model)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        // 120 steps, a checkpoint every 3: long enough to be killed part way.
+        let epochs = args.iter().position(|a| a == "--epochs").unwrap();
+        args[epochs + 1] = "20".to_owned();
+        let every = args.iter().position(|a| a == "--checkpoint-every").unwrap();
+        args[every + 1] = "3".to_owned();
+        args.push("--no-dev".to_owned());
+        args
+    };
+    let unbroken_args = run_args(&unbroken);
+    tamis_ok(&unbroken_args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let killed_args = run_args(&killed);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(&killed_args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TAMIS_THREADS", "2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = work.path().join("killed.checkpoint");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !checkpoint.join("state.json").is_file() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        assert!(std::time::Instant::now() < deadline, "no checkpoint after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // A few steps past the first checkpoint, then SIGKILL wherever the run is.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.exists(), "a killed run published a model");
+
+    let resume = [&killed_args[..], &["--resume".to_owned()]].concat();
+    let run = tamis_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let resumed_at: u64 = stderr
+        .split("resuming at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|step| step.parse().ok())
+        .unwrap_or_else(|| panic!("no resume line: {stderr}"));
+    assert!(resumed_at > 0 && resumed_at < 120, "resumed at step {resumed_at}");
+    // Same data order, dropout masks and optimizer state: the same weights, bit for bit.
+    let weights = |dir: &Path| fs_err::read(dir.join("model.safetensors")).unwrap();
+    assert!(weights(&killed) == weights(&unbroken), "the resumed run's weights differ");
+}
