@@ -13,6 +13,7 @@ mod index;
 mod info;
 mod jsonl;
 mod location;
+mod machine;
 mod model_args;
 mod rerank;
 mod search;

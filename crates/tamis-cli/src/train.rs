@@ -389,6 +389,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         last_loss,
         first.groups.len(),
         stopped_by_budget,
+        &format!("{:.0} s{}", started.elapsed().as_secs_f64(), machine_line()),
     );
     match &dev {
         Some(dev) => {
@@ -405,13 +406,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     fs_err::remove_dir_all(&checkpoint)?;
     eprintln!(
-        "wrote {} after {} step(s) in {:.0} s (last loss {last_loss:.4}{})",
+        "wrote {} after {} step(s) in {:.0} s (last loss {last_loss:.4}{}){}",
         args.output.display(),
         trainer.steps(),
         started.elapsed().as_secs_f64(),
-        if stopped_by_budget { ", stopped by --time-budget" } else { "" }
+        if stopped_by_budget { ", stopped by --time-budget" } else { "" },
+        machine_line()
     );
     Ok(())
+}
+
+/// Where the run was measured: its peak memory and the CPU (for reports and the card).
+fn machine_line() -> String {
+    let rss = crate::machine::peak_rss_mib()
+        .map_or_else(String::new, |mib| format!(", peak RSS {mib:.0} MiB"));
+    format!("; on {}{rss}", crate::machine::cpu_model())
 }
 
 /// The dev set --dev-split names, else the dataset's `dev` split when it has one.
@@ -551,6 +560,7 @@ fn model_card(
     loss: f32,
     groups: usize,
     stopped: bool,
+    trained: &str,
 ) -> String {
     format!(
         "# Cross-encoder trained by `tamis train`\n\n\
@@ -559,7 +569,8 @@ fn model_card(
          from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`)\n\
          - loss: {loss_kind:?}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
          - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
-         - last training loss: {loss:.4}\n\n\
+         - last training loss: {loss:.4}\n\
+         - trained in {trained}\n\n\
          Loads in `transformers` (`BertForSequenceClassification`, one label), in \
          sentence-transformers' `CrossEncoder`, and in every tamis command (`--rerank {output}`).\n",
         base = args.base,

@@ -126,7 +126,7 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
     let embed_rate = n_docs as f64 / best(&embed_seconds);
     let ingest_rate = n_docs as f64 / best(&ingest_seconds);
     let report = IngestReport {
-        cpu: cpu_model(),
+        cpu: crate::machine::cpu_model(),
         threads: args.model.runtime().threads(),
         documents: n_docs,
         chunks: n_chunks,
@@ -159,17 +159,4 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
 
 fn rounded(seconds: &[f64]) -> Vec<f64> {
     seconds.iter().map(|s| (s * 100.0).round() / 100.0).collect()
-}
-
-/// The CPU's model name (Linux), recorded with every result.
-pub fn cpu_model() -> String {
-    fs_err::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string())
 }

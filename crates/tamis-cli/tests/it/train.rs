@@ -89,6 +89,12 @@ fn train_writes_a_model_that_tamis_reranks_with() {
     // 12 groups (two judged-relevant documents per query), 2 per step, 2 epochs.
     assert!(stderr.contains("12 group(s) of 4 pair(s), 12 step(s)"), "{stderr}");
     assert!(stderr.contains("no dev evaluation"), "{stderr}");
+    // The time, CPU and peak memory of the run, on the last line and in the card (Linux).
+    if cfg!(target_os = "linux") {
+        assert!(stderr.contains(", peak RSS "), "{stderr}");
+        let card = fs_err::read_to_string(output.join("README.md")).unwrap();
+        assert!(card.contains("- trained in ") && card.contains(" MiB"), "{card}");
+    }
     for file in ["config.json", "model.safetensors", "tokenizer.json", "README.md"] {
         assert!(output.join(file).is_file(), "{file} missing");
     }
