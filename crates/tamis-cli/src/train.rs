@@ -320,6 +320,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut stopped_by_budget = false;
     let pairs_per_step = (args.batch_size * (1 + args.negatives)) as f64;
     let loop_started = (Instant::now(), trainer.steps());
+    let mut last_line = Instant::now();
     while trainer.steps() < total_steps {
         if let Some(budget) = args.time_budget {
             // Time left for the last evaluation and the export: the longest evaluation so
@@ -364,6 +365,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         bar.set_message(format!("loss {:.4} lr {:.2e}", report.loss, report.lr));
         bar.inc(1);
         let step = trainer.steps();
+        // Without a terminal (a log file, CI) the bar is hidden: a line a minute instead.
+        if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(60) {
+            let rate = (step - loop_started.1) as f64 / loop_started.0.elapsed().as_secs_f64();
+            eprintln!(
+                "step {step}/{total_steps}: loss {:.4}, lr {:.2e}, {rate:.2} step(s)/s",
+                report.loss, report.lr
+            );
+            last_line = Instant::now();
+        }
         let evaluate = dev.as_ref().filter(|dev| step.is_multiple_of(dev.every));
         if let Some(dev) = evaluate {
             bar.suspend(|| evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads))?;
