@@ -263,6 +263,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let total_steps =
         args.max_steps.unwrap_or(steps_per_epoch * args.epochs).min(steps_per_epoch * args.epochs);
     let warmup = (total_steps as f64 * f64::from(args.warmup)).round() as u64;
+    if args.time_budget.is_some() && args.max_steps.is_none() {
+        // The schedule is sized to the epochs; a budget that stops the run early leaves
+        // it in warmup at a fraction of --lr (measured: step 142 of a 5 323-step warmup).
+        eprintln!(
+            "warning: --time-budget without --max-steps: the learning rate warms up over \
+             {warmup} step(s) and decays to step {total_steps}, which the budget may not \
+             reach; pass --max-steps with the steps the budget allows"
+        );
+    }
     let adamw = AdamWConfig {
         weight_decay: args.weight_decay,
         ..AdamWConfig::new(args.lr, warmup, total_steps)

@@ -134,9 +134,12 @@ fn train_evaluates_on_dev_and_publishes_the_best_step() {
     let cache = work.path().join("cache");
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let mut args = train_args(paths[0], paths[1], paths[2], &base, &model);
-    args.extend(["--eval-every", "5", "--dev-candidates", "8"]);
+    args.extend(["--eval-every", "5", "--dev-candidates", "8", "--time-budget", "10m"]);
     let run = tamis_ok(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
+    // A budget far from reached: every step runs, with a warning that the schedule is
+    // sized to the epochs.
+    assert!(stderr.contains("warning: --time-budget without --max-steps"), "{stderr}");
     // Steps 5 and 10, and the last (12).
     for step in [5, 10, 12] {
         assert!(stderr.contains(&format!("step {step}: dev nDCG@10")), "{stderr}");
