@@ -71,6 +71,14 @@ fn train_args<'a>(
     ]
 }
 
+/// `args` with the value after `flag` replaced by `value`.
+fn with_value(args: &[impl AsRef<str>], flag: &str, value: &str) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|arg| arg.as_ref().to_owned()).collect();
+    let at = out.iter().position(|arg| arg == flag).unwrap();
+    out[at + 1] = value.to_owned();
+    out
+}
+
 #[test]
 fn train_writes_a_model_that_tamis_reranks_with() {
     let work = tempfile::tempdir().unwrap();
@@ -182,12 +190,7 @@ fn train_misuse_fails_with_one_line() {
     // The bi-encoder fixture has no classification head but is BERT: it trains. An XLM-R
     // base does not (yet).
     let xlmr = model_fixture("xlmr-ce-1label");
-    let with = |flag: &str, value: &str| -> Vec<String> {
-        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let at = a.iter().position(|s| s == flag).unwrap();
-        a[at + 1] = value.to_owned();
-        a
-    };
+    let with = |flag: &str, value: &str| with_value(&args, flag, value);
     let xlmr_args = with("--base", &xlmr);
     let refs: Vec<&str> = xlmr_args.iter().map(String::as_str).collect();
     assert_fails_with(&tamis(&refs, "", &[]), INPUT, "BERT");
@@ -229,15 +232,9 @@ fn a_run_killed_by_sigkill_resumes_to_the_model_an_unbroken_run_writes() {
     let (unbroken, killed) = (work.path().join("unbroken"), work.path().join("killed"));
     let run_args = |output: &Path| -> Vec<String> {
         let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
-        let mut args: Vec<String> = train_args(paths[0], paths[1], paths[2], &base, &model)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let args = train_args(paths[0], paths[1], paths[2], &base, &model);
         // 120 steps, a checkpoint every 3: long enough to be killed part way.
-        let epochs = args.iter().position(|a| a == "--epochs").unwrap();
-        args[epochs + 1] = "20".to_owned();
-        let every = args.iter().position(|a| a == "--checkpoint-every").unwrap();
-        args[every + 1] = "3".to_owned();
+        let mut args = with_value(&with_value(&args, "--epochs", "20"), "--checkpoint-every", "3");
         args.push("--no-dev".to_owned());
         args
     };
