@@ -401,6 +401,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     trainer.save_checkpoint(&checkpoint, &state(&log))?;
 
+    // Read once: the card and the last line report the same run.
+    let machine = machine_line();
     let mut card = model_card(
         args,
         trainer.steps(),
@@ -408,7 +410,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         last_loss,
         first.groups.len(),
         stopped_by_budget,
-        &format!("{:.0} s{}", started.elapsed().as_secs_f64(), machine_line()),
+        &format!("{:.0} s{machine}", started.elapsed().as_secs_f64()),
     );
     match &dev {
         Some(dev) => {
@@ -430,7 +432,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         trainer.steps(),
         started.elapsed().as_secs_f64(),
         if stopped_by_budget { ", stopped by --time-budget" } else { "" },
-        machine_line()
+        machine
     );
     Ok(())
 }
