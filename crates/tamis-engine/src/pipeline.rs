@@ -322,7 +322,8 @@ impl Index {
             order.splice(0..0, head);
         }
 
-        let mut hits = Vec::with_capacity(request.k);
+        // `k` is the caller's: sized by what there is, a huge `k` cannot abort on allocation.
+        let mut hits = Vec::with_capacity(request.k.min(order.len()));
         for (position, candidate) in order.into_iter().enumerate() {
             let scored_last = n_stages > 0 && candidate.reranks[n_stages - 1].is_some();
             if let Some(threshold) = request.min_score

@@ -195,6 +195,8 @@ fn train_misuse_fails_with_one_line() {
     let refs: Vec<&str> = xlmr_args.iter().map(String::as_str).collect();
     assert_fails_with(&tamis(&refs, "", &[]), INPUT, "BERT");
 
+    // The same queries as a held-out split: enough for the dev flags' checks.
+    fs_err::copy(dataset.join("qrels/train.tsv"), dataset.join("qrels/held-out.tsv")).unwrap();
     // Dev flags out of range, and a dev split the dataset lacks.
     for (flag, value, reason) in [
         ("--eval-every", "0", "--eval-every must be at least 1"),
@@ -204,6 +206,12 @@ fn train_misuse_fails_with_one_line() {
         let bad = [&args[..], &[flag, value]].concat();
         assert_fails_with(&tamis(&bad, "", &[]), INPUT, reason);
     }
+    // A huge --dev-candidates reranks what there is (it once aborted allocating for it).
+    let huge = [&args[..], &["--dev-split", "held-out", "--dev-candidates", "1000000000000"]];
+    let run = tamis_ok(&huge.concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("step 12: dev nDCG@10"), "{stderr}");
+    fs_err::remove_dir_all(&output).unwrap();
     let missing = [&args[..], &["--dev-split", "nope"]].concat();
     assert_fails_with(&tamis(&missing, "", &[]), NOT_FOUND, "nope");
 
