@@ -21,6 +21,7 @@ use crate::jsonl::{progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
 
 mod ingest;
+mod train;
 
 /// Measure tamis' speed on this machine.
 ///
@@ -30,9 +31,11 @@ mod ingest;
 ///     --max-length 256 --workload rerank.jsonl
 ///   tamis bench embed --model ../shared/models/all-MiniLM-L6-v2 --workload embed.jsonl
 ///   tamis bench ingest --model ../shared/models/all-MiniLM-L6-v2 --input corpus.jsonl
+///   tamis bench train --base ../shared/models/all-MiniLM-L6-v2 --groups groups.jsonl
 ///
 /// `scripts/bench/peers/run.sh` runs the same workloads through ONNX Runtime and
-/// sentence-transformers in one run, alternating engines, and prints the ratios.
+/// sentence-transformers in one run, alternating engines, and prints the ratios;
+/// `scripts/bench/peers/train.sh` does the same for training steps.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct BenchArgs {
@@ -46,6 +49,7 @@ enum BenchCommand {
     Rerank(RerankBenchArgs),
     Embed(EmbedBenchArgs),
     Ingest(ingest::IngestBenchArgs),
+    Train(train::TrainBenchArgs),
 }
 
 /// The CPU's peak FMA throughput, and the GEMM throughput of a transformer's dense
@@ -155,6 +159,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Rerank(args) => rerank(args),
         BenchCommand::Embed(args) => embed(args),
         BenchCommand::Ingest(args) => ingest::run(args),
+        BenchCommand::Train(args) => train::run(args),
     }
 }
 

@@ -138,6 +138,29 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_t` (the same in mimalloc v2 and v3).
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// mimalloc's runtime setting of an option (`libmimalloc-sys` links it in).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// Keeps memory mimalloc frees committed instead of returning it to the kernel after
+/// 10 ms. A training step frees and reallocates tens of megabytes of activations and
+/// gradients; returned, they came back as fresh pages the kernel zeroes on every step, a
+/// quarter of the process' time (measured: 0.41 against 0.70 steps/s, `tamis bench
+/// train`, MiniLM-L6, 2 threads). The cost is a resident size that stays at its peak,
+/// which is why only the training commands ask for it.
+pub(crate) fn keep_freed_memory() {
+    // SAFETY: sets a plain integer option; mimalloc reads it when it next decides to purge.
+    #[allow(unsafe_code)]
+    unsafe {
+        mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// An error whose message ends with its source's, as many library errors do.

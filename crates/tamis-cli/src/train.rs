@@ -23,8 +23,11 @@ use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::ModeArg;
 
 mod dev;
+mod schedule;
+mod teacher;
 
 use dev::{DevLog, DevSet};
+use schedule::{Schedule, StepClock, Timing};
 
 /// Fine-tune a cross-encoder on a BEIR-layout dataset's training qrels.
 ///
@@ -74,9 +77,27 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
 
-    /// The loss: listwise softmax cross-entropy over each group, or pointwise BCE.
+    /// The loss: on the qrels, listwise softmax cross-entropy over each group or
+    /// pointwise BCE; on --teacher's scores, MarginMSE or KL over each group.
     #[arg(long, value_enum, default_value = "listwise")]
     loss: LossArg,
+
+    /// Distill a reranker (directory or hub id; any cross-encoder tamis runs): before
+    /// training it scores every pair a group can hold (each query's judged documents and
+    /// its negative window), and --loss margin-mse or kl trains on its scores.
+    #[arg(long, value_name = "DIR|ID")]
+    teacher: Option<String>,
+
+    /// The teacher's score cache, read back by later runs and resumed when a scoring
+    /// pass is interrupted [default: under --cache-dir, one per teacher, dataset and
+    /// split]. A file scored on another dataset, split or teacher is refused.
+    #[arg(long, value_name = "FILE", requires = "teacher")]
+    teacher_scores: Option<PathBuf>,
+
+    /// With a distillation loss: the weight of the listwise loss on the qrels added to
+    /// it, so that labels and teacher train together; 0 trains on the teacher alone.
+    #[arg(long, default_value_t = 0.0, value_name = "W")]
+    label_weight: f32,
 
     /// Passes over the training groups.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -171,6 +192,19 @@ pub struct TrainArgs {
 enum LossArg {
     Listwise,
     Bce,
+    MarginMse,
+    Kl,
+}
+
+impl LossArg {
+    fn kind(self) -> LossKind {
+        match self {
+            LossArg::Listwise => LossKind::Listwise,
+            LossArg::Bce => LossKind::Bce,
+            LossArg::MarginMse => LossKind::MarginMse,
+            LossArg::Kl => LossKind::Kl,
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -190,6 +224,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    crate::keep_freed_memory();
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     anyhow::ensure!(args.negatives > 0, "--negatives must be at least 1");
@@ -203,6 +238,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.eval_every > 0, "--eval-every must be at least 1");
     anyhow::ensure!(args.dev_candidates > 0, "--dev-candidates must be at least 1");
     anyhow::ensure!(args.dev_queries != Some(0), "--dev-queries must be at least 1");
+    let distilling = args.loss.kind().needs_teacher();
+    anyhow::ensure!(
+        distilling == args.teacher.is_some(),
+        "{}",
+        if distilling {
+            "--loss margin-mse and kl train on a teacher's scores: name it with --teacher"
+        } else {
+            "--teacher needs a distillation loss: --loss margin-mse or kl (add --label-weight to train on the qrels too)"
+        }
+    );
+    anyhow::ensure!(
+        args.label_weight >= 0.0 && args.label_weight.is_finite(),
+        "--label-weight must be 0 or more"
+    );
+    anyhow::ensure!(
+        args.label_weight == 0.0 || distilling,
+        "--label-weight weighs the qrels against a teacher: it needs --loss margin-mse or kl"
+    );
     if args.output.exists() && !args.overwrite {
         return Err(tamis_train::Error::OutputExists { path: args.output.clone() }.into());
     }
@@ -229,7 +282,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
     let dataset = Dataset::load(&args.dataset, &args.split)?;
     let corpus = read_corpus(&args.dataset)?;
-    let examples = examples(&dataset, &corpus)?;
+    let (query_ids, examples) = examples(&dataset, &corpus)?;
     // After the training data is checked: its errors are the one line a failed run prints.
     let dev = dev_set(args)?;
 
@@ -240,11 +293,38 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => default_cache()?,
     };
+    let threads = args.model.source.threads.unwrap_or_else(tamis_models::available_cores);
+    let teacher_file = match (&args.teacher, &args.teacher_scores) {
+        (_, Some(file)) => Some(file.clone()),
+        (Some(name), None) => {
+            Some(teacher::default_file(&cache, name, &args.dataset, &args.split)?)
+        }
+        (None, None) => None,
+    };
+    let teacher_job = args.teacher.as_deref().zip(teacher_file.as_deref()).map(|(name, file)| {
+        teacher::TeacherJob {
+            teacher: name,
+            source: &args.model.source,
+            dataset: &args.dataset,
+            split: &args.split,
+            file,
+            threads,
+        }
+    });
+    // Before the stage-1 index: a score file from another dataset fails the run at once.
+    let teacher_cache =
+        teacher_job.as_ref().map(|job| teacher::open(job, &query_ids, &examples)).transpose()?;
     let stage1 =
         DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
     let examples = mine(&stage1, examples, args)?;
 
     let window = NegativeWindow { negatives: args.negatives, skip: args.skip, depth: args.window };
+    let teacher = match (teacher_job, teacher_cache) {
+        (Some(job), Some(cached)) => {
+            Some(teacher::score(cached, &job, &query_ids, &examples, &corpus, window)?)
+        }
+        _ => None,
+    };
     let first = epoch_groups(&examples, window, args.seed, 0);
     anyhow::ensure!(
         !first.groups.is_empty(),
@@ -260,29 +340,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     let steps_per_epoch = (first.groups.len() as u64).div_ceil(args.batch_size as u64);
-    let total_steps =
-        args.max_steps.unwrap_or(steps_per_epoch * args.epochs).min(steps_per_epoch * args.epochs);
+    let epochs_steps = steps_per_epoch * args.epochs;
+    let mut total_steps = args.max_steps.unwrap_or(epochs_steps).min(epochs_steps);
     let warmup = (total_steps as f64 * f64::from(args.warmup)).round() as u64;
-    if args.time_budget.is_some() && args.max_steps.is_none() {
-        // The schedule is sized to the epochs; a budget that stops the run early leaves
-        // it in warmup at a fraction of --lr (measured: step 142 of a 5 323-step warmup).
-        eprintln!(
-            "warning: --time-budget without --max-steps: the learning rate warms up over \
-             {warmup} step(s) and decays to step {total_steps}, which the budget may not \
-             reach; pass --max-steps with the steps the budget allows"
-        );
-    }
+    // A budget without --max-steps sizes the schedule to the steps it allows, once the
+    // first steps are timed; until then the epochs' schedule runs (its first rates are
+    // small either way).
+    let mut schedule: Option<Schedule> = None;
+    let sized_by_budget = args.time_budget.is_some() && args.max_steps.is_none();
     let adamw = AdamWConfig {
         weight_decay: args.weight_decay,
         ..AdamWConfig::new(args.lr, warmup, total_steps)
     };
-    let loss = match args.loss {
-        LossArg::Listwise => LossKind::Listwise,
-        LossArg::Bce => LossKind::Bce,
-    };
-    let threads = args.model.source.threads.unwrap_or_else(tamis_models::available_cores);
     let trainer_config = TrainerConfig {
-        loss,
+        loss: args.loss.kind(),
+        label_weight: args.label_weight,
         group_size: 1 + args.negatives,
         adamw,
         dropout: DropoutRates::from_config(&raw_config),
@@ -296,6 +368,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             anyhow::bail!("--resume: no checkpoint at {}", checkpoint.display())
         };
         eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display());
+        if let Ok(kept) = serde_json::from_value::<Schedule>(state["schedule"].clone()) {
+            trainer.reschedule(kept.warmup, kept.total);
+            total_steps = kept.total;
+            schedule = Some(kept);
+        }
         if let Some(dev) = &dev {
             log = serde_json::from_value(state["dev"].clone()).unwrap_or_default();
             if log.best_step.is_some() && !dev.best_dir.is_dir() {
@@ -307,7 +384,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let state = |log: &DevLog| serde_json::json!({"seed": args.seed, "dev": log});
+    let state = |log: &DevLog, schedule: Option<Schedule>| serde_json::json!({"seed": args.seed, "dev": log, "schedule": schedule});
     let export = |model: &CrossEncoderModel, dir: &Path, card: &str, overwrite: bool| {
         tamis_train::export::export(model, &base.path, dir, args.max_length, card, overwrite)
     };
@@ -330,14 +407,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let pairs_per_step = (args.batch_size * (1 + args.negatives)) as f64;
     let loop_started = (Instant::now(), trainer.steps());
     let mut last_line = Instant::now();
+    let mut clock = StepClock::default();
     while trainer.steps() < total_steps {
         if let Some(budget) = args.time_budget {
             // Time left for the last evaluation and the export: the longest evaluation so
             // far, else a guess from the step time (a dev pair costs about half a
             // training pair: forward only, no dropout).
             let done = trainer.steps() - loop_started.1;
-            let per_pair =
-                loop_started.0.elapsed().as_secs_f64() / (done.max(1) as f64 * pairs_per_step);
+            let step_seconds = clock
+                .seconds_per_step()
+                .unwrap_or_else(|| loop_started.0.elapsed().as_secs_f64() / done.max(1) as f64);
+            let per_pair = step_seconds / pairs_per_step;
             let reserve = dev.as_ref().map_or(Duration::ZERO, |dev| {
                 log.reserve(Duration::from_secs_f64(
                     per_pair * 0.5 * (dev.dataset.queries.len() * dev.candidates) as f64,
@@ -347,7 +427,35 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 stopped_by_budget = true;
                 break;
             }
+            // Sized once TIMED_STEPS are timed, and again at the end of warmup.
+            let keep_warmup = match schedule {
+                None if clock.timed() >= schedule::TIMED_STEPS => Some(None),
+                Some(planned) if !planned.settled && trainer.steps() >= planned.warmup => {
+                    Some(Some(planned.warmup))
+                }
+                _ => None,
+            };
+            if let Some(keep_warmup) = keep_warmup.filter(|_| sized_by_budget) {
+                let timing = Timing {
+                    done: trainer.steps(),
+                    step_seconds,
+                    left_seconds: budget.saturating_sub(started.elapsed()).as_secs_f64(),
+                    evaluations: dev.as_ref().map(|dev| (dev.every, reserve.as_secs_f64())),
+                };
+                let fitted = schedule::fit(timing, epochs_steps, args.warmup, keep_warmup);
+                trainer.reschedule(fitted.warmup, fitted.total);
+                total_steps = fitted.total;
+                schedule = Some(fitted);
+                bar.set_length(total_steps);
+                bar.suspend(|| {
+                    eprintln!(
+                        "--time-budget: {step_seconds:.2} s a step, so {} step(s): warmup {}, decay to 0 at step {}",
+                        fitted.total, fitted.warmup, fitted.total
+                    );
+                });
+            }
         }
+        let step_started = Instant::now();
         let step = trainer.steps();
         let epoch = step / steps_per_epoch;
         if epoch != current_epoch {
@@ -360,16 +468,25 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .iter()
             .map(|group| group.documents.iter().map(|id| corpus[id].as_str()).collect())
             .collect();
+        let scores: Vec<Vec<f32>> = match &teacher {
+            Some(teacher) => batch
+                .iter()
+                .map(|group| teacher.of(group.query, &group.documents))
+                .collect::<anyhow::Result<_>>()?,
+            None => Vec::new(),
+        };
         let step_groups: Vec<StepGroup<'_>> = batch
             .iter()
             .zip(&texts)
-            .map(|(group, documents)| StepGroup {
+            .enumerate()
+            .map(|(i, (group, documents))| StepGroup {
                 query: &examples[group.query].text,
                 documents,
-                teacher: None,
+                teacher: scores.get(i).map(Vec::as_slice),
             })
             .collect();
         let report = trainer.step(&step_groups)?;
+        clock.record(step_started.elapsed());
         last_loss = report.loss;
         bar.set_message(format!("loss {:.4} lr {:.2e}", report.loss, report.lr));
         bar.inc(1);
@@ -388,7 +505,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bar.suspend(|| evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads))?;
         }
         if evaluate.is_some() || step.is_multiple_of(args.checkpoint_every) {
-            trainer.save_checkpoint(&checkpoint, &state(&log))?;
+            trainer.save_checkpoint(&checkpoint, &state(&log, schedule))?;
         }
     }
     bar.finish_and_clear();
@@ -399,7 +516,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     {
         evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads)?;
     }
-    trainer.save_checkpoint(&checkpoint, &state(&log))?;
+    trainer.save_checkpoint(&checkpoint, &state(&log, schedule))?;
 
     // Read once: the card and the last line report the same run.
     let machine = machine_line();
@@ -516,13 +633,13 @@ fn read_corpus(dataset: &Path) -> anyhow::Result<HashMap<String, String>> {
     Ok(corpus)
 }
 
-/// The split's judged queries with their relevant documents; a judgment naming a document
-/// the corpus lacks is an error.
+/// The split's judged queries with their relevant documents, and the queries' ids; a
+/// judgment naming a document the corpus lacks is an error.
 fn examples(
     dataset: &Dataset,
     corpus: &HashMap<String, String>,
-) -> anyhow::Result<Vec<QueryExample>> {
-    let mut examples = Vec::new();
+) -> anyhow::Result<(Vec<String>, Vec<QueryExample>)> {
+    let (mut ids, mut examples) = (Vec::new(), Vec::new());
     for query in &dataset.queries {
         let Some(judgments) = dataset.qrels.get(&query.id) else { continue };
         let mut positives = Vec::new();
@@ -539,6 +656,7 @@ fn examples(
         }
         positives.sort();
         if !positives.is_empty() {
+            ids.push(query.id.clone());
             examples.push(QueryExample {
                 text: query.text.clone(),
                 positives,
@@ -551,7 +669,7 @@ fn examples(
         "qrels/{}.tsv judges no document relevant",
         dataset.split
     );
-    Ok(examples)
+    Ok((ids, examples))
 }
 
 /// Fills each example's stage-1 ranking.
@@ -588,7 +706,7 @@ fn model_card(
          - base: `{base}`\n\
          - data: `{dataset}`, split `{split}`: {groups} groups of 1 positive + {negatives} negatives \
          from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`)\n\
-         - loss: {loss_kind:?}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
+         - loss: {loss_kind:?}{teacher}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
          - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
          - last training loss: {loss:.4}\n\
          - trained in {trained}\n\n\
@@ -603,6 +721,14 @@ fn model_card(
         mode = args.negatives_from,
         model = args.model.model.as_deref().unwrap_or(""),
         loss_kind = args.loss,
+        teacher = match &args.teacher {
+            Some(teacher) if args.label_weight > 0.0 => format!(
+                " on the scores of teacher `{teacher}`, plus {} × listwise on the qrels",
+                args.label_weight
+            ),
+            Some(teacher) => format!(" on the scores of teacher `{teacher}`"),
+            None => String::new(),
+        },
         lr = args.lr,
         warmup = args.warmup,
         wd = args.weight_decay,

@@ -75,6 +75,14 @@ impl AdamW {
         &self.config
     }
 
+    /// Replaces the schedule (warmup and total steps) from the next step on; the moments
+    /// and the steps taken are kept. A run that learns its length only once it has timed
+    /// a few steps (a time budget) sizes its schedule this way.
+    pub fn reschedule(&mut self, warmup_steps: u64, total_steps: u64) {
+        self.config.warmup_steps = warmup_steps;
+        self.config.total_steps = total_steps;
+    }
+
     /// One update of `params` by `grads`; returns the learning rate used.
     pub fn step(&mut self, params: &mut Params, grads: &Params) -> f32 {
         let c = self.config;

@@ -39,6 +39,10 @@ impl LossKind {
 pub struct TrainerConfig {
     /// The loss.
     pub loss: LossKind,
+    /// With a distillation loss: the weight of the listwise loss on the labels (the
+    /// positive first) added to it, so that qrels and a teacher train together; 0 for
+    /// the teacher alone. Ignored by the label losses.
+    pub label_weight: f32,
     /// Documents per group: the positive and its negatives.
     pub group_size: usize,
     /// The optimizer and its schedule.
@@ -154,6 +158,17 @@ impl Trainer {
             LossKind::MarginMse => loss::margin_mse(&logits, &teacher, size, &mut d_logits),
             LossKind::Kl => loss::kl(&logits, &teacher, size, &mut d_logits),
         };
+        let label_weight = self.config.label_weight;
+        let value = if self.config.loss.needs_teacher() && label_weight != 0.0 {
+            let mut d_labels = vec![0.0; logits.len()];
+            let labels = loss::listwise(&logits, &targets(), size, &mut d_labels);
+            for (d, l) in d_logits.iter_mut().zip(&d_labels) {
+                *d += label_weight * l;
+            }
+            value + label_weight * labels
+        } else {
+            value
+        };
         if !value.is_finite() {
             return Err(Error::Diverged { step: self.optimizer.steps, loss: value });
         }
@@ -161,6 +176,16 @@ impl Trainer {
         self.model.backward(&batch, tape, &d_logits, &mut grads, threads);
         let lr = self.optimizer.step(&mut self.model.params, &grads);
         Ok(StepReport { loss: value, lr, tokens: batch.tokens() })
+    }
+
+    /// The optimizer's settings, with the schedule in force.
+    pub fn adamw(&self) -> &AdamWConfig {
+        self.optimizer.config()
+    }
+
+    /// Replaces the learning-rate schedule from the next step on (see [`AdamW::reschedule`]).
+    pub fn reschedule(&mut self, warmup_steps: u64, total_steps: u64) {
+        self.optimizer.reschedule(warmup_steps, total_steps);
     }
 
     /// Saves a checkpoint to `dir` (see [`checkpoint::save`]) with the caller's `state`.

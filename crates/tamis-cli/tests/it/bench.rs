@@ -128,3 +128,39 @@ fn ingest_report_times_both_sides_on_the_same_chunks() {
     fs_err::write(dir.path().join("corpus.jsonl"), "{\"_id\": \"d1\"}\n").unwrap();
     assert_fails_with(&tamis(&args, "", &[]), INPUT, "line 1 of");
 }
+
+#[test]
+fn train_report_times_the_steps_it_was_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let groups = dir.path().join("groups.jsonl");
+    let lines = [
+        r#"{"query": "vitamin d bones", "documents": ["vitamin d and bone density", "coffee", "sleep", "rivers"]}"#,
+        r#"{"query": "statins", "documents": ["statins lower cholesterol", "sugar", "sieves", "trains"]}"#,
+        r#"{"query": "sleep", "documents": ["sleep and memory", "tea", "the sea", "a drum sieve"]}"#,
+    ];
+    fs_err::write(&groups, lines.join("\n") + "\n").unwrap();
+    let base = model_fixture("bert-embed-cls");
+    let path = groups.to_str().unwrap();
+    let args = ["bench", "train", "--base", &base, "--groups", path, "--max-length", "32"];
+    let steps = ["--steps", "4", "--warmup-steps", "1", "--batch-size", "2", "--json"];
+    let output = tamis_ok(&[&args[..], &steps].concat());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["engine"], "tamis");
+    assert_eq!(report["steps"], 4);
+    assert_eq!((report["batch_size"].clone(), report["group_size"].clone()), (2.into(), 4.into()));
+    let (seconds, rate) =
+        (report["seconds"].as_f64().unwrap(), report["steps_per_s"].as_f64().unwrap());
+    assert!(seconds > 0.0 && (rate * seconds - 4.0).abs() < 1e-6, "{report}");
+    let pairs = report["pairs_per_s"].as_f64().unwrap();
+    assert!((pairs - rate * 8.0).abs() < 1e-6 * pairs, "{report}");
+
+    // Groups of unequal size, and an empty file, are refused with the file named.
+    fs_err::write(
+        &groups,
+        format!("{}\n{}\n", lines[0], r#"{"query": "q", "documents": ["a", "b"]}"#),
+    )
+    .unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "line 2: 2 document(s)");
+    fs_err::write(&groups, "").unwrap();
+    assert_fails_with(&tamis(&args, "", &[]), INPUT, "holds no group");
+}

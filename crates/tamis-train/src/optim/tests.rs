@@ -17,6 +17,26 @@ fn warmup_rises_linearly_then_the_rate_decays_to_zero() {
 }
 
 #[test]
+fn a_new_schedule_applies_from_the_next_step_and_keeps_the_moments() {
+    let mut params = fixture_model().params;
+    let mut grads = params.zeros_like();
+    for values in grads.tensors_mut() {
+        values.fill(0.01);
+    }
+    let mut optimizer = AdamW::new(AdamWConfig::new(1e-3, 1000, 10_000), &params);
+    assert!((optimizer.step(&mut params, &grads) - 1e-6).abs() < 1e-12);
+    let moments = optimizer.first.clone();
+    optimizer.reschedule(2, 10);
+    assert_eq!(optimizer.first, moments);
+    assert_eq!(optimizer.steps, 1);
+    // Step 1 of a 2-step warmup runs at the peak, then the rate decays over 8 steps.
+    assert_eq!(optimizer.step(&mut params, &grads), 1e-3);
+    assert_eq!(optimizer.step(&mut params, &grads), 1e-3);
+    assert!((optimizer.step(&mut params, &grads) - 0.875e-3).abs() < 1e-9);
+    assert_eq!(optimizer.config().total_steps, 10);
+}
+
+#[test]
 fn a_step_follows_torch_adamw() {
     let mut params = fixture_model().params;
     let before = params.clone();

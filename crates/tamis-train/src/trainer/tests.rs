@@ -20,9 +20,14 @@ fn documents(q: usize) -> Vec<String> {
 }
 
 fn trainer(loss: LossKind) -> Trainer {
+    weighted_trainer(loss, 0.0)
+}
+
+fn weighted_trainer(loss: LossKind, label_weight: f32) -> Trainer {
     let tokenizer = PairTokenizer::load(&fixture_dir(), 48, Truncation::LongestFirst).unwrap();
     let config = TrainerConfig {
         loss,
+        label_weight,
         group_size: 4,
         adamw: AdamWConfig::new(5e-3, 2, 20),
         dropout: DropoutRates { hidden: 0.1, attention: 0.1, classifier: 0.1 },
@@ -52,6 +57,23 @@ fn every_loss_learns_the_toy_task() {
         assert!(last < 0.5 * first, "{loss:?}: loss {first} → {last}: {losses:?}");
         assert_eq!(trainer.steps(), 20);
     }
+}
+
+#[test]
+fn labels_and_teacher_train_together_as_the_weighted_sum_of_both_losses() {
+    // Same initial weights and dropout masks: the first step's losses are comparable.
+    let kl = run(&mut trainer(LossKind::Kl), 1)[0];
+    let labels = run(&mut trainer(LossKind::Listwise), 1)[0];
+    let mut both = weighted_trainer(LossKind::Kl, 0.5);
+    let combined = run(&mut both, 1)[0];
+    assert!((combined - (kl + 0.5 * labels)).abs() < 1e-5, "{combined} vs {kl} + 0.5 × {labels}");
+    // The labels' gradient moved the weights too.
+    let mut teacher_only = trainer(LossKind::Kl);
+    run(&mut teacher_only, 1);
+    assert_ne!(both.model().params, teacher_only.model().params);
+    // Label losses ignore the weight.
+    let mut listwise = weighted_trainer(LossKind::Listwise, 0.5);
+    assert_eq!(run(&mut listwise, 1)[0], labels);
 }
 
 #[test]
