@@ -87,8 +87,10 @@ pub(crate) fn replace_dir(staging: &Path, target: &Path, aside: &str) -> Result<
         fs_err::rename(target, &aside)?;
     }
     fs_err::rename(staging, target)?;
-    if let Some(parent) = target.parent() {
-        sync_dir(parent)?;
+    // A bare relative name (`--output model`) has an empty parent: the current directory.
+    match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent)?,
+        _ => sync_dir(Path::new("."))?,
     }
     if aside.exists() {
         fs_err::remove_dir_all(&aside)?;

@@ -40,9 +40,13 @@ pub fn export(
     config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
     config["id2label"] = serde_json::json!({"0": "LABEL_0"});
     config["label2id"] = serde_json::json!({"LABEL_0": 0});
-    // sentence-transformers' CrossEncoder reads its score activation from here.
-    config["sentence_transformers"] =
-        serde_json::json!({"activation_fn": "torch.nn.modules.activation.Sigmoid"});
+    // sentence-transformers' CrossEncoder reads its score activation from here: a
+    // cross-encoder base keeps the one it declares (raw logits stay raw logits); a new
+    // head gets sentence-transformers' own default for one label, the sigmoid.
+    if config["sentence_transformers"]["activation_fn"].as_str().is_none() {
+        config["sentence_transformers"] =
+            serde_json::json!({"activation_fn": "torch.nn.modules.activation.Sigmoid"});
+    }
     write_synced(&staging.join("config.json"), serde_json::to_string_pretty(&config)?.as_bytes())?;
 
     write_tensors(&staging.join("model.safetensors"), &hugging_face_tensors(model))?;
