@@ -413,10 +413,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             // Time left for the last evaluation and the export: the longest evaluation so
             // far, else a guess from the step time (a dev pair costs about half a
             // training pair: forward only, no dropout).
-            let done = trainer.steps() - loop_started.1;
-            let step_seconds = clock
-                .seconds_per_step()
-                .unwrap_or_else(|| loop_started.0.elapsed().as_secs_f64() / done.max(1) as f64);
+            // No guess before steps are timed: the first steps of a process are slow (a
+            // 16-minute budget once stopped after one step on its estimate).
+            let step_seconds = clock.seconds_per_step().unwrap_or(0.0);
             let per_pair = step_seconds / pairs_per_step;
             let reserve = dev.as_ref().map_or(Duration::ZERO, |dev| {
                 log.reserve(Duration::from_secs_f64(
