@@ -266,19 +266,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         checkpoint.display()
     );
 
-    let base = args.model.source.resolve(&args.base, None)?;
-    let config = EncoderConfig::from_file(&base.path.join("config.json"))?;
-    anyhow::ensure!(
-        args.max_length <= config.max_positions(),
-        "--max-length {} exceeds the {} positions of {}",
-        args.max_length,
-        config.max_positions(),
-        args.base
-    );
-    let raw_config: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(base.path.join("config.json"))?)?;
-    let model = CrossEncoderModel::load(&base.path, config, args.seed)?;
-    let tokenizer = PairTokenizer::load(&base.path, args.max_length, Truncation::LongestFirst)?;
+    let (base, model, tokenizer, dropout) =
+        load_base(&args.model.source, &args.base, args.max_length, args.seed)?;
 
     let dataset = Dataset::load(&args.dataset, &args.split)?;
     let corpus = read_corpus(&args.dataset)?;
@@ -357,7 +346,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         label_weight: args.label_weight,
         group_size: 1 + args.negatives,
         adamw,
-        dropout: DropoutRates::from_config(&raw_config),
+        dropout,
         seed: args.seed,
         threads,
     };
@@ -551,6 +540,28 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         machine
     );
     Ok(())
+}
+
+/// The base model `name` ready to train at `max_length`: its directory, the model (a new
+/// head drawn with `seed` for a bi-encoder), its tokenizer and its dropout rates.
+pub(crate) fn load_base(
+    source: &crate::model_args::SourceArgs,
+    name: &str,
+    max_length: usize,
+    seed: u64,
+) -> anyhow::Result<(tamis_models::ModelDir, CrossEncoderModel, PairTokenizer, DropoutRates)> {
+    let base = source.resolve(name, None)?;
+    let config = EncoderConfig::from_file(&base.path.join("config.json"))?;
+    anyhow::ensure!(
+        max_length <= config.max_positions(),
+        "--max-length {max_length} exceeds the {} positions of {name}",
+        config.max_positions()
+    );
+    let raw_config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(base.path.join("config.json"))?)?;
+    let model = CrossEncoderModel::load(&base.path, config, seed)?;
+    let tokenizer = PairTokenizer::load(&base.path, max_length, Truncation::LongestFirst)?;
+    Ok((base, model, tokenizer, DropoutRates::from_config(&raw_config)))
 }
 
 /// Where the run was measured: its peak memory and the CPU (for reports and the card).

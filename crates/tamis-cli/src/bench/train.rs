@@ -7,10 +7,8 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use tamis_models::{EncoderConfig, PairTokenizer, Truncation};
 use tamis_train::optim::AdamWConfig;
 use tamis_train::trainer::{LossKind, StepGroup, Trainer, TrainerConfig};
-use tamis_train::{CrossEncoderModel, DropoutRates};
 
 use crate::model_args::{SourceArgs, configure_threads};
 
@@ -95,19 +93,8 @@ pub fn run(args: &TrainBenchArgs) -> anyhow::Result<()> {
     let groups = read_groups(&args.groups)?;
     let group_size = groups[0].documents.len();
 
-    let base = args.source.resolve(&args.base, None)?;
-    let config = EncoderConfig::from_file(&base.path.join("config.json"))?;
-    anyhow::ensure!(
-        args.max_length <= config.max_positions(),
-        "--max-length {} exceeds the {} positions of {}",
-        args.max_length,
-        config.max_positions(),
-        args.base
-    );
-    let raw_config: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(base.path.join("config.json"))?)?;
-    let model = CrossEncoderModel::load(&base.path, config, args.seed)?;
-    let tokenizer = PairTokenizer::load(&base.path, args.max_length, Truncation::LongestFirst)?;
+    let (_, model, tokenizer, dropout) =
+        crate::train::load_base(&args.source, &args.base, args.max_length, args.seed)?;
     let threads = args.source.threads.unwrap_or_else(tamis_models::available_cores);
     let total = args.warmup_steps + args.steps;
     let mut trainer = Trainer::new(
@@ -118,7 +105,7 @@ pub fn run(args: &TrainBenchArgs) -> anyhow::Result<()> {
             label_weight: 0.0,
             group_size,
             adamw: AdamWConfig::new(3e-5, total / 10, total),
-            dropout: DropoutRates::from_config(&raw_config),
+            dropout,
             seed: args.seed,
             threads,
         },
