@@ -152,6 +152,20 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 50, value_name = "N")]
     window: usize,
 
+    /// Of the --negatives, how many are drawn at random from the whole corpus instead of
+    /// the window (never a judged-relevant document): they show the model unrelated
+    /// documents, which hard negatives alone never do. Not with --teacher.
+    #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "teacher")]
+    random_negatives: usize,
+
+    /// Train only on the positives stage 1 ranks within its top K [default: every
+    /// positive]. Where judgments reach far beyond what stage 1 retrieves (NFCorpus: two
+    /// thirds of its train positives rank below 100), those positives look unrelated to
+    /// the query beside hard negatives that look related, and teach the opposite of
+    /// relevance; the reranker only ever sees stage 1's top ranks.
+    #[arg(long, value_name = "K")]
+    positives_within: Option<usize>,
+
     /// Write a checkpoint every N steps.
     #[arg(long, default_value_t = 200, value_name = "N")]
     checkpoint_every: u64,
@@ -231,6 +245,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.checkpoint_every > 0, "--checkpoint-every must be at least 1");
     anyhow::ensure!(args.skip < args.window, "--skip must be below --window");
     anyhow::ensure!(
+        args.random_negatives <= args.negatives,
+        "--random-negatives is a share of --negatives: at most {}",
+        args.negatives
+    );
+    anyhow::ensure!(args.positives_within != Some(0), "--positives-within must be at least 1");
+    anyhow::ensure!(
         (0.0..1.0).contains(&args.warmup),
         "--warmup is a fraction of the steps, below 1"
     );
@@ -307,14 +327,26 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
     let examples = mine(&stage1, examples, args)?;
 
-    let window = NegativeWindow { negatives: args.negatives, skip: args.skip, depth: args.window };
+    let window = NegativeWindow {
+        random: args.random_negatives,
+        positives_within: args.positives_within,
+        ..NegativeWindow::new(args.negatives, args.skip, args.window)
+    };
+    // Sorted: random negatives drawn by index must not depend on the map's order.
+    let mut doc_ids: Vec<String> = corpus.keys().cloned().collect();
+    doc_ids.sort_unstable();
     let teacher = match (teacher_job, teacher_cache) {
         (Some(job), Some(cached)) => {
             Some(teacher::score(cached, &job, &query_ids, &examples, &corpus, window)?)
         }
         _ => None,
     };
-    let first = epoch_groups(&examples, window, args.seed, 0);
+    let first = epoch_groups(&examples, &doc_ids, window, args.seed, 0);
+    anyhow::ensure!(
+        !first.groups.is_empty() || first.unranked_positives == 0,
+        "no training group: no query has a positive that stage 1 ranks within its top {}; raise --positives-within or leave it out",
+        args.positives_within.unwrap_or(0)
+    );
     anyhow::ensure!(
         !first.groups.is_empty(),
         "no training group: every query's window (ranks {}..{}) holds fewer than {} documents not judged relevant; lower --negatives or --skip, or raise --window",
@@ -326,6 +358,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!(
             "{} query(ies) left out: their window holds too few documents",
             first.short_windows
+        );
+    }
+    if first.unranked_positives > 0 {
+        eprintln!(
+            "{} query(ies) left out: none of their positives ranks within stage 1's top {}",
+            first.unranked_positives,
+            args.positives_within.unwrap_or(0)
         );
     }
     let steps_per_epoch = (first.groups.len() as u64).div_ceil(args.batch_size as u64);
@@ -447,7 +486,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let step = trainer.steps();
         let epoch = step / steps_per_epoch;
         if epoch != current_epoch {
-            groups = epoch_groups(&examples, window, args.seed, epoch).groups;
+            groups = epoch_groups(&examples, &doc_ids, window, args.seed, epoch).groups;
             current_epoch = epoch;
         }
         let at = ((step % steps_per_epoch) as usize) * args.batch_size;
@@ -691,8 +730,8 @@ fn mine(
     let bar = progress(examples.len(), "queries mined");
     for example in &mut examples {
         let mut request = SearchRequest::new(&example.text, args.negatives_from.into());
-        request.k = args.window;
-        request.depth = args.window.max(100);
+        request.k = args.window.max(args.positives_within.unwrap_or(0));
+        request.depth = request.k.max(100);
         let hits = stage1.index.search(&request, Some(&stage1.embedder))?;
         example.ranking = hits.into_iter().map(|hit| hit.doc_id).collect();
         bar.inc(1);
@@ -715,7 +754,7 @@ fn model_card(
         "# Cross-encoder trained by `tamis train`\n\n\
          - base: `{base}`\n\
          - data: `{dataset}`, split `{split}`: {groups} groups of 1 positive + {negatives} negatives \
-         from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`)\n\
+         from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`){random}{within}\n\
          - loss: {loss_kind:?}{teacher}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
          - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
          - last training loss: {loss:.4}\n\
@@ -730,6 +769,14 @@ fn model_card(
         window = args.window,
         mode = args.negatives_from,
         model = args.model.model.as_deref().unwrap_or(""),
+        random = match args.random_negatives {
+            0 => String::new(),
+            n => format!(", {n} of the negatives drawn at random from the corpus"),
+        },
+        within = match args.positives_within {
+            Some(k) => format!("; only positives stage 1 ranks within its top {k}"),
+            None => String::new(),
+        },
         loss_kind = args.loss,
         teacher = match &args.teacher {
             Some(teacher) if args.label_weight > 0.0 => format!(

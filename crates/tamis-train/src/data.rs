@@ -1,5 +1,6 @@
 //! Training groups from a judged dataset and a stage-1 ranking of each query: every
-//! judged-relevant document of a query, with hard negatives drawn from the ranking.
+//! judged-relevant document of a query, with hard negatives drawn from the ranking and,
+//! if asked, random ones drawn from the whole corpus.
 
 use std::collections::HashSet;
 
@@ -17,15 +18,37 @@ pub struct QueryExample {
     pub ranking: Vec<String>,
 }
 
-/// Which ranks of a stage-1 ranking negatives come from.
+/// Which ranks of a stage-1 ranking negatives come from, and which positives make groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NegativeWindow {
-    /// Negatives per group.
+    /// Negatives per group, `random` of them included.
     pub negatives: usize,
     /// Ranks skipped at the top: the best unjudged documents are often relevant.
     pub skip: usize,
     /// Ranks beyond this are never drawn.
     pub depth: usize,
+    /// Of the negatives, how many are drawn uniformly from the whole corpus rather than
+    /// from the window: they teach that an unrelated document is not relevant, which
+    /// hard negatives alone never show.
+    pub random: usize,
+    /// Only positives that the ranking places within its top this many make groups
+    /// (`None`: every positive). Positives stage 1 never retrieves look unrelated to
+    /// the query, and beside hard negatives that do look related they teach the
+    /// opposite of relevance.
+    pub positives_within: Option<usize>,
+}
+
+impl NegativeWindow {
+    /// A window of `negatives` hard negatives from ranks `skip..depth`, no random ones,
+    /// every positive.
+    pub fn new(negatives: usize, skip: usize, depth: usize) -> NegativeWindow {
+        NegativeWindow { negatives, skip, depth, random: 0, positives_within: None }
+    }
+
+    /// Negatives drawn from the window.
+    pub fn hard(&self) -> usize {
+        self.negatives.saturating_sub(self.random)
+    }
 }
 
 /// One group: a query and its documents, the positive first.
@@ -45,21 +68,27 @@ pub struct Epoch {
     /// Queries left out because their window holds fewer than `negatives` documents
     /// that are not judged relevant.
     pub short_windows: usize,
+    /// Queries left out because none of their positives ranks within
+    /// [`NegativeWindow::positives_within`].
+    pub unranked_positives: usize,
 }
 
-/// The groups of epoch `epoch`: for each query and each of its positives, the positive
-/// and `window.negatives` documents drawn without replacement from ranks
-/// `window.skip..window.depth` of its ranking, leaving out every document judged
-/// relevant. The draws and the order of the groups depend only on `seed` and `epoch`.
+/// The groups of epoch `epoch`: for each query and each of its positives (those ranked
+/// within `window.positives_within` when set), the positive, `window.hard()` documents
+/// drawn without replacement from ranks `window.skip..window.depth` of its ranking, and
+/// `window.random` documents drawn from `corpus`, never a document judged relevant nor
+/// one twice. The draws and the order of the groups depend only on `seed` and `epoch`.
 pub fn epoch_groups(
     queries: &[QueryExample],
+    corpus: &[String],
     window: NegativeWindow,
     seed: u64,
     epoch: u64,
 ) -> Epoch {
     let mut random = Random::new(seed ^ epoch.wrapping_mul(0xA076_1D64_78BD_642F));
     let mut groups = Vec::new();
-    let mut short_windows = 0;
+    let (mut short_windows, mut unranked_positives) = (0, 0);
+    let hard = window.hard();
     for (query, example) in queries.iter().enumerate() {
         let relevant: HashSet<&str> = example.positives.iter().map(String::as_str).collect();
         let end = window.depth.min(example.ranking.len());
@@ -70,20 +99,40 @@ pub fn epoch_groups(
             .iter()
             .filter(|doc| !relevant.contains(doc.as_str()))
             .collect();
-        if pool.len() < window.negatives {
+        // The random draws must be able to finish: the corpus needs that many documents
+        // beyond the judged ones and the hard negatives.
+        let corpus_room = corpus.len().saturating_sub(relevant.len() + hard);
+        if pool.len() < hard || (window.random > 0 && corpus_room < window.random) {
             short_windows += 1;
             continue;
         }
-        for positive in &example.positives {
-            // A partial Fisher–Yates shuffle: the first `negatives` entries are a uniform
+        let positives: Vec<&String> = match window.positives_within {
+            Some(top) => {
+                let ranked = &example.ranking[..top.min(example.ranking.len())];
+                example.positives.iter().filter(|doc| ranked.contains(doc)).collect()
+            }
+            None => example.positives.iter().collect(),
+        };
+        if positives.is_empty() {
+            unranked_positives += 1;
+            continue;
+        }
+        for positive in positives {
+            // A partial Fisher–Yates shuffle: the first `hard` entries are a uniform
             // draw without replacement.
-            for i in 0..window.negatives {
+            for i in 0..hard {
                 let j = i + random.below(pool.len() - i);
                 pool.swap(i, j);
             }
             let mut documents = Vec::with_capacity(1 + window.negatives);
             documents.push(positive.clone());
-            documents.extend(pool[..window.negatives].iter().map(|doc| (*doc).clone()));
+            documents.extend(pool[..hard].iter().map(|doc| (*doc).clone()));
+            while documents.len() < 1 + window.negatives {
+                let doc = &corpus[random.below(corpus.len())];
+                if !relevant.contains(doc.as_str()) && !documents.contains(doc) {
+                    documents.push(doc.clone());
+                }
+            }
             groups.push(Group { query, documents });
         }
     }
@@ -91,7 +140,7 @@ pub fn epoch_groups(
         let j = random.below(i + 1);
         groups.swap(i, j);
     }
-    Epoch { groups, short_windows }
+    Epoch { groups, short_windows, unranked_positives }
 }
 
 /// SplitMix64: a small, seedable generator whose stream is fixed by its seed.

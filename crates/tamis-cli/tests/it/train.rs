@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{INPUT, NOT_FOUND, assert_fails_with, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, NOT_FOUND, USAGE, assert_fails_with, model_fixture, tamis, tamis_ok};
 
 /// Six topics, 36 documents (six per topic), six queries each judging two documents.
 fn write_dataset(dir: &Path) {
@@ -202,6 +202,8 @@ fn train_misuse_fails_with_one_line() {
         ("--eval-every", "0", "--eval-every must be at least 1"),
         ("--dev-candidates", "0", "--dev-candidates must be at least 1"),
         ("--dev-queries", "0", "--dev-queries must be at least 1"),
+        ("--random-negatives", "4", "at most 3"),
+        ("--positives-within", "0", "--positives-within must be at least 1"),
     ] {
         let bad = [&args[..], &[flag, value]].concat();
         assert_fails_with(&tamis(&bad, "", &[]), INPUT, reason);
@@ -365,4 +367,32 @@ fn train_distills_a_teacher_whose_scores_are_cached_and_checked() {
         assert_fails_with(&tamis(&refs, "", &[]), INPUT, reason);
     }
     assert!(!output.exists(), "a failed run wrote its output");
+}
+
+#[test]
+fn train_mixes_random_negatives_and_keeps_only_positives_stage_1_ranks() {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
+    let output = work.path().join("out");
+    let cache = work.path().join("cache");
+    let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+    let args = train_args(paths[0], paths[1], paths[2], &base, &model);
+
+    let mixed = [&args[..], &["--no-dev", "--random-negatives", "2", "--positives-within", "36"]];
+    let run = tamis_ok(&mixed.concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Every document is ranked within 36 of a 36-document corpus: all 12 positives train.
+    assert!(stderr.contains("on 12 group(s) of 4 pair(s)"), "{stderr}");
+    let card = fs_err::read_to_string(output.join("README.md")).unwrap();
+    assert!(card.contains("2 of the negatives drawn at random from the corpus"), "{card}");
+    assert!(card.contains("only positives stage 1 ranks within its top 36"), "{card}");
+
+    // Random negatives are not scored by a teacher: the flags exclude each other.
+    let teacher = [&args[..], &["--overwrite", "--random-negatives", "1", "--teacher", &base]];
+    let refused = tamis(&teacher.concat(), "", &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(USAGE), "{stderr}");
+    assert!(stderr.contains("cannot be used with '--teacher"), "{stderr}");
 }
