@@ -158,6 +158,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "teacher")]
     random_negatives: usize,
 
+    /// Add N pseudo-queries: corpus documents' titles, each with its own body as the
+    /// positive and hard negatives from stage 1's ranking of the title, every document
+    /// shown without its title. They teach what relevance looks like in the corpus'
+    /// own words before (and while) the judged queries teach the task. Not with --teacher.
+    #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "teacher")]
+    title_queries: usize,
+
     /// Train only on the positives stage 1 ranks within its top K [default: every
     /// positive]. Where judgments reach far beyond what stage 1 retrieves (NFCorpus: two
     /// thirds of its train positives rank below 100), those positives look unrelated to
@@ -290,7 +297,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         load_base(&args.model.source, &args.base, args.max_length, args.seed)?;
 
     let dataset = Dataset::load(&args.dataset, &args.split)?;
-    let corpus = read_corpus(&args.dataset)?;
+    let (corpus, bodies) = read_corpus(&args.dataset)?;
     let (query_ids, examples) = examples(&dataset, &corpus)?;
     // After the training data is checked: its errors are the one line a failed run prints.
     let dev = dev_set(args)?;
@@ -325,7 +332,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         teacher_job.as_ref().map(|job| teacher::open(job, &query_ids, &examples)).transpose()?;
     let stage1 =
         DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
-    let examples = mine(&stage1, examples, args)?;
+    let mut examples = mine(&stage1, examples, args)?;
+    // Pseudo-queries follow the judged ones: groups of examples from `labelled` on show
+    // their documents without titles.
+    let labelled = examples.len();
+    if args.title_queries > 0 {
+        let pseudo = title_examples(&corpus, &bodies, args.title_queries, args.seed);
+        anyhow::ensure!(
+            !pseudo.is_empty(),
+            "--title-queries: corpus.jsonl has no document with both a title and a body"
+        );
+        examples.extend(mine(&stage1, pseudo, args)?);
+    }
 
     let window = NegativeWindow {
         random: args.random_negatives,
@@ -429,6 +447,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let bar = progress(usize::try_from(total_steps).unwrap_or(usize::MAX), "steps");
     bar.set_position(trainer.steps());
     let mut last_loss = f32::NAN;
+    // (the average's numerator, the weight it still lacks)
+    let mut smoothed = (0.0f64, 1.0f64);
     // The groups of the epoch being trained, drawn again only when the epoch changes.
     let (mut current_epoch, mut groups) = (0, first.groups.clone());
     let mut stopped_by_budget = false;
@@ -493,7 +513,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let batch = &groups[at..(at + args.batch_size).min(groups.len())];
         let texts: Vec<Vec<&str>> = batch
             .iter()
-            .map(|group| group.documents.iter().map(|id| corpus[id].as_str()).collect())
+            .map(|group| {
+                let untitled = group.query >= labelled;
+                group
+                    .documents
+                    .iter()
+                    .map(|id| document_text(&corpus, &bodies, id, untitled))
+                    .collect()
+            })
             .collect();
         let scores: Vec<Vec<f32>> = match &teacher {
             Some(teacher) => batch
@@ -515,15 +542,20 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let report = trainer.step(&step_groups)?;
         clock.record(step_started.elapsed());
         last_loss = report.loss;
-        bar.set_message(format!("loss {:.4} lr {:.2e}", report.loss, report.lr));
+        // One group's loss swings widely; a moving average (about 50 steps, corrected
+        // for its start at 0) shows whether the model learns.
+        smoothed.0 = 0.98 * smoothed.0 + 0.02 * f64::from(report.loss);
+        smoothed.1 *= 0.98;
+        let average = smoothed.0 / (1.0 - smoothed.1);
+        bar.set_message(format!("loss {average:.4} lr {:.2e}", report.lr));
         bar.inc(1);
         let step = trainer.steps();
         // Without a terminal (a log file, CI) the bar is hidden: a line a minute instead.
         if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(60) {
             let rate = (step - loop_started.1) as f64 / loop_started.0.elapsed().as_secs_f64();
             eprintln!(
-                "step {step}/{total_steps}: loss {:.4}, lr {:.2e}, {rate:.2} step(s)/s",
-                report.loss, report.lr
+                "step {step}/{total_steps}: loss {average:.4} (moving average), lr {:.2e}, {rate:.2} step(s)/s",
+                report.lr
             );
             last_line = Instant::now();
         }
@@ -669,17 +701,60 @@ fn evaluate_dev(
 }
 
 /// Every document's text as the reranker sees it at query time: the title, a space and
-/// the body (what `tamis_engine` passes a reranker when titles are prepended).
-fn read_corpus(dataset: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let mut corpus = HashMap::new();
+/// the body (what `tamis_engine` passes a reranker when titles are prepended); and for a
+/// document with a title and a non-empty body, the byte where its body starts.
+fn read_corpus(
+    dataset: &Path,
+) -> anyhow::Result<(HashMap<String, String>, HashMap<String, usize>)> {
+    let (mut corpus, mut bodies) = (HashMap::new(), HashMap::new());
     for document in tamis_eval::corpus_docs(dataset)? {
         let document = document?;
         let title = document.title.trim();
-        let text =
-            if title.is_empty() { document.text } else { format!("{title} {}", document.text) };
+        let text = if title.is_empty() {
+            document.text
+        } else {
+            if !document.text.trim().is_empty() {
+                bodies.insert(document.id.clone(), title.len() + 1);
+            }
+            format!("{title} {}", document.text)
+        };
         corpus.insert(document.id, text);
     }
-    Ok(corpus)
+    Ok((corpus, bodies))
+}
+
+/// A document's text, without its title when `untitled` (and it has one).
+fn document_text<'a>(
+    corpus: &'a HashMap<String, String>,
+    bodies: &HashMap<String, usize>,
+    id: &str,
+    untitled: bool,
+) -> &'a str {
+    let text = corpus[id].as_str();
+    match bodies.get(id) {
+        Some(&at) if untitled => &text[at..],
+        _ => text,
+    }
+}
+
+/// Up to `n` pseudo-queries, drawn by `seed` among the documents with a title and a body:
+/// the title is the query, the document its one positive.
+fn title_examples(
+    corpus: &HashMap<String, String>,
+    bodies: &HashMap<String, usize>,
+    n: usize,
+    seed: u64,
+) -> Vec<QueryExample> {
+    let mut ids: Vec<&String> = bodies.keys().collect();
+    ids.sort_unstable();
+    let ids = tamis_train::data::sample(&ids, n, seed);
+    ids.into_iter()
+        .map(|id| QueryExample {
+            text: corpus[id.as_str()][..bodies[id.as_str()] - 1].to_owned(),
+            positives: vec![id.clone()],
+            ranking: Vec::new(),
+        })
+        .collect()
 }
 
 /// The split's judged queries with their relevant documents, and the queries' ids; a
@@ -754,7 +829,7 @@ fn model_card(
         "# Cross-encoder trained by `tamis train`\n\n\
          - base: `{base}`\n\
          - data: `{dataset}`, split `{split}`: {groups} groups of 1 positive + {negatives} negatives \
-         from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`){random}{within}\n\
+         from ranks {skip}..{window} of tamis' `{mode:?}` stage 1 (bi-encoder `{model}`){random}{within}{titles}\n\
          - loss: {loss_kind:?}{teacher}; AdamW, peak lr {lr}, warmup {warmup} of the steps, weight decay {wd}\n\
          - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
          - last training loss: {loss:.4}\n\
@@ -772,6 +847,12 @@ fn model_card(
         random = match args.random_negatives {
             0 => String::new(),
             n => format!(", {n} of the negatives drawn at random from the corpus"),
+        },
+        titles = match args.title_queries {
+            0 => String::new(),
+            n => format!(
+                "; plus up to {n} title pseudo-queries (a document's title for its untitled body)"
+            ),
         },
         within = match args.positives_within {
             Some(k) => format!("; only positives stage 1 ranks within its top {k}"),

@@ -143,6 +143,18 @@ pub fn epoch_groups(
     Epoch { groups, short_windows, unranked_positives }
 }
 
+/// Up to `n` of `items`, drawn without replacement by `seed`, in draw order.
+pub fn sample<T: Clone>(items: &[T], n: usize, seed: u64) -> Vec<T> {
+    let mut random = Random::new(seed ^ 0x5EED_71E5);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    let n = n.min(items.len());
+    for i in 0..n {
+        let j = i + random.below(order.len() - i);
+        order.swap(i, j);
+    }
+    order[..n].iter().map(|&i| items[i].clone()).collect()
+}
+
 /// SplitMix64: a small, seedable generator whose stream is fixed by its seed.
 #[derive(Debug)]
 struct Random(u64);

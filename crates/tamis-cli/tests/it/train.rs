@@ -370,7 +370,7 @@ fn train_distills_a_teacher_whose_scores_are_cached_and_checked() {
 }
 
 #[test]
-fn train_mixes_random_negatives_and_keeps_only_positives_stage_1_ranks() {
+fn train_mixes_random_negatives_title_queries_and_ranked_positives() {
     let work = tempfile::tempdir().unwrap();
     let dataset = work.path().join("data");
     write_dataset(&dataset);
@@ -380,19 +380,25 @@ fn train_mixes_random_negatives_and_keeps_only_positives_stage_1_ranks() {
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
 
-    let mixed = [&args[..], &["--no-dev", "--random-negatives", "2", "--positives-within", "36"]];
+    let flags = ["--no-dev", "--random-negatives", "2", "--positives-within", "36"];
+    let mixed = [&args[..], &flags, &["--title-queries", "5"]];
     let run = tamis_ok(&mixed.concat());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    // Every document is ranked within 36 of a 36-document corpus: all 12 positives train.
-    assert!(stderr.contains("on 12 group(s) of 4 pair(s)"), "{stderr}");
+    // Every document is ranked within 36 of a 36-document corpus: all 12 positives
+    // train, and 5 titles make 5 more groups.
+    assert!(stderr.contains("on 17 group(s) of 4 pair(s)"), "{stderr}");
     let card = fs_err::read_to_string(output.join("README.md")).unwrap();
     assert!(card.contains("2 of the negatives drawn at random from the corpus"), "{card}");
     assert!(card.contains("only positives stage 1 ranks within its top 36"), "{card}");
+    assert!(card.contains("up to 5 title pseudo-queries"), "{card}");
 
-    // Random negatives are not scored by a teacher: the flags exclude each other.
-    let teacher = [&args[..], &["--overwrite", "--random-negatives", "1", "--teacher", &base]];
-    let refused = tamis(&teacher.concat(), "", &[]);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(USAGE), "{stderr}");
-    assert!(stderr.contains("cannot be used with '--teacher"), "{stderr}");
+    // Random negatives and pseudo-queries are not scored by a teacher: the flags exclude
+    // each other.
+    for flag in ["--random-negatives", "--title-queries"] {
+        let teacher = [&args[..], &["--overwrite", flag, "1", "--teacher", &base]];
+        let refused = tamis(&teacher.concat(), "", &[]);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(USAGE), "{stderr}");
+        assert!(stderr.contains("cannot be used with '--teacher"), "{stderr}");
+    }
 }

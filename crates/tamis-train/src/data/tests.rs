@@ -116,3 +116,14 @@ fn a_corpus_too_small_for_the_random_negatives_leaves_the_query_out() {
     assert_eq!(epoch.short_windows, 2);
     assert!(epoch.groups.is_empty());
 }
+
+#[test]
+fn sample_draws_distinct_items_reproducibly() {
+    let items = ids(0..50);
+    let a = sample(&items, 10, 7);
+    assert_eq!(a.len(), 10);
+    assert_eq!(a.iter().collect::<HashSet<_>>().len(), 10);
+    assert_eq!(a, sample(&items, 10, 7));
+    assert_ne!(a, sample(&items, 10, 8));
+    assert_eq!(sample(&items, 500, 7).len(), 50, "capped at what there is");
+}
