@@ -448,9 +448,18 @@ impl Dropout {
         if uniform < self.p { 0.0 } else { 1.0 / (1.0 - self.p) }
     }
 
-    /// The mask of `len` elements from `offset` on.
+    /// The mask of `len` elements from `offset` on. Each value depends on its index
+    /// alone, so the chunks are drawn in parallel (the draws were a serial 4 % of a step).
     pub fn mask(&self, offset: u64, len: usize) -> Vec<f32> {
-        (0..len as u64).map(|i| self.value(offset + i)).collect()
+        const CHUNK: usize = 1 << 14;
+        let mut mask = vec![0.0; len];
+        mask.par_chunks_mut(CHUNK).enumerate().for_each(|(n, chunk)| {
+            let start = offset + (n * CHUNK) as u64;
+            for (i, m) in chunk.iter_mut().enumerate() {
+                *m = self.value(start + i as u64);
+            }
+        });
+        mask
     }
 }
 

@@ -243,6 +243,8 @@ fn dropout_masks_are_reproducible_and_drop_their_share() {
     assert!(mask.iter().all(|m| *m == 0.0 || (*m - 1.0 / 0.9).abs() < 1e-7));
     // The same element under the same key, drawn alone or in a block.
     assert_eq!(dropout.mask(500, 10), mask[500..510]);
+    // Drawn in parallel chunks: a block across chunk boundaries, from an offset.
+    assert_eq!(dropout.mask(20_000, 40_000), mask[20_000..60_000]);
     // Another step or site draws another mask.
     let other = Dropout { p: 0.1, key: Dropout::key(7, 4, 1) }.mask(0, 1000);
     assert_ne!(other, mask[..1000]);
