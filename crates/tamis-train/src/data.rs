@@ -65,8 +65,8 @@ pub struct Group {
 pub struct Epoch {
     /// The groups, shuffled.
     pub groups: Vec<Group>,
-    /// Queries left out because their window holds fewer than `negatives` documents
-    /// that are not judged relevant.
+    /// Queries left out because their window holds fewer than the hard negatives'
+    /// count of documents not judged relevant, or the corpus too few for the random ones.
     pub short_windows: usize,
     /// Queries left out because none of their positives ranks within
     /// [`NegativeWindow::positives_within`].
