@@ -160,8 +160,8 @@ pub struct TrainArgs {
 
     /// Add N pseudo-queries: corpus documents' titles, each with its own body as the
     /// positive and hard negatives from stage 1's ranking of the title, every document
-    /// shown without its title. They teach what relevance looks like in the corpus'
-    /// own words before (and while) the judged queries teach the task. Not with --teacher.
+    /// shown without its title, shuffled in with the judged queries' groups. They teach
+    /// what relevance looks like in the corpus' own words. Not with --teacher.
     #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "teacher")]
     title_queries: usize,
 
