@@ -1,7 +1,7 @@
 //! `tamis train` end to end on a made-up dataset with the tiny fixture models: the
 //! model it writes loads in `tamis rerank`; misuse fails with one line and writes nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{INPUT, NOT_FOUND, USAGE, assert_fails_with, model_fixture, tamis, tamis_ok};
 
@@ -33,6 +33,15 @@ fn write_dataset(dir: &Path) {
     fs_err::write(dir.join("corpus.jsonl"), corpus).unwrap();
     fs_err::write(dir.join("queries.jsonl"), queries).unwrap();
     fs_err::write(dir.join("qrels/train.tsv"), qrels).unwrap();
+}
+
+/// A temporary folder holding the made-up dataset, and the output and cache paths in it.
+fn workspace(output: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let dataset = work.path().join("data");
+    write_dataset(&dataset);
+    let (output, cache) = (work.path().join(output), work.path().join("cache"));
+    (work, dataset, output, cache)
 }
 
 fn train_args<'a>(
@@ -178,12 +187,8 @@ fn train_evaluates_on_dev_and_publishes_the_best_step() {
 
 #[test]
 fn train_misuse_fails_with_one_line() {
-    let work = tempfile::tempdir().unwrap();
-    let dataset = work.path().join("data");
-    write_dataset(&dataset);
+    let (_work, dataset, output, cache) = workspace("out");
     let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
-    let output = work.path().join("out");
-    let cache = work.path().join("cache");
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
 
@@ -291,13 +296,9 @@ fn a_run_killed_by_sigkill_resumes_to_the_model_an_unbroken_run_writes() {
 
 #[test]
 fn train_distills_a_teacher_whose_scores_are_cached_and_checked() {
-    let work = tempfile::tempdir().unwrap();
-    let dataset = work.path().join("data");
-    write_dataset(&dataset);
+    let (work, dataset, output, cache) = workspace("student");
     let (base, model) = (model_fixture("bert-embed-cls"), model_fixture("bert-embed-cls"));
     let teacher = model_fixture("bert-ce-1label");
-    let output = work.path().join("student");
-    let cache = work.path().join("cache");
     let scores = work.path().join("teacher.jsonl");
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
@@ -371,12 +372,8 @@ fn train_distills_a_teacher_whose_scores_are_cached_and_checked() {
 
 #[test]
 fn train_mixes_random_negatives_title_queries_and_ranked_positives() {
-    let work = tempfile::tempdir().unwrap();
-    let dataset = work.path().join("data");
-    write_dataset(&dataset);
+    let (_work, dataset, output, cache) = workspace("out");
     let (base, model) = (model_fixture("bert-ce-1label"), model_fixture("bert-embed-cls"));
-    let output = work.path().join("out");
-    let cache = work.path().join("cache");
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
 
