@@ -417,7 +417,7 @@ impl CrossEncoderModel {
     ) -> (Vec<f32>, Tape) {
         let c = &self.config;
         let p = &self.params;
-        let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
+        let (h, tokens) = (c.hidden_size, batch.tokens());
         let eps = c.layer_norm_eps as f32;
 
         let mut summed = vec![0.0; tokens * h];
@@ -435,83 +435,22 @@ impl CrossEncoderModel {
         let embedding_mask = drop_out(dropout, EMBEDDING_SITE, |r| r.hidden, &mut x);
 
         let mut layers = Vec::with_capacity(p.layers.len());
+        let last = p.layers.len().checked_sub(1);
         for (n, layer) in p.layers.iter().enumerate() {
             let site = LAYER_SITES + 3 * n as u64;
-            let mut qkv = vec![0.0; tokens * 3 * h];
-            linear_forward(&x, &layer.qkv.weight, &layer.qkv.bias, tokens, &mut qkv, threads);
-            let mut context = vec![0.0; tokens * h];
-            let attention_dropout = dropout.and_then(|d| d.at(site, d.rates.attention));
-            let attention = attention_forward(
-                &qkv,
-                &batch.segments,
-                c.num_heads,
-                h,
-                &mut context,
-                attention_dropout,
-            );
-            let mut projected = vec![0.0; tokens * h];
-            linear_forward(
-                &context,
-                &layer.attention_out.weight,
-                &layer.attention_out.bias,
-                tokens,
-                &mut projected,
-                threads,
-            );
-            let attention_out_mask = drop_out(dropout, site + 1, |r| r.hidden, &mut projected);
-            projected.iter_mut().zip(&x).for_each(|(a, r)| *a += r);
-            let mut hidden = vec![0.0; tokens * h];
-            let norm = &layer.attention_norm;
-            let attention_norm =
-                layer_norm_forward(&projected, &norm.gamma, &norm.beta, eps, &mut hidden);
-
-            let mut intermediate = vec![0.0; tokens * i];
-            linear_forward(
-                &hidden,
-                &layer.intermediate.weight,
-                &layer.intermediate.bias,
-                tokens,
-                &mut intermediate,
-                threads,
-            );
-            let mut activated = intermediate.clone();
-            gelu_erf(&mut activated);
-            let mut output = vec![0.0; tokens * h];
-            linear_forward(
-                &activated,
-                &layer.output.weight,
-                &layer.output.bias,
-                tokens,
-                &mut output,
-                threads,
-            );
-            let output_mask = drop_out(dropout, site + 2, |r| r.hidden, &mut output);
-            output.iter_mut().zip(&hidden).for_each(|(a, r)| *a += r);
-            let mut next = vec![0.0; tokens * h];
-            let norm = &layer.output_norm;
-            let output_norm = layer_norm_forward(&output, &norm.gamma, &norm.beta, eps, &mut next);
-
-            let input = std::mem::replace(&mut x, next);
-            layers.push(LayerTape {
-                input,
-                qkv,
-                attention,
-                context,
-                attention_out_mask,
-                attention_norm,
-                hidden,
-                intermediate,
-                activated,
-                output_mask,
-                output_norm,
-            });
+            let first_only = Some(n) == last;
+            let (next, tape) =
+                self.layer_forward(layer, x, batch, site, dropout, first_only, threads);
+            x = next;
+            layers.push(tape);
         }
 
         let sequences = batch.segments.len();
-        let mut first_tokens = Vec::with_capacity(sequences * h);
-        for segment in &batch.segments {
-            first_tokens.extend_from_slice(&x[segment.start * h..][..h]);
-        }
+        // The last layer kept only the first tokens (a model without layers has them all).
+        let first_tokens = match last {
+            Some(_) => x,
+            None => first_rows(&x, &batch.segments, h),
+        };
         let mut pooled = vec![0.0; sequences * h];
         linear_forward(
             &first_tokens,
@@ -588,97 +527,24 @@ impl CrossEncoderModel {
             threads,
         );
 
-        let mut d_x = vec![0.0; tokens * h];
-        for (segment, d) in batch.segments.iter().zip(d_first.chunks_exact(h)) {
-            d_x[segment.start * h..][..h].copy_from_slice(d);
-        }
-
-        let mut d_output = vec![0.0; tokens * h];
-        let mut d_hidden = vec![0.0; tokens * h];
-        let mut d_intermediate = vec![0.0; tokens * i];
-        let mut d_projected = vec![0.0; tokens * h];
-        let mut d_context = vec![0.0; tokens * h];
-        let mut d_qkv = vec![0.0; tokens * 3 * h];
-        for ((layer, saved), g) in p.layers.iter().zip(tape.layers).zip(&mut grads.layers).rev() {
-            let norm = &mut g.output_norm;
-            layer_norm_backward(
-                &d_x,
-                &saved.output_norm,
-                &layer.output_norm.gamma,
-                &mut d_output,
-                &mut norm.gamma,
-                &mut norm.beta,
-            );
-            d_hidden.copy_from_slice(&d_output);
-            if let Some(mask) = &saved.output_mask {
-                apply_mask(&mut d_output, mask);
-            }
-            let o = &mut g.output;
-            linear_backward(
-                &saved.activated,
-                &layer.output.weight,
-                &d_output,
-                tokens,
-                Some((&mut d_intermediate, false)),
-                &mut o.weight,
-                &mut o.bias,
-                threads,
-            );
-            gelu_erf_backward(&saved.intermediate, &mut d_intermediate);
-            let o = &mut g.intermediate;
-            linear_backward(
-                &saved.hidden,
-                &layer.intermediate.weight,
-                &d_intermediate,
-                tokens,
-                Some((&mut d_hidden, true)),
-                &mut o.weight,
-                &mut o.bias,
-                threads,
-            );
-
-            let norm = &mut g.attention_norm;
-            layer_norm_backward(
-                &d_hidden,
-                &saved.attention_norm,
-                &layer.attention_norm.gamma,
-                &mut d_projected,
-                &mut norm.gamma,
-                &mut norm.beta,
-            );
-            d_x.copy_from_slice(&d_projected);
-            if let Some(mask) = &saved.attention_out_mask {
-                apply_mask(&mut d_projected, mask);
-            }
-            let o = &mut g.attention_out;
-            linear_backward(
-                &saved.context,
-                &layer.attention_out.weight,
-                &d_projected,
-                tokens,
-                Some((&mut d_context, false)),
-                &mut o.weight,
-                &mut o.bias,
-                threads,
-            );
-            attention_backward(
-                &saved.qkv,
-                &batch.segments,
-                c.num_heads,
-                h,
-                &saved.attention,
-                &d_context,
-                &mut d_qkv,
-            );
-            let o = &mut g.qkv;
-            linear_backward(
-                &saved.input,
-                &layer.qkv.weight,
-                &d_qkv,
-                tokens,
-                Some((&mut d_x, true)),
-                &mut o.weight,
-                &mut o.bias,
+        let mut scratch = Scratch::new(tokens, h, i);
+        // The last layer's output is the first tokens only, as its forward kept them.
+        let mut d_x = match p.layers.is_empty() {
+            true => scatter_rows(&d_first, &batch.segments, tokens, h),
+            false => d_first,
+        };
+        let last = p.layers.len().checked_sub(1);
+        let layers = p.layers.iter().zip(tape.layers).zip(&mut grads.layers).enumerate().rev();
+        for (n, ((layer, saved), g)) in layers {
+            let first_only = Some(n) == last;
+            self.layer_backward(
+                layer,
+                saved,
+                g,
+                batch,
+                first_only,
+                &mut d_x,
+                &mut scratch,
                 threads,
             );
         }
@@ -700,6 +566,265 @@ impl CrossEncoderModel {
         embedding_backward(&d_summed, h, &batch.positions, &mut grads.position);
         embedding_backward(&d_summed, h, &batch.types, &mut grads.token_type);
     }
+
+    /// One layer's forward over `x` (`[tokens, h]`), returning its output and tape.
+    /// With `first_only` (the last layer: the pooler reads nothing else), only each
+    /// sequence's first token is carried past attention, which still reads every
+    /// token, and the output is `[sequences, h]`.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_forward(
+        &self,
+        layer: &LayerParams,
+        x: Vec<f32>,
+        batch: &Batch,
+        site: u64,
+        dropout: Option<&StepDropout>,
+        first_only: bool,
+        threads: usize,
+    ) -> (Vec<f32>, LayerTape) {
+        let c = &self.config;
+        let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
+        let eps = c.layer_norm_eps as f32;
+        let mut qkv = vec![0.0; tokens * 3 * h];
+        linear_forward(&x, &layer.qkv.weight, &layer.qkv.bias, tokens, &mut qkv, threads);
+        let segments = attended(&batch.segments, first_only);
+        let mut context = vec![0.0; tokens * h];
+        let attention_dropout = dropout.and_then(|d| d.at(site, d.rates.attention));
+        let attention =
+            attention_forward(&qkv, &segments, c.num_heads, h, &mut context, attention_dropout);
+        let (rows, context, first_inputs) = match first_only {
+            true => (
+                batch.segments.len(),
+                first_rows(&context, &batch.segments, h),
+                Some(first_rows(&x, &batch.segments, h)),
+            ),
+            false => (tokens, context, None),
+        };
+        let residual = first_inputs.as_deref().unwrap_or(&x);
+
+        let mut projected = vec![0.0; rows * h];
+        let out = &layer.attention_out;
+        linear_forward(&context, &out.weight, &out.bias, rows, &mut projected, threads);
+        let attention_out_mask = drop_out(dropout, site + 1, |r| r.hidden, &mut projected);
+        projected.iter_mut().zip(residual).for_each(|(a, r)| *a += r);
+        let mut hidden = vec![0.0; rows * h];
+        let norm = &layer.attention_norm;
+        let attention_norm =
+            layer_norm_forward(&projected, &norm.gamma, &norm.beta, eps, &mut hidden);
+
+        let mut intermediate = vec![0.0; rows * i];
+        let up = &layer.intermediate;
+        linear_forward(&hidden, &up.weight, &up.bias, rows, &mut intermediate, threads);
+        let mut activated = intermediate.clone();
+        gelu_erf(&mut activated);
+        let mut output = vec![0.0; rows * h];
+        let down = &layer.output;
+        linear_forward(&activated, &down.weight, &down.bias, rows, &mut output, threads);
+        let output_mask = drop_out(dropout, site + 2, |r| r.hidden, &mut output);
+        output.iter_mut().zip(&hidden).for_each(|(a, r)| *a += r);
+        let mut next = vec![0.0; rows * h];
+        let norm = &layer.output_norm;
+        let output_norm = layer_norm_forward(&output, &norm.gamma, &norm.beta, eps, &mut next);
+        let tape = LayerTape {
+            input: x,
+            qkv,
+            attention,
+            context,
+            attention_out_mask,
+            attention_norm,
+            hidden,
+            intermediate,
+            activated,
+            output_mask,
+            output_norm,
+        };
+        (next, tape)
+    }
+
+    /// The backward pass of [`layer_forward`](Self::layer_forward) with the same
+    /// `first_only`: `d_x` holds the gradient of the layer's output on entry and that of
+    /// its input (`[tokens, h]`) on return.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_backward(
+        &self,
+        layer: &LayerParams,
+        saved: LayerTape,
+        g: &mut LayerParams,
+        batch: &Batch,
+        first_only: bool,
+        d_x: &mut Vec<f32>,
+        scratch: &mut Scratch,
+        threads: usize,
+    ) {
+        let c = &self.config;
+        let (h, i, tokens) = (c.hidden_size, c.intermediate_size, batch.tokens());
+        let rows = d_x.len() / h;
+        let d_output = &mut scratch.output[..rows * h];
+        let d_hidden = &mut scratch.hidden[..rows * h];
+        let d_intermediate = &mut scratch.intermediate[..rows * i];
+        let d_projected = &mut scratch.projected[..rows * h];
+
+        let norm = &mut g.output_norm;
+        let gamma = &layer.output_norm.gamma;
+        layer_norm_backward(
+            d_x,
+            &saved.output_norm,
+            gamma,
+            d_output,
+            &mut norm.gamma,
+            &mut norm.beta,
+        );
+        d_hidden.copy_from_slice(d_output);
+        if let Some(mask) = &saved.output_mask {
+            apply_mask(d_output, mask);
+        }
+        let o = &mut g.output;
+        let down = &layer.output.weight;
+        let d_in = Some((&mut *d_intermediate, false));
+        linear_backward(
+            &saved.activated,
+            down,
+            d_output,
+            rows,
+            d_in,
+            &mut o.weight,
+            &mut o.bias,
+            threads,
+        );
+        gelu_erf_backward(&saved.intermediate, d_intermediate);
+        let o = &mut g.intermediate;
+        let up = &layer.intermediate.weight;
+        let d_in = Some((&mut *d_hidden, true));
+        linear_backward(
+            &saved.hidden,
+            up,
+            d_intermediate,
+            rows,
+            d_in,
+            &mut o.weight,
+            &mut o.bias,
+            threads,
+        );
+
+        let norm = &mut g.attention_norm;
+        let gamma = &layer.attention_norm.gamma;
+        let saved_norm = &saved.attention_norm;
+        layer_norm_backward(
+            d_hidden,
+            saved_norm,
+            gamma,
+            d_projected,
+            &mut norm.gamma,
+            &mut norm.beta,
+        );
+        // The residual: the first tokens' gradient goes back to their rows of the input.
+        match first_only {
+            true => *d_x = scatter_rows(d_projected, &batch.segments, tokens, h),
+            false => d_x.copy_from_slice(d_projected),
+        }
+        if let Some(mask) = &saved.attention_out_mask {
+            apply_mask(d_projected, mask);
+        }
+        let o = &mut g.attention_out;
+        let out = &layer.attention_out.weight;
+        let mut d_first_context = Vec::new();
+        let d_context = match first_only {
+            true => {
+                d_first_context.resize(rows * h, 0.0);
+                &mut d_first_context[..]
+            }
+            false => &mut scratch.context[..],
+        };
+        let d_in = Some((&mut *d_context, false));
+        linear_backward(
+            &saved.context,
+            out,
+            d_projected,
+            rows,
+            d_in,
+            &mut o.weight,
+            &mut o.bias,
+            threads,
+        );
+        if first_only {
+            // Attention reads only the query rows of its output gradient.
+            for (segment, d) in batch.segments.iter().zip(d_first_context.chunks_exact(h)) {
+                scratch.context[segment.start * h..][..h].copy_from_slice(d);
+            }
+        }
+        let segments = attended(&batch.segments, first_only);
+        attention_backward(
+            &saved.qkv,
+            &segments,
+            c.num_heads,
+            h,
+            &saved.attention,
+            &scratch.context,
+            &mut scratch.qkv,
+        );
+        let o = &mut g.qkv;
+        let d_in = Some((&mut d_x[..], true));
+        let qkv = &layer.qkv.weight;
+        linear_backward(
+            &saved.input,
+            qkv,
+            &scratch.qkv,
+            tokens,
+            d_in,
+            &mut o.weight,
+            &mut o.bias,
+            threads,
+        );
+    }
+}
+
+/// Gradient buffers for [`CrossEncoderModel::layer_backward`], sized for every token and
+/// shared by the layers (the last one uses their leading rows).
+struct Scratch {
+    output: Vec<f32>,
+    hidden: Vec<f32>,
+    intermediate: Vec<f32>,
+    projected: Vec<f32>,
+    context: Vec<f32>,
+    qkv: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(tokens: usize, h: usize, i: usize) -> Scratch {
+        Scratch {
+            output: vec![0.0; tokens * h],
+            hidden: vec![0.0; tokens * h],
+            intermediate: vec![0.0; tokens * i],
+            projected: vec![0.0; tokens * h],
+            context: vec![0.0; tokens * h],
+            qkv: vec![0.0; tokens * 3 * h],
+        }
+    }
+}
+
+/// The segments as attention runs them: every row a query, or with `first_only` the
+/// first row alone.
+fn attended(segments: &[Segment], first_only: bool) -> Vec<Segment> {
+    let queries = |s: &Segment| if first_only { 1 } else { s.queries };
+    segments.iter().map(|s| Segment { queries: queries(s), ..*s }).collect()
+}
+
+/// Each segment's first row of `x` (`width` wide), one after another.
+fn first_rows(x: &[f32], segments: &[Segment], width: usize) -> Vec<f32> {
+    let mut rows = Vec::with_capacity(segments.len() * width);
+    for segment in segments {
+        rows.extend_from_slice(&x[segment.start * width..][..width]);
+    }
+    rows
+}
+
+/// The inverse of [`first_rows`]: `[tokens, width]`, zero but each segment's first row.
+fn scatter_rows(first: &[f32], segments: &[Segment], tokens: usize, width: usize) -> Vec<f32> {
+    let mut x = vec![0.0; tokens * width];
+    for (segment, row) in segments.iter().zip(first.chunks_exact(width)) {
+        x[segment.start * width..][..width].copy_from_slice(row);
+    }
+    x
 }
 
 /// Standard normal draws (Box–Muller over a 64-bit LCG), for initializing new layers

@@ -170,10 +170,11 @@ pub struct AttentionSaved {
 }
 
 /// Multi-head self-attention over packed sequences, as [`tamis_kernels::attention`]
-/// computes it (every row of a segment a key and a query), keeping the attention weights
-/// for the backward pass. `qkv` is `[rows, 3·hidden]`, `out` `[rows, hidden]`. With
-/// `dropout`, the weights are dropped out before they weigh the values, as BERT's
-/// `attention_probs_dropout_prob` does.
+/// computes it (every row of a segment a key; its leading `queries` rows queries, whose
+/// output rows alone are written), keeping the attention weights for the backward pass.
+/// `qkv` is `[rows, 3·hidden]`, `out` `[rows, hidden]`. With `dropout`, the weights are
+/// dropped out before they weigh the values, as BERT's `attention_probs_dropout_prob`
+/// does.
 pub fn attention_forward(
     qkv: &[f32],
     segments: &[Segment],
@@ -188,7 +189,7 @@ pub fn attention_forward(
     let mut total = 0;
     for segment in segments {
         offsets.push(total);
-        total += heads * segment.rows * segment.rows;
+        total += heads * segment.queries * segment.rows;
     }
     let mut weights = vec![0.0f32; total];
     let mask = dropout.map(|dropout| dropout.mask(0, total));
@@ -196,15 +197,15 @@ pub fn attention_forward(
     let mut weight_blocks = Vec::with_capacity(segments.len());
     let mut rest = weights.as_mut_slice();
     for segment in segments {
-        let (block, tail) = rest.split_at_mut(heads * segment.rows * segment.rows);
+        let (block, tail) = rest.split_at_mut(heads * segment.queries * segment.rows);
         weight_blocks.push(block);
         rest = tail;
     }
     let work = segments.par_iter().zip(blocks).zip(weight_blocks).zip(&offsets);
     work.for_each_init(Vec::new, |dropped, (((segment, out), weights), &offset)| {
-        let len = segment.rows;
+        let (len, queries) = (segment.rows, segment.queries);
         let base = segment.start * 3 * hidden;
-        for (head, weights) in weights.chunks_exact_mut(len * len).enumerate() {
+        for (head, weights) in weights.chunks_exact_mut(queries * len).enumerate() {
             let column = head * head_dim;
             let q = Strided { data: &qkv[base + column..], row_stride: 3 * hidden, col_stride: 1 };
             let k_t = Strided {
@@ -212,12 +213,12 @@ pub fn attention_forward(
                 row_stride: 1,
                 col_stride: 3 * hidden,
             };
-            matmul(len, len, head_dim, q, k_t, weights, len, false, scale, 1);
+            matmul(queries, len, head_dim, q, k_t, weights, len, false, scale, 1);
             softmax_rows(weights, len);
             let p = match &mask {
                 None => Strided::rows(weights, len),
                 Some(mask) => {
-                    let mask = &mask[offset + head * len * len..][..len * len];
+                    let mask = &mask[offset + head * queries * len..][..queries * len];
                     dropped.clear();
                     dropped.extend(weights.iter().zip(mask).map(|(w, m)| w * m));
                     Strided::rows(dropped, len)
@@ -228,7 +229,7 @@ pub fn attention_forward(
                 row_stride: 3 * hidden,
                 col_stride: 1,
             };
-            matmul(len, head_dim, len, p, v, &mut out[column..], hidden, false, 1.0, 1);
+            matmul(queries, head_dim, len, p, v, &mut out[column..], hidden, false, 1.0, 1);
         }
     });
     AttentionSaved { weights, mask, offsets }
@@ -236,7 +237,8 @@ pub fn attention_forward(
 
 /// The backward pass of [`attention_forward`] given `d_out`, the gradient of its output:
 /// writes the gradient of `qkv` into `d_qkv` (`[rows, 3·hidden]`; rows outside every
-/// segment are left alone). Per head, with `P` the weights, `M` the dropout mask (all
+/// segment are left alone, and only the `queries` leading rows of `d_out` are read). Per
+/// head, with `P` the weights, `M` the dropout mask (all
 /// ones without dropout) and `s` the scale: `dV = (P⊙M)ᵀ·dO`, `dP = (dO·Vᵀ) ⊙ M`,
 /// `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = s·dS·K`, `dK = s·dSᵀ·Q`.
 pub fn attention_backward(
@@ -256,14 +258,18 @@ pub fn attention_backward(
     segments.par_iter().zip(blocks).zip(&saved.offsets).for_each_init(
         || (Vec::new(), Vec::new()),
         |(d_scores, dropped), ((segment, d_qkv), &offset)| {
-            let len = segment.rows;
+            let (len, queries) = (segment.rows, segment.queries);
             let base = segment.start * 3 * hidden;
             let d_base = segment.start * hidden;
-            d_scores.resize(len * len, 0.0);
+            d_scores.resize(queries * len, 0.0);
+            // Rows that are keys only get no query gradient.
+            for row in d_qkv.chunks_exact_mut(3 * hidden).skip(queries) {
+                row[..hidden].fill(0.0);
+            }
             for head in 0..heads {
-                let at = offset + head * len * len;
-                let p = &saved.weights[at..][..len * len];
-                let mask = saved.mask.as_ref().map(|mask| &mask[at..][..len * len]);
+                let at = offset + head * queries * len;
+                let p = &saved.weights[at..][..queries * len];
+                let mask = saved.mask.as_ref().map(|mask| &mask[at..][..queries * len]);
                 let weighed = match mask {
                     None => p,
                     Some(mask) => {
@@ -280,7 +286,7 @@ pub fn attention_backward(
                 matmul(
                     len,
                     head_dim,
-                    len,
+                    queries,
                     Strided::transposed(weighed, len),
                     d_o,
                     &mut d_qkv[v_column..],
@@ -295,7 +301,7 @@ pub fn attention_backward(
                     row_stride: 1,
                     col_stride: 3 * hidden,
                 };
-                matmul(len, len, head_dim, d_o, v_t, d_scores, len, false, 1.0, 1);
+                matmul(queries, len, head_dim, d_o, v_t, d_scores, len, false, 1.0, 1);
                 if let Some(mask) = mask {
                     apply_mask(d_scores, mask);
                 }
@@ -312,7 +318,7 @@ pub fn attention_backward(
                     col_stride: 1,
                 };
                 matmul(
-                    len,
+                    queries,
                     head_dim,
                     len,
                     d_s,
@@ -330,7 +336,7 @@ pub fn attention_backward(
                 matmul(
                     len,
                     head_dim,
-                    len,
+                    queries,
                     d_s_t,
                     q,
                     &mut d_qkv[hidden + column..],
@@ -345,7 +351,7 @@ pub fn attention_backward(
 }
 
 /// The head width, after checking the buffers against the segments. Segments must be
-/// in order, not overlap, and have every row a key and a query.
+/// in order, not overlap, have every row a key and at least one leading query.
 fn attention_shape(
     qkv: &[f32],
     segments: &[Segment],
@@ -366,8 +372,10 @@ fn attention_shape(
             "attention: segments overlap, are out of order or exceed the buffers"
         );
         assert!(
-            segment.rows > 0 && segment.keys == segment.rows && segment.queries == segment.rows,
-            "attention: training needs every row of a segment as a key and a query"
+            segment.rows > 0
+                && segment.keys == segment.rows
+                && (1..=segment.rows).contains(&segment.queries),
+            "attention: training needs every row of a segment as a key, and leading queries"
         );
         next_row = segment.start + segment.rows;
     }

@@ -139,7 +139,8 @@ fn layer_norm_backward_is_the_gradient_of_layer_norm_forward() {
 }
 
 /// Attention of packed segments from the definition, in `f64`, the weights of each
-/// (segment, head) multiplied by `mask` (laid out as `attention_forward` lays them).
+/// (segment, head) multiplied by `mask` (laid out as `attention_forward` lays them); rows
+/// past a segment's queries stay 0.
 fn attention_reference(
     qkv: &[f64],
     segments: &[Segment],
@@ -153,10 +154,10 @@ fn attention_reference(
     let at = |row: usize, column: usize| qkv[row * 3 * hidden + column];
     let mut offset = 0;
     for segment in segments {
-        let len = segment.rows;
+        let (len, queries) = (segment.rows, segment.queries);
         for head in 0..heads {
             let c = head * head_dim;
-            for i in segment.start..segment.start + segment.rows {
+            for i in segment.start..segment.start + queries {
                 let scores: Vec<f64> = (segment.start..segment.start + segment.rows)
                     .map(|j| {
                         (0..head_dim).map(|d| at(i, c + d) * at(j, hidden + c + d)).sum::<f64>()
@@ -165,7 +166,7 @@ fn attention_reference(
                     .collect();
                 let max = scores.iter().fold(f64::NEG_INFINITY, |m, s| m.max(*s));
                 let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-                let row = offset + head * len * len + (i - segment.start) * len;
+                let row = offset + head * queries * len + (i - segment.start) * len;
                 for d in 0..head_dim {
                     out[i * hidden + c + d] = scores
                         .iter()
@@ -178,26 +179,30 @@ fn attention_reference(
                 }
             }
         }
-        offset += heads * len * len;
+        offset += heads * queries * len;
     }
     out
 }
 
 #[test]
 fn attention_backward_is_the_gradient_of_attention_forward() {
+    // Row 3 and row 9 belong to no segment: their gradient must be left alone.
+    let every_row = [Segment::packed(0, 3), Segment::packed(4, 5)];
+    // Leading queries only, as a classifier's last layer runs.
+    let leading = [Segment { queries: 1, ..every_row[0] }, Segment { queries: 2, ..every_row[1] }];
     // Without dropout, and with half the weights dropped.
-    for dropout in [None, Some(Dropout { p: 0.5, key: 99 })] {
-        check_attention(dropout);
+    for segments in [every_row, leading] {
+        for dropout in [None, Some(Dropout { p: 0.5, key: 99 })] {
+            check_attention(&segments, dropout);
+        }
     }
 }
 
-fn check_attention(dropout: Option<Dropout>) {
+fn check_attention(segments: &[Segment], dropout: Option<Dropout>) {
     let (heads, hidden, rows) = (2, 8, 10);
-    // Row 3 and row 9 belong to no segment: their gradient must be left alone.
-    let segments = [Segment::packed(0, 3), Segment::packed(4, 5)];
     let qkv = rounded(values(rows * 3 * hidden, 9, 1.5));
     let r = rounded(values(rows * hidden, 10, 1.0));
-    let total = heads * (3 * 3 + 5 * 5);
+    let total: usize = segments.iter().map(|s| heads * s.queries * s.rows).sum();
     let mask = dropout.map(|d| d.mask(0, total));
     if let Some(mask) = &mask {
         let dropped = mask.iter().filter(|m| **m == 0.0).count();
@@ -205,14 +210,14 @@ fn check_attention(dropout: Option<Dropout>) {
     }
 
     let mut out = vec![0.0; rows * hidden];
-    let saved = attention_forward(&to_f32(&qkv), &segments, heads, hidden, &mut out, dropout);
-    let want = attention_reference(&qkv, &segments, heads, hidden, mask.as_deref());
+    let saved = attention_forward(&to_f32(&qkv), segments, heads, hidden, &mut out, dropout);
+    let want = attention_reference(&qkv, segments, heads, hidden, mask.as_deref());
     assert_close("out", &out, &want);
 
     let mut d_qkv = vec![7.0; qkv.len()];
-    attention_backward(&to_f32(&qkv), &segments, heads, hidden, &saved, &to_f32(&r), &mut d_qkv);
+    attention_backward(&to_f32(&qkv), segments, heads, hidden, &saved, &to_f32(&r), &mut d_qkv);
     let reference =
-        |qkv: &[f64]| dot(&attention_reference(qkv, &segments, heads, hidden, mask.as_deref()), &r);
+        |qkv: &[f64]| dot(&attention_reference(qkv, segments, heads, hidden, mask.as_deref()), &r);
     let numeric = numeric_gradient(&qkv, reference);
     let in_segments = |row: &usize| *row != 3 && *row != 9;
     let rows_of = |x: &[f32]| -> Vec<f32> {
