@@ -85,6 +85,13 @@ impl AdamW {
 
     /// One update of `params` by `grads`; returns the learning rate used.
     pub fn step(&mut self, params: &mut Params, grads: &Params) -> f32 {
+        let mut grads = grads.clone();
+        self.step_and_zero(params, &mut grads)
+    }
+
+    /// [`step`](Self::step), leaving `grads` zeroed for the next step's accumulation
+    /// (in the same pass over memory as the update, which a separate fill would repeat).
+    pub fn step_and_zero(&mut self, params: &mut Params, grads: &mut Params) -> f32 {
         let c = self.config;
         let lr = c.lr_at(self.steps);
         self.steps += 1;
@@ -92,7 +99,7 @@ impl AdamW {
         let first_correction = 1.0 - c.beta1.powi(t);
         let second_correction = 1.0 - c.beta2.powi(t);
         let names = params.names();
-        let grads = grads.tensors_ref();
+        let grads = grads.tensors_mut();
         let tensors = params
             .tensors_mut()
             .into_iter()
@@ -102,10 +109,11 @@ impl AdamW {
             let decay = if decays(name) { c.weight_decay } else { 0.0 };
             values
                 .par_iter_mut()
-                .zip(g.par_iter())
+                .zip(g.par_iter_mut())
                 .zip(m.par_iter_mut().zip(v.par_iter_mut()))
                 .with_min_len(4096)
                 .for_each(|((p, g), (m, v))| {
+                    let g = std::mem::take(g);
                     *m = c.beta1 * *m + (1.0 - c.beta1) * g;
                     *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
                     *p -= lr * decay * *p;

@@ -7,7 +7,7 @@ use tamis_models::PairTokenizer;
 
 use crate::checkpoint;
 use crate::loss;
-use crate::model::{Batch, CrossEncoderModel, DropoutRates, StepDropout};
+use crate::model::{Batch, CrossEncoderModel, DropoutRates, Params, StepDropout};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::{Error, Result};
 
@@ -85,6 +85,10 @@ pub struct Trainer {
     tokenizer: PairTokenizer,
     optimizer: AdamW,
     config: TrainerConfig,
+    /// The gradient, zero between steps (the optimizer zeroes it as it reads it): kept,
+    /// because allocating the size of the model anew each step cost a copy, a fill and
+    /// fresh pages the kernel zeroes.
+    grads: Params,
 }
 
 impl Trainer {
@@ -95,7 +99,8 @@ impl Trainer {
         config: TrainerConfig,
     ) -> Trainer {
         let optimizer = AdamW::new(config.adamw, &model.params);
-        Trainer { model, tokenizer, optimizer, config }
+        let grads = model.params.zeros_like();
+        Trainer { model, tokenizer, optimizer, config, grads }
     }
 
     /// The model as trained so far.
@@ -172,9 +177,8 @@ impl Trainer {
         if !value.is_finite() {
             return Err(Error::Diverged { step: self.optimizer.steps, loss: value });
         }
-        let mut grads = self.model.params.zeros_like();
-        self.model.backward(&batch, tape, &d_logits, &mut grads, threads);
-        let lr = self.optimizer.step(&mut self.model.params, &grads);
+        self.model.backward(&batch, tape, &d_logits, &mut self.grads, threads);
+        let lr = self.optimizer.step_and_zero(&mut self.model.params, &mut self.grads);
         Ok(StepReport { loss: value, lr, tokens: batch.tokens() })
     }
 
