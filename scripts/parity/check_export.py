@@ -3,7 +3,7 @@
 sentence-transformers' `CrossEncoder` and scores exactly as `tamis rerank` scores it.
 
 It writes a tiny BEIR-layout dataset (40 documents, 8 queries, qrels/train.tsv) in --work,
-runs `tamis train --no-dev` on it from three bases, and for each exported model:
+runs `tamis train --no-dev` on it from four bases, and for each exported model:
 
 * `tamis rerank --raw` scores 20 (query, document) pairs: one pair is longer than the
   exported max length on the document side, one on both sides, one is non-ASCII and one
@@ -24,6 +24,10 @@ The bases:
 
 * `fixture`: the tiny sentence-transformers BERT in
   crates/tamis-models/tests/fixtures/bert-embed-cls (a bi-encoder: a new head is drawn);
+* `xlmr`: the tiny `XLMRobertaForSequenceClassification` in
+  crates/tamis-models/tests/fixtures/xlmr-ce-1label (training continues; 50 positions, so
+  trained at a max length of 40). A fresh head on the tiny XLM-R bi-encoder spreads its
+  logits over less than 1e-3, too little to compare; tamis-cli's tests train that case;
 * `minilm`: the real `<shared>/models/all-MiniLM-L6-v2` (a bi-encoder), a few steps;
 * `round-trip`: the cross-encoder `<shared>/models/tamis-ce-minilm-l6-nfcorpus`, one step
   at a learning rate of 1e-30, which leaves every weight as it was: every exported tensor
@@ -39,7 +43,7 @@ first failure one `check_export: FAIL <base>: why` line, exiting 1.
 
 Usage:
     python scripts/parity/check_export.py --tamis target/debug/tamis [--shared DIR]
-        [--work DIR] [--bases fixture,minilm,round-trip] [--threads N]
+        [--work DIR] [--bases fixture,xlmr,minilm,round-trip] [--threads N]
 """
 
 from __future__ import annotations
@@ -71,11 +75,12 @@ from transformers.utils import logging as transformers_logging  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "crates/tamis-models/tests/fixtures/bert-embed-cls"
+XLMR_FIXTURE = REPO / "crates/tamis-models/tests/fixtures/xlmr-ce-1label"
 
 LOGIT_TOL = 1e-4  # the issue's bound: every logit within 1e-4 of tamis's
 MIN_SPREAD = 10 * LOGIT_TOL  # logits closer together than this would prove nothing
 TENSOR_TOL = 1e-6  # round trip: a 1e-30 learning rate moves no float32 weight this far
-MAX_LENGTH = 64  # --max-length for training, so the exported model_max_length
+MAX_LENGTH = 64  # --max-length for training (a base's own when it has fewer positions)
 TRAIN_TIMEOUT_S = 1800
 RERANK_TIMEOUT_S = 600
 
@@ -231,6 +236,8 @@ class Base:
     steps: int
     lr: str | None = None  # tamis' default when None
     round_trip: bool = False
+    max_length: int = MAX_LENGTH  # --max-length, so the exported model_max_length
+    architecture: str = "BertForSequenceClassification"  # the class transformers must load
 
 
 def run_tamis(args: list[str], log: Path, timeout_s: int, stdin: str | None = None) -> str:
@@ -273,7 +280,7 @@ def train(opts: argparse.Namespace, base: Base, dataset: Path, work: Path, stage
         "--skip", "0",
         "--window", "20",
         "--batch-size", "2",
-        "--max-length", str(MAX_LENGTH),
+        "--max-length", str(base.max_length),
         "--cache-dir", str(work / "cache"),
         "--seed", "1",
     ]  # fmt: skip
@@ -335,20 +342,22 @@ def check_logits(what: str, theirs: list[float], ours: list[float], pairs: list[
     return diff
 
 
-def check_transformers(out: Path, pairs: list[tuple[str, str]], tamis: list[tuple[float, bool]]) -> float:
+def check_transformers(
+    base: Base, out: Path, pairs: list[tuple[str, str]], tamis: list[tuple[float, bool]]
+) -> float:
     tokenizer = AutoTokenizer.from_pretrained(out)
     expect(tokenizer.is_fast, "AutoTokenizer did not load tokenizer.json (a slow tokenizer)")
     max_length = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))["model_max_length"]
     expect(
-        max_length == MAX_LENGTH,
-        f"tokenizer_config.json model_max_length is {max_length}, trained with {MAX_LENGTH}",
+        max_length == base.max_length,
+        f"tokenizer_config.json model_max_length is {max_length}, trained with {base.max_length}",
     )
     model, info = AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
         expect(not info.get(kind), f"transformers loading: {kind} {info.get(kind)}")
     expect(
-        type(model).__name__ == "BertForSequenceClassification",
-        f"transformers loaded a {type(model).__name__}",
+        type(model).__name__ == base.architecture,
+        f"transformers loaded a {type(model).__name__}, not a {base.architecture}",
     )
     expect(model.config.num_labels == 1, f"num_labels is {model.config.num_labels}")
     model.eval()
@@ -368,12 +377,12 @@ def check_transformers(out: Path, pairs: list[tuple[str, str]], tamis: list[tupl
 
 
 def check_cross_encoder(
-    out: Path, pairs: list[tuple[str, str]], tamis: list[tuple[float, bool]]
+    base: Base, out: Path, pairs: list[tuple[str, str]], tamis: list[tuple[float, bool]]
 ) -> tuple[float, float]:
     model = CrossEncoder(str(out), device="cpu")
     expect(
-        model.max_length == MAX_LENGTH,
-        f"CrossEncoder max_length is {model.max_length}, trained with {MAX_LENGTH}",
+        model.max_length == base.max_length,
+        f"CrossEncoder max_length is {model.max_length}, trained with {base.max_length}",
     )
     logits = [s for s, _ in tamis]
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
@@ -435,7 +444,7 @@ def check_base(
     n_truncated = sum(t for _, t in tamis)
     expect(
         n_truncated >= 2,
-        f"only {n_truncated} pair(s) truncated at {MAX_LENGTH} tokens; the long pairs should be",
+        f"only {n_truncated} pair(s) truncated at {base.max_length} tokens; the long pairs should be",
     )
     print(
         f"ok {base.name} trained {base.steps} step(s) in {trained_s:.1f} s; {len(pairs)} pairs, "
@@ -446,9 +455,9 @@ def check_base(
             f"ok {base.name} exported tensors: max |diff| from the base's "
             f"{check_round_trip(base.path, out):.2e}"
         )
-    diff = check_transformers(out, pairs, tamis)
+    diff = check_transformers(base, out, pairs, tamis)
     print(f"ok {base.name} transformers: max |logit - tamis| {diff:.2e}")
-    raw_diff, declared_diff = check_cross_encoder(out, pairs, tamis)
+    raw_diff, declared_diff = check_cross_encoder(base, out, pairs, tamis)
     print(
         f"ok {base.name} CrossEncoder: max |logit - tamis| {raw_diff:.2e}; "
         f"default predict vs declared activation(tamis) {declared_diff:.2e}"
@@ -472,7 +481,9 @@ def main() -> int:
         "--work", type=Path, help="working directory, kept (default: a temporary one, removed)"
     )
     parser.add_argument(
-        "--bases", default="fixture,minilm,round-trip", help="comma-separated: fixture, minilm, round-trip"
+        "--bases",
+        default="fixture,xlmr,minilm,round-trip",
+        help="comma-separated: fixture, xlmr, minilm, round-trip",
     )
     parser.add_argument(
         "--threads", type=int, help="threads for tamis (default: its own) and torch (default: 1)"
@@ -485,6 +496,9 @@ def main() -> int:
     models = opts.shared / "models"
     known = {
         "fixture": Base("fixture", FIXTURE, steps=8),
+        "xlmr": Base(
+            "xlmr", XLMR_FIXTURE, steps=8, max_length=40, architecture="XLMRobertaForSequenceClassification"
+        ),
         "minilm": Base("minilm", models / "all-MiniLM-L6-v2", steps=3),
         "round-trip": Base(
             "round-trip", models / "tamis-ce-minilm-l6-nfcorpus", steps=1, lr="1e-30", round_trip=True

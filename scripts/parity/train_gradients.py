@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Reference gradients for tamis-train's backward pass, from PyTorch.
 
-Loads the tiny `BertForSequenceClassification` fixture that generate_fixtures.py wrote
-(crates/tamis-models/tests/fixtures/bert-ce-1label), runs its cases one pair at a time in
-eval mode (no dropout, no padding) in float64, and writes the gradient of two losses with
+Loads each tiny one-label cross-encoder fixture that generate_fixtures.py wrote
+(crates/tamis-models/tests/fixtures/bert-ce-1label, a `BertForSequenceClassification`, and
+xlmr-ce-1label, an `XLMRobertaForSequenceClassification`), runs its cases one pair at a time
+in eval mode (no dropout, no padding) in float64, and writes the gradient of two losses with
 respect to every parameter:
 
 - `weighted`: sum over pairs of logit * weight, weights cycling 1, -0.5, 2;
@@ -13,9 +14,9 @@ respect to every parameter:
 Computed in float64 from the float32 weights, so the reference is exact to far below the
 1e-4 relative tolerance the Rust test applies to its float32 gradients.
 
-Output: crates/tamis-train/tests/fixtures/bert-ce-1label-gradients.safetensors, tensors
-named `{loss}/{parameter}` with PyTorch's parameter names, plus `{loss}/loss` and
-`logits` (computed in float64, stored as float32).
+Output: crates/tamis-train/tests/fixtures/{fixture}-gradients.safetensors, tensors named
+`{loss}/{parameter}` with PyTorch's parameter names, plus `{loss}/loss` and `logits`
+(computed in float64, stored as float32).
 
 Usage (from the repository root, in the environment of requirements.txt):
     python scripts/parity/train_gradients.py
@@ -32,19 +33,24 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
-from transformers import BertForSequenceClassification  # noqa: E402
+from transformers import AutoModelForSequenceClassification  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "crates/tamis-models/tests/fixtures/bert-ce-1label"
-OUT = ROOT / "crates/tamis-train/tests/fixtures/bert-ce-1label-gradients.safetensors"
+FIXTURES = ROOT / "crates/tamis-models/tests/fixtures"
+OUT_DIR = ROOT / "crates/tamis-train/tests/fixtures"
 GROUP = 4
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    model = BertForSequenceClassification.from_pretrained(FIXTURE, dtype=torch.float64)
+    for fixture in ["bert-ce-1label", "xlmr-ce-1label"]:
+        write_gradients(FIXTURES / fixture, OUT_DIR / f"{fixture}-gradients.safetensors")
+
+
+def write_gradients(fixture: Path, out: Path) -> None:
+    model = AutoModelForSequenceClassification.from_pretrained(fixture, dtype=torch.float64)
     model.eval()
-    cases = json.loads((FIXTURE / "expected.json").read_text())["cases"]
+    cases = json.loads((fixture / "expected.json").read_text())["cases"]
 
     def logits() -> torch.Tensor:
         out = []
@@ -76,11 +82,11 @@ def main() -> None:
         tensors["logits"] = z.detach()
         for param_name, param in model.named_parameters():
             tensors[f"{name}/{param_name}"] = param.grad.detach().clone()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     # Stored as float32: the Rust side computes in float32, and rounding the float64
     # reference once costs 6e-8 relative, far below the test's tolerance.
-    save_file({k: v.to(torch.float32).contiguous() for k, v in tensors.items()}, OUT)
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(tensors)} tensors, {groups} listwise groups")
+    save_file({k: v.to(torch.float32).contiguous() for k, v in tensors.items()}, out)
+    print(f"wrote {out.relative_to(ROOT)}: {len(tensors)} tensors, {groups} listwise groups")
 
 
 if __name__ == "__main__":

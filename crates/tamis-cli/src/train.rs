@@ -41,11 +41,11 @@ use schedule::{Schedule, StepClock, Timing};
 /// top --dev-candidates of the --dev-split queries (when the dataset has that split) and
 /// its nDCG@10 is measured; the best model is kept, and it is the one written to --output.
 ///
-/// The base is a BERT encoder: a bi-encoder (a new classification head is drawn) or a
-/// cross-encoder (training continues). The result is a Hugging Face
-/// BertForSequenceClassification in --output, written whole at the end; checkpoints go
-/// to OUTPUT.checkpoint every --checkpoint-every steps, and --resume continues from the
-/// last one.
+/// The base is a BERT or (XLM-)RoBERTa encoder: a bi-encoder (a new classification head
+/// is drawn) or a cross-encoder with one label (training continues). The result is a
+/// Hugging Face BertForSequenceClassification (or XLMRobertaForSequenceClassification) in
+/// --output, written whole at the end; checkpoints go to OUTPUT.checkpoint every
+/// --checkpoint-every steps, and --resume continues from the last one.
 ///
 /// Example:
 ///   tamis train --dataset ../shared/datasets/nfcorpus --base ../shared/models/all-MiniLM-L6-v2 \
@@ -61,7 +61,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "train", value_name = "NAME")]
     split: String,
 
-    /// The model to start from (directory or hub id): a BERT bi-encoder or cross-encoder.
+    /// The model to start from (directory or hub id): a BERT or (XLM-)RoBERTa bi-encoder
+    /// or cross-encoder.
     #[arg(long, value_name = "DIR|ID")]
     base: String,
 
@@ -581,7 +582,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let machine = machine_line();
     let mut card = model_card(
         args,
-        trainer.steps(),
+        &trainer,
         total_steps,
         last_loss,
         first.groups.len(),
@@ -818,7 +819,7 @@ fn mine(
 /// The README of the trained model: what it was trained on, and how.
 fn model_card(
     args: &TrainArgs,
-    steps: u64,
+    trainer: &Trainer,
     planned: u64,
     loss: f32,
     groups: usize,
@@ -834,7 +835,7 @@ fn model_card(
          - steps: {steps} of {planned}{stopped}, {batch} groups per step, max_length {max_length}, seed {seed}\n\
          - last training loss: {loss:.4}\n\
          - trained in {trained}\n\n\
-         Loads in `transformers` (`BertForSequenceClassification`, one label), in \
+         Loads in `transformers` (`{architecture}`, one label), in \
          sentence-transformers' `CrossEncoder`, and in every tamis command (`--rerank {output}`).\n",
         base = args.base,
         dataset = args.dataset.display(),
@@ -875,5 +876,7 @@ fn model_card(
         max_length = args.max_length,
         seed = args.seed,
         output = args.output.display(),
+        steps = trainer.steps(),
+        architecture = trainer.model().architecture(),
     )
 }

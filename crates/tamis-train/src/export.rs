@@ -1,5 +1,6 @@
-//! The trained model as a Hugging Face `BertForSequenceClassification` directory, which
-//! `transformers`, sentence-transformers' `CrossEncoder` and every tamis command load.
+//! The trained model as a Hugging Face `BertForSequenceClassification` (or
+//! `XLMRobertaForSequenceClassification`) directory, which `transformers`,
+//! sentence-transformers' `CrossEncoder` and every tamis command load.
 
 use std::path::Path;
 
@@ -7,9 +8,17 @@ use crate::checkpoint::{replace_dir, sibling, sync_dir, write_synced, write_tens
 use crate::model::CrossEncoderModel;
 use crate::{Error, Result};
 
-/// Tokenizer files copied from the base model when it has them.
-const TOKENIZER_FILES: [&str; 4] =
-    ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
+/// Tokenizer files copied from the base model when it has them (WordPiece's vocabulary,
+/// SentencePiece's model, byte-level BPE's vocabulary and merges).
+const TOKENIZER_FILES: [&str; 7] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "sentencepiece.bpe.model",
+    "vocab.json",
+    "merges.txt",
+];
 
 /// Writes `model` to `out`: `config.json` from `base`'s with the
 /// classification head declared, `model.safetensors` under `transformers`' names (Q, K
@@ -37,7 +46,7 @@ pub fn export(
 
     let mut config: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(base.join("config.json"))?)?;
-    config["architectures"] = serde_json::json!(["BertForSequenceClassification"]);
+    config["architectures"] = serde_json::json!([model.architecture()]);
     config["id2label"] = serde_json::json!({"0": "LABEL_0"});
     config["label2id"] = serde_json::json!({"LABEL_0": 0});
     // sentence-transformers' CrossEncoder reads its score activation from here: a
@@ -73,8 +82,18 @@ pub fn export(
     replace_dir(&staging, out, "replaced")
 }
 
-/// Every parameter under its `transformers` name and shape.
+/// Every parameter under its `transformers` name (the family's, see
+/// [`Naming::hugging_face`](crate::model::Naming::hugging_face)) and shape.
 fn hugging_face_tensors(model: &CrossEncoderModel) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let naming = model.naming();
+    bert_tensors(model)
+        .into_iter()
+        .map(|(name, shape, values)| (naming.hugging_face(&name), shape, values))
+        .collect()
+}
+
+/// Every parameter under its name in a BERT, and its shape.
+fn bert_tensors(model: &CrossEncoderModel) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let c = model.config();
     let (h, i) = (c.hidden_size, c.intermediate_size);
     let p = &model.params;

@@ -100,9 +100,11 @@ pub struct Params {
     pub embedding_norm: NormParams,
     /// The transformer layers.
     pub layers: Vec<LayerParams>,
-    /// The pooler: dense + tanh over the first token.
+    /// The head's dense + tanh over the first token: BERT's pooler, RoBERTa's
+    /// `classifier.dense`.
     pub pooler: LinearParams,
-    /// The classifier: `[1, h]`.
+    /// The head's output layer, `[1, h]`: BERT's `classifier`, RoBERTa's
+    /// `classifier.out_proj`.
     pub classifier: LinearParams,
 }
 
@@ -114,8 +116,9 @@ impl Params {
         zeros
     }
 
-    /// Each tensor's Hugging Face name (the fused QKV as `…attention.self.qkv`), in the
-    /// order of [`tensors_mut`](Self::tensors_mut).
+    /// Each tensor's name, in the order of [`tensors_mut`](Self::tensors_mut): its
+    /// `transformers` name in a BERT (the fused QKV as `…attention.self.qkv`), whatever
+    /// the family; [`Naming::hugging_face`] gives the family's own.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = [
             "bert.embeddings.word_embeddings.weight",
@@ -180,6 +183,9 @@ impl Params {
 /// A packed batch of token sequences (no padding), one per (query, passage) pair.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
+    /// The position id of each sequence's first token: 0 for BERT, `pad_token_id + 1`
+    /// for RoBERTa (see [`CrossEncoderModel::batch`]).
+    pub first_position: u32,
     /// Token ids, sequences end to end.
     pub ids: Vec<u32>,
     /// Token-type ids, one per token.
@@ -191,13 +197,15 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Appends one sequence of `ids` with its `types`; BERT positions count from 0.
+    /// Appends one sequence of `ids` with its `types`, positions counting from
+    /// `first_position`.
     pub fn push(&mut self, ids: &[u32], types: &[u32]) {
         assert_eq!(ids.len(), types.len(), "Batch::push: ids and types differ in length");
         let start = self.ids.len();
         self.ids.extend_from_slice(ids);
         self.types.extend_from_slice(types);
-        self.positions.extend(0..ids.len() as u32);
+        let first = self.first_position;
+        self.positions.extend(first..first + ids.len() as u32);
         self.segments.push(Segment::packed(start, ids.len()));
     }
 
@@ -252,7 +260,8 @@ impl StepDropout {
     }
 }
 
-/// Dropout sites: the embeddings, the classifier, and three per layer from `LAYER_SITES`.
+/// Dropout sites: the embeddings, the classifier, three per layer from `LAYER_SITES`,
+/// and (RoBERTa's head) the head's input after the layers.
 const EMBEDDING_SITE: u64 = 0;
 const CLASSIFIER_SITE: u64 = 1;
 const LAYER_SITES: u64 = 2;
@@ -300,28 +309,24 @@ pub struct Tape {
     embedding_norm: NormSaved,
     embedding_mask: Option<Vec<f32>>,
     layers: Vec<LayerTape>,
+    /// The head's input: the first tokens, dropped out in RoBERTa's head.
     first_tokens: Vec<f32>,
+    first_tokens_mask: Option<Vec<f32>>,
     pooled: Vec<f32>,
     classifier_mask: Option<Vec<f32>>,
 }
 
 impl CrossEncoderModel {
-    /// The model in `dir` with its config: a BERT cross-encoder with one label, whose
-    /// head is kept, or a BERT encoder without one (a bi-encoder), which gets a new
-    /// classifier drawn as `transformers` initializes one (normal, σ = 0.02, zero bias)
-    /// from `seed`.
+    /// The model in `dir` with its config: a BERT or (XLM-)RoBERTa cross-encoder with
+    /// one label, whose head is kept, or an encoder without one (a bi-encoder), which
+    /// gets a new head drawn as `transformers` initializes one (normal, σ = 0.02, zero
+    /// bias) from `seed`. A BERT bi-encoder's pooler is kept, as
+    /// `BertForSequenceClassification` keeps it; RoBERTa's head never uses the pooler.
     pub fn load(
         dir: &std::path::Path,
         config: EncoderConfig,
         seed: u64,
     ) -> Result<CrossEncoderModel> {
-        if config.family != Family::Bert {
-            return Err(Error::Unsupported(format!(
-                "{}: training supports BERT encoders for now, not {}",
-                dir.display(),
-                config.architecture
-            )));
-        }
         if config.hidden_act != HiddenAct::GeluErf {
             return Err(Error::Unsupported(format!(
                 "{}: training supports the exact GELU (hidden_act \"gelu\") only",
@@ -370,12 +375,14 @@ impl CrossEncoderModel {
             weight: (0..out * inputs).map(|_| 0.02 * random.sample()).collect(),
             bias: vec![0.0; out],
         };
-        let pooler = match weights.contains(&format!("{p}pooler.dense.weight")) {
-            true => linear(&format!("{p}pooler.dense"), h, h)?,
+        let naming = Naming::of(config.family);
+        let (dense, out) = (naming.head_dense(p), naming.head_out);
+        let pooler = match weights.contains(&format!("{dense}.weight")) {
+            true => linear(&dense, h, h)?,
             false => fresh(h, h),
         };
-        let classifier = match weights.contains("classifier.weight") {
-            true => linear("classifier", 1, h)?,
+        let classifier = match weights.contains(&format!("{out}.weight")) {
+            true => linear(out, 1, h)?,
             false => fresh(1, h),
         };
         let params = Params {
@@ -400,6 +407,35 @@ impl CrossEncoderModel {
     /// The configuration the model was loaded with.
     pub fn config(&self) -> &EncoderConfig {
         &self.config
+    }
+
+    /// An empty batch numbering positions as this model's family does.
+    pub fn batch(&self) -> Batch {
+        let first_position = match self.config.family {
+            Family::Bert => 0,
+            Family::Roberta => self.config.pad_token_id + 1,
+        };
+        Batch { first_position, ..Batch::default() }
+    }
+
+    /// How `transformers` names this model's tensors.
+    pub fn naming(&self) -> Naming {
+        Naming::of(self.config.family)
+    }
+
+    /// The sequence-classification class of the base's own: `BertModel` and
+    /// `BertForSequenceClassification` give `BertForSequenceClassification`,
+    /// `XLMRobertaModel` gives `XLMRobertaForSequenceClassification`, `RobertaForMaskedLM`
+    /// `RobertaForSequenceClassification`; a base that names no class gets its family's.
+    pub fn architecture(&self) -> String {
+        let named = &self.config.architecture;
+        ["ForSequenceClassification", "ForMaskedLM", "Model"]
+            .iter()
+            .find_map(|suffix| named.strip_suffix(suffix).filter(|stem| !stem.is_empty()))
+            .map_or_else(
+                || self.naming().architecture.to_owned(),
+                |stem| format!("{stem}ForSequenceClassification"),
+            )
     }
 
     /// One logit per sequence of `batch`, and the tape for [`backward`](Self::backward).
@@ -447,9 +483,15 @@ impl CrossEncoderModel {
 
         let sequences = batch.segments.len();
         // The last layer kept only the first tokens (a model without layers has them all).
-        let first_tokens = match last {
+        let mut first_tokens = match last {
             Some(_) => x,
             None => first_rows(&x, &batch.segments, h),
+        };
+        // RoBERTa's head drops its input out; BERT's pooler does not.
+        let head_site = LAYER_SITES + 3 * p.layers.len() as u64;
+        let first_tokens_mask = match self.config.family {
+            Family::Bert => None,
+            Family::Roberta => drop_out(dropout, head_site, |r| r.classifier, &mut first_tokens),
         };
         let mut pooled = vec![0.0; sequences * h];
         linear_forward(
@@ -473,8 +515,15 @@ impl CrossEncoderModel {
             &mut logits,
             threads,
         );
-        let tape =
-            Tape { embedding_norm, embedding_mask, layers, first_tokens, pooled, classifier_mask };
+        let tape = Tape {
+            embedding_norm,
+            embedding_mask,
+            layers,
+            first_tokens,
+            first_tokens_mask,
+            pooled,
+            classifier_mask,
+        };
         (logits, tape)
     }
 
@@ -527,6 +576,9 @@ impl CrossEncoderModel {
             threads,
         );
 
+        if let Some(mask) = &tape.first_tokens_mask {
+            apply_mask(&mut d_first, mask);
+        }
         let mut scratch = Scratch::new(tokens, h, i);
         // The last layer's output is the first tokens only, as its forward kept them.
         let mut d_x = match p.layers.is_empty() {
@@ -775,6 +827,63 @@ impl CrossEncoderModel {
             &mut o.bias,
             threads,
         );
+    }
+}
+
+/// How `transformers` names a family's tensors where they differ from BERT's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Naming {
+    /// The family named.
+    pub family: Family,
+    /// The prefix of the encoder's tensors: `bert.` or `roberta.`.
+    pub prefix: &'static str,
+    /// The family's sequence-classification architecture, for a base whose `config.json`
+    /// names none (see [`CrossEncoderModel::architecture`]).
+    pub architecture: &'static str,
+    /// The head's output layer: `classifier` or `classifier.out_proj`.
+    pub head_out: &'static str,
+}
+
+impl Naming {
+    /// The names of `family`.
+    pub fn of(family: Family) -> Naming {
+        match family {
+            Family::Bert => Naming {
+                family,
+                prefix: "bert.",
+                architecture: "BertForSequenceClassification",
+                head_out: "classifier",
+            },
+            Family::Roberta => Naming {
+                family,
+                prefix: "roberta.",
+                architecture: "XLMRobertaForSequenceClassification",
+                head_out: "classifier.out_proj",
+            },
+        }
+    }
+
+    /// The head's dense layer, under the encoder prefix `prefix` that the weights use
+    /// (BERT's pooler sits inside the encoder; RoBERTa's head outside it).
+    fn head_dense(&self, prefix: &str) -> String {
+        match self.family {
+            Family::Bert => format!("{prefix}pooler.dense"),
+            Family::Roberta => "classifier.dense".to_owned(),
+        }
+    }
+
+    /// The `transformers` name of the tensor [`Params::names`] calls `name`.
+    pub fn hugging_face(&self, name: &str) -> String {
+        if let Some(kind) = name.strip_prefix("bert.pooler.dense.") {
+            return format!("{}.{kind}", self.head_dense(self.prefix));
+        }
+        if let Some(kind) = name.strip_prefix("classifier.") {
+            return format!("{}.{kind}", self.head_out);
+        }
+        match name.strip_prefix("bert.") {
+            Some(rest) => format!("{}{rest}", self.prefix),
+            None => name.to_owned(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use tamis_models::PairTokenizer;
 
 use crate::checkpoint;
 use crate::loss;
-use crate::model::{Batch, CrossEncoderModel, DropoutRates, Params, StepDropout};
+use crate::model::{CrossEncoderModel, DropoutRates, Params, StepDropout};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::{Error, Result};
 
@@ -142,7 +142,7 @@ impl Trainer {
                 teacher.extend_from_slice(scores);
             }
         }
-        let mut batch = Batch::default();
+        let mut batch = self.model.batch();
         for tokens in self.tokenizer.tokenize(&pairs)? {
             batch.push(&tokens.ids, &tokens.type_ids);
         }

@@ -136,6 +136,27 @@ fn train_writes_a_model_that_tamis_reranks_with() {
 }
 
 #[test]
+fn train_gives_an_xlm_roberta_bi_encoder_a_head() {
+    let (_work, dataset, output, cache) = workspace("trained");
+    let (base, model) = (model_fixture("xlmr-embed-mean"), model_fixture("bert-embed-cls"));
+    let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+    let args = train_args(paths[0], paths[1], paths[2], &base, &model);
+    let run = tamis_ok(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("12 group(s) of 4 pair(s), 12 step(s)"), "{stderr}");
+    let config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(output.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "XLMRobertaForSequenceClassification");
+    let card = fs_err::read_to_string(output.join("README.md")).unwrap();
+    assert!(card.contains("`XLMRobertaForSequenceClassification`, one label"), "{card}");
+    let input = r#"{"query": "statin cancer", "documents": ["statin cancer trial 1", "sleep memory trial 2"]}"#;
+    let reranked = tamis(&["rerank", "--model", output.to_str().unwrap()], input, &[]);
+    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&reranked.stdout).unwrap();
+    assert_eq!(line["results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn train_evaluates_on_dev_and_publishes_the_best_step() {
     let work = tempfile::tempdir().unwrap();
     let dataset = work.path().join("data");
@@ -192,13 +213,20 @@ fn train_misuse_fails_with_one_line() {
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
 
-    // The bi-encoder fixture has no classification head but is BERT: it trains. An XLM-R
-    // base does not (yet).
-    let xlmr = model_fixture("xlmr-ce-1label");
+    // A base that is not a BERT-family encoder (a decoder) names what it is.
+    let decoder = dataset.parent().unwrap().join("decoder");
+    fs_err::create_dir_all(&decoder).unwrap();
+    let config = serde_json::json!({
+        "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "vocab_size": 1000,
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 64, "hidden_act": "silu", "max_position_embeddings": 128,
+    })
+    .to_string();
+    fs_err::write(decoder.join("config.json"), config).unwrap();
     let with = |flag: &str, value: &str| with_value(&args, flag, value);
-    let xlmr_args = with("--base", &xlmr);
-    let refs: Vec<&str> = xlmr_args.iter().map(String::as_str).collect();
-    assert_fails_with(&tamis(&refs, "", &[]), INPUT, "BERT");
+    let decoder_args = with("--base", decoder.to_str().unwrap());
+    let refs: Vec<&str> = decoder_args.iter().map(String::as_str).collect();
+    assert_fails_with(&tamis(&refs, "", &[]), INPUT, "Qwen2ForCausalLM");
 
     // The same queries as a held-out split: enough for the dev flags' checks.
     fs_err::copy(dataset.join("qrels/train.tsv"), dataset.join("qrels/held-out.tsv")).unwrap();

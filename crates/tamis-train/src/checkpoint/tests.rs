@@ -6,10 +6,10 @@ use super::*;
 use crate::export::export;
 use crate::loss::listwise;
 use crate::optim::AdamWConfig;
-use crate::testing::{fixture_dir, fixture_model, tiny_batch};
+use crate::testing::{FIXTURES, fixture_dir_of, fixture_model, fixture_model_of, tiny_batch};
 
 fn train(model: &mut CrossEncoderModel, optimizer: &mut AdamW, steps: usize) {
-    let (batch, targets) = tiny_batch();
+    let (batch, targets) = tiny_batch(model);
     for _ in 0..steps {
         let (logits, tape) = model.forward(&batch, None, 1);
         let mut d_logits = vec![0.0; logits.len()];
@@ -89,12 +89,34 @@ fn a_checkpoint_of_another_model_is_refused() {
 
 #[test]
 fn the_exported_model_loads_in_tamis_with_the_same_logits() {
-    let (mut model, mut optimizer) = fresh();
+    for fixture in FIXTURES {
+        check_export(fixture);
+    }
+}
+
+fn check_export(fixture: &str) {
+    let mut model = fixture_model_of(fixture);
+    let mut optimizer = AdamW::new(AdamWConfig::new(1e-3, 2, 10), &model.params);
     train(&mut model, &mut optimizer, 3);
+    let base = fixture_dir_of(fixture);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("trained");
-    export(&model, &fixture_dir(), &out, 48, "# trained\n", false).unwrap();
+    export(&model, &base, &out, 48, "# trained\n", false).unwrap();
     assert!(!dir.path().join("trained.partial").exists());
+    // The base's own architecture and tensor names, which `transformers` loads.
+    let config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let base_config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(base.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"], base_config["architectures"], "{fixture}");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let bytes = fs_err::read(dir.join("model.safetensors")).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names: Vec<String> = file.names().into_iter().map(str::to_owned).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&out), names(&base), "{fixture}");
 
     let loaded = tamis_models::CrossEncoder::load(
         &tamis_models::ModelDir { path: out.clone(), origin: tamis_models::ModelOrigin::Local },
@@ -105,7 +127,7 @@ fn the_exported_model_loads_in_tamis_with_the_same_logits() {
     )
     .unwrap();
     assert_eq!(loaded.max_length(), 48);
-    let (batch, _) = tiny_batch();
+    let (batch, _) = tiny_batch(&model);
     let inputs: Vec<tamis_models::Tokens> = batch
         .segments
         .iter()
@@ -119,13 +141,14 @@ fn the_exported_model_loads_in_tamis_with_the_same_logits() {
     let served = loaded.predict_tokens(&inputs).unwrap();
     let (trained, _) = model.forward(&batch, None, 1);
     for (served, trained) in served.iter().zip(&trained) {
-        assert!((served.logits[0] - trained).abs() <= 1e-5, "{:?} vs {trained}", served.logits);
+        let logit = served.logits[0];
+        assert!((logit - trained).abs() <= 1e-5, "{fixture}: {logit} vs {trained}");
     }
     // A second export onto it is refused, leaving it whole, unless asked to overwrite.
-    let err = export(&model, &fixture_dir(), &out, 48, "", false).unwrap_err();
+    let err = export(&model, &base, &out, 48, "", false).unwrap_err();
     assert!(matches!(err, Error::OutputExists { .. }), "{err}");
     assert_eq!(fs_err::read_to_string(out.join("README.md")).unwrap(), "# trained\n");
-    export(&model, &fixture_dir(), &out, 48, "# again\n", true).unwrap();
+    export(&model, &base, &out, 48, "# again\n", true).unwrap();
     assert_eq!(fs_err::read_to_string(out.join("README.md")).unwrap(), "# again\n");
     assert!(!dir.path().join("trained.replaced").exists());
 }

@@ -83,7 +83,7 @@ fn a_step_follows_torch_adamw() {
 #[test]
 fn training_on_a_tiny_batch_drives_its_loss_down() {
     let mut model = fixture_model();
-    let (batch, targets) = tiny_batch();
+    let (batch, targets) = tiny_batch(&model);
     let mut optimizer = AdamW::new(AdamWConfig::new(1e-3, 2, 40), &model.params);
     let mut losses = Vec::new();
     for _ in 0..40 {
