@@ -88,6 +88,15 @@ fn with_value(args: &[impl AsRef<str>], flag: &str, value: &str) -> Vec<String> 
     out
 }
 
+/// `tamis rerank --model MODEL` scores both documents of one query.
+fn assert_reranks(model: &Path) {
+    let input = r#"{"query": "statin cancer", "documents": ["statin cancer trial 1", "sleep memory trial 2"]}"#;
+    let reranked = tamis(&["rerank", "--model", model.to_str().unwrap()], input, &[]);
+    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&reranked.stdout).unwrap();
+    assert_eq!(line["results"].as_array().unwrap().len(), 2);
+}
+
 #[test]
 fn train_writes_a_model_that_tamis_reranks_with() {
     let work = tempfile::tempdir().unwrap();
@@ -120,11 +129,7 @@ fn train_writes_a_model_that_tamis_reranks_with() {
         serde_json::from_str(&fs_err::read_to_string(output.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["architectures"][0], "BertForSequenceClassification");
 
-    let input = r#"{"query": "statin cancer", "documents": ["statin cancer trial 1", "sleep memory trial 2"]}"#;
-    let reranked = tamis(&["rerank", "--model", output.to_str().unwrap()], input, &[]);
-    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&reranked.stdout).unwrap();
-    assert_eq!(line["results"].as_array().unwrap().len(), 2);
+    assert_reranks(&output);
 
     // A second run onto the same output is refused, and leaves it as it was.
     let before = fs_err::read(output.join("model.safetensors")).unwrap();
@@ -149,11 +154,7 @@ fn train_gives_an_xlm_roberta_bi_encoder_a_head() {
     assert_eq!(config["architectures"][0], "XLMRobertaForSequenceClassification");
     let card = fs_err::read_to_string(output.join("README.md")).unwrap();
     assert!(card.contains("`XLMRobertaForSequenceClassification`, one label"), "{card}");
-    let input = r#"{"query": "statin cancer", "documents": ["statin cancer trial 1", "sleep memory trial 2"]}"#;
-    let reranked = tamis(&["rerank", "--model", output.to_str().unwrap()], input, &[]);
-    assert!(reranked.status.success(), "{}", String::from_utf8_lossy(&reranked.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&reranked.stdout).unwrap();
-    assert_eq!(line["results"].as_array().unwrap().len(), 2);
+    assert_reranks(&output);
 }
 
 #[test]
