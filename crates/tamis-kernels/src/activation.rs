@@ -53,6 +53,33 @@ pub fn silu(x: &mut [f32]) {
     apply(x, simd::silu_slice);
 }
 
+/// SwiGLU, the gated MLP activation of Llama and Qwen: for each of `rows` rows of
+/// `gate_up` (`[rows, 2·width]`, the gate projection's outputs then the up projection's),
+/// writes `silu(gate) · up` to the row of `out` (`[rows, width]`).
+///
+/// # Panics
+/// If the buffers are not `rows` rows of those widths.
+pub fn swiglu(gate_up: &[f32], rows: usize, width: usize, out: &mut [f32]) {
+    let len = rows.checked_mul(width);
+    assert!(
+        len == Some(out.len()) && len.and_then(|l| l.checked_mul(2)) == Some(gate_up.len()),
+        "swiglu: buffers are not {rows} rows of {width}"
+    );
+    if width == 0 {
+        return;
+    }
+    let rows_in = gate_up.chunks_exact(2 * width);
+    if out.len() < PARALLEL_MIN_ELEMENTS {
+        rows_in.zip(out.chunks_exact_mut(width)).for_each(|(i, o)| simd::swiglu_row(i, o));
+    } else {
+        gate_up
+            .par_chunks_exact(2 * width)
+            .zip(out.par_chunks_exact_mut(width))
+            .with_min_len((PARALLEL_MIN_ELEMENTS / 4 / width).max(1))
+            .for_each(|(i, o)| simd::swiglu_row(i, o));
+    }
+}
+
 /// Softmax of each `width`-long row of `x`, in place.
 ///
 /// # Panics

@@ -9,8 +9,12 @@
 //! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
 //!   rows): each sequence attends only to its own keys, read in place from the fused
 //!   QKV buffer, so no per-head copies are made.
-//! - [`layer_norm`], [`gelu_erf`] and the other activations: row and element kernels
-//!   compiled for AVX2+FMA and picked at run time, with a portable fallback.
+//! - [`causal_attention`]: causal grouped-query attention for decoder models, where
+//!   packed sequences can share a prefix's keys and values (a reranker's prompt),
+//!   and [`RopeTable`], the rotary positions it is used with.
+//! - [`layer_norm`], [`rms_norm`], [`gelu_erf`], [`swiglu`] and the other activations:
+//!   row and element kernels compiled for AVX2+FMA and picked at run time, with a
+//!   portable fallback.
 //! - [`peak`]: the machine's peak FMA throughput, the yardstick for GEMM efficiency.
 //!
 //! ```
@@ -30,15 +34,21 @@
 
 mod activation;
 mod attention;
+mod causal_attention;
 mod linear;
 mod norm;
 pub mod peak;
+mod rope;
 mod simd;
 
-pub use activation::{gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, tanh};
+pub use activation::{
+    gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, swiglu, tanh,
+};
 pub use attention::{Segment, attention};
+pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use linear::{Linear, Strided, matmul, matmul_flops};
-pub use norm::layer_norm;
+pub use norm::{layer_norm, rms_norm, rms_norm_heads};
+pub use rope::RopeTable;
 
 /// Below this many elements a kernel runs on the calling thread: splitting costs more.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;

@@ -1,17 +1,52 @@
 //! Dense layers on the `gemm` crate, the one place this crate calls `unsafe` GEMM code.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use crate::PARALLEL_MIN_ELEMENTS;
+
 #[cfg(test)]
 mod tests;
 
-/// A dense layer `y = x · Wᵀ + b`, with `W` stored transposed (`[in, out]`, row-major)
-/// so the product streams it row by row.
+/// A dense layer `y = x · Wᵀ + b`, with `W` in `f32` stored transposed (`[in, out]`,
+/// row-major) so the product streams it row by row, or kept in bfloat16 (half the
+/// memory) and widened to `f32` for each product.
 #[derive(Debug, Clone)]
 pub struct Linear {
     in_features: usize,
     out_features: usize,
-    weight_t: Vec<f32>,
+    weight: Weight,
     bias: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+enum Weight {
+    /// `[in, out]`, row-major.
+    F32(Vec<f32>),
+    /// bfloat16 bit patterns in PyTorch's `[out, in]` layout. Widening is exact (the
+    /// bits shifted up), so products equal those of the `f32` weights bit for bit.
+    Bf16(Vec<u16>),
+}
+
+thread_local! {
+    /// The widened `f32` copy of the bfloat16 weight being multiplied: one buffer per
+    /// thread, reused from layer to layer.
+    static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `dst[i] = f32(src[i])` for bfloat16 bit patterns, split over the current pool when long.
+fn widen(src: &[u16], dst: &mut [f32]) {
+    let kernel = |(d, s): (&mut [f32], &[u16])| {
+        d.iter_mut().zip(s).for_each(|(d, &s)| *d = f32::from_bits(u32::from(s) << 16));
+    };
+    let chunk = PARALLEL_MIN_ELEMENTS;
+    if src.len() < 4 * chunk {
+        kernel((dst, src));
+    } else {
+        dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(kernel);
+    }
 }
 
 impl Linear {
@@ -39,14 +74,35 @@ impl Linear {
                 weight_t[i * out_features + o] = *w;
             }
         }
-        let bias = match bias {
-            Some(b) => {
-                assert_eq!(b.len(), out_features, "Linear: bias size");
-                b.to_vec()
-            }
-            None => vec![0.0; out_features],
-        };
-        Linear { in_features, out_features, weight_t, bias }
+        let bias = bias_or_zero(bias, out_features);
+        Linear { in_features, out_features, weight: Weight::F32(weight_t), bias }
+    }
+
+    /// Builds the layer from bfloat16 weights (bit patterns) in PyTorch's layout,
+    /// `[out_features, in_features]`, kept as they are: each product widens them to
+    /// `f32` first, which is exact, so the results equal those of [`Linear::from_torch`]
+    /// on the widened values.
+    ///
+    /// # Panics
+    /// As [`Linear::from_torch`].
+    pub fn from_torch_bf16(
+        weight: Vec<u16>,
+        bias: Option<&[f32]>,
+        out_features: usize,
+        in_features: usize,
+    ) -> Linear {
+        assert_eq!(
+            out_features.checked_mul(in_features),
+            Some(weight.len()),
+            "Linear: weight size"
+        );
+        let bias = bias_or_zero(bias, out_features);
+        Linear { in_features, out_features, weight: Weight::Bf16(weight), bias }
+    }
+
+    /// Whether the weights are kept in bfloat16.
+    pub fn is_bf16(&self) -> bool {
+        matches!(self.weight, Weight::Bf16(_))
     }
 
     /// Input width.
@@ -127,8 +183,19 @@ impl Linear {
             None => out_rows.for_each(|o| o[..n].copy_from_slice(&self.bias)),
         }
         let lhs = Strided { data: x, row_stride: k, col_stride: 1 };
-        let rhs = Strided { data: &self.weight_t, row_stride: n, col_stride: 1 };
-        matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+        match &self.weight {
+            Weight::F32(weight_t) => {
+                let rhs = Strided { data: weight_t, row_stride: n, col_stride: 1 };
+                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+            }
+            Weight::Bf16(weight) => WIDENED.with_borrow_mut(|widened| {
+                widened.resize(weight.len(), 0.0);
+                widen(weight, widened);
+                // `[out, in]` read as its transpose: element (i, o) is `widened[o·k + i]`.
+                let rhs = Strided::transposed(widened, k);
+                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+            }),
+        }
     }
 
     /// The layer restricted to output features `range` (e.g. the Q, or the K and V,
@@ -139,18 +206,37 @@ impl Linear {
     pub fn outputs(&self, range: std::ops::Range<usize>) -> Linear {
         assert!(range.end <= self.out_features && range.start <= range.end, "Linear: bad range");
         let n = range.len();
-        // At most `in · out`, the length of `weight_t`: no overflow.
-        let mut weight_t = Vec::with_capacity(self.in_features * n);
-        // `max(1)`: with no outputs `weight_t` is empty, and `chunks_exact` refuses 0.
-        for row in self.weight_t.chunks_exact(self.out_features.max(1)) {
-            weight_t.extend_from_slice(&row[range.clone()]);
-        }
+        let weight = match &self.weight {
+            Weight::F32(all) => {
+                // At most `in · out`, the length of `all`: no overflow.
+                let mut weight_t = Vec::with_capacity(self.in_features * n);
+                // `max(1)`: with no outputs `all` is empty, and `chunks_exact` refuses 0.
+                for row in all.chunks_exact(self.out_features.max(1)) {
+                    weight_t.extend_from_slice(&row[range.clone()]);
+                }
+                Weight::F32(weight_t)
+            }
+            Weight::Bf16(all) => {
+                let k = self.in_features;
+                Weight::Bf16(all[range.start * k..range.end * k].to_vec())
+            }
+        };
         Linear {
             in_features: self.in_features,
             out_features: n,
-            weight_t,
+            weight,
             bias: self.bias[range].to_vec(),
         }
+    }
+}
+
+fn bias_or_zero(bias: Option<&[f32]>, out_features: usize) -> Vec<f32> {
+    match bias {
+        Some(b) => {
+            assert_eq!(b.len(), out_features, "Linear: bias size");
+            b.to_vec()
+        }
+        None => vec![0.0; out_features],
     }
 }
 

@@ -181,6 +181,17 @@ dispatch! {
 }
 
 dispatch! {
+    /// RMS-normalizes one row in place: `x / sqrt(mean(x²) + eps) · weight`.
+    fn rms_norm_row(x: &mut [f32], weight: &[f32], eps: f32) {
+        let n = x.len() as f32;
+        let inv = 1.0 / (sum_squared_deviation(x, 0.0) / n + eps).sqrt();
+        for (v, w) in x.iter_mut().zip(weight) {
+            *v = w * (*v * inv);
+        }
+    }
+}
+
+dispatch! {
     /// The numerator of a softmax, in place: `e^(x - max)`; returns the sum, by which
     /// the caller divides later (attention divides its 32-wide output rows instead of
     /// the much longer score rows).
@@ -247,6 +258,17 @@ dispatch! {
 }
 
 dispatch! {
+    /// SwiGLU of one row: `out = silu(gate) · up`, where `gate_up` is `gate` then `up`,
+    /// each `out.len()` wide.
+    fn swiglu_row(gate_up: &[f32], out: &mut [f32]) {
+        let (gate, up) = gate_up.split_at(out.len());
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = g / (1.0 + exp(-g)) * u;
+        }
+    }
+}
+
+dispatch! {
     /// ReLU in place.
     fn relu_slice(x: &mut [f32]) {
         for v in x.iter_mut() {
@@ -304,6 +326,21 @@ mod tests {
                 })
             },
             1e-5,
+        );
+        same_at_every_level(
+            |l, x| {
+                x.chunks_mut(384).for_each(|r| rms_norm_row::at(l, r, &[1.5; 384][..r.len()], 1e-6))
+            },
+            1e-5,
+        );
+        same_at_every_level(
+            |l, x| {
+                // The gate is the inputs, the up projection half of them.
+                let gate_up: Vec<f32> =
+                    x.iter().copied().chain(x.iter().map(|v| v * 0.5)).collect();
+                swiglu_row::at(l, &gate_up, x);
+            },
+            1e-6,
         );
         same_at_every_level(
             |l, x| {

@@ -81,3 +81,20 @@ fn softmax_rows_matches_the_definition() {
         }
     }
 }
+
+#[test]
+fn swiglu_is_silu_of_the_gate_times_up() {
+    for (rows, width) in [(3, 19), (64 / MIRI_STEP, 1000)] {
+        let gate_up = data(rows * 2 * width, 61, 8.0);
+        let mut got = vec![f32::NAN; rows * width];
+        pool().install(|| tamis_kernels::swiglu(&gate_up, rows, width, &mut got));
+        for (r, out) in got.chunks(width).enumerate() {
+            let (gate, up) = gate_up[r * 2 * width..][..2 * width].split_at(width);
+            for ((o, g), u) in out.iter().zip(gate).zip(up) {
+                let (g, u) = (*g as f64, *u as f64);
+                let want = g / (1.0 + (-g).exp()) * u;
+                assert!((*o as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "{g} {u}: {o}");
+            }
+        }
+    }
+}

@@ -87,3 +87,35 @@ fn an_output_range_and_strided_rows_match_the_whole_layer() {
         assert!(strided[r * 20..r * 20 + 4].iter().all(|v| v.is_nan()));
     }
 }
+
+/// bfloat16 bits of `v`, truncated (any bit pattern will do: widening is what is tested).
+fn bf16_bits(v: f32) -> u16 {
+    (v.to_bits() >> 16) as u16
+}
+
+#[test]
+fn bf16_weights_give_the_products_of_their_f32_widening_bit_for_bit() {
+    let (rows, k, n) = (37, 70, 300);
+    let bits: Vec<u16> = data(n * k, 71, 1.0).into_iter().map(bf16_bits).collect();
+    let widened: Vec<f32> = bits.iter().map(|&b| f32::from_bits(u32::from(b) << 16)).collect();
+    let bias = data(n, 72, 1.0);
+    let x = data(rows * k, 73, 1.0);
+    let residual = data(rows * n, 74, 1.0);
+    let f32_layer = Linear::from_torch(&widened, Some(&bias), n, k);
+    let bf16_layer = Linear::from_torch_bf16(bits, Some(&bias), n, k);
+    assert!(bf16_layer.is_bf16() && !f32_layer.is_bf16());
+    for threads in [1, 2] {
+        let (mut want, mut got) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+        pool().install(|| {
+            f32_layer.forward(&x, rows, Some(&residual), &mut want, threads);
+            bf16_layer.forward(&x, rows, Some(&residual), &mut got, threads);
+        });
+        assert!(max_diff(&got, &want) < 1e-5, "{threads} threads");
+    }
+    // A slice of the outputs keeps the rows it names.
+    let (part, whole) = (bf16_layer.outputs(10..20), f32_layer.outputs(10..20));
+    let (mut want, mut got) = (vec![0.0; rows * 10], vec![0.0; rows * 10]);
+    whole.forward(&x, rows, None, &mut want, 1);
+    part.forward(&x, rows, None, &mut got, 1);
+    assert!(max_diff(&got, &want) < 1e-5);
+}

@@ -3,9 +3,11 @@
 mod activation;
 mod attention;
 mod bounds;
+mod causal_attention;
 mod linear;
 mod norm;
 mod peak;
+mod rope;
 
 /// Deterministic values in [-scale, scale).
 pub fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
