@@ -123,6 +123,15 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A causal language model was given as a reranker without a known prompt template.
+    #[error(
+        "{} is a causal language model with no known reranking template: pass --reranker-kind qwen3 (Qwen3-Reranker's prompt, yes/no) or --reranker-kind mxbai-v2 (mxbai-rerank-v2's prompt, 1/0)",
+        dir.display()
+    )]
+    UnknownRerankerTemplate {
+        /// The model directory.
+        dir: PathBuf,
+    },
     /// A prompt name was asked for that the model does not declare.
     #[error("the model declares no prompt named '{name}' (it has: {available})")]
     UnknownPrompt {

@@ -4,6 +4,8 @@
 //! - [`ModelDir::resolve`] finds a model by path or hub id (cache first, then the hub).
 //! - [`BiEncoder`] embeds texts (BERT / XLM-RoBERTa, any sentence-transformers pooling).
 //! - [`CrossEncoder`] scores (query, passage) pairs under an explicit score contract.
+//! - [`LlmReranker`] scores pairs with a decoder LLM (Qwen3-Reranker, mxbai-rerank-v2),
+//!   sharing each query's prompt prefix across its documents.
 //! - [`Encoder`] is the seam to the code that runs the encoder: [`NativeEncoder`]
 //!   (tamis' own kernels, packed sequences; the default) and [`CandleEncoder`] implement it.
 //!
@@ -34,10 +36,13 @@ mod bi_encoder;
 mod candle_encoder;
 mod config;
 mod cross_encoder;
+mod decoder;
 mod encoder;
 mod error;
+mod llm_reranker;
 mod native_encoder;
 mod pooling;
+mod reranker_model;
 mod runtime;
 mod source;
 mod tokenizer;
@@ -47,10 +52,13 @@ pub use bi_encoder::{BiEncoder, BiEncoderConfig, EncoderInput, Prompt};
 pub use candle_encoder::CandleEncoder;
 pub use config::{EncoderConfig, Family, Head, HiddenAct};
 pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPassage};
+pub use decoder::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub use encoder::{Encoder, HiddenStates, TokenBatch};
 pub use error::{Error, ErrorKind, Result};
+pub use llm_reranker::{AnswerLogits, LlmReranker, LlmRerankerConfig, RerankerKind};
 pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
+pub use reranker_model::{RerankerConfig, RerankerModel};
 pub use runtime::{EncoderKind, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
 pub use tokenizer::{PairTokenizer, Tokens, Truncation};

@@ -31,11 +31,12 @@ pub(crate) fn shard_names(index_path: &Path) -> Result<Vec<String>> {
     Ok(names.into_iter().collect())
 }
 
-/// Every tensor of the model in `dir`, by name.
-pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
+/// The safetensors files of the model in `dir`: `model.safetensors`, or the shards a
+/// `model.safetensors.index.json` names, each checked to exist.
+pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");
-    let files = if single.is_file() {
+    let files: Vec<PathBuf> = if single.is_file() {
         vec![single]
     } else if index.is_file() {
         shard_names(&index)?.into_iter().map(|name| dir.join(name)).collect()
@@ -47,11 +48,19 @@ pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
             hint: "the weights must be model.safetensors or a sharded model.safetensors.index.json",
         });
     };
+    if let Some(missing) = files.iter().find(|file| !file.is_file()) {
+        return Err(Error::MissingFile {
+            path: missing.clone(),
+            hint: "a shard named by the index",
+        });
+    }
+    Ok(files)
+}
+
+/// Every tensor of the model in `dir`, by name.
+pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
-    for file in files {
-        if !file.is_file() {
-            return Err(Error::MissingFile { path: file, hint: "a shard named by the index" });
-        }
+    for file in weight_files(dir)? {
         let shard = candle_core::safetensors::load(&file, &Device::Cpu)
             .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })?;
         tensors.extend(shard.into_iter().map(|(name, tensor)| (modern_name(name), tensor)));

@@ -9,6 +9,7 @@
 mod encoders;
 mod fixtures;
 mod hub;
+mod llm_rerankers;
 mod long_texts;
 mod real_models;
 

@@ -1,0 +1,310 @@
+//! Decoder LLMs as rerankers: Qwen3-Reranker and mxbai-rerank-v2.
+//!
+//! Both read a prompt holding the query and one document and score it with the logits
+//! of two answer tokens at the last position. The prompt is cut into the part a query's
+//! documents share and the part each adds (`template`), and the decoder computes the
+//! shared part once per query (`crate::decoder`). Only the two answer rows of the
+//! output head are kept; the vocabulary-wide projection is never computed.
+
+mod template;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
+use tokenizers::Tokenizer;
+
+pub use template::RerankerKind;
+use template::{Prompt, Template};
+
+use crate::decoder::{Decoder, DecoderConfig, Group, Tensors, Values};
+use crate::{Error, ModelDir, ModelOrigin, Result, RuntimeConfig, Tokens};
+
+/// How to load an LLM reranker.
+#[derive(Debug, Clone, Default)]
+pub struct LlmRerankerConfig {
+    /// Threads and the most token rows per forward pass (`max_batch_tokens`).
+    pub runtime: RuntimeConfig,
+    /// Most tokens in one prompt, template included; `None`: the reference code's
+    /// default (8192 for Qwen3-Reranker; for mxbai-rerank-v2, 8192 for the query and
+    /// document plus its template), within the model's position limit.
+    pub max_length: Option<usize>,
+    /// The template; `None` works it out from the hub id (an error for a directory of
+    /// unknown origin).
+    pub kind: Option<RerankerKind>,
+}
+
+/// A decoder reranker loaded for scoring.
+#[derive(Debug)]
+pub struct LlmReranker {
+    dir: PathBuf,
+    decoder: Decoder,
+    template: Template,
+    /// The output head's rows for the relevant and not relevant answers.
+    head: (Vec<f32>, Vec<f32>),
+    max_batch_tokens: usize,
+}
+
+/// One document's score parts, for tests and reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnswerLogits {
+    /// The logit of the relevant answer ("yes", "1").
+    pub relevant: f32,
+    /// The logit of the not relevant answer ("no", "0").
+    pub not_relevant: f32,
+}
+
+impl LlmReranker {
+    /// Loads the reranker in `model`.
+    pub fn load(model: &ModelDir, config: &LlmRerankerConfig) -> Result<LlmReranker> {
+        config.runtime.validate()?;
+        let dir = &model.path;
+        let kind = resolve_kind(model, config.kind)?;
+        let decoder_config = DecoderConfig::from_file(&dir.join("config.json"))?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        if !tokenizer_path.is_file() {
+            return Err(Error::MissingFile {
+                path: tokenizer_path,
+                hint: "LLM rerankers need the fast tokenizer file; save it with `tokenizer.save_pretrained(dir)` in transformers",
+            });
+        }
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
+            Error::Tokenizer { path: tokenizer_path.clone(), message: e.to_string() }
+        })?;
+        tokenizer.with_truncation(None).map_err(|e| Error::Tokenizer {
+            path: tokenizer_path.clone(),
+            message: e.to_string(),
+        })?;
+        tokenizer.with_padding(None);
+        let limit = decoder_config.max_position_embeddings;
+        let max_length = match config.max_length {
+            Some(0) => {
+                return Err(Error::InvalidOption {
+                    name: "max_length",
+                    message: "must be at least 1".into(),
+                });
+            }
+            Some(n) => n.min(limit),
+            None => {
+                // The reference's default, which for mxbai counts the query and document only.
+                let probe =
+                    Template::new(kind, tokenizer.clone(), tokenizer_path.clone(), usize::MAX)?;
+                let default = match kind {
+                    RerankerKind::Qwen3 => 8192,
+                    RerankerKind::MxbaiV2 => 8192 + probe.fixed_len(),
+                };
+                default.min(limit)
+            }
+        };
+        let template = Template::new(kind, tokenizer, tokenizer_path, max_length)?;
+        let (relevant, not_relevant) = template.answers;
+        let vocab = decoder_config.vocab_size;
+        if relevant as usize >= vocab || not_relevant as usize >= vocab {
+            return Err(Error::BadConfig {
+                path: dir.join("config.json"),
+                message: format!(
+                    "the answer tokens ({relevant}, {not_relevant}) are beyond vocab_size {vocab}: the tokenizer does not belong to this model"
+                ),
+            });
+        }
+        let mut tensors = Tensors::load(dir)?;
+        let hidden = decoder_config.hidden_size;
+        let tied = decoder_config.tie_word_embeddings;
+        let untied_head = match tied {
+            false => Some(tensors.take("lm_head.weight", &[vocab, hidden])?),
+            true => None,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.runtime.threads())
+            .thread_name(|i| format!("tamis-model-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
+        let decoder = Decoder::load(decoder_config, &mut tensors, max_length, Arc::new(pool))?;
+        let table: &Values = untied_head.as_ref().unwrap_or(decoder.embeddings());
+        let row = |id: u32| {
+            let mut row = vec![0.0; hidden];
+            table.row_into(id as usize, hidden, &mut row);
+            row
+        };
+        let head = (row(relevant), row(not_relevant));
+        Ok(LlmReranker {
+            dir: dir.clone(),
+            decoder,
+            template,
+            head,
+            max_batch_tokens: config.runtime.max_batch_tokens,
+        })
+    }
+
+    /// The template in use.
+    pub fn kind(&self) -> RerankerKind {
+        self.template.kind()
+    }
+
+    /// Most tokens in one prompt, template included.
+    pub fn max_length(&self) -> usize {
+        self.template.max_length()
+    }
+
+    /// Tokens of the template (system prompt, separators, answer cue) outside the span
+    /// the model's reference code cuts to its own `max_length`: this `max_length` minus
+    /// that one.
+    pub fn template_tokens(&self) -> usize {
+        self.template.fixed_len()
+    }
+
+    /// The token ids whose logits make the score: (relevant, not relevant), e.g. the ids
+    /// of "yes" and "no".
+    pub fn answer_token_ids(&self) -> (u32, u32) {
+        self.template.answers
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The decoder's configuration.
+    pub fn decoder_config(&self) -> &DecoderConfig {
+        self.decoder.config()
+    }
+
+    /// How scores are made from logits: Qwen3-Reranker's is the probability of "yes"
+    /// (sigmoid of the logit difference), mxbai-rerank-v2's the raw difference.
+    pub fn activation(&self) -> ScoreActivation {
+        match self.kind() {
+            RerankerKind::Qwen3 => ScoreActivation::Sigmoid,
+            RerankerKind::MxbaiV2 => ScoreActivation::Identity,
+        }
+    }
+
+    /// The whole prompt of each passage, as the reference code tokenizes it (the shared
+    /// prefix included), with what was cut to fit.
+    pub fn tokenize(
+        &self,
+        query: &str,
+        instruction: Option<&str>,
+        passages: &[&str],
+    ) -> Result<Vec<Tokens>> {
+        let prompt = self.template.prompt(query, instruction, passages)?;
+        Ok(prompt
+            .documents
+            .into_iter()
+            .map(|document| {
+                let ids: Vec<u32> = prompt.prefix.iter().copied().chain(document.ids).collect();
+                Tokens {
+                    type_ids: vec![0; ids.len()],
+                    ids,
+                    truncated: document.dropped_tokens > 0,
+                    dropped_tokens: document.dropped_tokens,
+                }
+            })
+            .collect())
+    }
+
+    /// The logits of the two answers for each passage, in input order.
+    pub fn answer_logits(
+        &self,
+        query: &str,
+        instruction: Option<&str>,
+        passages: &[&str],
+    ) -> Result<Vec<AnswerLogits>> {
+        Ok(self.prompt_logits(&self.template.prompt(query, instruction, passages)?))
+    }
+
+    /// Scores each passage against `query`, in input order, with `instruction` (the
+    /// template's default when `None`).
+    pub fn score_passages(
+        &self,
+        query: &str,
+        instruction: Option<&str>,
+        passages: &[&str],
+    ) -> Result<Vec<PairScore>> {
+        let prompt = self.template.prompt(query, instruction, passages)?;
+        let logits = self.prompt_logits(&prompt);
+        let activation = self.activation();
+        Ok(prompt
+            .documents
+            .iter()
+            .zip(logits)
+            .map(|(document, l)| {
+                let logit = l.relevant - l.not_relevant;
+                let mut score = [logit];
+                activation.apply(&mut score);
+                PairScore {
+                    score: score[0],
+                    logit,
+                    truncated: document.dropped_tokens > 0,
+                    dropped_tokens: document.dropped_tokens,
+                }
+            })
+            .collect())
+    }
+
+    /// The answer logits of every document of `prompt`, in order, computed in passes of
+    /// at most `max_batch_tokens` rows (the prefix again in each; one document per pass
+    /// at least).
+    fn prompt_logits(&self, prompt: &Prompt) -> Vec<AnswerLogits> {
+        let mut logits = Vec::with_capacity(prompt.documents.len());
+        let mut rest = &prompt.documents[..];
+        while !rest.is_empty() {
+            let mut rows = prompt.prefix.len();
+            let fit = rest
+                .iter()
+                .take_while(|d| {
+                    rows += d.ids.len();
+                    rows <= self.max_batch_tokens
+                })
+                .count()
+                .max(1);
+            let (pass, tail) = rest.split_at(fit);
+            rest = tail;
+            let group = Group {
+                prefix: &prompt.prefix,
+                documents: pass.iter().map(|d| &d.ids[..]).collect(),
+            };
+            let states = self.decoder.last_states(&[group]);
+            logits.extend(states.chunks_exact(self.head.0.len()).map(|state| AnswerLogits {
+                relevant: dot(state, &self.head.0),
+                not_relevant: dot(state, &self.head.1),
+            }));
+        }
+        logits
+    }
+}
+
+/// A dot product accumulated in `f64`: one per document, so precision costs nothing.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum::<f64>() as f32
+}
+
+/// The template: the one asked for, else the one of a known hub id (given as such or as
+/// a path into the hub cache); an error naming the flag otherwise.
+fn resolve_kind(model: &ModelDir, asked: Option<RerankerKind>) -> Result<RerankerKind> {
+    if let Some(kind) = asked {
+        return Ok(kind);
+    }
+    let known = match &model.origin {
+        ModelOrigin::Hub { repo, .. } => RerankerKind::of_hub_repo(repo),
+        ModelOrigin::Local => None,
+    };
+    let known = known.or_else(|| {
+        RerankerKind::of_cache_path(
+            &model.path.canonicalize().unwrap_or_else(|_| model.path.clone()),
+        )
+    });
+    known.ok_or_else(|| Error::UnknownRerankerTemplate { dir: model.path.clone() })
+}
+
+impl Reranker for LlmReranker {
+    fn score_contract(&self) -> ScoreContract {
+        ScoreContract { activation: self.activation() }
+    }
+
+    fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
+        Ok(self.score_passages(query, None, passages)?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,86 @@
+//! Any reranker tamis runs, loaded from what the model directory declares: a
+//! sequence-classification encoder (cross-encoder) or a causal LM (LLM reranker).
+
+use tamis_core::{PairScore, Reranker, ScoreContract};
+
+use crate::{
+    CrossEncoder, CrossEncoderConfig, LlmReranker, LlmRerankerConfig, ModelDir, RerankerKind,
+    Result,
+};
+
+/// How to load a reranker of either kind.
+#[derive(Debug, Clone, Default)]
+pub struct RerankerConfig {
+    /// Settings of a cross-encoder (its `runtime` serves LLM rerankers too).
+    pub cross_encoder: CrossEncoderConfig,
+    /// LLM rerankers: the template, when the model's hub id does not say (ignored by
+    /// cross-encoders).
+    pub kind: Option<RerankerKind>,
+    /// LLM rerankers: the instruction in every prompt, the template's default when
+    /// `None` (ignored by cross-encoders).
+    pub instruction: Option<String>,
+}
+
+/// A loaded reranker: a cross-encoder or an LLM reranker.
+#[derive(Debug)]
+pub enum RerankerModel {
+    /// A sequence-classification encoder.
+    CrossEncoder(Box<CrossEncoder>),
+    /// A decoder LLM scoring with answer-token logits.
+    Llm {
+        /// The model.
+        model: Box<LlmReranker>,
+        /// The instruction used by [`Reranker::score`].
+        instruction: Option<String>,
+    },
+}
+
+impl RerankerModel {
+    /// Loads the model in `dir` as what its `config.json` declares: a `*ForCausalLM` as
+    /// an LLM reranker, anything else as a cross-encoder (which ignores `kind` and
+    /// `instruction`, so that one setting can serve every stage of a cascade).
+    pub fn load(dir: &ModelDir, config: &RerankerConfig) -> Result<RerankerModel> {
+        if !crate::is_causal_lm(&dir.path)? {
+            let model = CrossEncoder::load(dir, &config.cross_encoder)?;
+            return Ok(RerankerModel::CrossEncoder(Box::new(model)));
+        }
+        let llm = LlmRerankerConfig {
+            runtime: config.cross_encoder.runtime,
+            max_length: config.cross_encoder.max_length,
+            kind: config.kind,
+        };
+        let model = LlmReranker::load(dir, &llm)?;
+        Ok(RerankerModel::Llm { model: Box::new(model), instruction: config.instruction.clone() })
+    }
+
+    /// Whether it is an LLM reranker.
+    pub fn is_llm(&self) -> bool {
+        matches!(self, RerankerModel::Llm { .. })
+    }
+
+    /// Most tokens in one input.
+    pub fn max_length(&self) -> usize {
+        match self {
+            RerankerModel::CrossEncoder(model) => model.max_length(),
+            RerankerModel::Llm { model, .. } => model.max_length(),
+        }
+    }
+}
+
+impl Reranker for RerankerModel {
+    fn score_contract(&self) -> ScoreContract {
+        match self {
+            RerankerModel::CrossEncoder(model) => model.score_contract(),
+            RerankerModel::Llm { model, .. } => model.score_contract(),
+        }
+    }
+
+    fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
+        match self {
+            RerankerModel::CrossEncoder(model) => model.score(query, passages),
+            RerankerModel::Llm { model, instruction } => {
+                Ok(model.score_passages(query, instruction.as_deref(), passages)?)
+            }
+        }
+    }
+}
