@@ -4,13 +4,14 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tamis_core::ScoreActivation;
-use tamis_models::{CrossEncoder, CrossEncoderConfig, Truncation};
+use tamis_models::{CrossEncoder, LlmReranker, RerankerModel, Truncation};
 
 use crate::jsonl::lines::{RerankDocument, parse_rerank_line};
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
+use crate::stage_args::LlmArgs;
 
-/// Rerank documents against a query with a cross-encoder.
+/// Rerank documents against a query with a cross-encoder or an LLM reranker.
 ///
 /// Reads JSON Lines, one `{"query": "...", "documents": ["...", ...]}` per line
 /// (documents may also be `{"text": "..."}` objects), and writes one
@@ -22,9 +23,16 @@ use crate::model_args::{ModelArgs, configure_threads};
 /// does). --raw returns the logits instead. Pairs longer than the model's maximum
 /// length are truncated (longest side first by default) and flagged `truncated`.
 ///
-/// Example:
+/// LLM rerankers (a config.json with Qwen3ForCausalLM / Qwen2ForCausalLM) score with
+/// their own prompt: Qwen3-Reranker gives the probability of "yes" (--raw: the logit
+/// difference of "yes" and "no"), mxbai-rerank-v2 the logit difference of "1" and "0".
+/// Their hub ids need no flag; a directory needs --reranker-kind. Only the document is
+/// ever cut, never the prompt.
+///
+/// Examples:
 ///   echo '{"query": "what is a tamis", "documents": ["a drum sieve", "a river"]}' |
 ///     tamis rerank --model cross-encoder/ms-marco-MiniLM-L-6-v2 --top-n 1
+///   tamis rerank --model Qwen/Qwen3-Reranker-0.6B --instruction "Find the recipe" < in.jsonl
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RerankArgs {
@@ -33,6 +41,9 @@ pub struct RerankArgs {
 
     #[command(flatten)]
     io: IoArgs,
+
+    #[command(flatten)]
+    llm: LlmArgs,
 
     /// Return raw logits instead of the model's declared activation.
     #[arg(long)]
@@ -80,39 +91,78 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
         anyhow::bail!("--top-n must be at least 1");
     }
     let lines = read_lines(args.io.input.as_deref(), parse_rerank_line)?;
-    let config = CrossEncoderConfig {
-        runtime: args.model.runtime(),
-        max_length: args.model.max_length,
-        truncation: match args.truncation {
-            TruncationArg::LongestFirst => Truncation::LongestFirst,
-            TruncationArg::OnlySecond => Truncation::OnlySecond,
-        },
-        activation: args.raw.then_some(ScoreActivation::Identity),
-        label: args.label,
+    let mut config = args.llm.config(args.model.runtime(), args.model.max_length);
+    config.cross_encoder.truncation = match args.truncation {
+        TruncationArg::LongestFirst => Truncation::LongestFirst,
+        TruncationArg::OnlySecond => Truncation::OnlySecond,
     };
+    config.cross_encoder.activation = args.raw.then_some(ScoreActivation::Identity);
+    config.cross_encoder.label = args.label;
     let model_dir = args.model.resolve()?;
-    let model = CrossEncoder::load(&model_dir, &config)
-        .with_context(|| format!("loading cross-encoder {}", args.model.model))?;
+    let model = RerankerModel::load(&model_dir, &config)
+        .with_context(|| format!("loading reranker {}", args.model.model))?;
+    args.llm.check_used(&[&model])?;
+    if model.is_llm() && args.label.is_some() {
+        anyhow::bail!(
+            "--label applies to cross-encoders with several labels; LLM rerankers have one score"
+        );
+    }
     let mut output = Output::open(args.io.output.as_deref())?;
     let bar = progress(lines.len(), "queries");
     for (line_index, line) in lines.iter().enumerate() {
         let documents: Vec<&str> = line.documents.iter().map(RerankDocument::text).collect();
-        let ranked = model
-            .rank(&line.query, &documents, args.top_n)
-            .with_context(|| format!("scoring query {} of the input", line_index + 1))?;
-        let multi_label = model.num_labels() > 1;
-        let results = ranked
-            .into_iter()
-            .map(|r| RankedDocument {
-                index: r.index,
-                score: r.score,
-                truncated: r.prediction.truncated,
-                scores: multi_label.then_some(r.prediction.scores),
-            })
-            .collect();
+        let results = match &model {
+            RerankerModel::CrossEncoder(model) => {
+                rank_cross(model, &line.query, &documents, args.top_n)
+            }
+            RerankerModel::Llm { model, instruction } => {
+                rank_llm(model, instruction.as_deref(), &line.query, &documents, args)
+            }
+        }
+        .with_context(|| format!("scoring query {} of the input", line_index + 1))?;
         output.write(&RerankOutput { results })?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     output.finish()
+}
+
+fn rank_cross(
+    model: &CrossEncoder,
+    query: &str,
+    documents: &[&str],
+    top_n: Option<usize>,
+) -> anyhow::Result<Vec<RankedDocument>> {
+    let multi_label = model.num_labels() > 1;
+    Ok(model
+        .rank(query, documents, top_n)?
+        .into_iter()
+        .map(|r| RankedDocument {
+            index: r.index,
+            score: r.score,
+            truncated: r.prediction.truncated,
+            scores: multi_label.then_some(r.prediction.scores),
+        })
+        .collect())
+}
+
+fn rank_llm(
+    model: &LlmReranker,
+    instruction: Option<&str>,
+    query: &str,
+    documents: &[&str],
+    args: &RerankArgs,
+) -> anyhow::Result<Vec<RankedDocument>> {
+    let scored = model.score_passages(query, instruction, documents)?;
+    let scores: Vec<f32> =
+        scored.iter().map(|s| if args.raw { s.logit } else { s.score }).collect();
+    Ok(tamis_core::best_first(&scores, args.top_n)
+        .into_iter()
+        .map(|index| RankedDocument {
+            index,
+            score: scores[index],
+            truncated: scored[index].truncated,
+            scores: None,
+        })
+        .collect())
 }

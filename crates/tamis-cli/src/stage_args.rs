@@ -10,17 +10,21 @@ use tamis_engine::cache::CachedReranker;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
 use tamis_eval::RerankPlan;
-use tamis_models::{CrossEncoder, CrossEncoderConfig, RuntimeConfig};
+use tamis_models::{CrossEncoderConfig, RerankerConfig, RerankerModel, RuntimeConfig};
 
 use crate::model_args::SourceArgs;
 
-/// Stage 2: cross-encoders over stage 1's candidates.
+/// Stage 2: cross-encoders and LLM rerankers over stage 1's candidates.
 #[derive(Debug, Args)]
 pub struct StageArgs {
-    /// Cross-encoder (directory or hub id) that reorders stage 1's candidates; repeat for a
-    /// cascade (a small model first, a larger one on its top).
+    /// Reranker (directory or hub id) that reorders stage 1's candidates: a cross-encoder
+    /// or an LLM reranker (Qwen3-Reranker, mxbai-rerank-v2). Repeat for a cascade (a small
+    /// model first, a larger one on its top).
     #[arg(long = "rerank", visible_alias = "reranker", value_name = "DIR|ID")]
     pub rerankers: Vec<String>,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
 
     /// How a document's chunk scores make its score.
     #[arg(long, value_enum, default_value = "max", value_name = "HOW")]
@@ -100,9 +104,64 @@ pub struct Variant {
     pub patience: Option<usize>,
 }
 
+/// Flags of LLM rerankers, shared by every command that reranks.
+#[derive(Debug, Args)]
+pub struct LlmArgs {
+    /// The prompt template of an LLM reranker loaded from a directory: `qwen3`
+    /// (Qwen3-Reranker) or `mxbai-v2` (mxbai-rerank-v2). Not needed for their hub ids.
+    /// Applies to the LLM stages of a cascade only.
+    #[arg(long, value_enum, env = "TAMIS_RERANKER_KIND", value_name = "KIND")]
+    pub reranker_kind: Option<RerankerKindArg>,
+
+    /// The instruction in an LLM reranker's prompt (Qwen3-Reranker's default: "Given a web
+    /// search query, retrieve relevant passages that answer the query"; mxbai-rerank-v2:
+    /// none). Applies to the LLM stages of a cascade only.
+    #[arg(long, value_name = "TEXT")]
+    pub instruction: Option<String>,
+}
+
+/// `--reranker-kind` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RerankerKindArg {
+    /// Qwen3-Reranker's chat prompt, scored by "yes" against "no".
+    Qwen3,
+    /// mxbai-rerank-v2's prompt, scored by "1" against "0".
+    MxbaiV2,
+}
+
+impl LlmArgs {
+    /// The library's settings for a reranker run with `runtime` and `max_length`.
+    pub fn config(&self, runtime: RuntimeConfig, max_length: Option<usize>) -> RerankerConfig {
+        RerankerConfig {
+            cross_encoder: CrossEncoderConfig { runtime, max_length, ..Default::default() },
+            kind: self.reranker_kind.map(|kind| match kind {
+                RerankerKindArg::Qwen3 => tamis_models::RerankerKind::Qwen3,
+                RerankerKindArg::MxbaiV2 => tamis_models::RerankerKind::MxbaiV2,
+            }),
+            instruction: self.instruction.clone(),
+        }
+    }
+
+    /// An error when LLM flags were given but no LLM reranker was loaded: they would
+    /// change nothing, which the user did not mean.
+    pub fn check_used(&self, models: &[&RerankerModel]) -> anyhow::Result<()> {
+        let given = match (&self.reranker_kind, &self.instruction) {
+            (Some(_), _) => Some("--reranker-kind"),
+            (None, Some(_)) => Some("--instruction"),
+            (None, None) => None,
+        };
+        match given {
+            Some(flag) if !models.iter().any(|m| m.is_llm()) => anyhow::bail!(
+                "{flag} applies to LLM rerankers (Qwen3-Reranker, mxbai-rerank-v2), and no reranker given is one"
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A loaded reranker with a score cache in front: a second look at the same (query,
 /// passage) pair, in a cascade or another evaluation row, costs no model call.
-pub type LoadedReranker = CachedReranker<CrossEncoder>;
+pub type LoadedReranker = CachedReranker<RerankerModel>;
 
 impl StageArgs {
     /// Loads every reranker, in cascade order, each behind a score cache.
@@ -118,19 +177,20 @@ impl StageArgs {
 
     /// Loads every reranker, in cascade order, without a cache (the evaluation harness
     /// keeps its own).
-    pub fn load_models(&self, source: &SourceArgs) -> anyhow::Result<Vec<CrossEncoder>> {
-        self.rerankers
+    pub fn load_models(&self, source: &SourceArgs) -> anyhow::Result<Vec<RerankerModel>> {
+        let runtime = RuntimeConfig { threads: source.threads, ..Default::default() };
+        let config = self.llm.config(runtime, None);
+        let models = self
+            .rerankers
             .iter()
             .map(|spec| {
                 let dir = source.resolve(spec, None)?;
-                let config = CrossEncoderConfig {
-                    runtime: RuntimeConfig { threads: source.threads, ..Default::default() },
-                    ..Default::default()
-                };
-                CrossEncoder::load(&dir, &config)
-                    .with_context(|| format!("loading cross-encoder {spec}"))
+                RerankerModel::load(&dir, &config)
+                    .with_context(|| format!("loading reranker {spec}"))
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.llm.check_used(&models.iter().collect::<Vec<_>>())?;
+        Ok(models)
     }
 
     /// The reranked rows of `tamis eval`: one per entry of `windows`, each followed by a

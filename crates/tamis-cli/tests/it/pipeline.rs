@@ -56,6 +56,33 @@ fn index(work: &Path) -> PathBuf {
 }
 
 #[test]
+fn an_llm_reranker_is_the_last_stage_of_a_cascade() {
+    let work = tempfile::tempdir().unwrap();
+    let index = index(work.path());
+    let dir = index.to_str().unwrap();
+    let (ce, llm) = (model_fixture("bert-ce-1label"), model_fixture("llm/qwen3-reranker-tied"));
+    let search = |extra: &[&str]| {
+        let base =
+            ["search", dir, "statins cholesterol study", "--json", "--mode", "bm25", "-k", "3"];
+        let stages = ["--rerank", &ce, "--rerank", &llm, "--rerank-candidates", "8,4"];
+        json(&[&base[..], &stages[..], &["--reranker-kind", "qwen3"], extra].concat())
+    };
+    let cascade = search(&[]);
+    let results = cascade["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for (i, hit) in results.iter().enumerate() {
+        // The cross-encoder's top 4 went on to the LLM, whose order is final.
+        assert!(hit["reranks"][0]["rank"].as_u64().unwrap() <= 4, "{hit}");
+        assert_eq!(hit["reranks"][1]["rank"], i + 1, "{hit}");
+    }
+    assert!(cascade["timings_ms"][&llm].is_number(), "{cascade}");
+    // The instruction is part of the LLM's prompt, so it changes its scores.
+    let instructed = search(&["--instruction", "Find studies of side effects"]);
+    let score = |r: &serde_json::Value| r["results"][0]["reranks"][1]["score"].as_f64().unwrap();
+    assert!((score(&cascade) - score(&instructed)).abs() > 1e-6, "{cascade} {instructed}");
+}
+
+#[test]
 fn search_with_a_reranker_reports_both_stages() {
     let work = tempfile::tempdir().unwrap();
     let index = index(work.path());

@@ -1,6 +1,6 @@
 //! `tamis rerank` on the real cross-encoder, checked against its reference scores.
 
-use crate::{INPUT, assert_fails_with, json_lines, model_path, tamis};
+use crate::{INPUT, assert_fails_with, json_lines, model_fixture, model_path, tamis};
 
 #[test]
 fn ranks_by_reference_scores_with_top_n() {
@@ -89,4 +89,76 @@ fn bad_rerank_input_is_refused() {
         &[],
     );
     assert_fails_with(&output, INPUT, "--top-n must be at least 1");
+}
+
+/// The tiny Qwen3-Reranker fixture and its reference results (`expected.json`).
+fn qwen3_fixture() -> (String, serde_json::Value) {
+    let dir = model_fixture("llm/qwen3-reranker-tied");
+    let text = fs_err::read_to_string(format!("{dir}/expected.json")).unwrap();
+    (dir, serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn an_llm_reranker_ranks_with_the_reference_scores_and_its_instruction() {
+    let (model, expected) = qwen3_fixture();
+    // The fixture's prompts are at most 160 tokens, as its reference ran them.
+    let args = ["rerank", "-m", &model, "--reranker-kind", "qwen3", "--max-length", "160"];
+    let cases = expected["cases"].as_array().unwrap();
+    let case = cases
+        .iter()
+        .find(|c| c["instruction"].is_string() && c["documents"].as_array().unwrap().len() >= 3)
+        .expect("a case with an instruction and several documents");
+    let input = serde_json::json!({"query": case["query"], "documents": case["documents"]});
+    let instruction = case["instruction"].as_str().unwrap();
+    for raw in [false, true] {
+        let mut args = args.to_vec();
+        args.extend(["--instruction", instruction]);
+        if raw {
+            args.push("--raw");
+        }
+        let lines = json_lines(&tamis(&args, &input.to_string(), &[]));
+        let results = lines[0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), case["documents"].as_array().unwrap().len());
+        let mut previous = f64::INFINITY;
+        for result in results {
+            let index = result["index"].as_u64().unwrap() as usize;
+            let reference = &case["results"][index];
+            let want = reference[if raw { "logit" } else { "score" }].as_f64().unwrap();
+            let score = result["score"].as_f64().unwrap();
+            assert!((score - want).abs() <= 1e-4, "raw {raw}, document {index}: {score} vs {want}");
+            assert_eq!(result["truncated"], reference["truncated"]);
+            assert!(score <= previous, "sorted descending");
+            previous = score;
+        }
+    }
+    // Without the instruction, the default one gives other scores.
+    let lines = json_lines(&tamis(&args, &input.to_string(), &[]));
+    let first = &lines[0]["results"][0];
+    let index = first["index"].as_u64().unwrap() as usize;
+    let with_instruction = case["results"][index]["score"].as_f64().unwrap();
+    assert!((first["score"].as_f64().unwrap() - with_instruction).abs() > 1e-4);
+}
+
+#[test]
+fn llm_reranker_misuse_is_refused_with_the_fix() {
+    let (model, _) = qwen3_fixture();
+    let input = r#"{"query": "q", "documents": ["d"]}"#;
+    // A directory cannot say which template it needs.
+    let output = tamis(&["rerank", "-m", &model], input, &[]);
+    assert_fails_with(&output, INPUT, "--reranker-kind qwen3");
+    let output =
+        tamis(&["rerank", "-m", &model, "--reranker-kind", "qwen3", "--label", "1"], input, &[]);
+    assert_fails_with(&output, INPUT, "--label applies to cross-encoders");
+    // A query that leaves no room for a document is refused, never cut into the prompt.
+    let long = serde_json::json!({"query": "vitamin ".repeat(200), "documents": ["d"]}).to_string();
+    let output = tamis(
+        &["rerank", "-m", &model, "--reranker-kind", "qwen3", "--max-length", "160"],
+        &long,
+        &[],
+    );
+    assert_fails_with(&output, INPUT, "leave no room for a document");
+    // LLM flags on a cross-encoder would change nothing.
+    let cross = model_path("tamis-ce-minilm-l6-nfcorpus");
+    let output = tamis(&["rerank", "-m", &cross, "--instruction", "x"], input, &[]);
+    assert_fails_with(&output, INPUT, "--instruction applies to LLM rerankers");
 }
