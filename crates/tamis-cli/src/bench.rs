@@ -15,10 +15,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tamis_core::ScoreActivation;
 use tamis_kernels::Linear;
-use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, Prompt};
+use tamis_models::{
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, LlmReranker, LlmRerankerConfig,
+    ModelDir, Prompt,
+};
 
 use crate::jsonl::{progress, read_lines};
 use crate::model_args::{ModelArgs, configure_threads};
+use crate::stage_args::LlmArgs;
 
 mod ingest;
 mod train;
@@ -88,6 +92,10 @@ struct GemmArgs {
 /// With --stdio it loads the model, prints {"ready": true, ...}, then answers each
 /// workload line read from standard input with {"logits": [...]} (raw logits of the
 /// ranking label, input order) on one flushed line, until end of input.
+///
+/// LLM rerankers (Qwen3-Reranker, mxbai-rerank-v2) run too: their logit is the
+/// difference of the two answer tokens' logits. Their FLOP rate counts the work of
+/// every whole prompt, as if the query's prefix were not shared.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 struct RerankBenchArgs {
@@ -96,6 +104,14 @@ struct RerankBenchArgs {
 
     #[command(flatten)]
     run: RunArgs,
+
+    #[command(flatten)]
+    llm: LlmArgs,
+
+    /// LLM rerankers: run every document's whole prompt on its own instead of sharing
+    /// the query's prompt prefix (same scores; to measure what sharing saves).
+    #[arg(long)]
+    no_prefix_sharing: bool,
 }
 
 /// Time a bi-encoder over a workload: documents per second and per-block p50/p95.
@@ -242,6 +258,62 @@ fn load_cross_encoder(model: &ModelArgs) -> anyhow::Result<CrossEncoder> {
         .with_context(|| format!("loading cross-encoder {}", model.model))
 }
 
+fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
+    let config = LlmRerankerConfig {
+        runtime: args.model.runtime(),
+        max_length: args.model.max_length,
+        kind: args.llm.config(args.model.runtime(), None).kind,
+        share_prefix: !args.no_prefix_sharing,
+    };
+    let model = LlmReranker::load(dir, &config)
+        .with_context(|| format!("loading LLM reranker {}", args.model.model))?;
+    let instruction = args.llm.instruction.as_deref();
+    let logits = |query: &str, passages: &[&str]| -> anyhow::Result<Vec<f32>> {
+        Ok(model.score_passages(query, instruction, passages)?.iter().map(|s| s.logit).collect())
+    };
+    if args.run.stdio {
+        return serve_stdio(&args.model, |line: RerankLine| {
+            let passages: Vec<&str> = line.passages.iter().map(String::as_str).collect();
+            Ok(json!({ "logits": logits(&line.query, &passages)? }))
+        });
+    }
+    let lines: Vec<RerankLine> = read_workload(&args.run, |line: &RerankLine| {
+        anyhow::ensure!(!line.passages.is_empty(), "query {:?} has no passages", line.query_id);
+        Ok(())
+    })?;
+    let calls: Vec<Vec<(&str, &str)>> = lines
+        .iter()
+        .map(|l| l.passages.iter().map(|p| (l.query.as_str(), p.as_str())).collect())
+        .collect();
+    let lengths: Vec<Vec<usize>> = lines
+        .iter()
+        .map(|l| {
+            let passages: Vec<&str> = l.passages.iter().map(String::as_str).collect();
+            Ok(model
+                .tokenize(&l.query, instruction, &passages)?
+                .iter()
+                .map(|t| t.ids.len())
+                .collect())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let decoder = model.decoder_config();
+    let report = measure(
+        &args.run,
+        &args.model,
+        // Causal attention: a row attends to half the sequence on average.
+        |n| decoder.layer_flops(n, n as f64 / 2.0),
+        model.max_length(),
+        "pairs",
+        &calls,
+        &lengths,
+        |pairs| {
+            let passages: Vec<&str> = pairs.iter().map(|(_, p)| *p).collect();
+            logits(pairs[0].0, &passages).map(|_| ())
+        },
+    )?;
+    print_report(&report, args.run.json)
+}
+
 fn load_bi_encoder(model: &ModelArgs) -> anyhow::Result<BiEncoder> {
     configure_threads(model.source.threads);
     let config = BiEncoderConfig {
@@ -274,6 +346,11 @@ struct Report {
 }
 
 fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
+    configure_threads(args.model.source.threads);
+    let dir = args.model.resolve()?;
+    if tamis_models::is_causal_lm(&dir.path)? {
+        return rerank_llm(args, &dir);
+    }
     let model = load_cross_encoder(&args.model)?;
     let label = model.ranking_label()?;
     if args.run.stdio {

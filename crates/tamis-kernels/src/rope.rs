@@ -46,6 +46,11 @@ impl RopeTable {
         self.theta
     }
 
+    /// The angle per position of each rotated pair: `1 / theta^(2i/head_dim)`.
+    pub fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
+    }
+
     /// How many positions the table covers.
     pub fn positions(&self) -> usize {
         self.cos.len() / (self.head_dim / 2)

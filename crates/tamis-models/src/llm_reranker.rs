@@ -21,7 +21,7 @@ use crate::decoder::{Decoder, DecoderConfig, Group, Tensors, Values};
 use crate::{Error, ModelDir, ModelOrigin, Result, RuntimeConfig, Tokens};
 
 /// How to load an LLM reranker.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LlmRerankerConfig {
     /// Threads and the most token rows per forward pass (`max_batch_tokens`).
     pub runtime: RuntimeConfig,
@@ -32,6 +32,21 @@ pub struct LlmRerankerConfig {
     /// The template; `None` works it out from the hub id (an error for a directory of
     /// unknown origin).
     pub kind: Option<RerankerKind>,
+    /// Compute a query's shared prompt prefix once for all its documents (the default);
+    /// off, every document's whole prompt runs on its own. Same scores either way: off
+    /// only to measure what sharing saves.
+    pub share_prefix: bool,
+}
+
+impl Default for LlmRerankerConfig {
+    fn default() -> Self {
+        LlmRerankerConfig {
+            runtime: RuntimeConfig::default(),
+            max_length: None,
+            kind: None,
+            share_prefix: true,
+        }
+    }
 }
 
 /// A decoder reranker loaded for scoring.
@@ -43,6 +58,7 @@ pub struct LlmReranker {
     /// The output head's rows for the relevant and not relevant answers.
     head: (Vec<f32>, Vec<f32>),
     max_batch_tokens: usize,
+    share_prefix: bool,
 }
 
 /// One document's score parts, for tests and reports.
@@ -133,6 +149,7 @@ impl LlmReranker {
             template,
             head,
             max_batch_tokens: config.runtime.max_batch_tokens,
+            share_prefix: config.share_prefix,
         })
     }
 
@@ -245,24 +262,40 @@ impl LlmReranker {
     /// at most `max_batch_tokens` rows (the prefix again in each; one document per pass
     /// at least).
     fn prompt_logits(&self, prompt: &Prompt) -> Vec<AnswerLogits> {
-        let mut logits = Vec::with_capacity(prompt.documents.len());
-        let mut rest = &prompt.documents[..];
+        if !self.share_prefix {
+            // Each document's whole prompt as a sequence of its own.
+            let whole: Vec<Vec<u32>> = prompt
+                .documents
+                .iter()
+                .map(|d| prompt.prefix.iter().chain(&d.ids).copied().collect())
+                .collect();
+            return whole
+                .iter()
+                .flat_map(|ids| self.group_logits(&[], std::slice::from_ref(ids)))
+                .collect();
+        }
+        let documents: Vec<Vec<u32>> = prompt.documents.iter().map(|d| d.ids.clone()).collect();
+        self.group_logits(&prompt.prefix, &documents)
+    }
+
+    /// The answer logits of `documents` behind `prefix`, in passes of at most
+    /// `max_batch_tokens` rows.
+    fn group_logits(&self, prefix: &[u32], documents: &[Vec<u32>]) -> Vec<AnswerLogits> {
+        let mut logits = Vec::with_capacity(documents.len());
+        let mut rest = documents;
         while !rest.is_empty() {
-            let mut rows = prompt.prefix.len();
+            let mut rows = prefix.len();
             let fit = rest
                 .iter()
                 .take_while(|d| {
-                    rows += d.ids.len();
+                    rows += d.len();
                     rows <= self.max_batch_tokens
                 })
                 .count()
                 .max(1);
             let (pass, tail) = rest.split_at(fit);
             rest = tail;
-            let group = Group {
-                prefix: &prompt.prefix,
-                documents: pass.iter().map(|d| &d.ids[..]).collect(),
-            };
+            let group = Group { prefix, documents: pass.iter().map(Vec::as_slice).collect() };
             let states = self.decoder.last_states(&[group]);
             logits.extend(states.chunks_exact(self.head.0.len()).map(|state| AnswerLogits {
                 relevant: dot(state, &self.head.0),

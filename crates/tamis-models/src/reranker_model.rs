@@ -48,6 +48,7 @@ impl RerankerModel {
             runtime: config.cross_encoder.runtime,
             max_length: config.cross_encoder.max_length,
             kind: config.kind,
+            ..Default::default()
         };
         let model = LlmReranker::load(dir, &llm)?;
         Ok(RerankerModel::Llm { model: Box::new(model), instruction: config.instruction.clone() })

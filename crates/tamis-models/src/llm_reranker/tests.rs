@@ -17,10 +17,21 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn load(name: &str, kind: RerankerKind, max_batch_tokens: usize) -> LlmReranker {
+    load_with(name, kind, max_batch_tokens, true)
+}
+
+fn load_with(
+    name: &str,
+    kind: RerankerKind,
+    max_batch_tokens: usize,
+    share_prefix: bool,
+) -> LlmReranker {
     let config = LlmRerankerConfig {
+        share_prefix,
         runtime: RuntimeConfig { threads: Some(2), max_batch_tokens, ..Default::default() },
         max_length: Some(200),
         kind: Some(kind),
+        ..Default::default()
     };
     LlmReranker::load(&ModelDir { path: fixture(name), origin: ModelOrigin::Local }, &config)
         .unwrap()
@@ -43,10 +54,8 @@ fn reference(model: &LlmReranker, name: &str) -> Vec<(f32, f32)> {
         true => "model.embed_tokens.weight",
         false => "lm_head.weight",
     };
-    let table = Tensors::load(&fixture(name))
-        .unwrap()
-        .take(head, &[config.vocab_size, hidden])
-        .unwrap();
+    let table =
+        Tensors::load(&fixture(name)).unwrap().take(head, &[config.vocab_size, hidden]).unwrap();
     let (relevant, not_relevant) = model.template.answers;
     model
         .tokenize(QUERY, None, &DOCUMENTS)
@@ -73,8 +82,10 @@ fn reference(model: &LlmReranker, name: &str) -> Vec<(f32, f32)> {
 fn check(name: &str, kind: RerankerKind) {
     let model = load(name, kind, 100_000);
     let want = reference(&model, name);
-    for max_batch_tokens in [1, 120, 100_000] {
-        let model = load(name, kind, max_batch_tokens);
+    for (max_batch_tokens, share_prefix) in
+        [(1, true), (120, true), (100_000, true), (100_000, false)]
+    {
+        let model = load_with(name, kind, max_batch_tokens, share_prefix);
         let got = model.answer_logits(QUERY, None, &DOCUMENTS).unwrap();
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert!(

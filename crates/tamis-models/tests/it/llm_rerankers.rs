@@ -68,6 +68,7 @@ fn config(
         runtime: RuntimeConfig { threads: Some(2), max_batch_tokens, ..Default::default() },
         max_length,
         kind: Some(kind),
+        ..Default::default()
     }
 }
 
