@@ -31,7 +31,6 @@ fn load_with(
         runtime: RuntimeConfig { threads: Some(2), max_batch_tokens, ..Default::default() },
         max_length: Some(200),
         kind: Some(kind),
-        ..Default::default()
     };
     LlmReranker::load(&ModelDir { path: fixture(name), origin: ModelOrigin::Local }, &config)
         .unwrap()
