@@ -15,7 +15,7 @@ use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
 use tokenizers::Tokenizer;
 
 pub use template::RerankerKind;
-use template::{Prompt, Template};
+use template::{DocumentRows, Prompt, Template};
 
 use crate::decoder::{Decoder, DecoderConfig, Group, Tensors, Values};
 use crate::{Error, ModelDir, ModelOrigin, Result, RuntimeConfig, Tokens};
@@ -219,6 +219,17 @@ impl LlmReranker {
             .collect())
     }
 
+    /// Tokenizes the prompts of `passages` for [`LlmReranker::score_prepared`]: a server
+    /// tokenizes on its request threads and runs several queries in one pass.
+    pub fn prepare(
+        &self,
+        query: &str,
+        instruction: Option<&str>,
+        passages: &[&str],
+    ) -> Result<LlmPrompt> {
+        Ok(LlmPrompt(self.template.prompt(query, instruction, passages)?))
+    }
+
     /// The logits of the two answers for each passage, in input order.
     pub fn answer_logits(
         &self,
@@ -226,7 +237,8 @@ impl LlmReranker {
         instruction: Option<&str>,
         passages: &[&str],
     ) -> Result<Vec<AnswerLogits>> {
-        Ok(self.prompt_logits(&self.template.prompt(query, instruction, passages)?))
+        let prompt = self.template.prompt(query, instruction, passages)?;
+        Ok(self.logits(&[&prompt]).remove(0))
     }
 
     /// Scores each passage against `query`, in input order, with `instruction` (the
@@ -237,72 +249,138 @@ impl LlmReranker {
         instruction: Option<&str>,
         passages: &[&str],
     ) -> Result<Vec<PairScore>> {
-        let prompt = self.template.prompt(query, instruction, passages)?;
-        let logits = self.prompt_logits(&prompt);
+        Ok(self.score_prepared(&[self.prepare(query, instruction, passages)?]).remove(0))
+    }
+
+    /// Scores prepared prompts, one list per prompt in its passages' order; prompts are
+    /// packed into as few forward passes as `max_batch_tokens` allows.
+    pub fn score_prepared(&self, prompts: &[LlmPrompt]) -> Vec<Vec<PairScore>> {
+        let inner: Vec<&Prompt> = prompts.iter().map(|p| &p.0).collect();
         let activation = self.activation();
-        Ok(prompt
-            .documents
+        inner
             .iter()
-            .zip(logits)
-            .map(|(document, l)| {
-                let logit = l.relevant - l.not_relevant;
-                let mut score = [logit];
-                activation.apply(&mut score);
-                PairScore {
-                    score: score[0],
-                    logit,
-                    truncated: document.dropped_tokens > 0,
-                    dropped_tokens: document.dropped_tokens,
-                }
+            .zip(self.logits(&inner))
+            .map(|(prompt, logits)| {
+                prompt
+                    .documents
+                    .iter()
+                    .zip(logits)
+                    .map(|(document, l)| {
+                        let logit = l.relevant - l.not_relevant;
+                        let mut score = [logit];
+                        activation.apply(&mut score);
+                        PairScore {
+                            score: score[0],
+                            logit,
+                            truncated: document.dropped_tokens > 0,
+                            dropped_tokens: document.dropped_tokens,
+                        }
+                    })
+                    .collect()
             })
-            .collect())
+            .collect()
     }
 
-    /// The answer logits of every document of `prompt`, in order, computed in passes of
-    /// at most `max_batch_tokens` rows (the prefix again in each; one document per pass
-    /// at least).
-    fn prompt_logits(&self, prompt: &Prompt) -> Vec<AnswerLogits> {
-        if !self.share_prefix {
-            // Each document's whole prompt as a sequence of its own.
-            let whole: Vec<Vec<u32>> = prompt
-                .documents
-                .iter()
-                .map(|d| prompt.prefix.iter().chain(&d.ids).copied().collect())
-                .collect();
-            return whole
-                .iter()
-                .flat_map(|ids| self.group_logits(&[], std::slice::from_ref(ids)))
-                .collect();
+    /// The answer logits of every document of every prompt, in order.
+    ///
+    /// Documents are packed into passes of at most `max_batch_tokens` rows, in order:
+    /// a prompt's documents in one pass share one copy of its prefix, a prompt split
+    /// over two passes has its prefix in each, and a pass holds at least one document.
+    fn logits(&self, prompts: &[&Prompt]) -> Vec<Vec<AnswerLogits>> {
+        // Without sharing, each document's whole prompt is a prompt of its own.
+        let unshared: Vec<Prompt>;
+        let units: Vec<&Prompt> = match self.share_prefix {
+            true => prompts.to_vec(),
+            false => {
+                unshared = prompts
+                    .iter()
+                    .flat_map(|p| {
+                        p.documents.iter().map(|d| Prompt {
+                            prefix: Vec::new(),
+                            documents: vec![DocumentRows {
+                                ids: p.prefix.iter().chain(&d.ids).copied().collect(),
+                                dropped_tokens: d.dropped_tokens,
+                            }],
+                        })
+                    })
+                    .collect();
+                unshared.iter().collect()
+            }
+        };
+        // Passes: lists of (unit, documents of it), filled greedily in order.
+        let mut passes: Vec<Vec<(usize, std::ops::Range<usize>)>> = Vec::new();
+        let mut pass: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        let mut rows = 0;
+        for (u, unit) in units.iter().enumerate() {
+            for (d, document) in unit.documents.iter().enumerate() {
+                let continues = pass.last().is_some_and(|(last, _)| *last == u);
+                let mut cost = document.ids.len() + if continues { 0 } else { unit.prefix.len() };
+                if !pass.is_empty() && rows + cost > self.max_batch_tokens {
+                    passes.push(std::mem::take(&mut pass));
+                    // A new pass carries the prefix again.
+                    (rows, cost) = (0, document.ids.len() + unit.prefix.len());
+                }
+                match pass.last_mut() {
+                    Some((last, range)) if *last == u => range.end = d + 1,
+                    _ => pass.push((u, d..d + 1)),
+                }
+                rows += cost;
+            }
         }
-        let documents: Vec<Vec<u32>> = prompt.documents.iter().map(|d| d.ids.clone()).collect();
-        self.group_logits(&prompt.prefix, &documents)
-    }
-
-    /// The answer logits of `documents` behind `prefix`, in passes of at most
-    /// `max_batch_tokens` rows.
-    fn group_logits(&self, prefix: &[u32], documents: &[Vec<u32>]) -> Vec<AnswerLogits> {
-        let mut logits = Vec::with_capacity(documents.len());
-        let mut rest = documents;
-        while !rest.is_empty() {
-            let mut rows = prefix.len();
-            let fit = rest
+        if !pass.is_empty() {
+            passes.push(pass);
+        }
+        let mut logits: Vec<Vec<AnswerLogits>> =
+            units.iter().map(|u| Vec::with_capacity(u.documents.len())).collect();
+        for pass in passes {
+            let groups: Vec<Group<'_>> = pass
                 .iter()
-                .take_while(|d| {
-                    rows += d.len();
-                    rows <= self.max_batch_tokens
+                .map(|(u, range)| Group {
+                    prefix: &units[*u].prefix,
+                    documents: units[*u].documents[range.clone()]
+                        .iter()
+                        .map(|d| &d.ids[..])
+                        .collect(),
                 })
-                .count()
-                .max(1);
-            let (pass, tail) = rest.split_at(fit);
-            rest = tail;
-            let group = Group { prefix, documents: pass.iter().map(Vec::as_slice).collect() };
-            let states = self.decoder.last_states(&[group]);
-            logits.extend(states.chunks_exact(self.head.0.len()).map(|state| AnswerLogits {
-                relevant: dot(state, &self.head.0),
-                not_relevant: dot(state, &self.head.1),
-            }));
+                .collect();
+            let states = self.decoder.last_states(&groups);
+            let mut states = states.chunks_exact(self.head.0.len());
+            for (u, range) in &pass {
+                for state in states.by_ref().take(range.len()) {
+                    logits[*u].push(AnswerLogits {
+                        relevant: dot(state, &self.head.0),
+                        not_relevant: dot(state, &self.head.1),
+                    });
+                }
+            }
         }
-        logits
+        if self.share_prefix {
+            return logits;
+        }
+        // Back from one unit per document to one list per prompt.
+        let mut units = logits.into_iter().flatten();
+        prompts.iter().map(|p| units.by_ref().take(p.documents.len()).collect()).collect()
+    }
+}
+
+/// A query's prompts, tokenized by [`LlmReranker::prepare`].
+#[derive(Debug, Clone)]
+pub struct LlmPrompt(Prompt);
+
+impl LlmPrompt {
+    /// Token rows its forward pass computes: the shared prefix once, then each document's.
+    pub fn rows(&self) -> usize {
+        self.0.prefix.len() + self.0.documents.iter().map(|d| d.ids.len()).sum::<usize>()
+    }
+
+    /// Documents it holds.
+    pub fn documents(&self) -> usize {
+        self.0.documents.len()
+    }
+
+    /// The most rows of one document's whole prompt (prefix included).
+    pub fn longest(&self) -> usize {
+        self.0.prefix.len() + self.0.documents.iter().map(|d| d.ids.len()).max().unwrap_or(0)
     }
 }
 

@@ -92,6 +92,19 @@ fn check(name: &str, kind: RerankerKind) {
                 "{name}, max_batch_tokens {max_batch_tokens}, document {i}: {g:?} vs {w:?}"
             );
         }
+        // Several queries in one pass score as each alone.
+        let prompts = [
+            model.prepare(QUERY, None, &DOCUMENTS).unwrap(),
+            model.prepare("statin side effects", Some("Find trials"), &DOCUMENTS[1..3]).unwrap(),
+        ];
+        let together = model.score_prepared(&prompts);
+        for (prompt, scores) in prompts.iter().zip(&together) {
+            let alone = model.score_prepared(std::slice::from_ref(prompt)).remove(0);
+            assert_eq!(alone.len(), scores.len());
+            for (a, t) in alone.iter().zip(scores) {
+                assert!((a.logit - t.logit).abs() < 1e-5, "{name}: {a:?} vs {t:?}");
+            }
+        }
         // The order of documents in a pass changes nothing either.
         let reversed: Vec<&str> = DOCUMENTS.iter().rev().copied().collect();
         let got_reversed = model.answer_logits(QUERY, None, &reversed).unwrap();
