@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use tamis_models::{BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, RuntimeConfig};
+use tamis_models::{BiEncoder, BiEncoderConfig, RerankerModel, RuntimeConfig};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
 use crate::filter_args::FilterLimitArgs;
 use crate::location::open_catalog;
 use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::stage_args::LlmArgs;
 
 /// Serve rerank, embeddings and search over HTTP.
 ///
@@ -31,11 +32,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     model: EngineModelArgs,
 
-    /// Cross-encoder to serve, as DIR|ID or NAME=DIR|ID (repeatable; the first is the
-    /// default). Clients pick one by NAME in `model` (default name: the directory's name or
-    /// the hub id).
+    /// Reranker to serve, as DIR|ID or NAME=DIR|ID (repeatable; the first is the
+    /// default): a cross-encoder or an LLM reranker (Qwen3-Reranker, mxbai-rerank-v2).
+    /// Clients pick one by NAME in `model` (default name: the directory's name or the hub
+    /// id), and may send an `instruction` to an LLM reranker.
     #[arg(long = "reranker", visible_alias = "rerank", value_name = "[NAME=]DIR|ID")]
     rerankers: Vec<String>,
+
+    #[command(flatten)]
+    llm: LlmArgs,
 
     /// Directory of the search service's collections (created if missing); without it only
     /// rerank and embeddings are served.
@@ -183,6 +188,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut rerankers = Vec::new();
+    let mut loaded = Vec::new();
     for spec in &args.rerankers {
         let (name, target) = split_name(spec);
         anyhow::ensure!(
@@ -190,11 +196,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             "two rerankers are named {name}: name them with NAME=DIR"
         );
         let dir = source.resolve(target, None)?;
-        let model_config = CrossEncoderConfig { runtime, ..Default::default() };
-        let model = CrossEncoder::load(&dir, &model_config)
-            .with_context(|| format!("loading cross-encoder {target}"))?;
+        let model = RerankerModel::load(&dir, &args.llm.config(runtime, None))
+            .with_context(|| format!("loading reranker {target}"))?;
+        loaded.push(model.is_llm());
         rerankers.push(RerankModel::new(name, model, batch, metrics.clone())?);
     }
+    args.llm.check_any_llm(&loaded)?;
     // Collections created through the server embed with its bi-encoder: unit-length
     // vectors let pgvector use inner product.
     let normalized = embedder.as_ref().is_some_and(|e| e.model().normalizes());

@@ -145,13 +145,18 @@ impl LlmArgs {
     /// An error when LLM flags were given but no LLM reranker was loaded: they would
     /// change nothing, which the user did not mean.
     pub fn check_used(&self, models: &[&RerankerModel]) -> anyhow::Result<()> {
+        self.check_any_llm(&models.iter().map(|m| m.is_llm()).collect::<Vec<_>>())
+    }
+
+    /// [`LlmArgs::check_used`] given which of the loaded rerankers are LLMs.
+    pub fn check_any_llm(&self, is_llm: &[bool]) -> anyhow::Result<()> {
         let given = match (&self.reranker_kind, &self.instruction) {
             (Some(_), _) => Some("--reranker-kind"),
             (None, Some(_)) => Some("--instruction"),
             (None, None) => None,
         };
         match given {
-            Some(flag) if !models.iter().any(|m| m.is_llm()) => anyhow::bail!(
+            Some(flag) if !is_llm.contains(&true) => anyhow::bail!(
                 "{flag} applies to LLM rerankers (Qwen3-Reranker, mxbai-rerank-v2), and no reranker given is one"
             ),
             _ => Ok(()),

@@ -219,6 +219,14 @@ impl LlmReranker {
             .collect())
     }
 
+    /// Byte ranges of the first `n` tokens of `text` (all when it has fewer), as the
+    /// model's tokenizer cuts it.
+    pub fn first_token_offsets(&self, text: &str, n: usize) -> Result<Vec<(usize, usize)>> {
+        let mut offsets = self.template.offsets(text)?;
+        offsets.truncate(n);
+        Ok(offsets)
+    }
+
     /// Tokenizes the prompts of `passages` for [`LlmReranker::score_prepared`]: a server
     /// tokenizes on its request threads and runs several queries in one pass.
     pub fn prepare(
@@ -378,9 +386,14 @@ impl LlmPrompt {
         self.0.documents.len()
     }
 
-    /// The most rows of one document's whole prompt (prefix included).
-    pub fn longest(&self) -> usize {
-        self.0.prefix.len() + self.0.documents.iter().map(|d| d.ids.len()).max().unwrap_or(0)
+    /// Each document's whole prompt length in tokens (prefix included), in order.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.0.documents.iter().map(|d| self.0.prefix.len() + d.ids.len()).collect()
+    }
+
+    /// Tokens cut from each document (and, for mxbai-rerank-v2, from the query) to fit.
+    pub fn dropped_tokens(&self) -> Vec<usize> {
+        self.0.documents.iter().map(|d| d.dropped_tokens).collect()
     }
 }
 

@@ -85,3 +85,9 @@ impl Reranker for RerankerModel {
         }
     }
 }
+
+impl From<CrossEncoder> for RerankerModel {
+    fn from(model: CrossEncoder) -> Self {
+        RerankerModel::CrossEncoder(Box::new(model))
+    }
+}

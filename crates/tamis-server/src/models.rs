@@ -8,8 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tamis_core::{Embedder, PairScore, Reranker, ScoreContract, TextRole, Tokenize};
-use tamis_models::{BiEncoder, CrossEncoder, EncoderInput, Prediction, Prompt, Tokens};
+use tamis_core::{
+    Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, Tokenize,
+};
+use tamis_models::{
+    BiEncoder, CrossEncoder, EncoderInput, LlmPrompt, LlmReranker, Prediction, Prompt,
+    RerankerKind, RerankerModel, Tokens,
+};
 
 use crate::batcher::{BatchLimits, BatchModel, Batcher, Done, Priority};
 use crate::error::{ApiError, Error};
@@ -82,14 +87,34 @@ impl BatchModel for CrossForward {
     }
 }
 
-/// A served cross-encoder.
+struct LlmForward(Arc<LlmReranker>);
+
+impl BatchModel for LlmForward {
+    type Input = LlmPrompt;
+    type Output = Vec<PairScore>;
+
+    fn tokens(input: &LlmPrompt) -> usize {
+        input.rows()
+    }
+
+    fn forward(&self, inputs: &[LlmPrompt]) -> Result<Vec<Vec<PairScore>>, ApiError> {
+        Ok(self.0.score_prepared(inputs))
+    }
+}
+
+/// A served reranker: a cross-encoder, or an LLM reranker whose batching unit is one
+/// query's prompts (so the query's prefix is computed once for all its documents).
 #[derive(Debug)]
 pub struct RerankModel {
     /// The name clients use (`model` fields, `/info`).
     pub name: String,
-    model: Arc<CrossEncoder>,
-    label: usize,
-    batcher: Batcher<CrossForward>,
+    scorer: Scorer,
+}
+
+#[derive(Debug)]
+enum Scorer {
+    Cross { model: Arc<CrossEncoder>, label: usize, batcher: Batcher<CrossForward> },
+    Llm { model: Arc<LlmReranker>, instruction: Option<String>, batcher: Batcher<LlmForward> },
 }
 
 /// The outcome for one (query, text) pair.
@@ -115,10 +140,22 @@ impl RerankModel {
     /// Starts the model thread of `model`, served as `name`.
     pub fn new(
         name: String,
-        model: CrossEncoder,
+        model: RerankerModel,
         limits: BatchLimits,
         metrics: Arc<Metrics>,
     ) -> crate::Result<RerankModel> {
+        let model = match model {
+            RerankerModel::Llm { model, instruction } => {
+                let model: Arc<LlmReranker> = Arc::from(model);
+                let forward = Arc::new(LlmForward(model.clone()));
+                let batcher = Batcher::spawn(&name, forward, limits, metrics)?;
+                return Ok(RerankModel {
+                    name,
+                    scorer: Scorer::Llm { model, instruction, batcher },
+                });
+            }
+            RerankerModel::CrossEncoder(model) => *model,
+        };
         let label = model.ranking_label().map_err(|source| Error::Startup {
             context: format!("cross-encoder {name}"),
             kind: source.kind(),
@@ -151,71 +188,128 @@ impl RerankModel {
         let model = Arc::new(model);
         let forward = CrossForward { model: model.clone(), panic_on_token };
         let batcher = Batcher::spawn(&name, Arc::new(forward), limits, metrics)?;
-        Ok(RerankModel { name, model, label, batcher })
+        Ok(RerankModel { name, scorer: Scorer::Cross { model, label, batcher } })
     }
 
     /// Whether its model thread can answer (see `batcher::Health::can_serve`).
     pub fn can_serve(&self) -> bool {
-        self.batcher.health().can_serve()
+        match &self.scorer {
+            Scorer::Cross { batcher, .. } => batcher.health().can_serve(),
+            Scorer::Llm { batcher, .. } => batcher.health().can_serve(),
+        }
     }
 
-    /// The loaded model.
-    pub fn model(&self) -> &CrossEncoder {
-        &self.model
+    /// Most tokens in one input.
+    pub fn max_length(&self) -> usize {
+        match &self.scorer {
+            Scorer::Cross { model, .. } => model.max_length(),
+            Scorer::Llm { model, .. } => model.max_length(),
+        }
+    }
+
+    /// Logits per pair (1 for LLM rerankers).
+    pub fn labels(&self) -> usize {
+        match &self.scorer {
+            Scorer::Cross { model, .. } => model.num_labels(),
+            Scorer::Llm { .. } => 1,
+        }
+    }
+
+    /// The activation that makes scores from logits.
+    pub fn activation(&self) -> ScoreActivation {
+        match &self.scorer {
+            Scorer::Cross { model, .. } => model.activation(),
+            Scorer::Llm { model, .. } => model.activation(),
+        }
+    }
+
+    /// The LLM reranker's template (`None` for a cross-encoder).
+    pub fn llm_kind(&self) -> Option<RerankerKind> {
+        match &self.scorer {
+            Scorer::Cross { .. } => None,
+            Scorer::Llm { model, .. } => Some(model.kind()),
+        }
     }
 
     /// Scores `texts` against `query`, in input order. With `truncate` false a pair longer
-    /// than the model's limit is an error instead of being cut.
+    /// than the model's limit is an error instead of being cut. `instruction` replaces an
+    /// LLM reranker's configured one; a cross-encoder takes none.
     pub async fn score(
         &self,
         query: String,
         texts: Vec<String>,
         truncate: bool,
+        instruction: Option<String>,
     ) -> Result<Timed<Vec<PairOutput>>, ApiError> {
-        let model = self.model.clone();
-        let inputs = blocking(move || {
-            let pairs: Vec<(&str, &str)> =
-                texts.iter().map(|t| (query.as_str(), t.as_str())).collect();
-            Ok(model.tokenize(&pairs)?)
-        })
-        .await?;
-        if !truncate && let Some(idx) = inputs.iter().position(|t| t.truncated) {
-            return Err(ApiError::validation(format!(
+        let too_long = |idx: usize| {
+            ApiError::validation(format!(
                 "text {idx} with the query is longer than the model's {} tokens; send \
                      \"truncate\": true to cut it",
-                self.model.max_length()
-            )));
-        }
-        let lengths: Vec<usize> = inputs.iter().map(|t| t.ids.len()).collect();
-        let done = self.batcher.run(inputs).await?;
-        let outputs = done
-            .outputs
-            .iter()
-            .zip(lengths)
-            .map(|(prediction, tokens)| self.output(prediction, tokens))
-            .collect();
-        Ok(Timed::from_done(&done, outputs))
-    }
-
-    fn output(&self, prediction: &Prediction, tokens: usize) -> PairOutput {
-        let logit = prediction.logits[self.label];
-        let score = prediction.scores[self.label];
-        let relevance =
-            ScoreContract { activation: self.model.activation() }.relevance(logit, score);
-        PairOutput {
-            logit,
-            score,
-            relevance,
-            truncated: prediction.truncated,
-            dropped_tokens: prediction.dropped_tokens,
-            tokens,
+                self.max_length()
+            ))
+        };
+        let contract = ScoreContract { activation: self.activation() };
+        match &self.scorer {
+            Scorer::Cross { model, label, batcher } => {
+                if instruction.is_some() {
+                    return Err(ApiError::validation(format!(
+                        "`instruction` applies to LLM rerankers; {} is a cross-encoder",
+                        self.name
+                    )));
+                }
+                let model = model.clone();
+                let inputs = blocking(move || {
+                    let pairs: Vec<(&str, &str)> =
+                        texts.iter().map(|t| (query.as_str(), t.as_str())).collect();
+                    Ok(model.tokenize(&pairs)?)
+                })
+                .await?;
+                if !truncate && let Some(idx) = inputs.iter().position(|t| t.truncated) {
+                    return Err(too_long(idx));
+                }
+                let lengths: Vec<usize> = inputs.iter().map(|t| t.ids.len()).collect();
+                let done = batcher.run(inputs).await?;
+                let outputs = done
+                    .outputs
+                    .iter()
+                    .zip(lengths)
+                    .map(|(p, tokens)| output(&contract, p.pair_score(*label), tokens))
+                    .collect();
+                Ok(Timed::from_done(&done, outputs))
+            }
+            Scorer::Llm { model, instruction: configured, batcher } => {
+                let model = model.clone();
+                let instruction = instruction.or_else(|| configured.clone());
+                let prompt = blocking(move || {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    Ok(model.prepare(&query, instruction.as_deref(), &texts)?)
+                })
+                .await?;
+                if !truncate && let Some(idx) = prompt.dropped_tokens().iter().position(|d| *d > 0)
+                {
+                    return Err(too_long(idx));
+                }
+                let lengths = prompt.lengths();
+                let mut done = batcher.run(vec![prompt]).await?;
+                let scores = done.outputs.pop().unwrap_or_default();
+                let outputs = scores
+                    .into_iter()
+                    .zip(lengths)
+                    .map(|(score, tokens)| output(&contract, score, tokens))
+                    .collect();
+                Ok(Timed::from_done(&done, outputs))
+            }
         }
     }
 
     /// `text` cut after its first `max_tokens` tokens (Cohere's `max_tokens_per_doc`).
     /// Tokenizes only about `max_tokens` tokens' worth of the text.
     pub fn cut_to_tokens<'t>(&self, text: &'t str, max_tokens: usize) -> Result<&'t str, ApiError> {
-        let offsets = self.model.first_token_offsets(text, max_tokens.saturating_add(1))?;
+        let n = max_tokens.saturating_add(1);
+        let offsets = match &self.scorer {
+            Scorer::Cross { model, .. } => model.first_token_offsets(text, n)?,
+            Scorer::Llm { model, .. } => model.first_token_offsets(text, n)?,
+        };
         Ok(match offsets.get(max_tokens) {
             // A tokenizer's offset need not be a char boundary (a byte-level token inside a
             // character): cut before that character rather than panic.
@@ -225,18 +319,41 @@ impl RerankModel {
     }
 }
 
+fn output(contract: &ScoreContract, score: PairScore, tokens: usize) -> PairOutput {
+    PairOutput {
+        logit: score.logit,
+        score: score.score,
+        relevance: contract.relevance(score.logit, score.score),
+        truncated: score.truncated,
+        dropped_tokens: score.dropped_tokens,
+        tokens,
+    }
+}
+
 impl Reranker for RerankModel {
     fn score_contract(&self) -> ScoreContract {
-        ScoreContract { activation: self.model.activation() }
+        ScoreContract { activation: self.activation() }
     }
 
     /// Called by the engine's pipeline on a blocking thread: tokenizes here, waits for the
     /// model thread.
     fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
-        let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
-        let inputs = self.model.tokenize(&pairs)?;
-        let done = self.batcher.run_blocking(inputs, Priority::Interactive).map_err(model_error)?;
-        Ok(done.outputs.iter().map(|p| p.pair_score(self.label)).collect())
+        match &self.scorer {
+            Scorer::Cross { model, label, batcher } => {
+                let pairs: Vec<(&str, &str)> = passages.iter().map(|p| (query, *p)).collect();
+                let inputs = model.tokenize(&pairs)?;
+                let done =
+                    batcher.run_blocking(inputs, Priority::Interactive).map_err(model_error)?;
+                Ok(done.outputs.iter().map(|p| p.pair_score(*label)).collect())
+            }
+            Scorer::Llm { model, instruction, batcher } => {
+                let prompt = model.prepare(query, instruction.as_deref(), passages)?;
+                let mut done = batcher
+                    .run_blocking(vec![prompt], Priority::Interactive)
+                    .map_err(model_error)?;
+                Ok(done.outputs.pop().unwrap_or_default())
+            }
+        }
     }
 }
 

@@ -194,6 +194,14 @@ impl Template {
             .map_err(|e| Error::Tokenizer { path: self.path.clone(), message: e.to_string() })
     }
 
+    /// The byte ranges of `text`'s tokens.
+    pub(crate) fn offsets(&self, text: &str) -> Result<Vec<(usize, usize)>> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.get_offsets().to_vec())
+            .map_err(|e| Error::Tokenizer { path: self.path.clone(), message: e.to_string() })
+    }
+
     /// The id of `word`, which must be one token (the score reads its logit).
     fn single_token(&self, word: &str) -> Result<u32> {
         match self.encode(word)?[..] {

@@ -72,12 +72,12 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
         .rerankers
         .iter()
         .map(|r| {
-            let model = r.model();
             json!({
                 "name": r.name,
-                "max_tokens": model.max_length(),
-                "labels": model.num_labels(),
-                "activation": model.activation(),
+                "max_tokens": r.max_length(),
+                "labels": r.labels(),
+                "activation": r.activation(),
+                "llm_template": r.llm_kind().map(|kind| kind.name()),
             })
         })
         .collect();

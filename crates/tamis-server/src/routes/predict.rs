@@ -95,7 +95,7 @@ pub async fn predict(
     let mut queue_time = std::time::Duration::ZERO;
     let mut inference_time = std::time::Duration::ZERO;
     for [query, passage] in pairs {
-        let timed = model.score(query, vec![passage], truncate).await?;
+        let timed = model.score(query, vec![passage], truncate, None).await?;
         queue_time += timed.queue_time;
         inference_time += timed.inference_time;
         let output = timed.value[0];

@@ -82,6 +82,10 @@ pub struct RerankRequest {
     /// Cohere / Jina: the reranker's name (default: the server's first).
     #[serde(default)]
     pub model: Option<String>,
+    /// LLM rerankers (tamis' extension): the instruction in the prompt, replacing the
+    /// server's (a 422 for a cross-encoder).
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// One TEI result.
@@ -119,6 +123,10 @@ pub struct CohereRerankRequest {
     #[serde(default)]
     #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<usize>,
+    /// LLM rerankers (tamis' extension): the instruction in the prompt, replacing the
+    /// server's (a 422 for a cross-encoder).
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// `POST /v2/rerank`: Cohere v2.
@@ -143,6 +151,10 @@ pub struct CohereV2RerankRequest {
     /// Echo each document as `{text}` (default false).
     #[serde(default)]
     pub return_documents: Option<bool>,
+    /// LLM rerankers (tamis' extension): the instruction in the prompt, replacing the
+    /// server's (a 422 for a cross-encoder).
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// A Cohere / Jina result.
@@ -196,6 +208,7 @@ struct Ranking {
     truncate: bool,
     top_n: Option<usize>,
     max_tokens_per_doc: Option<usize>,
+    instruction: Option<String>,
 }
 
 impl Ranking {
@@ -208,6 +221,9 @@ impl Ranking {
         }
         let limits = &state.config.limits;
         limits.check_query(&self.query)?;
+        if let Some(instruction) = &self.instruction {
+            limits.check_query(instruction)?;
+        }
         limits.check_texts("documents", self.texts.iter().map(String::as_str))?;
         Limits::check_at_most("top_n", self.top_n, limits.max_k, "max-k")?;
         if self.top_n == Some(0) {
@@ -229,7 +245,7 @@ impl Ranking {
                 .collect::<Result<_, _>>()?,
             None => self.texts,
         };
-        model.score(self.query, texts, self.truncate).await
+        model.score(self.query, texts, self.truncate, self.instruction).await
     }
 }
 
@@ -280,6 +296,7 @@ pub async fn tei(
                 top_n: request.top_n,
                 return_documents: request.return_documents,
                 max_tokens_per_doc: None,
+                instruction: request.instruction,
             };
             return cohere_v1_impl(&state, cohere).await;
         }
@@ -293,6 +310,7 @@ pub async fn tei(
         truncate: request.truncate.unwrap_or(true),
         top_n: request.top_n,
         max_tokens_per_doc: None,
+        instruction: request.instruction,
     };
     ranking.validate(&state)?;
     let texts = request.return_text.then(|| ranking.texts.clone());
@@ -333,6 +351,7 @@ async fn cohere_v1_impl(
         truncate: true,
         top_n: request.top_n,
         max_tokens_per_doc: request.max_tokens_per_doc,
+        instruction: request.instruction,
     };
     cohere_response(state, &model, ranking, request.return_documents.unwrap_or(false), "1").await
 }
@@ -351,6 +370,7 @@ pub async fn cohere_v2(
         truncate: true,
         top_n: request.top_n,
         max_tokens_per_doc: request.max_tokens_per_doc,
+        instruction: request.instruction,
     };
     cohere_response(&state, &model, ranking, request.return_documents.unwrap_or(false), "2").await
 }

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use tamis_embedded::EmbeddedCatalog;
 use tamis_engine::backend::Catalog;
-use tamis_models::{BiEncoder, CrossEncoder, ModelDir, ModelOrigin};
+use tamis_models::{BiEncoder, ModelDir, ModelOrigin, RerankerConfig, RerankerModel};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -40,6 +40,8 @@ pub struct Setup {
     pub api_key: Option<&'static str>,
     pub read_only_key: Option<&'static str>,
     pub data_dir: bool,
+    /// How the rerankers load (an LLM reranker's template and length, say).
+    pub reranker_config: RerankerConfig,
 }
 
 impl Default for Setup {
@@ -52,6 +54,7 @@ impl Default for Setup {
             api_key: None,
             read_only_key: None,
             data_dir: true,
+            reranker_config: RerankerConfig::default(),
         }
     }
 }
@@ -77,7 +80,8 @@ impl Setup {
             .rerankers
             .into_iter()
             .map(|(name, model_dir)| {
-                let model = CrossEncoder::load(&model_dir, &Default::default()).expect("reranker");
+                let model =
+                    RerankerModel::load(&model_dir, &self.reranker_config).expect("reranker");
                 RerankModel::new(name, model, batch, metrics.clone()).expect("reranker thread")
             })
             .collect();

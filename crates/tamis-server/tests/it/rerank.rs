@@ -193,3 +193,73 @@ async fn unknown_reranker_names_list_the_served_ones() {
     let body = json!({ "model": "someone/tiny-ce", "query": QUERY, "documents": ["a"] });
     server.post("/v1/rerank", body).await.expect(200);
 }
+
+/// A server whose one reranker is the tiny Qwen3-Reranker fixture, and that fixture's
+/// reference results.
+fn llm_server() -> (crate::TestServer, serde_json::Value) {
+    let dir = fixture("llm/qwen3-reranker-tied");
+    let expected = fs_err::read_to_string(dir.path.join("expected.json")).expect("expected.json");
+    let mut reranker_config = tamis_models::RerankerConfig {
+        kind: Some(tamis_models::RerankerKind::Qwen3),
+        ..Default::default()
+    };
+    // The prompt length the reference ran with.
+    reranker_config.cross_encoder.max_length = Some(160);
+    let setup =
+        Setup { rerankers: vec![("tiny-qwen3".into(), dir)], reranker_config, ..Setup::default() };
+    (setup.start(), serde_json::from_str(&expected).expect("json"))
+}
+
+#[tokio::test]
+async fn an_llm_reranker_answers_every_dialect_with_its_instruction() {
+    let (server, expected) = llm_server();
+    let case = expected["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| {
+            c["instruction"].is_string() && c["documents"].as_array().expect("docs").len() >= 3
+        })
+        .expect("a case with an instruction")
+        .clone();
+    let (query, documents, instruction) =
+        (&case["query"], &case["documents"], &case["instruction"]);
+    let want = |index: usize, key: &str| case["results"][index][key].as_f64().expect("a number");
+    let tei = server
+        .post("/rerank", json!({ "query": query, "texts": documents, "instruction": instruction }))
+        .await
+        .expect(200);
+    for result in tei.body.as_array().expect("a bare array") {
+        let index = result["index"].as_u64().expect("index") as usize;
+        let score = result["score"].as_f64().expect("score");
+        assert!((score - want(index, "score")).abs() < 1e-4, "{score} vs {}", want(index, "score"));
+    }
+    for (path, model) in [("/v1/rerank", json!(null)), ("/v2/rerank", json!("tiny-qwen3"))] {
+        let body = json!({ "model": model, "query": query, "documents": documents, "instruction": instruction });
+        let reply = server.post(path, body).await.expect(200);
+        for result in reply.body["results"].as_array().expect("results") {
+            let index = result["index"].as_u64().expect("index") as usize;
+            let score = result["relevance_score"].as_f64().expect("score");
+            assert!((score - want(index, "score")).abs() < 1e-4, "{path}: {score}");
+        }
+    }
+    // Without one, the default instruction gives other scores.
+    let default =
+        server.post("/rerank", json!({ "query": query, "texts": documents })).await.expect(200);
+    let first = &default.body[0];
+    let index = first["index"].as_u64().expect("index") as usize;
+    assert!((first["score"].as_f64().expect("score") - want(index, "score")).abs() > 1e-4);
+    let info = server.get("/info").await.expect(200);
+    assert_eq!(info.body["rerankers"][0]["llm_template"], "qwen3", "{}", info.text);
+}
+
+#[tokio::test]
+async fn an_instruction_for_a_cross_encoder_is_refused() {
+    let server = Setup::default().start();
+    let body = json!({ "query": QUERY, "texts": ["a"], "instruction": "x" });
+    server.post("/rerank", body).await.expect_error(
+        422,
+        "validation",
+        "`instruction` applies to LLM rerankers",
+    );
+}
