@@ -263,6 +263,7 @@ fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
         runtime: args.model.runtime(),
         max_length: args.model.max_length,
         kind: args.llm.config(args.model.runtime(), None).kind,
+        max_pass_tokens: args.model.max_batch_tokens.unwrap_or(tamis_models::DEFAULT_PASS_TOKENS),
         share_prefix: !args.no_prefix_sharing,
     };
     let model = LlmReranker::load(dir, &config)

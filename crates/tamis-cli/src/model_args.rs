@@ -46,9 +46,10 @@ pub struct ModelArgs {
     pub batch_size: usize,
 
     /// Most tokens (sequences × padded length) per forward pass; long inputs run in
-    /// smaller batches so attention buffers stay cache-friendly.
-    #[arg(long, default_value_t = 4096, value_name = "N")]
-    pub max_batch_tokens: usize,
+    /// smaller batches so attention buffers stay cache-friendly. Default 4096; 8192 for
+    /// LLM rerankers (token rows of their prompts, a query's prefix counted once).
+    #[arg(long, value_name = "N")]
+    pub max_batch_tokens: Option<usize>,
 
     /// Maximum tokens per input; default: the model's own limit.
     #[arg(long, value_name = "N")]
@@ -92,7 +93,9 @@ impl ModelArgs {
             packing: !self.no_packing,
             threads: self.source.threads,
             batch_size: self.batch_size,
-            max_batch_tokens: self.max_batch_tokens,
+            max_batch_tokens: self
+                .max_batch_tokens
+                .unwrap_or(RuntimeConfig::default().max_batch_tokens),
         }
     }
 }

@@ -92,6 +92,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     }
     let lines = read_lines(args.io.input.as_deref(), parse_rerank_line)?;
     let mut config = args.llm.config(args.model.runtime(), args.model.max_length);
+    config.max_pass_tokens = args.model.max_batch_tokens;
     config.cross_encoder.truncation = match args.truncation {
         TruncationArg::LongestFirst => Truncation::LongestFirst,
         TruncationArg::OnlySecond => Truncation::OnlySecond,

@@ -139,6 +139,7 @@ impl LlmArgs {
                 RerankerKindArg::MxbaiV2 => tamis_models::RerankerKind::MxbaiV2,
             }),
             instruction: self.instruction.clone(),
+            max_pass_tokens: None,
         }
     }
 

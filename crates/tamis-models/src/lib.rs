@@ -55,7 +55,9 @@ pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPass
 pub use decoder::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub use encoder::{Encoder, HiddenStates, TokenBatch};
 pub use error::{Error, ErrorKind, Result};
-pub use llm_reranker::{AnswerLogits, LlmPrompt, LlmReranker, LlmRerankerConfig, RerankerKind};
+pub use llm_reranker::{
+    AnswerLogits, DEFAULT_PASS_TOKENS, LlmPrompt, LlmReranker, LlmRerankerConfig, RerankerKind,
+};
 pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
 pub use reranker_model::{RerankerConfig, RerankerModel};

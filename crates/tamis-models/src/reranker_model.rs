@@ -19,6 +19,8 @@ pub struct RerankerConfig {
     /// LLM rerankers: the instruction in every prompt, the template's default when
     /// `None` (ignored by cross-encoders).
     pub instruction: Option<String>,
+    /// LLM rerankers: most token rows per forward pass; `None`: [`crate::DEFAULT_PASS_TOKENS`].
+    pub max_pass_tokens: Option<usize>,
 }
 
 /// A loaded reranker: a cross-encoder or an LLM reranker.
@@ -48,6 +50,7 @@ impl RerankerModel {
             runtime: config.cross_encoder.runtime,
             max_length: config.cross_encoder.max_length,
             kind: config.kind,
+            max_pass_tokens: config.max_pass_tokens.unwrap_or(crate::DEFAULT_PASS_TOKENS),
             ..Default::default()
         };
         let model = LlmReranker::load(dir, &llm)?;

@@ -28,7 +28,8 @@ fn load_with(
 ) -> LlmReranker {
     let config = LlmRerankerConfig {
         share_prefix,
-        runtime: RuntimeConfig { threads: Some(2), max_batch_tokens, ..Default::default() },
+        runtime: RuntimeConfig { threads: Some(2), ..Default::default() },
+        max_pass_tokens: max_batch_tokens,
         max_length: Some(200),
         kind: Some(kind),
     };

@@ -65,7 +65,8 @@ fn config(
     max_batch_tokens: usize,
 ) -> LlmRerankerConfig {
     LlmRerankerConfig {
-        runtime: RuntimeConfig { threads: Some(2), max_batch_tokens, ..Default::default() },
+        runtime: RuntimeConfig { threads: Some(2), ..Default::default() },
+        max_pass_tokens: max_batch_tokens,
         max_length,
         kind: Some(kind),
         ..Default::default()
