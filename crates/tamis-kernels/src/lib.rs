@@ -9,7 +9,7 @@
 //! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
 //!   rows): each sequence attends only to its own keys, read in place from the fused
 //!   QKV buffer, so no per-head copies are made.
-//! - [`causal_attention`]: causal grouped-query attention for decoder models, where
+//! - [`causal_attention()`]: causal grouped-query attention for decoder models, where
 //!   packed sequences can share a prefix's keys and values (a reranker's prompt),
 //!   and [`RopeTable`], the rotary positions it is used with.
 //! - [`layer_norm`], [`rms_norm`], [`gelu_erf`], [`swiglu`] and the other activations:

@@ -230,8 +230,9 @@ impl Template {
         }
     }
 
-    /// Qwen3-Reranker: `prefix + tokens("<Instruct>: {I}\n<Query>: {Q}\n<Document>: {D}")
-    /// + suffix`, the middle cut from the right to fit. The reference tokenizes the
+    /// Qwen3-Reranker: the prefix, the tokens of
+    /// `"<Instruct>: {I}\n<Query>: {Q}\n<Document>: {D}"`, then the suffix, the middle
+    /// cut from the right to fit. The reference tokenizes the
     /// middle as one string; it is tokenized here as the query part and the document
     /// part, which gives the same ids because no pre-token of the Qwen tokenizer spans
     /// the newline before `<Document>` (checked on every fixture case). The query part
