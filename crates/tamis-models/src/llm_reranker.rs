@@ -129,12 +129,14 @@ impl LlmReranker {
         };
         let template = Template::new(kind, tokenizer, tokenizer_path, max_length)?;
         let (relevant, not_relevant) = template.answers;
+        // Every id the tokenizer can give must have an embedding row.
         let vocab = decoder_config.vocab_size;
-        if relevant as usize >= vocab || not_relevant as usize >= vocab {
+        let tokenizer_size = template.vocab_size();
+        if tokenizer_size > vocab {
             return Err(Error::BadConfig {
                 path: dir.join("config.json"),
                 message: format!(
-                    "the answer tokens ({relevant}, {not_relevant}) are beyond vocab_size {vocab}: the tokenizer does not belong to this model"
+                    "the tokenizer has {tokenizer_size} tokens but vocab_size is {vocab}: the tokenizer does not belong to this model"
                 ),
             });
         }

@@ -194,6 +194,11 @@ impl Template {
             .map_err(|e| Error::Tokenizer { path: self.path.clone(), message: e.to_string() })
     }
 
+    /// Tokens in the tokenizer, added tokens included (ids are below it).
+    pub(crate) fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
     /// The byte ranges of `text`'s tokens.
     pub(crate) fn offsets(&self, text: &str) -> Result<Vec<(usize, usize)>> {
         self.tokenizer

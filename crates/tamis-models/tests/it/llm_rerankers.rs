@@ -139,3 +139,48 @@ fn qwen3_reranker_with_an_untied_head_biases_and_shards_matches_the_model_card_c
 fn mxbai_rerank_v2_matches_the_mxbai_rerank_package() {
     check("mxbai-v2-qwen2");
 }
+
+/// A copy of a fixture with `edit` applied to its `config.json`.
+fn edited_fixture(name: &str, edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
+    let from = fixtures_dir().join("llm").join(name);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in fs_err::read_dir(&from).unwrap() {
+        let path = entry.unwrap().path();
+        fs_err::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let path = dir.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    fs_err::write(&path, config.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn configurations_it_would_run_wrongly_are_refused() {
+    let load = |dir: &tempfile::TempDir| {
+        LlmReranker::load(&local(dir.path().to_path_buf()), &config(RerankerKind::Qwen3, None, 100))
+            .unwrap_err()
+            .to_string()
+    };
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 4] = [
+        ("vocab_size is 900", |c| c["vocab_size"] = 900.into()),
+        ("sliding-window attention", |c| c["use_sliding_window"] = true.into()),
+        ("rope_scaling", |c| {
+            c["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0})
+        }),
+        ("unsupported architecture", |c| {
+            c["architectures"] = serde_json::json!(["LlamaForCausalLM"])
+        }),
+    ];
+    for (needle, edit) in cases {
+        let message = load(&edited_fixture("qwen3-reranker-tied", edit));
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+    }
+    // Without a kind, a local directory cannot say which template it needs.
+    let dir = fixtures_dir().join("llm").join("qwen3-reranker-tied");
+    let no_kind = LlmRerankerConfig { kind: None, ..Default::default() };
+    let message = LlmReranker::load(&local(dir), &no_kind).unwrap_err().to_string();
+    assert!(message.contains("--reranker-kind qwen3"), "{message}");
+}
