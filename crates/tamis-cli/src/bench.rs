@@ -258,11 +258,27 @@ fn load_cross_encoder(model: &ModelArgs) -> anyhow::Result<CrossEncoder> {
         .with_context(|| format!("loading cross-encoder {}", model.model))
 }
 
+/// A rerank workload, every line with passages.
+fn read_rerank_workload(run: &RunArgs) -> anyhow::Result<Vec<RerankLine>> {
+    read_workload(run, |line: &RerankLine| {
+        anyhow::ensure!(!line.passages.is_empty(), "query {:?} has no passages", line.query_id);
+        Ok(())
+    })
+}
+
+/// Each line's (query, passage) pairs: one call each.
+fn pairs_of(lines: &[RerankLine]) -> Vec<Vec<(&str, &str)>> {
+    lines
+        .iter()
+        .map(|l| l.passages.iter().map(|p| (l.query.as_str(), p.as_str())).collect())
+        .collect()
+}
+
 fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
     let config = LlmRerankerConfig {
         runtime: args.model.runtime(),
         max_length: args.model.max_length,
-        kind: args.llm.config(args.model.runtime(), None).kind,
+        kind: args.llm.kind(),
         max_pass_tokens: args.model.max_batch_tokens.unwrap_or(tamis_models::DEFAULT_PASS_TOKENS),
         share_prefix: !args.no_prefix_sharing,
     };
@@ -278,14 +294,8 @@ fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
             Ok(json!({ "logits": logits(&line.query, &passages)? }))
         });
     }
-    let lines: Vec<RerankLine> = read_workload(&args.run, |line: &RerankLine| {
-        anyhow::ensure!(!line.passages.is_empty(), "query {:?} has no passages", line.query_id);
-        Ok(())
-    })?;
-    let calls: Vec<Vec<(&str, &str)>> = lines
-        .iter()
-        .map(|l| l.passages.iter().map(|p| (l.query.as_str(), p.as_str())).collect())
-        .collect();
+    let lines = read_rerank_workload(&args.run)?;
+    let calls = pairs_of(&lines);
     let lengths: Vec<Vec<usize>> = lines
         .iter()
         .map(|l| {
@@ -362,14 +372,8 @@ fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
             Ok(json!({ "logits": logits }))
         });
     }
-    let lines: Vec<RerankLine> = read_workload(&args.run, |line: &RerankLine| {
-        anyhow::ensure!(!line.passages.is_empty(), "query {:?} has no passages", line.query_id);
-        Ok(())
-    })?;
-    let calls: Vec<Vec<(&str, &str)>> = lines
-        .iter()
-        .map(|l| l.passages.iter().map(|p| (l.query.as_str(), p.as_str())).collect())
-        .collect();
+    let lines = read_rerank_workload(&args.run)?;
+    let calls = pairs_of(&lines);
     let lengths: Vec<Vec<usize>> = calls
         .iter()
         .map(|pairs| Ok(model.tokenize(pairs)?.iter().map(|t| t.ids.len()).collect()))

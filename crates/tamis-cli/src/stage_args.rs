@@ -130,14 +130,19 @@ pub enum RerankerKindArg {
 }
 
 impl LlmArgs {
+    /// The --reranker-kind given, as the library names it.
+    pub fn kind(&self) -> Option<tamis_models::RerankerKind> {
+        self.reranker_kind.map(|kind| match kind {
+            RerankerKindArg::Qwen3 => tamis_models::RerankerKind::Qwen3,
+            RerankerKindArg::MxbaiV2 => tamis_models::RerankerKind::MxbaiV2,
+        })
+    }
+
     /// The library's settings for a reranker run with `runtime` and `max_length`.
     pub fn config(&self, runtime: RuntimeConfig, max_length: Option<usize>) -> RerankerConfig {
         RerankerConfig {
             cross_encoder: CrossEncoderConfig { runtime, max_length, ..Default::default() },
-            kind: self.reranker_kind.map(|kind| match kind {
-                RerankerKindArg::Qwen3 => tamis_models::RerankerKind::Qwen3,
-                RerankerKindArg::MxbaiV2 => tamis_models::RerankerKind::MxbaiV2,
-            }),
+            kind: self.kind(),
             instruction: self.instruction.clone(),
             max_pass_tokens: None,
         }

@@ -62,11 +62,7 @@ impl Linear {
         out_features: usize,
         in_features: usize,
     ) -> Linear {
-        assert_eq!(
-            out_features.checked_mul(in_features),
-            Some(weight.len()),
-            "Linear: weight size"
-        );
+        check_weight_size(weight.len(), out_features, in_features);
         let mut weight_t = vec![0.0; weight.len()];
         // `max(1)`: with no inputs the weight is empty, and `chunks_exact` refuses 0.
         for (o, row) in weight.chunks_exact(in_features.max(1)).enumerate() {
@@ -91,11 +87,7 @@ impl Linear {
         out_features: usize,
         in_features: usize,
     ) -> Linear {
-        assert_eq!(
-            out_features.checked_mul(in_features),
-            Some(weight.len()),
-            "Linear: weight size"
-        );
+        check_weight_size(weight.len(), out_features, in_features);
         let bias = bias_or_zero(bias, out_features);
         Linear { in_features, out_features, weight: Weight::Bf16(weight), bias }
     }
@@ -228,6 +220,10 @@ impl Linear {
             bias: self.bias[range].to_vec(),
         }
     }
+}
+
+fn check_weight_size(len: usize, out_features: usize, in_features: usize) {
+    assert_eq!(out_features.checked_mul(in_features), Some(len), "Linear: weight size");
 }
 
 fn bias_or_zero(bias: Option<&[f32]>, out_features: usize) -> Vec<f32> {

@@ -190,8 +190,8 @@ impl Decoder {
                     tamis_kernels::rms_norm_heads(&mut qkv, width, 0, heads, d, q_norm, eps);
                     tamis_kernels::rms_norm_heads(&mut qkv, width, q_width, kv, d, k_norm, eps);
                 }
-                self.rope.apply(&mut qkv, width, 0, shape.heads, positions);
-                self.rope.apply(&mut qkv, width, q_width, shape.kv_heads, positions);
+                // The key heads follow the query heads: one rotation covers both.
+                self.rope.apply(&mut qkv, width, 0, shape.heads + shape.kv_heads, positions);
                 if l + 1 < count {
                     tamis_kernels::causal_attention(&qkv, shape, segments, &mut attended);
                     // `x + o(attention)` into the free buffer, which then becomes `x`.

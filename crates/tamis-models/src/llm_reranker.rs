@@ -107,27 +107,14 @@ impl LlmReranker {
             message: e.to_string(),
         })?;
         tokenizer.with_padding(None);
+        if config.max_length == Some(0) {
+            return Err(Error::InvalidOption {
+                name: "max_length",
+                message: "must be at least 1".into(),
+            });
+        }
         let limit = decoder_config.max_position_embeddings;
-        let max_length = match config.max_length {
-            Some(0) => {
-                return Err(Error::InvalidOption {
-                    name: "max_length",
-                    message: "must be at least 1".into(),
-                });
-            }
-            Some(n) => n.min(limit),
-            None => {
-                // The reference's default, which for mxbai counts the query and document only.
-                let probe =
-                    Template::new(kind, tokenizer.clone(), tokenizer_path.clone(), usize::MAX)?;
-                let default = match kind {
-                    RerankerKind::Qwen3 => 8192,
-                    RerankerKind::MxbaiV2 => 8192 + probe.fixed_len(),
-                };
-                default.min(limit)
-            }
-        };
-        let template = Template::new(kind, tokenizer, tokenizer_path, max_length)?;
+        let template = Template::new(kind, tokenizer, tokenizer_path, config.max_length, limit)?;
         let (relevant, not_relevant) = template.answers;
         // Every id the tokenizer can give must have an embedding row.
         let vocab = decoder_config.vocab_size;
@@ -152,7 +139,8 @@ impl LlmReranker {
             .thread_name(|i| format!("tamis-model-{i}"))
             .build()
             .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
-        let decoder = Decoder::load(decoder_config, &mut tensors, max_length, Arc::new(pool))?;
+        let positions = template.max_length();
+        let decoder = Decoder::load(decoder_config, &mut tensors, positions, Arc::new(pool))?;
         let table: &Values = untied_head.as_ref().unwrap_or(decoder.embeddings());
         let row = |id: u32| {
             let mut row = vec![0.0; hidden];

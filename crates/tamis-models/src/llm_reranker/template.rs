@@ -124,19 +124,21 @@ pub(crate) struct Template {
 
 impl Template {
     /// Prepares `kind`'s template for `tokenizer` (loaded from `path`), for prompts of
-    /// at most `max_length` tokens; an error when an answer word is not a single token
-    /// or the scaffolding alone leaves no room.
+    /// at most `max_length` tokens (default: the reference code's, which for mxbai counts
+    /// the query and document only), never more than `limit`; an error when an answer
+    /// word is not a single token or the scaffolding alone leaves no room.
     pub(crate) fn new(
         kind: RerankerKind,
         tokenizer: Tokenizer,
         path: PathBuf,
-        max_length: usize,
+        max_length: Option<usize>,
+        limit: usize,
     ) -> Result<Template> {
         let mut template = Template {
             kind,
             tokenizer,
             path,
-            max_length,
+            max_length: 0,
             prefix: Vec::new(),
             suffix: Vec::new(),
             sep: Vec::new(),
@@ -158,6 +160,13 @@ impl Template {
             }
         }
         let fixed = template.fixed_len();
+        let max_length = max_length
+            .unwrap_or(match kind {
+                RerankerKind::Qwen3 => 8192,
+                RerankerKind::MxbaiV2 => 8192 + fixed,
+            })
+            .min(limit);
+        template.max_length = max_length;
         if fixed >= max_length {
             return Err(Error::InvalidOption {
                 name: "max_length",
