@@ -121,10 +121,19 @@ impl Limits {
 
     /// Fails unless `query` is at most `max_query_bytes` long (400).
     pub(crate) fn check_query(&self, query: &str) -> std::result::Result<(), ApiError> {
-        if query.len() > self.max_query_bytes {
+        self.check_query_sized("query", query)
+    }
+
+    /// [`Limits::check_query`] for another query-sized field (`instruction`), named so.
+    pub(crate) fn check_query_sized(
+        &self,
+        field: &str,
+        text: &str,
+    ) -> std::result::Result<(), ApiError> {
+        if text.len() > self.max_query_bytes {
             return Err(over_limit(
                 ErrorType::BadRequest,
-                format!("`query` is {} bytes", query.len()),
+                format!("`{field}` is {} bytes", text.len()),
                 self.max_query_bytes,
                 "max-query-bytes",
             ));

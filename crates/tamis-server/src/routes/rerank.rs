@@ -222,7 +222,7 @@ impl Ranking {
         let limits = &state.config.limits;
         limits.check_query(&self.query)?;
         if let Some(instruction) = &self.instruction {
-            limits.check_query(instruction)?;
+            limits.check_query_sized("instruction", instruction)?;
         }
         limits.check_texts("documents", self.texts.iter().map(String::as_str))?;
         Limits::check_at_most("top_n", self.top_n, limits.max_k, "max-k")?;

@@ -263,3 +263,23 @@ async fn an_instruction_for_a_cross_encoder_is_refused() {
         "`instruction` applies to LLM rerankers",
     );
 }
+
+#[tokio::test]
+async fn a_hostile_instruction_gets_a_clear_4xx() {
+    let (server, _) = llm_server();
+    let texts = json!(["a", "b"]);
+    let wrong_type = json!({ "query": QUERY, "texts": texts, "instruction": 7 });
+    server.post("/rerank", wrong_type).await.expect_error(422, "validation", "instruction");
+    let nested = json!({ "query": QUERY, "texts": texts, "instruction": {"a": [[["x"]]]} });
+    server.post("/rerank", nested).await.expect_error(422, "validation", "instruction");
+    let huge = "why ".repeat(1 << 16);
+    let body =
+        json!({ "model": "tiny-qwen3", "query": QUERY, "documents": texts, "instruction": huge });
+    server.post("/v2/rerank", body).await.expect_error(400, "bad_request", "`instruction` is");
+    // An instruction that leaves no room for a document is the caller's to fix.
+    let long = "why ".repeat(2000);
+    let body = json!({ "query": QUERY, "texts": texts, "instruction": long });
+    let reply = server.post("/rerank", body).await;
+    assert!(reply.status.is_client_error(), "{}: {}", reply.status, reply.text);
+    assert!(reply.text.contains("leave no room for a document"), "{}", reply.text);
+}
