@@ -75,8 +75,9 @@ fn server() -> &'static Server {
             .expect("the embedder thread");
         let cross_encoder = CrossEncoder::load(&fixture("bert-ce-1label"), &Default::default())
             .expect("loading the fixture cross-encoder");
-        let reranker = RerankModel::new("tiny-ce".into(), cross_encoder, batch, metrics.clone())
-            .expect("the reranker thread");
+        let reranker =
+            RerankModel::new("tiny-ce".into(), cross_encoder.into(), batch, metrics.clone())
+                .expect("the reranker thread");
         let catalog = tamis_embedded::EmbeddedCatalog::open(&dir.path().join("collections"))
             .expect("the catalog");
         let config = ServerConfig { limits, api_key: None, read_only_key: None };
