@@ -578,9 +578,16 @@ def run_phase(key: str, names: list, items: list, args, max_docs: int) -> dict:
 # Peak RSS, one engine per fresh process
 
 
-def rss_only(args, items: list) -> None:
-    import resource
+def own_vm_hwm_mib() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries the forking parent's high-water mark across exec
+    into the child's ru_maxrss, so every child of the (large) benchmark process reported the parent's peak."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    fail("no VmHWM in /proc/self/status")
 
+
+def rss_only(args, items: list) -> None:
     name = args.rss_only
     max_docs = max(len(it["passages"]) for it in items)
     n = min(args.rss_queries, len(items))
@@ -600,15 +607,15 @@ def rss_only(args, items: list) -> None:
     import transformers  # noqa: F401
     import mxbai_rerank  # noqa: F401
 
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = own_vm_hwm_mib()
     (engine,) = make_engines([name], args, max_docs)
     engine.configure(json.loads(args.rss_settings) or engine.settings)
     for it in items[:n]:
         engine.run(it)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"engine": name, "peak_rss_mib": round(peak, 1), "after_imports_rss_mib": round(base, 1),
+    peak = own_vm_hwm_mib()
+    print(json.dumps({"engine": name, "peak_rss_mib": peak, "after_imports_rss_mib": base,
                       "queries": n, "settings": engine.settings,
-                      "source": "ru_maxrss of a fresh Python process (imports of torch/transformers included)"}))
+                      "source": "VmHWM of a fresh Python process (imports of torch/transformers included)"}))
 
 
 def measure_rss(args, name: str, settings: dict, workload: Path) -> dict:
