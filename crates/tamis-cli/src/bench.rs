@@ -56,8 +56,9 @@ enum BenchCommand {
     Train(train::TrainBenchArgs),
 }
 
-/// The CPU's peak FMA throughput, and the GEMM throughput of a transformer's dense
-/// layers (fused QKV, attention output, FFN in and out) as a fraction of it.
+/// The CPU's peak FMA and int8 throughput, and the throughput of a transformer's dense
+/// layers (fused QKV, attention output, FFN in and out) with f32 and with int8 weights,
+/// each as a fraction of its peak.
 #[derive(Debug, Args)]
 struct GemmArgs {
     /// Threads; default: the cores available to this process.
@@ -194,30 +195,46 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         "sizes must be at least 1"
     );
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-    let peak_one = tamis_kernels::peak::fma_peak_gflops(1, Duration::from_millis(500));
-    let peak_all = tamis_kernels::peak::fma_peak_gflops(threads, Duration::from_millis(500));
+    let probe = Duration::from_millis(500);
+    let peak_one = tamis_kernels::peak::fma_peak_gflops(1, probe);
+    let peak_all = tamis_kernels::peak::fma_peak_gflops(threads, probe);
+    let int8_peak_one = tamis_kernels::peak::int8_peak_gops(1, probe);
+    let int8_peak_all = tamis_kernels::peak::int8_peak_gops(threads, probe);
+    let int8_kernel = tamis_kernels::Int8Kernel::detected();
     let (rows, h, i) = (args.rows, args.hidden, args.intermediate);
     let shapes = [("qkv", h, 3 * h), ("attention out", h, h), ("ffn in", h, i), ("ffn out", i, h)];
     let mut results = Vec::new();
     for (name, k, n) in shapes {
         let weight: Vec<f32> = (0..k * n).map(|j| ((j % 17) as f32 - 8.0) / 64.0).collect();
-        let layer = Linear::from_torch(&weight, None, n, k);
+        let f32_layer = Linear::from_torch(&weight, None, n, k);
+        let int8_layer = f32_layer.quantized_int8();
         let x: Vec<f32> = (0..rows * k).map(|j| ((j % 13) as f32 - 6.0) / 16.0).collect();
         let mut out = vec![0.0f32; rows * n];
-        let time = pool.install(|| {
-            tamis_kernels::peak::best_time(5, || layer.forward(&x, rows, None, &mut out, threads))
-        });
-        let gflops = tamis_kernels::matmul_flops(rows, k, n) / time.as_secs_f64() / 1e9;
+        let mut seconds = [0.0; 2];
+        for (slot, layer) in seconds.iter_mut().zip([&f32_layer, &int8_layer]) {
+            let time = pool.install(|| {
+                tamis_kernels::peak::best_time(5, || {
+                    layer.forward(&x, rows, None, &mut out, threads)
+                })
+            });
+            *slot = time.as_secs_f64();
+        }
+        let ops = tamis_kernels::matmul_flops(rows, k, n);
+        let (gflops, int8_gops) = (ops / seconds[0] / 1e9, ops / seconds[1] / 1e9);
         results.push(json!({
             "layer": name, "rows": rows, "in": k, "out": n,
-            "seconds": time.as_secs_f64(), "gflops": gflops,
+            "seconds": seconds[0], "gflops": gflops,
             "fraction_of_peak": peak_all.map(|p| gflops / p),
+            "int8_seconds": seconds[1], "int8_gops": int8_gops,
+            "int8_fraction_of_peak": int8_peak_all.map(|p| int8_gops / p),
+            "int8_speedup": seconds[0] / seconds[1],
         }));
     }
     if args.json {
         let report = json!({
             "threads": threads, "fma_peak_gflops_1_thread": peak_one,
-            "fma_peak_gflops": peak_all, "gemm": results,
+            "fma_peak_gflops": peak_all, "int8_peak_gops_1_thread": int8_peak_one,
+            "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(), "gemm": results,
         });
         println!("{report}");
         return Ok(());
@@ -228,18 +245,34 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         ),
         _ => println!("FMA peak: not measured (this CPU lacks AVX2+FMA)"),
     }
-    println!("{:<14} {:>18} {:>10} {:>10}", "layer", "shape", "GFLOP/s", "of peak");
+    match (int8_peak_one, int8_peak_all) {
+        (Some(one), Some(all)) => println!(
+            "int8 peak: {one:.1} GOP/s on 1 thread, {all:.1} GOP/s on {threads} threads \
+             (int8 products run the {} build)",
+            int8_kernel.name()
+        ),
+        _ => println!(
+            "int8 peak: not measured (this CPU lacks AVX2); int8 products run the portable build"
+        ),
+    }
+    println!(
+        "{:<14} {:>18} {:>10} {:>8} {:>10} {:>8} {:>8}",
+        "layer", "shape", "GFLOP/s", "of peak", "int8 GOP/s", "of peak", "speedup"
+    );
+    let percent = |v: &serde_json::Value| {
+        v.as_f64().map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0))
+    };
     for r in &results {
         let shape = format!("{}x{}x{}", r["rows"], r["in"], r["out"]);
-        let fraction = r["fraction_of_peak"]
-            .as_f64()
-            .map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0));
         println!(
-            "{:<14} {:>18} {:>10.1} {:>10}",
+            "{:<14} {:>18} {:>10.1} {:>8} {:>10.1} {:>8} {:>7.2}x",
             r["layer"].as_str().unwrap_or_default(),
             shape,
             r["gflops"].as_f64().unwrap_or_default(),
-            fraction
+            percent(&r["fraction_of_peak"]),
+            r["int8_gops"].as_f64().unwrap_or_default(),
+            percent(&r["int8_fraction_of_peak"]),
+            r["int8_speedup"].as_f64().unwrap_or_default(),
         );
     }
     Ok(())

@@ -21,9 +21,22 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 const ROWS: usize = 4096;
 
 /// One dense layer over 4096 tokens; the counter is FLOPs, so items/s reads as FLOP/s.
-#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384)], threads = false)]
+#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], threads = false)]
 fn linear(bencher: Bencher, (k, n): (usize, usize)) {
     let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k);
+    let x = data(ROWS * k, 3);
+    let mut out = vec![0.0; ROWS * n];
+    let threads = rayon::current_num_threads();
+    bencher
+        .counter(ItemsCount::new((2 * ROWS * k * n) as u64))
+        .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
+}
+
+/// The same layers with int8 weights ([`Linear::quantized_int8`]), activations
+/// quantized at each call (included in the time); items/s reads as int8 OP/s.
+#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], threads = false)]
+fn linear_int8(bencher: Bencher, (k, n): (usize, usize)) {
+    let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k).quantized_int8();
     let x = data(ROWS * k, 3);
     let mut out = vec![0.0; ROWS * n];
     let threads = rayon::current_num_threads();

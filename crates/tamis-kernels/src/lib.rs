@@ -5,7 +5,9 @@
 //!
 //! - [`Linear`]: a dense layer `x · Wᵀ + b (+ residual)`, with `W` transposed once at
 //!   load time and the product computed by the `gemm` crate (AVX2/FMA micro-kernels,
-//!   split over the caller's rayon pool).
+//!   split over the caller's rayon pool), or with int8 weights
+//!   ([`Linear::quantized_int8`]) whose products run on the [`Int8Kernel`] the CPU has
+//!   (AVX512-VNNI, AVX-VNNI, AVX2 or portable, all computing the same integers).
 //! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
 //!   rows): each sequence attends only to its own keys, read in place from the fused
 //!   QKV buffer, so no per-head copies are made.
@@ -35,6 +37,7 @@
 mod activation;
 mod attention;
 mod causal_attention;
+mod int8;
 mod linear;
 mod norm;
 pub mod peak;
@@ -46,7 +49,8 @@ pub use activation::{
 };
 pub use attention::{Segment, attention};
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
-pub use linear::{Linear, Strided, matmul, matmul_flops};
+pub use int8::Int8Kernel;
+pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
 pub use rope::RopeTable;
 

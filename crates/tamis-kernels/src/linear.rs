@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
+use crate::int8::{self, Int8Kernel, Int8Rows, Int8Weight};
 
 #[cfg(test)]
 mod tests;
@@ -28,12 +29,29 @@ enum Weight {
     /// bfloat16 bit patterns in PyTorch's `[out, in]` layout. Widening is exact (the
     /// bits shifted up), so products equal those of the `f32` weights bit for bit.
     Bf16(Vec<u16>),
+    /// Quantized per output channel; activations are quantized per row at each call.
+    Int8(Int8Weight),
+}
+
+/// How a [`Linear`] holds its weights, and so how its products are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// `f32` weights, `f32` products.
+    F32,
+    /// bfloat16 weights widened to `f32` for each product: the same results as `F32`.
+    Bf16,
+    /// `i8` weights (per output channel scales) times `i8` activations (per row
+    /// scales), summed exactly in `i32`: an approximation of the `f32` product.
+    Int8,
 }
 
 thread_local! {
     /// The widened `f32` copy of the bfloat16 weight being multiplied: one buffer per
     /// thread, reused from layer to layer.
     static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+
+    /// The activations of the int8 product being computed, quantized per row.
+    static QUANTIZED: RefCell<Int8Rows> = RefCell::new(Int8Rows::default());
 }
 
 /// `dst[i] = f32(src[i])` for bfloat16 bit patterns, split over the current pool when long.
@@ -95,6 +113,46 @@ impl Linear {
     /// Whether the weights are kept in bfloat16.
     pub fn is_bf16(&self) -> bool {
         matches!(self.weight, Weight::Bf16(_))
+    }
+
+    /// How the weights are held.
+    pub fn format(&self) -> WeightFormat {
+        match self.weight {
+            Weight::F32(_) => WeightFormat::F32,
+            Weight::Bf16(_) => WeightFormat::Bf16,
+            Weight::Int8(_) => WeightFormat::Int8,
+        }
+    }
+
+    /// The layer with its weights quantized to int8, one scale per output channel
+    /// (`max|w| / 127`); the bias stays `f32`. Its products quantize each input row the
+    /// same way and run on the fastest [`Int8Kernel`] this CPU has. An int8 layer is
+    /// returned as it is.
+    pub fn quantized_int8(&self) -> Linear {
+        let (k, n) = (self.in_features, self.out_features);
+        let weight = match &self.weight {
+            Weight::F32(weight_t) => Int8Weight::quantize(n, k, |o, row| {
+                row.iter_mut().enumerate().for_each(|(i, w)| *w = weight_t[i * n + o]);
+            }),
+            Weight::Bf16(weight) => Int8Weight::quantize(n, k, |o, row| {
+                let src = &weight[o * k..][..k];
+                row.iter_mut().zip(src).for_each(|(w, &b)| *w = f32::from_bits(u32::from(b) << 16));
+            }),
+            Weight::Int8(w) => w.clone(),
+        };
+        Linear { weight: Weight::Int8(weight), ..self.clone() }
+    }
+
+    /// The weight `(out, in)` as the products use it (dequantized for int8).
+    pub fn weight_at(&self, out: usize, input: usize) -> f32 {
+        assert!(out < self.out_features && input < self.in_features, "Linear: index out of range");
+        match &self.weight {
+            Weight::F32(weight_t) => weight_t[input * self.out_features + out],
+            Weight::Bf16(weight) => {
+                f32::from_bits(u32::from(weight[out * self.in_features + input]) << 16)
+            }
+            Weight::Int8(w) => w.dequantized(out, input),
+        }
     }
 
     /// Input width.
@@ -187,6 +245,17 @@ impl Linear {
                 let rhs = Strided::transposed(widened, k);
                 matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
             }),
+            Weight::Int8(weight) => QUANTIZED.with_borrow_mut(|quantized| {
+                quantized.fill(x, rows, k, weight.k_pad());
+                int8::accumulate(
+                    Int8Kernel::detected(),
+                    quantized,
+                    weight,
+                    out,
+                    out_stride,
+                    threads,
+                );
+            }),
         }
     }
 
@@ -212,6 +281,7 @@ impl Linear {
                 let k = self.in_features;
                 Weight::Bf16(all[range.start * k..range.end * k].to_vec())
             }
+            Weight::Int8(all) => Weight::Int8(all.outputs(range.clone())),
         };
         Linear {
             in_features: self.in_features,

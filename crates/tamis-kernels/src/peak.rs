@@ -136,6 +136,154 @@ fn fma_chains(iters: usize) -> f32 {
     std::hint::black_box(lanes.iter().sum())
 }
 
+/// Peak int8 multiply-add throughput of `threads` threads, in GOP/s (one
+/// multiply-add = 2 operations, as for FLOPs), measured for about `duration` with the
+/// instructions the [`crate::Int8Kernel`] builds use: the best of 512-bit `vpdpbusd`
+/// (AVX512-VNNI), 256-bit `vpdpbusd` (AVX-VNNI) and AVX2's `vpmaddubsw` + `vpmaddwd`,
+/// among those the CPU has. `None` on CPUs with none of them.
+pub fn int8_peak_gops(threads: usize, duration: Duration) -> Option<f64> {
+    let isas = int8_isas();
+    let per_run = duration / (3 * isas.len().max(1)) as u32;
+    isas.into_iter()
+        .flat_map(|isa| (0..3).map(move |_| isa))
+        .map(|isa| {
+            let per_iter = isa.ops_per_iter();
+            rate(threads.max(1), per_run, per_iter, move |iters| run_int8(isa, iters) as f32)
+        })
+        .reduce(f64::max)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Int8Isa {
+    Avx2,
+    AvxVnni,
+    Avx512Vnni,
+}
+
+impl Int8Isa {
+    /// Operations per loop iteration: 12 chains × multiply-adds per step × 2.
+    fn ops_per_iter(self) -> f64 {
+        match self {
+            Int8Isa::Avx2 | Int8Isa::AvxVnni => 12.0 * 32.0 * 2.0,
+            Int8Isa::Avx512Vnni => 12.0 * 64.0 * 2.0,
+        }
+    }
+}
+
+fn int8_isas() -> Vec<Int8Isa> {
+    use crate::Int8Kernel;
+    let mut isas = Vec::new();
+    for (kernel, isa) in [
+        (Int8Kernel::Avx2, Int8Isa::Avx2),
+        (Int8Kernel::AvxVnni, Int8Isa::AvxVnni),
+        (Int8Kernel::Avx512Vnni, Int8Isa::Avx512Vnni),
+    ] {
+        if kernel.is_supported() {
+            isas.push(isa);
+        }
+    }
+    isas
+}
+
+/// Runs `f(iters)` on `threads` threads for about `duration` after calibrating one
+/// thread's iterations; returns `ops_per_iter` units per second, in billions.
+fn rate(
+    threads: usize,
+    duration: Duration,
+    ops_per_iter: f64,
+    f: impl Fn(usize) -> f32 + Sync,
+) -> f64 {
+    let probe = 200_000;
+    let start = Instant::now();
+    std::hint::black_box(f(probe));
+    let per_iter = start.elapsed().as_secs_f64() / probe as f64;
+    let iters = ((duration.as_secs_f64() / per_iter) as usize).max(probe);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| std::hint::black_box(f(iters)));
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    // In f64: `threads · iters` may not fit in `usize` for a caller's thread count.
+    threads as f64 * iters as f64 * ops_per_iter / seconds / 1e9
+}
+
+fn run_int8(isa: Int8Isa, iters: usize) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `int8_isas` lists an ISA only after detecting its features.
+        match isa {
+            Int8Isa::Avx2 => unsafe { int8_chains_avx2(iters) },
+            Int8Isa::AvxVnni => unsafe { int8_chains_avx_vnni(iters) },
+            Int8Isa::Avx512Vnni => unsafe { int8_chains_512(iters) },
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (isa, iters);
+        0
+    }
+}
+
+/// 12 chains of `acc += Σ 1·1` over 4-byte groups: each step adds 4 per lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn int8_chains_512(iters: usize) -> i32 {
+    use std::arch::x86_64::*;
+    // Opaque, so that the compiler cannot fold the constant chain into one product.
+    let ones = std::hint::black_box(_mm512_set1_epi8(1));
+    let mut acc = [_mm512_setzero_si512(); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm512_dpbusd_epi32(*r, ones, ones);
+        }
+    }
+    let total = acc.into_iter().fold(_mm512_setzero_si512(), |t, r| _mm512_add_epi32(t, r));
+    // Per lane: 12 chains × 4 per step; wraps harmlessly for long runs.
+    _mm512_reduce_add_epi32(total) / 16
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+fn int8_chains_avx_vnni(iters: usize) -> i32 {
+    use std::arch::x86_64::*;
+    let ones = std::hint::black_box(_mm256_set1_epi8(1));
+    let mut acc = [_mm256_setzero_si256(); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm256_dpbusd_avx_epi32(*r, ones, ones);
+        }
+    }
+    let total = acc.into_iter().fold(_mm256_setzero_si256(), |t, r| _mm256_add_epi32(t, r));
+    lane_zero(total)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn int8_chains_avx2(iters: usize) -> i32 {
+    use std::arch::x86_64::*;
+    let ones8 = std::hint::black_box(_mm256_set1_epi8(1));
+    let ones16 = std::hint::black_box(_mm256_set1_epi16(1));
+    // The chain reads its own bytes (`r += Σ bytes of r`), or the product of two
+    // constants would be hoisted out of the loop.
+    let mut acc = [_mm256_set1_epi32(1); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            let pairs = _mm256_maddubs_epi16(*r, ones8);
+            *r = _mm256_add_epi32(*r, _mm256_madd_epi16(pairs, ones16));
+        }
+    }
+    let total = acc.into_iter().fold(_mm256_setzero_si256(), |t, r| _mm256_add_epi32(t, r));
+    lane_zero(total)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lane_zero(v: std::arch::x86_64::__m256i) -> i32 {
+    std::arch::x86_64::_mm256_extract_epi32::<0>(v)
+}
+
 /// How long `f` takes, best of `repeats` runs (the least disturbed one).
 pub fn best_time(repeats: usize, mut f: impl FnMut()) -> Duration {
     (0..repeats.max(1))

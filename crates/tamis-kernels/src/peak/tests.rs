@@ -20,3 +20,14 @@ fn every_available_fma_loop_runs_and_sums_its_lanes() {
         assert!((total - 12.0 * lanes).abs() < 1e-3, "{isa:?}: {total}");
     }
 }
+
+/// A few iterations of each int8 loop this CPU has. The VNNI steps add 4 per lane, so
+/// 3 steps of 12 chains give 144; the AVX2 steps add a lane's byte sum to it, so 1
+/// doubles to 8 in 3 steps, 96 over 12 chains.
+#[test]
+fn every_available_int8_loop_runs_and_counts_its_steps() {
+    for isa in super::int8_isas() {
+        let want = if matches!(isa, super::Int8Isa::Avx2) { 96 } else { 144 };
+        assert_eq!(super::run_int8(isa, 3), want, "{isa:?}");
+    }
+}
