@@ -21,7 +21,7 @@ use tamis_models::{
 };
 
 use crate::jsonl::{progress, read_lines};
-use crate::model_args::{ModelArgs, configure_threads};
+use crate::model_args::{ModelArgs, Role, configure_threads};
 use crate::stage_args::LlmArgs;
 
 mod ingest;
@@ -281,7 +281,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
 fn load_cross_encoder(model: &ModelArgs) -> anyhow::Result<CrossEncoder> {
     configure_threads(model.source.threads);
     let config = CrossEncoderConfig {
-        runtime: model.runtime(),
+        runtime: model.runtime(Role::Rerank),
         max_length: model.max_length,
         activation: Some(ScoreActivation::Identity),
         ..Default::default()
@@ -309,7 +309,7 @@ fn pairs_of(lines: &[RerankLine]) -> Vec<Vec<(&str, &str)>> {
 
 fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
     let config = LlmRerankerConfig {
-        runtime: args.model.runtime(),
+        runtime: args.model.runtime(Role::Rerank),
         max_length: args.model.max_length,
         kind: args.llm.kind(),
         max_pass_tokens: args.model.max_batch_tokens.unwrap_or(tamis_models::DEFAULT_PASS_TOKENS),
@@ -361,7 +361,7 @@ fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
 fn load_bi_encoder(model: &ModelArgs) -> anyhow::Result<BiEncoder> {
     configure_threads(model.source.threads);
     let config = BiEncoderConfig {
-        runtime: model.runtime(),
+        runtime: model.runtime(Role::Embed),
         max_length: model.max_length,
         ..Default::default()
     };
@@ -493,7 +493,7 @@ fn measure<T>(
         call(c)?;
     }
     // The model is loaded, so the runtime settings were validated.
-    let threads = model.runtime().threads();
+    let threads = model.runtime(Role::Rerank).threads();
     let bar = progress(calls.len() * run.rounds, "calls");
     let mut times = Vec::with_capacity(calls.len() * run.rounds);
     for _ in 0..run.rounds {
@@ -578,7 +578,7 @@ fn serve_stdio<T: serde::de::DeserializeOwned>(
     mut answer: impl FnMut(T) -> anyhow::Result<serde_json::Value>,
 ) -> anyhow::Result<()> {
     // The model is loaded, so the runtime settings were validated.
-    let threads = model.runtime().threads();
+    let threads = model.runtime(Role::Rerank).threads();
     let mut out = std::io::stdout().lock();
     let ready = json!({ "ready": true, "threads": threads, "engine": "tamis", "version": env!("CARGO_PKG_VERSION") });
     writeln!(out, "{ready}")?;

@@ -7,7 +7,7 @@ use tamis_models::{BiEncoder, BiEncoderConfig, Prompt};
 
 use crate::jsonl::lines::parse_embed_line;
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
-use crate::model_args::{ModelArgs, configure_threads};
+use crate::model_args::{self, ModelArgs, configure_threads};
 
 /// Embed texts with a bi-encoder.
 ///
@@ -83,7 +83,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let config = BiEncoderConfig {
-        runtime: args.model.runtime(),
+        runtime: args.model.runtime(model_args::Role::Embed),
         max_length: args.model.max_length,
         normalize,
         query_prompt: args.query_prompt.clone(),

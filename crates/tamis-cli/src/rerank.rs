@@ -8,7 +8,7 @@ use tamis_models::{CrossEncoder, LlmReranker, RerankerModel, Truncation};
 
 use crate::jsonl::lines::{RerankDocument, parse_rerank_line};
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
-use crate::model_args::{ModelArgs, configure_threads};
+use crate::model_args::{ModelArgs, Role, configure_threads};
 use crate::stage_args::LlmArgs;
 
 /// Rerank documents against a query with a cross-encoder or an LLM reranker.
@@ -91,7 +91,7 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
         anyhow::bail!("--top-n must be at least 1");
     }
     let lines = read_lines(args.io.input.as_deref(), parse_rerank_line)?;
-    let mut config = args.llm.config(args.model.runtime(), args.model.max_length);
+    let mut config = args.llm.config(args.model.runtime(Role::Rerank), args.model.max_length);
     config.max_pass_tokens = args.model.max_batch_tokens;
     config.cross_encoder.truncation = match args.truncation {
         TruncationArg::LongestFirst => Truncation::LongestFirst,

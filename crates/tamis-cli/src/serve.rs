@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use tamis_models::{BiEncoder, BiEncoderConfig, RerankerModel, RuntimeConfig};
+use tamis_models::{BiEncoder, BiEncoderConfig, RerankerModel};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
 use crate::filter_args::FilterLimitArgs;
 use crate::location::open_catalog;
-use crate::model_args::{EngineModelArgs, configure_threads};
+use crate::model_args::{EngineModelArgs, Role, configure_threads};
 use crate::stage_args::LlmArgs;
 
 /// Serve rerank, embeddings and search over HTTP.
@@ -173,13 +173,14 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         "nothing to serve: give --model (embeddings, search) and/or --reranker"
     );
     let metrics = Arc::new(Metrics::new());
-    let runtime = RuntimeConfig { threads: source.threads, ..Default::default() };
     let batch = config.limits.batch();
     let embedder = match &args.model.model {
         Some(spec) => {
             let (name, target) = split_name(spec);
             let dir = source.resolve(target, None)?;
-            let model_config = BiEncoderConfig { runtime, ..Default::default() };
+            source.check_fp32_embedder()?;
+            let model_config =
+                BiEncoderConfig { runtime: source.runtime(Role::Embed), ..Default::default() };
             let model = BiEncoder::load(&dir, &model_config)
                 .with_context(|| format!("loading bi-encoder {target}"))?;
             let served = EmbedModel::new(name, model, batch, metrics.clone())?;
@@ -196,7 +197,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             "two rerankers are named {name}: name them with NAME=DIR"
         );
         let dir = source.resolve(target, None)?;
-        let model = RerankerModel::load(&dir, &args.llm.config(runtime, None))
+        let model = RerankerModel::load(&dir, &args.llm.config(source.runtime(Role::Rerank), None))
             .with_context(|| format!("loading reranker {target}"))?;
         loaded.push(model.is_llm());
         rerankers.push(RerankModel::new(name, model, batch, metrics.clone())?);

@@ -12,7 +12,7 @@ use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, R
 use tamis_eval::RerankPlan;
 use tamis_models::{CrossEncoderConfig, RerankerConfig, RerankerModel, RuntimeConfig};
 
-use crate::model_args::SourceArgs;
+use crate::model_args::{Role, SourceArgs};
 
 /// Stage 2: cross-encoders and LLM rerankers over stage 1's candidates.
 #[derive(Debug, Args)]
@@ -189,8 +189,7 @@ impl StageArgs {
     /// Loads every reranker, in cascade order, without a cache (the evaluation harness
     /// keeps its own).
     pub fn load_models(&self, source: &SourceArgs) -> anyhow::Result<Vec<RerankerModel>> {
-        let runtime = RuntimeConfig { threads: source.threads, ..Default::default() };
-        let config = self.llm.config(runtime, None);
+        let config = self.llm.config(source.runtime(Role::Rerank), None);
         let models = self
             .rerankers
             .iter()

@@ -14,7 +14,7 @@ use tamis_core::{Embedder, TextRole};
 use crate::config::{EncoderConfig, Head, read_json};
 use crate::encoder::Encoder;
 use crate::pooling::{Pooling, normalize};
-use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
+use crate::runtime::{Precision, RuntimeConfig, for_each_sorted_batch, load_encoder};
 use crate::source::ModelDir;
 use crate::tokenizer::{TextTokenizer, Tokens, Truncation};
 use crate::{Error, Result};
@@ -163,6 +163,11 @@ impl BiEncoder {
     /// Maximum tokens per text; longer texts are truncated.
     pub fn max_length(&self) -> usize {
         self.max_length
+    }
+
+    /// The arithmetic of its dense layers.
+    pub fn precision(&self) -> Precision {
+        self.runtime.precision
     }
 
     /// Whether vectors are scaled to unit length.

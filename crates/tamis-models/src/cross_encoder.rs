@@ -13,7 +13,7 @@ use tamis_core::{PairScore, Reranker, ScoreActivation, ScoreContract};
 use crate::bi_encoder::resolve_max_length;
 use crate::config::{EncoderConfig, Head};
 use crate::encoder::Encoder;
-use crate::runtime::{RuntimeConfig, for_each_sorted_batch, load_encoder};
+use crate::runtime::{Precision, RuntimeConfig, for_each_sorted_batch, load_encoder};
 use crate::source::ModelDir;
 use crate::tokenizer::{TextTokenizer, Tokens, Truncation};
 use crate::{Error, Result};
@@ -142,6 +142,11 @@ impl CrossEncoder {
     /// Maximum tokens per pair, special tokens included.
     pub fn max_length(&self) -> usize {
         self.max_length
+    }
+
+    /// The arithmetic of its dense layers.
+    pub fn precision(&self) -> Precision {
+        self.runtime.precision
     }
 
     /// The model directory.

@@ -22,6 +22,7 @@ pub use config::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub(crate) use tensors::{Tensors, Values};
 
 use crate::Result;
+use crate::runtime::Precision;
 
 /// One query's rows: a shared prefix and the documents that follow it.
 #[derive(Debug, Clone)]
@@ -101,6 +102,19 @@ impl Decoder {
         let final_norm = tensors.vector("model.norm.weight", h)?;
         let rope = RopeTable::new(config.head_dim, config.rope_theta as f32, max_positions);
         Ok(Decoder { config, embeddings, layers, final_norm, rope, pool })
+    }
+
+    /// The decoder with its layers' dense products in `precision` (the embeddings and
+    /// the output head's rows stay as loaded).
+    pub(crate) fn with_precision(mut self, precision: Precision) -> Decoder {
+        if precision == Precision::Int8 {
+            for layer in &mut self.layers {
+                for linear in [&mut layer.qkv, &mut layer.o, &mut layer.gate_up, &mut layer.down] {
+                    *linear = linear.quantized_int8();
+                }
+            }
+        }
+        self
     }
 
     pub(crate) fn config(&self) -> &DecoderConfig {

@@ -61,7 +61,7 @@ pub use llm_reranker::{
 pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
 pub use reranker_model::{RerankerConfig, RerankerModel};
-pub use runtime::{EncoderKind, RuntimeConfig, available_cores};
+pub use runtime::{EncoderKind, Precision, RuntimeConfig, available_cores};
 pub use source::{HubOptions, ModelDir, ModelOrigin};
 pub use tokenizer::{PairTokenizer, Tokens, Truncation};
 pub use weights::EncoderWeights;

@@ -18,7 +18,7 @@ pub use template::RerankerKind;
 use template::{DocumentRows, Prompt, Template};
 
 use crate::decoder::{Decoder, DecoderConfig, Group, Tensors, Values};
-use crate::{Error, ModelDir, ModelOrigin, Result, RuntimeConfig, Tokens};
+use crate::{Error, ModelDir, ModelOrigin, Precision, Result, RuntimeConfig, Tokens};
 
 /// The default of [`LlmRerankerConfig::max_pass_tokens`].
 pub const DEFAULT_PASS_TOKENS: usize = 8192;
@@ -68,6 +68,7 @@ pub struct LlmReranker {
     head: (Vec<f32>, Vec<f32>),
     max_pass_tokens: usize,
     share_prefix: bool,
+    precision: Precision,
 }
 
 /// One document's score parts, for tests and reports.
@@ -140,7 +141,8 @@ impl LlmReranker {
             .build()
             .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
         let positions = template.max_length();
-        let decoder = Decoder::load(decoder_config, &mut tensors, positions, Arc::new(pool))?;
+        let decoder = Decoder::load(decoder_config, &mut tensors, positions, Arc::new(pool))?
+            .with_precision(config.runtime.precision);
         let table: &Values = untied_head.as_ref().unwrap_or(decoder.embeddings());
         let row = |id: u32| {
             let mut row = vec![0.0; hidden];
@@ -155,6 +157,7 @@ impl LlmReranker {
             head,
             max_pass_tokens: config.max_pass_tokens,
             share_prefix: config.share_prefix,
+            precision: config.runtime.precision,
         })
     }
 
@@ -166,6 +169,11 @@ impl LlmReranker {
     /// Most tokens in one prompt, template included.
     pub fn max_length(&self) -> usize {
         self.template.max_length()
+    }
+
+    /// The arithmetic of its decoder layers.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Tokens of the template (system prompt, separators, answer cue) outside the span

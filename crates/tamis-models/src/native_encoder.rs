@@ -22,6 +22,7 @@ use tamis_kernels::{Linear, Segment};
 
 use crate::config::{EncoderConfig, Family, Head, HiddenAct};
 use crate::encoder::{Encoder, HiddenStates, TokenBatch};
+use crate::runtime::Precision;
 use crate::{Error, Result};
 
 /// A BERT / XLM-RoBERTa encoder with weights laid out for `tamis-kernels`.
@@ -179,6 +180,26 @@ impl NativeEncoder {
             pool,
             packing,
         })
+    }
+
+    /// The encoder with its layers' dense products in `precision` (the classifier head
+    /// stays `f32`: one row per sequence, where quantizing would save nothing).
+    pub fn with_precision(mut self, precision: Precision) -> NativeEncoder {
+        if precision == Precision::Int8 {
+            for layer in &mut self.layers {
+                for linear in [
+                    &mut layer.qkv,
+                    &mut layer.attention_out,
+                    &mut layer.intermediate,
+                    &mut layer.output,
+                ] {
+                    *linear = linear.quantized_int8();
+                }
+            }
+            self.last_q = self.last_q.quantized_int8();
+            self.last_kv = self.last_kv.quantized_int8();
+        }
+        self
     }
 
     /// Runs the encoder. For [`Wanted::AllTokens`] it returns the last hidden states

@@ -62,6 +62,14 @@ impl RerankerModel {
         matches!(self, RerankerModel::Llm { .. })
     }
 
+    /// The arithmetic of its dense layers.
+    pub fn precision(&self) -> crate::Precision {
+        match self {
+            RerankerModel::CrossEncoder(model) => model.precision(),
+            RerankerModel::Llm { model, .. } => model.precision(),
+        }
+    }
+
     /// Most tokens in one input.
     pub fn max_length(&self) -> usize {
         match self {

@@ -28,6 +28,30 @@ pub enum EncoderKind {
     Candle,
 }
 
+/// The arithmetic of a model's dense layers (the products that hold nearly all of its
+/// work); norms, attention, activations and output heads stay `f32` either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// `f32` products: the reference implementation's numbers, within 1e-4. The default.
+    #[default]
+    Fp32,
+    /// Weights quantized to int8 at load (one scale per output channel), activations
+    /// per token at each product, summed exactly in `i32` on the CPU's int8
+    /// instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the quantization
+    /// error; the native encoder and LLM rerankers only.
+    Int8,
+}
+
+impl Precision {
+    /// The name the CLI and `/info` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
 /// Execution settings shared by bi- and cross-encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {
@@ -47,6 +71,8 @@ pub struct RuntimeConfig {
     /// MiniLM reranking workload: large enough for efficient GEMMs, small enough that
     /// a layer's activations stay in cache (8192 was no faster, 23k slower).
     pub max_batch_tokens: usize,
+    /// The dense layers' arithmetic.
+    pub precision: Precision,
 }
 
 impl Default for RuntimeConfig {
@@ -57,6 +83,7 @@ impl Default for RuntimeConfig {
             threads: None,
             batch_size: 128,
             max_batch_tokens: 4096,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -74,6 +101,15 @@ impl RuntimeConfig {
             return Err(Error::InvalidOption {
                 name: "max_batch_tokens",
                 message: "must be at least 1".into(),
+            });
+        }
+        if self.precision != Precision::Fp32 && self.encoder == EncoderKind::Candle {
+            return Err(Error::InvalidOption {
+                name: "precision",
+                message: format!(
+                    "{} runs on the native encoder only; candle computes in fp32 (drop --encoder candle or use --precision fp32)",
+                    self.precision.name()
+                ),
             });
         }
         if self.threads == Some(0) {
@@ -114,7 +150,8 @@ pub(crate) fn load_encoder(
     let pool = Arc::new(pool);
     let encoder: Arc<dyn Encoder> = match runtime.encoder {
         EncoderKind::Native => {
-            Arc::new(NativeEncoder::load(dir, config.clone(), tensors, pool, runtime.packing)?)
+            let native = NativeEncoder::load(dir, config.clone(), tensors, pool, runtime.packing)?;
+            Arc::new(native.with_precision(runtime.precision))
         }
         EncoderKind::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
     };

@@ -223,6 +223,14 @@ impl RerankModel {
         }
     }
 
+    /// The arithmetic of its dense layers.
+    pub fn precision(&self) -> tamis_models::Precision {
+        match &self.scorer {
+            Scorer::Cross { model, .. } => model.precision(),
+            Scorer::Llm { model, .. } => model.precision(),
+        }
+    }
+
     /// The LLM reranker's template (`None` for a cross-encoder).
     pub fn llm_kind(&self) -> Option<RerankerKind> {
         match &self.scorer {

@@ -10,7 +10,7 @@ use tamis_engine::ingest::{Silent, embedding_inputs};
 use tamis_engine::{DocumentSource, IndexSettings, IngestConfig, IngestModels};
 
 use crate::index::CreationArgs;
-use crate::model_args::ModelArgs;
+use crate::model_args::{ModelArgs, Role};
 
 /// Time ingestion against embedding alone, on the same chunks: documents per second of
 /// `tamis index` into a fresh index (chunking, embedding, the store, BM25 and vectors),
@@ -127,7 +127,7 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
     let ingest_rate = n_docs as f64 / best(&ingest_seconds);
     let report = IngestReport {
         cpu: crate::machine::cpu_model(),
-        threads: args.model.runtime().threads(),
+        threads: args.model.runtime(Role::Embed).threads(),
         documents: n_docs,
         chunks: n_chunks,
         batch_docs: args.batch_docs,

@@ -162,3 +162,28 @@ fn llm_reranker_misuse_is_refused_with_the_fix() {
     let output = tamis(&["rerank", "-m", &cross, "--instruction", "x"], input, &[]);
     assert_fails_with(&output, INPUT, "--instruction applies to LLM rerankers");
 }
+
+/// `--precision int8` reranks with scores near the fp32 reference, and the candle
+/// encoder, which has no int8 path, refuses it with the fix.
+#[test]
+fn int8_precision_reranks_near_the_reference_and_candle_refuses_it() {
+    let (_, references) = tamis_testkit::reference_scores();
+    let reference = &references[0];
+    let input = serde_json::json!({"query": reference.query, "documents": reference.documents});
+    let model = model_path("tamis-ce-minilm-l6-nfcorpus");
+    let output = tamis(&["rerank", "-m", &model, "--precision", "int8"], &input.to_string(), &[]);
+    let lines = json_lines(&output);
+    let mut worst = 0.0f32;
+    for result in lines[0]["results"].as_array().unwrap() {
+        let index = result["index"].as_u64().unwrap() as usize;
+        let score = result["score"].as_f64().unwrap() as f32;
+        worst = worst.max((score - reference.logits[index]).abs());
+    }
+    assert!(worst > 1e-4 && worst < 0.25, "int8 against the fp32 reference: {worst}");
+    let output = tamis(
+        &["rerank", "-m", &model, "--precision", "int8", "--encoder", "candle"],
+        &input.to_string(),
+        &[],
+    );
+    assert_fails_with(&output, INPUT, "candle computes in fp32");
+}

@@ -10,7 +10,14 @@ use crate::local;
 
 /// One batch holds every input, so short ones are padded to the longest when padding.
 fn one_batch(encoder: EncoderKind, packing: bool) -> RuntimeConfig {
-    RuntimeConfig { encoder, packing, threads: Some(2), batch_size: 256, max_batch_tokens: 1 << 20 }
+    RuntimeConfig {
+        encoder,
+        packing,
+        threads: Some(2),
+        batch_size: 256,
+        max_batch_tokens: 1 << 20,
+        ..Default::default()
+    }
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {

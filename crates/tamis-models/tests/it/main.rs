@@ -11,6 +11,7 @@ mod fixtures;
 mod hub;
 mod llm_rerankers;
 mod long_texts;
+mod precision;
 mod real_models;
 
 use std::path::{Path, PathBuf};

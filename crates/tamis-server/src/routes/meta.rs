@@ -66,6 +66,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
             "max_tokens": model.max_length(),
             "normalized": model.normalizes(),
             "prompts": model.prompts(),
+            "precision": model.precision().name(),
         })
     });
     let rerankers: Vec<serde_json::Value> = state
@@ -78,6 +79,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
                 "labels": r.labels(),
                 "activation": r.activation(),
                 "llm_template": r.llm_kind().map(|kind| kind.name()),
+                "precision": r.precision().name(),
             })
         })
         .collect();

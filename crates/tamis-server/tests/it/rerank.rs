@@ -283,3 +283,31 @@ async fn a_hostile_instruction_gets_a_clear_4xx() {
     assert!(reply.status.is_client_error(), "{}: {}", reply.status, reply.text);
     assert!(reply.text.contains("leave no room for a document"), "{}", reply.text);
 }
+
+/// A reranker loaded with int8 products is served like any other, says so in `/info`,
+/// and scores close to (not equal to) its fp32 twin.
+#[tokio::test]
+async fn an_int8_reranker_is_served_and_named_in_info() {
+    use tamis_models::{Precision, RuntimeConfig};
+    let documents = ["a cat sat on the mat", "stock markets fell", "the cat slept"];
+    let mut scores = Vec::new();
+    for precision in [Precision::Fp32, Precision::Int8] {
+        let mut setup = Setup::default();
+        setup.reranker_config.cross_encoder.runtime =
+            RuntimeConfig { precision, ..Default::default() };
+        let server = setup.start();
+        let info = server.get("/info").await.expect(200);
+        assert_eq!(info.body["rerankers"][0]["precision"], precision.name(), "{}", info.text);
+        assert_eq!(info.body["embedder"]["precision"], "fp32", "{}", info.text);
+        let body = json!({ "query": "where is the cat", "texts": documents, "raw_scores": true });
+        let reply = server.post("/rerank", body).await.expect(200);
+        let mut by_index = vec![0.0; documents.len()];
+        for result in reply.body.as_array().expect("a bare array") {
+            by_index[result["index"].as_u64().expect("index") as usize] =
+                result["score"].as_f64().expect("score");
+        }
+        scores.push(by_index);
+    }
+    let worst = scores[0].iter().zip(&scores[1]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst > 0.0 && worst < 0.1, "int8 against fp32: largest difference {worst}");
+}

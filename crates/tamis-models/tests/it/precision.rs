@@ -1,0 +1,153 @@
+//! `Precision::Int8` against fp32 on the same models: close, and not the same numbers
+//! (which would mean the int8 path never ran).
+
+use tamis_models::{
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderKind, LlmReranker,
+    LlmRerankerConfig, Precision, Prompt, RerankerKind, RuntimeConfig,
+};
+
+use crate::{fixtures_dir, local};
+
+fn runtime(precision: Precision) -> RuntimeConfig {
+    RuntimeConfig { precision, threads: Some(2), ..Default::default() }
+}
+
+/// Largest |a − b| and whether any pair differs at all.
+fn max_difference(a: &[f32], b: &[f32]) -> (f32, bool) {
+    assert_eq!(a.len(), b.len());
+    let max = a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    (max, a != b)
+}
+
+/// The shared NFCorpus cross-encoder's logits move by little under int8, and the
+/// order of each query's documents hardly at all.
+#[test]
+fn int8_cross_encoder_stays_close_to_fp32_on_the_shared_model() {
+    let (dir, references) = tamis_testkit::reference_scores();
+    let load = |precision| {
+        let config = CrossEncoderConfig { runtime: runtime(precision), ..Default::default() };
+        CrossEncoder::load(&local(dir.clone()), &config).unwrap()
+    };
+    let (fp32, int8) = (load(Precision::Fp32), load(Precision::Int8));
+    let (mut worst, mut differs, mut swapped, mut pairs_compared) = (0.0f32, false, 0, 0);
+    for reference in &references {
+        let pairs: Vec<(&str, &str)> =
+            reference.documents.iter().map(|d| (reference.query.as_str(), d.as_str())).collect();
+        let logits = |model: &CrossEncoder| -> Vec<f32> {
+            model.predict(&pairs).unwrap().iter().map(|p| p.logits[0]).collect()
+        };
+        let (want, got) = (logits(&fp32), logits(&int8));
+        let (max, any) = max_difference(&got, &want);
+        worst = worst.max(max);
+        differs |= any;
+        // Pairs of documents whose order flips, among those fp32 sets apart by > 0.5.
+        for i in 0..want.len() {
+            for j in i + 1..want.len() {
+                if (want[i] - want[j]).abs() > 0.5 {
+                    pairs_compared += 1;
+                    swapped += usize::from((want[i] > want[j]) != (got[i] > got[j]));
+                }
+            }
+        }
+    }
+    eprintln!("int8 CE: max |Δ logit| {worst}, {swapped} of {pairs_compared} clear pairs swapped");
+    assert!(differs, "int8 gave fp32's exact logits: the int8 path did not run");
+    assert!(worst <= 0.25, "int8 moved a logit by {worst}");
+    assert_eq!(swapped, 0, "int8 swapped {swapped} clearly ordered pairs");
+}
+
+/// all-MiniLM-L6-v2's int8 embeddings point where its fp32 ones do.
+#[test]
+fn int8_bi_encoder_embeddings_keep_their_direction() {
+    let dir = tamis_testkit::shared_model("all-MiniLM-L6-v2");
+    let load = |precision| {
+        let config = BiEncoderConfig { runtime: runtime(precision), ..Default::default() };
+        BiEncoder::load(&local(dir.clone()), &config).unwrap()
+    };
+    let (fp32, int8) = (load(Precision::Fp32), load(Precision::Int8));
+    let (_, references) = tamis_testkit::reference_scores();
+    let texts: Vec<&str> = references
+        .iter()
+        .flat_map(|r| {
+            std::iter::once(r.query.as_str()).chain(r.documents.iter().map(String::as_str))
+        })
+        .collect();
+    let (want, got) =
+        (fp32.encode(&texts, Prompt::None).unwrap(), int8.encode(&texts, Prompt::None).unwrap());
+    let mut lowest = 1.0f32;
+    let mut differs = false;
+    for (w, g) in want.iter().zip(&got) {
+        let dot: f32 = w.iter().zip(g).map(|(a, b)| a * b).sum();
+        lowest = lowest.min(dot); // both unit length
+        differs |= w != g;
+    }
+    eprintln!("int8 bi-encoder: lowest cosine to fp32 {lowest} over {} texts", texts.len());
+    assert!(differs, "int8 gave fp32's exact embeddings: the int8 path did not run");
+    // 0.9912 measured (2026-12-04); the goal of 0.999 needs finer scales than one per row.
+    assert!(lowest >= 0.99, "an int8 embedding has cosine {lowest} to fp32");
+}
+
+/// The LLM rerankers' int8 path on the tiny random fixtures: close to fp32, same order.
+#[test]
+fn int8_llm_rerankers_stay_close_to_fp32() {
+    for (name, kind) in [
+        ("qwen3-reranker-tied", RerankerKind::Qwen3),
+        ("qwen3-reranker-untied", RerankerKind::Qwen3),
+        ("mxbai-v2-qwen2", RerankerKind::MxbaiV2),
+    ] {
+        let dir = fixtures_dir().join("llm").join(name);
+        let load = |precision| {
+            let config = LlmRerankerConfig {
+                runtime: runtime(precision),
+                kind: Some(kind),
+                ..Default::default()
+            };
+            LlmReranker::load(&local(dir.clone()), &config).unwrap()
+        };
+        let (fp32, int8) = (load(Precision::Fp32), load(Precision::Int8));
+        let documents = [
+            "Vitamin D is made in the skin under sunlight.",
+            "The capital of France is Paris, on the Seine.",
+            "Statins lower LDL cholesterol and cardiovascular risk in most adults.",
+        ];
+        let (want, got) = (
+            fp32.score_passages("what lowers cholesterol", None, &documents).unwrap(),
+            int8.score_passages("what lowers cholesterol", None, &documents).unwrap(),
+        );
+        let logits =
+            |s: &[tamis_core::PairScore]| -> Vec<f32> { s.iter().map(|p| p.logit).collect() };
+        let (want, got) = (logits(&want), logits(&got));
+        let (max, differs) = max_difference(&got, &want);
+        eprintln!("int8 {name}: max |Δ logit| {max}; fp32 {want:?}, int8 {got:?}");
+        assert!(differs, "{name}: int8 gave fp32's exact logits");
+        // Random tiny models are no measure of int8's quality on trained weights (which
+        // is unmeasured here); this bounds the error to a tenth of the logits' spread,
+        // which a wrong product or scale would exceed by far, and keeps the order.
+        let spread = want.iter().fold(f32::MIN, |m, v| m.max(*v))
+            - want.iter().fold(f32::MAX, |m, v| m.min(*v));
+        assert!(max <= 0.1 * spread, "{name}: int8 moved a logit by {max} (spread {spread})");
+        let order = |v: &[f32]| {
+            let mut idx: Vec<usize> = (0..v.len()).collect();
+            idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+            idx
+        };
+        assert_eq!(order(&got), order(&want), "{name}: int8 reordered the documents");
+    }
+}
+
+#[test]
+fn int8_is_refused_on_the_candle_encoder() {
+    let config = CrossEncoderConfig {
+        runtime: RuntimeConfig { encoder: EncoderKind::Candle, ..runtime(Precision::Int8) },
+        ..Default::default()
+    };
+    let Err(err) = CrossEncoder::load(&local(fixtures_dir().join("bert-ce-1label")), &config)
+    else {
+        panic!("candle with int8 must be refused");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains("native encoder only") && message.contains("--precision fp32"),
+        "{message}"
+    );
+}
