@@ -54,5 +54,24 @@ pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
 pub use rope::RopeTable;
 
+#[cfg(test)]
+mod test_support {
+    /// Whether a test may run the build `name`, which the CPU runs when `supported`.
+    /// A build the CPU lacks is named on stderr rather than skipped in silence, and
+    /// fails the test when `TAMIS_REQUIRE_KERNELS` (comma-separated build names, or
+    /// `all`) lists it: a machine whose CPU is known sets it, so that a detection bug
+    /// cannot pass the tests by running only the portable builds.
+    pub(crate) fn runs(name: &str, supported: bool) -> bool {
+        if supported {
+            return true;
+        }
+        let required = std::env::var("TAMIS_REQUIRE_KERNELS").unwrap_or_default();
+        let wanted = required.split(',').any(|n| n.trim() == name || n.trim() == "all");
+        assert!(!wanted, "TAMIS_REQUIRE_KERNELS names {name}, which this CPU cannot run");
+        eprintln!("kernel build {name} not tested: this CPU lacks its instructions");
+        false
+    }
+}
+
 /// Below this many elements a kernel runs on the calling thread: splitting costs more.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;

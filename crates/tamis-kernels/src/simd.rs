@@ -277,6 +277,52 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// Quantizes one row symmetrically, 127 levels a side, into `out` as `q + 128`
+    /// (the unsigned form `vpdpbusd` reads); returns the scale `max|x| / 127`. A zero
+    /// row has scale 0; a row holding a NaN or an infinity gets scale NaN (and zeros),
+    /// so that every output it touches is NaN, as in the `f32` product.
+    fn quantize_row_u8(x: &[f32], out: &mut [u8]) -> f32 {
+        let mut peak = [0.0f32; LANES];
+        let mut total = [0.0f32; LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for ((p, t), v) in peak.iter_mut().zip(&mut total).zip(chunk) {
+                *p = p.max(v.abs());
+                *t += v.abs();
+            }
+        }
+        let peak = peak.iter().chain(tail).fold(0.0f32, |m, v| m.max(v.abs()));
+        // NaN reaches the sum even where `max` skips it.
+        let total = total.iter().sum::<f32>() + tail.iter().map(|v| v.abs()).sum::<f32>();
+        if peak == 0.0 || total.is_nan() || peak.is_infinite() {
+            out.fill(128);
+            return if peak == 0.0 && !total.is_nan() { 0.0 } else { f32::NAN };
+        }
+        let inv = 127.0 / peak;
+        // 1.5 · 2²³ + 128: adding it rounds to the nearest integer (ties to even, in one
+        // rounding) and leaves `q + 128` in the low mantissa bits. A float-to-integer
+        // cast would be exact too, but Rust's saturating casts are not vectorized.
+        const SHIFT: f32 = 12_582_912.0 + 128.0;
+        for (o, v) in out.iter_mut().zip(x) {
+            // |v| ≤ peak, so `v · inv` lies in [-127, 127]; the clamp only guards the
+            // last ulp of `inv`.
+            *o = ((v * inv).clamp(-127.0, 127.0) + SHIFT).to_bits() as u8;
+        }
+        peak / 127.0
+    }
+}
+
+dispatch! {
+    /// `out[c] += acc[c] · (scale · col_scales[c])`: an int8 tile row back to `f32`.
+    fn add_scaled_i32_row(out: &mut [f32], acc: &[i32], scale: f32, col_scales: &[f32]) {
+        for ((o, &a), &s) in out.iter_mut().zip(acc).zip(col_scales) {
+            *o += a as f32 * (scale * s);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,11 +339,27 @@ mod tests {
             .collect()
     }
 
+    /// The levels this CPU runs; the others are named on stderr, or fail the test when
+    /// `TAMIS_REQUIRE_KERNELS` lists them (see [`crate::test_support::runs`]).
+    fn runnable() -> Vec<Level> {
+        LEVELS
+            .into_iter()
+            .filter(|&level| {
+                let name = match level {
+                    Level::Portable => "portable",
+                    Level::Avx2 => "avx2",
+                    Level::Avx512 => "avx512",
+                };
+                crate::test_support::runs(name, level <= Level::detected())
+            })
+            .collect()
+    }
+
     /// Every build of an in-place kernel matches the portable build.
     fn same_at_every_level(kernel: fn(Level, &mut [f32]), tolerance: f32) {
         let mut want = inputs();
         kernel(Level::Portable, &mut want);
-        for level in LEVELS {
+        for level in runnable() {
             let mut got = inputs();
             kernel(level, &mut got);
             for (g, w) in got.iter().zip(&want) {
@@ -359,52 +421,6 @@ mod tests {
             let x = i as f32 / 1000.0;
             let want = (x as f64).exp();
             assert!(((exp(x) as f64 - want) / want).abs() < 3e-7, "exp({x})");
-        }
-    }
-}
-
-dispatch! {
-    /// Quantizes one row symmetrically, 127 levels a side, into `out` as `q + 128`
-    /// (the unsigned form `vpdpbusd` reads); returns the scale `max|x| / 127`. A zero
-    /// row has scale 0; a row holding a NaN or an infinity gets scale NaN (and zeros),
-    /// so that every output it touches is NaN, as in the `f32` product.
-    fn quantize_row_u8(x: &[f32], out: &mut [u8]) -> f32 {
-        let mut peak = [0.0f32; LANES];
-        let mut total = [0.0f32; LANES];
-        let chunks = x.chunks_exact(LANES);
-        let tail = chunks.remainder();
-        for chunk in chunks {
-            for ((p, t), v) in peak.iter_mut().zip(&mut total).zip(chunk) {
-                *p = p.max(v.abs());
-                *t += v.abs();
-            }
-        }
-        let peak = peak.iter().chain(tail).fold(0.0f32, |m, v| m.max(v.abs()));
-        // NaN reaches the sum even where `max` skips it.
-        let total = total.iter().sum::<f32>() + tail.iter().map(|v| v.abs()).sum::<f32>();
-        if peak == 0.0 || total.is_nan() || peak.is_infinite() {
-            out.fill(128);
-            return if peak == 0.0 && !total.is_nan() { 0.0 } else { f32::NAN };
-        }
-        let inv = 127.0 / peak;
-        // 1.5 · 2²³ + 128: adding it rounds to the nearest integer (ties to even, in one
-        // rounding) and leaves `q + 128` in the low mantissa bits. A float-to-integer
-        // cast would be exact too, but Rust's saturating casts are not vectorized.
-        const SHIFT: f32 = 12_582_912.0 + 128.0;
-        for (o, v) in out.iter_mut().zip(x) {
-            // |v| ≤ peak, so `v · inv` lies in [-127, 127]; the clamp only guards the
-            // last ulp of `inv`.
-            *o = ((v * inv).clamp(-127.0, 127.0) + SHIFT).to_bits() as u8;
-        }
-        peak / 127.0
-    }
-}
-
-dispatch! {
-    /// `out[c] += acc[c] · (scale · col_scales[c])`: an int8 tile row back to `f32`.
-    fn add_scaled_i32_row(out: &mut [f32], acc: &[i32], scale: f32, col_scales: &[f32]) {
-        for ((o, &a), &s) in out.iter_mut().zip(acc).zip(col_scales) {
-            *o += a as f32 * (scale * s);
         }
     }
 }

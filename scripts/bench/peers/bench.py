@@ -13,14 +13,17 @@ Model loading, calibration and a warm-up are not timed. The workload is processe
 splits it into blocks of `--block` lines and runs every engine on each block, rotating the engine order from
 block to block, so that machine noise hits all engines alike.
 
-Engines:
-    tamis     the tamis binary speaking the --stdio protocol (see README.md)
-    ort       ONNX Runtime, fp32 graph as exported (model.onnx)
-    ort-opt   ONNX Runtime, fp32 graph fused by onnxruntime.transformers.optimizer (model-opt.onnx)
-    ort-int8  ONNX Runtime, model-opt.onnx with dynamically quantised int8 weights (model-int8.onnx)
-    st        sentence-transformers on PyTorch (CrossEncoder / SentenceTransformer), fp32
+Engines (the default is all but tamis-int8 and st-bf16):
+    tamis       the tamis binary speaking the --stdio protocol (see README.md)
+    tamis-int8  the same tamis worker with --precision int8 appended to its command
+    ort         ONNX Runtime, fp32 graph as exported (model.onnx)
+    ort-opt     ONNX Runtime, fp32 graph fused by onnxruntime.transformers.optimizer (model-opt.onnx)
+    ort-int8    ONNX Runtime, model-opt.onnx with dynamically quantised int8 weights (model-int8.onnx)
+    st          sentence-transformers on PyTorch (CrossEncoder / SentenceTransformer), fp32
+    st-bf16     the same under torch.autocast(device_type="cpu", dtype=torch.bfloat16), weights left fp32
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -33,7 +36,9 @@ import threading
 import time
 from pathlib import Path
 
-ALL_ENGINES = ["tamis", "ort", "ort-opt", "ort-int8", "st"]
+ALL_ENGINES = ["tamis", "tamis-int8", "ort", "ort-opt", "ort-int8", "st", "st-bf16"]
+DEFAULT_ENGINES = ["tamis", "ort", "ort-opt", "ort-int8", "st"]  # as run.sh's ENGINES default
+TAMIS_ENGINES = {"tamis": [], "tamis-int8": ["--precision", "int8"]}  # appended to the --tamis-cmd tokens
 ONNX_FILES = {"ort": "model.onnx", "ort-opt": "model-opt.onnx", "ort-int8": "model-int8.onnx"}
 DEFAULT_TAMIS_CMD = "{tamis} bench {task} --model {model} --max-length {max_length} --threads {threads} --stdio"
 RERANK_TOLERANCE = 1e-3  # max |logit - reference| allowed for an fp32 engine
@@ -54,15 +59,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--onnx-dir", type=Path,
                         help="export_onnx.py's --out directory (or the model's own sub-directory of it); "
                              "needed for the ort engines")
-    parser.add_argument("--tamis", type=Path, help="the tamis binary; needed for the tamis engine")
+    parser.add_argument("--tamis", type=Path, help="the tamis binary; needed for the tamis engines")
     parser.add_argument("--tamis-cmd", default=DEFAULT_TAMIS_CMD,
-                        help="command template for the tamis worker; placeholders {tamis} {task} {model} "
-                             "{max_length} {threads} (default: %(default)s)")
+                        help="command template for the tamis workers; placeholders {tamis} {task} {model} "
+                             "{max_length} {threads}; tamis-int8 appends --precision int8 (default: %(default)s)")
     parser.add_argument("--tamis-precision", choices=["fp32", "int8"], default="fp32",
-                        help="what tamis computes in; decides whether its score agreement is flagged")
+                        help="what the tamis engine computes in; decides whether its score agreement is flagged "
+                             "(tamis-int8 is always int8)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine (default 2)")
-    parser.add_argument("--engines", default=",".join(ALL_ENGINES),
-                        help="comma-separated, from: " + ",".join(ALL_ENGINES))
+    parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                        help="comma-separated, from: " + ",".join(ALL_ENGINES) + " (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the workload (default 1)")
     parser.add_argument("--block", type=int, default=5,
                         help="workload lines per engine turn before the next engine runs (default 5)")
@@ -124,9 +130,10 @@ def check_inputs(args: argparse.Namespace) -> None:
                 fail(f"missing ONNX file {path}: run export_onnx.py first "
                      f"(python scripts/bench/peers/export_onnx.py --model {args.model} --out {args.onnx_dir})")
             args.onnx_paths[engine] = path
-    if "tamis" in args.engines:
+    tamis_engines = [e for e in args.engines if e in TAMIS_ENGINES]
+    if tamis_engines:
         if args.tamis is None:
-            fail("--tamis BIN is needed for the tamis engine (or leave tamis out of --engines)")
+            fail(f"--tamis BIN is needed for {','.join(tamis_engines)} (or leave it out of --engines)")
         resolved = shutil.which(str(args.tamis))
         if resolved is None:
             fail(f"tamis binary {args.tamis} not found or not executable (build it: cargo build --release)")
@@ -166,10 +173,10 @@ def load_workload(args) -> list:
 
 
 class TamisEngine:
-    precision = "fp32"
-
-    def __init__(self, args):
-        self.name = "tamis"
+    def __init__(self, args, name: str = "tamis"):
+        self.name = name
+        # tamis-int8 is int8 by its command; --tamis-precision describes the plain tamis engine
+        self.precision = "int8" if name == "tamis-int8" else args.tamis_precision
         self.task = args.task
         self.settings = {"batching": "internal"}
         values = {"tamis": str(args.tamis), "task": args.task, "model": str(args.model),
@@ -179,12 +186,17 @@ class TamisEngine:
         except (KeyError, IndexError) as err:
             fail(f"--tamis-cmd has an unknown placeholder {err}; use {{tamis}} {{task}} {{model}} "
                  "{max_length} {threads}")
+        extra = TAMIS_ENGINES[name]
+        if extra and any(t == "--precision" or t.startswith("--precision=") for t in self.cmd):
+            fail(f"--tamis-cmd already has --precision; {name} appends {shlex.join(extra)} itself "
+                 "(leave it out of the template)")
+        self.cmd += extra
         self.stderr = tempfile.TemporaryFile()
-        print(f"starting tamis: {shlex.join(self.cmd)}", flush=True)
+        print(f"starting {name}: {shlex.join(self.cmd)}", flush=True)
         try:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         except OSError as err:
-            fail(f"cannot start tamis ({shlex.join(self.cmd)}): {err}")
+            fail(f"cannot start {name} ({shlex.join(self.cmd)}): {err}")
         self.ready = self._read_ready(args.ready_timeout)
         self.parse_secs = []
 
@@ -199,8 +211,8 @@ class TamisEngine:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
-        fail(f"tamis {what} (exit status {rc}); command: {shlex.join(self.cmd)}\n"
-             f"--- tamis stderr (last lines) ---\n{self._stderr_tail()}")
+        fail(f"{self.name} {what} (exit status {rc}); command: {shlex.join(self.cmd)}\n"
+             f"--- {self.name} stderr (last lines) ---\n{self._stderr_tail()}")
 
     def _read_ready(self, timeout: float) -> dict:
         box = {}
@@ -209,7 +221,8 @@ class TamisEngine:
         reader.join(timeout)
         if reader.is_alive():
             self.proc.kill()
-            fail(f"tamis printed no ready line within {timeout:.0f} s\n--- tamis stderr ---\n{self._stderr_tail()}")
+            fail(f"{self.name} printed no ready line within {timeout:.0f} s\n"
+                 f"--- {self.name} stderr ---\n{self._stderr_tail()}")
         line = box["line"]
         if not line:
             self._died("exited before its ready line")
@@ -217,10 +230,11 @@ class TamisEngine:
             ready = json.loads(line)
         except json.JSONDecodeError:
             self.proc.kill()
-            fail(f"tamis' first line is not JSON: {line[:300]!r}\n--- tamis stderr ---\n{self._stderr_tail()}")
+            fail(f"{self.name}'s first line is not JSON: {line[:300]!r}\n"
+                 f"--- {self.name} stderr ---\n{self._stderr_tail()}")
         if not isinstance(ready, dict) or ready.get("ready") is not True:
             self.proc.kill()
-            fail(f"tamis' first line is not a ready line ({{\"ready\": true, ...}}): {line[:300]!r}")
+            fail(f"{self.name}'s first line is not a ready line ({{\"ready\": true, ...}}): {line[:300]!r}")
         return ready
 
     def candidates(self) -> list:
@@ -246,11 +260,11 @@ class TamisEngine:
         try:
             answer = json.loads(line)
         except json.JSONDecodeError:
-            fail(f"tamis answered with a line that is not JSON: {line[:300]!r}")
+            fail(f"{self.name} answered with a line that is not JSON: {line[:300]!r}")
         key = "logits" if self.task == "rerank" else "vectors"
         if not isinstance(answer, dict) or key not in answer:
             message = answer.get("error") if isinstance(answer, dict) else None
-            fail(f"tamis answered {('an error: ' + str(message)) if message else repr(line[:300])}")
+            fail(f"{self.name} answered {('an error: ' + str(message)) if message else repr(line[:300])}")
         out = np.asarray(answer[key], dtype=np.float32)
         self.parse_secs.append(time.perf_counter() - started)
         return out
@@ -262,10 +276,10 @@ class TamisEngine:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()
-            print("warning: tamis did not exit within 30 s of EOF on stdin; killed it", file=sys.stderr)
+            print(f"warning: {self.name} did not exit within 30 s of EOF on stdin; killed it", file=sys.stderr)
             return
         if rc != 0:
-            print(f"warning: tamis exited with status {rc} after EOF\n{self._stderr_tail()}", file=sys.stderr)
+            print(f"warning: {self.name} exited with status {rc} after EOF\n{self._stderr_tail()}", file=sys.stderr)
 
 
 class Tokenized:
@@ -364,13 +378,14 @@ class OrtEngine:
 
 
 class StEngine:
-    precision = "fp32"
-
     def __init__(self, args, max_rows: int, name: str = "st"):
         import torch
         from sentence_transformers import CrossEncoder, SentenceTransformer
 
         self.name = name
+        # st-bf16: PyTorch's CPU bf16 autocast around predict / encode, the weights left fp32
+        self.bf16 = name == "st-bf16"
+        self.precision = "bf16" if self.bf16 else "fp32"
         self.task = args.task
         if args.task == "rerank":
             self.model = CrossEncoder(str(args.model), max_length=args.max_length, device="cpu")
@@ -394,7 +409,18 @@ class StEngine:
     def configure(self, settings: dict) -> None:
         self.settings = settings
 
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+
     def run(self, item):
+        with self._autocast():
+            return self._run(item)
+
+    def _run(self, item):
         import numpy as np
 
         if self.task == "embed":
@@ -500,7 +526,7 @@ def versions(args) -> dict:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = None
-    if "tamis" in args.engines:
+    if any(e in TAMIS_ENGINES for e in args.engines):
         try:
             res = subprocess.run([str(args.tamis), "--version"], capture_output=True, text=True, timeout=30)
             out["tamis"] = res.stdout.strip() or None
@@ -592,13 +618,12 @@ def main() -> None:
     engines = []
     for name in args.engines:
         started = time.perf_counter()
-        if name == "tamis":
-            engine = TamisEngine(args)
-            engine.precision = args.tamis_precision
+        if name in TAMIS_ENGINES:
+            engine = TamisEngine(args, name)
         elif name in ONNX_FILES:
             engine = OrtEngine(name, args.onnx_paths[name], args, max_rows)
         else:
-            engine = StEngine(args, max_rows)
+            engine = StEngine(args, max_rows, name=name)
         print(f"loaded {name} in {time.perf_counter() - started:.1f} s", flush=True)
         engines.append(engine)
 
@@ -674,7 +699,7 @@ def main() -> None:
                "p50_ms": round(percentile(per_line_ms, 50), 2), "p95_ms": round(percentile(per_line_ms, 95), 2),
                "mean_ms": round(float(np.mean(per_line_ms)), 2), "flagged": flagged, "total_s_exact": total}
         res["max_abs_logit_diff" if args.task == "rerank" else "min_cosine"] = agree
-        if engine.name == "tamis":
+        if isinstance(engine, TamisEngine):
             res["ready_line"] = engine.ready
             res["json_parse_p50_ms"] = round(percentile([s * 1000 for s in engine.parse_secs], 50), 3)
         if qrels is not None:
@@ -729,7 +754,8 @@ def print_table(report: dict, unit: str) -> None:
     agree_head = "max|dlogit|" if task == "rerank" else "min cos"
     has_ndcg = any("ndcg@10" in r for r in report["engines"].values())
     has_tamis = "tamis" in report["engines"]
-    head = (f"{'engine':<9} {'prec':<5} {'settings':<22} {unit + '/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
+    width = max([9] + [len(name) for name in report["engines"]])
+    head = (f"{'engine':<{width}} {'prec':<5} {'settings':<22} {unit + '/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
             f"{'vs tamis':>9} {agree_head:>11}" + (f" {'nDCG@10':>8}" if has_ndcg else ""))
     print(f"(p50/p95: wall time per {per_what}; vs tamis: engine {unit}/s / tamis {unit}/s)")
     print(head)
@@ -737,7 +763,7 @@ def print_table(report: dict, unit: str) -> None:
     for name, res in report["engines"].items():
         agree = res["max_abs_logit_diff" if task == "rerank" else "min_cosine"]
         agree_text = f"{agree:.2e}" if task == "rerank" else f"{agree:.6f}"
-        line = (f"{name:<9} {res['precision']:<5} {describe(res['settings']):<22} {res[unit + '_per_s']:>9.1f} "
+        line = (f"{name:<{width}} {res['precision']:<5} {describe(res['settings']):<22} {res[unit + '_per_s']:>9.1f} "
                 f"{res['p50_ms']:>8.1f} {res['p95_ms']:>8.1f} "
                 f"{(str(res['engine_over_tamis']) + 'x') if has_tamis else '-':>9} {agree_text:>11}")
         if has_ndcg:
@@ -754,6 +780,13 @@ def print_table(report: dict, unit: str) -> None:
                 print(f"tamis / {name} = {res['tamis_over_engine']:.2f}x")
         print(f"(tamis times include writing the request and reading + parsing the JSON answer: "
               f"parse p50 {report['engines']['tamis']['json_parse_p50_ms']} ms)")
+    engines = report["engines"]
+    if "tamis-int8" in engines:
+        # Precision modes' own comparisons: tamis int8 against the other approximate engines.
+        for name in ("ort-int8", "st-bf16"):
+            if name in engines:
+                ratio = engines["tamis-int8"][unit + "_per_s"] / engines[name][unit + "_per_s"]
+                print(f"tamis-int8 / {name} = {ratio:.2f}x")
     for name, res in report["engines"].items():
         if res["flagged"]:
             limit = (f"max |logit - reference| > {RERANK_TOLERANCE}" if task == "rerank"

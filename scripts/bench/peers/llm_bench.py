@@ -10,13 +10,15 @@ Workload: --queries NFCorpus test queries (seeded sample of those with a relevan
 candidates: up to half its judged-relevant documents, the rest random corpus documents at least --doc-tokens long,
 shuffled; every document ("title text") cut to --doc-tokens tokens of the models' tokenizer.
 
-Engines (every one on --threads threads, fp32 compute; the models are bf16 files):
+Engines (every one on --threads threads, fp32 compute unless named -int8; the models are bf16 files):
     tamis-qwen3            tamis bench rerank --reranker-kind qwen3 --stdio, on the Qwen3 model
     tamis-qwen3-noshare    the same with --no-prefix-sharing
+    tamis-qwen3-int8       the same with --precision int8 (approximate: its logit difference is reported, not flagged)
     hf-qwen3-card          the Qwen3-Reranker model card's transformers code, verbatim, fp32 (batch calibrated)
     hf-qwen3-lastpos       the card's prompt ids, logits_to_keep=1, length-sorted batches (batch calibrated)
     tamis-mxbai            tamis bench rerank --reranker-kind mxbai-v2 --stdio, on the mxbai model
     tamis-mxbai-noshare    the same with --no-prefix-sharing
+    tamis-mxbai-int8       the same with --precision int8
     hf-mxbai               mxbai_rerank.MxbaiRerankV2(dir, device="cpu", max_length=8192).rank(...) (batch calibrated)
 
 The engines of one model form a phase: they are loaded together, warmed up, calibrated, then timed on the
@@ -45,17 +47,20 @@ sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (standard library only at import time)
 from bench import fail, pause, percentile  # noqa: E402
 
-ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "hf-qwen3-card", "hf-qwen3-lastpos",
-               "tamis-mxbai", "tamis-mxbai-noshare", "hf-mxbai"]
+ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "tamis-qwen3-int8", "hf-qwen3-card", "hf-qwen3-lastpos",
+               "tamis-mxbai", "tamis-mxbai-noshare", "tamis-mxbai-int8", "hf-mxbai"]
 MODEL_OF = {e: ("qwen3" if "qwen3" in e else "mxbai") for e in ALL_ENGINES}
 TAMIS_KIND = {"qwen3": "qwen3", "mxbai": "mxbai-v2"}
 REFERENCE_ENGINE = {"qwen3": "hf-qwen3-lastpos", "mxbai": "hf-mxbai"}
-RATIOS = [("tamis-qwen3", "hf-qwen3-card"), ("tamis-qwen3", "hf-qwen3-lastpos"), ("tamis-mxbai", "hf-mxbai")]
+RATIOS = [("tamis-qwen3", "hf-qwen3-card"), ("tamis-qwen3", "hf-qwen3-lastpos"), ("tamis-mxbai", "hf-mxbai"),
+          ("tamis-qwen3-int8", "hf-qwen3-card"), ("tamis-qwen3-int8", "hf-qwen3-lastpos"),
+          ("tamis-qwen3-int8", "tamis-qwen3"), ("tamis-mxbai-int8", "hf-mxbai"), ("tamis-mxbai-int8", "tamis-mxbai")]
 DEFAULT_MODELS = {"qwen3": REPO / "target" / "llm-models" / "qwen3-reranker-0.6b-random",
                   "mxbai": REPO / "target" / "llm-models" / "mxbai-rerank-base-v2-random"}
 DEFAULT_TAMIS_CMD = "{tamis} bench rerank --model {model} --reranker-kind {kind} --threads {threads} --stdio"
 NOSHARE_FLAG = "--no-prefix-sharing"
-TOLERANCE = 1e-3  # max |logit - reference| allowed (every engine computes in fp32)
+INT8_FLAGS = ["--precision", "int8"]
+TOLERANCE = 1e-3  # max |logit - reference| allowed (for the engines that compute in fp32)
 
 # The Qwen3-Reranker card's strings (memo 2.1); the card code below checks its own copies against these.
 QWEN3_PREFIX = "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n"  # noqa: E501
@@ -311,11 +316,14 @@ class TamisLlmEngine(bench.TamisEngine):
     def __init__(self, name: str, args):
         self.name, self.task, self.model_key = name, "rerank", MODEL_OF[name]
         share = not name.endswith("-noshare")
-        self.settings = {"batching": "internal", "prefix sharing": "on" if share else "off"}
+        self.precision = "int8" if name.endswith("-int8") else "fp32"
+        self.settings = {"batching": "internal", "prefix sharing": "on" if share else "off",
+                         "precision": self.precision}
         values = {"tamis": str(args.tamis), "model": str(args.models[self.model_key]),
                   "kind": TAMIS_KIND[self.model_key], "threads": str(args.threads)}
         try:
-            self.cmd = [t.format(**values) for t in shlex.split(args.tamis_cmd)] + ([] if share else [NOSHARE_FLAG])
+            self.cmd = ([t.format(**values) for t in shlex.split(args.tamis_cmd)] + ([] if share else [NOSHARE_FLAG])
+                        + (INT8_FLAGS if self.precision == "int8" else []))
         except (KeyError, IndexError) as err:
             fail(f"--tamis-cmd has an unknown placeholder {err}; use {{tamis}} {{model}} {{kind}} {{threads}}")
         self.stderr = tempfile.TemporaryFile()
@@ -757,7 +765,9 @@ def main() -> None:
                     "p50_ms": round(percentile([s * 1000 for s in secs], 50), 1),
                     "p95_ms": round(percentile([s * 1000 for s in secs], 95), 1),
                     "mean_ms": round(float(np.mean(secs)) * 1000, 1),
-                    "flagged": res["max_abs_logit_diff"] is not None and res["max_abs_logit_diff"] > args.tolerance})
+                    # int8 is approximate by design: its difference is reported, not flagged.
+                    "flagged": (not name.endswith("-int8") and res["max_abs_logit_diff"] is not None
+                                and res["max_abs_logit_diff"] > args.tolerance)})
     ratios = {}
     for a, b in RATIOS:
         if a in results and b in results:

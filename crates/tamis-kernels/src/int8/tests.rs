@@ -12,26 +12,13 @@ fn data(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// The builds this CPU runs; the others are named on stderr, and a build listed in
-/// `TAMIS_REQUIRE_INT8_KERNELS` (comma-separated names, or `all`) that cannot run fails
-/// the test instead (CI machines whose CPU is known set it).
+/// The builds this CPU runs (the others named, or failing under
+/// `TAMIS_REQUIRE_KERNELS`: see [`crate::test_support::runs`]).
 fn runnable() -> Vec<Int8Kernel> {
-    let required = std::env::var("TAMIS_REQUIRE_INT8_KERNELS").unwrap_or_default();
-    let mut runnable = Vec::new();
-    for kernel in Int8Kernel::ALL {
-        if kernel.is_supported() {
-            runnable.push(kernel);
-            continue;
-        }
-        let wanted = required.split(',').any(|n| n.trim() == kernel.name() || n.trim() == "all");
-        assert!(
-            !wanted,
-            "TAMIS_REQUIRE_INT8_KERNELS names {}, which this CPU cannot run",
-            kernel.name()
-        );
-        eprintln!("int8 build {} not tested: this CPU lacks its instructions", kernel.name());
-    }
-    runnable
+    Int8Kernel::ALL
+        .into_iter()
+        .filter(|k| crate::test_support::runs(k.name(), k.is_supported()))
+        .collect()
 }
 
 /// `Σ qx·qw` in `i64` for row `r`, column `c`, straight from the quantized operands.
