@@ -54,6 +54,9 @@ pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
 pub use rope::RopeTable;
 
+/// Below this many elements a kernel runs on the calling thread: splitting costs more.
+const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
+
 #[cfg(test)]
 mod test_support {
     /// Whether a test may run the build `name`, which the CPU runs when `supported`.
@@ -72,6 +75,3 @@ mod test_support {
         false
     }
 }
-
-/// Below this many elements a kernel runs on the calling thread: splitting costs more.
-const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
