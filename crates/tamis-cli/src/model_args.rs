@@ -22,11 +22,12 @@ pub struct SourceArgs {
     pub threads: Option<usize>,
 
     /// Arithmetic of the models' dense layers: fp32 (the reference implementation's
-    /// scores within 1e-4; the default) or int8 (weights quantized at load, products on
+    /// scores within 1e-4; the default), int8 (weights quantized at load, products on
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
-    /// see the README's "Precision" section). One mode for every model, or per role:
-    /// `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`. Native encoder and
-    /// LLM rerankers only.
+    /// native encoder and LLM rerankers only) or auto (int8 where its quality was
+    /// measured to hold and the CPU has VNNI: BERT-family cross-encoders; fp32
+    /// otherwise). See the README's "Precision" section. One mode for every model, or
+    /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
           value_parser = parse_precision)]
     pub precision: PrecisionSpec,
@@ -63,7 +64,8 @@ fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
     let mode = |m: &str| match m.trim() {
         "fp32" => Ok(Precision::Fp32),
         "int8" => Ok(Precision::Int8),
-        other => Err(format!("unknown precision {other:?}: use fp32 or int8")),
+        "auto" => Ok(Precision::Auto),
+        other => Err(format!("unknown precision {other:?}: use fp32, int8 or auto")),
     };
     if !value.contains('=') {
         let all = mode(value)?;
@@ -96,7 +98,7 @@ impl SourceArgs {
     /// query with) vectors the index cannot tell apart from fp32 ones.
     pub fn check_fp32_embedder(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.precision.embed == Precision::Fp32,
+            self.precision.embed != Precision::Int8,
             "--precision {} applies to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank=int8 to quantize the rerankers",
             if self.precision.rerank == Precision::Int8 { "int8" } else { "embed=int8" }
         );

@@ -110,7 +110,8 @@ impl BiEncoder {
     pub fn load(model: &ModelDir, config: &BiEncoderConfig) -> Result<BiEncoder> {
         let dir = &model.path;
         let pipeline = read_pipeline(dir)?;
-        let (encoder_config, encoder) = load_encoder(&pipeline.transformer_dir, &config.runtime)?;
+        let (encoder_config, encoder, runtime) =
+            load_encoder(&pipeline.transformer_dir, &config.runtime)?;
         if let Head::Classifier { .. } = encoder_config.head {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),
@@ -142,7 +143,7 @@ impl BiEncoder {
             normalize: config.normalize.unwrap_or(pipeline.normalize),
             lowercase: st.do_lower_case,
             max_length,
-            runtime: config.runtime,
+            runtime,
             prompts: st_model.prompts,
             default_prompt_name: st_model.default_prompt_name,
             query_prompt: config.query_prompt.clone(),

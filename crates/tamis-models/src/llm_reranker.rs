@@ -142,7 +142,7 @@ impl LlmReranker {
             .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
         let positions = template.max_length();
         let decoder = Decoder::load(decoder_config, &mut tensors, positions, Arc::new(pool))?
-            .with_precision(config.runtime.precision);
+            .with_precision(config.runtime.precision.resolve_llm());
         let table: &Values = untied_head.as_ref().unwrap_or(decoder.embeddings());
         let row = |id: u32| {
             let mut row = vec![0.0; hidden];
@@ -157,7 +157,7 @@ impl LlmReranker {
             head,
             max_pass_tokens: config.max_pass_tokens,
             share_prefix: config.share_prefix,
-            precision: config.runtime.precision,
+            precision: config.runtime.precision.resolve_llm(),
         })
     }
 

@@ -40,6 +40,12 @@ pub enum Precision {
     /// instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the quantization
     /// error; the native encoder and LLM rerankers only.
     Int8,
+    /// The fastest mode whose quality bound was measured to hold for the kind of model
+    /// (nDCG@10 within 0.002 of fp32 on NFCorpus and Cranfield): int8 for BERT-family
+    /// cross-encoders on CPUs with VNNI (where it is about twice as fast), fp32 for
+    /// everything else (bi-encoders, XLM-R, LLM rerankers, CPUs without VNNI, candle).
+    /// Resolved at load; the model reports the mode it runs.
+    Auto,
 }
 
 impl Precision {
@@ -48,6 +54,33 @@ impl Precision {
         match self {
             Precision::Fp32 => "fp32",
             Precision::Int8 => "int8",
+            Precision::Auto => "auto",
+        }
+    }
+
+    /// The mode an encoder with `config` runs on `encoder` (see [`Precision::Auto`]).
+    pub fn resolve_encoder(self, config: &EncoderConfig, encoder: EncoderKind) -> Precision {
+        if self != Precision::Auto {
+            return self;
+        }
+        let vnni = matches!(
+            tamis_kernels::Int8Kernel::detected(),
+            tamis_kernels::Int8Kernel::Avx512Vnni | tamis_kernels::Int8Kernel::AvxVnni
+        );
+        let classifier = matches!(config.head, crate::config::Head::Classifier { .. });
+        let bert = config.family == crate::config::Family::Bert;
+        match encoder == EncoderKind::Native && classifier && bert && vnni {
+            true => Precision::Int8,
+            false => Precision::Fp32,
+        }
+    }
+
+    /// The mode an LLM reranker runs: int8's quality on trained decoder weights is not
+    /// measured yet, so `Auto` is fp32.
+    pub fn resolve_llm(self) -> Precision {
+        match self {
+            Precision::Auto => Precision::Fp32,
+            other => other,
         }
     }
 }
@@ -103,7 +136,7 @@ impl RuntimeConfig {
                 message: "must be at least 1".into(),
             });
         }
-        if self.precision != Precision::Fp32 && self.encoder == EncoderKind::Candle {
+        if self.precision == Precision::Int8 && self.encoder == EncoderKind::Candle {
             return Err(Error::InvalidOption {
                 name: "precision",
                 message: format!(
@@ -127,11 +160,12 @@ impl RuntimeConfig {
     }
 }
 
-/// Reads `config.json` and the weights in `dir` and builds the encoder.
+/// Reads `config.json` and the weights in `dir` and builds the encoder; `runtime` comes
+/// back with its precision resolved (never [`Precision::Auto`]).
 pub(crate) fn load_encoder(
     dir: &Path,
     runtime: &RuntimeConfig,
-) -> Result<(EncoderConfig, Arc<dyn Encoder>)> {
+) -> Result<(EncoderConfig, Arc<dyn Encoder>, RuntimeConfig)> {
     runtime.validate()?;
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
@@ -141,6 +175,10 @@ pub(crate) fn load_encoder(
         });
     }
     let config = EncoderConfig::from_file(&config_path)?;
+    let runtime = &RuntimeConfig {
+        precision: runtime.precision.resolve_encoder(&config, runtime.encoder),
+        ..*runtime
+    };
     let tensors = crate::weights::load(dir)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(runtime.threads())
@@ -155,7 +193,7 @@ pub(crate) fn load_encoder(
         }
         EncoderKind::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
     };
-    Ok((config, encoder))
+    Ok((config, encoder, *runtime))
 }
 
 /// Runs `forward` over `inputs` in batches of similar length and hands each result back
