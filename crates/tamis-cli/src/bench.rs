@@ -200,6 +200,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let peak_all = tamis_kernels::peak::fma_peak_gflops(threads, probe);
     let int8_peak_one = tamis_kernels::peak::int8_peak_gops(1, probe);
     let int8_peak_all = tamis_kernels::peak::int8_peak_gops(threads, probe);
+    let bf16_peak_all = tamis_kernels::peak::bf16_peak_gflops(threads, probe);
     let int8_kernel = tamis_kernels::Int8Kernel::detected();
     let (rows, h, i) = (args.rows, args.hidden, args.intermediate);
     let shapes = [("qkv", h, 3 * h), ("attention out", h, h), ("ffn in", h, i), ("ffn out", i, h)];
@@ -234,7 +235,8 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         let report = json!({
             "threads": threads, "fma_peak_gflops_1_thread": peak_one,
             "fma_peak_gflops": peak_all, "int8_peak_gops_1_thread": int8_peak_one,
-            "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(), "gemm": results,
+            "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(),
+            "bf16_dot_peak_gflops": bf16_peak_all, "gemm": results,
         });
         println!("{report}");
         return Ok(());
@@ -254,6 +256,13 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         _ => println!(
             "int8 peak: not measured (this CPU lacks AVX2); int8 products run the portable build"
         ),
+    }
+    match bf16_peak_all {
+        Some(bf16) => println!(
+            "bf16 dot-product peak (vdpbf16ps): {bf16:.1} GFLOP/s on {threads} threads{}",
+            peak_all.map_or(String::new(), |fma| format!(", {:.2}x the FMA peak", bf16 / fma))
+        ),
+        None => println!("bf16 dot-product peak: not measured (this CPU lacks AVX512-BF16)"),
     }
     println!(
         "{:<14} {:>18} {:>10} {:>8} {:>10} {:>8} {:>8}",

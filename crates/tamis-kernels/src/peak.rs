@@ -153,6 +153,48 @@ pub fn int8_peak_gops(threads: usize, duration: Duration) -> Option<f64> {
         .reduce(f64::max)
 }
 
+/// Peak bfloat16 dot-product throughput (`vdpbf16ps`, AVX512-BF16) of `threads`
+/// threads in GFLOP/s (each instruction: 32 pairs of products summed into 16 lanes, 64
+/// FLOPs), measured like [`fma_peak_gflops`]; `None` without AVX512-BF16. It says
+/// whether a bf16 product could beat f32 FMAs here: on some CPUs it issues at a
+/// quarter of their rate, so half their FLOPs.
+pub fn bf16_peak_gflops(threads: usize, duration: Duration) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !(std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bf16"))
+        {
+            return None;
+        }
+        let per_run = duration / 3;
+        // SAFETY: the features were detected just above.
+        let run = |iters: usize| unsafe { bf16_chains(iters) };
+        (0..3).map(|_| rate(threads.max(1), per_run, 12.0 * 64.0, run)).reduce(f64::max)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (threads, duration);
+        None
+    }
+}
+
+/// 12 chains of `acc += Σ 1·1` over bf16 pairs: each step adds 2 per lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn bf16_chains(iters: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let one = std::hint::black_box(_mm512_set1_ps(1.0));
+    let ones = _mm512_cvtne2ps_pbh(one, one);
+    let mut acc = [_mm512_setzero_ps(); 12];
+    for _ in 0..iters {
+        for r in acc.iter_mut() {
+            *r = _mm512_dpbf16_ps(*r, ones, ones);
+        }
+    }
+    let total = acc.into_iter().fold(_mm512_setzero_ps(), |t, r| _mm512_add_ps(t, r));
+    _mm512_reduce_add_ps(total) / 16.0
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Int8Isa {
     Avx2,

@@ -31,3 +31,13 @@ fn every_available_int8_loop_runs_and_counts_its_steps() {
         assert_eq!(super::run_int8(isa, 3), want, "{isa:?}");
     }
 }
+
+/// The bf16 loop, where the CPU has it: 3 steps of 12 chains add 2 per lane each, 72.
+#[test]
+fn the_bf16_loop_counts_its_steps() {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bf16") {
+        // SAFETY: the features were detected just above.
+        assert_eq!(unsafe { super::bf16_chains(3) }, 72.0);
+    }
+}
