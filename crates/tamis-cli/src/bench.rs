@@ -363,7 +363,8 @@ fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
             let passages: Vec<&str> = pairs.iter().map(|(_, p)| *p).collect();
             logits(pairs[0].0, &passages).map(|_| ())
         },
-    )?;
+    )?
+    .with_precision(model.precision());
     print_report(&report, args.run.json)
 }
 
@@ -394,8 +395,27 @@ struct Report {
     p95_ms: f64,
     mean_tokens: f64,
     gflops: f64,
+    /// The model's precision (`fp32`, `int8`).
+    precision: &'static str,
+    /// The peak the rate is held against: the FMA peak, or for int8 the int8 peak (GOP/s).
+    peak: &'static str,
     fma_peak_gflops: Option<f64>,
     fraction_of_peak: Option<f64>,
+}
+
+impl Report {
+    /// The report of a model that ran in `precision`: int8 work is held against the
+    /// CPU's int8 peak rather than its FMA peak.
+    fn with_precision(mut self, precision: tamis_models::Precision) -> Report {
+        self.precision = precision.name();
+        if precision == tamis_models::Precision::Int8 {
+            self.peak = "int8";
+            self.fma_peak_gflops =
+                tamis_kernels::peak::int8_peak_gops(self.threads, Duration::from_millis(300));
+            self.fraction_of_peak = self.fma_peak_gflops.map(|p| self.gflops / p);
+        }
+        self
+    }
 }
 
 fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
@@ -429,7 +449,8 @@ fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
         &calls,
         &lengths,
         |pairs| model.predict(pairs).map(|_| ()).map_err(Into::into),
-    )?;
+    )?
+    .with_precision(model.precision());
     print_report(&report, args.run.json)
 }
 
@@ -462,7 +483,8 @@ fn embed(args: &EmbedBenchArgs) -> anyhow::Result<()> {
         &calls,
         &lengths,
         |texts| model.encode(texts, Prompt::Default).map(|_| ()).map_err(Into::into),
-    )?;
+    )?
+    .with_precision(model.precision());
     print_report(&report, args.run.json)
 }
 
@@ -545,6 +567,8 @@ fn measure<T>(
         gflops,
         fma_peak_gflops: peak,
         fraction_of_peak: peak.map(|p| gflops / p),
+        precision: "fp32",
+        peak: "fma",
     })
 }
 
@@ -554,8 +578,9 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "tamis {} ({} threads, max length {}): {} calls, {} {}, {:.1} tokens each",
+        "tamis {} {} ({} threads, max length {}): {} calls, {} {}, {:.1} tokens each",
         report.encoder,
+        report.precision,
         report.threads,
         report.max_length,
         report.calls,
@@ -568,6 +593,11 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         report.items_per_second, report.item, report.p50_ms, report.p95_ms
     );
     match (report.fma_peak_gflops, report.fraction_of_peak) {
+        (Some(peak), Some(fraction)) if report.peak == "int8" => println!(
+            "  encoder {:.1} GOP/s = {:.0}% of the measured int8 peak ({peak:.1} GOP/s)",
+            report.gflops,
+            fraction * 100.0
+        ),
         (Some(peak), Some(fraction)) => println!(
             "  encoder {:.1} GFLOP/s = {:.0}% of the measured FMA peak ({peak:.1} GFLOP/s)",
             report.gflops,

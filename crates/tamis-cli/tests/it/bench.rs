@@ -49,6 +49,11 @@ fn rerank_workload_report_counts_what_it_ran() {
     assert!(report["items_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["p95_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
     assert_eq!(report["encoder"], "native (packed)");
+    assert_eq!((&report["precision"], &report["peak"]), (&"fp32".into(), &"fma".into()));
+    let output = tamis_ok(&[&args[..], &["--precision", "int8", "--json"]].concat());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((&report["precision"], &report["peak"]), (&"int8".into(), &"int8".into()));
+    assert_eq!(report["items"], 4);
 
     // `--backend` is the flag's old name, kept hidden for older scripts.
     for flag in ["--encoder", "--backend"] {
