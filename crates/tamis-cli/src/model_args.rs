@@ -24,9 +24,9 @@ pub struct SourceArgs {
     /// Arithmetic of the models' dense layers: fp32 (the reference implementation's
     /// scores within 1e-4; the default), int8 (weights quantized at load, products on
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
-    /// native encoder and LLM rerankers only) or auto (int8 where its quality was
-    /// measured to hold and the CPU has VNNI: BERT-family cross-encoders; fp32
-    /// otherwise). See the README's "Precision" section. One mode for every model, or
+    /// native encoder and LLM rerankers only) or auto (the fastest mode measured to
+    /// keep each kind of model's quality bound: fp32 for every model today). See the
+    /// README's "Precision" section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
           value_parser = parse_precision)]

@@ -152,28 +152,23 @@ fn int8_is_refused_on_the_candle_encoder() {
     );
 }
 
-/// `Auto` resolves at load by the kind of model and the CPU, and the model reports the
-/// mode it runs.
+/// `Auto` resolves at load, and the model reports the mode it runs: fp32 for every
+/// kind of model today, since no int8 mode met its quality bound (see `Precision::Auto`).
 #[test]
-fn auto_picks_int8_only_for_bert_cross_encoders_on_vnni_cpus() {
-    use tamis_kernels::Int8Kernel;
-    let vnni = matches!(Int8Kernel::detected(), Int8Kernel::Avx512Vnni | Int8Kernel::AvxVnni);
+fn auto_resolves_to_fp32_while_no_int8_mode_meets_its_bound() {
     let (dir, _) = tamis_testkit::reference_scores();
     let config = CrossEncoderConfig { runtime: runtime(Precision::Auto), ..Default::default() };
     let cross = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
-    let want = if vnni { Precision::Int8 } else { Precision::Fp32 };
-    assert_eq!(cross.precision(), want, "BERT cross-encoder, {:?}", Int8Kernel::detected());
+    assert_eq!(cross.precision(), Precision::Fp32);
     let candle = CrossEncoderConfig {
         runtime: RuntimeConfig { encoder: EncoderKind::Candle, ..runtime(Precision::Auto) },
         ..Default::default()
     };
     assert_eq!(CrossEncoder::load(&local(dir), &candle).unwrap().precision(), Precision::Fp32);
-    let xlmr = CrossEncoder::load(&local(fixtures_dir().join("xlmr-ce-1label")), &config).unwrap();
-    assert_eq!(xlmr.precision(), Precision::Fp32, "XLM-R is not measured");
     let bi = BiEncoderConfig { runtime: runtime(Precision::Auto), ..Default::default() };
     let embedder =
         BiEncoder::load(&local(tamis_testkit::shared_model("all-MiniLM-L6-v2")), &bi).unwrap();
-    assert_eq!(embedder.precision(), Precision::Fp32, "bi-encoders miss the cosine bound");
+    assert_eq!(embedder.precision(), Precision::Fp32);
     let llm = LlmRerankerConfig {
         runtime: runtime(Precision::Auto),
         kind: Some(RerankerKind::Qwen3),
