@@ -93,8 +93,7 @@ impl Int8Kernel {
     /// Rows and columns of one register tile.
     fn tile(self) -> (usize, usize) {
         match self {
-            Int8Kernel::Portable => (4, 16),
-            Int8Kernel::Avx2 | Int8Kernel::AvxVnni => (4, 16),
+            Int8Kernel::Portable | Int8Kernel::Avx2 | Int8Kernel::AvxVnni => (4, 16),
             Int8Kernel::Avx512Vnni => (8, 32),
         }
     }
