@@ -99,8 +99,7 @@ impl SourceArgs {
     pub fn check_fp32_embedder(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.precision.embed != Precision::Int8,
-            "--precision {} applies to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank=int8 to quantize the rerankers",
-            if self.precision.rerank == Precision::Int8 { "int8" } else { "embed=int8" }
+            "int8 embeddings (--precision int8 or embed=int8) apply to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank=int8 to quantize the rerankers"
         );
         Ok(())
     }
@@ -244,5 +243,30 @@ impl EngineModelArgs {
         };
         tamis_models::BiEncoder::load(&dir, &config)
             .with_context(|| format!("loading bi-encoder {name}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tamis_models::Precision::{Auto, Fp32, Int8};
+
+    use super::{PrecisionSpec, parse_precision};
+
+    #[test]
+    fn precision_is_one_mode_or_one_per_role() {
+        let spec = |embed, rerank| Ok(PrecisionSpec { embed, rerank });
+        assert_eq!(parse_precision("int8"), spec(Int8, Int8));
+        assert_eq!(parse_precision("auto"), spec(Auto, Auto));
+        assert_eq!(parse_precision("rerank=int8"), spec(Fp32, Int8));
+        assert_eq!(parse_precision("embed=int8, rerank=auto"), spec(Int8, Auto));
+        for (bad, needle) in [
+            ("int4", "unknown precision \"int4\""),
+            ("rerank=int4", "unknown precision \"int4\""),
+            ("gpu=int8", "unknown role \"gpu\""),
+            ("rerank=int8,embed", "\"embed\" is not ROLE=MODE"),
+        ] {
+            let err = parse_precision(bad).expect_err(bad);
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
     }
 }
