@@ -232,7 +232,11 @@ pub(crate) fn accumulate(
     if rows == 0 || n == 0 {
         return;
     }
-    assert!(out_stride >= n && (rows - 1) * out_stride + n <= out.len(), "int8: out too short");
+    assert!(
+        out_stride >= n
+            && crate::linear::extent(rows, n, out_stride, 1).is_some_and(|end| end <= out.len()),
+        "int8: out too short"
+    );
     let (_, tile_cols) = kernel.tile();
     let col_tiles = n.div_ceil(tile_cols);
     let jobs = threads.clamp(1, col_tiles);
