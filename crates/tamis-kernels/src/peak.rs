@@ -61,21 +61,7 @@ fn available_isas() -> Vec<Isa> {
 }
 
 fn measure(isa: Isa, threads: usize, duration: Duration) -> f64 {
-    // Calibrate one thread's iterations to the duration, then run all threads at once.
-    let probe = 200_000;
-    let start = Instant::now();
-    run(isa, probe);
-    let per_iter = start.elapsed().as_secs_f64() / probe as f64;
-    let iters = ((duration.as_secs_f64() / per_iter) as usize).max(probe);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| run(isa, iters));
-        }
-    });
-    let seconds = start.elapsed().as_secs_f64();
-    // In f64: `threads · iters` may not fit in `usize` for a caller's thread count.
-    threads as f64 * iters as f64 * isa.flops_per_iter() / seconds / 1e9
+    rate(threads, duration, isa.flops_per_iter(), |iters| run(isa, iters))
 }
 
 fn run(isa: Isa, iters: usize) -> f32 {
