@@ -398,6 +398,31 @@ mod x86 {
 
     use super::{GROUP_BYTES, PANEL, Tile};
 
+    /// `$tile::<M>(args)` for the row count `$m`, one of `$counts`: each count gets its
+    /// own build, so that the tile's accumulators stay in registers.
+    macro_rules! by_rows {
+        ($m:expr, [$($n:literal)*], $tile:ident $args:tt) => {
+            match $m {
+                $($n => $tile::<$n> $args,)*
+                _ => unreachable!("a tile has at most the rows its kernel names"),
+            }
+        };
+    }
+
+    /// The two 32-byte halves of group `g` of a 16-column panel.
+    ///
+    /// # Safety
+    /// `b` points at a panel of at least `g + 1` groups, [`GROUP_BYTES`] apart.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn panel_256(b: *const i8, g: usize) -> (__m256i, __m256i) {
+        // SAFETY: in bounds per the contract; unaligned loads are allowed.
+        unsafe {
+            let at = b.add(g * GROUP_BYTES);
+            (_mm256_loadu_si256(at.cast()), _mm256_loadu_si256(at.add(32).cast()))
+        }
+    }
+
     /// Four activations of row `r`, group `g`, as one `i32` (for a broadcast).
     ///
     /// # Safety
@@ -426,17 +451,10 @@ mod x86 {
         stride: usize,
         cols: usize,
     ) {
-        // Monomorphized per row count so the accumulators stay in registers.
-        macro_rules! rows {
-            ($($m:literal)*) => {
-                match sx.len() {
-                    // SAFETY: forwarded contract.
-                    $($m => unsafe { tile_512::<$m>(a, k_pad, sx, w, out, stride, cols) },)*
-                    _ => unreachable!(),
-                }
-            };
+        // SAFETY: forwarded contract.
+        unsafe {
+            by_rows!(sx.len(), [1 2 3 4 5 6 7 8], tile_512(a, k_pad, sx, w, out, stride, cols))
         }
-        rows!(1 2 3 4 5 6 7 8)
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -516,16 +534,8 @@ mod x86 {
         w: &Tile,
         acc: &mut [i32; 64],
     ) {
-        macro_rules! rows {
-            ($($m:literal)*) => {
-                match m {
-                    // SAFETY: forwarded contract.
-                    $($m => unsafe { tile_vnni_256::<$m>(a, k_pad, w, acc) },)*
-                    _ => unreachable!(),
-                }
-            };
-        }
-        rows!(1 2 3 4)
+        // SAFETY: forwarded contract.
+        unsafe { by_rows!(m, [1 2 3 4], tile_vnni_256(a, k_pad, w, acc)) }
     }
 
     #[target_feature(enable = "avx2,avxvnni")]
@@ -534,11 +544,8 @@ mod x86 {
         let mut c = [[_mm256_setzero_si256(); 2]; M];
         let b = w.packed.as_ptr();
         for g in 0..w.groups {
-            // SAFETY: the panel holds `groups` groups of 64 bytes (caller's bound).
-            let (b0, b1) = unsafe {
-                let at = b.add(g * GROUP_BYTES);
-                (_mm256_loadu_si256(at.cast()), _mm256_loadu_si256(at.add(32).cast()))
-            };
+            // SAFETY: the panel holds `groups` groups (caller's bound).
+            let (b0, b1) = unsafe { panel_256(b, g) };
             for (r, c) in c.iter_mut().enumerate() {
                 // SAFETY: row `r < M ≤ m` of `a` (caller's bound).
                 let x = _mm256_set1_epi32(unsafe { four(a, k_pad, r, g) });
@@ -568,16 +575,8 @@ mod x86 {
         w: &Tile,
         acc: &mut [i32; 64],
     ) {
-        macro_rules! rows {
-            ($($m:literal)*) => {
-                match m {
-                    // SAFETY: forwarded contract.
-                    $($m => unsafe { tile_avx2_rows::<$m>(a, k_pad, w, acc) },)*
-                    _ => unreachable!(),
-                }
-            };
-        }
-        rows!(1 2 3 4)
+        // SAFETY: forwarded contract.
+        unsafe { by_rows!(m, [1 2 3 4], tile_avx2_rows(a, k_pad, w, acc)) }
     }
 
     #[target_feature(enable = "avx2")]
@@ -593,11 +592,8 @@ mod x86 {
         let ones = _mm256_set1_epi16(1);
         let shift = _mm256_set1_epi8(-128);
         for g in 0..w.groups {
-            // SAFETY: the panel holds `groups` groups of 64 bytes (caller's bound).
-            let (b0, b1) = unsafe {
-                let at = b.add(g * GROUP_BYTES);
-                (_mm256_loadu_si256(at.cast()), _mm256_loadu_si256(at.add(32).cast()))
-            };
+            // SAFETY: the panel holds `groups` groups (caller's bound).
+            let (b0, b1) = unsafe { panel_256(b, g) };
             for (r, c) in c.iter_mut().enumerate() {
                 // SAFETY: row `r < M ≤ m` of `a` (caller's bound).
                 let x = _mm256_set1_epi32(unsafe { four(a, k_pad, r, g) });
