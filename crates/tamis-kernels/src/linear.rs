@@ -29,7 +29,8 @@ enum Weight {
     /// bfloat16 bit patterns in PyTorch's `[out, in]` layout. Widening is exact (the
     /// bits shifted up), so products equal those of the `f32` weights bit for bit.
     Bf16(Vec<u16>),
-    /// Quantized per output channel; activations are quantized per row at each call.
+    /// Quantized per output channel; activations are quantized per row and group of 32
+    /// inputs at each call.
     Int8(Int8Weight),
 }
 
@@ -40,8 +41,9 @@ pub enum WeightFormat {
     F32,
     /// bfloat16 weights widened to `f32` for each product: the same results as `F32`.
     Bf16,
-    /// `i8` weights (per output channel scales) times `i8` activations (per row
-    /// scales), summed exactly in `i32`: an approximation of the `f32` product.
+    /// `i8` weights (per output channel scales) times `i8` activations (a scale per row
+    /// and 32 inputs), summed exactly in `i32` per group: an approximation of the `f32`
+    /// product.
     Int8,
 }
 
@@ -50,7 +52,7 @@ thread_local! {
     /// thread, reused from layer to layer.
     static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 
-    /// The activations of the int8 product being computed, quantized per row.
+    /// The activations of the int8 product being computed, quantized.
     static QUANTIZED: RefCell<Int8Rows> = RefCell::new(Int8Rows::default());
 }
 
@@ -126,7 +128,7 @@ impl Linear {
 
     /// The layer with its weights quantized to int8, one scale per output channel
     /// (`max|w| / 127`); the bias stays `f32`. Its products quantize each input row the
-    /// same way and run on the fastest [`Int8Kernel`] this CPU has. An int8 layer is
+    /// same way, one scale per 32 inputs, and run on the fastest [`Int8Kernel`] this CPU has. An int8 layer is
     /// returned as it is.
     pub fn quantized_int8(&self) -> Linear {
         let (k, n) = (self.in_features, self.out_features);

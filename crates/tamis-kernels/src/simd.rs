@@ -8,6 +8,8 @@
 //! build, which only CPUs from before 2013 run).
 #![allow(unsafe_code)]
 
+use crate::int8::SCALE_GROUP;
+
 /// The instruction sets a kernel may be built for, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Level {
@@ -315,10 +317,76 @@ dispatch! {
 }
 
 dispatch! {
-    /// `out[c] += acc[c] · (scale · col_scales[c])`: an int8 tile row back to `f32`.
-    fn add_scaled_i32_row(out: &mut [f32], acc: &[i32], scale: f32, col_scales: &[f32]) {
-        for ((o, &a), &s) in out.iter_mut().zip(acc).zip(col_scales) {
-            *o += a as f32 * (scale * s);
+    /// Quantizes one row per group of [`SCALE_GROUP`] inputs, symmetrically with 127
+    /// levels a side, into `out` (`k_pad` long, the padding zero); writes each group's
+    /// scale `max|x| / 127` and shift `128 · Σ q`, and returns the row's correction
+    /// `Σ scale · shift` (see [`crate::int8`]). A zero group has scale 0; a group
+    /// holding a NaN or an infinity gets scale NaN (and zeros), so that every output
+    /// the row touches is NaN, as in the `f32` product.
+    fn quantize_groups_i8(x: &[f32], out: &mut [i8], scales: &mut [f32], shifts: &mut [i32]) -> f32 {
+        let mut correction = 0.0f64;
+        let mut tail = [0.0f32; SCALE_GROUP];
+        let groups = out.chunks_exact_mut(SCALE_GROUP).zip(scales.iter_mut().zip(shifts));
+        for (g, (out, (scale, shift))) in groups.enumerate() {
+            let x = match x.get(g * SCALE_GROUP..(g + 1) * SCALE_GROUP) {
+                Some(whole) => whole,
+                None => {
+                    let part = x.get(g * SCALE_GROUP..).unwrap_or_default();
+                    tail.fill(0.0);
+                    tail[..part.len()].copy_from_slice(part);
+                    &tail
+                }
+            };
+            let (s, sum) = quantize_group(x, out);
+            *scale = s;
+            *shift = 128 * sum;
+            correction += f64::from(s) * f64::from(*shift);
+        }
+        correction as f32
+    }
+}
+
+/// One group of [`quantize_groups_i8`]: its scale and `Σ q`.
+#[inline(always)]
+fn quantize_group(x: &[f32], out: &mut [i8]) -> (f32, i32) {
+    const HALF: usize = SCALE_GROUP / 2;
+    let (x, out) = (&x[..SCALE_GROUP], &mut out[..SCALE_GROUP]);
+    let mut peak = [0.0f32; HALF];
+    let mut total = [0.0f32; HALF];
+    for half in x.chunks_exact(HALF) {
+        for ((p, t), v) in peak.iter_mut().zip(&mut total).zip(half) {
+            *p = p.max(v.abs());
+            *t += v.abs();
+        }
+    }
+    let peak = peak.iter().fold(0.0f32, |m, &v| m.max(v));
+    // NaN reaches the sum even where `max` skips it.
+    let total = total.iter().sum::<f32>();
+    if peak == 0.0 || total.is_nan() || peak.is_infinite() {
+        out.fill(0);
+        return (if peak == 0.0 && !total.is_nan() { 0.0 } else { f32::NAN }, 0);
+    }
+    let inv = 127.0 / peak;
+    // 1.5 · 2²³: adding it rounds to the nearest integer (ties to even, in one rounding)
+    // and leaves `q` in the low mantissa bits, two's complement in the low byte.
+    const SHIFT: f32 = 12_582_912.0;
+    let mut sum = 0i32;
+    for (o, v) in out.iter_mut().zip(x) {
+        // |v| ≤ peak, so `v · inv` lies in [-127, 127]; the clamp only guards the last
+        // ulp of `inv`.
+        let q = ((v * inv).clamp(-127.0, 127.0) + SHIFT).to_bits() as u8 as i8;
+        *o = q;
+        sum += i32::from(q);
+    }
+    (peak / 127.0, sum)
+}
+
+dispatch! {
+    /// `out[c] += (sums[c] − correction) · col_scales[c]`: an int8 tile row, summed
+    /// over its groups in `f32`, back to the output (see [`crate::int8`]).
+    fn add_group_scaled_row(out: &mut [f32], sums: &[f32], correction: f32, col_scales: &[f32]) {
+        for ((o, &s), &w) in out.iter_mut().zip(sums).zip(col_scales) {
+            *o += (s - correction) * w;
         }
     }
 }

@@ -36,7 +36,8 @@ pub enum Precision {
     #[default]
     Fp32,
     /// Weights quantized to int8 at load (one scale per output channel), activations
-    /// per token at each product, summed exactly in `i32` on the CPU's int8
+    /// per token and group of 32 inputs at each product, summed exactly in `i32` on the
+    /// CPU's int8
     /// instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the quantization
     /// error; the native encoder and LLM rerankers only.
     Int8,

@@ -1,4 +1,4 @@
-use super::{Int8Kernel, Int8Rows, Int8Weight, accumulate};
+use super::{Int8Kernel, Int8Rows, Int8Weight, SCALE_GROUP, accumulate};
 use crate::Linear;
 
 /// Deterministic values in [-1, 1) (a small LCG: the tests need no statistics).
@@ -21,11 +21,26 @@ fn runnable() -> Vec<Int8Kernel> {
         .collect()
 }
 
-/// `Σ qx·qw` in `i64` for row `r`, column `c`, straight from the quantized operands.
-fn exact(x: &Int8Rows, w: &Int8Weight, r: usize, c: usize) -> i64 {
-    (0..w.in_features)
-        .map(|i| (i64::from(x.data[r * w.k_pad + i]) - 128) * i64::from(w.get(c, i)))
-        .sum()
+/// What every build must compute for row `r`, column `c`, straight from the quantized
+/// operands: each group's exact integer sum, with the unsigned weights' shift, scaled
+/// and summed in `f32` in the order the builds use, then the correction taken out.
+fn expected(x: &Int8Rows, w: &Int8Weight, r: usize, c: usize) -> f32 {
+    let mut sum = 0.0f32;
+    for g in 0..x.groups {
+        let raw: i64 = (g * SCALE_GROUP..(g + 1) * SCALE_GROUP)
+            .map(|i| {
+                let qw = if i < w.in_features { i64::from(w.get(c, i)) } else { 0 };
+                i64::from(x.data[r * w.k_pad + i]) * (qw + 128)
+            })
+            .sum();
+        // The shift is exactly what the weights' +128 adds.
+        let shift: i64 = (g * SCALE_GROUP..(g + 1) * SCALE_GROUP)
+            .map(|i| 128 * i64::from(x.data[r * w.k_pad + i]))
+            .sum();
+        assert_eq!(shift, i64::from(x.shifts[r * x.groups + g]));
+        sum = (raw as f32).mul_add(x.scales[r * x.groups + g], sum);
+    }
+    (sum - x.corrections[r]) * w.scales[c]
 }
 
 fn product(
@@ -35,8 +50,7 @@ fn product(
     stride: usize,
     threads: usize,
 ) -> Vec<f32> {
-    let rows = x.scales.len();
-    let mut out = vec![0.0; rows * stride];
+    let mut out = vec![0.0; x.rows * stride];
     accumulate(kernel, x, w, &mut out, stride, threads);
     out
 }
@@ -52,7 +66,8 @@ fn every_build_computes_the_exact_integer_products() {
         (3, 7, 5),
         (5, 64, 33),
         (8, 129, 32),
-        (9, 100, 47),
+        (7, 64, 40),
+        (13, 100, 47),
         (17, 33, 100),
         (130, 40, 70),
     ]
@@ -67,7 +82,7 @@ fn every_build_computes_the_exact_integer_products() {
         let reference = product(Int8Kernel::Portable, &x, &w, stride, 1);
         for r in 0..rows {
             for c in 0..n {
-                let want = exact(&x, &w, r, c) as f32 * (x.scales[r] * w.scales[c]);
+                let want = expected(&x, &w, r, c);
                 assert_eq!(
                     reference[r * stride + c],
                     want,
@@ -123,7 +138,14 @@ fn the_int8_layer_is_within_the_quantization_bound_of_f32() {
     let mut worst = 0.0f32;
     for r in 0..rows {
         let xr = &x[r * k..][..k];
-        let sx = xr.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        // Each input's activation scale: its group's peak over 127.
+        let sx: Vec<f32> = xr
+            .chunks(SCALE_GROUP)
+            .flat_map(|g| {
+                let s = g.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+                std::iter::repeat_n(s, g.len())
+            })
+            .collect();
         for c in 0..n {
             let wc = &weight[c * k..][..k];
             let sw = wc.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
@@ -131,7 +153,8 @@ fn the_int8_layer_is_within_the_quantization_bound_of_f32() {
             let bound: f32 = xr
                 .iter()
                 .zip(wc)
-                .map(|(x, w)| x.abs() * sw / 2.0 + sx / 2.0 * (w.abs() + sw / 2.0))
+                .zip(&sx)
+                .map(|((x, w), sx)| x.abs() * sw / 2.0 + sx / 2.0 * (w.abs() + sw / 2.0))
                 .sum();
             let err = (got[r * n + c] - want[r * n + c]).abs();
             assert!(err <= bound * 1.001 + 1e-6, "({r}, {c}): error {err} above the bound {bound}");
@@ -186,21 +209,74 @@ fn zero_rows_give_the_bias_and_non_finite_rows_give_nan() {
 
 #[test]
 fn activations_round_to_the_nearest_level_ties_to_even_in_every_build() {
-    use crate::simd::{Level, quantize_row_u8};
-    // Peak 127: the scale is 1, so each value is its own level, ties included.
-    let mut x: Vec<f32> = (-254..=254).map(|i| i as f32 / 2.0).collect();
-    x.extend(data(1000, 41).iter().map(|v| v * 127.0));
-    x.push(127.0);
-    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
-        let mut q = vec![0u8; x.len()];
-        let scale = quantize_row_u8::at(level, &x, &mut q);
-        assert_eq!(scale, 1.0, "{level:?}");
-        for (v, q) in x.iter().zip(&q) {
-            let want = v.round_ties_even() as i32 + 128;
-            assert_eq!(i32::from(*q), want, "{level:?}: {v}");
-        }
+    use crate::simd::{Level, quantize_groups_i8};
+    // Every group holds ±127, so its scale is 1 and each value is its own level, ties
+    // included; the last group is partial and padded with zeros.
+    let values: Vec<f32> = (-254..=254)
+        .map(|i| i as f32 / 2.0)
+        .chain(data(1000, 41).iter().map(|v| v * 127.0))
+        .collect();
+    let mut x = Vec::new();
+    for (i, chunk) in values.chunks(SCALE_GROUP - 1).enumerate() {
+        x.push(if i % 2 == 0 { 127.0 } else { -127.0 });
+        x.extend_from_slice(chunk);
     }
-    let mut q = [7u8; 3];
-    assert_eq!(quantize_row_u8(&[0.0, -0.0, 0.0], &mut q), 0.0);
-    assert_eq!(q, [128; 3]);
+    let k_pad = x.len().next_multiple_of(SCALE_GROUP);
+    let groups = k_pad / SCALE_GROUP;
+    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
+        let mut q = vec![7i8; k_pad];
+        let (mut scales, mut shifts) = (vec![0.0; groups], vec![0; groups]);
+        let correction = quantize_groups_i8::at(level, &x, &mut q, &mut scales, &mut shifts);
+        assert!(scales.iter().all(|&s| s == 1.0), "{level:?}: {scales:?}");
+        for (v, q) in x.iter().zip(&q) {
+            assert_eq!(f32::from(*q), v.round_ties_even(), "{level:?}: {v}");
+        }
+        assert!(q[x.len()..].iter().all(|&q| q == 0), "{level:?}: padding");
+        for (g, chunk) in q.chunks(SCALE_GROUP).enumerate() {
+            assert_eq!(shifts[g], 128 * chunk.iter().map(|&q| i32::from(q)).sum::<i32>());
+        }
+        let want: f64 = shifts.iter().map(|&s| f64::from(s)).sum();
+        assert_eq!(correction, want as f32, "{level:?}");
+    }
+    // A zero group has scale 0; a group with a NaN or an infinity has scale NaN, and
+    // only that group.
+    let mut x = vec![0.0f32; 3 * SCALE_GROUP];
+    x[SCALE_GROUP + 3] = f32::NAN;
+    x[2 * SCALE_GROUP] = f32::INFINITY;
+    x[2 * SCALE_GROUP + 1] = 1.0;
+    let mut q = vec![7i8; x.len()];
+    let (mut scales, mut shifts) = (vec![1.0; 3], vec![1; 3]);
+    let correction = quantize_groups_i8(&x, &mut q, &mut scales, &mut shifts);
+    assert_eq!(scales[0], 0.0);
+    assert!(scales[1].is_nan() && scales[2].is_nan(), "{scales:?}");
+    assert!(q.iter().all(|&q| q == 0) && shifts == [0, 0, 0]);
+    assert!(correction.is_nan());
+}
+
+#[test]
+fn one_large_channel_costs_only_its_own_group() {
+    // A LayerNorm output's shape: one channel 100× the rest. With one scale per row it
+    // would take the whole row's levels (a step of 0.79 for values within ±1); with
+    // groups, the other groups keep theirs. The outlier's own group holds nothing else,
+    // so only the other groups' rounding remains.
+    let (rows, k, n) = (3, 4 * SCALE_GROUP, 8);
+    let mut x = data(rows * k, 51);
+    for r in 0..rows {
+        x[r * k..][..SCALE_GROUP].fill(0.0);
+        x[r * k + 5] = 100.0;
+    }
+    // The outlier's weights are each channel's peak, so they quantize exactly too.
+    let mut weight = data(n * k, 52);
+    for c in 0..n {
+        weight[c * k + 5] = if c % 2 == 0 { 1.0 } else { -1.0 };
+    }
+    let f32_layer = Linear::from_torch(&weight, None, n, k);
+    let (mut want, mut got) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+    f32_layer.forward(&x, rows, None, &mut want, 1);
+    f32_layer.quantized_int8().forward(&x, rows, None, &mut got, 1);
+    // Per row, the 96 other inputs would each be off by up to 0.39 (about 2 in all);
+    // per group, by at most 1/254 each.
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 0.1, "{g} vs {w}");
+    }
 }

@@ -52,7 +52,8 @@ fn int8_cross_encoder_stays_close_to_fp32_on_the_shared_model() {
     }
     eprintln!("int8 CE: max |Δ logit| {worst}, {swapped} of {pairs_compared} clear pairs swapped");
     assert!(differs, "int8 gave fp32's exact logits: the int8 path did not run");
-    assert!(worst <= 0.25, "int8 moved a logit by {worst}");
+    // 0.026 measured with one activation scale per 32 inputs (0.10 with one per row).
+    assert!(worst <= 0.06, "int8 moved a logit by {worst}");
     assert_eq!(swapped, 0, "int8 swapped {swapped} clearly ordered pairs");
 }
 
@@ -83,8 +84,9 @@ fn int8_bi_encoder_embeddings_keep_their_direction() {
     }
     eprintln!("int8 bi-encoder: lowest cosine to fp32 {lowest} over {} texts", texts.len());
     assert!(differs, "int8 gave fp32's exact embeddings: the int8 path did not run");
-    // 0.9912 measured (2026-12-04); the goal of 0.999 needs finer scales than one per row.
-    assert!(lowest >= 0.99, "an int8 embedding has cosine {lowest} to fp32");
+    // 0.99774 measured with one activation scale per 32 inputs (0.9912 with one per row);
+    // the goal of 0.999 is not met yet.
+    assert!(lowest >= 0.997, "an int8 embedding has cosine {lowest} to fp32");
 }
 
 /// The LLM rerankers' int8 path on the tiny random fixtures: close to fp32, same order.
