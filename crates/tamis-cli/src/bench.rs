@@ -202,6 +202,9 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let int8_peak_all = tamis_kernels::peak::int8_peak_gops(threads, probe);
     let bf16_peak_all = tamis_kernels::peak::bf16_peak_gflops(threads, probe);
     let int8_kernel = tamis_kernels::Int8Kernel::detected();
+    // The portable bf16 build is a reference, not a mode anyone runs: time only the real one.
+    let bf16_kernel = tamis_kernels::Bf16Kernel::detected();
+    let bf16_runs = bf16_kernel != tamis_kernels::Bf16Kernel::Portable;
     let (rows, h, i) = (args.rows, args.hidden, args.intermediate);
     let shapes = [("qkv", h, 3 * h), ("attention out", h, h), ("ffn in", h, i), ("ffn out", i, h)];
     let mut results = Vec::new();
@@ -209,26 +212,32 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         let weight: Vec<f32> = (0..k * n).map(|j| ((j % 17) as f32 - 8.0) / 64.0).collect();
         let f32_layer = Linear::from_torch(&weight, None, n, k);
         let int8_layer = f32_layer.quantized_int8();
+        let bf16_layer = f32_layer.quantized_bf16();
         let x: Vec<f32> = (0..rows * k).map(|j| ((j % 13) as f32 - 6.0) / 16.0).collect();
         let mut out = vec![0.0f32; rows * n];
-        let mut seconds = [0.0; 2];
-        for (slot, layer) in seconds.iter_mut().zip([&f32_layer, &int8_layer]) {
+        let mut time = |layer: &Linear| {
             let time = pool.install(|| {
                 tamis_kernels::peak::best_time(5, || {
                     layer.forward(&x, rows, None, &mut out, threads)
                 })
             });
-            *slot = time.as_secs_f64();
-        }
+            time.as_secs_f64()
+        };
+        let (f32_s, int8_s) = (time(&f32_layer), time(&int8_layer));
+        let bf16_s = bf16_runs.then(|| time(&bf16_layer));
         let ops = tamis_kernels::matmul_flops(rows, k, n);
-        let (gflops, int8_gops) = (ops / seconds[0] / 1e9, ops / seconds[1] / 1e9);
+        let (gflops, int8_gops) = (ops / f32_s / 1e9, ops / int8_s / 1e9);
+        let bf16_gflops = bf16_s.map(|s| ops / s / 1e9);
         results.push(json!({
             "layer": name, "rows": rows, "in": k, "out": n,
-            "seconds": seconds[0], "gflops": gflops,
+            "seconds": f32_s, "gflops": gflops,
             "fraction_of_peak": peak_all.map(|p| gflops / p),
-            "int8_seconds": seconds[1], "int8_gops": int8_gops,
+            "int8_seconds": int8_s, "int8_gops": int8_gops,
             "int8_fraction_of_peak": int8_peak_all.map(|p| int8_gops / p),
-            "int8_speedup": seconds[0] / seconds[1],
+            "int8_speedup": f32_s / int8_s,
+            "bf16_seconds": bf16_s, "bf16_gflops": bf16_gflops,
+            "bf16_fraction_of_peak": bf16_gflops.zip(bf16_peak_all).map(|(g, p)| g / p),
+            "bf16_speedup": bf16_s.map(|s| f32_s / s),
         }));
     }
     if args.json {
@@ -236,7 +245,8 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             "threads": threads, "fma_peak_gflops_1_thread": peak_one,
             "fma_peak_gflops": peak_all, "int8_peak_gops_1_thread": int8_peak_one,
             "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(),
-            "bf16_dot_peak_gflops": bf16_peak_all, "gemm": results,
+            "bf16_dot_peak_gflops": bf16_peak_all, "bf16_kernel": bf16_kernel.name(),
+            "gemm": results,
         });
         println!("{report}");
         return Ok(());
@@ -264,17 +274,30 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         ),
         None => println!("bf16 dot-product peak: not measured (this CPU lacks AVX512-BF16)"),
     }
+    if !bf16_runs {
+        println!("bf16 products: not timed (no AVX512-BF16; --precision bf16 is refused here)");
+    }
     println!(
-        "{:<14} {:>18} {:>10} {:>8} {:>10} {:>8} {:>8}",
-        "layer", "shape", "GFLOP/s", "of peak", "int8 GOP/s", "of peak", "speedup"
+        "{:<14} {:>18} {:>8} {:>7} {:>9} {:>7} {:>7} {:>9} {:>7} {:>7}",
+        "layer",
+        "shape",
+        "GFLOP/s",
+        "of peak",
+        "int8 GOP/s",
+        "of peak",
+        "speedup",
+        "bf16 GF/s",
+        "of peak",
+        "speedup"
     );
     let percent = |v: &serde_json::Value| {
         v.as_f64().map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0))
     };
+    let number = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |f| format!("{f:.1}"));
     for r in &results {
         let shape = format!("{}x{}x{}", r["rows"], r["in"], r["out"]);
         println!(
-            "{:<14} {:>18} {:>10.1} {:>8} {:>10.1} {:>8} {:>7.2}x",
+            "{:<14} {:>18} {:>8.1} {:>7} {:>9.1} {:>7} {:>6.2}x {:>9} {:>7} {:>7}",
             r["layer"].as_str().unwrap_or_default(),
             shape,
             r["gflops"].as_f64().unwrap_or_default(),
@@ -282,6 +305,9 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             r["int8_gops"].as_f64().unwrap_or_default(),
             percent(&r["int8_fraction_of_peak"]),
             r["int8_speedup"].as_f64().unwrap_or_default(),
+            number(&r["bf16_gflops"]),
+            percent(&r["bf16_fraction_of_peak"]),
+            r["bf16_speedup"].as_f64().map_or("-".to_string(), |f| format!("{f:.2}x")),
         );
     }
     Ok(())
@@ -397,22 +423,29 @@ struct Report {
     gflops: f64,
     /// The model's precision (`fp32`, `int8`).
     precision: &'static str,
-    /// The peak the rate is held against: the FMA peak, or for int8 the int8 peak (GOP/s).
+    /// The peak the rate is held against: the FMA peak, or the int8 peak (GOP/s) or
+    /// bf16 dot-product peak of those modes.
     peak: &'static str,
     fma_peak_gflops: Option<f64>,
     fraction_of_peak: Option<f64>,
 }
 
 impl Report {
-    /// The report of a model that ran in `precision`: int8 work is held against the
-    /// CPU's int8 peak rather than its FMA peak.
+    /// The report of a model that ran in `precision`: int8 and bf16 work is held
+    /// against the CPU's peak for those instructions rather than its FMA peak.
     fn with_precision(mut self, precision: tamis_models::Precision) -> Report {
+        use tamis_kernels::peak::{bf16_peak_gflops, int8_peak_gops};
         self.precision = precision.name();
-        if precision == tamis_models::Precision::Int8 {
-            self.peak = "int8";
-            self.fma_peak_gflops =
-                tamis_kernels::peak::int8_peak_gops(self.threads, Duration::from_millis(300));
-            self.fraction_of_peak = self.fma_peak_gflops.map(|p| self.gflops / p);
+        let probe = Duration::from_millis(300);
+        let peak = match precision {
+            tamis_models::Precision::Int8 => Some(("int8", int8_peak_gops(self.threads, probe))),
+            tamis_models::Precision::Bf16 => Some(("bf16", bf16_peak_gflops(self.threads, probe))),
+            _ => None,
+        };
+        if let Some((name, rate)) = peak {
+            self.peak = name;
+            self.fma_peak_gflops = rate;
+            self.fraction_of_peak = rate.map(|p| self.gflops / p);
         }
         self
     }
@@ -595,6 +628,11 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     match (report.fma_peak_gflops, report.fraction_of_peak) {
         (Some(peak), Some(fraction)) if report.peak == "int8" => println!(
             "  encoder {:.1} GOP/s = {:.0}% of the measured int8 peak ({peak:.1} GOP/s)",
+            report.gflops,
+            fraction * 100.0
+        ),
+        (Some(peak), Some(fraction)) if report.peak == "bf16" => println!(
+            "  encoder {:.1} GFLOP/s = {:.0}% of the measured bf16 dot-product peak ({peak:.1} GFLOP/s)",
             report.gflops,
             fraction * 100.0
         ),

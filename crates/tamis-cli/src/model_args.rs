@@ -24,7 +24,9 @@ pub struct SourceArgs {
     /// Arithmetic of the models' dense layers: fp32 (the reference implementation's
     /// scores within 1e-4; the default), int8 (weights quantized at load, products on
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
-    /// native encoder and LLM rerankers only) or auto (the fastest mode measured to
+    /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AVX512-BF16
+    /// CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16 peak above
+    /// the FMA peak) or auto (the fastest mode measured to
     /// keep each kind of model's quality bound: fp32 for every model today). See the
     /// README's "Precision" section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
@@ -64,8 +66,9 @@ fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
     let mode = |m: &str| match m.trim() {
         "fp32" => Ok(Precision::Fp32),
         "int8" => Ok(Precision::Int8),
+        "bf16" => Ok(Precision::Bf16),
         "auto" => Ok(Precision::Auto),
-        other => Err(format!("unknown precision {other:?}: use fp32, int8 or auto")),
+        other => Err(format!("unknown precision {other:?}: use fp32, int8, bf16 or auto")),
     };
     if !value.contains('=') {
         let all = mode(value)?;
@@ -94,12 +97,14 @@ impl SourceArgs {
     }
 
     /// An error unless the bi-encoder runs in fp32: an index records which model
-    /// embedded it but not yet in which precision, so an int8 embedder would write (or
-    /// query with) vectors the index cannot tell apart from fp32 ones.
+    /// embedded it but not yet in which precision, so an int8 or bf16 embedder would
+    /// write (or query with) vectors the index cannot tell apart from fp32 ones.
     pub fn check_fp32_embedder(&self) -> anyhow::Result<()> {
+        let mode = self.precision.embed;
         anyhow::ensure!(
-            self.precision.embed != Precision::Int8,
-            "int8 embeddings (--precision int8 or embed=int8) apply to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank=int8 to quantize the rerankers"
+            matches!(mode, Precision::Fp32 | Precision::Auto),
+            "{0} embeddings (--precision {0} or embed={0}) apply to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank={0} to change the rerankers only",
+            mode.name()
         );
         Ok(())
     }
@@ -248,7 +253,7 @@ impl EngineModelArgs {
 
 #[cfg(test)]
 mod tests {
-    use tamis_models::Precision::{Auto, Fp32, Int8};
+    use tamis_models::Precision::{Auto, Bf16, Fp32, Int8};
 
     use super::{PrecisionSpec, parse_precision};
 
@@ -259,6 +264,7 @@ mod tests {
         assert_eq!(parse_precision("auto"), spec(Auto, Auto));
         assert_eq!(parse_precision("rerank=int8"), spec(Fp32, Int8));
         assert_eq!(parse_precision("embed=int8, rerank=auto"), spec(Int8, Auto));
+        assert_eq!(parse_precision("rerank=bf16"), spec(Fp32, Bf16));
         for (bad, needle) in [
             ("int4", "unknown precision \"int4\""),
             ("rerank=int4", "unknown precision \"int4\""),

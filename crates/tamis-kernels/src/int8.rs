@@ -26,24 +26,15 @@ use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
 use crate::simd::{add_group_scaled_row, quantize_groups_i8, quantize_row_u8};
+use crate::tiles::{BLOCK, PANEL, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
 
 #[cfg(test)]
 mod tests;
 
 /// Inputs per activation scale.
 pub(crate) const SCALE_GROUP: usize = 32;
-/// Columns per packed block: the widest tile (two 512-bit registers of `i32` lanes).
-const BLOCK: usize = 32;
-/// Columns of a panel, half a block: what one 512-bit register holds.
-const PANEL: usize = 16;
-/// Bytes of one block per step of four inputs: 32 columns × 4 inputs.
-const STEP_BYTES: usize = BLOCK * 4;
 /// Steps of four inputs per scale group.
 const GROUP_STEPS: usize = SCALE_GROUP / 4;
-/// Rows of activations each thread keeps hot while it walks the weight blocks (about;
-/// rounded down to whole row tiles): 128 rows of a 4096-wide input are 512 KiB, well
-/// inside a 2 MiB L2.
-const ROW_BLOCK: usize = 128;
 
 /// Where weight `(o, i)` lies in the packed layout (see [`Int8Weight::packed`]).
 fn packed_index(o: usize, i: usize, steps: usize) -> usize {
@@ -267,41 +258,14 @@ pub(crate) fn accumulate(
         x.data.len() == rows * w.k_pad && x.groups * SCALE_GROUP == w.k_pad,
         "int8: activations do not match the weight"
     );
-    if rows == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        out_stride >= n
-            && crate::linear::extent(rows, n, out_stride, 1).is_some_and(|end| end <= out.len()),
-        "int8: out too short"
-    );
     let (_, tile_cols) = kernel.tile();
-    let col_tiles = n.div_ceil(tile_cols);
-    let jobs = threads.clamp(1, col_tiles);
-    let out = SharedOut { ptr: out.as_mut_ptr(), len: out.len() };
-    let run = |job: usize| {
-        let tiles = col_tiles * job / jobs..col_tiles * (job + 1) / jobs;
-        // SAFETY: jobs own disjoint column ranges (`tiles`), so no two write one element.
-        unsafe { columns(kernel, x, w, out, out_stride, tiles) };
+    // SAFETY: `columns` writes only its own tiles' columns.
+    unsafe {
+        column_jobs(out, rows, n, out_stride, tile_cols, threads, |out, tiles| {
+            columns(kernel, x, w, out, out_stride, tiles)
+        })
     };
-    if jobs == 1 {
-        run(0);
-    } else {
-        (0..jobs).into_par_iter().for_each(run);
-    }
 }
-
-/// The output, shared by jobs that write disjoint columns of it.
-#[derive(Clone, Copy)]
-struct SharedOut {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: jobs only write through it at disjoint indices (see `accumulate`).
-unsafe impl Send for SharedOut {}
-// SAFETY: as above.
-unsafe impl Sync for SharedOut {}
 
 /// Computes the column tiles `tiles` for every row.
 ///
@@ -444,6 +408,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::{GROUP_STEPS, Lhs, PANEL, STEP_BYTES, Tile};
+    use crate::tiles::lanes_from;
 
     /// `$tile::<M>(args)` for the row count `$m`, one of `$counts`: each count gets its
     /// own build, so that the tile's accumulators stay in registers.
@@ -543,11 +508,7 @@ mod x86 {
             let scales = w.scales.as_ptr();
             (_mm512_loadu_ps(scales), _mm512_loadu_ps(scales.add(16)))
         };
-        let mask = |from: usize| -> __mmask16 {
-            let n = cols.saturating_sub(from).min(PANEL);
-            ((1u32 << n) - 1) as __mmask16
-        };
-        let (m0, m1) = (mask(0), mask(16));
+        let (m0, m1) = (lanes_from(cols, 0), lanes_from(cols, PANEL));
         for (r, f) in f.iter().enumerate() {
             let correction = _mm512_set1_ps(x.corrections[r]);
             let v0 = _mm512_mul_ps(_mm512_sub_ps(f[0], correction), w0);

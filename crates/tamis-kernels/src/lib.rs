@@ -7,7 +7,9 @@
 //!   load time and the product computed by the `gemm` crate (AVX2/FMA micro-kernels,
 //!   split over the caller's rayon pool), or with int8 weights
 //!   ([`Linear::quantized_int8`]) whose products run on the [`Int8Kernel`] the CPU has
-//!   (AVX512-VNNI, AVX-VNNI, AVX2 or portable, all computing the same integers).
+//!   (AVX512-VNNI, AVX-VNNI, AVX2 or portable, all computing the same integers), or
+//!   with bfloat16 products ([`Linear::quantized_bf16`]) on the [`Bf16Kernel`] the CPU
+//!   has (AVX512-BF16, or a portable reference).
 //! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
 //!   rows): each sequence attends only to its own keys, read in place from the fused
 //!   QKV buffer, so no per-head copies are made.
@@ -36,6 +38,7 @@
 
 mod activation;
 mod attention;
+mod bf16;
 mod causal_attention;
 mod int8;
 mod linear;
@@ -43,11 +46,13 @@ mod norm;
 pub mod peak;
 mod rope;
 mod simd;
+mod tiles;
 
 pub use activation::{
     gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, swiglu, tanh,
 };
 pub use attention::{Segment, attention};
+pub use bf16::Bf16Kernel;
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use int8::Int8Kernel;
 pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};

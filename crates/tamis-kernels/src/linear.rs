@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
+use crate::bf16::{self, Bf16Kernel, Bf16Rows, Bf16Weight};
 use crate::int8::{self, Int8Kernel, Int8Rows, Int8Weight};
 
 #[cfg(test)]
@@ -32,6 +33,8 @@ enum Weight {
     /// Quantized per output channel; activations are quantized per row and group of 32
     /// inputs at each call.
     Int8(Int8Weight),
+    /// Rounded to bfloat16; activations are rounded at each call.
+    Bf16Dot(Bf16Weight),
 }
 
 /// How a [`Linear`] holds its weights, and so how its products are computed.
@@ -45,6 +48,9 @@ pub enum WeightFormat {
     /// and 32 inputs), summed exactly in `i32` per group: an approximation of the `f32`
     /// product.
     Int8,
+    /// bfloat16 weights times bfloat16-rounded activations, the pair products summed
+    /// in `f32` (`vdpbf16ps`): an approximation of the `f32` product.
+    Bf16Dot,
 }
 
 thread_local! {
@@ -54,6 +60,9 @@ thread_local! {
 
     /// The activations of the int8 product being computed, quantized.
     static QUANTIZED: RefCell<Int8Rows> = RefCell::new(Int8Rows::default());
+
+    /// The activations of the bfloat16 product being computed, rounded.
+    static ROUNDED: RefCell<Bf16Rows> = RefCell::new(Bf16Rows::default());
 }
 
 /// `dst[i] = f32(src[i])` for bfloat16 bit patterns, split over the current pool when long.
@@ -123,6 +132,7 @@ impl Linear {
             Weight::F32(_) => WeightFormat::F32,
             Weight::Bf16(_) => WeightFormat::Bf16,
             Weight::Int8(_) => WeightFormat::Int8,
+            Weight::Bf16Dot(_) => WeightFormat::Bf16Dot,
         }
     }
 
@@ -141,8 +151,27 @@ impl Linear {
                 row.iter_mut().zip(src).for_each(|(w, &b)| *w = f32::from_bits(u32::from(b) << 16));
             }),
             Weight::Int8(w) => w.clone(),
+            Weight::Bf16Dot(w) => Int8Weight::quantize(n, k, |o, row| {
+                row.iter_mut().enumerate().for_each(|(i, v)| *v = w.get(o, i));
+            }),
         };
         Linear { weight: Weight::Int8(weight), ..self.clone() }
+    }
+
+    /// The layer with its weights rounded to bfloat16 (nearest, ties to even; bfloat16
+    /// weights are kept exactly); the bias stays `f32`. Its products round each input
+    /// the same way and sum the pair products in `f32` on the [`Bf16Kernel`] this CPU
+    /// has: AVX512-BF16, or else a portable build far slower than `f32` (check
+    /// [`Bf16Kernel::detected`] before choosing this). A bf16 layer is returned as it is.
+    pub fn quantized_bf16(&self) -> Linear {
+        let (k, n) = (self.in_features, self.out_features);
+        let weight = match &self.weight {
+            Weight::Bf16Dot(w) => w.clone(),
+            _ => Bf16Weight::round(n, k, |o, row| {
+                row.iter_mut().enumerate().for_each(|(i, w)| *w = self.weight_at(o, i));
+            }),
+        };
+        Linear { weight: Weight::Bf16Dot(weight), ..self.clone() }
     }
 
     /// The weight `(out, in)` as the products use it (dequantized for int8).
@@ -154,6 +183,7 @@ impl Linear {
                 f32::from_bits(u32::from(weight[out * self.in_features + input]) << 16)
             }
             Weight::Int8(w) => w.dequantized(out, input),
+            Weight::Bf16Dot(w) => w.get(out, input),
         }
     }
 
@@ -258,6 +288,10 @@ impl Linear {
                     threads,
                 );
             }),
+            Weight::Bf16Dot(weight) => ROUNDED.with_borrow_mut(|rounded| {
+                rounded.fill(x, rows, k, weight.k_pad());
+                bf16::accumulate(Bf16Kernel::detected(), rounded, weight, out, out_stride, threads);
+            }),
         }
     }
 
@@ -284,6 +318,7 @@ impl Linear {
                 Weight::Bf16(all[range.start * k..range.end * k].to_vec())
             }
             Weight::Int8(all) => Weight::Int8(all.outputs(range.clone())),
+            Weight::Bf16Dot(all) => Weight::Bf16Dot(all.outputs(range.clone())),
         };
         Linear {
             in_features: self.in_features,

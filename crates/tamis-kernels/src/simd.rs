@@ -8,6 +8,7 @@
 //! build, which only CPUs from before 2013 run).
 #![allow(unsafe_code)]
 
+use crate::bf16::to_bf16;
 use crate::int8::SCALE_GROUP;
 
 /// The instruction sets a kernel may be built for, lowest first.
@@ -379,6 +380,15 @@ fn quantize_group(x: &[f32], out: &mut [i8]) -> (f32, i32) {
         sum += i32::from(q);
     }
     (peak / 127.0, sum)
+}
+
+dispatch! {
+    /// `out[i]` = `x[i]` rounded to bfloat16 (nearest, ties to even; NaN stays NaN).
+    fn round_bf16_row(x: &[f32], out: &mut [u16]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = to_bf16(v);
+        }
+    }
 }
 
 dispatch! {

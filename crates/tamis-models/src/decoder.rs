@@ -107,11 +107,9 @@ impl Decoder {
     /// The decoder with its layers' dense products in `precision` (the embeddings and
     /// the output head's rows stay as loaded).
     pub(crate) fn with_precision(mut self, precision: Precision) -> Decoder {
-        if precision == Precision::Int8 {
-            for layer in &mut self.layers {
-                for linear in [&mut layer.qkv, &mut layer.o, &mut layer.gate_up, &mut layer.down] {
-                    *linear = linear.quantized_int8();
-                }
+        for layer in &mut self.layers {
+            for linear in [&mut layer.qkv, &mut layer.o, &mut layer.gate_up, &mut layer.down] {
+                precision.convert(linear);
             }
         }
         self

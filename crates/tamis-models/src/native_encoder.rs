@@ -185,20 +185,18 @@ impl NativeEncoder {
     /// The encoder with its layers' dense products in `precision` (the classifier head
     /// stays `f32`: one row per sequence, where quantizing would save nothing).
     pub fn with_precision(mut self, precision: Precision) -> NativeEncoder {
-        if precision == Precision::Int8 {
-            for layer in &mut self.layers {
-                for linear in [
-                    &mut layer.qkv,
-                    &mut layer.attention_out,
-                    &mut layer.intermediate,
-                    &mut layer.output,
-                ] {
-                    *linear = linear.quantized_int8();
-                }
+        for layer in &mut self.layers {
+            for linear in [
+                &mut layer.qkv,
+                &mut layer.attention_out,
+                &mut layer.intermediate,
+                &mut layer.output,
+            ] {
+                precision.convert(linear);
             }
-            self.last_q = self.last_q.quantized_int8();
-            self.last_kv = self.last_kv.quantized_int8();
         }
+        precision.convert(&mut self.last_q);
+        precision.convert(&mut self.last_kv);
         self
     }
 

@@ -41,6 +41,11 @@ pub enum Precision {
     /// instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the quantization
     /// error; the native encoder and LLM rerankers only.
     Int8,
+    /// Weights rounded to bfloat16 at load, activations at each product, the pair
+    /// products summed in `f32` by `vdpbf16ps`. Needs AVX512-BF16 (AMD Zen 4, Intel
+    /// Sapphire Rapids and later) and is refused elsewhere; scores move by the
+    /// rounding. The native encoder and LLM rerankers only.
+    Bf16,
     /// The fastest mode whose quality bound was measured to hold for the kind of model:
     /// nDCG@10 within 0.002 of fp32 on NFCorpus and Cranfield for rerankers, cosine to
     /// fp32 ≥ 0.999 for embeddings. No int8 mode meets its bound yet (per-row int8 moved
@@ -56,7 +61,17 @@ impl Precision {
         match self {
             Precision::Fp32 => "fp32",
             Precision::Int8 => "int8",
+            Precision::Bf16 => "bf16",
             Precision::Auto => "auto",
+        }
+    }
+
+    /// `linear` with its products in this mode (`Fp32` and `Auto` leave it as it is).
+    pub(crate) fn convert(self, linear: &mut tamis_kernels::Linear) {
+        match self {
+            Precision::Int8 => *linear = linear.quantized_int8(),
+            Precision::Bf16 => *linear = linear.quantized_bf16(),
+            Precision::Fp32 | Precision::Auto => {}
         }
     }
 
@@ -132,13 +147,23 @@ impl RuntimeConfig {
                 message: "must be at least 1".into(),
             });
         }
-        if self.precision == Precision::Int8 && self.encoder == EncoderKind::Candle {
+        if matches!(self.precision, Precision::Int8 | Precision::Bf16)
+            && self.encoder == EncoderKind::Candle
+        {
             return Err(Error::InvalidOption {
                 name: "precision",
                 message: format!(
                     "{} runs on the native encoder only; candle computes in fp32 (drop --encoder candle or use --precision fp32)",
                     self.precision.name()
                 ),
+            });
+        }
+        if self.precision == Precision::Bf16
+            && tamis_kernels::Bf16Kernel::detected() == tamis_kernels::Bf16Kernel::Portable
+        {
+            return Err(Error::InvalidOption {
+                name: "precision",
+                message: "bf16 needs a CPU with AVX512-BF16 (AMD Zen 4, Intel Sapphire Rapids or later), which this one lacks (see `tamis bench gemm`); use --precision fp32 or int8".into(),
             });
         }
         if self.threads == Some(0) {

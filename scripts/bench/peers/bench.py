@@ -13,9 +13,10 @@ Model loading, calibration and a warm-up are not timed. The workload is processe
 splits it into blocks of `--block` lines and runs every engine on each block, rotating the engine order from
 block to block, so that machine noise hits all engines alike.
 
-Engines (the default is all but tamis-int8 and st-bf16):
+Engines (the default is all but tamis-int8, tamis-bf16 and st-bf16):
     tamis       the tamis binary speaking the --stdio protocol (see README.md)
     tamis-int8  the same tamis worker with --precision int8 appended to its command
+    tamis-bf16  the same tamis worker with --precision bf16 appended (CPUs with AVX512-BF16 only)
     ort         ONNX Runtime, fp32 graph as exported (model.onnx)
     ort-opt     ONNX Runtime, fp32 graph fused by onnxruntime.transformers.optimizer (model-opt.onnx)
     ort-int8    ONNX Runtime, model-opt.onnx with dynamically quantised int8 weights (model-int8.onnx)
@@ -36,9 +37,9 @@ import threading
 import time
 from pathlib import Path
 
-ALL_ENGINES = ["tamis", "tamis-int8", "ort", "ort-opt", "ort-int8", "st", "st-bf16"]
+ALL_ENGINES = ["tamis", "tamis-int8", "tamis-bf16", "ort", "ort-opt", "ort-int8", "st", "st-bf16"]
 DEFAULT_ENGINES = ["tamis", "ort", "ort-opt", "ort-int8", "st"]  # as run.sh's ENGINES default
-TAMIS_ENGINES = {"tamis": [], "tamis-int8": ["--precision", "int8"]}  # appended to the --tamis-cmd tokens
+TAMIS_ENGINES = {"tamis": [], "tamis-int8": ["--precision", "int8"], "tamis-bf16": ["--precision", "bf16"]}  # appended to the --tamis-cmd tokens
 ONNX_FILES = {"ort": "model.onnx", "ort-opt": "model-opt.onnx", "ort-int8": "model-int8.onnx"}
 DEFAULT_TAMIS_CMD = "{tamis} bench {task} --model {model} --max-length {max_length} --threads {threads} --stdio"
 RERANK_TOLERANCE = 1e-3  # max |logit - reference| allowed for an fp32 engine
@@ -62,10 +63,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tamis", type=Path, help="the tamis binary; needed for the tamis engines")
     parser.add_argument("--tamis-cmd", default=DEFAULT_TAMIS_CMD,
                         help="command template for the tamis workers; placeholders {tamis} {task} {model} "
-                             "{max_length} {threads}; tamis-int8 appends --precision int8 (default: %(default)s)")
+                             "{max_length} {threads}; tamis-int8 / tamis-bf16 append --precision int8 / bf16 (default: %(default)s)")
     parser.add_argument("--tamis-precision", choices=["fp32", "int8"], default="fp32",
                         help="what the tamis engine computes in; decides whether its score agreement is flagged "
-                             "(tamis-int8 is always int8)")
+                             "(tamis-int8 and tamis-bf16 are always int8 and bf16)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine (default 2)")
     parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                         help="comma-separated, from: " + ",".join(ALL_ENGINES) + " (default: %(default)s)")
@@ -175,8 +176,8 @@ def load_workload(args) -> list:
 class TamisEngine:
     def __init__(self, args, name: str = "tamis"):
         self.name = name
-        # tamis-int8 is int8 by its command; --tamis-precision describes the plain tamis engine
-        self.precision = "int8" if name == "tamis-int8" else args.tamis_precision
+        # tamis-int8 / tamis-bf16 are so by their command; --tamis-precision describes plain tamis
+        self.precision = {"tamis-int8": "int8", "tamis-bf16": "bf16"}.get(name, args.tamis_precision)
         self.task = args.task
         self.settings = {"batching": "internal"}
         values = {"tamis": str(args.tamis), "task": args.task, "model": str(args.model),
@@ -781,12 +782,15 @@ def print_table(report: dict, unit: str) -> None:
         print(f"(tamis times include writing the request and reading + parsing the JSON answer: "
               f"parse p50 {report['engines']['tamis']['json_parse_p50_ms']} ms)")
     engines = report["engines"]
-    if "tamis-int8" in engines:
-        # Precision modes' own comparisons: tamis int8 against the other approximate engines.
-        for name in ("ort-int8", "st-bf16"):
+    # Precision modes' own comparisons: tamis' approximate modes against its fp32 and the
+    # other approximate engines.
+    for mode in ("tamis-int8", "tamis-bf16"):
+        if mode not in engines:
+            continue
+        for name in ("tamis", "ort-int8", "st-bf16"):
             if name in engines:
-                ratio = engines["tamis-int8"][unit + "_per_s"] / engines[name][unit + "_per_s"]
-                print(f"tamis-int8 / {name} = {ratio:.2f}x")
+                ratio = engines[mode][unit + "_per_s"] / engines[name][unit + "_per_s"]
+                print(f"{mode} / {name} = {ratio:.2f}x")
     for name, res in report["engines"].items():
         if res["flagged"]:
             limit = (f"max |logit - reference| > {RERANK_TOLERANCE}" if task == "rerank"

@@ -1,0 +1,370 @@
+//! bfloat16 products for dense layers: weights rounded to bfloat16 once, activations
+//! at each call, and the pair products summed in `f32` by `vdpbf16ps` (AVX512-BF16).
+//!
+//! Rounding is to nearest, ties to even, done in plain code for every build (so the
+//! operands are the same bits everywhere; the instruction's own conversion flushes
+//! denormals). A product of two bfloat16 values is exact in `f32`, so the only error
+//! besides the operands' rounding is the `f32` summation, whose order the hardware
+//! fixes: the builds agree within a summation bound, not bit for bit.
+//!
+//! Where the instructions are fast (AMD Zen 4 issues `vdpbf16ps` at twice the `f32`
+//! FMA rate), this roughly doubles a layer's throughput; where they are slow (Intel
+//! without AMX: a quarter of the rate) it would lose, which `tamis bench gemm` shows.
+#![allow(unsafe_code)]
+
+use rayon::prelude::*;
+
+use crate::PARALLEL_MIN_ELEMENTS;
+use crate::simd::round_bf16_row;
+use crate::tiles::{BLOCK, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
+
+#[cfg(test)]
+mod tests;
+
+/// Where weight `(o, i)` lies in the packed layout (see [`Bf16Weight::packed`]).
+fn packed_index(o: usize, i: usize, steps: usize) -> usize {
+    ((o / BLOCK * steps + i / 2) * BLOCK + o % BLOCK) * 2 + i % 2
+}
+
+/// The bfloat16 bits nearest to `v` (ties to even); NaN stays NaN.
+#[inline(always)]
+pub(crate) fn to_bf16(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let rounded = (bits + 0x7fff + ((bits >> 16) & 1)) >> 16;
+    if v.is_nan() { 0x7fc0 } else { rounded as u16 }
+}
+
+/// `f32` from bfloat16 bits (exact).
+#[inline(always)]
+pub(crate) fn from_bf16(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
+}
+
+/// The kernel builds, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Bf16Kernel {
+    /// Plain Rust: the reference the other build is tested against, far slower than
+    /// `f32` (models refuse bf16 on a CPU that has only this build).
+    Portable,
+    /// AVX512-BF16: 512-bit `vdpbf16ps` (AMD Zen 4 and later, Intel Cooper Lake and
+    /// Sapphire Rapids and later).
+    Avx512Bf16,
+}
+
+impl Bf16Kernel {
+    /// Every build, lowest first.
+    pub const ALL: [Bf16Kernel; 2] = [Bf16Kernel::Portable, Bf16Kernel::Avx512Bf16];
+
+    /// The fastest build this CPU runs.
+    pub fn detected() -> Bf16Kernel {
+        if Bf16Kernel::Avx512Bf16.is_supported() {
+            Bf16Kernel::Avx512Bf16
+        } else {
+            Bf16Kernel::Portable
+        }
+    }
+
+    /// Whether this CPU runs the build.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Bf16Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Kernel::Avx512Bf16 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bf16")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Bf16Kernel::Avx512Bf16 => false,
+        }
+    }
+
+    /// The build's name, as `tamis info` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bf16Kernel::Portable => "portable",
+            Bf16Kernel::Avx512Bf16 => "avx512-bf16",
+        }
+    }
+}
+
+/// Rows of the 512-bit tile: 8 × 2 accumulators leave registers for the weights.
+const TILE_ROWS: usize = 8;
+
+/// A weight matrix rounded to bfloat16 and packed for the kernels.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Bf16Weight {
+    out_features: usize,
+    in_features: usize,
+    /// `in_features` rounded up to a pair (the zero padding adds nothing).
+    k_pad: usize,
+    /// `[blocks][k_pad / 2][32][2]`: block `b` holds columns `32b..32b + 32`, each with
+    /// two consecutive inputs side by side (the pairs `vdpbf16ps` multiplies), so a
+    /// tile reads one stream of 128 bytes per step; the padding is zero.
+    packed: Vec<u16>,
+}
+
+impl Bf16Weight {
+    /// Rounds `weight` (`[out, in]`, PyTorch's layout), given as a row accessor so that
+    /// `f32` and bfloat16 weights share the code.
+    pub(crate) fn round(
+        out_features: usize,
+        in_features: usize,
+        mut row: impl FnMut(usize, &mut [f32]),
+    ) -> Bf16Weight {
+        let k_pad = in_features.next_multiple_of(2);
+        let padded = out_features.next_multiple_of(BLOCK);
+        let steps = k_pad / 2;
+        let mut packed = vec![0u16; padded * k_pad];
+        let mut buf = vec![0.0; in_features];
+        for o in 0..out_features {
+            row(o, &mut buf);
+            for (i, &v) in buf.iter().enumerate() {
+                packed[packed_index(o, i, steps)] = to_bf16(v);
+            }
+        }
+        Bf16Weight { out_features, in_features, k_pad, packed }
+    }
+
+    /// The padded input width the activations must be rounded to.
+    pub(crate) fn k_pad(&self) -> usize {
+        self.k_pad
+    }
+
+    /// The weight `(o, i)` the products multiply by.
+    pub(crate) fn get(&self, o: usize, i: usize) -> f32 {
+        from_bf16(self.packed[packed_index(o, i, self.k_pad / 2)])
+    }
+
+    /// The channels `range`, the same values repacked.
+    pub(crate) fn outputs(&self, range: std::ops::Range<usize>) -> Bf16Weight {
+        Bf16Weight::round(range.len(), self.in_features, |o, row| {
+            for (i, w) in row.iter_mut().enumerate() {
+                *w = self.get(range.start + o, i);
+            }
+        })
+    }
+}
+
+/// Activations rounded to bfloat16, rows `k_pad` apart, the padding zero.
+#[derive(Debug, Default)]
+pub(crate) struct Bf16Rows {
+    rows: usize,
+    data: Vec<u16>,
+}
+
+impl Bf16Rows {
+    /// Rounds the `rows` rows of `x` (`[rows, k]`) into this buffer, padded to `k_pad`,
+    /// split over the current pool when large.
+    pub(crate) fn fill(&mut self, x: &[f32], rows: usize, k: usize, k_pad: usize) {
+        assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
+        assert!(k <= k_pad && k_pad.is_multiple_of(2), "bf16: bad padded width");
+        self.rows = rows;
+        self.data.clear();
+        self.data.resize(rows * k_pad, 0);
+        if k == 0 {
+            return;
+        }
+        let row = |(d, x): (&mut [u16], &[f32])| round_bf16_row(x, &mut d[..k]);
+        if x.len() < 4 * PARALLEL_MIN_ELEMENTS {
+            self.data.chunks_mut(k_pad).zip(x.chunks_exact(k)).for_each(row);
+        } else {
+            let min_rows = PARALLEL_MIN_ELEMENTS.div_ceil(k);
+            self.data
+                .par_chunks_mut(k_pad)
+                .zip(x.par_chunks_exact(k))
+                .with_min_len(min_rows)
+                .for_each(row);
+        }
+    }
+}
+
+/// `out[r·stride + c] += Σᵢ x[r,i]·w[c,i]` through the bfloat16 operands, for every
+/// row of `x` and column of `w`, on `threads` threads of the current pool, with `kernel`
+/// (which must be supported: callers pass [`Bf16Kernel::detected`] or a checked one).
+pub(crate) fn accumulate(
+    kernel: Bf16Kernel,
+    x: &Bf16Rows,
+    w: &Bf16Weight,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+) {
+    assert!(kernel.is_supported(), "bf16: the {} build is not supported here", kernel.name());
+    assert_eq!(x.data.len(), x.rows * w.k_pad, "bf16: activations do not match the weight");
+    // SAFETY: `columns` writes only its own tiles' columns.
+    unsafe {
+        column_jobs(out, x.rows, w.out_features, out_stride, BLOCK, threads, |out, tiles| {
+            columns(kernel, x, w, out, out_stride, tiles)
+        })
+    };
+}
+
+/// Computes the column tiles `tiles` (32 columns each) for every row.
+///
+/// # Safety
+/// No other thread may access the columns of these tiles while this runs; `out` covers
+/// `rows` rows of `out_stride` (checked by `column_jobs`).
+unsafe fn columns(
+    kernel: Bf16Kernel,
+    x: &Bf16Rows,
+    w: &Bf16Weight,
+    out: SharedOut,
+    out_stride: usize,
+    tiles: std::ops::Range<usize>,
+) {
+    let n = w.out_features;
+    let steps = w.k_pad / 2;
+    let row_block = ROW_BLOCK / TILE_ROWS * TILE_ROWS;
+    for block in (0..x.rows).step_by(row_block) {
+        let block_end = (block + row_block).min(x.rows);
+        for tile in tiles.clone() {
+            let c0 = tile * BLOCK;
+            let cols = BLOCK.min(n - c0);
+            let packed = &w.packed[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
+            for r0 in (block..block_end).step_by(TILE_ROWS) {
+                let m = TILE_ROWS.min(block_end - r0);
+                let a = &x.data[r0 * w.k_pad..][..m * w.k_pad];
+                let base = r0 * out_stride + c0;
+                debug_assert!(base + (m - 1) * out_stride + cols <= out.len);
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the CPU has the build (checked by `accumulate`); `a` holds
+                    // `m` rows of `k_pad = 2 · steps` and `packed` the tile's `steps`
+                    // steps (sliced above); `out` covers `m` rows of `cols` from `base`,
+                    // and this job alone owns these columns.
+                    Bf16Kernel::Avx512Bf16 => unsafe {
+                        x86::tile_avx512_bf16(
+                            a,
+                            w.k_pad,
+                            m,
+                            packed,
+                            out.ptr.add(base),
+                            out_stride,
+                            cols,
+                        )
+                    },
+                    _ => {
+                        for r in 0..m {
+                            // SAFETY: as above.
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    out.ptr.add(base + r * out_stride),
+                                    cols,
+                                )
+                            };
+                            portable_row(&a[r * w.k_pad..][..w.k_pad], packed, dst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reference: one row against a tile's columns, each pair's products added in the
+/// order Intel documents for `vdpbf16ps` (the second input, then the first).
+fn portable_row(a: &[u16], packed: &[u16], out: &mut [f32]) {
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for (s, pair) in a.chunks_exact(2).enumerate() {
+            let w = &packed[(s * BLOCK + c) * 2..][..2];
+            sum += from_bf16(pair[1]) * from_bf16(w[1]);
+            sum += from_bf16(pair[0]) * from_bf16(w[0]);
+        }
+        *o += sum;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::STEP_BYTES;
+    use crate::tiles::{PANEL, lanes_from};
+
+    /// An `m × 32` tile (`m ≤ 8`) with 512-bit `vdpbf16ps`, added to `out` (masked to
+    /// `cols` columns).
+    ///
+    /// # Safety
+    /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `k_pad` (even);
+    /// `packed` holds `k_pad / 2` steps of 64 values; `out` is valid for `m` rows of
+    /// `cols ≤ 32` elements, `stride` apart.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) unsafe fn tile_avx512_bf16(
+        a: &[u16],
+        k_pad: usize,
+        m: usize,
+        packed: &[u16],
+        out: *mut f32,
+        stride: usize,
+        cols: usize,
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match m {
+                1 => tile::<1>(a, k_pad, packed, out, stride, cols),
+                2 => tile::<2>(a, k_pad, packed, out, stride, cols),
+                3 => tile::<3>(a, k_pad, packed, out, stride, cols),
+                4 => tile::<4>(a, k_pad, packed, out, stride, cols),
+                5 => tile::<5>(a, k_pad, packed, out, stride, cols),
+                6 => tile::<6>(a, k_pad, packed, out, stride, cols),
+                7 => tile::<7>(a, k_pad, packed, out, stride, cols),
+                8 => tile::<8>(a, k_pad, packed, out, stride, cols),
+                _ => unreachable!("a bf16 tile has at most 8 rows"),
+            }
+        }
+    }
+
+    /// A register of 16 `f32` lanes read as 32 bfloat16 values.
+    ///
+    /// # Safety
+    /// None beyond the types' equal size: every bit pattern is a valid `__m512bh`.
+    #[inline(always)]
+    unsafe fn as_bf16(v: __m512) -> __m512bh {
+        // SAFETY: both are 64 bytes of plain lanes.
+        unsafe { std::mem::transmute::<__m512, __m512bh>(v) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[inline]
+    unsafe fn tile<const M: usize>(
+        a: &[u16],
+        k_pad: usize,
+        packed: &[u16],
+        out: *mut f32,
+        stride: usize,
+        cols: usize,
+    ) {
+        let mut c = [[_mm512_setzero_ps(); 2]; M];
+        let (a, b) = (a.as_ptr(), packed.as_ptr().cast::<u8>());
+        for s in 0..k_pad / 2 {
+            // SAFETY: `packed` holds `k_pad / 2` steps of 128 bytes (contract).
+            let (b0, b1) = unsafe {
+                let at = b.add(s * STEP_BYTES);
+                (_mm512_loadu_ps(at.cast()), _mm512_loadu_ps(at.add(64).cast()))
+            };
+            // SAFETY: the same 64 bytes, read as 32 bfloat16 values.
+            let (b0, b1) = unsafe { (as_bf16(b0), as_bf16(b1)) };
+            for (r, c) in c.iter_mut().enumerate() {
+                // SAFETY: row `r < M` has `k_pad ≥ 2s + 2` values (contract).
+                let pair = unsafe { a.add(r * k_pad + 2 * s).cast::<i32>().read_unaligned() };
+                // SAFETY: as above.
+                let x = unsafe { as_bf16(_mm512_castsi512_ps(_mm512_set1_epi32(pair))) };
+                c[0] = _mm512_dpbf16_ps(c[0], x, b0);
+                c[1] = _mm512_dpbf16_ps(c[1], x, b1);
+            }
+        }
+        let (m0, m1) = (lanes_from(cols, 0), lanes_from(cols, PANEL));
+        for (r, c) in c.iter().enumerate() {
+            // Masked lanes are neither read nor written, so the pointers may run past
+            // the row (hence `wrapping_add`, which never asserts they are in bounds).
+            let p0 = out.wrapping_add(r * stride);
+            let p1 = p0.wrapping_add(PANEL);
+            // SAFETY: the unmasked lanes are the row's first `cols` elements (contract).
+            unsafe {
+                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p0), c[0]));
+                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p1), c[1]));
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+use super::{Bf16Kernel, Bf16Rows, Bf16Weight, accumulate, from_bf16, to_bf16};
+use crate::Linear;
+
+/// Deterministic values in [-1, 1) (a small LCG: the tests need no statistics).
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// The builds this CPU runs (the others named, or failing under
+/// `TAMIS_REQUIRE_KERNELS`: see [`crate::test_support::runs`]).
+fn runnable() -> Vec<Bf16Kernel> {
+    Bf16Kernel::ALL
+        .into_iter()
+        .filter(|k| crate::test_support::runs(k.name(), k.is_supported()))
+        .collect()
+}
+
+#[test]
+fn rounding_is_to_nearest_ties_to_even() {
+    let cases = [
+        (1.0, 1.0),
+        (1.0 + 2f32.powi(-8), 1.0), // a tie, down to the even 1.0
+        (1.0 + 3.0 * 2f32.powi(-8), 1.0 + 2f32.powi(-6)), // a tie, up to the even neighbour
+        (1.0 + 2f32.powi(-8) + 2f32.powi(-20), 1.0 + 2f32.powi(-7)), // above the tie
+        (-1.0 - 2f32.powi(-8), -1.0),
+        (f32::INFINITY, f32::INFINITY),
+        (f32::MAX, f32::INFINITY), // overflows, as rounding to nearest does
+        (1e-40, from_bf16(to_bf16(1e-40))), // denormals are kept, not flushed
+    ];
+    for (v, want) in cases {
+        assert_eq!(from_bf16(to_bf16(v)), want, "{v:e}");
+    }
+    assert!(from_bf16(to_bf16(1e-40)) != 0.0);
+    for nan in [f32::NAN, f32::from_bits(0x7f80_0001), f32::from_bits(0xff80_0001)] {
+        assert!(from_bf16(to_bf16(nan)).is_nan(), "{:#x}", nan.to_bits());
+    }
+    // Every build of the row kernel rounds the same way.
+    use crate::simd::{Level, round_bf16_row};
+    let x = data(1000, 3);
+    let want: Vec<u16> = x.iter().map(|&v| to_bf16(v)).collect();
+    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
+        let mut got = vec![0u16; x.len()];
+        round_bf16_row::at(level, &x, &mut got);
+        assert_eq!(got, want, "{level:?}");
+    }
+}
+
+#[test]
+fn every_build_sums_the_rounded_products_within_the_f32_bound() {
+    let kernels = runnable();
+    for (i, &(rows, k, n)) in
+        [(1, 1, 1), (1, 2, 16), (3, 7, 5), (9, 64, 33), (8, 129, 32), (17, 100, 47), (130, 40, 70)]
+            .iter()
+            .enumerate()
+    {
+        let weight = data(n * k, 2 * i as u64);
+        let w = Bf16Weight::round(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
+        let xs = data(rows * k, 2 * i as u64 + 1);
+        let mut x = Bf16Rows::default();
+        x.fill(&xs, rows, k, w.k_pad);
+        let stride = n + 3; // rows apart, the gap left alone
+        for &kernel in &kernels {
+            for threads in [1, 2, 3] {
+                let mut got = vec![0.0; rows * stride];
+                accumulate(kernel, &x, &w, &mut got, stride, threads);
+                for r in 0..rows {
+                    for c in 0..n {
+                        // The exact sum of the rounded operands' products, and the bound
+                        // on an f32 sum of k exact products in any order.
+                        let (mut exact, mut magnitude) = (0.0f64, 0.0f64);
+                        for i in 0..k {
+                            let p = f64::from(from_bf16(to_bf16(xs[r * k + i])) * w.get(c, i));
+                            exact += p;
+                            magnitude += p.abs();
+                        }
+                        let bound = k as f64 * f64::from(f32::EPSILON) * magnitude + 1e-30;
+                        let g = f64::from(got[r * stride + c]);
+                        assert!(
+                            (g - exact).abs() <= bound,
+                            "{}, {threads} threads, {rows}×{k}×{n} at ({r}, {c}): {g} vs {exact}",
+                            kernel.name()
+                        );
+                    }
+                    assert!(got[r * stride + n..][..3].iter().all(|&v| v == 0.0), "gap written");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_bf16_layer_is_within_the_rounding_bound_of_f32() {
+    let (rows, k, n) = (7, 96, 40);
+    let weight = data(n * k, 11);
+    let bias = data(n, 12);
+    let x = data(rows * k, 13);
+    let f32_layer = Linear::from_torch(&weight, Some(&bias), n, k);
+    let bf16_layer = f32_layer.quantized_bf16();
+    assert_eq!(bf16_layer.format(), crate::WeightFormat::Bf16Dot);
+    let (mut want, mut got) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+    f32_layer.forward(&x, rows, None, &mut want, 1);
+    bf16_layer.forward(&x, rows, None, &mut got, 1);
+    for r in 0..rows {
+        for c in 0..n {
+            // Each operand is off by at most 2⁻⁹ of itself, so each product by about 2⁻⁸.
+            let magnitude: f32 = (0..k).map(|i| (x[r * k + i] * weight[c * k + i]).abs()).sum();
+            let err = (got[r * n + c] - want[r * n + c]).abs();
+            assert!(err <= magnitude * 2f32.powi(-8) * 1.01 + 1e-6, "({r}, {c}): {err}");
+        }
+    }
+}
+
+#[test]
+fn bf16_layers_keep_outputs_and_weights_consistent() {
+    let (rows, k, n) = (4, 21, 37);
+    let weight = data(n * k, 21);
+    let x = data(rows * k, 22);
+    let layer = Linear::from_torch(&weight, None, n, k).quantized_bf16();
+    assert_eq!(layer.quantized_bf16().format(), crate::WeightFormat::Bf16Dot);
+    // bfloat16 weights are kept exactly.
+    let bits: Vec<u16> = weight.iter().map(|&w| to_bf16(w)).collect();
+    let exact = Linear::from_torch_bf16(bits.clone(), None, n, k).quantized_bf16();
+    for o in 0..n {
+        for i in 0..k {
+            assert_eq!(exact.weight_at(o, i), from_bf16(bits[o * k + i]));
+            assert_eq!(layer.weight_at(o, i), from_bf16(bits[o * k + i]));
+        }
+    }
+    // A range of outputs is the same columns of the whole product.
+    let mut full = vec![0.0; rows * n];
+    layer.forward(&x, rows, None, &mut full, 1);
+    let part = layer.outputs(5..30);
+    let mut got = vec![0.0; rows * 25];
+    part.forward(&x, rows, None, &mut got, 1);
+    for r in 0..rows {
+        assert_eq!(&got[r * 25..][..25], &full[r * n + 5..][..25], "row {r}");
+    }
+    // Non-finite inputs reach the outputs they touch.
+    let mut bad = x.clone();
+    bad[k + 3] = f32::NAN;
+    layer.forward(&bad, rows, None, &mut full, 1);
+    assert!(full[n..2 * n].iter().all(|v| v.is_nan()));
+    assert!(full[..n].iter().chain(&full[2 * n..]).all(|v| v.is_finite()));
+}
