@@ -347,7 +347,7 @@ dispatch! {
     }
 }
 
-/// One group of [`quantize_groups_i8`]: its scale and `Σ q`.
+/// One group of [`quantize_groups_i8()`]: its scale and `Σ q`.
 #[inline(always)]
 fn quantize_group(x: &[f32], out: &mut [i8]) -> (f32, i32) {
     const HALF: usize = SCALE_GROUP / 2;

@@ -111,7 +111,7 @@ impl BiEncoder {
         let dir = &model.path;
         let pipeline = read_pipeline(dir)?;
         let (encoder_config, encoder, runtime) =
-            load_encoder(&pipeline.transformer_dir, &config.runtime)?;
+            load_encoder(&pipeline.transformer_dir, &config.runtime, false)?;
         if let Head::Classifier { .. } = encoder_config.head {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),

@@ -89,7 +89,7 @@ impl CrossEncoder {
     /// Loads the cross-encoder in `model`.
     pub fn load(model: &ModelDir, config: &CrossEncoderConfig) -> Result<CrossEncoder> {
         let dir = &model.path;
-        let (encoder_config, encoder, runtime) = load_encoder(dir, &config.runtime)?;
+        let (encoder_config, encoder, runtime) = load_encoder(dir, &config.runtime, true)?;
         let Head::Classifier { num_labels } = encoder_config.head else {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),

@@ -46,12 +46,17 @@ pub enum Precision {
     /// Sapphire Rapids and later) and is refused elsewhere; scores move by the
     /// rounding. The native encoder and LLM rerankers only.
     Bf16,
-    /// The fastest mode whose quality bound was measured to hold for the kind of model:
-    /// nDCG@10 within 0.002 of fp32 on NFCorpus and Cranfield for rerankers, cosine to
-    /// fp32 ≥ 0.999 for embeddings. No int8 mode meets its bound yet (per-row int8 moved
-    /// the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0047 at top 30), so `Auto` is
-    /// fp32 for every model today; it changes only when a measurement says so. Resolved
-    /// at load; the model reports the mode it runs.
+    /// The fastest mode whose quality bound was measured to hold for the kind of model
+    /// on this CPU: nDCG@10 within 0.002 of fp32 on NFCorpus and Cranfield for
+    /// rerankers (0.001 for bf16, the bound), and for embeddings also within
+    /// 0.002 dense nDCG@10 with cosine to fp32 ≥ 0.999. Today that is bf16 for
+    /// cross-encoders on CPUs whose bf16 products outrun f32
+    /// ([`tamis_kernels::Bf16Kernel::outpaces_f32`]; the MiniLM cross-encoder moved
+    /// by ≤ 0.0005 there), and fp32 for everything else: int8 moved NFCorpus nDCG@10
+    /// by −0.0025 (top 30) and −0.0028 (top 100), bi-encoders stay fp32 while indexes
+    /// do not record their embedder's precision, and LLM rerankers' quality at lower
+    /// precision is unmeasured on trained weights. Resolved at load; the model
+    /// reports the mode it runs, and a user who asks for fp32 always gets fp32.
     Auto,
 }
 
@@ -75,12 +80,17 @@ impl Precision {
         }
     }
 
-    /// The mode an encoder with `config` runs on `encoder` (see [`Precision::Auto`]).
-    pub fn resolve_encoder(self, config: &EncoderConfig, encoder: EncoderKind) -> Precision {
-        // The measured bounds (see `Auto`) do not hold for any encoder yet; the
-        // configuration and encoder are what a future rule will read.
-        let _ = (config, encoder);
+    /// The mode an encoder runs on `encoder`, as a reranker (a cross-encoder) or not
+    /// (see [`Precision::Auto`]).
+    pub fn resolve_encoder(self, encoder: EncoderKind, reranker: bool) -> Precision {
         match self {
+            Precision::Auto
+                if reranker
+                    && encoder == EncoderKind::Native
+                    && tamis_kernels::Bf16Kernel::outpaces_f32() =>
+            {
+                Precision::Bf16
+            }
             Precision::Auto => Precision::Fp32,
             other => other,
         }
@@ -181,11 +191,12 @@ impl RuntimeConfig {
     }
 }
 
-/// Reads `config.json` and the weights in `dir` and builds the encoder; `runtime` comes
-/// back with its precision resolved (never [`Precision::Auto`]).
+/// Reads `config.json` and the weights in `dir` and builds the encoder, as a reranker's
+/// or not; `runtime` comes back with its precision resolved (never [`Precision::Auto`]).
 pub(crate) fn load_encoder(
     dir: &Path,
     runtime: &RuntimeConfig,
+    reranker: bool,
 ) -> Result<(EncoderConfig, Arc<dyn Encoder>, RuntimeConfig)> {
     runtime.validate()?;
     let config_path = dir.join("config.json");
@@ -197,7 +208,7 @@ pub(crate) fn load_encoder(
     }
     let config = EncoderConfig::from_file(&config_path)?;
     let runtime = &RuntimeConfig {
-        precision: runtime.precision.resolve_encoder(&config, runtime.encoder),
+        precision: runtime.precision.resolve_encoder(runtime.encoder, reranker),
         ..*runtime
     };
     let tensors = crate::weights::load(dir)?;
