@@ -27,8 +27,8 @@ pub struct SourceArgs {
     /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AVX512-BF16
     /// CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16 peak above
     /// the FMA peak) or auto (the fastest mode measured to keep each kind of model's
-    /// quality bound: bf16 for cross-encoders on CPUs where bf16 outruns fp32, fp32
-    /// otherwise). See the README's "Precision" section. One mode for every model, or
+    /// quality bound: fp32 for every model today). See the README's "Precision"
+    /// section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
           value_parser = parse_precision)]

@@ -78,24 +78,6 @@ impl Bf16Kernel {
         }
     }
 
-    /// Whether bf16 products outrun `f32` ones on this CPU: it has AVX512-BF16, and
-    /// `vdpbf16ps` was measured (once per process, about 0.1 s on one thread) at ≥ 1.5×
-    /// the FMA peak's FLOP rate. AMD Zen 4 measures 2.0× (bf16 layers 1.6–1.8× f32);
-    /// an Intel Xeon without AMX measured 0.48×, where bf16 would lose.
-    pub fn outpaces_f32() -> bool {
-        static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *FAST.get_or_init(|| {
-            let probe = std::time::Duration::from_millis(50);
-            let bf16 = crate::peak::bf16_peak_gflops(1, probe);
-            match (bf16, crate::peak::fma_peak_gflops(1, probe)) {
-                (Some(bf16), Some(fma)) => {
-                    Bf16Kernel::detected() != Bf16Kernel::Portable && bf16 >= 1.5 * fma
-                }
-                _ => false,
-            }
-        })
-    }
-
     /// The build's name, as `tamis info` shows it.
     pub fn name(self) -> &'static str {
         match self {

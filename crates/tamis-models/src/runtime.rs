@@ -47,16 +47,15 @@ pub enum Precision {
     /// rounding. The native encoder and LLM rerankers only.
     Bf16,
     /// The fastest mode whose quality bound was measured to hold for the kind of model
-    /// on this CPU: nDCG@10 within 0.002 of fp32 on NFCorpus and Cranfield for
-    /// rerankers (0.001 for bf16, the bound), and for embeddings also within
-    /// 0.002 dense nDCG@10 with cosine to fp32 ≥ 0.999. Today that is bf16 for
-    /// cross-encoders on CPUs whose bf16 products outrun f32
-    /// ([`tamis_kernels::Bf16Kernel::outpaces_f32`]; the MiniLM cross-encoder moved
-    /// by ≤ 0.0005 there), and fp32 for everything else: int8 moved NFCorpus nDCG@10
-    /// by −0.0025 (top 30) and −0.0028 (top 100), bi-encoders stay fp32 while indexes
-    /// do not record their embedder's precision, and LLM rerankers' quality at lower
-    /// precision is unmeasured on trained weights. Resolved at load; the model
-    /// reports the mode it runs, and a user who asks for fp32 always gets fp32.
+    /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16) on the NFCorpus and
+    /// Cranfield rerank rows for rerankers, and for embeddings also cosine to fp32
+    /// ≥ 0.999. None holds yet, so `Auto` is fp32 for every model: on an AMD EPYC
+    /// (Zen 4) int8 moved the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0025
+    /// (top 30) and −0.0028 (top 100), and bf16 moved Cranfield's top 100 by −0.0015
+    /// (its other rows by ≤ 0.0006); bi-encoders stay fp32 while indexes do not record
+    /// their embedder's precision, and LLM rerankers' quality at lower precision is
+    /// unmeasured on trained weights. It changes only when a measurement says so.
+    /// Resolved at load; the model reports the mode it runs.
     Auto,
 }
 
@@ -83,14 +82,10 @@ impl Precision {
     /// The mode an encoder runs on `encoder`, as a reranker (a cross-encoder) or not
     /// (see [`Precision::Auto`]).
     pub fn resolve_encoder(self, encoder: EncoderKind, reranker: bool) -> Precision {
+        // No mode met its bound yet (see `Auto`); the encoder and the model's role are
+        // what the rule will read once one does.
+        let _ = (encoder, reranker);
         match self {
-            Precision::Auto
-                if reranker
-                    && encoder == EncoderKind::Native
-                    && tamis_kernels::Bf16Kernel::outpaces_f32() =>
-            {
-                Precision::Bf16
-            }
             Precision::Auto => Precision::Fp32,
             other => other,
         }
