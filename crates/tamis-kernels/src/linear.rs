@@ -138,8 +138,8 @@ impl Linear {
 
     /// The layer with its weights quantized to int8, one scale per output channel
     /// (`max|w| / 127`); the bias stays `f32`. Its products quantize each input row the
-    /// same way, one scale per 32 inputs, and run on the fastest [`Int8Kernel`] this CPU has. An int8 layer is
-    /// returned as it is.
+    /// same way, one scale per 32 inputs, and run on the fastest [`Int8Kernel`] this
+    /// CPU has. An int8 layer is returned as it is.
     pub fn quantized_int8(&self) -> Linear {
         let (k, n) = (self.in_features, self.out_features);
         let weight = match &self.weight {

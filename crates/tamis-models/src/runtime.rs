@@ -37,9 +37,8 @@ pub enum Precision {
     Fp32,
     /// Weights quantized to int8 at load (one scale per output channel), activations
     /// per token and group of 32 inputs at each product, summed exactly in `i32` on the
-    /// CPU's int8
-    /// instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the quantization
-    /// error; the native encoder and LLM rerankers only.
+    /// CPU's int8 instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the
+    /// quantization error; the native encoder and LLM rerankers only.
     Int8,
     /// Weights rounded to bfloat16 at load, activations at each product, the pair
     /// products summed in `f32` by `vdpbf16ps`. Needs AVX512-BF16 (AMD Zen 4, Intel
