@@ -64,6 +64,19 @@ const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
 
 #[cfg(test)]
 mod test_support {
+    /// Deterministic values in [-1, 1) (a small LCG: the tests need no statistics).
+    pub(crate) fn data(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
     /// Whether a test may run the build `name`, which the CPU runs when `supported`.
     /// A build the CPU lacks is named on stderr rather than skipped in silence, and
     /// fails the test when `TAMIS_REQUIRE_KERNELS` (comma-separated build names, or

@@ -1,16 +1,6 @@
 use super::{Int8Kernel, Int8Rows, Int8Weight, SCALE_GROUP, accumulate};
 use crate::Linear;
-
-/// Deterministic values in [-1, 1) (a small LCG: the tests need no statistics).
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use crate::test_support::data;
 
 /// The builds this CPU runs (the others named, or failing under
 /// `TAMIS_REQUIRE_KERNELS`: see [`crate::test_support::runs`]).
