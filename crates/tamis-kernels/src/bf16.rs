@@ -189,12 +189,45 @@ pub(crate) fn accumulate(
     out_stride: usize,
     threads: usize,
 ) {
-    assert!(kernel.is_supported(), "bf16: the {} build is not supported here", kernel.name());
     assert_eq!(x.data.len(), x.rows * w.k_pad, "bf16: activations do not match the weight");
+    let a = Operands { data: &x.data, rows: x.rows, k_pad: w.k_pad, stride: w.k_pad };
+    product(kernel, a, &w.packed, w.out_features, out, out_stride, threads);
+}
+
+/// Rows of `k_pad` (even) bfloat16 values, `stride` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Operands<'a> {
+    pub(crate) data: &'a [u16],
+    pub(crate) rows: usize,
+    pub(crate) k_pad: usize,
+    pub(crate) stride: usize,
+}
+
+/// `out[r·stride + c] += Σᵢ a[r,i]·b[c,i]` for operands already rounded: `b` packed
+/// as [`Bf16Weight::packed`] is for `n` columns and `a.k_pad` inputs.
+pub(crate) fn product(
+    kernel: Bf16Kernel,
+    a: Operands<'_>,
+    packed: &[u16],
+    n: usize,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+) {
+    assert!(kernel.is_supported(), "bf16: the {} build is not supported here", kernel.name());
+    assert!(
+        a.k_pad.is_multiple_of(2)
+            && a.stride >= a.k_pad
+            && (a.rows == 0
+                || crate::linear::extent(a.rows, a.k_pad, a.stride, 1)
+                    .is_some_and(|end| end <= a.data.len())),
+        "bf16: activations are not rows of k_pad"
+    );
+    assert_eq!(packed.len(), n.next_multiple_of(BLOCK) * a.k_pad, "bf16: packed size");
     // SAFETY: `columns` writes only its own tiles' columns.
     unsafe {
-        column_jobs(out, x.rows, w.out_features, out_stride, BLOCK, threads, |out, tiles| {
-            columns(kernel, x, w, out, out_stride, tiles)
+        column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
+            columns(kernel, a, packed, n, out, out_stride, tiles)
         })
     };
 }
@@ -203,39 +236,41 @@ pub(crate) fn accumulate(
 ///
 /// # Safety
 /// No other thread may access the columns of these tiles while this runs; `out` covers
-/// `rows` rows of `out_stride` (checked by `column_jobs`).
+/// `rows` rows of `out_stride` (checked by `column_jobs`); `packed` holds
+/// `⌈n / 32⌉ · 32 · k_pad` values (checked by `product`).
 unsafe fn columns(
     kernel: Bf16Kernel,
-    x: &Bf16Rows,
-    w: &Bf16Weight,
+    x: Operands<'_>,
+    packed_all: &[u16],
+    n: usize,
     out: SharedOut,
     out_stride: usize,
     tiles: std::ops::Range<usize>,
 ) {
-    let n = w.out_features;
-    let steps = w.k_pad / 2;
+    let steps = x.k_pad / 2;
     let row_block = ROW_BLOCK / TILE_ROWS * TILE_ROWS;
     for block in (0..x.rows).step_by(row_block) {
         let block_end = (block + row_block).min(x.rows);
         for tile in tiles.clone() {
             let c0 = tile * BLOCK;
             let cols = BLOCK.min(n - c0);
-            let packed = &w.packed[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
+            let packed = &packed_all[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
             for r0 in (block..block_end).step_by(TILE_ROWS) {
                 let m = TILE_ROWS.min(block_end - r0);
-                let a = &x.data[r0 * w.k_pad..][..m * w.k_pad];
+                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
                 let base = r0 * out_stride + c0;
                 debug_assert!(base + (m - 1) * out_stride + cols <= out.len);
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the CPU has the build (checked by `accumulate`); `a` holds
-                    // `m` rows of `k_pad = 2 · steps` and `packed` the tile's `steps`
-                    // steps (sliced above); `out` covers `m` rows of `cols` from `base`,
-                    // and this job alone owns these columns.
+                    // SAFETY: the CPU has the build (checked by `product`); `a` holds
+                    // `m` rows of `k_pad = 2 · steps`, `stride` apart, and `packed` the
+                    // tile's `steps` steps (sliced above); `out` covers `m` rows of
+                    // `cols` from `base`, and this job alone owns these columns.
                     Bf16Kernel::Avx512Bf16 => unsafe {
                         x86::tile_avx512_bf16(
                             a,
-                            w.k_pad,
+                            x.stride,
+                            steps,
                             m,
                             packed,
                             out.ptr.add(base),
@@ -252,9 +287,55 @@ unsafe fn columns(
                                     cols,
                                 )
                             };
-                            portable_row(&a[r * w.k_pad..][..w.k_pad], packed, dst);
+                            portable_row(&a[r * x.stride..][..x.k_pad], packed, dst);
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Packs `n` rows of `k` bfloat16 values (row `j` at `src[j · stride..]`) into `packed`
+/// as the columns of a product's right operand (the layout of [`Bf16Weight::packed`],
+/// inputs padded to `k` rounded up to even): attention's keys, whose rows are its
+/// columns.
+pub(crate) fn pack_rows(src: &[u16], stride: usize, n: usize, k: usize, packed: &mut Vec<u16>) {
+    let k_pad = k.next_multiple_of(2);
+    let steps = k_pad / 2;
+    packed.clear();
+    packed.resize(n.next_multiple_of(BLOCK) * k_pad, 0);
+    for j in 0..n {
+        let row = &src[j * stride..][..k];
+        // Input pair `s` of column `j` sits at pair `(j / 32 · steps + s) · 32 + j % 32`.
+        let base = (j / BLOCK * steps) * BLOCK + j % BLOCK;
+        for (s, pair) in row.chunks(2).enumerate() {
+            packed[(base + s * BLOCK) * 2..][..pair.len()].copy_from_slice(pair);
+        }
+    }
+}
+
+/// Packs `k` rows of `n` bfloat16 values (row `i` at `src[i · stride..]`) into
+/// `packed` as the right operand whose column `c` is the rows' element `c` (the layout
+/// of [`Bf16Weight::packed`]): attention's values, whose columns are its columns.
+pub(crate) fn pack_columns(src: &[u16], stride: usize, k: usize, n: usize, packed: &mut Vec<u16>) {
+    let steps = k.div_ceil(2);
+    let blocks = n.div_ceil(BLOCK);
+    packed.clear();
+    packed.resize(blocks * BLOCK * 2 * steps, 0);
+    for s in 0..steps {
+        let even = &src[2 * s * stride..][..n];
+        for block in 0..blocks {
+            let step = &mut packed[(block * steps + s) * STEP_BYTES / 2..][..STEP_BYTES / 2];
+            let cols = (block * BLOCK..n).take(BLOCK);
+            for (pair, c) in step.chunks_exact_mut(2).zip(cols.clone()) {
+                pair[0] = even[c];
+            }
+            // An odd `k`'s last pair keeps its zero.
+            if 2 * s + 1 < k {
+                let odd = &src[(2 * s + 1) * stride..][..n];
+                for (pair, c) in step.chunks_exact_mut(2).zip(cols) {
+                    pair[1] = odd[c];
                 }
             }
         }
@@ -286,13 +367,15 @@ mod x86 {
     /// `cols` columns).
     ///
     /// # Safety
-    /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `k_pad` (even);
-    /// `packed` holds `k_pad / 2` steps of 64 values; `out` is valid for `m` rows of
-    /// `cols ≤ 32` elements, `stride` apart.
+    /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `2 · steps` values,
+    /// `a_stride` apart; `packed` holds `steps` steps of 64 values; `out` is valid for
+    /// `m` rows of `cols ≤ 32` elements, `stride` apart.
+    #[allow(clippy::too_many_arguments)] // the tile's operands, each a plain number or slice
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn tile_avx512_bf16(
         a: &[u16],
-        k_pad: usize,
+        a_stride: usize,
+        steps: usize,
         m: usize,
         packed: &[u16],
         out: *mut f32,
@@ -302,14 +385,14 @@ mod x86 {
         // SAFETY: forwarded contract.
         unsafe {
             match m {
-                1 => tile::<1>(a, k_pad, packed, out, stride, cols),
-                2 => tile::<2>(a, k_pad, packed, out, stride, cols),
-                3 => tile::<3>(a, k_pad, packed, out, stride, cols),
-                4 => tile::<4>(a, k_pad, packed, out, stride, cols),
-                5 => tile::<5>(a, k_pad, packed, out, stride, cols),
-                6 => tile::<6>(a, k_pad, packed, out, stride, cols),
-                7 => tile::<7>(a, k_pad, packed, out, stride, cols),
-                8 => tile::<8>(a, k_pad, packed, out, stride, cols),
+                1 => tile::<1>(a, a_stride, steps, packed, out, stride, cols),
+                2 => tile::<2>(a, a_stride, steps, packed, out, stride, cols),
+                3 => tile::<3>(a, a_stride, steps, packed, out, stride, cols),
+                4 => tile::<4>(a, a_stride, steps, packed, out, stride, cols),
+                5 => tile::<5>(a, a_stride, steps, packed, out, stride, cols),
+                6 => tile::<6>(a, a_stride, steps, packed, out, stride, cols),
+                7 => tile::<7>(a, a_stride, steps, packed, out, stride, cols),
+                8 => tile::<8>(a, a_stride, steps, packed, out, stride, cols),
                 _ => unreachable!("a bf16 tile has at most 8 rows"),
             }
         }
@@ -329,7 +412,8 @@ mod x86 {
     #[inline]
     unsafe fn tile<const M: usize>(
         a: &[u16],
-        k_pad: usize,
+        a_stride: usize,
+        steps: usize,
         packed: &[u16],
         out: *mut f32,
         stride: usize,
@@ -337,8 +421,8 @@ mod x86 {
     ) {
         let mut c = [[_mm512_setzero_ps(); 2]; M];
         let (a, b) = (a.as_ptr(), packed.as_ptr().cast::<u8>());
-        for s in 0..k_pad / 2 {
-            // SAFETY: `packed` holds `k_pad / 2` steps of 128 bytes (contract).
+        for s in 0..steps {
+            // SAFETY: `packed` holds `steps` steps of 128 bytes (contract).
             let (b0, b1) = unsafe {
                 let at = b.add(s * STEP_BYTES);
                 (_mm512_loadu_ps(at.cast()), _mm512_loadu_ps(at.add(64).cast()))
@@ -346,8 +430,8 @@ mod x86 {
             // SAFETY: the same 64 bytes, read as 32 bfloat16 values.
             let (b0, b1) = unsafe { (as_bf16(b0), as_bf16(b1)) };
             for (r, c) in c.iter_mut().enumerate() {
-                // SAFETY: row `r < M` has `k_pad ≥ 2s + 2` values (contract).
-                let pair = unsafe { a.add(r * k_pad + 2 * s).cast::<i32>().read_unaligned() };
+                // SAFETY: row `r < M` has `2 · steps ≥ 2s + 2` values (contract).
+                let pair = unsafe { a.add(r * a_stride + 2 * s).cast::<i32>().read_unaligned() };
                 // SAFETY: as above.
                 let x = unsafe { as_bf16(_mm512_castsi512_ps(_mm512_set1_epi32(pair))) };
                 c[0] = _mm512_dpbf16_ps(c[0], x, b0);

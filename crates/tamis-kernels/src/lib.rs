@@ -51,7 +51,7 @@ mod tiles;
 pub use activation::{
     gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, swiglu, tanh,
 };
-pub use attention::{Segment, attention};
+pub use attention::{AttentionProducts, Segment, attention, attention_with};
 pub use bf16::Bf16Kernel;
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use int8::Int8Kernel;

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use tamis_kernels::{Linear, Segment};
+use tamis_kernels::{AttentionProducts, Linear, Segment};
 
 use crate::config::{EncoderConfig, Family, Head, HiddenAct};
 use crate::encoder::{Encoder, HiddenStates, TokenBatch};
@@ -39,6 +39,8 @@ pub struct NativeEncoder {
     /// token's final state, so its last layer needs Q for that token alone.
     last_q: Linear,
     last_kv: Linear,
+    /// bf16 where the dense products are bf16, `f32` otherwise.
+    attention: AttentionProducts,
     pool: Arc<rayon::ThreadPool>,
     packing: bool,
 }
@@ -177,6 +179,7 @@ impl NativeEncoder {
             head,
             last_q,
             last_kv,
+            attention: AttentionProducts::F32,
             pool,
             packing,
         })
@@ -197,6 +200,10 @@ impl NativeEncoder {
         }
         precision.convert(&mut self.last_q);
         precision.convert(&mut self.last_kv);
+        self.attention = match precision {
+            Precision::Bf16 => AttentionProducts::Bf16,
+            _ => AttentionProducts::F32,
+        };
         self
     }
 
@@ -238,7 +245,14 @@ impl NativeEncoder {
                     );
                 }
                 layer.qkv.forward(&x, rows, None, &mut qkv, threads);
-                tamis_kernels::attention(&qkv, &segments, c.num_heads, h, &mut context);
+                tamis_kernels::attention_with(
+                    self.attention,
+                    &qkv,
+                    &segments,
+                    c.num_heads,
+                    h,
+                    &mut context,
+                );
                 layer.attention_out.forward(&context, rows, Some(&x), &mut attended, threads);
                 self.feed_forward(layer, &mut attended, &mut inner, &mut x, rows, threads);
             }
@@ -297,7 +311,7 @@ impl NativeEncoder {
             qkv[s.start * 3 * h..][..h].copy_from_slice(q);
         }
         let firsts: Vec<Segment> = segments.iter().map(|s| Segment { queries: 1, ..*s }).collect();
-        tamis_kernels::attention(qkv, &firsts, c.num_heads, h, context);
+        tamis_kernels::attention_with(self.attention, qkv, &firsts, c.num_heads, h, context);
         let first_context = gather(context);
         let mut attended = vec![0.0f32; b * h];
         layer.attention_out.forward(&first_context, b, Some(&first_x), &mut attended, threads);

@@ -1,4 +1,4 @@
-use tamis_kernels::{Segment, attention};
+use tamis_kernels::{AttentionProducts, Bf16Kernel, Segment, attention, attention_with};
 
 use crate::{MIRI_STEP, data, max_diff, pool};
 
@@ -11,10 +11,23 @@ fn reference(
     hidden: usize,
     rows: usize,
 ) -> Vec<f32> {
+    reference_rounded(qkv, segments, heads, hidden, rows, |v| v)
+}
+
+/// [`reference`] with the products' operands (queries, keys, values and the softmax
+/// numerators) passed through `round`.
+fn reference_rounded(
+    qkv: &[f32],
+    segments: &[Segment],
+    heads: usize,
+    hidden: usize,
+    rows: usize,
+    round: impl Fn(f32) -> f32,
+) -> Vec<f32> {
     let d = hidden / heads;
     let mut out = vec![0.0f32; rows * hidden];
     let at = |row: usize, part: usize, head: usize, c: usize| {
-        qkv[row * 3 * hidden + part * hidden + head * d + c] as f64
+        f64::from(round(qkv[row * 3 * hidden + part * hidden + head * d + c]))
     };
     for s in segments {
         for h in 0..heads {
@@ -32,7 +45,9 @@ fn reference(
                     let value: f64 = exps
                         .iter()
                         .enumerate()
-                        .map(|(j, e)| e / total * at(s.start + j, 2, h, c))
+                        .map(|(j, &e)| {
+                            f64::from(round(e as f32)) / total * at(s.start + j, 2, h, c)
+                        })
                         .sum();
                     out[i * hidden + h * d + c] = value as f32;
                 }
@@ -144,5 +159,56 @@ fn first_query_only_computes_the_first_row_exactly() {
         assert!(
             first[(s.start + 1) * hidden..(s.start + s.rows) * hidden].iter().all(|v| v.is_nan())
         );
+    }
+}
+
+/// The bfloat16 value nearest `v` (ties to even), as an `f32`.
+fn round_bf16(v: f32) -> f32 {
+    let bits = v.to_bits();
+    f32::from_bits(((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) << 16)
+}
+
+#[test]
+fn bf16_products_match_the_definition_on_rounded_operands() {
+    let kernel = Bf16Kernel::detected();
+    eprintln!("bf16 attention on the {} build", kernel.name());
+    // Head widths of 8, 40 (past one 32-column block) and 5 (odd); key counts odd and
+    // even, past one 32-key block; a padded segment and first-query ones.
+    for (heads, hidden) in [(4, 32), (2, 80), (3, 15)] {
+        let lengths: &[usize] = if MIRI_STEP > 1 { &[1, 3, 4] } else { &[1, 5, 17, 40, 33] };
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for &len in lengths {
+            segments.push(Segment::packed(start, len));
+            start += len;
+        }
+        segments.push(Segment { start, rows: 9, keys: 6, queries: 9 });
+        let rows = start + 9;
+        let qkv = data(rows * 3 * hidden, 71, 2.0);
+        let mut got = vec![f32::NAN; rows * hidden];
+        pool().install(|| {
+            attention_with(AttentionProducts::Bf16, &qkv, &segments, heads, hidden, &mut got)
+        });
+        let want = reference_rounded(&qkv, &segments, heads, hidden, rows, round_bf16);
+        // The numerators are rounded from `f32` scores and exponentials, the reference's
+        // from `f64` ones: one may round the other way, by at most one bfloat16 step
+        // (2⁻⁸ relative) of each weight, so by 2⁻⁸ of the largest value at most.
+        let bound = 2.0 * 2f32.powi(-8) + 1e-4;
+        let diff = max_diff(&got, &want);
+        assert!(diff < bound, "{heads} heads of {hidden}: off by {diff}, bound {bound}");
+        // And it did round: the unrounded definition is further off than f32 error.
+        let exact = max_diff(&got, &reference(&qkv, &segments, heads, hidden, rows));
+        eprintln!(
+            "{heads} heads of {hidden}: {diff} from the rounded definition, {exact} from f32"
+        );
+        assert!(exact > 1e-4, "bf16 attention agrees with f32 to {exact}: was it rounded?");
+
+        let firsts: Vec<Segment> = segments.iter().map(|s| Segment { queries: 1, ..*s }).collect();
+        let mut first = vec![f32::NAN; rows * hidden];
+        attention_with(AttentionProducts::Bf16, &qkv, &firsts, heads, hidden, &mut first);
+        for s in &segments {
+            let row = s.start * hidden..(s.start + 1) * hidden;
+            assert_eq!(max_diff(&first[row.clone()], &got[row]), 0.0);
+        }
     }
 }
