@@ -35,6 +35,24 @@ impl Level {
         }
         Level::Portable
     }
+
+    /// The levels this CPU runs, lowest first; the others are named on stderr, or fail
+    /// the test when `TAMIS_REQUIRE_KERNELS` lists them (see
+    /// [`crate::test_support::runs`]).
+    #[cfg(test)]
+    pub(crate) fn runnable() -> Vec<Level> {
+        [Level::Portable, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&level| {
+                let name = match level {
+                    Level::Portable => "portable",
+                    Level::Avx2 => "avx2",
+                    Level::Avx512 => "avx512",
+                };
+                crate::test_support::runs(name, level <= Level::detected())
+            })
+            .collect()
+    }
 }
 
 /// Defines `pub(crate) fn $name`, which runs `$body` built for the best [`Level`] the
@@ -317,14 +335,49 @@ dispatch! {
     }
 }
 
+/// Quantizes one row per group of [`SCALE_GROUP`] inputs, symmetrically with 127
+/// levels a side, into `out` (`k_pad` long, the padding zero); writes each group's
+/// scale `max|x| / 127` and shift `128 · Σ q`, and returns the row's correction
+/// `Σ scale · shift` (see [`crate::int8`]). A zero group has scale 0; a group
+/// holding a NaN or an infinity gets scale NaN (and zeros), so that every output
+/// the row touches is NaN, as in the `f32` product.
+///
+/// The AVX-512 build is written with intrinsics (LLVM leaves the per-group reductions
+/// scalar), doing the same operations, so every build gives the same bits.
+pub(crate) fn quantize_groups_i8(
+    x: &[f32],
+    out: &mut [i8],
+    scales: &mut [f32],
+    shifts: &mut [i32],
+) -> f32 {
+    quantize_groups_i8::at(Level::detected(), x, out, scales, shifts)
+}
+
+pub(crate) mod quantize_groups_i8 {
+    use super::*;
+
+    /// Runs the build for `level`, or for the best level below it the CPU has.
+    pub(crate) fn at(
+        level: Level,
+        x: &[f32],
+        out: &mut [i8],
+        scales: &mut [f32],
+        shifts: &mut [i32],
+    ) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if level.min(Level::detected()) == Level::Avx512 {
+            // SAFETY: `Level::detected` found AVX512F.
+            return unsafe { x86::quantize_groups_i8(x, out, scales, shifts) };
+        }
+        quantize_groups_i8_loops::at(level, x, out, scales, shifts)
+    }
+}
+
 dispatch! {
-    /// Quantizes one row per group of [`SCALE_GROUP`] inputs, symmetrically with 127
-    /// levels a side, into `out` (`k_pad` long, the padding zero); writes each group's
-    /// scale `max|x| / 127` and shift `128 · Σ q`, and returns the row's correction
-    /// `Σ scale · shift` (see [`crate::int8`]). A zero group has scale 0; a group
-    /// holding a NaN or an infinity gets scale NaN (and zeros), so that every output
-    /// the row touches is NaN, as in the `f32` product.
-    fn quantize_groups_i8(x: &[f32], out: &mut [i8], scales: &mut [f32], shifts: &mut [i32]) -> f32 {
+    /// [`quantize_groups_i8()`] in plain loops (the portable and AVX2 builds; called
+    /// through `at`).
+    #[allow(dead_code)]
+    fn quantize_groups_i8_loops(x: &[f32], out: &mut [i8], scales: &mut [f32], shifts: &mut [i32]) -> f32 {
         let mut correction = 0.0f64;
         let mut tail = [0.0f32; SCALE_GROUP];
         let groups = out.chunks_exact_mut(SCALE_GROUP).zip(scales.iter_mut().zip(shifts));
@@ -360,9 +413,20 @@ fn quantize_group(x: &[f32], out: &mut [i8]) -> (f32, i32) {
             *t += v.abs();
         }
     }
-    let peak = peak.iter().fold(0.0f32, |m, &v| m.max(v));
+    // Halving trees, not folds: a fold is a chain of 16 dependent operations per group
+    // (about a third of the time this function took), each tree level one vector
+    // operation. The results are the same: `max` over numbers is order-free, and the sum
+    // is only read for whether it is NaN, which no order changes (its terms are ≥ 0).
+    let mut width = HALF;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            peak[i] = peak[i].max(peak[i + width]);
+            total[i] += total[i + width];
+        }
+    }
+    let (peak, total) = (peak[0], total[0]);
     // NaN reaches the sum even where `max` skips it.
-    let total = total.iter().sum::<f32>();
     if peak == 0.0 || total.is_nan() || peak.is_infinite() {
         out.fill(0);
         return (if peak == 0.0 && !total.is_nan() { 0.0 } else { f32::NAN }, 0);
@@ -401,11 +465,76 @@ dispatch! {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::SCALE_GROUP;
+    use crate::tiles::{PANEL, lanes_from};
+
+    /// [`super::quantize_groups_i8()`] with AVX-512: the operations of
+    /// `quantize_group`, in vectors, so the same bits.
+    ///
+    /// # Safety
+    /// AVX512F present.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_groups_i8(
+        x: &[f32],
+        out: &mut [i8],
+        scales: &mut [f32],
+        shifts: &mut [i32],
+    ) -> f32 {
+        // See `quantize_group`: adding 1.5 · 2²³ rounds to an integer, ties to even,
+        // and leaves it in the low mantissa bits; subtracting the constant's bits
+        // recovers it as an `i32`.
+        const SHIFT: f32 = 12_582_912.0;
+        let (shift, shift_bits) =
+            (_mm512_set1_ps(SHIFT), _mm512_set1_epi32(SHIFT.to_bits() as i32));
+        let (low, high) = (_mm512_set1_ps(-127.0), _mm512_set1_ps(127.0));
+        let mut correction = 0.0f64;
+        let groups = out.chunks_exact_mut(SCALE_GROUP).zip(scales.iter_mut().zip(shifts));
+        for (g, (out, (scale, shift_out))) in groups.enumerate() {
+            let start = g * SCALE_GROUP;
+            let left = x.len().saturating_sub(start);
+            // Past the end of `x`, the lanes read as zero, the portable build's padding.
+            let (m0, m1) = (lanes_from(left, 0), lanes_from(left, PANEL));
+            let at = x.as_ptr().wrapping_add(start);
+            // SAFETY: the unmasked lanes are within `x`; masked ones are not read.
+            let (v0, v1) = unsafe {
+                (_mm512_maskz_loadu_ps(m0, at), _mm512_maskz_loadu_ps(m1, at.wrapping_add(PANEL)))
+            };
+            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v0, v0)
+                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v1, v1);
+            let peak = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+            let q: &mut [i8; SCALE_GROUP] = (&mut out[..SCALE_GROUP]).try_into().expect("a group");
+            let (s, sum) = if peak == 0.0 || nan != 0 || peak.is_infinite() {
+                q.fill(0);
+                (if peak == 0.0 && nan == 0 { 0.0 } else { f32::NAN }, 0)
+            } else {
+                let inv = _mm512_set1_ps(127.0 / peak);
+                let level = |v| {
+                    let v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, inv), low), high);
+                    _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(v, shift)), shift_bits)
+                };
+                let (q0, q1) = (level(v0), level(v1));
+                // SAFETY: `q` holds 32 bytes: two stores of 16.
+                unsafe {
+                    _mm_storeu_si128(q.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(q0));
+                    _mm_storeu_si128(q.as_mut_ptr().add(PANEL).cast(), _mm512_cvtepi32_epi8(q1));
+                }
+                (peak / 127.0, _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1)))
+            };
+            *scale = s;
+            *shift_out = 128 * sum;
+            correction += f64::from(s) * f64::from(*shift_out);
+        }
+        correction as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const LEVELS: [Level; 3] = [Level::Portable, Level::Avx2, Level::Avx512];
 
     fn inputs() -> Vec<f32> {
         // Under Miri (`scripts/miri/run.sh`), one value in 13: still several rows of
@@ -417,27 +546,11 @@ mod tests {
             .collect()
     }
 
-    /// The levels this CPU runs; the others are named on stderr, or fail the test when
-    /// `TAMIS_REQUIRE_KERNELS` lists them (see [`crate::test_support::runs`]).
-    fn runnable() -> Vec<Level> {
-        LEVELS
-            .into_iter()
-            .filter(|&level| {
-                let name = match level {
-                    Level::Portable => "portable",
-                    Level::Avx2 => "avx2",
-                    Level::Avx512 => "avx512",
-                };
-                crate::test_support::runs(name, level <= Level::detected())
-            })
-            .collect()
-    }
-
     /// Every build of an in-place kernel matches the portable build.
     fn same_at_every_level(kernel: fn(Level, &mut [f32]), tolerance: f32) {
         let mut want = inputs();
         kernel(Level::Portable, &mut want);
-        for level in runnable() {
+        for level in Level::runnable() {
             let mut got = inputs();
             kernel(level, &mut got);
             for (g, w) in got.iter().zip(&want) {

@@ -213,7 +213,7 @@ fn activations_round_to_the_nearest_level_ties_to_even_in_every_build() {
     }
     let k_pad = x.len().next_multiple_of(SCALE_GROUP);
     let groups = k_pad / SCALE_GROUP;
-    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
+    for level in Level::runnable() {
         let mut q = vec![7i8; k_pad];
         let (mut scales, mut shifts) = (vec![0.0; groups], vec![0; groups]);
         let correction = quantize_groups_i8::at(level, &x, &mut q, &mut scales, &mut shifts);
@@ -234,13 +234,42 @@ fn activations_round_to_the_nearest_level_ties_to_even_in_every_build() {
     x[SCALE_GROUP + 3] = f32::NAN;
     x[2 * SCALE_GROUP] = f32::INFINITY;
     x[2 * SCALE_GROUP + 1] = 1.0;
-    let mut q = vec![7i8; x.len()];
-    let (mut scales, mut shifts) = (vec![1.0; 3], vec![1; 3]);
-    let correction = quantize_groups_i8(&x, &mut q, &mut scales, &mut shifts);
-    assert_eq!(scales[0], 0.0);
-    assert!(scales[1].is_nan() && scales[2].is_nan(), "{scales:?}");
-    assert!(q.iter().all(|&q| q == 0) && shifts == [0, 0, 0]);
-    assert!(correction.is_nan());
+    for level in Level::runnable() {
+        let mut q = vec![7i8; x.len()];
+        let (mut scales, mut shifts) = (vec![1.0; 3], vec![1; 3]);
+        let correction = quantize_groups_i8::at(level, &x, &mut q, &mut scales, &mut shifts);
+        assert_eq!(scales[0], 0.0, "{level:?}");
+        assert!(scales[1].is_nan() && scales[2].is_nan(), "{level:?}: {scales:?}");
+        assert!(q.iter().all(|&q| q == 0) && shifts == [0, 0, 0], "{level:?}");
+        assert!(correction.is_nan(), "{level:?}");
+    }
+}
+
+#[test]
+fn every_build_quantizes_activations_to_the_same_bits() {
+    use crate::simd::{Level, quantize_groups_i8};
+    // Rows of every length around the group width, values spread over many magnitudes
+    // (so the groups' scales differ), with a partial last group.
+    let values = data(4000, 43);
+    for len in [1, 31, 32, 33, 95, 384, 1000, 1536] {
+        let x: Vec<f32> = values[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * 10f32.powi(i as i32 % 7 - 3))
+            .collect();
+        let k_pad = len.next_multiple_of(SCALE_GROUP);
+        let groups = k_pad / SCALE_GROUP;
+        let run = |level| {
+            let mut q = vec![7i8; k_pad];
+            let (mut scales, mut shifts) = (vec![0.0; groups], vec![0; groups]);
+            let c = quantize_groups_i8::at(level, &x, &mut q, &mut scales, &mut shifts);
+            (q, scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), shifts, c.to_bits())
+        };
+        let want = run(Level::Portable);
+        for level in Level::runnable() {
+            assert!(run(level) == want, "{level:?} differs from portable at length {len}");
+        }
+    }
 }
 
 #[test]
