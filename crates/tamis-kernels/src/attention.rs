@@ -21,8 +21,8 @@ pub enum AttentionProducts {
     F32,
     /// Operands rounded to bfloat16 (queries, keys, values and the softmax
     /// numerators; the `1/√head_dim` scale is applied to the scores), pair products
-    /// summed in `f32` on the
-    /// [`Bf16Kernel`] this CPU has: what a bf16 model runs where `vdpbf16ps` is fast.
+    /// summed in `f32` on the [`Bf16Kernel`] this CPU has: what a bf16 model runs where
+    /// `vdpbf16ps` is fast.
     Bf16,
 }
 

@@ -413,10 +413,11 @@ fn quantize_group(x: &[f32], out: &mut [i8]) -> (f32, i32) {
             *t += v.abs();
         }
     }
-    // Halving trees, not folds: a fold is a chain of 16 dependent operations per group
-    // (about a third of the time this function took), each tree level one vector
-    // operation. The results are the same: `max` over numbers is order-free, and the sum
-    // is only read for whether it is NaN, which no order changes (its terms are ≥ 0).
+    // Halving trees, not folds: a fold is a chain of 16 dependent operations per group,
+    // a tree four levels (measured in the AVX-512 build before it got intrinsics: 9.2 %
+    // → 8.3 % of an int8 reranking profile). The results are the same: `max` over
+    // numbers is order-free, and the sum is only read for whether it is NaN, which no
+    // order changes (its terms are ≥ 0).
     let mut width = HALF;
     while width > 1 {
         width /= 2;

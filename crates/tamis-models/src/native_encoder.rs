@@ -246,8 +246,9 @@ impl NativeEncoder {
             let eps = c.layer_norm_eps as f32;
             let norm = &self.embedding_norm;
             tamis_kernels::layer_norm(&mut x, h, &norm.gamma, &norm.beta, eps);
-            let mut buffers = self.spare.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let Buffers { qkv, context, attended, inner } = buffers.get_or_insert_default();
+            let mut buffers =
+                self.spare.lock().unwrap_or_else(PoisonError::into_inner).pop().unwrap_or_default();
+            let Buffers { qkv, context, attended, inner } = &mut buffers;
             for (buffer, width) in [
                 (&mut *qkv, 3 * h),
                 (&mut *context, h),
@@ -275,11 +276,9 @@ impl NativeEncoder {
                 layer.attention_out.forward(context, rows, Some(&x), attended, threads);
                 self.feed_forward(layer, attended, inner, &mut x, rows, threads);
             }
-            if let Some(buffers) = buffers {
-                let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-                if spare.len() < SPARE_BUFFERS {
-                    spare.push(buffers);
-                }
+            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffers);
             }
             out.unwrap_or((x, segments))
         }))
