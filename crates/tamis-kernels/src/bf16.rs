@@ -361,7 +361,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::STEP_BYTES;
-    use crate::tiles::{PANEL, lanes_from};
+    use crate::tiles::{PANEL, lanes_from, prefetch_tile_rows};
 
     /// An `m × 32` tile (`m ≤ 8`) with 512-bit `vdpbf16ps`, added to `out` (masked to
     /// `cols` columns).
@@ -419,6 +419,7 @@ mod x86 {
         stride: usize,
         cols: usize,
     ) {
+        prefetch_tile_rows(out, stride, M);
         let mut c = [[_mm512_setzero_ps(); 2]; M];
         let (a, b) = (a.as_ptr(), packed.as_ptr().cast::<u8>());
         for s in 0..steps {

@@ -408,7 +408,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::{GROUP_STEPS, Lhs, PANEL, STEP_BYTES, Tile};
-    use crate::tiles::lanes_from;
+    use crate::tiles::{lanes_from, prefetch_tile_rows};
 
     /// `$tile::<M>(args)` for the row count `$m`, one of `$counts`: each count gets its
     /// own build, so that the tile's accumulators stay in registers.
@@ -480,6 +480,7 @@ mod x86 {
         stride: usize,
         cols: usize,
     ) {
+        prefetch_tile_rows(out, stride, M);
         let mut f = [[_mm512_setzero_ps(); 2]; M];
         let b = w.packed.as_ptr();
         for g in 0..x.groups {
