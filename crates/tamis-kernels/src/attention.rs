@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::bf16::{self, Bf16Kernel, Operands};
 use crate::linear::{Strided, matmul};
 use crate::simd;
+use crate::tiles::Base;
 
 /// The precision of attention's two products (scores, and the weighted sum of values);
 /// the softmax is `f32` in both.
@@ -230,7 +231,7 @@ fn bf16_heads(
         bf16::pack_rows(&rounded[hidden + head * head_dim..], width, n_keys, head_dim, packed);
         scores.clear();
         scores.resize(n_rows * n_keys, 0.0);
-        bf16::product(kernel, queries, packed, n_keys, scores, n_keys, 1);
+        bf16::product(kernel, queries, packed, n_keys, Base::Out, scores, n_keys, 1);
         // Softmax numerators, rounded in turn, against the values.
         rows.clear();
         rows.resize(n_rows * keys_pad, 0);
@@ -250,7 +251,7 @@ fn bf16_heads(
             row[..head_dim].fill(0.0);
         }
         let weights = Operands { data: rows, rows: n_rows, k_pad: keys_pad, stride: keys_pad };
-        bf16::product(kernel, weights, packed, head_dim, out, hidden, 1);
+        bf16::product(kernel, weights, packed, head_dim, Base::Out, out, hidden, 1);
         for (row, inverse) in out.chunks_mut(hidden).zip(inverse_sums.iter()) {
             row[..head_dim].iter_mut().for_each(|o| *o *= inverse);
         }

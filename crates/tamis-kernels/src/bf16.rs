@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
 use crate::simd::round_bf16_row;
-use crate::tiles::{BLOCK, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
+use crate::tiles::{BLOCK, Base, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
 
 #[cfg(test)]
 mod tests;
@@ -178,20 +178,22 @@ impl Bf16Rows {
     }
 }
 
-/// `out[r·stride + c] += Σᵢ x[r,i]·w[c,i]` through the bfloat16 operands, for every
-/// row of `x` and column of `w`, on `threads` threads of the current pool, with `kernel`
-/// (which must be supported: callers pass [`Bf16Kernel::detected`] or a checked one).
+/// `out[r·stride + c] = base(r, c) + Σᵢ x[r,i]·w[c,i]` through the bfloat16 operands,
+/// for every row of `x` and column of `w`, on `threads` threads of the current pool,
+/// with `kernel` (which must be supported: callers pass [`Bf16Kernel::detected`] or a
+/// checked one).
 pub(crate) fn accumulate(
     kernel: Bf16Kernel,
     x: &Bf16Rows,
     w: &Bf16Weight,
+    base: Base,
     out: &mut [f32],
     out_stride: usize,
     threads: usize,
 ) {
     assert_eq!(x.data.len(), x.rows * w.k_pad, "bf16: activations do not match the weight");
     let a = Operands { data: &x.data, rows: x.rows, k_pad: w.k_pad, stride: w.k_pad };
-    product(kernel, a, &w.packed, w.out_features, out, out_stride, threads);
+    product(kernel, a, &w.packed, w.out_features, base, out, out_stride, threads);
 }
 
 /// Rows of `k_pad` (even) bfloat16 values, `stride` apart.
@@ -203,13 +205,15 @@ pub(crate) struct Operands<'a> {
     pub(crate) stride: usize,
 }
 
-/// `out[r·stride + c] += Σᵢ a[r,i]·b[c,i]` for operands already rounded: `b` packed
-/// as [`Bf16Weight::packed`] is for `n` columns and `a.k_pad` inputs.
+/// `out[r·stride + c] = base(r, c) + Σᵢ a[r,i]·b[c,i]` for operands already rounded:
+/// `b` packed as [`Bf16Weight::packed`] is for `n` columns and `a.k_pad` inputs.
+#[allow(clippy::too_many_arguments)] // operands, output and threads, each a plain value
 pub(crate) fn product(
     kernel: Bf16Kernel,
     a: Operands<'_>,
     packed: &[u16],
     n: usize,
+    base: Base,
     out: &mut [f32],
     out_stride: usize,
     threads: usize,
@@ -224,10 +228,11 @@ pub(crate) fn product(
         "bf16: activations are not rows of k_pad"
     );
     assert_eq!(packed.len(), n.next_multiple_of(BLOCK) * a.k_pad, "bf16: packed size");
+    base.check(a.rows, n);
     // SAFETY: `columns` writes only its own tiles' columns.
     unsafe {
         column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
-            columns(kernel, a, packed, n, out, out_stride, tiles)
+            columns(kernel, a, packed, n, base, out, out_stride, tiles)
         })
     };
 }
@@ -237,12 +242,15 @@ pub(crate) fn product(
 /// # Safety
 /// No other thread may access the columns of these tiles while this runs; `out` covers
 /// `rows` rows of `out_stride` (checked by `column_jobs`); `packed` holds
-/// `⌈n / 32⌉ · 32 · k_pad` values (checked by `product`).
+/// `⌈n / 32⌉ · 32 · k_pad` values and `base` covers the rows and columns (both checked
+/// by `product`).
+#[allow(clippy::too_many_arguments)] // as `product`
 unsafe fn columns(
     kernel: Bf16Kernel,
     x: Operands<'_>,
     packed_all: &[u16],
     n: usize,
+    base: Base,
     out: SharedOut,
     out_stride: usize,
     tiles: std::ops::Range<usize>,
@@ -258,14 +266,15 @@ unsafe fn columns(
             for r0 in (block..block_end).step_by(TILE_ROWS) {
                 let m = TILE_ROWS.min(block_end - r0);
                 let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
-                let base = r0 * out_stride + c0;
-                debug_assert!(base + (m - 1) * out_stride + cols <= out.len);
+                let at = r0 * out_stride + c0;
+                debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
                 match kernel {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: the CPU has the build (checked by `product`); `a` holds
                     // `m` rows of `k_pad = 2 · steps`, `stride` apart, and `packed` the
                     // tile's `steps` steps (sliced above); `out` covers `m` rows of
-                    // `cols` from `base`, and this job alone owns these columns.
+                    // `cols` from `at`, the base as many (checked by `product`), and
+                    // this job alone owns these columns.
                     Bf16Kernel::Avx512Bf16 => unsafe {
                         x86::tile_avx512_bf16(
                             a,
@@ -273,7 +282,8 @@ unsafe fn columns(
                             steps,
                             m,
                             packed,
-                            out.ptr.add(base),
+                            base.tile(r0, c0, n),
+                            out.ptr.add(at),
                             out_stride,
                             cols,
                         )
@@ -283,10 +293,11 @@ unsafe fn columns(
                             // SAFETY: as above.
                             let dst = unsafe {
                                 std::slice::from_raw_parts_mut(
-                                    out.ptr.add(base + r * out_stride),
+                                    out.ptr.add(at + r * out_stride),
                                     cols,
                                 )
                             };
+                            base.init_row(r0 + r, c0, n, dst);
                             portable_row(&a[r * x.stride..][..x.k_pad], packed, dst);
                         }
                     }
@@ -361,15 +372,15 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::STEP_BYTES;
-    use crate::tiles::{PANEL, lanes_from, prefetch_tile_rows};
+    use crate::tiles::{PANEL, TileBase, lanes_from};
 
     /// An `m × 32` tile (`m ≤ 8`) with 512-bit `vdpbf16ps`, added to `out` (masked to
-    /// `cols` columns).
+    /// `cols` columns) as `out = base + product`.
     ///
     /// # Safety
     /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `2 · steps` values,
-    /// `a_stride` apart; `packed` holds `steps` steps of 64 values; `out` is valid for
-    /// `m` rows of `cols ≤ 32` elements, `stride` apart.
+    /// `a_stride` apart; `packed` holds `steps` steps of 64 values; `out` and `base`
+    /// are valid for `m` rows of `cols ≤ 32` elements.
     #[allow(clippy::too_many_arguments)] // the tile's operands, each a plain number or slice
     #[target_feature(enable = "avx512f,avx512bf16")]
     pub(super) unsafe fn tile_avx512_bf16(
@@ -378,6 +389,7 @@ mod x86 {
         steps: usize,
         m: usize,
         packed: &[u16],
+        base: TileBase,
         out: *mut f32,
         stride: usize,
         cols: usize,
@@ -385,14 +397,14 @@ mod x86 {
         // SAFETY: forwarded contract.
         unsafe {
             match m {
-                1 => tile::<1>(a, a_stride, steps, packed, out, stride, cols),
-                2 => tile::<2>(a, a_stride, steps, packed, out, stride, cols),
-                3 => tile::<3>(a, a_stride, steps, packed, out, stride, cols),
-                4 => tile::<4>(a, a_stride, steps, packed, out, stride, cols),
-                5 => tile::<5>(a, a_stride, steps, packed, out, stride, cols),
-                6 => tile::<6>(a, a_stride, steps, packed, out, stride, cols),
-                7 => tile::<7>(a, a_stride, steps, packed, out, stride, cols),
-                8 => tile::<8>(a, a_stride, steps, packed, out, stride, cols),
+                1 => tile::<1>(a, a_stride, steps, packed, base, out, stride, cols),
+                2 => tile::<2>(a, a_stride, steps, packed, base, out, stride, cols),
+                3 => tile::<3>(a, a_stride, steps, packed, base, out, stride, cols),
+                4 => tile::<4>(a, a_stride, steps, packed, base, out, stride, cols),
+                5 => tile::<5>(a, a_stride, steps, packed, base, out, stride, cols),
+                6 => tile::<6>(a, a_stride, steps, packed, base, out, stride, cols),
+                7 => tile::<7>(a, a_stride, steps, packed, base, out, stride, cols),
+                8 => tile::<8>(a, a_stride, steps, packed, base, out, stride, cols),
                 _ => unreachable!("a bf16 tile has at most 8 rows"),
             }
         }
@@ -408,6 +420,7 @@ mod x86 {
         unsafe { std::mem::transmute::<__m512, __m512bh>(v) }
     }
 
+    #[allow(clippy::too_many_arguments)] // as `tile_avx512_bf16`
     #[target_feature(enable = "avx512f,avx512bf16")]
     #[inline]
     unsafe fn tile<const M: usize>(
@@ -415,11 +428,12 @@ mod x86 {
         a_stride: usize,
         steps: usize,
         packed: &[u16],
+        base: TileBase,
         out: *mut f32,
         stride: usize,
         cols: usize,
     ) {
-        prefetch_tile_rows(out, stride, M);
+        base.prefetch(out, stride, M);
         let mut c = [[_mm512_setzero_ps(); 2]; M];
         let (a, b) = (a.as_ptr(), packed.as_ptr().cast::<u8>());
         for s in 0..steps {
@@ -447,8 +461,9 @@ mod x86 {
             let p1 = p0.wrapping_add(PANEL);
             // SAFETY: the unmasked lanes are the row's first `cols` elements (contract).
             unsafe {
-                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p0), c[0]));
-                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p1), c[1]));
+                let (b0, b1) = base.row_512(r, p0, m0, m1);
+                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(b0, c[0]));
+                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(b1, c[1]));
             }
         }
     }

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
 use crate::simd::{add_group_scaled_row, quantize_groups_i8, quantize_row_u8};
-use crate::tiles::{BLOCK, PANEL, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
+use crate::tiles::{BLOCK, Base, PANEL, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
 
 #[cfg(test)]
 mod tests;
@@ -240,13 +240,15 @@ impl Int8Rows {
     }
 }
 
-/// `out[r·stride + c] += Σᵢ x[r,i]·w[c,i]` through the quantized operands, for every
-/// row of `x` and column of `w`, on `threads` threads of the current pool, with `kernel`
-/// (which must be supported: callers pass [`Int8Kernel::detected`] or a checked one).
+/// `out[r·stride + c] = base(r, c) + Σᵢ x[r,i]·w[c,i]` through the quantized operands,
+/// for every row of `x` and column of `w`, on `threads` threads of the current pool,
+/// with `kernel` (which must be supported: callers pass [`Int8Kernel::detected`] or a
+/// checked one).
 pub(crate) fn accumulate(
     kernel: Int8Kernel,
     x: &Int8Rows,
     w: &Int8Weight,
+    base: Base,
     out: &mut [f32],
     out_stride: usize,
     threads: usize,
@@ -258,11 +260,12 @@ pub(crate) fn accumulate(
         x.data.len() == rows * w.k_pad && x.groups * SCALE_GROUP == w.k_pad,
         "int8: activations do not match the weight"
     );
+    base.check(rows, n);
     let (_, tile_cols) = kernel.tile();
     // SAFETY: `columns` writes only its own tiles' columns.
     unsafe {
         column_jobs(out, rows, n, out_stride, tile_cols, threads, |out, tiles| {
-            columns(kernel, x, w, out, out_stride, tiles)
+            columns(kernel, x, w, base, out, out_stride, tiles)
         })
     };
 }
@@ -271,11 +274,13 @@ pub(crate) fn accumulate(
 ///
 /// # Safety
 /// No other thread may access the columns of these tiles while this runs; `out` covers
-/// `rows` rows of `out_stride` (checked by the caller).
+/// `rows` rows of `out_stride`, and `base` is checked for `rows` and the columns (both
+/// by the caller).
 unsafe fn columns(
     kernel: Int8Kernel,
     x: &Int8Rows,
     w: &Int8Weight,
+    base: Base,
     out: SharedOut,
     out_stride: usize,
     tiles: std::ops::Range<usize>,
@@ -306,19 +311,27 @@ unsafe fn columns(
                     shifts: &x.shifts[r0 * groups..][..m * groups],
                     corrections: &x.corrections[r0..r0 + m],
                 };
-                let base = r0 * out_stride + c0;
-                debug_assert!(base + (m - 1) * out_stride + cols <= out.len);
+                let at = r0 * out_stride + c0;
+                debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
                 #[cfg(target_arch = "x86_64")]
                 if kernel == Int8Kernel::Avx512Vnni {
                     assert!(weights.packed.len() >= steps * STEP_BYTES);
                     assert!(weights.scales.len() >= BLOCK && m <= 6);
+                    let tile_base = base.tile(r0, c0, n);
                     // SAFETY: the CPU has the build (checked by `accumulate`); `lhs` and
                     // `weights` hold what the tile reads (sliced above, the packed
                     // blocks and scales padded to whole blocks); `out` covers `m` rows
-                    // of `cols` from `base` (checked by `accumulate`), and this job
-                    // alone owns these columns.
+                    // of `cols` from `at`, and the base as many (checked by
+                    // `accumulate`), and this job alone owns these columns.
                     unsafe {
-                        x86::tile_avx512_vnni(&lhs, &weights, out.ptr.add(base), out_stride, cols)
+                        x86::tile_avx512_vnni(
+                            &lhs,
+                            &weights,
+                            tile_base,
+                            out.ptr.add(at),
+                            out_stride,
+                            cols,
+                        )
                     };
                     continue;
                 }
@@ -326,8 +339,9 @@ unsafe fn columns(
                 for (r, &correction) in lhs.corrections.iter().enumerate() {
                     // SAFETY: as above: in bounds, and this job alone owns the columns.
                     let dst = unsafe {
-                        std::slice::from_raw_parts_mut(out.ptr.add(base + r * out_stride), cols)
+                        std::slice::from_raw_parts_mut(out.ptr.add(at + r * out_stride), cols)
                     };
+                    base.init_row(r0 + r, c0, n, dst);
                     let sums = &acc[r * PANEL..][..cols];
                     add_group_scaled_row(dst, sums, correction, &weights.scales[..cols]);
                 }
@@ -408,7 +422,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::{GROUP_STEPS, Lhs, PANEL, STEP_BYTES, Tile};
-    use crate::tiles::{lanes_from, prefetch_tile_rows};
+    use crate::tiles::{TileBase, lanes_from};
 
     /// `$tile::<M>(args)` for the row count `$m`, one of `$counts`: each count gets its
     /// own build, so that the tile's accumulators stay in registers.
@@ -451,24 +465,27 @@ mod x86 {
     }
 
     /// A tile of up to 6 × 32 with 512-bit `vpdpbusd`, summed over the groups in `f32`
-    /// registers and added to `out` (masked to `cols` columns):
-    /// `out[r·stride + c] += (Σ_g raw_g · sx[r,g] − correction[r]) · sw[c]`, rounded as
-    /// the portable build rounds.
+    /// registers and written to `out` (masked to `cols` columns):
+    /// `out[r·stride + c] = base + (Σ_g raw_g · sx[r,g] − correction[r]) · sw[c]`,
+    /// rounded as the portable build rounds.
     ///
     /// # Safety
     /// AVX512F/BW/VNNI present; `x` holds `m ≤ 6` rows of `k_pad ≥ 4 · steps` bytes
-    /// and their scales; `w` holds `steps` steps of 128 bytes and 32 scales; `out` is
-    /// valid for `m` rows of `cols ≤ 32` elements, `stride` apart.
+    /// and their scales; `w` holds `steps` steps of 128 bytes and 32 scales; `out` and
+    /// `base` are valid for `m` rows of `cols ≤ 32` elements.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn tile_avx512_vnni(
         x: &Lhs,
         w: &Tile,
+        base: TileBase,
         out: *mut f32,
         stride: usize,
         cols: usize,
     ) {
         // SAFETY: forwarded contract.
-        unsafe { by_rows!(x.corrections.len(), [1 2 3 4 5 6], tile_512(x, w, out, stride, cols)) }
+        unsafe {
+            by_rows!(x.corrections.len(), [1 2 3 4 5 6], tile_512(x, w, base, out, stride, cols))
+        }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
@@ -476,11 +493,12 @@ mod x86 {
     unsafe fn tile_512<const M: usize>(
         x: &Lhs,
         w: &Tile,
+        base: TileBase,
         out: *mut f32,
         stride: usize,
         cols: usize,
     ) {
-        prefetch_tile_rows(out, stride, M);
+        base.prefetch(out, stride, M);
         let mut f = [[_mm512_setzero_ps(); 2]; M];
         let b = w.packed.as_ptr();
         for g in 0..x.groups {
@@ -520,8 +538,9 @@ mod x86 {
             let p1 = p0.wrapping_add(16);
             // SAFETY: the unmasked lanes are the row's first `cols` elements (contract).
             unsafe {
-                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, p0), v0));
-                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, p1), v1));
+                let (b0, b1) = base.row_512(r, p0, m0, m1);
+                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(b0, v0));
+                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(b1, v1));
             }
         }
     }

@@ -77,6 +77,48 @@ mod test_support {
             .collect()
     }
 
+    /// Checks a packed product's epilogue for every [`Base`](crate::tiles::Base):
+    /// `run(base, out)` computes the product onto `out` (`rows` rows of `n` columns,
+    /// `stride` apart), whose products alone (onto zeros) are `products`. Each result
+    /// must be, bit for bit, what a fill pass then an accumulation gives, and the gap
+    /// between rows must keep its old values.
+    pub(crate) fn check_bases(
+        what: &str,
+        (rows, n, stride): (usize, usize, usize),
+        products: &[f32],
+        run: impl Fn(crate::tiles::Base, &mut [f32]),
+    ) {
+        use crate::tiles::Base;
+        let bias = data(n, 101);
+        let residual = data(rows * n, 102);
+        let old = data(rows * stride, 103);
+        let bases = [
+            ("the output", Base::Out),
+            ("the bias", Base::Bias { bias: &bias, residual: None }),
+            ("the bias and residual", Base::Bias { bias: &bias, residual: Some(&residual) }),
+        ];
+        for (name, base) in bases {
+            let mut got = old.clone();
+            run(base, &mut got);
+            for r in 0..rows {
+                for c in 0..stride {
+                    let at = r * stride + c;
+                    let want = if c >= n {
+                        old[at]
+                    } else {
+                        let start = match base {
+                            Base::Out => old[at],
+                            Base::Bias { residual: None, .. } => bias[c],
+                            Base::Bias { residual: Some(res), .. } => res[r * n + c] + bias[c],
+                        };
+                        start + products[at]
+                    };
+                    assert_eq!(got[at], want, "{what}, onto {name}, at ({r}, {c})");
+                }
+            }
+        }
+    }
+
     /// Whether a test may run the build `name`, which the CPU runs when `supported`.
     /// A build the CPU lacks is named on stderr rather than skipped in silence, and
     /// fails the test when `TAMIS_REQUIRE_KERNELS` (comma-separated build names, or

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::PARALLEL_MIN_ELEMENTS;
 use crate::bf16::{self, Bf16Kernel, Bf16Rows, Bf16Weight};
 use crate::int8::{self, Int8Kernel, Int8Rows, Int8Weight};
+use crate::tiles::Base;
 
 #[cfg(test)]
 mod tests;
@@ -198,8 +199,9 @@ impl Linear {
     }
 
     /// `out = x · Wᵀ + b (+ residual)` for `rows` rows; `x` is `[rows, in]`, `out` and
-    /// `residual` are `[rows, out]`. The bias and residual are written first and the
-    /// product accumulated onto them, so the sum costs no extra pass. `threads` > 1
+    /// `residual` are `[rows, out]`. The bias and residual are added in the product's
+    /// tiles (int8, bf16) or written first and the product accumulated onto them
+    /// (`f32`), so the sum costs no extra pass. `threads` > 1
     /// splits the product over the current rayon pool.
     ///
     /// # Panics
@@ -253,7 +255,41 @@ impl Linear {
             // Nothing to write (and `chunks_mut` refuses a stride of 0).
             return;
         }
-        let out_rows = out.chunks_mut(out_stride).take(rows);
+        let lhs = Strided { data: x, row_stride: k, col_stride: 1 };
+        // The packed products add the bias and residual in their tiles; `matmul`
+        // accumulates onto an output that holds them first.
+        let base = Base::Bias { bias: &self.bias, residual };
+        match &self.weight {
+            Weight::F32(weight_t) => {
+                self.fill_base(rows, residual, out, out_stride);
+                let rhs = Strided { data: weight_t, row_stride: n, col_stride: 1 };
+                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+            }
+            Weight::Bf16(weight) => WIDENED.with_borrow_mut(|widened| {
+                self.fill_base(rows, residual, out, out_stride);
+                widened.resize(weight.len(), 0.0);
+                widen(weight, widened);
+                // `[out, in]` read as its transpose: element (i, o) is `widened[o·k + i]`.
+                let rhs = Strided::transposed(widened, k);
+                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
+            }),
+            Weight::Int8(weight) => QUANTIZED.with_borrow_mut(|quantized| {
+                quantized.fill(x, rows, k, weight.k_pad());
+                let kernel = Int8Kernel::detected();
+                int8::accumulate(kernel, quantized, weight, base, out, out_stride, threads);
+            }),
+            Weight::Bf16Dot(weight) => ROUNDED.with_borrow_mut(|rounded| {
+                rounded.fill(x, rows, k, weight.k_pad());
+                let kernel = Bf16Kernel::detected();
+                bf16::accumulate(kernel, rounded, weight, base, out, out_stride, threads);
+            }),
+        }
+    }
+
+    /// Writes the bias (plus the residual, where given) into the output's rows.
+    fn fill_base(&self, rows: usize, residual: Option<&[f32]>, out: &mut [f32], stride: usize) {
+        let n = self.out_features;
+        let out_rows = out.chunks_mut(stride).take(rows);
         match residual {
             Some(res) => {
                 for (o, r) in out_rows.zip(res.chunks_exact(n)) {
@@ -263,35 +299,6 @@ impl Linear {
                 }
             }
             None => out_rows.for_each(|o| o[..n].copy_from_slice(&self.bias)),
-        }
-        let lhs = Strided { data: x, row_stride: k, col_stride: 1 };
-        match &self.weight {
-            Weight::F32(weight_t) => {
-                let rhs = Strided { data: weight_t, row_stride: n, col_stride: 1 };
-                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
-            }
-            Weight::Bf16(weight) => WIDENED.with_borrow_mut(|widened| {
-                widened.resize(weight.len(), 0.0);
-                widen(weight, widened);
-                // `[out, in]` read as its transpose: element (i, o) is `widened[o·k + i]`.
-                let rhs = Strided::transposed(widened, k);
-                matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
-            }),
-            Weight::Int8(weight) => QUANTIZED.with_borrow_mut(|quantized| {
-                quantized.fill(x, rows, k, weight.k_pad());
-                int8::accumulate(
-                    Int8Kernel::detected(),
-                    quantized,
-                    weight,
-                    out,
-                    out_stride,
-                    threads,
-                );
-            }),
-            Weight::Bf16Dot(weight) => ROUNDED.with_borrow_mut(|rounded| {
-                rounded.fill(x, rows, k, weight.k_pad());
-                bf16::accumulate(Bf16Kernel::detected(), rounded, weight, out, out_stride, threads);
-            }),
         }
     }
 

@@ -61,6 +61,138 @@ pub(crate) unsafe fn column_jobs(
     }
 }
 
+/// What the products of each output row are added to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Base<'a> {
+    /// The output's own values: `out += product`.
+    Out,
+    /// `bias[c]`, plus `residual[r·n + c]` where given (`n` the product's columns): a
+    /// dense layer's bias and residual, added in the tile so that the output is written
+    /// once and never read (filling it first cost a pass over it and a read back in
+    /// every tile). The sum is `(residual + bias) + product`, as a fill pass gives.
+    Bias { bias: &'a [f32], residual: Option<&'a [f32]> },
+}
+
+impl Base<'_> {
+    /// Checks the bias and residual against `rows × n`.
+    pub(crate) fn check(&self, rows: usize, n: usize) {
+        if let Base::Bias { bias, residual } = self {
+            assert!(bias.len() >= n, "product: bias too short");
+            if let Some(residual) = residual {
+                let len = rows.checked_mul(n);
+                assert!(
+                    len.is_some_and(|len| len <= residual.len()),
+                    "product: residual too short"
+                );
+            }
+        }
+    }
+
+    /// The base of one tile: output columns from `c0` of rows from `r0` in a product
+    /// of `n` columns (checked by [`Base::check`]).
+    pub(crate) fn tile(&self, r0: usize, c0: usize, n: usize) -> TileBase {
+        match *self {
+            Base::Out => TileBase::Out,
+            Base::Bias { bias, residual } => TileBase::Bias {
+                bias: bias[c0..].as_ptr(),
+                residual: residual.map(|res| (res[r0 * n + c0..].as_ptr(), n)),
+            },
+        }
+    }
+
+    /// Writes the base of row `r`, columns `c0..c0 + dst.len()`, into `dst` (nothing
+    /// for [`Base::Out`]): what the portable builds then add their products to.
+    pub(crate) fn init_row(&self, r: usize, c0: usize, n: usize, dst: &mut [f32]) {
+        if let Base::Bias { bias, residual } = self {
+            let bias = &bias[c0..][..dst.len()];
+            match residual {
+                Some(res) => {
+                    let res = &res[r * n + c0..][..dst.len()];
+                    for ((d, r), b) in dst.iter_mut().zip(res).zip(bias) {
+                        *d = r + b;
+                    }
+                }
+                None => dst.copy_from_slice(bias),
+            }
+        }
+    }
+}
+
+/// [`Base`] for one tile, as pointers at its first row and column.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TileBase {
+    Out,
+    /// The bias at the tile's first column; the residual at its first row and column,
+    /// and its row stride.
+    Bias {
+        bias: *const f32,
+        residual: Option<(*const f32, usize)>,
+    },
+}
+
+#[cfg(target_arch = "x86_64")]
+impl TileBase {
+    /// Asks the cache for the lines of the tile's `rows` rows that its end reads or
+    /// writes (see [`prefetch_tile_rows`]).
+    #[inline(always)]
+    pub(crate) fn prefetch(self, out: *const f32, stride: usize, rows: usize) {
+        prefetch_tile_rows(out, stride, rows);
+        if let TileBase::Bias { residual: Some((res, res_stride)), .. } = self {
+            prefetch_tile_rows(res, res_stride, rows);
+        }
+    }
+
+    /// The base of the tile's row `r`, two 16-lane halves masked by `m0` and `m1`;
+    /// `out` is the row in the output.
+    ///
+    /// # Safety
+    /// AVX512F present; the unmasked lanes lie in the tile's row of the output, bias and
+    /// residual.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) unsafe fn row_512(
+        self,
+        r: usize,
+        out: *const f32,
+        m0: u16,
+        m1: u16,
+    ) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
+        use std::arch::x86_64::_mm512_add_ps;
+        // SAFETY (all three): the unmasked lanes are in bounds (contract).
+        match self {
+            TileBase::Out => unsafe { halves_512(out, m0, m1) },
+            TileBase::Bias { bias, residual } => {
+                let (b0, b1) = unsafe { halves_512(bias, m0, m1) };
+                match residual {
+                    Some((res, stride)) => {
+                        let (r0, r1) = unsafe { halves_512(res.wrapping_add(r * stride), m0, m1) };
+                        (_mm512_add_ps(r0, b0), _mm512_add_ps(r1, b1))
+                    }
+                    None => (b0, b1),
+                }
+            }
+        }
+    }
+}
+
+/// The 32 `f32` from `p`, as two halves masked by `m0` and `m1` (masked lanes are
+/// neither read nor need be valid, so `p` may point past a row's end: `wrapping_add`).
+///
+/// # Safety
+/// AVX512F present; the unmasked lanes are readable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn halves_512(
+    p: *const f32,
+    m0: u16,
+    m1: u16,
+) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
+    use std::arch::x86_64::_mm512_maskz_loadu_ps;
+    // SAFETY: the unmasked lanes are readable (contract).
+    unsafe { (_mm512_maskz_loadu_ps(m0, p), _mm512_maskz_loadu_ps(m1, p.wrapping_add(PANEL))) }
+}
+
 /// A mask of the first `cols − from` lanes (at most 16) of a 16-lane register.
 pub(crate) fn lanes_from(cols: usize, from: usize) -> u16 {
     let n = cols.saturating_sub(from).min(PANEL);

@@ -1,6 +1,7 @@
 use super::{Bf16Kernel, Bf16Rows, Bf16Weight, accumulate, from_bf16, to_bf16};
 use crate::Linear;
-use crate::test_support::data;
+use crate::test_support::{check_bases, data};
+use crate::tiles::Base;
 
 /// The builds this CPU runs (the others named, or failing under
 /// `TAMIS_REQUIRE_KERNELS`: see [`crate::test_support::runs`]).
@@ -58,7 +59,7 @@ fn every_build_sums_the_rounded_products_within_the_f32_bound() {
         for &kernel in &kernels {
             for threads in [1, 2, 3] {
                 let mut got = vec![0.0; rows * stride];
-                accumulate(kernel, &x, &w, &mut got, stride, threads);
+                accumulate(kernel, &x, &w, Base::Out, &mut got, stride, threads);
                 for r in 0..rows {
                     for c in 0..n {
                         // The exact sum of the rounded operands' products, and the bound
@@ -80,6 +81,28 @@ fn every_build_sums_the_rounded_products_within_the_f32_bound() {
                     assert!(got[r * stride + n..][..3].iter().all(|&v| v == 0.0), "gap written");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn every_build_adds_the_bias_and_residual_as_a_fill_pass_would() {
+    for (i, &(rows, k, n)) in [(1, 2, 16), (3, 7, 5), (9, 64, 33), (130, 40, 70)].iter().enumerate()
+    {
+        let weight = data(n * k, 2 * i as u64);
+        let w = Bf16Weight::round(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
+        let mut x = Bf16Rows::default();
+        x.fill(&data(rows * k, 2 * i as u64 + 1), rows, k, w.k_pad);
+        let stride = n + 3;
+        for kernel in runnable() {
+            // The builds sum in different orders, so each is checked against its own
+            // products.
+            let mut products = vec![0.0; rows * stride];
+            accumulate(kernel, &x, &w, Base::Out, &mut products, stride, 2);
+            let what = format!("{}, {rows}×{k}×{n}", kernel.name());
+            check_bases(&what, (rows, n, stride), &products, |base, out| {
+                accumulate(kernel, &x, &w, base, out, stride, 2)
+            });
         }
     }
 }

@@ -1,6 +1,7 @@
 use super::{Int8Kernel, Int8Rows, Int8Weight, SCALE_GROUP, accumulate};
 use crate::Linear;
-use crate::test_support::data;
+use crate::test_support::{check_bases, data};
+use crate::tiles::Base;
 
 /// The builds this CPU runs (the others named, or failing under
 /// `TAMIS_REQUIRE_KERNELS`: see [`crate::test_support::runs`]).
@@ -41,8 +42,30 @@ fn product(
     threads: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0; x.rows * stride];
-    accumulate(kernel, x, w, &mut out, stride, threads);
+    accumulate(kernel, x, w, Base::Out, &mut out, stride, threads);
     out
+}
+
+#[test]
+fn every_build_adds_the_bias_and_residual_as_a_fill_pass_would() {
+    for (i, &(rows, k, n)) in
+        [(1, 4, 16), (3, 7, 5), (8, 129, 32), (13, 100, 47), (130, 40, 70)].iter().enumerate()
+    {
+        let weight = data(n * k, 2 * i as u64);
+        let w = Int8Weight::quantize(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
+        let mut x = Int8Rows::default();
+        x.fill(&data(rows * k, 2 * i as u64 + 1), rows, k, w.k_pad);
+        let stride = n + 3;
+        let products = product(Int8Kernel::Portable, &x, &w, stride, 1);
+        for kernel in runnable() {
+            for threads in [1, 2] {
+                let what = format!("{}, {threads} threads, {rows}×{k}×{n}", kernel.name());
+                check_bases(&what, (rows, n, stride), &products, |base, out| {
+                    accumulate(kernel, &x, &w, base, out, stride, threads)
+                });
+            }
+        }
+    }
 }
 
 #[test]
