@@ -229,9 +229,8 @@ fn bf16_heads(
             }
         };
         bf16::pack_rows(&rounded[hidden + head * head_dim..], width, n_keys, head_dim, packed);
-        scores.clear();
         scores.resize(n_rows * n_keys, 0.0);
-        bf16::product(kernel, queries, packed, n_keys, Base::Out, scores, n_keys, 1);
+        bf16::product(kernel, queries, packed, n_keys, Base::Zero, scores, n_keys, 1);
         // Softmax numerators, rounded in turn, against the values.
         rows.clear();
         rows.resize(n_rows * keys_pad, 0);
@@ -247,11 +246,8 @@ fn bf16_heads(
         let values = &rounded[2 * hidden + head * head_dim..];
         bf16::pack_columns(values, width, n_keys, head_dim, packed);
         let out = &mut block[head * head_dim..];
-        for row in out.chunks_mut(hidden).take(n_rows) {
-            row[..head_dim].fill(0.0);
-        }
         let weights = Operands { data: rows, rows: n_rows, k_pad: keys_pad, stride: keys_pad };
-        bf16::product(kernel, weights, packed, head_dim, Base::Out, out, hidden, 1);
+        bf16::product(kernel, weights, packed, head_dim, Base::Zero, out, hidden, 1);
         for (row, inverse) in out.chunks_mut(hidden).zip(inverse_sums.iter()) {
             row[..head_dim].iter_mut().for_each(|o| *o *= inverse);
         }

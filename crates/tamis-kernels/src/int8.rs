@@ -538,7 +538,7 @@ mod x86 {
             let p1 = p0.wrapping_add(16);
             // SAFETY: the unmasked lanes are the row's first `cols` elements (contract).
             unsafe {
-                let (b0, b1) = base.row_512(r, p0, m0, m1);
+                let (b0, b1) = base.row_512(r, m0, m1);
                 _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(b0, v0));
                 _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(b1, v1));
             }

@@ -79,9 +79,9 @@ mod test_support {
 
     /// Checks a packed product's epilogue for every [`Base`](crate::tiles::Base):
     /// `run(base, out)` computes the product onto `out` (`rows` rows of `n` columns,
-    /// `stride` apart), whose products alone (onto zeros) are `products`. Each result
-    /// must be, bit for bit, what a fill pass then an accumulation gives, and the gap
-    /// between rows must keep its old values.
+    /// `stride` apart), whose products alone are `products`. Each result must be, bit
+    /// for bit, what a fill pass then an accumulation gives, whatever the output held
+    /// before, and the gap between rows must keep its old values.
     pub(crate) fn check_bases(
         what: &str,
         (rows, n, stride): (usize, usize, usize),
@@ -93,7 +93,7 @@ mod test_support {
         let residual = data(rows * n, 102);
         let old = data(rows * stride, 103);
         let bases = [
-            ("the output", Base::Out),
+            ("zero", Base::Zero),
             ("the bias", Base::Bias { bias: &bias, residual: None }),
             ("the bias and residual", Base::Bias { bias: &bias, residual: Some(&residual) }),
         ];
@@ -107,7 +107,7 @@ mod test_support {
                         old[at]
                     } else {
                         let start = match base {
-                            Base::Out => old[at],
+                            Base::Zero => 0.0,
                             Base::Bias { residual: None, .. } => bias[c],
                             Base::Bias { residual: Some(res), .. } => res[r * n + c] + bias[c],
                         };

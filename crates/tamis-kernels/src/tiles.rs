@@ -61,11 +61,12 @@ pub(crate) unsafe fn column_jobs(
     }
 }
 
-/// What the products of each output row are added to.
+/// What the products of each output row are added to. The output's old values are
+/// never read, so it needs no clearing or filling first.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Base<'a> {
-    /// The output's own values: `out += product`.
-    Out,
+    /// Zero: `out = product`.
+    Zero,
     /// `bias[c]`, plus `residual[r·n + c]` where given (`n` the product's columns): a
     /// dense layer's bias and residual, added in the tile so that the output is written
     /// once and never read (filling it first cost a pass over it and a read back in
@@ -92,7 +93,7 @@ impl Base<'_> {
     /// of `n` columns (checked by [`Base::check`]).
     pub(crate) fn tile(&self, r0: usize, c0: usize, n: usize) -> TileBase {
         match *self {
-            Base::Out => TileBase::Out,
+            Base::Zero => TileBase::Zero,
             Base::Bias { bias, residual } => TileBase::Bias {
                 bias: bias[c0..].as_ptr(),
                 residual: residual.map(|res| (res[r0 * n + c0..].as_ptr(), n)),
@@ -100,19 +101,22 @@ impl Base<'_> {
         }
     }
 
-    /// Writes the base of row `r`, columns `c0..c0 + dst.len()`, into `dst` (nothing
-    /// for [`Base::Out`]): what the portable builds then add their products to.
+    /// Writes the base of row `r`, columns `c0..c0 + dst.len()`, into `dst`: what the
+    /// portable builds then add their products to.
     pub(crate) fn init_row(&self, r: usize, c0: usize, n: usize, dst: &mut [f32]) {
-        if let Base::Bias { bias, residual } = self {
-            let bias = &bias[c0..][..dst.len()];
-            match residual {
-                Some(res) => {
-                    let res = &res[r * n + c0..][..dst.len()];
-                    for ((d, r), b) in dst.iter_mut().zip(res).zip(bias) {
-                        *d = r + b;
+        match self {
+            Base::Zero => dst.fill(0.0),
+            Base::Bias { bias, residual } => {
+                let bias = &bias[c0..][..dst.len()];
+                match residual {
+                    Some(res) => {
+                        let res = &res[r * n + c0..][..dst.len()];
+                        for ((d, r), b) in dst.iter_mut().zip(res).zip(bias) {
+                            *d = r + b;
+                        }
                     }
+                    None => dst.copy_from_slice(bias),
                 }
-                None => dst.copy_from_slice(bias),
             }
         }
     }
@@ -121,7 +125,7 @@ impl Base<'_> {
 /// [`Base`] for one tile, as pointers at its first row and column.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TileBase {
-    Out,
+    Zero,
     /// The bias at the tile's first column; the residual at its first row and column,
     /// and its row stride.
     Bias {
@@ -132,8 +136,8 @@ pub(crate) enum TileBase {
 
 #[cfg(target_arch = "x86_64")]
 impl TileBase {
-    /// Asks the cache for the lines of the tile's `rows` rows that its end reads or
-    /// writes (see [`prefetch_tile_rows`]).
+    /// Asks the cache for the lines of the tile's `rows` rows that its end writes, and
+    /// of the residual it reads (see [`prefetch_tile_rows`]).
     #[inline(always)]
     pub(crate) fn prefetch(self, out: *const f32, stride: usize, rows: usize) {
         prefetch_tile_rows(out, stride, rows);
@@ -142,25 +146,23 @@ impl TileBase {
         }
     }
 
-    /// The base of the tile's row `r`, two 16-lane halves masked by `m0` and `m1`;
-    /// `out` is the row in the output.
+    /// The base of the tile's row `r`, two 16-lane halves masked by `m0` and `m1`.
     ///
     /// # Safety
-    /// AVX512F present; the unmasked lanes lie in the tile's row of the output, bias and
+    /// AVX512F present; the unmasked lanes lie in the tile's row of the bias and
     /// residual.
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub(crate) unsafe fn row_512(
         self,
         r: usize,
-        out: *const f32,
         m0: u16,
         m1: u16,
     ) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
-        use std::arch::x86_64::_mm512_add_ps;
-        // SAFETY (all three): the unmasked lanes are in bounds (contract).
+        use std::arch::x86_64::{_mm512_add_ps, _mm512_setzero_ps};
+        // SAFETY (both): the unmasked lanes are in bounds (contract).
         match self {
-            TileBase::Out => unsafe { halves_512(out, m0, m1) },
+            TileBase::Zero => (_mm512_setzero_ps(), _mm512_setzero_ps()),
             TileBase::Bias { bias, residual } => {
                 let (b0, b1) = unsafe { halves_512(bias, m0, m1) };
                 match residual {
@@ -199,11 +201,12 @@ pub(crate) fn lanes_from(cols: usize, from: usize) -> u16 {
     ((1u32 << n) - 1) as u16
 }
 
-/// Asks the cache for the first [`BLOCK`] `f32` of `rows` output rows, `stride` apart.
-/// A tile reads its output rows only after all its products; asked for at its start,
-/// their misses overlap the arithmetic instead of following it (the rows lie `stride`
-/// apart, a pattern the hardware prefetcher does not follow). At 4096 × 384 × 1536
-/// this lifted the int8 product from 49 % to 61 % of the CPU's int8 peak (Zen 4).
+/// Asks the cache for the first [`BLOCK`] `f32` of `rows` rows, `stride` apart. A tile
+/// touches its output (and residual) rows only after all its products; asked for at
+/// its start, their misses overlap the arithmetic instead of following it (the rows lie
+/// `stride` apart, a pattern the hardware prefetcher does not follow). At 4096 × 384 ×
+/// 1536, when tiles still read their output back, this lifted the int8 product from
+/// 49 % to 61 % of the CPU's int8 peak (Zen 4).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn prefetch_tile_rows(out: *const f32, stride: usize, rows: usize) {

@@ -202,8 +202,9 @@ impl NativeEncoder {
         })
     }
 
-    /// The encoder with its layers' dense products in `precision` (the classifier head
-    /// stays `f32`: one row per sequence, where quantizing would save nothing).
+    /// The encoder with its layers' dense products, and attention's products as
+    /// [`Precision`] says, in `precision` (the classifier head stays `f32`: one row per
+    /// sequence, where quantizing would save nothing).
     pub fn with_precision(mut self, precision: Precision) -> NativeEncoder {
         for layer in &mut self.layers {
             for linear in [
@@ -217,10 +218,7 @@ impl NativeEncoder {
         }
         precision.convert(&mut self.last_q);
         precision.convert(&mut self.last_kv);
-        self.attention = match precision {
-            Precision::Bf16 => AttentionProducts::Bf16,
-            _ => AttentionProducts::F32,
-        };
+        self.attention = precision.attention();
         self
     }
 

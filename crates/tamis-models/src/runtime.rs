@@ -29,7 +29,8 @@ pub enum EncoderKind {
 }
 
 /// The arithmetic of a model's dense layers (the products that hold nearly all of its
-/// work); norms, attention, activations and output heads stay `f32` either way.
+/// work) and, in the native encoder, of attention's two products as each mode says;
+/// norms, softmax, activations and output heads stay `f32` either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     /// `f32` products: the reference implementation's numbers, within 1e-4. The default.
@@ -37,13 +38,17 @@ pub enum Precision {
     Fp32,
     /// Weights quantized to int8 at load (one scale per output channel), activations
     /// per token and group of 32 inputs at each product, summed exactly in `i32` on the
-    /// CPU's int8 instructions (AVX512-VNNI, AVX-VNNI or AVX2). Scores move by the
-    /// quantization error; the native encoder and LLM rerankers only.
+    /// CPU's int8 instructions (AVX512-VNNI, AVX-VNNI or AVX2). In the native encoder,
+    /// attention's products run in bfloat16 as in `Bf16` where the CPU's bf16 products
+    /// outpace its `f32` ones ([`tamis_kernels::Bf16Kernel::outpaces_f32`]: AMD Zen 4
+    /// and later; 7 % more reranking pairs/s there), and in `f32` elsewhere. Scores
+    /// move by the quantization error; the native encoder and LLM rerankers only.
     Int8,
     /// Weights rounded to bfloat16 at load, activations at each product, the pair
-    /// products summed in `f32` by `vdpbf16ps`. Needs AVX512-BF16 (AMD Zen 4, Intel
-    /// Sapphire Rapids and later) and is refused elsewhere; scores move by the
-    /// rounding. The native encoder and LLM rerankers only.
+    /// products summed in `f32` by `vdpbf16ps`; in the native encoder attention's two
+    /// products too. Needs AVX512-BF16 (AMD Zen 4, Intel Sapphire Rapids and later)
+    /// and is refused elsewhere; scores move by the rounding. The native encoder and
+    /// LLM rerankers only.
     Bf16,
     /// The fastest mode whose quality bound was measured to hold for the kind of model
     /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16) on the NFCorpus and
@@ -75,6 +80,18 @@ impl Precision {
             Precision::Int8 => *linear = linear.quantized_int8(),
             Precision::Bf16 => *linear = linear.quantized_bf16(),
             Precision::Fp32 | Precision::Auto => {}
+        }
+    }
+
+    /// The precision of the native encoder's attention products in this mode.
+    pub(crate) fn attention(self) -> tamis_kernels::AttentionProducts {
+        use tamis_kernels::{AttentionProducts, Bf16Kernel};
+        match self {
+            Precision::Bf16 => AttentionProducts::Bf16,
+            // Once int8 has sped up the dense layers, attention is a quarter of the
+            // time; bf16 products help only where they are faster than f32 ones.
+            Precision::Int8 if Bf16Kernel::detected().outpaces_f32() => AttentionProducts::Bf16,
+            Precision::Int8 | Precision::Fp32 | Precision::Auto => AttentionProducts::F32,
         }
     }
 

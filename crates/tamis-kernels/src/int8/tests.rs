@@ -42,7 +42,7 @@ fn product(
     threads: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0; x.rows * stride];
-    accumulate(kernel, x, w, Base::Out, &mut out, stride, threads);
+    accumulate(kernel, x, w, Base::Zero, &mut out, stride, threads);
     out
 }
 
