@@ -85,35 +85,6 @@ impl Bf16Kernel {
             Bf16Kernel::Avx512Bf16 => "avx512-bf16",
         }
     }
-
-    /// Whether this build multiplies faster than `f32` FMA on this CPU, so that a
-    /// product moved to it gains speed. Measured by `tamis bench gemm`'s probes: on AMD
-    /// (Zen 4) `vdpbf16ps` runs at 2.0× the FMA peak
-    /// (`bench/runs/2026-12-05-epyc-2core/precision.md`); on Intel (Sapphire Rapids)
-    /// at 0.48× (`bench/runs/2026-12-04-xeon-2core/int8.md`), so there it does not. Decided
-    /// by the vendor, not by timing, so that a CPU always gets the same arithmetic.
-    pub fn outpaces_f32(self) -> bool {
-        self == Bf16Kernel::Avx512Bf16 && self.is_supported() && cpu_vendor_is_amd()
-    }
-}
-
-/// Whether the CPU's vendor string (CPUID leaf 0) is AMD's.
-fn cpu_vendor_is_amd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: CPUID leaf 0 exists on every x86-64 CPU.
-        #[allow(unused_unsafe)] // `__cpuid` is safe in newer compilers
-        let id = unsafe { std::arch::x86_64::__cpuid(0) };
-        let mut vendor = [0u8; 12];
-        for (chunk, word) in vendor.chunks_exact_mut(4).zip([id.ebx, id.edx, id.ecx]) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
-        &vendor == b"AuthenticAMD"
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Rows of the 512-bit tile: 8 × 2 accumulators leave registers for the weights.

@@ -38,11 +38,9 @@ pub enum Precision {
     Fp32,
     /// Weights quantized to int8 at load (one scale per output channel), activations
     /// per token and group of 32 inputs at each product, summed exactly in `i32` on the
-    /// CPU's int8 instructions (AVX512-VNNI, AVX-VNNI or AVX2). In the native encoder,
-    /// attention's products run in bfloat16 as in `Bf16` where the CPU's bf16 products
-    /// outpace its `f32` ones ([`tamis_kernels::Bf16Kernel::outpaces_f32`]: AMD Zen 4
-    /// and later; 7 % more reranking pairs/s there), and in `f32` elsewhere. Scores
-    /// move by the quantization error; the native encoder and LLM rerankers only.
+    /// CPU's int8 instructions (AVX512-VNNI, AVX-VNNI or AVX2); attention's products
+    /// stay `f32`. Scores move by the quantization error; the native encoder and LLM
+    /// rerankers only.
     Int8,
     /// Weights rounded to bfloat16 at load, activations at each product, the pair
     /// products summed in `f32` by `vdpbf16ps`; in the native encoder attention's two
@@ -85,12 +83,13 @@ impl Precision {
 
     /// The precision of the native encoder's attention products in this mode.
     pub(crate) fn attention(self) -> tamis_kernels::AttentionProducts {
-        use tamis_kernels::{AttentionProducts, Bf16Kernel};
+        use tamis_kernels::AttentionProducts;
         match self {
             Precision::Bf16 => AttentionProducts::Bf16,
-            // Once int8 has sped up the dense layers, attention is a quarter of the
-            // time; bf16 products help only where they are faster than f32 ones.
-            Precision::Int8 if Bf16Kernel::detected().outpaces_f32() => AttentionProducts::Bf16,
+            // bf16 attention made int8 reranking 7 % faster on Zen 4 but moved NFCorpus
+            // nDCG@10 from −0.0025/−0.0028 to −0.0028/−0.0034 against fp32 (the top 30 /
+            // top 100; both intervals then clear of zero):
+            // `bench/runs/2026-12-05-epyc-2core/precision.md`, run 3.
             Precision::Int8 | Precision::Fp32 | Precision::Auto => AttentionProducts::F32,
         }
     }
