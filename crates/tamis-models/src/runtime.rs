@@ -54,10 +54,11 @@ pub enum Precision {
     /// ≥ 0.999. None holds yet, so `Auto` is fp32 for every model: on an AMD EPYC
     /// (Zen 4) int8 moved the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0025
     /// (top 30) and −0.0028 (top 100), and bf16 (with its attention products in bf16)
-    /// moved Cranfield's by −0.0017 and −0.0014 (NFCorpus's by ≤ 0.0004); bi-encoders stay fp32 while indexes do not record
-    /// their embedder's precision, and LLM rerankers' quality at lower precision is
-    /// unmeasured on trained weights. It changes only when a measurement says so.
-    /// Resolved at load; the model reports the mode it runs.
+    /// moved Cranfield's by −0.0017 and −0.0014 (NFCorpus's by ≤ 0.0004); bi-encoders
+    /// stay fp32 while indexes do not record their embedder's precision, and LLM
+    /// rerankers' quality at lower precision is unmeasured on trained weights. It
+    /// changes only when a measurement says so. Resolved at load; the model reports
+    /// the mode it runs.
     Auto,
 }
 
