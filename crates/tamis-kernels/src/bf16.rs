@@ -182,7 +182,7 @@ impl Bf16Rows {
 /// for every row of `x` and column of `w`, on `threads` threads of the current pool,
 /// with `kernel` (which must be supported: callers pass [`Bf16Kernel::detected`] or a
 /// checked one).
-pub(crate) fn accumulate(
+pub(crate) fn weight_product(
     kernel: Bf16Kernel,
     x: &Bf16Rows,
     w: &Bf16Weight,

@@ -244,7 +244,7 @@ impl Int8Rows {
 /// for every row of `x` and column of `w`, on `threads` threads of the current pool,
 /// with `kernel` (which must be supported: callers pass [`Int8Kernel::detected`] or a
 /// checked one).
-pub(crate) fn accumulate(
+pub(crate) fn weight_product(
     kernel: Int8Kernel,
     x: &Int8Rows,
     w: &Int8Weight,
@@ -318,11 +318,11 @@ unsafe fn columns(
                     assert!(weights.packed.len() >= steps * STEP_BYTES);
                     assert!(weights.scales.len() >= BLOCK && m <= 6);
                     let tile_base = base.tile(r0, c0, n);
-                    // SAFETY: the CPU has the build (checked by `accumulate`); `lhs` and
+                    // SAFETY: the CPU has the build (checked by `weight_product`); `lhs` and
                     // `weights` hold what the tile reads (sliced above, the packed
                     // blocks and scales padded to whole blocks); `out` covers `m` rows
                     // of `cols` from `at`, and the base as many (checked by
-                    // `accumulate`), and this job alone owns these columns.
+                    // `weight_product`), and this job alone owns these columns.
                     unsafe {
                         x86::tile_avx512_vnni(
                             &lhs,
@@ -384,7 +384,7 @@ fn tile_product(kernel: Int8Kernel, x: &Lhs, w: &Tile, acc: &mut [f32; 64]) {
     assert!(w.steps == 0 || w.packed.len() >= (w.steps - 1) * STEP_BYTES + PANEL * 4);
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the caller checked that the CPU supports the build (`accumulate`), and
+        // SAFETY: the caller checked that the CPU supports the build (`weight_product`), and
         // the asserts above bound every read.
         Int8Kernel::Avx2 => unsafe { x86::tile_avx2(x, w, acc) },
         #[cfg(target_arch = "x86_64")]

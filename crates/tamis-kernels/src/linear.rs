@@ -276,12 +276,12 @@ impl Linear {
             Weight::Int8(weight) => QUANTIZED.with_borrow_mut(|quantized| {
                 quantized.fill(x, rows, k, weight.k_pad());
                 let kernel = Int8Kernel::detected();
-                int8::accumulate(kernel, quantized, weight, base, out, out_stride, threads);
+                int8::weight_product(kernel, quantized, weight, base, out, out_stride, threads);
             }),
             Weight::Bf16Dot(weight) => ROUNDED.with_borrow_mut(|rounded| {
                 rounded.fill(x, rows, k, weight.k_pad());
                 let kernel = Bf16Kernel::detected();
-                bf16::accumulate(kernel, rounded, weight, base, out, out_stride, threads);
+                bf16::weight_product(kernel, rounded, weight, base, out, out_stride, threads);
             }),
         }
     }

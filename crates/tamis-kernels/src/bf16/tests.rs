@@ -1,4 +1,4 @@
-use super::{Bf16Kernel, Bf16Rows, Bf16Weight, accumulate, from_bf16, to_bf16};
+use super::{Bf16Kernel, Bf16Rows, Bf16Weight, from_bf16, to_bf16, weight_product};
 use crate::Linear;
 use crate::test_support::{check_bases, data};
 use crate::tiles::Base;
@@ -59,7 +59,7 @@ fn every_build_sums_the_rounded_products_within_the_f32_bound() {
         for &kernel in &kernels {
             for threads in [1, 2, 3] {
                 let mut got = vec![0.0; rows * stride];
-                accumulate(kernel, &x, &w, Base::Zero, &mut got, stride, threads);
+                weight_product(kernel, &x, &w, Base::Zero, &mut got, stride, threads);
                 for r in 0..rows {
                     for c in 0..n {
                         // The exact sum of the rounded operands' products, and the bound
@@ -98,10 +98,10 @@ fn every_build_adds_the_bias_and_residual_as_a_fill_pass_would() {
             // The builds sum in different orders, so each is checked against its own
             // products.
             let mut products = vec![0.0; rows * stride];
-            accumulate(kernel, &x, &w, Base::Zero, &mut products, stride, 2);
+            weight_product(kernel, &x, &w, Base::Zero, &mut products, stride, 2);
             let what = format!("{}, {rows}×{k}×{n}", kernel.name());
             check_bases(&what, (rows, n, stride), &products, |base, out| {
-                accumulate(kernel, &x, &w, base, out, stride, 2)
+                weight_product(kernel, &x, &w, base, out, stride, 2)
             });
         }
     }

@@ -1,4 +1,4 @@
-use super::{Int8Kernel, Int8Rows, Int8Weight, SCALE_GROUP, accumulate};
+use super::{Int8Kernel, Int8Rows, Int8Weight, SCALE_GROUP, weight_product};
 use crate::Linear;
 use crate::test_support::{check_bases, data};
 use crate::tiles::Base;
@@ -42,7 +42,7 @@ fn product(
     threads: usize,
 ) -> Vec<f32> {
     let mut out = vec![0.0; x.rows * stride];
-    accumulate(kernel, x, w, Base::Zero, &mut out, stride, threads);
+    weight_product(kernel, x, w, Base::Zero, &mut out, stride, threads);
     out
 }
 
@@ -61,7 +61,7 @@ fn every_build_adds_the_bias_and_residual_as_a_fill_pass_would() {
             for threads in [1, 2] {
                 let what = format!("{}, {threads} threads, {rows}×{k}×{n}", kernel.name());
                 check_bases(&what, (rows, n, stride), &products, |base, out| {
-                    accumulate(kernel, &x, &w, base, out, stride, threads)
+                    weight_product(kernel, &x, &w, base, out, stride, threads)
                 });
             }
         }
