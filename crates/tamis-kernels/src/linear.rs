@@ -261,12 +261,12 @@ impl Linear {
         let base = Base::Bias { bias: &self.bias, residual };
         match &self.weight {
             Weight::F32(weight_t) => {
-                self.fill_base(rows, residual, out, out_stride);
+                fill_base(base, rows, n, out, out_stride);
                 let rhs = Strided { data: weight_t, row_stride: n, col_stride: 1 };
                 matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
             }
             Weight::Bf16(weight) => WIDENED.with_borrow_mut(|widened| {
-                self.fill_base(rows, residual, out, out_stride);
+                fill_base(base, rows, n, out, out_stride);
                 widened.resize(weight.len(), 0.0);
                 widen(weight, widened);
                 // `[out, in]` read as its transpose: element (i, o) is `widened[o·k + i]`.
@@ -283,22 +283,6 @@ impl Linear {
                 let kernel = Bf16Kernel::detected();
                 bf16::weight_product(kernel, rounded, weight, base, out, out_stride, threads);
             }),
-        }
-    }
-
-    /// Writes the bias (plus the residual, where given) into the output's rows.
-    fn fill_base(&self, rows: usize, residual: Option<&[f32]>, out: &mut [f32], stride: usize) {
-        let n = self.out_features;
-        let out_rows = out.chunks_mut(stride).take(rows);
-        match residual {
-            Some(res) => {
-                for (o, r) in out_rows.zip(res.chunks_exact(n)) {
-                    for ((o, r), b) in o[..n].iter_mut().zip(r).zip(&self.bias) {
-                        *o = r + b;
-                    }
-                }
-            }
-            None => out_rows.for_each(|o| o[..n].copy_from_slice(&self.bias)),
         }
     }
 
@@ -333,6 +317,14 @@ impl Linear {
             weight,
             bias: self.bias[range].to_vec(),
         }
+    }
+}
+
+/// Writes `base` into the `rows` rows of `out` (`n` columns, `stride` apart): what
+/// `matmul` then accumulates onto.
+fn fill_base(base: Base, rows: usize, n: usize, out: &mut [f32], stride: usize) {
+    for (r, row) in out.chunks_mut(stride).take(rows).enumerate() {
+        base.init_row(r, 0, n, &mut row[..n]);
     }
 }
 
