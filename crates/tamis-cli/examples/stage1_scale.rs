@@ -198,6 +198,7 @@ fn measure(
             depth: K,
             filter: None,
             ef_search: None,
+            bm25: None,
         };
         let started = Instant::now();
         let lists = backend.stage1(&request)?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::ProgressBar;
 use tamis_engine::backend::Catalog;
-use tamis_engine::{IndexSettings, IngestModels};
+use tamis_engine::{IndexSettings, IngestModels, ScoreKind};
 use tamis_eval::{Dataset, EvalConfig, Experiment, Harness, IndexKey, Progress, RerankModel};
 use tamis_postgres::PgOptions;
 
@@ -131,6 +131,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         &cache,
     )?;
 
+    let bm25 = bm25_sets(&args.creation, &index)?;
     let cross_encoders = args.stages.load_models(&args.model.source)?;
     let rerankers: Vec<RerankModel<'_>> = args
         .stages
@@ -144,6 +145,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         depth: args.depth,
         k: args.k,
         ef_search: args.ef_search,
+        bm25,
         fusion,
         rerank: args.stages.plan(windows),
         eval: EvalConfig { ignore_identical_ids: args.ignore_identical_ids, ..Default::default() },
@@ -213,7 +215,9 @@ impl DatasetIndex {
     ) -> anyhow::Result<DatasetIndex> {
         let embedder = model.load_embedder(spec)?;
         let mut settings = IndexSettings::new(model.embedder_id(spec), embedder.dimension());
-        creation.apply(&mut settings);
+        // BM25's parameters apply at query time and are no part of the index's key: the
+        // index is built with the defaults, and an evaluation passes its own.
+        creation.apply_but_bm25(&mut settings);
         let key = IndexKey::for_dataset(dataset, &settings)?.name();
         let started = Instant::now();
         let (mut index, location) = match store {
@@ -275,6 +279,25 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The BM25 parameter sets to evaluate: every combination of the BM25 flags' values, the
+/// defaults where a flag is not given. Passed with every query, so an index built earlier
+/// (with other defaults) is measured with these. None on a backend that does not rank
+/// with BM25, which refuses the flags.
+fn bm25_sets(
+    creation: &CreationArgs,
+    index: &tamis_engine::Index,
+) -> anyhow::Result<Vec<tamis_engine::Bm25Params>> {
+    if index.stats()?.lexical_scoring != ScoreKind::Bm25 {
+        anyhow::ensure!(
+            !creation.any_bm25(),
+            "--bm25-k1, --bm25-b and --title-weight need an index that ranks with BM25 (the \
+             embedded one); PostgreSQL ranks text with ts_rank"
+        );
+        return Ok(Vec::new());
+    }
+    creation.bm25_grid(tamis_engine::LexicalSettings::default().bm25)
 }
 
 /// The candidate windows of each reranked row: `--candidates` values, one count per

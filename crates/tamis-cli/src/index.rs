@@ -8,8 +8,8 @@ use clap::Args;
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
 use tamis_engine::{
-    DocumentSource, Index, IndexSettings, IngestConfig, IngestModels, IngestProgress, IngestReport,
-    SettingsOverrides,
+    Bm25Params, DocumentSource, Index, IndexSettings, IngestConfig, IngestModels, IngestProgress,
+    IngestReport, SettingsOverrides,
 };
 use tamis_postgres::PgOptions;
 
@@ -155,6 +155,22 @@ pub struct CreationArgs {
     #[arg(long)]
     no_stopwords: bool,
 
+    /// BM25 term-frequency saturation k1, at least 0: higher lets repeated terms count for
+    /// more [default: 1.2]. `tamis eval` takes a comma list and sweeps every combination
+    /// of the three BM25 flags on one index.
+    #[arg(long, value_name = "K1", value_delimiter = ',')]
+    bm25_k1: Vec<f32>,
+
+    /// BM25 length normalization b, 0 to 1: 0 ignores a field's length, 1 normalizes it
+    /// fully [default: 0.75]. A comma list in `tamis eval`.
+    #[arg(long, value_name = "B", value_delimiter = ',')]
+    bm25_b: Vec<f32>,
+
+    /// BM25 weight of the title field against the text's 1, above 0 (Elasticsearch's
+    /// `title^2` is 2) [default: 1]. A comma list in `tamis eval`.
+    #[arg(long, value_name = "W", value_delimiter = ',')]
+    title_weight: Vec<f32>,
+
     /// Below this many chunks vectors are searched exactly; above, an HNSW graph is built
     /// [default: 20000].
     #[arg(long, value_name = "N")]
@@ -182,8 +198,27 @@ enum ChunkModeArg {
 }
 
 impl CreationArgs {
-    /// The settings these flags change; none given changes nothing.
-    pub fn overrides(&self) -> SettingsOverrides {
+    /// The settings these flags change; none given changes nothing. Fails when a BM25 flag
+    /// has several values (only `tamis eval` sweeps them: see [`CreationArgs::bm25_grid`]).
+    pub fn overrides(&self) -> anyhow::Result<SettingsOverrides> {
+        let single = |values: &[f32], flag: &str| match values {
+            [] => Ok(None),
+            [value] => Ok(Some(*value)),
+            _ => anyhow::bail!(
+                "--{flag} takes one value when an index is created; `tamis eval` sweeps \
+                 several on one index"
+            ),
+        };
+        Ok(SettingsOverrides {
+            bm25_k1: single(&self.bm25_k1, "bm25-k1")?,
+            bm25_b: single(&self.bm25_b, "bm25-b")?,
+            title_weight: single(&self.title_weight, "title-weight")?,
+            ..self.overrides_but_bm25()
+        })
+    }
+
+    /// Every flag but the BM25 parameters.
+    fn overrides_but_bm25(&self) -> SettingsOverrides {
         SettingsOverrides {
             chunking: self.chunking.map(|mode| match mode {
                 ChunkModeArg::Windows => ChunkMode::Windows,
@@ -198,15 +233,49 @@ impl CreationArgs {
             hnsw_m: self.hnsw_m,
             hnsw_ef_construction: self.hnsw_ef_construction,
             hnsw_ef_search: self.hnsw_ef_search,
+            bm25_k1: None,
+            bm25_b: None,
+            title_weight: None,
         }
     }
 
     fn any(&self) -> bool {
-        !self.overrides().is_empty()
+        !self.overrides_but_bm25().is_empty() || self.any_bm25()
     }
 
-    pub fn apply(&self, settings: &mut IndexSettings) {
-        self.overrides().apply(settings);
+    /// Whether a BM25 parameter flag was given.
+    pub fn any_bm25(&self) -> bool {
+        !(self.bm25_k1.is_empty() && self.bm25_b.is_empty() && self.title_weight.is_empty())
+    }
+
+    /// Sets the flags given in `settings`; fails on a BM25 flag with several values.
+    pub fn apply(&self, settings: &mut IndexSettings) -> anyhow::Result<()> {
+        self.overrides()?.apply(settings);
+        Ok(())
+    }
+
+    /// Sets every flag but the BM25 parameters, which [`CreationArgs::bm25_grid`] gives.
+    pub fn apply_but_bm25(&self, settings: &mut IndexSettings) {
+        self.overrides_but_bm25().apply(settings);
+    }
+
+    /// Every combination of the BM25 flags' values (`base`'s where a flag is not given),
+    /// k1 slowest, each checked: what `tamis eval` runs.
+    pub fn bm25_grid(&self, base: Bm25Params) -> anyhow::Result<Vec<Bm25Params>> {
+        let or_base = |values: &[f32], base: f32| {
+            if values.is_empty() { vec![base] } else { values.to_vec() }
+        };
+        let mut grid = Vec::new();
+        for &k1 in &or_base(&self.bm25_k1, base.k1) {
+            for &b in &or_base(&self.bm25_b, base.b) {
+                for &title_weight in &or_base(&self.title_weight, base.title_weight) {
+                    let params = Bm25Params { k1, b, title_weight };
+                    params.validate()?;
+                    grid.push(params);
+                }
+            }
+        }
+        Ok(grid)
     }
 }
 
@@ -304,7 +373,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         let embedder_id = args.model.embedder_id(spec);
         let embedder = args.model.load_embedder(&embedder_id)?;
         let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
-        args.creation.apply(&mut settings);
+        args.creation.apply(&mut settings)?;
         // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
         let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
         (create_or_join(&store, settings, options)?, embedder)

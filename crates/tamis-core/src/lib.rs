@@ -6,6 +6,7 @@
 //! - [`Embedder`] turns texts into vectors (stage 1, the bi-encoder).
 //! - [`Reranker`] scores (query, passage) pairs (stage 2, the cross-encoder).
 //! - [`Hit`], [`ChunkKey`] and [`KeyFilter`] are what retrievers return and obey.
+//! - [`Bm25Params`] are BM25's `k1`, `b` and title weight, the same on every backend.
 //! - [`ScoreContract`] says what a reranker's numbers mean, so nobody thresholds a
 //!   raw logit as if it were a probability.
 //!
@@ -29,11 +30,13 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bm25;
 mod error;
 mod hit;
 mod score;
 mod traits;
 
+pub use bm25::{Bm25Params, InvalidBm25Param};
 pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract, best_first};

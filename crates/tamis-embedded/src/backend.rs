@@ -91,6 +91,7 @@ impl EmbeddedBackend {
     pub fn create(dir: &Path, settings: IndexSettings) -> Result<EmbeddedBackend> {
         settings.chunking.validate()?;
         settings::hnsw_params(&settings.hnsw).validate()?;
+        settings.lexical.validate()?;
         let exists = || tamis_engine::Error::IndexExists { path: dir.to_path_buf() }.into();
         if dir.join(STORE_FILE).exists() {
             return Err(exists());
@@ -431,10 +432,11 @@ impl EmbeddedBackend {
         let allowed: Option<HashSet<ChunkKey>> =
             query.filter.map(|f| self.store.keys_matching(f)).transpose()?;
         let lexical = match query.text {
-            Some(text) => self.lexical.search(
+            Some(text) => self.lexical.search_with(
                 text,
                 query.depth,
                 allowed.as_ref().map(|set| set as &dyn KeyFilter),
+                query.bm25.as_ref().unwrap_or(&self.lexical.config().params),
             )?,
             None => Vec::new(),
         };

@@ -6,7 +6,7 @@
 //! and their spellings never change (`tests.rs` pins them).
 
 use tamis_engine::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
-use tamis_lexical::{Bm25Config, FieldMode};
+use tamis_lexical::{Bm25Config, Bm25Params, FieldMode};
 use tamis_vector::HnswParams;
 
 use crate::store::Store;
@@ -18,7 +18,12 @@ pub(crate) fn bm25_config(lexical: &LexicalSettings) -> Bm25Config {
         LexicalFields::Multifield => FieldMode::Multifield,
         LexicalFields::Concatenated => FieldMode::Concatenated,
     };
-    Bm25Config { stemming: lexical.stemming, stopwords: lexical.stopwords, fields }
+    Bm25Config {
+        stemming: lexical.stemming,
+        stopwords: lexical.stopwords,
+        fields,
+        params: lexical.bm25,
+    }
 }
 
 /// The engine's lexical settings for what a BM25 index records.
@@ -27,7 +32,12 @@ pub(crate) fn lexical_settings(config: &Bm25Config) -> LexicalSettings {
         FieldMode::Multifield => LexicalFields::Multifield,
         FieldMode::Concatenated => LexicalFields::Concatenated,
     };
-    LexicalSettings { stemming: config.stemming, stopwords: config.stopwords, fields }
+    LexicalSettings {
+        stemming: config.stemming,
+        stopwords: config.stopwords,
+        fields,
+        bm25: config.params,
+    }
 }
 
 /// usearch's graph parameters for the engine's HNSW settings (one insertion thread, so
@@ -57,6 +67,9 @@ pub(crate) fn record(store: &Store, settings: &IndexSettings) -> Result<()> {
     store.set_setting("bm25_stemming", &lexical.stemming.to_string())?;
     store.set_setting("bm25_stopwords", &lexical.stopwords.to_string())?;
     store.set_setting("bm25_fields", lexical.fields.name())?;
+    store.set_setting("bm25_k1", &lexical.bm25.k1.to_string())?;
+    store.set_setting("bm25_b", &lexical.bm25.b.to_string())?;
+    store.set_setting("bm25_title_weight", &lexical.bm25.title_weight.to_string())?;
     Ok(())
 }
 
@@ -98,7 +111,8 @@ pub(crate) fn recorded(store: &Store, lexical: &Bm25Config) -> Result<IndexSetti
 }
 
 /// The BM25 settings recorded in the store, to rebuild a lost `bm25/` with (`None` for an
-/// index made before they were recorded).
+/// index made before they were recorded). An index made before the BM25 parameters were
+/// recorded was scored with [`Bm25Params::LEGACY`], and keeps them.
 pub(crate) fn recorded_bm25(store: &Store) -> Result<Option<Bm25Config>> {
     let recorded = (
         store.setting("bm25_stemming")?,
@@ -108,7 +122,25 @@ pub(crate) fn recorded_bm25(store: &Store) -> Result<Option<Bm25Config>> {
     let (Some(stemming), Some(stopwords), Some(fields)) = recorded else {
         return Ok(None);
     };
-    Ok(Some(Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields }))
+    let parameter = |name: &str, legacy: f32| -> Result<f32> {
+        match store.setting(name)? {
+            None => Ok(legacy),
+            Some(value) => value.parse().map_err(|_| Error::CorruptIndex {
+                path: store.path().to_path_buf(),
+                message: format!("setting '{name}' is invalid"),
+            }),
+        }
+    };
+    let legacy = Bm25Params::LEGACY;
+    let params = Bm25Params {
+        k1: parameter("bm25_k1", legacy.k1)?,
+        b: parameter("bm25_b", legacy.b)?,
+        title_weight: parameter("bm25_title_weight", legacy.title_weight)?,
+    };
+    let config =
+        Bm25Config { stemming: stemming == "true", stopwords: stopwords == "true", fields, params };
+    config.validate()?;
+    Ok(Some(config))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use tamis_core::{ChunkKey, Hit};
+use tamis_core::{Bm25Params, ChunkKey, Hit};
 
 use crate::filter::Filter;
 use crate::index::ScoreKind;
@@ -30,6 +30,9 @@ pub struct Stage1Query<'a> {
     /// [`HnswSettings::ef_search`](crate::HnswSettings::ef_search)); a graph walk keeps
     /// `max(ef_search, depth)` candidates. Exact search ignores it.
     pub ef_search: Option<usize>,
+    /// BM25 parameters for this query, checked by the engine (`None`: the index's own). A
+    /// backend whose lexical score is not BM25 refuses them.
+    pub bm25: Option<Bm25Params>,
 }
 
 /// The ranked chunk lists of one stage-1 query, best first.

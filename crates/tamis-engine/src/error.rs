@@ -70,6 +70,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Index settings are out of range (chunking has its own error).
+    #[error("invalid index settings: {message}")]
+    InvalidSettings {
+        /// What is wrong.
+        message: String,
+    },
     /// A chunking configuration is inconsistent.
     #[error("invalid chunking: {message}")]
     InvalidChunking {
@@ -171,6 +177,7 @@ impl Error {
             | Error::InvalidChunking { .. }
             | Error::BadInput { .. }
             | Error::InvalidSearch { .. }
+            | Error::InvalidSettings { .. }
             | Error::InvalidCollectionName { .. }
             | Error::IndexExists { .. }
             | Error::CollectionExists { .. }

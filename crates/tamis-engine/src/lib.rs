@@ -52,3 +52,4 @@ pub use settings::{
 pub use source::DocumentSource;
 
 pub use error::{BackendError, Error, ErrorKind, Result};
+pub use tamis_core::{Bm25Params, InvalidBm25Param};

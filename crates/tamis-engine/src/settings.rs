@@ -5,6 +5,8 @@
 //! into the others: the embedded backend turns them into tantivy's and usearch's
 //! configurations, PostgreSQL into a text search configuration and pgvector's HNSW options.
 
+use tamis_core::Bm25Params;
+
 use crate::chunker::{ChunkMode, ChunkingConfig};
 
 /// What an index is built with; fixed at creation and recorded by its backend.
@@ -41,7 +43,7 @@ impl IndexSettings {
 /// What a user may choose when creating an index, each knob optional: `None` keeps the
 /// default of [`IndexSettings::new`]. The CLI's creation flags and the server's
 /// `PUT /v1/collections/{name}` body both fill one, so a knob means the same everywhere.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SettingsOverrides {
     /// How documents become chunks.
     pub chunking: Option<ChunkMode>,
@@ -55,6 +57,12 @@ pub struct SettingsOverrides {
     pub stemming: Option<bool>,
     /// Lexical stop-word removal.
     pub stopwords: Option<bool>,
+    /// BM25 `k1`.
+    pub bm25_k1: Option<f32>,
+    /// BM25 `b`.
+    pub bm25_b: Option<f32>,
+    /// BM25 weight of the title field.
+    pub title_weight: Option<f32>,
     /// Below this many chunks, dense search is exact.
     pub exact_below: Option<usize>,
     /// HNSW `M`.
@@ -82,6 +90,10 @@ impl SettingsOverrides {
         let lexical = &mut settings.lexical;
         lexical.stemming = self.stemming.unwrap_or(lexical.stemming);
         lexical.stopwords = self.stopwords.unwrap_or(lexical.stopwords);
+        let bm25 = &mut lexical.bm25;
+        bm25.k1 = self.bm25_k1.unwrap_or(bm25.k1);
+        bm25.b = self.bm25_b.unwrap_or(bm25.b);
+        bm25.title_weight = self.title_weight.unwrap_or(bm25.title_weight);
         settings.exact_below = self.exact_below.unwrap_or(settings.exact_below);
         let hnsw = &mut settings.hnsw;
         hnsw.m = self.hnsw_m.unwrap_or(hnsw.m);
@@ -90,12 +102,12 @@ impl SettingsOverrides {
     }
 }
 
-/// How the lexical retriever analyzes text and which fields it searches.
+/// How the lexical retriever analyzes text, which fields it searches and how it scores.
 ///
 /// The defaults (English stemming and stop words, title and text as two fields) were
 /// measured on NFCorpus and Cranfield: see `FieldMode` in
 /// `crates/tamis-lexical/src/config.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LexicalSettings {
     /// Reduce terms to their English stem (default on).
     pub stemming: bool,
@@ -103,11 +115,41 @@ pub struct LexicalSettings {
     pub stopwords: bool,
     /// Whether title and text are one field or two (default two).
     pub fields: LexicalFields,
+    /// BM25's `k1`, `b` and title weight. A search may try others
+    /// ([`SearchRequest::bm25`](crate::SearchRequest::bm25)).
+    pub bm25: Bm25Params,
+}
+
+impl LexicalSettings {
+    /// Checks the BM25 parameters' ranges, and that a title weight other than 1 comes with
+    /// a title field.
+    pub fn validate(&self) -> crate::Result<()> {
+        check_bm25(&self.bm25, self.fields)
+    }
+}
+
+/// Checks `params` for an index whose fields are `fields`.
+pub(crate) fn check_bm25(params: &Bm25Params, fields: LexicalFields) -> crate::Result<()> {
+    let invalid = |message: String| crate::Error::InvalidSettings { message };
+    params.validate().map_err(|err| invalid(err.to_string()))?;
+    if fields == LexicalFields::Concatenated && params.title_weight != 1.0 {
+        return Err(invalid(format!(
+            "BM25 title_weight = {} needs title and text as two fields; this index \
+             concatenates them",
+            params.title_weight
+        )));
+    }
+    Ok(())
 }
 
 impl Default for LexicalSettings {
     fn default() -> Self {
-        LexicalSettings { stemming: true, stopwords: true, fields: LexicalFields::default() }
+        LexicalSettings {
+            stemming: true,
+            stopwords: true,
+            fields: LexicalFields::default(),
+            bm25: Bm25Params::default(),
+        }
     }
 }
 

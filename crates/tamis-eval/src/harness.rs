@@ -8,8 +8,9 @@
 //! [`Embedder`] and [`Reranker`] will do (real ones, the testkit's fakes, a Python
 //! callback). The harness prints nothing: it tells a [`Progress`] what it is doing.
 //!
-//! Rows come in this order, for each mode of [`Experiment::modes`]:
-//! 1. `<mode>`: stage 1 alone, `depth` documents per query, ranked by their stage-1 score;
+//! Rows come in this order, for each BM25 parameter set of [`Experiment::bm25`] (dense
+//! rows only for the first: they do not use BM25), for each mode of [`Experiment::modes`]:
+//! 1. `<mode>` (`<mode> [k1 0.9 b 0.4 title 1]` when several sets are swept): stage 1 alone, `depth` documents per query, ranked by their stage-1 score;
 //! 2. for each entry of [`RerankPlan::windows`], `<mode> → <model>@<window> → …` (each
 //!    reranker named by [`short_name`]), then, when [`RerankPlan::stage_fusion`] is set, the
 //!    same label with ` fused`, then one ` adaptive(patience N)` row per
@@ -22,7 +23,7 @@
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use tamis_core::{Embedder, PairScore, Reranker, ScoreContract};
+use tamis_core::{Bm25Params, Embedder, PairScore, Reranker, ScoreContract};
 use tamis_engine::cache::CachedReranker;
 use tamis_engine::fusion::Fusion;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
@@ -44,6 +45,9 @@ pub struct Experiment {
     pub k: usize,
     /// HNSW search breadth of every query (`None`: the index's).
     pub ef_search: Option<usize>,
+    /// BM25 parameter sets, each run as its own rows (empty: the index's own). They apply
+    /// at query time, so a sweep reuses one index and its embeddings.
+    pub bm25: Vec<Bm25Params>,
     /// How hybrid mode fuses the BM25 and dense lists.
     pub fusion: Fusion,
     /// The reranked rows.
@@ -61,6 +65,7 @@ impl Experiment {
             depth: 100,
             k: 10,
             ef_search: None,
+            bm25: Vec::new(),
             fusion: Fusion::rrf(2),
             rerank: RerankPlan::default(),
             eval: EvalConfig::default(),
@@ -202,6 +207,8 @@ pub struct Row {
     pub label: String,
     /// Its stage-1 mode.
     pub mode: SearchMode,
+    /// The BM25 parameters its stage 1 ran with (`None`: the index's own, or a dense row).
+    pub bm25: Option<Bm25Params>,
     /// Its ranking of each query.
     pub run: Run,
     /// Stage 1 first, then each reranker; a stage no query ran is left out.
@@ -327,25 +334,42 @@ impl Harness<'_> {
                 .iter()
                 .map(|&patience| Variant::Adaptive { patience }),
         );
+        let sets: Vec<Option<Bm25Params>> = match experiment.bm25.as_slice() {
+            [] => vec![None],
+            sets => sets.iter().copied().map(Some).collect(),
+        };
         let mut rows = Vec::new();
-        for &mode in &experiment.modes {
-            let measured = self.stage1_run(experiment, mode, progress)?;
-            rows.push(row(mode_name(mode).to_string(), mode, measured, &evaluator));
-            for windows in &experiment.rerank.windows {
-                let cascade: Vec<String> = self
-                    .rerankers
-                    .iter()
-                    .zip(windows)
-                    .map(|(model, window)| format!("{}@{window}", short_name(model.name)))
-                    .collect();
-                let base = format!("{} → {}", mode_name(mode), cascade.join(" → "));
-                for &variant in &variants {
-                    let rerun = Rerun { mode, windows, variant, stages: &stages };
-                    let label = format!("{base}{}", variant.suffix());
-                    let measured = self.reranked_run(experiment, &rerun, &label, progress)?;
-                    let mut row = row(label, mode, measured, &evaluator);
-                    row.cached = variant != Variant::Plain;
-                    rows.push(row);
+        for (set_idx, &bm25) in sets.iter().enumerate() {
+            for &mode in &experiment.modes {
+                let bm25 = if mode == SearchMode::Dense { None } else { bm25 };
+                if mode == SearchMode::Dense && set_idx > 0 {
+                    continue;
+                }
+                let name = match bm25 {
+                    Some(params) if sets.len() > 1 => {
+                        format!("{} [{}]", mode_name(mode), params_label(&params))
+                    }
+                    _ => mode_name(mode).to_string(),
+                };
+                let stage1 = Stage1 { mode, bm25 };
+                let measured = self.stage1_run(experiment, stage1, &name, progress)?;
+                rows.push(row(name.clone(), stage1, measured, &evaluator));
+                for windows in &experiment.rerank.windows {
+                    let cascade: Vec<String> = self
+                        .rerankers
+                        .iter()
+                        .zip(windows)
+                        .map(|(model, window)| format!("{}@{window}", short_name(model.name)))
+                        .collect();
+                    let base = format!("{name} → {}", cascade.join(" → "));
+                    for &variant in &variants {
+                        let rerun = Rerun { stage1, windows, variant, stages: &stages };
+                        let label = format!("{base}{}", variant.suffix());
+                        let measured = self.reranked_run(experiment, &rerun, &label, progress)?;
+                        let mut row = row(label, stage1, measured, &evaluator);
+                        row.cached = variant != Variant::Plain;
+                        rows.push(row);
+                    }
                 }
             }
         }
@@ -356,15 +380,16 @@ impl Harness<'_> {
     fn stage1_run(
         &self,
         experiment: &Experiment,
-        mode: SearchMode,
+        stage1: Stage1,
+        label: &str,
         progress: &mut dyn Progress,
     ) -> crate::Result<Measured> {
         let queries = &self.dataset.queries;
         let mut run = Run::new();
         let mut elapsed = Vec::with_capacity(queries.len());
-        progress.row_started(mode_name(mode), queries.len());
+        progress.row_started(label, queries.len());
         for query in queries {
-            let request = stage1_request(experiment, &query.text, mode);
+            let request = stage1_request(experiment, &query.text, stage1);
             let start = Instant::now();
             let hits = self.index.search(&request, self.embedder)?;
             elapsed.push(start.elapsed());
@@ -412,9 +437,16 @@ impl Harness<'_> {
     }
 }
 
-/// One reranked row: its mode, candidate windows and variant, over the cached cascade.
-struct Rerun<'a> {
+/// What a row's stage 1 runs: a mode, with BM25 parameters or the index's own.
+#[derive(Debug, Clone, Copy)]
+struct Stage1 {
     mode: SearchMode,
+    bm25: Option<Bm25Params>,
+}
+
+/// One reranked row: its stage 1, candidate windows and variant, over the cached cascade.
+struct Rerun<'a> {
+    stage1: Stage1,
     windows: &'a [usize],
     variant: Variant,
     stages: &'a [RerankStage<'a>],
@@ -424,12 +456,13 @@ struct Rerun<'a> {
 fn stage1_request<'a>(
     experiment: &Experiment,
     query: &'a str,
-    mode: SearchMode,
+    stage1: Stage1,
 ) -> SearchRequest<'a> {
-    let mut request = SearchRequest::new(query, mode);
+    let mut request = SearchRequest::new(query, stage1.mode);
     request.k = experiment.depth;
     request.depth = experiment.depth;
     request.ef_search = experiment.ef_search;
+    request.bm25 = stage1.bm25;
     request.fusion = experiment.fusion.clone();
     request
 }
@@ -441,7 +474,7 @@ fn pipeline_request<'a>(
     query: &'a str,
 ) -> PipelineRequest<'a> {
     let plan = &experiment.rerank;
-    let search = stage1_request(experiment, query, rerun.mode);
+    let search = stage1_request(experiment, query, rerun.stage1);
     let stages = rerun
         .stages
         .iter()
@@ -469,7 +502,7 @@ fn pipeline_request<'a>(
 }
 
 /// A row from its run and samples, evaluated.
-fn row(label: String, mode: SearchMode, measured: Measured, evaluator: &Evaluator<'_>) -> Row {
+fn row(label: String, stage1: Stage1, measured: Measured, evaluator: &Evaluator<'_>) -> Row {
     let Measured { run, samples } = measured;
     let stages = samples
         .into_iter()
@@ -483,7 +516,12 @@ fn row(label: String, mode: SearchMode, measured: Measured, evaluator: &Evaluato
         })
         .collect();
     let report = evaluator.evaluate(&run);
-    Row { label, mode, run, stages, cached: false, report }
+    Row { label, mode: stage1.mode, bm25: stage1.bm25, run, stages, cached: false, report }
+}
+
+/// A parameter set as row labels spell it: `k1 0.9 b 0.4 title 1`.
+pub fn params_label(params: &Bm25Params) -> String {
+    format!("k1 {} b {} title {}", params.k1, params.b, params.title_weight)
 }
 
 /// A mode as labels spell it.

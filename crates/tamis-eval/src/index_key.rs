@@ -96,7 +96,9 @@ impl IndexKey {
 fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings) -> String {
     let IndexSettings { embedder_id, dimension, chunking, lexical, hnsw, exact_below } = settings;
     let ChunkingConfig { max_tokens, overlap_tokens, prepend_title, mode } = chunking;
-    let LexicalSettings { stemming, stopwords, fields } = lexical;
+    // BM25's parameters apply at query time (the evaluation passes them with every
+    // query), so one index serves every parameter set: they are no part of the key.
+    let LexicalSettings { stemming, stopwords, fields, bm25: _ } = lexical;
     let HnswSettings { m, ef_construction, ef_search } = hnsw;
     let mode = match mode {
         ChunkMode::Windows => "windows",

@@ -52,7 +52,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use evaluator::{EvalConfig, Evaluator, Metrics, QueryScope, Report};
 pub use harness::{
     Evaluation, Experiment, Harness, NoProgress, Progress, RerankModel, RerankPlan, Row,
-    SCORE_CACHE_PAIRS, StageLatency, short_name,
+    SCORE_CACHE_PAIRS, StageLatency, params_label, short_name,
 };
 pub use index_key::{INDEX_KEY_FORMAT, IndexKey};
 pub use metric::Metric;

@@ -18,16 +18,15 @@ use tamis_core::{ChunkKey, Hit, KeyFilter};
 use tantivy::directory::error::OpenReadError;
 use tantivy::index::SegmentComponent;
 use tantivy::indexer::UserOperation;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::analyzer::{terms, text_analyzer, tokenizer_name};
-use crate::collector::TopKeys;
-use crate::config::{read_settings, settings_path, write_settings};
+use crate::collector::top_hits;
+use crate::config::{check_fields, read_settings, settings_path, write_settings};
 use crate::schema::{Fields, TextFields, build_schema, resolve_fields};
-use crate::{Bm25Config, Error};
+use crate::scoring::Bm25Query;
+use crate::{Bm25Config, Bm25Params, Error};
 
 /// The indexing memory budget shared by tantivy's writer threads (at least 15 MB each, so
 /// this allows up to four threads).
@@ -63,9 +62,11 @@ pub struct Bm25Index {
 impl Bm25Index {
     /// Creates an empty index in `dir` (created if missing) and records `config` beside it.
     ///
-    /// Fails with [`Error::AlreadyExists`] if `dir` already holds an index.
+    /// Fails with [`Error::AlreadyExists`] if `dir` already holds an index, and with
+    /// [`Error::InvalidParameter`] if `config`'s BM25 parameters are out of range.
     pub fn create(dir: impl AsRef<Path>, config: &Bm25Config) -> crate::Result<Bm25Index> {
         let dir = dir.as_ref();
+        config.validate()?;
         fs_err::create_dir_all(dir)?;
         if settings_path(dir).exists() || dir.join("meta.json").exists() {
             return Err(Error::AlreadyExists { path: dir.to_path_buf() });
@@ -222,21 +223,38 @@ impl Bm25Index {
         self.len() == 0
     }
 
-    /// The best `k` committed documents for `query` by BM25, best first, ties broken by the
-    /// smaller key, restricted to keys that `filter` allows.
-    ///
-    /// `query` is plain text, never query syntax: it is analyzed like the documents and its
-    /// terms are OR-ed, each looked up in every text field (a repeated term counts again).
-    /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
-    /// empty list. The filter is consulted while collecting, so a selective filter still
-    /// yields up to `k` hits. A damaged file read here fails with [`Error::Damaged`] (so
-    /// does a panic inside `filter`, which cannot be told apart from tantivy's).
+    /// The best `k` committed documents for `query` by BM25 with the index's own
+    /// parameters, best first, ties broken by the smaller key, restricted to keys that
+    /// `filter` allows. See [`Bm25Index::search_with`].
     pub fn search(
         &self,
         query: &str,
         k: usize,
         filter: Option<&dyn KeyFilter>,
     ) -> crate::Result<Vec<Hit>> {
+        self.search_with(query, k, filter, &self.config.params)
+    }
+
+    /// [`Bm25Index::search`] scored with `params` instead of the index's own: they apply at
+    /// query time, so one index serves any (what parameter sweeps use).
+    ///
+    /// `query` is plain text, never query syntax: it is analyzed like the documents and its
+    /// terms are OR-ed, each looked up in every text field (a repeated term counts again).
+    /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
+    /// empty list. The filter is consulted while collecting, so a selective filter still
+    /// yields up to `k` hits. Fails with [`Error::InvalidParameter`] for parameters out of
+    /// range (or a title weight on an index without a title field), and with
+    /// [`Error::Damaged`] when a damaged file is read here (so does a panic inside
+    /// `filter`, which cannot be told apart from tantivy's).
+    pub fn search_with(
+        &self,
+        query: &str,
+        k: usize,
+        filter: Option<&dyn KeyFilter>,
+        params: &Bm25Params,
+    ) -> crate::Result<Vec<Hit>> {
+        params.validate()?;
+        check_fields(self.config.fields, params)?;
         if k == 0 {
             return Ok(Vec::new());
         }
@@ -244,22 +262,13 @@ impl Bm25Index {
         if query_terms.is_empty() {
             return Ok(Vec::new());
         }
-        let searched = self.fields.text.searched();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            Vec::with_capacity(query_terms.len() * searched.len());
-        for term in &query_terms {
-            for &field in &searched {
-                let term = Term::from_field_text(field, term);
-                clauses.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                ));
-            }
-        }
-        let query = BooleanQuery::new(clauses);
+        let fields = self.fields.text.searched(params);
         let searcher = self.reader.searcher();
         // tantivy reads postings and fast fields lazily: a damaged file can panic here too.
-        guarded(&self.dir, || searcher.search(&query, &TopKeys { k, filter }))
+        guarded(&self.dir, || {
+            let query = Bm25Query::new(&searcher, &query_terms, &fields, params)?;
+            top_hits(&searcher, &query, k, filter)
+        })
     }
 
     fn key_term(&self, key: ChunkKey) -> Term {

@@ -1,124 +1,53 @@
-//! The top-k collector: BM25 order, ties broken by key, the key filter applied while collecting.
+//! The top-k collection: BM25 order, ties broken by key, the key filter applied while
+//! collecting.
 //!
 //! tantivy's `TopDocs` breaks ties by internal doc address, which changes when segments
-//! merge, and its `FilterCollector` needs a `'static` predicate, which a borrowed
-//! `&dyn KeyFilter` is not. [`TopKeys`] does both jobs itself: it reads each matching
-//! document's key from the `key` fast field, asks the filter, and keeps the best `k` by
-//! (score descending, key ascending). So a filter that allows 1% of the documents still
-//! yields `k` hits, drawn from the allowed ones.
+//! merge; [`top_hits`] reads each matching document's key from the `key` fast field, asks
+//! the filter, and keeps the best `k` by (score descending, key ascending). So a filter
+//! that allows 1% of the documents still yields `k` hits, drawn from the allowed ones.
 //!
-//! [`TopKeys`] drives `Weight::for_each_pruning` itself, as `TopDocs` does, so Block-WAND
-//! skips documents that cannot enter the top `k`; documents that the filter rejects simply
-//! do not raise the threshold.
+//! The threshold handed back to [`Bm25Query::for_each_top`] lets it skip documents that
+//! cannot enter the top `k`; documents that the filter rejects (or that are deleted) simply
+//! do not raise it. One heap serves every segment, so a later segment starts with the
+//! threshold the earlier ones reached.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use tamis_core::{Hit, KeyFilter};
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::Column;
-use tantivy::query::Weight;
-use tantivy::{BitSet, DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::{Score, Searcher};
+
+use crate::scoring::Bm25Query;
 
 /// The name of the fast `u64` field holding each document's `ChunkKey`.
 pub(crate) const KEY_FIELD: &str = "key";
 
-/// Collects the best `k` hits whose keys the filter allows.
-pub(crate) struct TopKeys<'f> {
-    /// How many hits to keep.
-    pub(crate) k: usize,
-    /// Which keys may be returned; `None` allows all.
-    pub(crate) filter: Option<&'f dyn KeyFilter>,
-}
-
-impl Collector for TopKeys<'_> {
-    type Fruit = Vec<Hit>;
-    type Child = SegmentTopKeys;
-
-    /// Only used when this collector is composed with others (which call `collect` per
-    /// document): tantivy's segment collectors must be `'static`, so the borrowed filter is
-    /// resolved up front into a bitset of the segment's allowed documents.
-    /// [`TopKeys::collect_segment`], the path `Searcher::search` takes, asks it lazily instead.
-    fn for_segment(
-        &self,
-        _segment_ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentTopKeys> {
-        let keys = reader.fast_fields().u64(KEY_FIELD)?;
-        let allowed = self.filter.map(|filter| {
-            let mut allowed = BitSet::with_max_value(reader.max_doc());
-            for doc in 0..reader.max_doc() {
-                if keys.first(doc).is_some_and(|key| filter.allows(key)) {
-                    allowed.insert(doc);
-                }
-            }
-            allowed
-        });
-        Ok(SegmentTopKeys { heap: TopHeap::new(self.k, reader.max_doc()), keys, allowed })
+/// The best `k` hits of `query` whose keys `filter` allows (all when `None`), best first.
+pub(crate) fn top_hits(
+    searcher: &Searcher,
+    query: &Bm25Query,
+    k: usize,
+    filter: Option<&dyn KeyFilter>,
+) -> tantivy::Result<Vec<Hit>> {
+    let max_doc = searcher.segment_readers().iter().map(|r| r.max_doc()).sum::<u32>();
+    let mut heap = TopHeap::new(k, max_doc);
+    if k == 0 {
+        return Ok(Vec::new());
     }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, segment_fruits: Vec<Vec<Hit>>) -> tantivy::Result<Vec<Hit>> {
-        let mut hits: Vec<Hit> = segment_fruits.into_iter().flatten().collect();
-        hits.sort_by(rank_order);
-        hits.truncate(self.k);
-        Ok(hits)
-    }
-
-    fn collect_segment(
-        &self,
-        weight: &dyn Weight,
-        _segment_ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<Vec<Hit>> {
-        if self.k == 0 {
-            return Ok(Vec::new());
-        }
+    for reader in searcher.segment_readers() {
         let keys = reader.fast_fields().u64(KEY_FIELD)?;
         let alive = reader.alive_bitset();
-        let mut heap = TopHeap::new(self.k, reader.max_doc());
-        let mut threshold = Score::MIN;
-        weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
-            if alive.is_some_and(|alive| alive.is_deleted(doc)) {
-                return threshold;
-            }
-            let Some(key) = keys.first(doc) else { return threshold };
-            if self.filter.is_none_or(|filter| filter.allows(key)) {
+        query.for_each_top(reader, heap.threshold(), |doc, score| {
+            if alive.is_none_or(|alive| alive.is_alive(doc))
+                && let Some(key) = keys.first(doc)
+                && filter.is_none_or(|filter| filter.allows(key))
+            {
                 heap.push(Hit { key, score });
-                threshold = heap.threshold();
             }
-            threshold
+            heap.threshold()
         })?;
-        Ok(heap.into_sorted_vec())
     }
-}
-
-/// The per-segment half of [`TopKeys`], for the composed (`collect` per document) path.
-pub(crate) struct SegmentTopKeys {
-    heap: TopHeap,
-    keys: Column<u64>,
-    /// The segment's documents whose keys the filter allows; `None` when there is no filter.
-    allowed: Option<BitSet>,
-}
-
-impl SegmentCollector for SegmentTopKeys {
-    type Fruit = Vec<Hit>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        if self.allowed.as_ref().is_some_and(|allowed| !allowed.contains(doc)) {
-            return;
-        }
-        if let Some(key) = self.keys.first(doc) {
-            self.heap.push(Hit { key, score });
-        }
-    }
-
-    fn harvest(self) -> Vec<Hit> {
-        self.heap.into_sorted_vec()
-    }
+    Ok(heap.into_sorted_vec())
 }
 
 /// The final order of hits: higher score first, then smaller key.
@@ -152,7 +81,7 @@ impl Ord for Worst {
 }
 
 /// The best `k` hits seen so far.
-struct TopHeap {
+pub(crate) struct TopHeap {
     k: usize,
     heap: BinaryHeap<Worst>,
 }

@@ -7,13 +7,22 @@
 //!
 //! ```text
 //! # tamis-lexical index settings, written by Bm25Index::create; do not edit
-//! format = 1
+//! format = 2
 //! stemming = true
 //! stopwords = true
 //! fields = multifield
+//! k1 = 1.2
+//! b = 0.75
+//! title_weight = 1
 //! ```
+//!
+//! Format 1 (written before the BM25 parameters were settable) has no `k1`, `b` or
+//! `title_weight`: its indexes were scored with tantivy's fixed parameters, which
+//! [`Bm25Params::LEGACY`] keeps.
 
 use std::path::{Path, PathBuf};
+
+use tamis_core::{Bm25Params, InvalidBm25Param};
 
 use crate::Error;
 
@@ -21,7 +30,10 @@ use crate::Error;
 pub const SETTINGS_FILE: &str = "tamis-lexical.cfg";
 
 /// The version of the settings file (and of the schema it describes) that this crate writes.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
+
+/// The version before the BM25 parameters were recorded; still read, as [`Bm25Params::LEGACY`].
+const FORMAT_WITHOUT_PARAMS: u64 = 1;
 
 /// Where a document's title and text are indexed.
 ///
@@ -61,12 +73,11 @@ impl FieldMode {
     }
 }
 
-/// How an index analyzes text and which fields it searches.
+/// How an index analyzes text, which fields it searches and how BM25 scores them.
 ///
-/// BM25's `k1 = 1.2` and `b = 0.75` are not configurable: tantivy fixes them.
 /// Terms are the runs of alphanumeric characters (Unicode-aware), lowercased; terms longer
 /// than [`crate::MAX_TERM_BYTES`] are dropped. See [`Bm25Config::terms`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25Config {
     /// Reduce terms to their English stem (tantivy's `Stemmer`, Snowball English / Porter2).
     pub stemming: bool,
@@ -74,11 +85,39 @@ pub struct Bm25Config {
     pub stopwords: bool,
     /// Whether title and text are one field or two.
     pub fields: FieldMode,
+    /// BM25's parameters, used by [`crate::Bm25Index::search`].
+    pub params: Bm25Params,
+}
+
+impl Bm25Config {
+    /// Checks [`Bm25Params::validate`], and that a title weight other than 1 comes with a
+    /// title field.
+    pub fn validate(&self) -> crate::Result<()> {
+        self.params.validate()?;
+        check_fields(self.fields, &self.params)
+    }
+}
+
+/// Fails when `params` weigh a title field that `fields` does not have.
+pub(crate) fn check_fields(fields: FieldMode, params: &Bm25Params) -> crate::Result<()> {
+    if fields == FieldMode::Concatenated && params.title_weight != 1.0 {
+        return Err(Error::InvalidParameter(InvalidBm25Param {
+            name: "title_weight",
+            value: params.title_weight,
+            expected: "1 with concatenated fields (title and text are one field there)",
+        }));
+    }
+    Ok(())
 }
 
 impl Default for Bm25Config {
     fn default() -> Self {
-        Bm25Config { stemming: true, stopwords: true, fields: FieldMode::default() }
+        Bm25Config {
+            stemming: true,
+            stopwords: true,
+            fields: FieldMode::default(),
+            params: Bm25Params::default(),
+        }
     }
 }
 
@@ -91,10 +130,14 @@ pub(crate) fn settings_path(dir: &Path) -> PathBuf {
 pub(crate) fn write_settings(dir: &Path, config: &Bm25Config) -> crate::Result<()> {
     let text = format!(
         "# tamis-lexical index settings, written by Bm25Index::create; do not edit\n\
-         format = {FORMAT}\nstemming = {}\nstopwords = {}\nfields = {}\n",
+         format = {FORMAT}\nstemming = {}\nstopwords = {}\nfields = {}\n\
+         k1 = {}\nb = {}\ntitle_weight = {}\n",
         config.stemming,
         config.stopwords,
-        config.fields.name()
+        config.fields.name(),
+        config.params.k1,
+        config.params.b,
+        config.params.title_weight,
     );
     let path = settings_path(dir);
     let tmp_path = dir.join(format!("{SETTINGS_FILE}.tmp"));
@@ -122,6 +165,7 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> crate::Result<Bm25Confi
     let mut stemming = None;
     let mut stopwords = None;
     let mut fields = None;
+    let (mut k1, mut b, mut title_weight) = (None, None, None);
     for (line_idx, raw_line) in text.lines().enumerate() {
         let line_no = line_idx + 1;
         let line = raw_line.trim();
@@ -137,6 +181,9 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> crate::Result<Bm25Confi
             "stemming" => set_once(&mut stemming, parse_bool(value)),
             "stopwords" => set_once(&mut stopwords, parse_bool(value)),
             "fields" => set_once(&mut fields, FieldMode::from_name(value)),
+            "k1" => set_once(&mut k1, value.parse::<f32>().ok()),
+            "b" => set_once(&mut b, value.parse::<f32>().ok()),
+            "title_weight" => set_once(&mut title_weight, value.parse::<f32>().ok()),
             _ => return Err(corrupt(path, line_no, format!("unknown setting '{key}'"))),
         };
         match parsed_ok {
@@ -152,21 +199,44 @@ pub(crate) fn parse_settings(path: &Path, text: &str) -> crate::Result<Bm25Confi
     let Some(format) = format else {
         return Err(corrupt(path, 0, "'format' is missing".to_owned()));
     };
-    if format != FORMAT {
-        return Err(Error::UnsupportedFormat {
-            path: path.to_path_buf(),
-            found: format,
-            supported: FORMAT,
-        });
-    }
-    match (stemming, stopwords, fields) {
-        (Some(stemming), Some(stopwords), Some(fields)) => {
-            Ok(Bm25Config { stemming, stopwords, fields })
+    let params = match format {
+        FORMAT => match (k1, b, title_weight) {
+            (Some(k1), Some(b), Some(title_weight)) => Bm25Params { k1, b, title_weight },
+            (None, _, _) => return Err(missing(path, "k1")),
+            (_, None, _) => return Err(missing(path, "b")),
+            (_, _, None) => return Err(missing(path, "title_weight")),
+        },
+        FORMAT_WITHOUT_PARAMS => {
+            if let Some(key) = [(k1, "k1"), (b, "b"), (title_weight, "title_weight")]
+                .into_iter()
+                .find_map(|(value, key)| value.map(|_| key))
+            {
+                return Err(corrupt(path, 0, format!("'{key}' needs format {FORMAT}")));
+            }
+            Bm25Params::LEGACY
         }
-        (None, _, _) => Err(corrupt(path, 0, "'stemming' is missing".to_owned())),
-        (_, None, _) => Err(corrupt(path, 0, "'stopwords' is missing".to_owned())),
-        (_, _, None) => Err(corrupt(path, 0, "'fields' is missing".to_owned())),
-    }
+        _ => {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                found: format,
+                supported: FORMAT,
+            });
+        }
+    };
+    let config = match (stemming, stopwords, fields) {
+        (Some(stemming), Some(stopwords), Some(fields)) => {
+            Bm25Config { stemming, stopwords, fields, params }
+        }
+        (None, _, _) => return Err(missing(path, "stemming")),
+        (_, None, _) => return Err(missing(path, "stopwords")),
+        (_, _, None) => return Err(missing(path, "fields")),
+    };
+    config.validate().map_err(|err| corrupt(path, 0, err.to_string()))?;
+    Ok(config)
+}
+
+fn missing(path: &Path, key: &str) -> Error {
+    corrupt(path, 0, format!("'{key}' is missing"))
 }
 
 /// The outcome of reading one setting.

@@ -61,6 +61,9 @@ pub enum Error {
         /// The payload found.
         payload: String,
     },
+    /// A BM25 parameter is out of its range (see [`crate::Bm25Params`]).
+    #[error(transparent)]
+    InvalidParameter(#[from] tamis_core::InvalidBm25Param),
     /// Another process holds the index's write lock.
     #[error(
         "{}: another process is writing this index; searches can run beside it, writes wait \
@@ -102,6 +105,7 @@ impl Error {
             | Error::CorruptConfig { .. }
             | Error::UnsupportedFormat { .. }
             | Error::SchemaMismatch { .. }
+            | Error::InvalidParameter(_)
             | Error::Damaged { .. } => ErrorKind::User,
             Error::Io(_) | Error::Busy { .. } => ErrorKind::Unavailable,
             Error::Tantivy { source, .. } => match source {

@@ -7,7 +7,10 @@
 //! - [`Bm25Config`] says how text is analyzed (English stemming, stop words) and whether
 //!   title and text are one field or two ([`FieldMode`]); it is fixed at creation and
 //!   recorded in the index directory ([`SETTINGS_FILE`]).
-//! - BM25's `k1 = 1.2` and `b = 0.75` are tantivy's and not configurable.
+//! - [`Bm25Params`] (`k1`, `b`, the title's weight) say how BM25 scores; an index records
+//!   its own, and [`Bm25Index::search_with`] tries others on the same index. tamis scores
+//!   from tantivy's postings itself (tantivy fixes `k1` and `b`), skipping documents that
+//!   cannot reach the top `k`.
 //!
 //! There is no hand-written inverted index and no query language: queries are plain text,
 //! analyzed like the documents, their terms OR-ed.
@@ -43,9 +46,10 @@ mod collector;
 mod config;
 mod error;
 mod schema;
+mod scoring;
 
 pub use analyzer::MAX_TERM_BYTES;
 pub use bm25::{Bm25Index, LexicalDoc};
 pub use config::{Bm25Config, FieldMode, SETTINGS_FILE};
 pub use error::{Error, ErrorKind, Result};
-pub use tamis_core::{ChunkKey, Hit, KeyFilter};
+pub use tamis_core::{Bm25Params, ChunkKey, Hit, InvalidBm25Param, KeyFilter};

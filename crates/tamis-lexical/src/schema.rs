@@ -13,7 +13,7 @@ use tantivy::schema::{
 
 use crate::analyzer::tokenizer_name;
 use crate::collector::KEY_FIELD;
-use crate::{Bm25Config, Error, FieldMode};
+use crate::{Bm25Config, Bm25Params, Error, FieldMode};
 
 /// The one text field of [`FieldMode::Concatenated`]: `title + " " + text`.
 pub(crate) const BODY_FIELD: &str = "body";
@@ -49,11 +49,13 @@ pub(crate) enum TextFields {
 }
 
 impl TextFields {
-    /// The fields every query term is looked up in.
-    pub(crate) fn searched(&self) -> Vec<Field> {
+    /// The fields every query term is looked up in, each with its BM25 weight.
+    pub(crate) fn searched(&self, params: &Bm25Params) -> Vec<(Field, f32)> {
         match *self {
-            TextFields::Concatenated { body } => vec![body],
-            TextFields::Multifield { title, text } => vec![title, text],
+            TextFields::Concatenated { body } => vec![(body, 1.0)],
+            TextFields::Multifield { title, text } => {
+                vec![(title, params.title_weight), (text, 1.0)]
+            }
         }
     }
 }

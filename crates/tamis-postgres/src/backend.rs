@@ -378,6 +378,13 @@ impl Backend for PgBackend {
     }
 
     fn stage1(&self, query: &Stage1Query<'_>) -> tamis_engine::Result<Stage1Lists> {
+        if query.bm25.is_some() && query.text.is_some() {
+            return Err(tamis_engine::Error::InvalidSearch {
+                message: "the PostgreSQL backend ranks text with ts_rank, not BM25: BM25 \
+                          parameters apply to the embedded backend"
+                    .into(),
+            });
+        }
         let mut conn = self.conn()?;
         let search = |conn: &mut Connection| -> Result<Stage1Lists, postgres::Error> {
             // One read-only transaction: both lists see the same snapshot, and SET LOCAL

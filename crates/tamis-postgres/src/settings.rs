@@ -1,7 +1,7 @@
 //! A collection's settings as recorded in `tamis_collections.settings` (jsonb).
 
 use tamis_engine::chunker::ChunkingConfig;
-use tamis_engine::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{Bm25Params, HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
 
 use crate::{Error, Result};
 
@@ -28,6 +28,15 @@ pub(crate) struct StoredSettings {
     pub text_search: String,
     /// `multifield` (title weighted A, text D) or `concatenated` (one unweighted vector).
     pub fields: String,
+    /// BM25's parameters, recorded for the day this backend scores with BM25; `ts_rank`
+    /// ignores them. Collections made before they were recorded read as
+    /// [`Bm25Params::LEGACY`].
+    #[serde(default = "legacy_k1")]
+    pub bm25_k1: f32,
+    #[serde(default = "legacy_b")]
+    pub bm25_b: f32,
+    #[serde(default = "legacy_title_weight")]
+    pub bm25_title_weight: f32,
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
@@ -35,10 +44,23 @@ pub(crate) struct StoredSettings {
     pub normalized: bool,
 }
 
+fn legacy_k1() -> f32 {
+    Bm25Params::LEGACY.k1
+}
+
+fn legacy_b() -> f32 {
+    Bm25Params::LEGACY.b
+}
+
+fn legacy_title_weight() -> f32 {
+    Bm25Params::LEGACY.title_weight
+}
+
 impl StoredSettings {
     /// The settings to record for a new collection; refuses what PostgreSQL cannot do.
     pub fn new(settings: &IndexSettings, options: PgOptions) -> Result<StoredSettings> {
         settings.chunking.validate()?;
+        settings.lexical.validate()?;
         let text_search = match (settings.lexical.stemming, settings.lexical.stopwords) {
             (true, true) => "english",
             (false, false) => "simple",
@@ -87,6 +109,9 @@ impl StoredSettings {
             exact_below: settings.exact_below,
             text_search: text_search.into(),
             fields: settings.lexical.fields.name().into(),
+            bm25_k1: settings.lexical.bm25.k1,
+            bm25_b: settings.lexical.bm25.b,
+            bm25_title_weight: settings.lexical.bm25.title_weight,
             hnsw_m: settings.hnsw.m,
             hnsw_ef_construction: settings.hnsw.ef_construction,
             hnsw_ef_search: settings.hnsw.ef_search,
@@ -106,6 +131,11 @@ impl StoredSettings {
                 stemming,
                 stopwords: stemming,
                 fields: LexicalFields::from_name(&self.fields).unwrap_or_default(),
+                bm25: Bm25Params {
+                    k1: self.bm25_k1,
+                    b: self.bm25_b,
+                    title_weight: self.bm25_title_weight,
+                },
             },
             hnsw: HnswSettings {
                 m: self.hnsw_m,

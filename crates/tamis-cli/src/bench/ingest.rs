@@ -77,7 +77,7 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
         .collect::<tamis_engine::Result<Vec<_>>>()?;
     let model = super::load_bi_encoder(&args.model)?;
     let mut settings = IndexSettings::new(args.model.model.clone(), model.dimension());
-    args.creation.apply(&mut settings);
+    args.creation.apply(&mut settings)?;
     let blocks: Vec<Vec<String>> = documents
         .chunks(args.batch_docs)
         .map(|batch| {

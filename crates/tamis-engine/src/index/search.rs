@@ -2,12 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tamis_core::{ChunkKey, Embedder, Hit, TextRole};
+use tamis_core::{Bm25Params, ChunkKey, Embedder, Hit, TextRole};
 
 use super::Index;
 use crate::backend::Stage1Query;
 use crate::filter::Filter;
 use crate::fusion::{Fusion, fuse};
+use crate::settings::check_bm25;
 use crate::{Error, Result};
 
 /// Which retrievers a search uses.
@@ -55,6 +56,10 @@ pub struct SearchRequest<'a> {
     /// index's). The graph walk keeps `max(ef_search, depth)` candidates: higher finds
     /// more of the true nearest chunks, more slowly. Exact dense search ignores it.
     pub ef_search: Option<usize>,
+    /// BM25 parameters for this query (`None`: the index's own
+    /// [`LexicalSettings::bm25`](crate::LexicalSettings::bm25)); what parameter sweeps use.
+    /// Backends whose lexical score is not BM25 refuse them.
+    pub bm25: Option<Bm25Params>,
 }
 
 /// The largest per-query [`SearchRequest::ef_search`]: pgvector's limit, kept for every
@@ -72,6 +77,7 @@ impl<'a> SearchRequest<'a> {
             depth: 100,
             fusion: Fusion::rrf(2),
             ef_search: None,
+            bm25: None,
         }
     }
 }
@@ -112,6 +118,10 @@ impl Index {
                 message: format!("ef_search must be 1 to {MAX_EF_SEARCH}, got {ef}"),
             });
         }
+        if let Some(params) = &request.bm25 {
+            check_bm25(params, self.settings().lexical.fields)
+                .map_err(|err| Error::InvalidSearch { message: err.to_string() })?;
+        }
         // Every surface refuses it alike: BM25 finds nothing, and the embedding of nothing
         // ranks by noise.
         if request.query.trim().is_empty() {
@@ -137,6 +147,7 @@ impl Index {
             depth,
             filter: request.filter,
             ef_search: request.ef_search,
+            bm25: request.bm25,
         })?;
         let (bm25, dense) = (lists.lexical, lists.dense);
         let (ranked, kind): (Vec<(ChunkKey, f32)>, ScoreKind) = match request.mode {

@@ -32,6 +32,11 @@ fn each_override_sets_its_setting_and_only_it() {
         }),
         (SettingsOverrides { stemming: Some(false), ..none }, |s| s.lexical.stemming = false),
         (SettingsOverrides { stopwords: Some(false), ..none }, |s| s.lexical.stopwords = false),
+        (SettingsOverrides { bm25_k1: Some(0.9), ..none }, |s| s.lexical.bm25.k1 = 0.9),
+        (SettingsOverrides { bm25_b: Some(0.4), ..none }, |s| s.lexical.bm25.b = 0.4),
+        (SettingsOverrides { title_weight: Some(2.0), ..none }, |s| {
+            s.lexical.bm25.title_weight = 2.0
+        }),
         (SettingsOverrides { exact_below: Some(0), ..none }, |s| s.exact_below = 0),
         (SettingsOverrides { hnsw_m: Some(32), ..none }, |s| s.hnsw.m = 32),
         (SettingsOverrides { hnsw_ef_construction: Some(200), ..none }, |s| {

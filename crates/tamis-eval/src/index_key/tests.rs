@@ -1,5 +1,5 @@
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
-use tamis_engine::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{Bm25Params, HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
 
 use super::IndexKey;
 
@@ -18,6 +18,7 @@ fn settings() -> IndexSettings {
             stemming: true,
             stopwords: true,
             fields: LexicalFields::Multifield,
+            bm25: Bm25Params::LEGACY,
         },
         hnsw: HnswSettings { m: 16, ef_construction: 128, ef_search: 64 },
         exact_below: 20_000,
@@ -86,6 +87,15 @@ fn every_setting_and_the_corpus_change_the_key() {
     // The dataset name is the readable prefix, not part of the digest.
     let renamed = IndexKey::new("scifact", CORPUS_SHA256, &settings()).name();
     assert_eq!(renamed.strip_prefix("scifact"), base.strip_prefix("d"));
+}
+
+#[test]
+fn bm25_parameters_leave_the_key_alone() {
+    // They apply at query time: a sweep reuses the one index and its embeddings.
+    let base = IndexKey::new("d", CORPUS_SHA256, &settings());
+    let mut swept = settings();
+    swept.lexical.bm25 = Bm25Params { k1: 0.9, b: 0.4, title_weight: 2.0 };
+    assert_eq!(IndexKey::new("d", CORPUS_SHA256, &swept), base);
 }
 
 #[test]

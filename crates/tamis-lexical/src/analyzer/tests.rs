@@ -1,7 +1,7 @@
 //! Table-driven tests of the analyzer: every case goes through [`check`].
 
 use super::*;
-use crate::FieldMode;
+use crate::{Bm25Params, FieldMode};
 
 const STEM_STOP: Bm25Config = config(true, true);
 const STEM_ONLY: Bm25Config = config(true, false);
@@ -9,7 +9,7 @@ const STOP_ONLY: Bm25Config = config(false, true);
 const PLAIN: Bm25Config = config(false, false);
 
 const fn config(stemming: bool, stopwords: bool) -> Bm25Config {
-    Bm25Config { stemming, stopwords, fields: FieldMode::Multifield }
+    Bm25Config { stemming, stopwords, fields: FieldMode::Multifield, params: Bm25Params::LEGACY }
 }
 
 /// The one place that calls the analyzer.

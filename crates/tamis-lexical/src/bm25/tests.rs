@@ -185,7 +185,12 @@ fn upsert_replaces_and_delete_removes_after_commit() {
 #[test]
 fn committed_seq_and_config_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Bm25Config { stemming: false, stopwords: false, fields: FieldMode::Concatenated };
+    let config = Bm25Config {
+        stemming: false,
+        stopwords: false,
+        fields: FieldMode::Concatenated,
+        ..Bm25Config::default()
+    };
     {
         let mut index = Bm25Index::create(dir.path(), &config).unwrap();
         assert_eq!(index.committed_seq(), None);

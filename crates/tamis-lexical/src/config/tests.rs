@@ -8,7 +8,15 @@ fn all_configs() -> Vec<Bm25Config> {
     for stemming in [false, true] {
         for stopwords in [false, true] {
             for fields in [FieldMode::Multifield, FieldMode::Concatenated] {
-                out.push(Bm25Config { stemming, stopwords, fields });
+                let title_weight = if fields == FieldMode::Multifield { 2.5 } else { 1.0 };
+                for params in [
+                    Bm25Params::default(),
+                    Bm25Params { k1: 0.9, b: 0.4, title_weight },
+                    Bm25Params { k1: 0.0, b: 1.0, title_weight: 1.0 },
+                    Bm25Params { k1: 1.0 / 3.0, b: 0.0, title_weight },
+                ] {
+                    out.push(Bm25Config { stemming, stopwords, fields, params });
+                }
             }
         }
     }
@@ -42,7 +50,12 @@ fn comments_blank_lines_and_spacing_are_tolerated() {
     let config = parse_settings(Path::new("x"), text).unwrap();
     assert_eq!(
         config,
-        Bm25Config { stemming: false, stopwords: true, fields: FieldMode::Concatenated }
+        Bm25Config {
+            stemming: false,
+            stopwords: true,
+            fields: FieldMode::Concatenated,
+            params: Bm25Params::LEGACY
+        }
     );
 }
 
@@ -66,6 +79,19 @@ fn check_corrupt(text: &str, line: usize, needle: &str) {
 #[test]
 fn corrupt_files_are_rejected_with_the_line_at_fault() {
     let ok = "format = 1\nstemming = true\nstopwords = true\nfields = multifield\n";
+    let params = "k1 = 0.9\nb = 0.4\ntitle_weight = 1\n";
+    let v2 = "format = 2\nstemming = true\nstopwords = true\nfields = multifield\n";
+    assert!(parse_settings(Path::new("x"), &format!("{v2}{params}")).is_ok());
+    check_corrupt(&format!("{v2}b = 0.4\ntitle_weight = 1\n"), 0, "'k1' is missing");
+    check_corrupt(&format!("{v2}k1 = 0.4\ntitle_weight = 1\n"), 0, "'b' is missing");
+    check_corrupt(&format!("{v2}k1 = 0.4\nb = 1\n"), 0, "'title_weight' is missing");
+    check_corrupt(&format!("{ok}k1 = 0.9\n"), 0, "'k1' needs format 2");
+    check_corrupt(&format!("{v2}{params}k1 = 1\n"), 8, "'k1' is set twice");
+    check_corrupt(&format!("{v2}k1 = high\n"), 5, "invalid value 'high' for 'k1'");
+    check_corrupt(&format!("{v2}k1 = 0.9\nb = 1.5\ntitle_weight = 1\n"), 0, "BM25 b = 1.5");
+    check_corrupt(&format!("{v2}k1 = NaN\nb = 0.5\ntitle_weight = 1\n"), 0, "BM25 k1 = NaN");
+    let concatenated = v2.replace("multifield", "concatenated");
+    check_corrupt(&format!("{concatenated}k1 = 1\nb = 0.5\ntitle_weight = 2\n"), 0, "title");
     check_corrupt("", 0, "'format' is missing");
     check_corrupt("stemming = true\n", 0, "'format' is missing");
     check_corrupt(
@@ -91,11 +117,11 @@ fn corrupt_files_are_rejected_with_the_line_at_fault() {
 
 #[test]
 fn a_newer_format_is_unsupported_not_corrupt() {
-    let err = parse_settings(Path::new("cfg"), "format = 2\nwhatever = 3\n").unwrap_err();
+    let err = parse_settings(Path::new("cfg"), "format = 3\nwhatever = 3\n").unwrap_err();
     // The unknown key on line 2 is reported as such: keys are checked before the format.
     assert!(matches!(err, Error::CorruptConfig { line: 2, .. }), "{err:?}");
-    let err = parse_settings(Path::new("cfg"), "format = 2\nstemming = true\n").unwrap_err();
-    assert!(matches!(err, Error::UnsupportedFormat { found: 2, supported: 1, .. }), "{err:?}");
+    let err = parse_settings(Path::new("cfg"), "format = 3\nstemming = true\n").unwrap_err();
+    assert!(matches!(err, Error::UnsupportedFormat { found: 3, supported: 2, .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::User);
 }
 
@@ -115,4 +141,41 @@ fn a_binary_settings_file_is_corrupt() {
     fs_err::write(settings_path(dir.path()), [0xff, 0xfe, 0x00]).unwrap();
     let err = read_settings(dir.path()).unwrap_err();
     assert!(matches!(err, Error::CorruptConfig { line: 0, .. }), "{err:?}");
+}
+
+#[test]
+fn an_index_written_before_the_parameters_keeps_tantivys() {
+    let text = "format = 1\nstemming = true\nstopwords = true\nfields = multifield\n";
+    let config = parse_settings(Path::new("x"), text).unwrap();
+    assert_eq!(config.params, Bm25Params::LEGACY);
+    assert_eq!((config.params.k1, config.params.b), (1.2, 0.75));
+}
+
+#[test]
+fn parameters_out_of_range_are_refused_with_their_name() {
+    let ok = Bm25Params { k1: 0.9, b: 0.4, title_weight: 2.0 };
+    assert!(ok.validate().is_ok());
+    let bad = [
+        (Bm25Params { k1: -0.1, ..ok }, "k1 = -0.1"),
+        (Bm25Params { k1: f32::NAN, ..ok }, "k1 = NaN"),
+        (Bm25Params { k1: f32::INFINITY, ..ok }, "k1 = inf"),
+        (Bm25Params { b: -0.01, ..ok }, "b = -0.01"),
+        (Bm25Params { b: 1.01, ..ok }, "b = 1.01"),
+        (Bm25Params { b: f32::NAN, ..ok }, "b = NaN"),
+        (Bm25Params { title_weight: 0.0, ..ok }, "title_weight = 0"),
+        (Bm25Params { title_weight: -1.0, ..ok }, "title_weight = -1"),
+        (Bm25Params { title_weight: f32::NAN, ..ok }, "title_weight = NaN"),
+    ];
+    for (params, needle) in bad {
+        let err = params.validate().unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert!(err.to_string().contains("expected"), "{err}");
+        assert_eq!(Error::from(err).kind(), ErrorKind::User);
+    }
+    let concatenated =
+        Bm25Config { fields: FieldMode::Concatenated, params: ok, ..Default::default() };
+    let err = concatenated.validate().unwrap_err();
+    assert!(err.to_string().contains("concatenated"), "{err}");
+    let equal = Bm25Params { title_weight: 1.0, ..ok };
+    assert!(Bm25Config { params: equal, ..concatenated }.validate().is_ok());
 }

@@ -51,6 +51,15 @@ pub struct CreateCollection {
     /// BM25 without English stop words (default true).
     #[serde(default)]
     pub stopwords: Option<bool>,
+    /// BM25 term-frequency saturation `k1`, at least 0 (default 1.2).
+    #[serde(default)]
+    pub bm25_k1: Option<f32>,
+    /// BM25 length normalization `b`, 0 to 1 (default 0.75).
+    #[serde(default)]
+    pub bm25_b: Option<f32>,
+    /// BM25 weight of the title field against the text's 1, above 0 (default 1).
+    #[serde(default)]
+    pub title_weight: Option<f32>,
     /// Below this many chunks vectors are searched exactly (default 20000).
     #[serde(default)]
     pub exact_below: Option<usize>,
@@ -75,6 +84,9 @@ impl CreateCollection {
             prepend_title: self.prepend_title,
             stemming: self.stemming,
             stopwords: self.stopwords,
+            bm25_k1: self.bm25_k1,
+            bm25_b: self.bm25_b,
+            title_weight: self.title_weight,
             exact_below: self.exact_below,
             hnsw_m: self.hnsw_m,
             hnsw_ef_construction: self.hnsw_ef_construction,
@@ -245,6 +257,10 @@ fn describe_index(name: &str, index: &Index, stats: &BackendStats) -> serde_json
             "chunking": settings.chunking,
             "stemming": settings.lexical.stemming,
             "stopwords": settings.lexical.stopwords,
+            "fields": settings.lexical.fields.name(),
+            "bm25_k1": settings.lexical.bm25.k1,
+            "bm25_b": settings.lexical.bm25.b,
+            "title_weight": settings.lexical.bm25.title_weight,
             "exact_below": settings.exact_below,
             "hnsw_m": settings.hnsw.m,
             "hnsw_ef_construction": settings.hnsw.ef_construction,

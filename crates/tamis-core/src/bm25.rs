@@ -1,0 +1,73 @@
+//! BM25's parameters, shared by every backend that scores with BM25.
+
+/// How BM25 scores a document: the term-frequency saturation `k1`, the length
+/// normalization `b` and the weight of the title field.
+///
+/// A query term `t` found `tf` times in a field of `dl` tokens scores
+///
+/// ```text
+/// weight · idf(t) · (k1 + 1) · tf / (tf + k1 · (1 − b + b · dl / avgdl))
+/// idf(t) = ln(1 + (N − n + 0.5) / (n + 0.5))
+/// ```
+///
+/// with `N` the documents in the index, `n` those containing `t` in that field, `avgdl`
+/// the field's mean length over all `N` documents, and `weight` the field's weight
+/// (`title_weight` for the title, 1 for the text); a document's score is the sum over the
+/// query's terms (a repeated term counts again) and fields. This is Robertson's form, as
+/// tantivy writes it: Lucene and `bm25s` leave out the `(k1 + 1)` factor, which scales
+/// every score alike and changes no ranking. `dl` is stored rounded down to one of 256
+/// lengths (exact up to 40 tokens, then within 11 %), as Lucene and tantivy do.
+///
+/// The parameters are applied at query time, so a search can try others on the same
+/// index (what `tamis eval` sweeps do).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25Params {
+    /// Term-frequency saturation, `≥ 0` (0: a term counts once however often it occurs).
+    pub k1: f32,
+    /// Length normalization, in `[0, 1]` (0: length is ignored; 1: fully normalized).
+    pub b: f32,
+    /// The title field's weight against the text field's 1, `> 0`. Only an index that keeps
+    /// title and text apart has a title field; one that concatenates them needs 1.
+    pub title_weight: f32,
+}
+
+impl Bm25Params {
+    /// tantivy's fixed `k1 = 1.2`, `b = 0.75`, with equal field weights: what indexes made
+    /// before the parameters were settable are scored with.
+    pub const LEGACY: Bm25Params = Bm25Params { k1: 1.2, b: 0.75, title_weight: 1.0 };
+
+    /// Checks the ranges: `k1 ≥ 0`, `0 ≤ b ≤ 1`, `title_weight > 0`, all finite.
+    pub fn validate(&self) -> Result<(), InvalidBm25Param> {
+        let invalid = |name: &'static str, value: f32, expected: &'static str| {
+            Err(InvalidBm25Param { name, value, expected })
+        };
+        if !(self.k1.is_finite() && self.k1 >= 0.0) {
+            return invalid("k1", self.k1, "a finite number ≥ 0, such as 0.9 or 1.2");
+        }
+        if !(0.0..=1.0).contains(&self.b) {
+            return invalid("b", self.b, "a number from 0 to 1, such as 0.4 or 0.75");
+        }
+        if !(self.title_weight.is_finite() && self.title_weight > 0.0) {
+            return invalid("title_weight", self.title_weight, "a finite number > 0, such as 2");
+        }
+        Ok(())
+    }
+}
+
+impl Default for Bm25Params {
+    fn default() -> Self {
+        Bm25Params::LEGACY
+    }
+}
+
+/// A BM25 parameter out of its range (see [`Bm25Params::validate`]).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("BM25 {name} = {value} is invalid: expected {expected}")]
+pub struct InvalidBm25Param {
+    /// The parameter (`k1`, `b`, `title_weight`).
+    pub name: &'static str,
+    /// The value given.
+    pub value: f32,
+    /// What it may be.
+    pub expected: &'static str,
+}
