@@ -58,6 +58,9 @@ impl Summary<'_> {
                 json!({
                     "row": row.label,
                     "mode": row.label.split(' ').next(),
+                    "bm25": row.bm25.map(|p| json!({
+                        "k1": p.k1, "b": p.b, "title_weight": p.title_weight,
+                    })),
                     "queries": report.n_queries,
                     "metrics": values,
                     "latency_ms": latency,

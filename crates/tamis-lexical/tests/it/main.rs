@@ -1,4 +1,5 @@
-//! Integration tests of the BM25 index: retrieval quality on the shared BEIR datasets.
+//! Integration tests of the BM25 index on the shared BEIR datasets: scores against the
+//! formula and `bm25s`, and retrieval quality.
 //!
 //! The datasets come from `shared/datasets/` (see its README for the reference numbers);
 //! a test fails with a message saying where it looked when they are missing.
@@ -6,4 +7,5 @@
 // Test helpers fail by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
+mod formula;
 mod quality;
