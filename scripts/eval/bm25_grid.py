@@ -16,8 +16,9 @@ ANSERINI = (0.9, 0.4, 1.0)
 
 
 def load(out: Path, datasets):
-    """{mode: {dataset: {(k1, b, title): metrics}}}."""
+    """{mode: {dataset: {(k1, b, title): metrics}}}; also writes every row to grid.csv."""
     table = {}
+    csv = ["dataset,mode,k1,b,title_weight,ndcg@10,recall@100,mrr@10,map@100"]
     for dataset in datasets:
         runs = json.loads((out / f"{dataset}.json").read_text())
         for row in runs["results"]:
@@ -25,7 +26,13 @@ def load(out: Path, datasets):
             if params is None:
                 continue
             key = tuple(round(params[name], 4) for name in ("k1", "b", "title_weight"))
-            table.setdefault(row["mode"], {}).setdefault(dataset, {})[key] = row["metrics"]
+            metrics = row["metrics"]
+            table.setdefault(row["mode"], {}).setdefault(dataset, {})[key] = metrics
+            values = ",".join(
+                f"{metrics[m]:.4f}" for m in ("nDCG@10", "Recall@100", "MRR@10", "MAP@100")
+            )
+            csv.append(f"{dataset},{row['mode']},{key[0]:g},{key[1]:g},{key[2]:g},{values}")
+    (out / "grid.csv").write_text("\n".join(csv) + "\n")
     return table
 
 

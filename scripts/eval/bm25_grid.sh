@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sweeps BM25's k1, b and title weight on the shared datasets with `tamis eval` (one index
 # per dataset, built once; the parameters apply at query time) and writes the JSON of each
-# run plus a summary table (summary.md) to OUT_DIR.
+# run, every row's metrics (grid.csv) and a summary table (summary.md) to OUT_DIR.
 #
 #   scripts/eval/bm25_grid.sh BIN SHARED OUT_DIR
 #

@@ -158,17 +158,17 @@ pub struct CreationArgs {
     /// BM25 term-frequency saturation k1, at least 0: higher lets repeated terms count for
     /// more [default: 1.2]. `tamis eval` takes a comma list and sweeps every combination
     /// of the three BM25 flags on one index.
-    #[arg(long, value_name = "K1", value_delimiter = ',')]
+    #[arg(long, value_name = "K1", value_delimiter = ',', allow_negative_numbers = true)]
     bm25_k1: Vec<f32>,
 
     /// BM25 length normalization b, 0 to 1: 0 ignores a field's length, 1 normalizes it
     /// fully [default: 0.75]. A comma list in `tamis eval`.
-    #[arg(long, value_name = "B", value_delimiter = ',')]
+    #[arg(long, value_name = "B", value_delimiter = ',', allow_negative_numbers = true)]
     bm25_b: Vec<f32>,
 
     /// BM25 weight of the title field against the text's 1, above 0 (Elasticsearch's
     /// `title^2` is 2) [default: 1]. A comma list in `tamis eval`.
-    #[arg(long, value_name = "W", value_delimiter = ',')]
+    #[arg(long, value_name = "W", value_delimiter = ',', allow_negative_numbers = true)]
     title_weight: Vec<f32>,
 
     /// Below this many chunks vectors are searched exactly; above, an HNSW graph is built
@@ -371,9 +371,12 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
             .as_deref()
             .context("a new index needs --model (the bi-encoder to embed with)")?;
         let embedder_id = args.model.embedder_id(spec);
-        let embedder = args.model.load_embedder(&embedder_id)?;
-        let mut settings = IndexSettings::new(embedder_id, embedder.dimension());
+        // Flags out of range stop the command before the model loads.
+        let mut settings = IndexSettings::new(embedder_id, 0);
         args.creation.apply(&mut settings)?;
+        settings.lexical.validate()?;
+        let embedder = args.model.load_embedder(&settings.embedder_id)?;
+        settings.dimension = embedder.dimension();
         // Unit-length embeddings let pgvector use inner product, cheaper than cosine.
         let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
         (create_or_join(&store, settings, options)?, embedder)

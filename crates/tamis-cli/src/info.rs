@@ -36,15 +36,18 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             "stemming": settings.lexical.stemming,
             "stopwords": settings.lexical.stopwords,
             "fields": settings.lexical.fields.name(),
-            "k1": settings.lexical.bm25.k1,
-            "b": settings.lexical.bm25.b,
-            "title_weight": settings.lexical.bm25.title_weight,
         },
         "vector_index": stats.vector_index,
         "vectors": stats.vectors,
         "exact_below": settings.exact_below,
         "lexical_scoring": stats.lexical_scoring,
     });
+    // k1, b and title_weight beside the analyzer's settings.
+    if let (Some(bm25), serde_json::Value::Object(params)) =
+        (info["bm25"].as_object_mut(), serde_json::to_value(settings.lexical.bm25)?)
+    {
+        bm25.extend(params);
+    }
     if let IndexLocation::Dir(dir) = &location {
         let store_bytes = size(&dir.join(tamis_embedded::store::STORE_FILE))
             + size(&dir.join("store.sqlite-wal"));

@@ -121,25 +121,12 @@ pub struct LexicalSettings {
 }
 
 impl LexicalSettings {
-    /// Checks the BM25 parameters' ranges, and that a title weight other than 1 comes with
-    /// a title field.
+    /// Checks the BM25 parameters' ranges.
     pub fn validate(&self) -> crate::Result<()> {
-        check_bm25(&self.bm25, self.fields)
+        self.bm25
+            .validate()
+            .map_err(|err| crate::Error::InvalidSettings { message: err.to_string() })
     }
-}
-
-/// Checks `params` for an index whose fields are `fields`.
-pub(crate) fn check_bm25(params: &Bm25Params, fields: LexicalFields) -> crate::Result<()> {
-    let invalid = |message: String| crate::Error::InvalidSettings { message };
-    params.validate().map_err(|err| invalid(err.to_string()))?;
-    if fields == LexicalFields::Concatenated && params.title_weight != 1.0 {
-        return Err(invalid(format!(
-            "BM25 title_weight = {} needs title and text as two fields; this index \
-             concatenates them",
-            params.title_weight
-        )));
-    }
-    Ok(())
 }
 
 impl Default for LexicalSettings {

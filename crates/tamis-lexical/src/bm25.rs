@@ -23,7 +23,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Ta
 
 use crate::analyzer::{terms, text_analyzer, tokenizer_name};
 use crate::collector::top_hits;
-use crate::config::{check_fields, read_settings, settings_path, write_settings};
+use crate::config::{read_settings, settings_path, write_settings};
 use crate::schema::{Fields, TextFields, build_schema, resolve_fields};
 use crate::scoring::Bm25Query;
 use crate::{Bm25Config, Bm25Params, Error};
@@ -243,7 +243,7 @@ impl Bm25Index {
     /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
     /// empty list. The filter is consulted while collecting, so a selective filter still
     /// yields up to `k` hits. Fails with [`Error::InvalidParameter`] for parameters out of
-    /// range (or a title weight on an index without a title field), and with
+    /// range, and with
     /// [`Error::Damaged`] when a damaged file is read here (so does a panic inside
     /// `filter`, which cannot be told apart from tantivy's).
     pub fn search_with(
@@ -254,7 +254,6 @@ impl Bm25Index {
         params: &Bm25Params,
     ) -> crate::Result<Vec<Hit>> {
         params.validate()?;
-        check_fields(self.config.fields, params)?;
         if k == 0 {
             return Ok(Vec::new());
         }

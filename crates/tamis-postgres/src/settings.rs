@@ -31,12 +31,8 @@ pub(crate) struct StoredSettings {
     /// BM25's parameters, recorded for the day this backend scores with BM25; `ts_rank`
     /// ignores them. Collections made before they were recorded read as
     /// [`Bm25Params::LEGACY`].
-    #[serde(default = "legacy_k1")]
-    pub bm25_k1: f32,
-    #[serde(default = "legacy_b")]
-    pub bm25_b: f32,
-    #[serde(default = "legacy_title_weight")]
-    pub bm25_title_weight: f32,
+    #[serde(default = "legacy_bm25")]
+    pub bm25: Bm25Params,
     pub hnsw_m: usize,
     pub hnsw_ef_construction: usize,
     pub hnsw_ef_search: usize,
@@ -44,16 +40,8 @@ pub(crate) struct StoredSettings {
     pub normalized: bool,
 }
 
-fn legacy_k1() -> f32 {
-    Bm25Params::LEGACY.k1
-}
-
-fn legacy_b() -> f32 {
-    Bm25Params::LEGACY.b
-}
-
-fn legacy_title_weight() -> f32 {
-    Bm25Params::LEGACY.title_weight
+fn legacy_bm25() -> Bm25Params {
+    Bm25Params::LEGACY
 }
 
 impl StoredSettings {
@@ -109,9 +97,7 @@ impl StoredSettings {
             exact_below: settings.exact_below,
             text_search: text_search.into(),
             fields: settings.lexical.fields.name().into(),
-            bm25_k1: settings.lexical.bm25.k1,
-            bm25_b: settings.lexical.bm25.b,
-            bm25_title_weight: settings.lexical.bm25.title_weight,
+            bm25: settings.lexical.bm25,
             hnsw_m: settings.hnsw.m,
             hnsw_ef_construction: settings.hnsw.ef_construction,
             hnsw_ef_search: settings.hnsw.ef_search,
@@ -131,11 +117,7 @@ impl StoredSettings {
                 stemming,
                 stopwords: stemming,
                 fields: LexicalFields::from_name(&self.fields).unwrap_or_default(),
-                bm25: Bm25Params {
-                    k1: self.bm25_k1,
-                    b: self.bm25_b,
-                    title_weight: self.bm25_title_weight,
-                },
+                bm25: self.bm25,
             },
             hnsw: HnswSettings {
                 m: self.hnsw_m,

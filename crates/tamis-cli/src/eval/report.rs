@@ -58,9 +58,7 @@ impl Summary<'_> {
                 json!({
                     "row": row.label,
                     "mode": row.label.split(' ').next(),
-                    "bm25": row.bm25.map(|p| json!({
-                        "k1": p.k1, "b": p.b, "title_weight": p.title_weight,
-                    })),
+                    "bm25": row.bm25,
                     "queries": report.n_queries,
                     "metrics": values,
                     "latency_ms": latency,

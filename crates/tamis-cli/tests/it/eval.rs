@@ -65,6 +65,30 @@ fn cranfield_stage_one_matches_the_references() {
     let run = tamis_eval::Run::read_trec(&run_file).unwrap();
     assert_eq!(run.len(), 225);
     assert!(run.query_ids().all(|q| run.ranked(q).len() == 100));
+
+    // A BM25 sweep reuses the index too (the parameters apply at query time): one row per
+    // combination, the defaults' row equal to the first run's.
+    let bm25_row = |report: &serde_json::Value| report["results"][0].clone();
+    let defaults = bm25_row(&report)["bm25"].clone();
+    let (k1, b) = (defaults["k1"].as_f64().unwrap(), defaults["b"].as_f64().unwrap());
+    let title = defaults["title_weight"].as_f64().unwrap();
+    let (sweep, stderr) = eval(
+        &[
+            &args[..],
+            &["--mode", "bm25", "--bm25-k1", &format!("0.5,{k1}"), "--bm25-b", &format!("{b},1")],
+            &["--title-weight", &title.to_string()],
+        ]
+        .concat(),
+    );
+    assert!(stderr.contains("0 embedded now"), "{stderr}");
+    let rows = sweep["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let ndcg = |row: &serde_json::Value| row["metrics"]["nDCG@10"].as_f64().unwrap();
+    let same = rows.iter().find(|row| row["bm25"] == defaults).unwrap();
+    assert_eq!(ndcg(same), metric(&report, "bm25", "nDCG@10"));
+    assert!(same["row"].as_str().unwrap().starts_with(&format!("bm25 [k1 {k1} b {b} title")));
+    let distinct: std::collections::HashSet<u64> = rows.iter().map(|r| ndcg(r).to_bits()).collect();
+    assert_eq!(distinct.len(), 4, "every parameter set ranks differently");
 }
 
 #[test]
@@ -78,4 +102,22 @@ fn eval_misuse_fails_with_one_line() {
     assert_fails_with(&output, INPUT, "needs --model");
     let output = tamis(&["eval", "--dataset", work.path().to_str().unwrap()], "", &[]);
     assert_fails_with(&output, NOT_FOUND, work.path().to_str().unwrap());
+    let model = tamis_testkit::shared_model("all-MiniLM-L6-v2");
+    for (flags, message) in [
+        (["--bm25-b", "0.4,1.5"], "BM25 b = 1.5 is invalid"),
+        (["--bm25-k1", "-1"], "BM25 k1 = -1 is invalid"),
+        (["--title-weight", "0"], "BM25 title_weight = 0 is invalid"),
+    ] {
+        let output = tamis(
+            &[
+                &["eval", "--dataset", dataset, "--model", model.to_str().unwrap()][..],
+                &["--chunking", "whole", "--cache-dir", work.path().to_str().unwrap()],
+                &flags,
+            ]
+            .concat(),
+            "",
+            &[],
+        );
+        assert_fails_with(&output, INPUT, message);
+    }
 }

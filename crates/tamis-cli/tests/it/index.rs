@@ -249,6 +249,50 @@ fn a_directory_of_text_files_is_a_corpus() {
 }
 
 #[test]
+fn bm25_parameters_are_set_at_creation_shown_by_info_and_checked() {
+    let work = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(work.path());
+    let corpus = corpus.to_str().unwrap();
+    let model = tiny_model();
+    let index = work.path().join("tuned");
+    let dir = index.to_str().unwrap();
+    let tuned = ["--bm25-k1", "0.9", "--bm25-b", "0.4", "--title-weight", "2"];
+    tamis_ok(&[&["index", dir, "-i", corpus, "-m", &model][..], &tuned].concat());
+    let output = tamis(&["info", dir, "--json"], "", &[]);
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let bm25 = &info["bm25"];
+    assert_eq!((bm25["k1"].as_f64(), bm25["b"].as_f64()), (Some(0.9), Some(0.4)), "{info}");
+    assert_eq!(bm25["title_weight"], 2.0);
+    assert_eq!(bm25["fields"], "multifield");
+    // The tuned index searches with its parameters.
+    assert_eq!(search_ids(&index, "statins", &["--mode", "bm25"])[0], "stat");
+    // Reopened for writing without flags, the recorded parameters stay.
+    tamis_ok(&["index", dir, "-i", corpus]);
+    let output = tamis(&["info", dir, "--json"], "", &[]);
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["bm25"]["title_weight"], 2.0);
+
+    for (flags, message) in [
+        (&["--bm25-k1", "-0.5"][..], "BM25 k1 = -0.5 is invalid: expected a finite number ≥ 0"),
+        (&["--bm25-k1", "NaN"][..], "BM25 k1 = NaN is invalid"),
+        (&["--bm25-b", "1.5"][..], "BM25 b = 1.5 is invalid: expected a number from 0 to 1"),
+        (&["--title-weight", "0"][..], "BM25 title_weight = 0 is invalid"),
+        (&["--title-weight", "-2"][..], "BM25 title_weight = -2 is invalid"),
+        (&["--bm25-k1", "0.9,1.2"][..], "--bm25-k1 takes one value when an index is created"),
+    ] {
+        let bad = work.path().join("bad");
+        let bad_dir = bad.to_str().unwrap();
+        let output =
+            tamis(&[&["index", bad_dir, "-i", corpus, "-m", &model][..], flags].concat(), "", &[]);
+        assert_fails_with(&output, INPUT, message);
+        assert!(!bad.join("store.sqlite").exists(), "{flags:?} created an index");
+    }
+    let output = tamis(&["index", dir, "--bm25-b", "abc"], "", &[]);
+    assert_eq!(output.status.code(), Some(USAGE));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'abc' for '--bm25-b"));
+}
+
+#[test]
 fn whole_chunking_keeps_one_chunk_per_document() {
     let work = tempfile::tempdir().unwrap();
     let long_text = (0..400).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");

@@ -132,7 +132,6 @@ fn bm25_parameters_out_of_range_create_nothing() {
         (1.0, 1.5, 1.0, "b = 1.5"),
         (1.0, f32::NAN, 1.0, "b = NaN"),
         (1.0, 0.5, 0.0, "title_weight = 0"),
-        (1.0, 0.5, 2.0, "concatenates"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("index");

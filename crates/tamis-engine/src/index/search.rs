@@ -8,7 +8,6 @@ use super::Index;
 use crate::backend::Stage1Query;
 use crate::filter::Filter;
 use crate::fusion::{Fusion, fuse};
-use crate::settings::check_bm25;
 use crate::{Error, Result};
 
 /// Which retrievers a search uses.
@@ -119,8 +118,7 @@ impl Index {
             });
         }
         if let Some(params) = &request.bm25 {
-            check_bm25(params, self.settings().lexical.fields)
-                .map_err(|err| Error::InvalidSearch { message: err.to_string() })?;
+            params.validate().map_err(|err| Error::InvalidSearch { message: err.to_string() })?;
         }
         // Every surface refuses it alike: BM25 finds nothing, and the embedding of nothing
         // ranks by noise.

@@ -1,5 +1,5 @@
 use serde_json::json;
-use tamis_engine::{IndexSettings, LexicalFields};
+use tamis_engine::{Bm25Params, IndexSettings, LexicalFields};
 
 use super::{PgOptions, StoredSettings};
 
@@ -16,6 +16,7 @@ fn collections_record_the_settings_under_their_released_names() {
         json!({
             "embedder": "e", "dimension": 384, "chunking": chunking, "exact_below": 20000,
             "text_search": "english", "fields": "multifield",
+            "bm25": {"k1": 1.2, "b": 0.75, "title_weight": 0.5},
             "hnsw_m": 16, "hnsw_ef_construction": 128, "hnsw_ef_search": 64,
             "halfvec": false, "normalized": false,
         })
@@ -26,6 +27,7 @@ fn collections_record_the_settings_under_their_released_names() {
     unusual.lexical.stemming = false;
     unusual.lexical.stopwords = false;
     unusual.lexical.fields = LexicalFields::Concatenated;
+    unusual.lexical.bm25 = Bm25Params { k1: 0.9, b: 0.4, title_weight: 1.0 };
     unusual.hnsw.m = 8;
     unusual.hnsw.ef_construction = 64;
     unusual.hnsw.ef_search = 200;
@@ -36,9 +38,27 @@ fn collections_record_the_settings_under_their_released_names() {
         json!({
             "embedder": "org/model@abc123", "dimension": 384, "chunking": chunking,
             "exact_below": 20000, "text_search": "simple", "fields": "concatenated",
+            "bm25": {"k1": 0.9, "b": 0.4, "title_weight": 1.0},
             "hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef_search": 200,
             "halfvec": true, "normalized": true,
         })
     );
     assert_eq!(stored.index_settings(), unusual);
+}
+
+#[test]
+fn a_collection_recorded_before_the_bm25_parameters_keeps_tantivys() {
+    let stored = StoredSettings::new(&IndexSettings::new("e", 384), PgOptions::default()).unwrap();
+    let mut value = serde_json::to_value(&stored).unwrap();
+    value.as_object_mut().unwrap().remove("bm25");
+    let old: StoredSettings = serde_json::from_value(value).unwrap();
+    assert_eq!(old.index_settings().lexical.bm25, Bm25Params::LEGACY);
+}
+
+#[test]
+fn bm25_parameters_out_of_range_are_refused() {
+    let mut settings = IndexSettings::new("e", 384);
+    settings.lexical.bm25.b = 2.0;
+    let err = StoredSettings::new(&settings, PgOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("BM25 b = 2 is invalid"), "{err}");
 }

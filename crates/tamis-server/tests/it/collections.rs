@@ -63,6 +63,28 @@ async fn collections_are_created_listed_described_and_deleted() {
         .call(Method::PUT, "/v1/collections/tiny-graph", Some(json!({ "hnsw_m": 1 })), None)
         .await
         .expect_error(400, "bad_request", "connectivity");
+    let tuned = json!({ "bm25_k1": 0.9, "bm25_b": 0.4, "title_weight": 2 });
+    let created =
+        server.call(Method::PUT, "/v1/collections/tuned", Some(tuned), None).await.expect(201);
+    assert_eq!(
+        created.body["settings"]["bm25"],
+        json!({ "k1": 0.9, "b": 0.4, "title_weight": 2.0 })
+    );
+    let described = server.get("/v1/collections/tuned").await.expect(200);
+    assert_eq!(described.body["settings"]["bm25"]["k1"], 0.9);
+    for (body, message) in [
+        (json!({ "bm25_b": 1.5 }), "BM25 b = 1.5 is invalid"),
+        (json!({ "bm25_k1": -1 }), "BM25 k1 = -1 is invalid"),
+        (json!({ "title_weight": 0 }), "BM25 title_weight = 0 is invalid"),
+    ] {
+        server.call(Method::PUT, "/v1/collections/bad-bm25", Some(body), None).await.expect_error(
+            400,
+            "bad_request",
+            message,
+        );
+    }
+    server.get("/v1/collections/bad-bm25").await.expect(404);
+    server.call(Method::DELETE, "/v1/collections/tuned", None, None).await.expect(200);
     server
         .call(Method::PUT, "/v1/collections/docs", None, None)
         .await
