@@ -118,6 +118,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         args.model.model.as_deref().context(
             "tamis eval needs --model (the bi-encoder the evaluation index is built with)",
         )?;
+    // Checked before the index is built: a bad value should not cost the embedding.
+    let grid = args.creation.bm25_grid(tamis_engine::LexicalSettings::default().bm25)?;
     let cache = match &args.store {
         Some(_) => PathBuf::new(),
         None => cache_dir(args)?,
@@ -131,7 +133,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         &cache,
     )?;
 
-    let bm25 = bm25_sets(&args.creation, &index)?;
+    let bm25 = bm25_sets(&args.creation, grid, &index)?;
     let cross_encoders = args.stages.load_models(&args.model.source)?;
     let rerankers: Vec<RerankModel<'_>> = args
         .stages
@@ -281,12 +283,13 @@ impl Progress for Bars {
     }
 }
 
-/// The BM25 parameter sets to evaluate: every combination of the BM25 flags' values, the
-/// defaults where a flag is not given. Passed with every query, so an index built earlier
-/// (with other defaults) is measured with these. None on a backend that does not rank
-/// with BM25, which refuses the flags.
+/// The BM25 parameter sets to evaluate: `grid`, every combination of the BM25 flags'
+/// values (the defaults where a flag is not given). Passed with every query, so an index
+/// built earlier (with other defaults) is measured with these. None on a backend that does
+/// not rank with BM25, which refuses the flags.
 fn bm25_sets(
     creation: &CreationArgs,
+    grid: Vec<tamis_engine::Bm25Params>,
     index: &tamis_engine::Index,
 ) -> anyhow::Result<Vec<tamis_engine::Bm25Params>> {
     if index.stats()?.lexical_scoring != ScoreKind::Bm25 {
@@ -297,7 +300,7 @@ fn bm25_sets(
         );
         return Ok(Vec::new());
     }
-    creation.bm25_grid(tamis_engine::LexicalSettings::default().bm25)
+    Ok(grid)
 }
 
 /// The candidate windows of each reranked row: `--candidates` values, one count per
