@@ -243,9 +243,8 @@ impl Bm25Index {
     /// A query with no terms left (empty, punctuation, only stop words) and `k = 0` give an
     /// empty list. The filter is consulted while collecting, so a selective filter still
     /// yields up to `k` hits. Fails with [`Error::InvalidParameter`] for parameters out of
-    /// range, and with
-    /// [`Error::Damaged`] when a damaged file is read here (so does a panic inside
-    /// `filter`, which cannot be told apart from tantivy's).
+    /// range, and with [`Error::Damaged`] when a damaged file is read here (so does a panic
+    /// inside `filter`, which cannot be told apart from tantivy's).
     pub fn search_with(
         &self,
         query: &str,

@@ -29,11 +29,11 @@ pub(crate) fn top_hits(
     k: usize,
     filter: Option<&dyn KeyFilter>,
 ) -> tantivy::Result<Vec<Hit>> {
-    let max_doc = searcher.segment_readers().iter().map(|r| r.max_doc()).sum::<u32>();
-    let mut heap = TopHeap::new(k, max_doc);
     if k == 0 {
         return Ok(Vec::new());
     }
+    let max_doc = searcher.segment_readers().iter().map(|r| r.max_doc()).sum::<u32>();
+    let mut heap = TopHeap::new(k, max_doc);
     for reader in searcher.segment_readers() {
         let keys = reader.fast_fields().u64(KEY_FIELD)?;
         let alive = reader.alive_bitset();

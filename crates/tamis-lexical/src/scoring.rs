@@ -74,7 +74,7 @@ impl Bm25Query {
         if num_docs == 0 {
             return Ok(query);
         }
-        for (field_idx, &(field, _)) in fields.iter().enumerate() {
+        for &(field, _) in fields {
             let avgdl = searcher.total_num_tokens(field)? as Score / num_docs as Score;
             let mut norm = Box::new([0.0; 256]);
             for (id, slot) in (0..=u8::MAX).zip(norm.iter_mut()) {
@@ -82,7 +82,6 @@ impl Bm25Query {
                 *slot = params.k1 * (1.0 - params.b + params.b * dl / avgdl);
             }
             query.fields.push(FieldNorms { field, avgdl, norm });
-            debug_assert_eq!(query.fields.len(), field_idx + 1);
         }
         for (position, text) in terms.iter().enumerate() {
             if terms[..position].contains(text) {
@@ -245,7 +244,7 @@ impl Cursor {
 
 /// tantivy's inverse document frequency, in the same `f32` steps.
 fn idf(doc_freq: u64, num_docs: u64) -> Score {
-    let x = ((num_docs - doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
+    let x = (num_docs.saturating_sub(doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
     (1.0 + x).ln()
 }
 

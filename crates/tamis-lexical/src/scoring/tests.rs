@@ -221,10 +221,17 @@ fn direct_scores(corpus: &Corpus, words: &[&str], params: &Bm25Params) -> HashMa
     ];
     let weights = [f64::from(params.title_weight), 1.0];
     let (k1, b) = (f64::from(params.k1), f64::from(params.b));
+    let doc_freq = |texts: &[Vec<String>], word: &str| {
+        texts.iter().filter(|t| t.iter().any(|x| x == word)).count() as f64
+    };
+    let df: Vec<HashMap<&str, f64>> = field_texts
+        .iter()
+        .map(|texts| words.iter().map(|&w| (w, doc_freq(texts, w))).collect())
+        .collect();
     let mut out = HashMap::new();
     for &key in corpus.docs.keys() {
         let mut score = 0.0;
-        for (texts, weight) in field_texts.iter().zip(weights) {
+        for ((texts, weight), df) in field_texts.iter().zip(weights).zip(&df) {
             let avgdl = texts.iter().map(Vec::len).sum::<usize>() as f64 / n;
             let doc = &texts[key as usize];
             let stored = FieldNormReader::fieldnorm_to_id(doc.len() as u32);
@@ -234,7 +241,7 @@ fn direct_scores(corpus: &Corpus, words: &[&str], params: &Bm25Params) -> HashMa
                 if tf == 0.0 {
                     continue;
                 }
-                let df = texts.iter().filter(|t| t.iter().any(|x| x == word)).count() as f64;
+                let df = df[word];
                 let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
                 score += weight * idf * (k1 + 1.0) * tf / (tf + k1 * (1.0 - b + b * dl / avgdl));
             }
