@@ -1,27 +1,22 @@
 //! The text analyzer: how documents and queries become BM25 terms.
 //!
-//! One analyzer per index, built from its [`Bm25Config`] and registered with tantivy under a
-//! name that spells the configuration out (`tamis_en_stop_stem`, …), so the schema itself
-//! says how its fields were analyzed. Queries go through the very same analyzer and never
-//! through tantivy's query parser: every character a user types is plain text.
+//! The terms are `tamis-analysis`'s, which every lexical backend shares, so an index here and
+//! a PostgreSQL collection see the same terms. tantivy indexes through a [`Tokenizer`]
+//! that hands it those terms, registered under a name that spells the configuration out
+//! (`tamis_en_stop_stem`, …), so the schema itself says how its fields were analyzed.
+//! Queries go through the very same analyzer and never through tantivy's query parser:
+//! every character a user types is plain text.
 //!
-//! The chain is tantivy's `en_stem` with an optional stop-word step:
-//! `SimpleTokenizer` (split on anything not alphanumeric, Unicode-aware) →
-//! `RemoveLongFilter` (drop terms over [`MAX_TERM_BYTES`]) → `LowerCaser` →
-//! `StopWordFilter` (English, if enabled) → `Stemmer` (English, if enabled).
-//! Stop words are removed before stemming, as in Lucene's `EnglishAnalyzer`, so the list
-//! matches surface forms.
+//! The chain is the one tantivy's `en_stem` (with an optional stop-word step) runs, which
+//! tamis used before `tamis-analysis` existed; `tests.rs` checks that both give the same
+//! terms on the shared corpora, so those indexes keep matching their queries.
 
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
+use tamis_analysis::Analyzer;
+use tantivy::tokenizer::{TextAnalyzer, Token, TokenStream, Tokenizer};
 
 use crate::Bm25Config;
 
-/// Terms longer than this many bytes are dropped, as in tantivy's `en_stem`
-/// (`RemoveLongFilter::limit(40)` keeps terms *shorter* than 40 bytes): such runs are
-/// almost always encoded data rather than words.
-pub const MAX_TERM_BYTES: usize = 39;
+pub use tamis_analysis::MAX_TERM_BYTES;
 
 /// The name the analyzer of `config` is registered under in tantivy's tokenizer manager.
 pub(crate) fn tokenizer_name(config: &Bm25Config) -> &'static str {
@@ -33,36 +28,57 @@ pub(crate) fn tokenizer_name(config: &Bm25Config) -> &'static str {
     }
 }
 
-/// Builds the analyzer of `config`.
+/// tantivy's analyzer for `config`, to register and index with.
 pub(crate) fn text_analyzer(config: &Bm25Config) -> TextAnalyzer {
-    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(MAX_TERM_BYTES + 1))
-        .filter(LowerCaser)
-        .dynamic();
-    if config.stopwords {
-        // tantivy has an English list whenever its `stopwords` feature (on by default) is
-        // compiled in, and without that feature `StopWordFilter::new` does not exist.
-        let stop_words = StopWordFilter::new(Language::English)
-            .expect("tantivy ships English stop words: this is a bug");
-        builder = builder.filter_dynamic(stop_words);
-    }
-    if config.stemming {
-        builder = builder.filter_dynamic(Stemmer::new(Language::English));
-    }
-    builder.build()
+    TextAnalyzer::from(Terms { analyzer: config.analyzer(), token: Token::default() })
 }
 
-/// The terms `analyzer` makes of `text`, in order, repeats included.
-pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while let Some(token) = stream.next() {
-        out.push(token.text.clone());
+/// A tantivy [`Tokenizer`] whose tokens are `tamis-analysis`'s terms. Only the terms
+/// matter: the schema indexes no positions, and nothing reads offsets.
+#[derive(Debug, Clone)]
+struct Terms {
+    analyzer: Analyzer,
+    token: Token,
+}
+
+impl Tokenizer for Terms {
+    type TokenStream<'a> = TermStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TermStream<'a> {
+        self.token = Token::default();
+        TermStream { terms: self.analyzer.terms(text).into_iter(), token: &mut self.token }
     }
-    out
+}
+
+/// The terms of one text, handed to tantivy one at a time.
+struct TermStream<'a> {
+    terms: std::vec::IntoIter<String>,
+    token: &'a mut Token,
+}
+
+impl TokenStream for TermStream<'_> {
+    fn advance(&mut self) -> bool {
+        let Some(term) = self.terms.next() else { return false };
+        self.token.text = term;
+        self.token.position = self.token.position.wrapping_add(1);
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
 }
 
 impl Bm25Config {
+    /// The analyzer of this configuration (`tamis-analysis`'s, shared by every backend).
+    pub fn analyzer(&self) -> Analyzer {
+        Analyzer::new(self.stemming, self.stopwords)
+    }
+
     /// The terms an index with this configuration makes of `text`, in order, repeats
     /// included: what a document is indexed as and what a query is looked up as.
     ///
@@ -73,7 +89,7 @@ impl Bm25Config {
     /// assert_eq!(terms, ["run", "bull"]);
     /// ```
     pub fn terms(&self, text: &str) -> Vec<String> {
-        terms(&mut text_analyzer(self), text)
+        self.analyzer().terms(text)
     }
 }
 

@@ -14,14 +14,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use tamis_analysis::Analyzer;
 use tamis_core::{ChunkKey, Hit, KeyFilter};
 use tantivy::directory::error::OpenReadError;
 use tantivy::index::SegmentComponent;
 use tantivy::indexer::UserOperation;
-use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
-use crate::analyzer::{terms, text_analyzer, tokenizer_name};
+use crate::analyzer::{text_analyzer, tokenizer_name};
 use crate::collector::top_hits;
 use crate::config::{read_settings, settings_path, write_settings};
 use crate::schema::{Fields, TextFields, build_schema, resolve_fields};
@@ -52,7 +52,7 @@ pub struct Bm25Index {
     config: Bm25Config,
     index: Index,
     fields: Fields,
-    analyzer: TextAnalyzer,
+    analyzer: Analyzer,
     /// Taken at the first write (the directory's write lock comes with it).
     writer: Option<IndexWriter>,
     reader: IndexReader,
@@ -92,8 +92,8 @@ impl Bm25Index {
 
     fn start(dir: &Path, index: Index, config: Bm25Config) -> crate::Result<Bm25Index> {
         let fields = resolve_fields(&index.schema(), &config, dir)?;
-        let analyzer = text_analyzer(&config);
-        index.tokenizers().register(tokenizer_name(&config), analyzer.clone());
+        index.tokenizers().register(tokenizer_name(&config), text_analyzer(&config));
+        let analyzer = config.analyzer();
         let committed_seq = read_committed_seq(&index, dir)?;
         check_doc_stores(&index, dir)?;
         let reader =
@@ -256,7 +256,7 @@ impl Bm25Index {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let query_terms = terms(&mut self.analyzer.clone(), query);
+        let query_terms = self.analyzer.terms(query);
         if query_terms.is_empty() {
             return Ok(Vec::new());
         }

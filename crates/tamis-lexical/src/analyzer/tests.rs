@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::{Bm25Params, FieldMode};
+use tantivy::tokenizer::TextAnalyzer;
 
 const STEM_STOP: Bm25Config = config(true, true);
 const STEM_ONLY: Bm25Config = config(true, false);
@@ -104,3 +105,39 @@ fn each_configuration_has_its_own_tokenizer_name() {
     let concatenated = Bm25Config { fields: FieldMode::Concatenated, ..STEM_STOP };
     assert_eq!(tokenizer_name(&concatenated), tokenizer_name(&STEM_STOP));
 }
+
+/// What an analyzer registered with tantivy hands it for `text`.
+fn tantivy_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        out.push(token.text.clone());
+    }
+    out
+}
+
+/// tantivy indexes exactly `Bm25Config::terms` (`tests/it/analysis.rs` checks those against
+/// the tantivy chain indexes were built with before).
+#[test]
+fn tantivy_receives_the_terms_unchanged() {
+    for config in [STEM_STOP, STEM_ONLY, STOP_ONLY, PLAIN] {
+        let mut registered = text_analyzer(&config);
+        for text in TRICKY {
+            assert_eq!(tantivy_terms(&mut registered, text), config.terms(text), "{text:?}");
+        }
+        // A stream starts afresh: the second text's terms do not follow the first's.
+        let _ = tantivy_terms(&mut registered, "one two");
+        let mut stream = registered.token_stream("three");
+        assert!(stream.advance());
+        assert_eq!(stream.token().position, 0);
+    }
+}
+
+/// Texts whose terms are easy to get wrong.
+const TRICKY: [&str; 5] = [
+    "The Running of the Bulls!",
+    "e-mail: x@y.z (v2.0) under_score",
+    "ΟΔΟΣ İSTANBUL Ünïcödé 東京タワー ٣٤ straße ǅemal",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb İİİİİİİİİİİİİİİİİİİİ",
+    "studies generously lowering aerodynamics this thing THE",
+];

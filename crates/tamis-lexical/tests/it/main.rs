@@ -7,5 +7,6 @@
 // Test helpers fail by panicking, like the tests that call them.
 #![allow(clippy::unwrap_used)]
 
+mod analysis;
 mod formula;
 mod quality;
