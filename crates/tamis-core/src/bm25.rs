@@ -81,6 +81,41 @@ impl serde::Serialize for Bm25Params {
     }
 }
 
+/// The length BM25 sees for a field of `len` terms: `len` rounded down to one of 256 values,
+/// so that an index stores it in one byte. Exact up to 40, then 8 values per doubling (42,
+/// 44, …, 56, 60, …), so at most 11 % below `len`; the largest is 2,013,265,944.
+///
+/// This is Lucene's `SmallFloat.intToByte4` / `byte4ToInt`, which tantivy stores field
+/// norms with; every backend scores with it, so that scores agree across backends.
+///
+/// ```
+/// use tamis_core::stored_length;
+///
+/// assert_eq!(stored_length(40), 40);
+/// assert_eq!((stored_length(41), stored_length(59), stored_length(60)), (40, 56, 60));
+/// ```
+pub fn stored_length(len: u32) -> u32 {
+    // The largest code whose value does not exceed `len` (values grow with the code).
+    let code = (0..=u8::MAX).rev().find(|&code| decode_length(code) <= len).unwrap_or(0);
+    decode_length(code)
+}
+
+/// The length a one-byte code stands for: codes below 24 stand for themselves, the others
+/// for 24 plus a 4-bit float (3 mantissa bits, an implicit leading one, 5 exponent bits).
+fn decode_length(code: u8) -> u32 {
+    const EXACT: u8 = 24;
+    if code < EXACT {
+        return u32::from(code);
+    }
+    let packed = u32::from(code - EXACT);
+    let mantissa = packed & 7;
+    let value = match (packed >> 3).checked_sub(1) {
+        None => mantissa,
+        Some(shift) => (mantissa | 8) << shift,
+    };
+    value + u32::from(EXACT)
+}
+
 /// A BM25 parameter out of its range (see [`Bm25Params::validate`]).
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 #[error("BM25 {name} = {value} is invalid: expected {expected}")]

@@ -36,7 +36,7 @@ mod hit;
 mod score;
 mod traits;
 
-pub use bm25::{Bm25Params, InvalidBm25Param};
+pub use bm25::{Bm25Params, InvalidBm25Param, stored_length};
 pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract, best_first};

@@ -412,3 +412,17 @@ fn an_empty_index_or_unknown_terms_match_nothing() {
     assert!(query.clauses.is_empty());
     assert!(top_hits(&searcher, &query, 10, None).unwrap().is_empty());
 }
+
+#[test]
+fn the_shared_length_rounding_is_tantivys_table() {
+    // Every backend rounds lengths with `tamis_core::stored_length`; tantivy stores its own
+    // table, which the scores here come from. They must be the same.
+    for id in 0..=u8::MAX {
+        let value = FieldNormReader::id_to_fieldnorm(id);
+        assert_eq!(tamis_core::stored_length(value), value, "code {id}");
+    }
+    for len in (0..5000).chain([65_559, 65_560, 1 << 30, u32::MAX]) {
+        let tantivy = FieldNormReader::id_to_fieldnorm(FieldNormReader::fieldnorm_to_id(len));
+        assert_eq!(tamis_core::stored_length(len), tantivy, "length {len}");
+    }
+}
