@@ -49,6 +49,19 @@ pub struct SearchArgs {
     #[arg(long, value_name = "N")]
     ef_search: Option<usize>,
 
+    /// BM25 k1 of this search (default: the index's, set by `tamis index --bm25-k1`): to
+    /// try parameters on a built index before creating one with them.
+    #[arg(long, value_name = "K1", allow_negative_numbers = true)]
+    bm25_k1: Option<f32>,
+
+    /// BM25 b of this search, 0 to 1 (default: the index's).
+    #[arg(long, value_name = "B", allow_negative_numbers = true)]
+    bm25_b: Option<f32>,
+
+    /// BM25 title weight of this search (default: the index's).
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    title_weight: Option<f32>,
+
     /// Only documents whose metadata passes this expression.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
@@ -181,6 +194,8 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     request.k = args.k;
     request.depth = args.candidates;
     request.ef_search = args.ef_search;
+    request.bm25 =
+        index.settings().lexical.bm25.overridden(args.bm25_k1, args.bm25_b, args.title_weight);
     request.filter = filter.as_ref();
     request.fusion = fusion;
     let embedder = embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder);

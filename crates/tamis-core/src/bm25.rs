@@ -38,6 +38,24 @@ impl Bm25Params {
     /// before the parameters were settable are scored with.
     pub const LEGACY: Bm25Params = Bm25Params { k1: 1.2, b: 0.75, title_weight: 1.0 };
 
+    /// These parameters with each one given replaced; `None` when none is given (a
+    /// search's overrides of an index's parameters).
+    pub fn overridden(
+        &self,
+        k1: Option<f32>,
+        b: Option<f32>,
+        title_weight: Option<f32>,
+    ) -> Option<Bm25Params> {
+        if k1.is_none() && b.is_none() && title_weight.is_none() {
+            return None;
+        }
+        Some(Bm25Params {
+            k1: k1.unwrap_or(self.k1),
+            b: b.unwrap_or(self.b),
+            title_weight: title_weight.unwrap_or(self.title_weight),
+        })
+    }
+
     /// Checks the ranges: `k1 ≥ 0`, `0 ≤ b ≤ 1`, `title_weight > 0`, all finite.
     pub fn validate(&self) -> Result<(), InvalidBm25Param> {
         let invalid = |name: &'static str, value: f32, expected: &'static str| {

@@ -287,6 +287,22 @@ fn bm25_parameters_are_set_at_creation_shown_by_info_and_checked() {
         assert_fails_with(&output, INPUT, message);
         assert!(!bad.join("store.sqlite").exists(), "{flags:?} created an index");
     }
+    // A search may try other parameters on the built index; bad ones are refused.
+    let top_score = |extra: &[&str]| {
+        let args = [&["search", dir, "vitamin sunlight", "--mode", "bm25", "--json"][..], extra];
+        let output = tamis(&args.concat(), "", &[]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["results"][0]["score"].as_f64().unwrap()
+    };
+    let recorded = top_score(&[]);
+    assert_eq!(
+        top_score(&["--bm25-k1", "0.9", "--bm25-b", "0.4", "--title-weight", "2"]),
+        recorded
+    );
+    assert_ne!(top_score(&["--title-weight", "0.25"]), recorded);
+    let output = tamis(&["search", dir, "vitamin", "--mode", "bm25", "--bm25-b", "1.5"], "", &[]);
+    assert_fails_with(&output, INPUT, "BM25 b = 1.5 is invalid");
     let output = tamis(&["index", dir, "--bm25-b", "abc"], "", &[]);
     assert_eq!(output.status.code(), Some(USAGE));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'abc' for '--bm25-b"));

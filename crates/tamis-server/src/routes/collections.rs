@@ -173,6 +173,16 @@ pub struct SearchBody {
     /// filter limits: `--max-filter-depth`, `--max-filter-terms`, `--max-filter-bytes`).
     #[serde(default)]
     pub filter: Option<String>,
+    /// BM25 `k1` of this query (default: the collection's); with `bm25_b` and
+    /// `title_weight`, for trying parameters before creating a collection with them.
+    #[serde(default)]
+    pub bm25_k1: Option<f32>,
+    /// BM25 `b` of this query, 0 to 1 (default: the collection's).
+    #[serde(default)]
+    pub bm25_b: Option<f32>,
+    /// BM25 title weight of this query (default: the collection's).
+    #[serde(default)]
+    pub title_weight: Option<f32>,
     /// Hybrid fusion: `{"method": "rrf", "k": 60, "weights": [1, 1]}` or
     /// `{"method": "linear", "normalization": "minmax", "weights": [1, 1]}`.
     #[serde(default)]
@@ -505,6 +515,8 @@ pub async fn search(
         search.filter = filter.as_ref();
         search.depth = body.depth.unwrap_or(search.depth);
         search.ef_search = body.ef_search;
+        search.bm25 =
+            index.settings().lexical.bm25.overridden(body.bm25_k1, body.bm25_b, body.title_weight);
         if let Some(fusion) = &body.fusion {
             search.fusion = fusion.clone();
         }

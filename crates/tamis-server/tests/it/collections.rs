@@ -84,6 +84,23 @@ async fn collections_are_created_listed_described_and_deleted() {
         );
     }
     server.get("/v1/collections/bad-bm25").await.expect(404);
+    server.post("/v1/collections/tuned/documents", corpus()).await.expect(200);
+    let top_score = |body: serde_json::Value| {
+        let server = &server;
+        async move {
+            let reply = server.post("/v1/collections/tuned/search", body).await.expect(200);
+            reply.body["results"][0]["score"].as_f64().unwrap()
+        }
+    };
+    let recorded = top_score(json!({ "query": "vitamin", "mode": "bm25" })).await;
+    let same = json!({ "query": "vitamin", "mode": "bm25", "bm25_k1": 0.9, "title_weight": 2 });
+    assert_eq!(top_score(same).await, recorded);
+    let other = json!({ "query": "vitamin", "mode": "bm25", "bm25_b": 1.0 });
+    assert_ne!(top_score(other).await, recorded);
+    server
+        .post("/v1/collections/tuned/search", json!({ "query": "vitamin", "bm25_k1": -1 }))
+        .await
+        .expect_error(400, "bad_request", "BM25 k1 = -1 is invalid");
     server.call(Method::DELETE, "/v1/collections/tuned", None, None).await.expect(200);
     server
         .call(Method::PUT, "/v1/collections/docs", None, None)
