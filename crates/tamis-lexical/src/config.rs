@@ -44,8 +44,8 @@ const FORMAT_WITHOUT_PARAMS: u64 = 1;
 /// | mode | NFCorpus nDCG@10 | NFCorpus Recall@100 | Cranfield nDCG@10 | Cranfield Recall@100 |
 /// |---|---|---|---|---|
 /// | `Multifield`, title weight 0.5 (the default) | 0.3291 | 0.2474 | 0.3775 | 0.7501 |
-/// | `Multifield`, title weight 1 | 0.3243 | 0.2524 | 0.3782 | 0.7435 |
-/// | `Concatenated` | 0.3219 | 0.2466 | 0.3687 | 0.7360 |
+/// | `Multifield`, title weight 1 | 0.3235 | 0.2524 | 0.3782 | 0.7435 |
+/// | `Concatenated` | 0.3205 | 0.2466 | 0.3687 | 0.7360 |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldMode {
     /// Title and text are indexed as two fields; every query term is looked up in both and the
