@@ -118,13 +118,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         args.model.model.as_deref().context(
             "tamis eval needs --model (the bi-encoder the evaluation index is built with)",
         )?;
-    // Checked before the index is built: a bad value should not cost the embedding.
-    let grid = args.creation.bm25_grid(tamis_engine::LexicalSettings::default().bm25)?;
     let cache = match &args.store {
         Some(_) => PathBuf::new(),
         None => cache_dir(args)?,
     };
-    let DatasetIndex { index, embedder, documents, chunks } = DatasetIndex::open(
+    let DatasetIndex { index, embedder, documents, chunks, bm25 } = DatasetIndex::open(
         &args.dataset,
         spec,
         &args.model,
@@ -133,7 +131,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         &cache,
     )?;
 
-    let bm25 = bm25_sets(&args.creation, grid, &index)?;
     let cross_encoders = args.stages.load_models(&args.model.source)?;
     let rerankers: Vec<RerankModel<'_>> = args
         .stages
@@ -199,6 +196,11 @@ pub(crate) struct DatasetIndex {
     pub documents: u64,
     /// Chunks in the index.
     pub chunks: u64,
+    /// The BM25 parameter sets its searches run with: every combination of the BM25
+    /// flags' values, the defaults where a flag is not given (passed with every query, so
+    /// an index built earlier, with other defaults, is searched with these); none on a
+    /// backend that does not rank with BM25, which refuses the flags.
+    pub bm25: Vec<tamis_engine::Bm25Params>,
 }
 
 impl DatasetIndex {
@@ -215,6 +217,8 @@ impl DatasetIndex {
         store: Option<&str>,
         cache: &Path,
     ) -> anyhow::Result<DatasetIndex> {
+        // Checked first: a bad value should not cost loading the model or embedding.
+        let bm25 = creation.bm25_grid(tamis_engine::LexicalSettings::default().bm25)?;
         let embedder = model.load_embedder(spec)?;
         let mut settings = IndexSettings::new(model.embedder_id(spec), embedder.dimension());
         // BM25's parameters apply at query time and are no part of the index's key: the
@@ -255,7 +259,17 @@ impl DatasetIndex {
             report.written,
             started.elapsed().as_secs_f64()
         );
-        Ok(DatasetIndex { index, embedder, documents: stats.documents, chunks: stats.chunks })
+        let bm25 = if stats.lexical_scoring == ScoreKind::Bm25 {
+            bm25
+        } else {
+            anyhow::ensure!(
+                !creation.any_bm25(),
+                "--bm25-k1, --bm25-b and --title-weight need an index that ranks with BM25 (the \
+                 embedded one); PostgreSQL ranks text with ts_rank"
+            );
+            Vec::new()
+        };
+        Ok(DatasetIndex { index, embedder, documents: stats.documents, chunks: stats.chunks, bm25 })
     }
 }
 
@@ -281,26 +295,6 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
-}
-
-/// The BM25 parameter sets to evaluate: `grid`, every combination of the BM25 flags'
-/// values (the defaults where a flag is not given). Passed with every query, so an index
-/// built earlier (with other defaults) is measured with these. None on a backend that does
-/// not rank with BM25, which refuses the flags.
-fn bm25_sets(
-    creation: &CreationArgs,
-    grid: Vec<tamis_engine::Bm25Params>,
-    index: &tamis_engine::Index,
-) -> anyhow::Result<Vec<tamis_engine::Bm25Params>> {
-    if index.stats()?.lexical_scoring != ScoreKind::Bm25 {
-        anyhow::ensure!(
-            !creation.any_bm25(),
-            "--bm25-k1, --bm25-b and --title-weight need an index that ranks with BM25 (the \
-             embedded one); PostgreSQL ranks text with ts_rank"
-        );
-        return Ok(Vec::new());
-    }
-    Ok(grid)
 }
 
 /// The candidate windows of each reranked row: `--candidates` values, one count per

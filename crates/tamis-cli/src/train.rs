@@ -333,6 +333,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         teacher_job.as_ref().map(|job| teacher::open(job, &query_ids, &examples)).transpose()?;
     let stage1 =
         DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
+    anyhow::ensure!(
+        stage1.bm25.len() <= 1,
+        "tamis train mines and evaluates with one BM25 parameter set: give one value per \
+         BM25 flag (tamis eval sweeps several)"
+    );
     let mut examples = mine(&stage1, examples, args)?;
     // Pseudo-queries follow the judged ones: groups of examples from `labelled` on show
     // their documents without titles.
@@ -808,6 +813,7 @@ fn mine(
         let mut request = SearchRequest::new(&example.text, args.negatives_from.into());
         request.k = args.window.max(args.positives_within.unwrap_or(0));
         request.depth = request.k.max(100);
+        request.bm25 = stage1.bm25.first().copied();
         let hits = stage1.index.search(&request, Some(&stage1.embedder))?;
         example.ranking = hits.into_iter().map(|hit| hit.doc_id).collect();
         bar.inc(1);

@@ -81,6 +81,7 @@ impl DevSet {
                 ..RerankPlan::default()
             },
             eval: EvalConfig::default(),
+            bm25: stage1.bm25.clone(),
             ..Experiment::new(vec![SearchMode::Hybrid])
         };
         let harness = Harness {
