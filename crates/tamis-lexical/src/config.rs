@@ -80,7 +80,7 @@ impl FieldMode {
 /// than [`crate::MAX_TERM_BYTES`] are dropped. See [`Bm25Config::terms`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bm25Config {
-    /// Reduce terms to their English stem (tantivy's `Stemmer`, Snowball English / Porter2).
+    /// Reduce terms to their English stem (Snowball English / Porter2, as tantivy stems).
     pub stemming: bool,
     /// Drop tantivy's English stop words (Lucene's 33-word list) before stemming.
     pub stopwords: bool,
