@@ -10,7 +10,8 @@
 //!
 //! Rows come in this order, for each BM25 parameter set of [`Experiment::bm25`] (dense
 //! rows only for the first: they do not use BM25), for each mode of [`Experiment::modes`]:
-//! 1. `<mode>` (`<mode> [k1 0.9 b 0.4 title 1]` when several sets are swept): stage 1 alone, `depth` documents per query, ranked by their stage-1 score;
+//! 1. `<mode>` (`<mode> [k1 0.9 b 0.4 title 1]` when several sets are swept): stage 1
+//!    alone, `depth` documents per query, ranked by their stage-1 score;
 //! 2. for each entry of [`RerankPlan::windows`], `<mode> → <model>@<window> → …` (each
 //!    reranker named by [`short_name`]), then, when [`RerankPlan::stage_fusion`] is set, the
 //!    same label with ` fused`, then one ` adaptive(patience N)` row per

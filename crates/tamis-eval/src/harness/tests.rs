@@ -3,7 +3,7 @@
 
 use tamis_engine::Document;
 use tamis_engine::fusion::Fusion;
-use tamis_engine::{Index, IndexSettings, IngestModels, SearchMode};
+use tamis_engine::{Bm25Params, Index, IndexSettings, IngestModels, SearchMode};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
 
 use super::{Experiment, Harness, NoProgress, Progress, RerankModel, Row};
@@ -277,4 +277,26 @@ fn dense_rows_need_the_embedder() {
     let harness = Harness { index: &index, dataset: &dataset, embedder: None, rerankers: &[] };
     let err = harness.run(&Experiment::new(vec![SearchMode::Dense]), &mut NoProgress).unwrap_err();
     assert!(matches!(err, Error::Engine(tamis_engine::Error::EmbedderRequired)), "{err}");
+}
+
+#[test]
+fn a_bm25_sweep_runs_each_set_and_dense_once() {
+    let root = tempfile::tempdir().unwrap();
+    let (dataset, index) = fixture(root.path());
+    let harness =
+        Harness { index: &index, dataset: &dataset, embedder: Some(&HashEmbedder), rerankers: &[] };
+    let normalized = Bm25Params { k1: 1.2, b: 0.75, title_weight: 1.0 };
+    let flat = Bm25Params { b: 0.0, ..normalized };
+    let mut experiment = Experiment::new(vec![SearchMode::Bm25, SearchMode::Dense]);
+    experiment.bm25 = vec![normalized, flat];
+    let evaluation = harness.run(&experiment, &mut NoProgress).unwrap();
+    let labels: Vec<&str> = evaluation.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["bm25 [k1 1.2 b 0.75 title 1]", "dense", "bm25 [k1 1.2 b 0 title 1]"]);
+    let sets: Vec<Option<Bm25Params>> = evaluation.rows.iter().map(|r| r.bm25).collect();
+    assert_eq!(sets, [Some(normalized), None, Some(flat)]);
+    // Length normalization is what puts the short d6 above the long d7 for "zebra
+    // stripes"; without it (b = 0) d7's second term wins.
+    let top = |row: &Row| row.run.ranked("q4")[0].0.to_owned();
+    assert_eq!(top(&evaluation.rows[0]), "d6");
+    assert_eq!(top(&evaluation.rows[2]), "d7");
 }
