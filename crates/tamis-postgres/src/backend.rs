@@ -1,6 +1,6 @@
 //! One collection in PostgreSQL: the engine's [`Backend`] over its two tables.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use pgvector::Vector;
@@ -10,10 +10,11 @@ use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
 use tamis_engine::filter::Filter;
 use tamis_engine::{Document, IndexSettings, MAX_EF_SEARCH, NewChunk, ScoreKind, StoredChunk};
 
+use crate::bm25::{self, Bm25Text, ChunkTerms, Counts};
 use crate::error::{database, is_undefined_table};
 use crate::filter::{Condition, condition};
 use crate::pool::{Connection, Db};
-use crate::schema::Tables;
+use crate::schema::{BM25_VERSION, Tables};
 use crate::settings::StoredSettings;
 
 /// Below this many allowed chunks (or the collection's `exact_below`, if smaller), a
@@ -32,6 +33,9 @@ pub struct PgBackend {
     tables: Tables,
     stored: StoredSettings,
     settings: IndexSettings,
+    /// How text is ranked: BM25 over postings (schema version 2 on), else `None`, and the
+    /// `tsvector` of version 1 ranked by `ts_rank`.
+    bm25: Option<Bm25Text>,
 }
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -40,9 +44,20 @@ type Param<'a> = &'a (dyn ToSql + Sync);
 type TypedParam<'a> = (&'a (dyn ToSql + Sync), Type);
 
 impl PgBackend {
-    pub(crate) fn new(db: Arc<Db>, name: &str, id: i64, stored: StoredSettings) -> PgBackend {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        name: &str,
+        id: i64,
+        version: i32,
+        stored: StoredSettings,
+    ) -> PgBackend {
         let settings = stored.index_settings();
-        PgBackend { db, name: name.to_string(), tables: Tables::of(id), stored, settings }
+        let lexical = &settings.lexical;
+        let bm25 = (version >= BM25_VERSION).then(|| Bm25Text {
+            analyzer: tamis_analysis::Analyzer::new(lexical.stemming, lexical.stopwords),
+            fields: lexical.fields,
+        });
+        PgBackend { db, name: name.to_string(), tables: Tables::of(id), stored, settings, bm25 }
     }
 
     fn conn(&self) -> tamis_engine::Result<Connection> {
@@ -239,42 +254,65 @@ impl PgBackend {
         Ok(())
     }
 
+    /// Inserts `batch`'s chunks; with BM25, their term counts too (`terms`, one per chunk
+    /// in batch order), and returns each chunk's key by (document, ordinal).
     fn insert_chunks(
         &self,
         tx: &mut postgres::Transaction<'_>,
         batch: &[(Document, Vec<NewChunk>)],
-    ) -> Result<(), postgres::Error> {
+        terms: &[ChunkTerms],
+    ) -> Result<HashMap<(String, i32), i64>, postgres::Error> {
         struct Row<'a> {
             doc: &'a Document,
             ordinal: i32,
             text: &'a str,
             vector: Vector,
+            lens: (i32, i32),
         }
+        let lens = terms.iter().map(|t| (t.title_len, t.text_len)).chain(std::iter::repeat((0, 0)));
         let rows: Vec<Row<'_>> = batch
             .iter()
             .flat_map(|(doc, chunks)| {
-                chunks.iter().enumerate().map(move |(ordinal, chunk)| Row {
-                    doc,
-                    ordinal: ordinal as i32,
-                    text: &chunk.text,
-                    vector: Vector::from(chunk.vector.clone()),
-                })
+                chunks.iter().enumerate().map(move |(ordinal, chunk)| (doc, ordinal, chunk))
+            })
+            .zip(lens)
+            .map(|((doc, ordinal, chunk), lens)| Row {
+                doc,
+                ordinal: ordinal as i32,
+                text: &chunk.text,
+                vector: Vector::from(chunk.vector.clone()),
+                lens,
             })
             .collect();
+        let with_terms = self.bm25.is_some();
+        let mut keys = HashMap::new();
         for group in rows.chunks(ROWS_PER_INSERT) {
-            let mut params: Vec<Param<'_>> = Vec::with_capacity(group.len() * 6);
+            let mut params: Vec<Param<'_>> = Vec::with_capacity(group.len() * 8);
             let mut values = Vec::with_capacity(group.len());
             for row in group {
                 let n = params.len();
-                values.push(format!(
-                    "(${}, ${}, ${}, ${}, ${}::jsonb, {})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    self.vector_param(&format!("${}", n + 6))
-                ));
+                let vector = self.vector_param(&format!("${}", n + 6));
+                if with_terms {
+                    values.push(format!(
+                        "(${}, ${}, ${}, ${}, ${}::jsonb, {vector}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 7,
+                        n + 8
+                    ));
+                } else {
+                    values.push(format!(
+                        "(${}, ${}, ${}, ${}, ${}::jsonb, {vector})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5
+                    ));
+                }
                 params.extend([
                     &row.doc.id as Param<'_>,
                     &row.ordinal,
@@ -283,17 +321,28 @@ impl PgBackend {
                     &row.doc.metadata,
                     &row.vector,
                 ]);
+                if with_terms {
+                    params.extend([&row.lens.0 as Param<'_>, &row.lens.1]);
+                }
             }
-            tx.execute(
+            let columns = if with_terms {
+                "doc_id, ordinal, title, text, metadata, embedding, title_terms, text_terms"
+            } else {
+                "doc_id, ordinal, title, text, metadata, embedding"
+            };
+            let inserted = tx.query(
                 &format!(
-                    "INSERT INTO {} (doc_id, ordinal, title, text, metadata, embedding) VALUES {}",
+                    "INSERT INTO {} ({columns}) VALUES {} RETURNING doc_id, ordinal, chunk_key",
                     self.tables.chunks,
                     values.join(", ")
                 ),
                 &params,
             )?;
+            for row in inserted {
+                keys.insert((row.get(0), row.get(1)), row.get(2));
+            }
         }
-        Ok(())
+        Ok(keys)
     }
 }
 
@@ -327,13 +376,33 @@ impl Backend for PgBackend {
         let write = |conn: &mut Connection| -> Result<(), postgres::Error> {
             let mut tx = conn.transaction()?;
             let ids: Vec<&str> = batch.iter().map(|(doc, _)| doc.id.as_str()).collect();
-            // Replacing a document replaces all its chunks (ON DELETE CASCADE).
+            let removed = match &self.bm25 {
+                Some(_) => {
+                    bm25::lock_stats(&mut tx, &self.tables)?;
+                    bm25::counts_of(&mut tx, &self.tables, &ids)?
+                }
+                None => Counts::default(),
+            };
+            // Replacing a document replaces all its chunks and postings (ON DELETE CASCADE).
             tx.execute(
                 &format!("DELETE FROM {} WHERE doc_id = ANY($1)", self.tables.documents),
                 &[&ids],
             )?;
             self.insert_documents(&mut tx, batch)?;
-            self.insert_chunks(&mut tx, batch)?;
+            let terms: Vec<ChunkTerms> = match &self.bm25 {
+                Some(text) => batch
+                    .iter()
+                    .flat_map(|(doc, chunks)| {
+                        chunks.iter().map(|chunk| text.chunk_terms(&doc.title, &chunk.text))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let keys = self.insert_chunks(&mut tx, batch, &terms)?;
+            if self.bm25.is_some() {
+                let added = bm25::insert_postings(&mut tx, &self.tables, batch, &terms, &keys)?;
+                bm25::update_stats(&mut tx, &self.tables, added, removed)?;
+            }
             tx.commit()
         };
         write(&mut conn).map_err(|e| self.fail("writing a batch (nothing of it was kept)", &e))
@@ -343,12 +412,19 @@ impl Backend for PgBackend {
         let mut conn = self.conn()?;
         let delete = |conn: &mut Connection| -> Result<i64, postgres::Error> {
             let mut tx = conn.transaction()?;
+            if self.bm25.is_some() {
+                bm25::lock_stats(&mut tx, &self.tables)?;
+            }
             let chunks: i64 = tx
                 .query_one(
                     &format!("SELECT count(*) FROM {} WHERE doc_id = ANY($1)", self.tables.chunks),
                     &[&ids],
                 )?
                 .get(0);
+            if self.bm25.is_some() {
+                let removed = bm25::counts_of(&mut tx, &self.tables, ids)?;
+                bm25::update_stats(&mut tx, &self.tables, Counts::default(), removed)?;
+            }
             tx.execute(
                 &format!("DELETE FROM {} WHERE doc_id = ANY($1)", self.tables.documents),
                 &[&ids],
@@ -374,14 +450,15 @@ impl Backend for PgBackend {
     }
 
     fn lexical_score_kind(&self) -> ScoreKind {
-        ScoreKind::TsRank
+        if self.bm25.is_some() { ScoreKind::Bm25 } else { ScoreKind::TsRank }
     }
 
     fn stage1(&self, query: &Stage1Query<'_>) -> tamis_engine::Result<Stage1Lists> {
-        if query.bm25.is_some() && query.text.is_some() {
+        if query.bm25.is_some() && query.text.is_some() && self.bm25.is_none() {
             return Err(tamis_engine::Error::InvalidSearch {
-                message: "the PostgreSQL backend ranks text with ts_rank, not BM25: BM25 \
-                          parameters apply to the embedded backend"
+                message: "this PostgreSQL collection was made before tamis ranked text with \
+                          BM25 there, and ranks it with ts_rank: BM25 parameters need a \
+                          collection made now"
                     .into(),
             });
         }
@@ -391,7 +468,21 @@ impl Backend for PgBackend {
             // planner settings end with it.
             let mut tx = conn.build_transaction().read_only(true).start()?;
             let lexical = match query.text {
-                Some(text) => self.lexical(&mut tx, text, query.depth, query.filter)?,
+                Some(text) => match &self.bm25 {
+                    Some(bm25) => {
+                        let params = query.bm25.unwrap_or(self.settings.lexical.bm25);
+                        bm25::search(
+                            &mut tx,
+                            &self.tables,
+                            bm25,
+                            text,
+                            &params,
+                            query.depth,
+                            query.filter,
+                        )?
+                    }
+                    None => self.lexical(&mut tx, text, query.depth, query.filter)?,
+                },
                 None => Vec::new(),
             };
             let dense = match query.vector {
@@ -457,7 +548,7 @@ impl Backend for PgBackend {
             vector_index: if exact { "exact" } else { "hnsw" }.to_string(),
             vectors: chunks as u64,
             sequence: None,
-            lexical_scoring: ScoreKind::TsRank,
+            lexical_scoring: self.lexical_score_kind(),
         })
     }
 

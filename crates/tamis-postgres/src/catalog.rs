@@ -92,7 +92,8 @@ impl PgCatalog {
             database(&self.db.location, &format!("creating collection '{name}'"), &err)
         })? {
             Some(id) => {
-                Ok(Index::with_backend(Box::new(PgBackend::new(self.db.clone(), name, id, stored))))
+                let backend = PgBackend::new(self.db.clone(), name, id, COLLECTION_VERSION, stored);
+                Ok(Index::with_backend(Box::new(backend)))
             }
             None => Err(tamis_engine::Error::CollectionExists {
                 location: self.db.location.clone(),
@@ -115,12 +116,13 @@ impl PgCatalog {
         let Some(row) = row else { return Ok(None) };
         let (id, json, version): (i64, serde_json::Value, i32) =
             (row.get(0), row.get(1), row.get(2));
-        if version != COLLECTION_VERSION {
+        // Version 1 collections (ranked by ts_rank) are still read and written.
+        if !(1..=COLLECTION_VERSION).contains(&version) {
             return Err(Error::Schema {
                 location: self.db.location.clone(),
                 message: format!(
                     "collection '{name}' has schema version {version}; this tamis reads \
-                     version {COLLECTION_VERSION}: use the tamis that made it, or rebuild it"
+                     versions 1 to {COLLECTION_VERSION}: use the tamis that made it, or rebuild it"
                 ),
             }
             .into());
@@ -131,7 +133,7 @@ impl PgCatalog {
                 kind: tamis_core::ErrorKind::Internal,
                 message: format!("collection '{name}' has unreadable settings: {err}"),
             })?;
-        Ok(Some(PgBackend::new(self.db.clone(), name, id, stored)))
+        Ok(Some(PgBackend::new(self.db.clone(), name, id, version, stored)))
     }
 }
 

@@ -6,14 +6,17 @@
 //!   [`Catalog`](tamis_engine::backend::Catalog)); connecting creates or migrates the schema.
 //! - [`PgBackend`]: one collection (the engine's [`Backend`](tamis_engine::backend::Backend)):
 //!   batches written in one transaction, dense search on pgvector's HNSW index (exact below
-//!   the index's `exact_below`, iterative scans under filters), lexical search on a
-//!   `tsvector` GIN index ranked by `ts_rank`, filters translated to SQL.
+//!   the index's `exact_below`, iterative scans under filters), lexical search by BM25
+//!   over tamis's own postings (the embedded index's terms, parameters and rounded
+//!   lengths; collections of schema version 1 keep a `tsvector` ranked by `ts_rank`),
+//!   filters translated to SQL.
 //!
 //! The blocking `postgres` client runs a private tokio runtime per connection; nothing async
 //! crosses this crate's API.
 #![deny(missing_docs)]
 
 mod backend;
+mod bm25;
 mod catalog;
 mod config;
 mod error;

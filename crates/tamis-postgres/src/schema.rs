@@ -101,8 +101,12 @@ pub(crate) fn catalog_version() -> i32 {
     CATALOG_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
-/// The newest per-collection schema version this build knows.
-pub(crate) const COLLECTION_VERSION: i32 = 1;
+/// The newest per-collection schema version this build knows (and creates).
+pub(crate) const COLLECTION_VERSION: i32 = 2;
+
+/// The first version whose text is ranked by BM25 over tamis's own postings; version 1
+/// collections keep a `tsvector` ranked by `ts_rank`, and are still read.
+pub(crate) const BM25_VERSION: i32 = 2;
 
 /// Table names of collection `id`.
 #[derive(Debug, Clone)]
@@ -110,6 +114,10 @@ pub(crate) struct Tables {
     pub documents: String,
     pub chunks: String,
     pub keys: String,
+    /// One row per (chunk, field, term) with its frequency and the field's stored length.
+    pub postings: String,
+    /// One row per field: chunks and tokens, for BM25's N and mean length.
+    pub stats: String,
 }
 
 impl Tables {
@@ -118,20 +126,26 @@ impl Tables {
             documents: format!("tamis_c{id}_documents"),
             chunks: format!("tamis_c{id}_chunks"),
             keys: format!("tamis_c{id}_chunk_keys"),
+            postings: format!("tamis_c{id}_postings"),
+            stats: format!("tamis_c{id}_stats"),
         }
     }
 }
 
 /// Creates collection `id`'s tables and indexes (version [`COLLECTION_VERSION`]).
+///
+/// BM25 is computed from `postings` and `stats` (see the lexical search in `backend.rs`):
+/// the terms are `tamis-analysis`'s, as in the embedded index, and lengths are rounded as
+/// it stores them, so both backends give the same scores. Postings are keyed by `doc_id`
+/// first, like the other tables, so Citus can co-locate them with their documents.
 pub(crate) fn create_collection(
     tx: &mut Transaction<'_>,
     id: i64,
     settings: &StoredSettings,
 ) -> Result<(), postgres::Error> {
-    let Tables { documents, chunks, keys } = Tables::of(id);
+    let Tables { documents, chunks, keys, postings, stats } = Tables::of(id);
     let vector_type = settings.vector_type();
     let opclass = settings.operator_class();
-    let lexical = settings.lexical_expression("title", "text");
     let (m, ef_construction) = (settings.hnsw_m, settings.hnsw_ef_construction);
     tx.batch_execute(&format!(
         r#"
@@ -154,22 +168,43 @@ CREATE TABLE {chunks} (
     text text NOT NULL,
     metadata jsonb,
     embedding {vector_type} NOT NULL,
-    lexical tsvector GENERATED ALWAYS AS ({lexical}) STORED,
+    -- Terms per field (title, text; a concatenated collection counts all as text).
+    title_terms int NOT NULL,
+    text_terms int NOT NULL,
     PRIMARY KEY (doc_id, ordinal)
 );
 CREATE INDEX {chunks}_key ON {chunks} (chunk_key);
-CREATE INDEX {chunks}_lexical ON {chunks} USING gin (lexical);
 CREATE INDEX {chunks}_embedding ON {chunks}
     USING hnsw (embedding {opclass}) WITH (m = {m}, ef_construction = {ef_construction});
+-- field 0 is the title, 1 the text; `stored_len` is the field's length as BM25 sees it.
+CREATE TABLE {postings} (
+    doc_id text NOT NULL REFERENCES {documents} (doc_id) ON DELETE CASCADE,
+    chunk_key bigint NOT NULL,
+    field smallint NOT NULL,
+    term text NOT NULL,
+    tf int NOT NULL,
+    stored_len int NOT NULL,
+    PRIMARY KEY (doc_id, chunk_key, field, term)
+);
+CREATE INDEX {postings}_term ON {postings} (term, field) INCLUDE (chunk_key, tf, stored_len);
+-- Updated in every write's transaction, which locks these rows first: exact under
+-- concurrent writers.
+CREATE TABLE {stats} (
+    field smallint PRIMARY KEY,
+    chunks bigint NOT NULL,
+    terms bigint NOT NULL
+);
+INSERT INTO {stats} (field, chunks, terms) VALUES (0, 0, 0), (1, 0, 0);
 "#
     ))
 }
 
 /// Drops collection `id`'s tables (missing ones are fine).
 pub(crate) fn drop_collection(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
-    let Tables { documents, chunks, keys } = Tables::of(id);
+    let Tables { documents, chunks, keys, postings, stats } = Tables::of(id);
     tx.batch_execute(&format!(
-        "DROP TABLE IF EXISTS {chunks}; DROP TABLE IF EXISTS {documents}; \
+        "DROP TABLE IF EXISTS {postings}; DROP TABLE IF EXISTS {stats}; \
+         DROP TABLE IF EXISTS {chunks}; DROP TABLE IF EXISTS {documents}; \
          DROP SEQUENCE IF EXISTS {keys};"
     ))
 }

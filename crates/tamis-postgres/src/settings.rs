@@ -152,19 +152,6 @@ impl StoredSettings {
     pub fn similarity(&self, distance: f64) -> f32 {
         if self.normalized { -distance as f32 } else { (1.0 - distance) as f32 }
     }
-
-    /// The tsvector of a chunk from its title and text columns, by [`Self::fields`].
-    pub fn lexical_expression(&self, title: &str, text: &str) -> String {
-        let config = &self.text_search;
-        if self.fields == LexicalFields::Concatenated.name() {
-            format!("to_tsvector('{config}'::regconfig, {title} || ' ' || {text})")
-        } else {
-            format!(
-                "setweight(to_tsvector('{config}'::regconfig, {title}), 'A') || \
-                 to_tsvector('{config}'::regconfig, {text})"
-            )
-        }
-    }
 }
 
 #[cfg(test)]

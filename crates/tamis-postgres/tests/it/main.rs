@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backend;
+mod bm25;
 mod schema;
 mod standby;
 mod tls;

@@ -35,7 +35,7 @@ fn connecting_again_and_concurrently_migrates_nothing_twice() {
 }
 
 #[test]
-fn a_collection_gets_typed_tables_with_hnsw_and_gin_indexes() {
+fn a_collection_gets_typed_tables_with_hnsw_and_postings_indexes() {
     let catalog = catalog();
     let name = unique_name("tables");
     catalog.create(&name, settings()).unwrap();
@@ -60,7 +60,15 @@ fn a_collection_gets_typed_tables_with_hnsw_and_gin_indexes() {
         ),
         "{all}"
     );
-    assert!(all.contains("USING gin (lexical)"), "{all}");
+    assert!(!all.contains("gin"), "no tsvector index since BM25 has its postings: {all}");
+    let postings: String = client
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = $1",
+            &[&format!("tamis_c{id}_postings_term")],
+        )
+        .unwrap()
+        .get(0);
+    assert!(postings.contains("(term, field) INCLUDE (chunk_key, tf, stored_len)"), "{postings}");
     let column: String = client
         .query_one(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \

@@ -1,0 +1,255 @@
+//! BM25 over tamis's own postings (collections of schema version 2 and later): the same
+//! terms, parameters and rounded lengths as the embedded index, so the same scores.
+//!
+//! Writes keep `postings` and `stats` exact in the batch's own transaction: `stats` rows
+//! are locked first (so concurrent writers queue on them, in one order, and never
+//! deadlock), the chunks being replaced are subtracted, the new ones added. Searches read
+//! only the query terms' postings through the `(term, field)` index; a term's document
+//! frequency is the count of its postings, taken in the same scan, so no statistics row
+//! per term needs updating (or contending) on every write.
+
+use std::collections::HashMap;
+
+use postgres::Transaction;
+use postgres::types::Type;
+use tamis_analysis::Analyzer;
+use tamis_core::{Bm25Params, ChunkKey, Hit, stored_length};
+use tamis_engine::filter::Filter;
+use tamis_engine::{Document, LexicalFields, NewChunk};
+
+use crate::filter::{Condition, condition};
+use crate::schema::Tables;
+
+/// The title field's number in `postings` and `stats`.
+const TITLE: i16 = 0;
+/// The text field's (in a concatenated collection, title and text together).
+const TEXT: i16 = 1;
+
+/// Postings rows per `INSERT` (six arrays of this length in one statement).
+const POSTINGS_PER_INSERT: usize = 50_000;
+
+/// How one collection's text becomes postings and scores.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bm25Text {
+    pub analyzer: Analyzer,
+    pub fields: LexicalFields,
+}
+
+/// Chunks and terms per field, added to or taken from `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub chunks: i64,
+    pub title_terms: i64,
+    pub text_terms: i64,
+}
+
+/// One chunk's terms, counted per field.
+pub(crate) struct ChunkTerms {
+    pub title: HashMap<String, i32>,
+    pub text: HashMap<String, i32>,
+    pub title_len: i32,
+    pub text_len: i32,
+}
+
+impl Bm25Text {
+    /// The terms of a chunk with this title and text, per field.
+    pub fn chunk_terms(&self, title: &str, text: &str) -> ChunkTerms {
+        let count = |text: &str| {
+            let mut counts: HashMap<String, i32> = HashMap::new();
+            let mut len = 0;
+            self.analyzer.for_each_term(text, |term| {
+                len += 1;
+                *counts.entry(term.to_owned()).or_default() += 1;
+            });
+            (counts, len)
+        };
+        match self.fields {
+            LexicalFields::Multifield => {
+                let (title, title_len) = count(title);
+                let (text, text_len) = count(text);
+                ChunkTerms { title, text, title_len, text_len }
+            }
+            LexicalFields::Concatenated => {
+                let (text, text_len) = count(&format!("{title} {text}"));
+                ChunkTerms { title: HashMap::new(), text, title_len: 0, text_len }
+            }
+        }
+    }
+}
+
+/// Locks the collection's `stats` rows until the transaction ends: every write takes
+/// them first, so writers never interleave their counts.
+pub(crate) fn lock_stats(tx: &mut Transaction<'_>, tables: &Tables) -> Result<(), postgres::Error> {
+    tx.execute(&format!("SELECT field FROM {} ORDER BY field FOR UPDATE", tables.stats), &[])?;
+    Ok(())
+}
+
+/// The chunks (and their terms) of documents `ids`, about to be replaced or deleted.
+pub(crate) fn counts_of(
+    tx: &mut Transaction<'_>,
+    tables: &Tables,
+    ids: &[&str],
+) -> Result<Counts, postgres::Error> {
+    let row = tx.query_one(
+        &format!(
+            "SELECT count(*), coalesce(sum(title_terms), 0)::int8, coalesce(sum(text_terms), 0)::int8 \
+             FROM {} WHERE doc_id = ANY($1)",
+            tables.chunks
+        ),
+        &[&ids],
+    )?;
+    Ok(Counts { chunks: row.get(0), title_terms: row.get(1), text_terms: row.get(2) })
+}
+
+/// Adds `added` and takes away `removed` in `stats`.
+pub(crate) fn update_stats(
+    tx: &mut Transaction<'_>,
+    tables: &Tables,
+    added: Counts,
+    removed: Counts,
+) -> Result<(), postgres::Error> {
+    let chunks = added.chunks - removed.chunks;
+    for (field, terms) in [
+        (TITLE, added.title_terms - removed.title_terms),
+        (TEXT, added.text_terms - removed.text_terms),
+    ] {
+        tx.execute(
+            &format!(
+                "UPDATE {} SET chunks = chunks + $1, terms = terms + $2 WHERE field = $3",
+                tables.stats
+            ),
+            &[&chunks, &terms, &field],
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the postings of `batch`'s chunks, whose keys `keys` gives by (document, ordinal);
+/// returns what they add to `stats`.
+pub(crate) fn insert_postings(
+    tx: &mut Transaction<'_>,
+    tables: &Tables,
+    batch: &[(Document, Vec<NewChunk>)],
+    terms: &[ChunkTerms],
+    keys: &HashMap<(String, i32), i64>,
+) -> Result<Counts, postgres::Error> {
+    let mut doc_ids: Vec<&str> = Vec::new();
+    let mut chunk_keys: Vec<i64> = Vec::new();
+    let mut fields: Vec<i16> = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
+    let mut tfs: Vec<i32> = Vec::new();
+    let mut lens: Vec<i32> = Vec::new();
+    let mut added = Counts::default();
+    let chunks = batch.iter().flat_map(|(doc, chunks)| {
+        (0..chunks.len()).map(move |ordinal| (doc.id.as_str(), ordinal as i32))
+    });
+    for ((doc_id, ordinal), chunk) in chunks.zip(terms) {
+        let Some(&key) = keys.get(&(doc_id.to_owned(), ordinal)) else { continue };
+        added.chunks += 1;
+        added.title_terms += i64::from(chunk.title_len);
+        added.text_terms += i64::from(chunk.text_len);
+        for (field, counts, len) in
+            [(TITLE, &chunk.title, chunk.title_len), (TEXT, &chunk.text, chunk.text_len)]
+        {
+            let stored = stored_length(len.unsigned_abs()) as i32;
+            for (term, &tf) in counts {
+                doc_ids.push(doc_id);
+                chunk_keys.push(key);
+                fields.push(field);
+                words.push(term);
+                tfs.push(tf);
+                lens.push(stored);
+            }
+        }
+    }
+    let sql = format!(
+        "INSERT INTO {} (doc_id, chunk_key, field, term, tf, stored_len) \
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::int2[], $4::text[], $5::int4[], $6::int4[])",
+        tables.postings
+    );
+    for start in (0..doc_ids.len()).step_by(POSTINGS_PER_INSERT) {
+        let end = (start + POSTINGS_PER_INSERT).min(doc_ids.len());
+        tx.execute(
+            &sql,
+            &[
+                &&doc_ids[start..end],
+                &&chunk_keys[start..end],
+                &&fields[start..end],
+                &&words[start..end],
+                &&tfs[start..end],
+                &&lens[start..end],
+            ],
+        )?;
+    }
+    Ok(added)
+}
+
+/// The best `depth` chunks for `query` by BM25 with `params`, restricted by `filter`.
+///
+/// Each posting of a query term scores `w · idf · (k1 + 1) · tf / (tf + k1 · (1 − b + b ·
+/// len / avgdl))`, with `N` and `avgdl` from `stats`, the document frequency counted over
+/// the term's postings before any filter (as the embedded index does), and `w` the title
+/// weight for titles; a repeated query term counts again. Computed in `float8`, returned
+/// as `float4`.
+pub(crate) fn search(
+    tx: &mut Transaction<'_>,
+    tables: &Tables,
+    text: &Bm25Text,
+    query: &str,
+    params: &Bm25Params,
+    depth: usize,
+    filter: Option<&Filter>,
+) -> Result<Vec<Hit>, postgres::Error> {
+    let mut repeats: HashMap<String, f64> = HashMap::new();
+    text.analyzer.for_each_term(query, |term| *repeats.entry(term.to_owned()).or_default() += 1.0);
+    if repeats.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (terms, counts): (Vec<String>, Vec<f64>) = repeats.into_iter().unzip();
+    let searched: Vec<i16> = match text.fields {
+        LexicalFields::Multifield => vec![TITLE, TEXT],
+        LexicalFields::Concatenated => vec![TEXT],
+    };
+    let (k1, b, title_weight) =
+        (f64::from(params.k1), f64::from(params.b), f64::from(params.title_weight));
+    let cond = filter.map(|f| condition(f, "c.metadata", 7));
+    let filter_join = match &cond {
+        Some(cond) => {
+            format!("JOIN {} AS c ON c.chunk_key = m.chunk_key AND {}", tables.chunks, cond.sql)
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH q AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS q(term, repeats)), \
+         m AS MATERIALIZED ( \
+             SELECT p.chunk_key, p.field, p.tf, p.stored_len, q.repeats, \
+                    count(*) OVER (PARTITION BY p.term, p.field) AS df \
+             FROM {postings} AS p JOIN q ON p.term = q.term \
+             WHERE p.field = ANY($3::int2[])), \
+         s AS (SELECT field, chunks::float8 AS n, terms::float8 / greatest(chunks, 1) AS avgdl \
+               FROM {stats}) \
+         SELECT m.chunk_key, sum( \
+             CASE WHEN m.field = 0 THEN $6::float8 ELSE 1 END * m.repeats \
+             * ln(1 + (s.n - m.df + 0.5) / (m.df + 0.5)) * ($4::float8 + 1) \
+             * m.tf / (m.tf + $4::float8 * (1 - $5::float8 + $5::float8 * m.stored_len / s.avgdl)) \
+         )::float4 AS score \
+         FROM m JOIN s ON s.field = m.field {filter_join} \
+         GROUP BY m.chunk_key ORDER BY score DESC, m.chunk_key LIMIT {depth}",
+        postings = tables.postings,
+        stats = tables.stats,
+    );
+    let mut params: Vec<(&(dyn postgres::types::ToSql + Sync), Type)> = vec![
+        (&terms, Type::TEXT_ARRAY),
+        (&counts, Type::FLOAT8_ARRAY),
+        (&searched, Type::INT2_ARRAY),
+        (&k1, Type::FLOAT8),
+        (&b, Type::FLOAT8),
+        (&title_weight, Type::FLOAT8),
+    ];
+    params.extend(cond.iter().flat_map(Condition::typed));
+    Ok(tx
+        .query_typed(&sql, &params)?
+        .iter()
+        .map(|row| Hit { key: row.get::<_, i64>(0) as ChunkKey, score: row.get(1) })
+        .collect())
+}
