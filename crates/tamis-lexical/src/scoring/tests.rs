@@ -158,6 +158,15 @@ fn legacy_parameters_give_tantivys_own_scores() {
             (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)) as _)
         })
         .collect();
+    assert_tantivy_agrees(&searcher, clauses, &ours);
+}
+
+/// tantivy's own scores of `clauses` (OR-ed) are `ours`, document for document, to 1e-6.
+fn assert_tantivy_agrees(
+    searcher: &Searcher,
+    clauses: Vec<(Occur, Box<dyn Query>)>,
+    ours: &HashMap<u64, Score>,
+) {
     let theirs: Vec<(Score, DocAddress)> = searcher
         .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(100_000).order_by_score())
         .unwrap();
@@ -197,15 +206,7 @@ fn a_title_weight_scales_the_title_like_tantivys_boost() {
             ]
         })
         .collect();
-    let theirs = searcher
-        .search(&BooleanQuery::new(clauses), &TopDocs::with_limit(100_000).order_by_score())
-        .unwrap();
-    assert_eq!(theirs.len(), ours.len());
-    for (score, address) in theirs {
-        let reader = searcher.segment_reader(address.segment_ord);
-        let key = reader.fast_fields().u64(KEY_FIELD).unwrap().first(address.doc_id).unwrap();
-        assert!(relative(f64::from(ours[&key]), f64::from(score)) < 1e-6, "key {key}");
-    }
+    assert_tantivy_agrees(&searcher, clauses, &ours);
 }
 
 /// BM25 computed from the texts in `f64`: the formula of `Bm25Params`, with `dl` rounded
