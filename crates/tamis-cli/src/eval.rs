@@ -264,8 +264,9 @@ impl DatasetIndex {
         } else {
             anyhow::ensure!(
                 !creation.any_bm25(),
-                "--bm25-k1, --bm25-b and --title-weight need an index that ranks with BM25 (the \
-                 embedded one); PostgreSQL ranks text with ts_rank"
+                "--bm25-k1, --bm25-b and --title-weight need an index that ranks with BM25; this \
+                 PostgreSQL collection ranks text with ts_rank until `tamis index \
+                 --rebuild-lexical` builds its postings"
             );
             Vec::new()
         };

@@ -25,7 +25,7 @@ use crate::model_args::{EngineModelArgs, configure_threads};
 /// chunks, metadata, vectors); the BM25 (tantivy) and vector indexes are derived from it
 /// and caught up automatically when reopened. Given a postgres:// URL and --collection,
 /// the index is a collection in PostgreSQL with pgvector instead (tables created by
-/// tamis; HNSW and full-text GIN indexes; lexical ranking by ts_rank, not BM25). Each
+/// tamis: an HNSW index, and BM25 postings ranked as the embedded index ranks). Each
 /// batch of documents is written all-or-nothing; re-running an interrupted ingest skips
 /// documents already stored unchanged (by content hash), so nothing acknowledged is
 /// embedded twice.
@@ -38,6 +38,7 @@ use crate::model_args::{EngineModelArgs, configure_threads};
 ///   tamis index ./nfcorpus-index --input corpus.jsonl --model sentence-transformers/all-MiniLM-L6-v2
 ///   tamis index postgres://tamis@db:5432/search --collection nfcorpus --input corpus.jsonl \
 ///     --model sentence-transformers/all-MiniLM-L6-v2
+///   tamis index postgres://tamis@db:5432/search --collection nfcorpus --rebuild-lexical
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct IndexArgs {
@@ -51,7 +52,7 @@ pub struct IndexArgs {
     halfvec: bool,
 
     /// Documents to add or replace.
-    #[arg(long, short = 'i', value_name = "PATH", required_unless_present_any = ["delete", "delete_where"])]
+    #[arg(long, short = 'i', value_name = "PATH", required_unless_present_any = ["delete", "delete_where", "rebuild_lexical"])]
     input: Option<PathBuf>,
 
     /// Delete these document ids instead of adding.
@@ -62,6 +63,14 @@ pub struct IndexArgs {
     /// `tamis search --filter`, e.g. 'year < 2000').
     #[arg(long, value_name = "EXPR", conflicts_with_all = ["input", "delete"])]
     delete_where: Option<String>,
+
+    /// Give a PostgreSQL collection made before tamis ranked its text with BM25 (`tamis
+    /// info` shows "lexical_scoring": "ts_rank") its BM25 postings, built from the stored
+    /// chunks in one transaction: searches go on meanwhile, writes wait, and other nodes
+    /// switch to BM25 when it commits. Nothing is re-embedded. A collection already
+    /// ranked by BM25 is left as it is.
+    #[arg(long, conflicts_with_all = ["input", "delete", "delete_where"])]
+    rebuild_lexical: bool,
 
     /// Bounds on `--delete-where`, as on `tamis search --filter`.
     #[command(flatten)]
@@ -310,6 +319,39 @@ fn create_or_join(
     Ok(index)
 }
 
+/// `--rebuild-lexical`: a PostgreSQL collection's postings built from its chunks.
+fn rebuild_lexical(store: &IndexLocation) -> anyhow::Result<()> {
+    let IndexLocation::Postgres { catalog, collection } = store else {
+        anyhow::bail!(
+            "--rebuild-lexical builds BM25 postings for a PostgreSQL collection made before \
+             tamis ranked PostgreSQL text with BM25; {} is an embedded index, which has \
+             always ranked with BM25",
+            store.describe()
+        );
+    };
+    let bar = progress(0, "chunks");
+    let started = std::time::Instant::now();
+    let done = catalog.rebuild_lexical(collection, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    if done.from_version == done.to_version {
+        eprintln!("{} already ranks text with BM25: nothing to rebuild", store.describe());
+    } else {
+        eprintln!(
+            "{}: BM25 postings built for {} chunk(s) ({} postings) in {:.1} s; schema version {} -> {}",
+            store.describe(),
+            done.chunks,
+            done.postings,
+            started.elapsed().as_secs_f64(),
+            done.from_version,
+            done.to_version
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
     configure_threads(args.model.source.threads);
     anyhow::ensure!(args.batch_docs > 0, "--batch-docs must be at least 1");
@@ -318,6 +360,9 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         !(args.halfvec && matches!(store, IndexLocation::Dir(_))),
         "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
     );
+    if args.rebuild_lexical {
+        return rebuild_lexical(&store);
+    }
     let exists = store.exists()?;
     if !args.delete.is_empty() {
         if !exists {

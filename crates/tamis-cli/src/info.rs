@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use clap::Args;
+use tamis_engine::ScoreKind;
 
 use crate::location::{IndexLocation, LocationArgs};
 
@@ -47,6 +48,17 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         (info["bm25"].as_object_mut(), serde_json::to_value(settings.lexical.bm25)?)
     {
         bm25.extend(params);
+    }
+    if let (ScoreKind::TsRank, IndexLocation::Postgres { catalog, collection }) =
+        (stats.lexical_scoring, &location)
+    {
+        info["lexical_note"] = format!(
+            "made before tamis ranked PostgreSQL text with BM25: ranked by ts_rank (no inverse \
+             document frequency) until `tamis index {} --collection {collection} \
+             --rebuild-lexical` builds its BM25 postings",
+            catalog.location()
+        )
+        .into();
     }
     if let IndexLocation::Dir(dir) = &location {
         let store_bytes = size(&dir.join(tamis_embedded::store::STORE_FILE))

@@ -1,7 +1,7 @@
 //! One collection in PostgreSQL: the engine's [`Backend`] over its two tables.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pgvector::Vector;
 use postgres::types::{ToSql, Type};
@@ -11,10 +11,10 @@ use tamis_engine::filter::Filter;
 use tamis_engine::{Document, IndexSettings, MAX_EF_SEARCH, NewChunk, ScoreKind, StoredChunk};
 
 use crate::bm25::{self, Bm25Text, ChunkTerms, Counts};
-use crate::error::{database, is_undefined_table};
+use crate::error::{database, is_undefined_column, is_undefined_table};
 use crate::filter::{Condition, condition};
 use crate::pool::{Connection, Db};
-use crate::schema::{BM25_VERSION, Tables};
+use crate::schema::{BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables};
 use crate::settings::StoredSettings;
 
 /// Below this many allowed chunks (or the collection's `exact_below`, if smaller), a
@@ -30,12 +30,18 @@ const ROWS_PER_INSERT: usize = 1_000;
 pub struct PgBackend {
     db: Arc<Db>,
     name: String,
+    id: i64,
     tables: Tables,
     stored: StoredSettings,
     settings: IndexSettings,
-    /// How text is ranked: BM25 over postings (schema version 2 on), else `None`, and the
-    /// `tsvector` of version 1 ranked by `ts_rank`.
-    bm25: Option<Bm25Text>,
+    /// The collection's schema version when it was opened.
+    opened_version: i32,
+    /// The version it was found upgraded to since (by `tamis index --rebuild-lexical` on
+    /// any node): this node then follows without reopening.
+    upgraded: OnceLock<i32>,
+    /// How text becomes terms for BM25 (schema version 2 on; version 1 ranks its
+    /// `tsvector` with `ts_rank`).
+    text: Bm25Text,
 }
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -53,11 +59,54 @@ impl PgBackend {
     ) -> PgBackend {
         let settings = stored.index_settings();
         let lexical = &settings.lexical;
-        let bm25 = (version >= BM25_VERSION).then(|| Bm25Text {
+        let text = Bm25Text {
             analyzer: tamis_analysis::Analyzer::new(lexical.stemming, lexical.stopwords),
             fields: lexical.fields,
-        });
-        PgBackend { db, name: name.to_string(), tables: Tables::of(id), stored, settings, bm25 }
+        };
+        PgBackend {
+            db,
+            name: name.to_string(),
+            id,
+            tables: Tables::of(id),
+            stored,
+            settings,
+            opened_version: version,
+            upgraded: OnceLock::new(),
+            text,
+        }
+    }
+
+    /// The collection's schema version, as this node last saw it.
+    fn version(&self) -> i32 {
+        self.upgraded.get().copied().unwrap_or(self.opened_version)
+    }
+
+    /// How text is ranked: BM25 over postings, or `None` for `ts_rank` (version 1).
+    fn bm25(&self) -> Option<&Bm25Text> {
+        (self.version() >= BM25_VERSION).then_some(&self.text)
+    }
+
+    /// Notes `version`, read from the catalog, when it is newer than the one opened.
+    fn follow(&self, version: i32) {
+        if version > self.opened_version && version <= COLLECTION_VERSION {
+            let _ = self.upgraded.set(version);
+        }
+    }
+
+    /// A write to a collection opened at an older version first reads its version,
+    /// sharing the catalog row that an upgrade holds exclusively: a write never
+    /// interleaves with an upgrade, and one after it writes the new way.
+    fn check_version(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
+        if self.version() < COLLECTION_VERSION {
+            let row = tx.query_opt(
+                "SELECT schema_version FROM tamis_collections WHERE id = $1 FOR SHARE",
+                &[&self.id],
+            )?;
+            if let Some(row) = row {
+                self.follow(row.get(0));
+            }
+        }
+        Ok(())
     }
 
     fn conn(&self) -> tamis_engine::Result<Connection> {
@@ -254,8 +303,8 @@ impl PgBackend {
         Ok(())
     }
 
-    /// Inserts `batch`'s chunks; with BM25, their term counts too (`terms`, one per chunk
-    /// in batch order), and returns each chunk's key by (document, ordinal).
+    /// Inserts `batch`'s chunks (in a version 2 collection, their term counts too: `terms`,
+    /// one per chunk in batch order), and returns each chunk's key by (document, ordinal).
     fn insert_chunks(
         &self,
         tx: &mut postgres::Transaction<'_>,
@@ -284,7 +333,7 @@ impl PgBackend {
                 lens,
             })
             .collect();
-        let with_terms = self.bm25.is_some();
+        let with_terms = self.version() == TERM_COLUMNS_VERSION;
         let mut keys = HashMap::new();
         for group in rows.chunks(ROWS_PER_INSERT) {
             let mut params: Vec<Param<'_>> = Vec::with_capacity(group.len() * 8);
@@ -344,6 +393,42 @@ impl PgBackend {
         }
         Ok(keys)
     }
+
+    /// Both lists of a stage-1 query in one read-only transaction: they see the same
+    /// snapshot, and SET LOCAL planner settings end with it.
+    fn search(
+        &self,
+        conn: &mut Connection,
+        query: &Stage1Query<'_>,
+    ) -> Result<Stage1Lists, postgres::Error> {
+        let mut tx = conn.build_transaction().read_only(true).start()?;
+        let lexical = match query.text {
+            Some(text) => match self.bm25() {
+                Some(bm25) => {
+                    let params = query.bm25.unwrap_or(self.settings.lexical.bm25);
+                    bm25::search(
+                        &mut tx,
+                        &self.tables,
+                        bm25,
+                        text,
+                        &params,
+                        query.depth,
+                        query.filter,
+                    )?
+                }
+                None => self.lexical(&mut tx, text, query.depth, query.filter)?,
+            },
+            None => Vec::new(),
+        };
+        let dense = match query.vector {
+            Some(vector) => {
+                self.dense(&mut tx, vector, query.depth, query.filter, query.ef_search)?
+            }
+            None => Vec::new(),
+        };
+        tx.commit()?;
+        Ok(Stage1Lists { lexical, dense })
+    }
 }
 
 impl Backend for PgBackend {
@@ -375,8 +460,9 @@ impl Backend for PgBackend {
         let mut conn = self.conn()?;
         let write = |conn: &mut Connection| -> Result<(), postgres::Error> {
             let mut tx = conn.transaction()?;
+            self.check_version(&mut tx)?;
             let ids: Vec<&str> = batch.iter().map(|(doc, _)| doc.id.as_str()).collect();
-            let removed = match &self.bm25 {
+            let removed = match self.bm25() {
                 Some(_) => {
                     bm25::lock_stats(&mut tx, &self.tables)?;
                     bm25::counts_of(&mut tx, &self.tables, &ids)?
@@ -389,7 +475,7 @@ impl Backend for PgBackend {
                 &[&ids],
             )?;
             self.insert_documents(&mut tx, batch)?;
-            let terms: Vec<ChunkTerms> = match &self.bm25 {
+            let terms: Vec<ChunkTerms> = match self.bm25() {
                 Some(text) => batch
                     .iter()
                     .flat_map(|(doc, chunks)| {
@@ -399,7 +485,7 @@ impl Backend for PgBackend {
                 None => Vec::new(),
             };
             let keys = self.insert_chunks(&mut tx, batch, &terms)?;
-            if self.bm25.is_some() {
+            if self.bm25().is_some() {
                 let added = bm25::insert_postings(&mut tx, &self.tables, batch, &terms, &keys)?;
                 bm25::update_stats(&mut tx, &self.tables, added, removed)?;
             }
@@ -412,7 +498,8 @@ impl Backend for PgBackend {
         let mut conn = self.conn()?;
         let delete = |conn: &mut Connection| -> Result<i64, postgres::Error> {
             let mut tx = conn.transaction()?;
-            if self.bm25.is_some() {
+            self.check_version(&mut tx)?;
+            if self.bm25().is_some() {
                 bm25::lock_stats(&mut tx, &self.tables)?;
             }
             let chunks: i64 = tx
@@ -421,7 +508,7 @@ impl Backend for PgBackend {
                     &[&ids],
                 )?
                 .get(0);
-            if self.bm25.is_some() {
+            if self.bm25().is_some() {
                 let removed = bm25::counts_of(&mut tx, &self.tables, ids)?;
                 bm25::update_stats(&mut tx, &self.tables, Counts::default(), removed)?;
             }
@@ -450,51 +537,42 @@ impl Backend for PgBackend {
     }
 
     fn lexical_score_kind(&self) -> ScoreKind {
-        if self.bm25.is_some() { ScoreKind::Bm25 } else { ScoreKind::TsRank }
+        if self.bm25().is_some() { ScoreKind::Bm25 } else { ScoreKind::TsRank }
     }
 
     fn stage1(&self, query: &Stage1Query<'_>) -> tamis_engine::Result<Stage1Lists> {
-        if query.bm25.is_some() && query.text.is_some() && self.bm25.is_none() {
+        if query.bm25.is_some() && query.text.is_some() && self.bm25().is_none() {
             return Err(tamis_engine::Error::InvalidSearch {
-                message: "this PostgreSQL collection was made before tamis ranked text with \
-                          BM25 there, and ranks it with ts_rank: BM25 parameters need a \
-                          collection made now"
-                    .into(),
+                message: format!(
+                    "collection '{}' was made before tamis ranked PostgreSQL text with BM25, \
+                     and ranks it with ts_rank, which takes no BM25 parameters: run `tamis \
+                     index <url> --collection {} --rebuild-lexical` once",
+                    self.name, self.name
+                ),
             });
         }
         let mut conn = self.conn()?;
-        let search = |conn: &mut Connection| -> Result<Stage1Lists, postgres::Error> {
-            // One read-only transaction: both lists see the same snapshot, and SET LOCAL
-            // planner settings end with it.
-            let mut tx = conn.build_transaction().read_only(true).start()?;
-            let lexical = match query.text {
-                Some(text) => match &self.bm25 {
-                    Some(bm25) => {
-                        let params = query.bm25.unwrap_or(self.settings.lexical.bm25);
-                        bm25::search(
-                            &mut tx,
-                            &self.tables,
-                            bm25,
-                            text,
-                            &params,
-                            query.depth,
-                            query.filter,
-                        )?
-                    }
-                    None => self.lexical(&mut tx, text, query.depth, query.filter)?,
-                },
-                None => Vec::new(),
-            };
-            let dense = match query.vector {
-                Some(vector) => {
-                    self.dense(&mut tx, vector, query.depth, query.filter, query.ef_search)?
+        match self.search(&mut conn, query) {
+            // A version 1 collection upgraded by another node since this one opened it: its
+            // `tsvector` column is gone; follow the upgrade and search again.
+            Err(err) if self.bm25().is_none() && is_undefined_column(&err) => {
+                let version = conn
+                    .query_opt(
+                        "SELECT schema_version FROM tamis_collections WHERE id = $1",
+                        &[&self.id],
+                    )
+                    .map_err(|e| self.fail("reading the collection's version", &e))?;
+                if let Some(row) = version {
+                    self.follow(row.get(0));
                 }
-                None => Vec::new(),
-            };
-            tx.commit()?;
-            Ok(Stage1Lists { lexical, dense })
-        };
-        search(&mut conn).map_err(|e| match query.filter {
+                if self.bm25().is_none() {
+                    return Err(self.fail("searching", &err));
+                }
+                self.search(&mut conn, query)
+            }
+            other => other,
+        }
+        .map_err(|e| match query.filter {
             Some(_) => self.fail_filtered("searching", &e),
             None => self.fail("searching", &e),
         })

@@ -84,7 +84,8 @@ pub(crate) fn lock_stats(tx: &mut Transaction<'_>, tables: &Tables) -> Result<()
     Ok(())
 }
 
-/// The chunks (and their terms) of documents `ids`, about to be replaced or deleted.
+/// The chunks (and their terms) of documents `ids`, about to be replaced or deleted: a
+/// field's terms are the sum of its postings' frequencies.
 pub(crate) fn counts_of(
     tx: &mut Transaction<'_>,
     tables: &Tables,
@@ -92,9 +93,12 @@ pub(crate) fn counts_of(
 ) -> Result<Counts, postgres::Error> {
     let row = tx.query_one(
         &format!(
-            "SELECT count(*), coalesce(sum(title_terms), 0)::int8, coalesce(sum(text_terms), 0)::int8 \
-             FROM {} WHERE doc_id = ANY($1)",
-            tables.chunks
+            "SELECT (SELECT count(*) FROM {chunks} WHERE doc_id = ANY($1)), \
+                    coalesce(sum(tf) FILTER (WHERE field = {TITLE}), 0)::int8, \
+                    coalesce(sum(tf) FILTER (WHERE field = {TEXT}), 0)::int8 \
+             FROM {postings} WHERE doc_id = ANY($1)",
+            chunks = tables.chunks,
+            postings = tables.postings,
         ),
         &[&ids],
     )?;
@@ -124,6 +128,81 @@ pub(crate) fn update_stats(
     Ok(())
 }
 
+/// Postings rows gathered for one multi-row `INSERT` per [`POSTINGS_PER_INSERT`], with
+/// what they add to `stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Postings {
+    doc_ids: Vec<String>,
+    chunk_keys: Vec<i64>,
+    fields: Vec<i16>,
+    terms: Vec<String>,
+    tfs: Vec<i32>,
+    lens: Vec<i32>,
+    /// What every chunk added since this was made adds to `stats`.
+    pub added: Counts,
+}
+
+impl Postings {
+    /// Adds the postings of chunk `key` of document `doc_id`.
+    pub fn add(&mut self, doc_id: &str, key: i64, chunk: &ChunkTerms) {
+        self.added.chunks += 1;
+        self.added.title_terms += i64::from(chunk.title_len);
+        self.added.text_terms += i64::from(chunk.text_len);
+        for (field, counts, len) in
+            [(TITLE, &chunk.title, chunk.title_len), (TEXT, &chunk.text, chunk.text_len)]
+        {
+            let stored = stored_length(len.unsigned_abs()) as i32;
+            for (term, &tf) in counts {
+                self.doc_ids.push(doc_id.to_owned());
+                self.chunk_keys.push(key);
+                self.fields.push(field);
+                self.terms.push(term.clone());
+                self.tfs.push(tf);
+                self.lens.push(stored);
+            }
+        }
+    }
+
+    /// Rows gathered and not yet written.
+    pub fn len(&self) -> usize {
+        self.doc_ids.len()
+    }
+
+    /// Inserts the rows gathered and forgets them (not `added`).
+    pub fn write(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        tables: &Tables,
+    ) -> Result<(), postgres::Error> {
+        let sql = format!(
+            "INSERT INTO {} (doc_id, chunk_key, field, term, tf, stored_len) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::int2[], $4::text[], $5::int4[], $6::int4[])",
+            tables.postings
+        );
+        for start in (0..self.len()).step_by(POSTINGS_PER_INSERT) {
+            let end = (start + POSTINGS_PER_INSERT).min(self.len());
+            tx.execute(
+                &sql,
+                &[
+                    &&self.doc_ids[start..end],
+                    &&self.chunk_keys[start..end],
+                    &&self.fields[start..end],
+                    &&self.terms[start..end],
+                    &&self.tfs[start..end],
+                    &&self.lens[start..end],
+                ],
+            )?;
+        }
+        self.doc_ids.clear();
+        self.chunk_keys.clear();
+        self.fields.clear();
+        self.terms.clear();
+        self.tfs.clear();
+        self.lens.clear();
+        Ok(())
+    }
+}
+
 /// Writes the postings of `batch`'s chunks, whose keys `keys` gives by (document, ordinal);
 /// returns what they add to `stats`.
 pub(crate) fn insert_postings(
@@ -133,55 +212,17 @@ pub(crate) fn insert_postings(
     terms: &[ChunkTerms],
     keys: &HashMap<(String, i32), i64>,
 ) -> Result<Counts, postgres::Error> {
-    let mut doc_ids: Vec<&str> = Vec::new();
-    let mut chunk_keys: Vec<i64> = Vec::new();
-    let mut fields: Vec<i16> = Vec::new();
-    let mut words: Vec<&str> = Vec::new();
-    let mut tfs: Vec<i32> = Vec::new();
-    let mut lens: Vec<i32> = Vec::new();
-    let mut added = Counts::default();
+    let mut postings = Postings::default();
     let chunks = batch.iter().flat_map(|(doc, chunks)| {
         (0..chunks.len()).map(move |ordinal| (doc.id.as_str(), ordinal as i32))
     });
     for ((doc_id, ordinal), chunk) in chunks.zip(terms) {
-        let Some(&key) = keys.get(&(doc_id.to_owned(), ordinal)) else { continue };
-        added.chunks += 1;
-        added.title_terms += i64::from(chunk.title_len);
-        added.text_terms += i64::from(chunk.text_len);
-        for (field, counts, len) in
-            [(TITLE, &chunk.title, chunk.title_len), (TEXT, &chunk.text, chunk.text_len)]
-        {
-            let stored = stored_length(len.unsigned_abs()) as i32;
-            for (term, &tf) in counts {
-                doc_ids.push(doc_id);
-                chunk_keys.push(key);
-                fields.push(field);
-                words.push(term);
-                tfs.push(tf);
-                lens.push(stored);
-            }
+        if let Some(&key) = keys.get(&(doc_id.to_owned(), ordinal)) {
+            postings.add(doc_id, key, chunk);
         }
     }
-    let sql = format!(
-        "INSERT INTO {} (doc_id, chunk_key, field, term, tf, stored_len) \
-         SELECT * FROM unnest($1::text[], $2::int8[], $3::int2[], $4::text[], $5::int4[], $6::int4[])",
-        tables.postings
-    );
-    for start in (0..doc_ids.len()).step_by(POSTINGS_PER_INSERT) {
-        let end = (start + POSTINGS_PER_INSERT).min(doc_ids.len());
-        tx.execute(
-            &sql,
-            &[
-                &&doc_ids[start..end],
-                &&chunk_keys[start..end],
-                &&fields[start..end],
-                &&words[start..end],
-                &&tfs[start..end],
-                &&lens[start..end],
-            ],
-        )?;
-    }
-    Ok(added)
+    postings.write(tx, tables)?;
+    Ok(postings.added)
 }
 
 /// The best `depth` chunks for `query` by BM25 with `params`, restricted by `filter`.

@@ -11,6 +11,7 @@ use crate::error::database;
 use crate::pool::Db;
 use crate::schema::{self, COLLECTION_VERSION, SCHEMA_LOCK};
 use crate::settings::{PgOptions, StoredSettings};
+use crate::upgrade::{self, LexicalRebuild};
 use crate::{Error, Result};
 
 /// The collections of a PostgreSQL database, shared by every tamis node pointed at it.
@@ -69,6 +70,42 @@ impl PgCatalog {
         settings: &IndexSettings,
         options: PgOptions,
     ) -> tamis_engine::Result<Index> {
+        self.create_version(name, settings, options, COLLECTION_VERSION)
+    }
+
+    /// Creates a collection as tamis made them at schema `version` (1: `ts_rank` over a
+    /// `tsvector`; 2: BM25 with term counts on the chunks), for the tests and benchmarks
+    /// of older collections and of [`PgCatalog::rebuild_lexical`].
+    #[doc(hidden)]
+    pub fn create_legacy(
+        &self,
+        name: &str,
+        settings: &IndexSettings,
+        options: PgOptions,
+        version: i32,
+    ) -> tamis_engine::Result<Index> {
+        if !(1..COLLECTION_VERSION).contains(&version) {
+            return Err(Error::Config(format!("no legacy collection version {version}")).into());
+        }
+        let lexical = &settings.lexical;
+        if version == 1 && lexical.stemming != lexical.stopwords {
+            return Err(Error::Config(
+                "version 1 collections used PostgreSQL's `english` or `simple` text search: \
+                 they stem and drop stop words together, or do neither"
+                    .into(),
+            )
+            .into());
+        }
+        self.create_version(name, settings, options, version)
+    }
+
+    fn create_version(
+        &self,
+        name: &str,
+        settings: &IndexSettings,
+        options: PgOptions,
+        version: i32,
+    ) -> tamis_engine::Result<Index> {
         check_collection_name(name)?;
         let stored = StoredSettings::new(settings, options)?;
         let json = serde_json::to_value(&stored).map_err(tamis_engine::Error::Json)?;
@@ -80,11 +117,15 @@ impl PgCatalog {
                 .query_opt(
                     "INSERT INTO tamis_collections (name, settings, schema_version) \
                      VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id",
-                    &[&name, &json, &COLLECTION_VERSION],
+                    &[&name, &json, &version],
                 )?
                 .map(|row| row.get(0));
             let Some(id) = id else { return Ok(None) };
-            schema::create_collection(&mut tx, id, &stored)?;
+            if version == COLLECTION_VERSION {
+                schema::create_collection(&mut tx, id, &stored)?;
+            } else {
+                schema::create_legacy_collection(&mut tx, id, &stored, version)?;
+            }
             tx.commit()?;
             Ok(Some(id))
         };
@@ -92,7 +133,7 @@ impl PgCatalog {
             database(&self.db.location, &format!("creating collection '{name}'"), &err)
         })? {
             Some(id) => {
-                let backend = PgBackend::new(self.db.clone(), name, id, COLLECTION_VERSION, stored);
+                let backend = PgBackend::new(self.db.clone(), name, id, version, stored);
                 Ok(Index::with_backend(Box::new(backend)))
             }
             None => Err(tamis_engine::Error::CollectionExists {
@@ -100,6 +141,66 @@ impl PgCatalog {
                 name: name.to_string(),
             }),
         }
+    }
+
+    /// Brings collection `name` to the newest schema: a collection made before tamis
+    /// ranked PostgreSQL text with BM25 (schema version 1, `ts_rank`) gets its postings
+    /// built from its chunks' text, with the analyzer its settings name; one of version 2
+    /// loses the chunks' term counts. In one transaction: searches go on meanwhile (with
+    /// `ts_rank` until it commits), writes wait. `progress` gets (chunks done, chunks in
+    /// all). A collection already current is left as it is (`from_version` equals
+    /// `to_version`).
+    pub fn rebuild_lexical(
+        &self,
+        name: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> tamis_engine::Result<LexicalRebuild> {
+        check_collection_name(name)?;
+        let mut conn = self.db.connection()?;
+        let location = &self.db.location;
+        let missing = || tamis_engine::Error::NoCollection {
+            location: location.clone(),
+            name: name.to_string(),
+        };
+        // The outer error is the database's; the inner one is about the collection.
+        type Outcome = tamis_engine::Result<LexicalRebuild>;
+        let mut rebuild =
+            |conn: &mut crate::pool::Connection| -> std::result::Result<Outcome, postgres::Error> {
+                let mut tx = conn.transaction()?;
+                let Some(row) = tx.query_opt(
+                    "SELECT id, settings, schema_version FROM tamis_collections WHERE name = $1 \
+                 FOR UPDATE",
+                    &[&name],
+                )?
+                else {
+                    return Ok(Err(missing()));
+                };
+                let (id, json, version): (i64, serde_json::Value, i32) =
+                    (row.get(0), row.get(1), row.get(2));
+                if version >= COLLECTION_VERSION {
+                    let current = LexicalRebuild {
+                        from_version: version,
+                        to_version: version,
+                        chunks: 0,
+                        postings: 0,
+                    };
+                    return Ok(Ok(current));
+                }
+                let stored = match serde_json::from_value::<StoredSettings>(json) {
+                    Ok(stored) => stored,
+                    Err(err) => return Ok(Err(unreadable(location, name, &err))),
+                };
+                let done = upgrade::upgrade(&mut tx, id, &stored, version, progress)?;
+                tx.commit()?;
+                Ok(Ok(done))
+            };
+        rebuild(&mut conn).map_err(|err| {
+            database(
+                location,
+                &format!("rebuilding the lexical index of collection '{name}'"),
+                &err,
+            )
+        })?
     }
 
     /// Opens a collection as its backend.
@@ -116,7 +217,7 @@ impl PgCatalog {
         let Some(row) = row else { return Ok(None) };
         let (id, json, version): (i64, serde_json::Value, i32) =
             (row.get(0), row.get(1), row.get(2));
-        // Version 1 collections (ranked by ts_rank) are still read and written.
+        // Older versions are still read and written (see `schema::COLLECTION_VERSION`).
         if !(1..=COLLECTION_VERSION).contains(&version) {
             return Err(Error::Schema {
                 location: self.db.location.clone(),
@@ -127,14 +228,20 @@ impl PgCatalog {
             }
             .into());
         }
-        let stored: StoredSettings =
-            serde_json::from_value(json).map_err(|err| Error::Database {
-                location: self.db.location.clone(),
-                kind: tamis_core::ErrorKind::Internal,
-                message: format!("collection '{name}' has unreadable settings: {err}"),
-            })?;
+        let stored: StoredSettings = serde_json::from_value(json)
+            .map_err(|err| unreadable(&self.db.location, name, &err))?;
         Ok(Some(PgBackend::new(self.db.clone(), name, id, version, stored)))
     }
+}
+
+/// A collection whose recorded settings this tamis cannot read.
+fn unreadable(location: &str, name: &str, err: &serde_json::Error) -> tamis_engine::Error {
+    Error::Database {
+        location: location.to_string(),
+        kind: tamis_core::ErrorKind::Internal,
+        message: format!("collection '{name}' has unreadable settings: {err}"),
+    }
+    .into()
 }
 
 impl Catalog for PgCatalog {

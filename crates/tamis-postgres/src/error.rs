@@ -131,3 +131,8 @@ fn with_sources(err: &postgres::Error) -> String {
 pub(crate) fn is_undefined_table(err: &postgres::Error) -> bool {
     err.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
 }
+
+/// Whether `err` names a column the table lacks.
+pub(crate) fn is_undefined_column(err: &postgres::Error) -> bool {
+    err.code() == Some(&postgres::error::SqlState::UNDEFINED_COLUMN)
+}

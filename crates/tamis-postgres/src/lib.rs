@@ -8,8 +8,8 @@
 //!   batches written in one transaction, dense search on pgvector's HNSW index (exact below
 //!   the index's `exact_below`, iterative scans under filters), lexical search by BM25
 //!   over tamis's own postings (the embedded index's terms, parameters and rounded
-//!   lengths; collections of schema version 1 keep a `tsvector` ranked by `ts_rank`),
-//!   filters translated to SQL.
+//!   lengths; collections of schema version 1 keep a `tsvector` ranked by `ts_rank` until
+//!   [`PgCatalog::rebuild_lexical`] builds their postings), filters translated to SQL.
 //!
 //! The blocking `postgres` client runs a private tokio runtime per connection; nothing async
 //! crosses this crate's API.
@@ -24,12 +24,14 @@ mod filter;
 mod pool;
 mod schema;
 mod settings;
+mod upgrade;
 
 pub use backend::PgBackend;
 pub use catalog::PgCatalog;
 pub use config::{PgConfig, is_postgres_url};
 pub use error::{Error, Result};
 pub use settings::PgOptions;
+pub use upgrade::LexicalRebuild;
 
 /// The SQL text of `filter`'s condition on the jsonb expression `column` and its number of
 /// parameters, for the fuzz targets (`fuzz/`), which check it without a database.

@@ -102,11 +102,21 @@ pub(crate) fn catalog_version() -> i32 {
 }
 
 /// The newest per-collection schema version this build knows (and creates).
-pub(crate) const COLLECTION_VERSION: i32 = 2;
+///
+/// - 1: text in a generated `tsvector` column with a GIN index, ranked by `ts_rank`.
+/// - 2: BM25 over `postings` and `stats`; chunks also record their term counts.
+/// - 3: as 2 without the chunks' term counts (a replaced document's are summed from its
+///   postings), so that `upgrade` can bring a version 1 collection here without
+///   rewriting its chunk rows (and their HNSW entries).
+///
+/// Every version is still read and written; `upgrade` brings 1 and 2 to 3.
+pub(crate) const COLLECTION_VERSION: i32 = 3;
 
-/// The first version whose text is ranked by BM25 over tamis's own postings; version 1
-/// collections keep a `tsvector` ranked by `ts_rank`, and are still read.
+/// The first version whose text is ranked by BM25 over tamis's own postings.
 pub(crate) const BM25_VERSION: i32 = 2;
+
+/// The one version whose chunks carry `title_terms` and `text_terms` (NOT NULL).
+pub(crate) const TERM_COLUMNS_VERSION: i32 = 2;
 
 /// Table names of collection `id`.
 #[derive(Debug, Clone)]
@@ -134,7 +144,7 @@ impl Tables {
 
 /// Creates collection `id`'s tables and indexes (version [`COLLECTION_VERSION`]).
 ///
-/// BM25 is computed from `postings` and `stats` (see the lexical search in `backend.rs`):
+/// BM25 is computed from `postings` and `stats` (see `bm25.rs`):
 /// the terms are `tamis-analysis`'s, as in the embedded index, and lengths are rounded as
 /// it stores them, so both backends give the same scores. Postings are keyed by `doc_id`
 /// first, like the other tables, so Citus can co-locate them with their documents.
@@ -143,7 +153,7 @@ pub(crate) fn create_collection(
     id: i64,
     settings: &StoredSettings,
 ) -> Result<(), postgres::Error> {
-    let Tables { documents, chunks, keys, postings, stats } = Tables::of(id);
+    let Tables { documents, chunks, keys, stats, .. } = Tables::of(id);
     let vector_type = settings.vector_type();
     let opclass = settings.operator_class();
     let (m, ef_construction) = (settings.hnsw_m, settings.hnsw_ef_construction);
@@ -168,25 +178,35 @@ CREATE TABLE {chunks} (
     text text NOT NULL,
     metadata jsonb,
     embedding {vector_type} NOT NULL,
-    -- Terms per field (title, text; a concatenated collection counts all as text).
-    title_terms int NOT NULL,
-    text_terms int NOT NULL,
     PRIMARY KEY (doc_id, ordinal)
 );
 CREATE INDEX {chunks}_key ON {chunks} (chunk_key);
 CREATE INDEX {chunks}_embedding ON {chunks}
     USING hnsw (embedding {opclass}) WITH (m = {m}, ef_construction = {ef_construction});
+"#
+    ))?;
+    create_bm25_tables(tx, id)?;
+    create_bm25_indexes(tx, id)?;
+    tx.batch_execute(&format!(
+        "INSERT INTO {stats} (field, chunks, terms) VALUES (0, 0, 0), (1, 0, 0)"
+    ))
+}
+
+/// Creates `postings` and `stats`, empty and without the postings' keys and indexes
+/// (added by [`create_bm25_indexes`], after a bulk load when upgrading).
+pub(crate) fn create_bm25_tables(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
+    let Tables { postings, stats, .. } = Tables::of(id);
+    tx.batch_execute(&format!(
+        r#"
 -- field 0 is the title, 1 the text; `stored_len` is the field's length as BM25 sees it.
 CREATE TABLE {postings} (
-    doc_id text NOT NULL REFERENCES {documents} (doc_id) ON DELETE CASCADE,
+    doc_id text NOT NULL,
     chunk_key bigint NOT NULL,
     field smallint NOT NULL,
     term text NOT NULL,
     tf int NOT NULL,
-    stored_len int NOT NULL,
-    PRIMARY KEY (doc_id, chunk_key, field, term)
+    stored_len int NOT NULL
 );
-CREATE INDEX {postings}_term ON {postings} (term, field) INCLUDE (chunk_key, tf, stored_len);
 -- Updated in every write's transaction, which locks these rows first: exact under
 -- concurrent writers.
 CREATE TABLE {stats} (
@@ -194,9 +214,48 @@ CREATE TABLE {stats} (
     chunks bigint NOT NULL,
     terms bigint NOT NULL
 );
-INSERT INTO {stats} (field, chunks, terms) VALUES (0, 0, 0), (1, 0, 0);
 "#
     ))
+}
+
+/// The postings' primary key (by document first, for Citus), the cascade from their
+/// document, and the index a search reads a term's postings through.
+pub(crate) fn create_bm25_indexes(
+    tx: &mut Transaction<'_>,
+    id: i64,
+) -> Result<(), postgres::Error> {
+    let Tables { documents, postings, .. } = Tables::of(id);
+    tx.batch_execute(&format!(
+        "ALTER TABLE {postings} ADD PRIMARY KEY (doc_id, chunk_key, field, term), \
+             ADD FOREIGN KEY (doc_id) REFERENCES {documents} (doc_id) ON DELETE CASCADE; \
+         CREATE INDEX {postings}_term ON {postings} (term, field) INCLUDE (chunk_key, tf, stored_len);"
+    ))
+}
+
+/// Creates collection `id` as an older tamis did (`version` 1 or 2), for the tests and
+/// benchmarks of reading and upgrading such collections.
+pub(crate) fn create_legacy_collection(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    settings: &StoredSettings,
+    version: i32,
+) -> Result<(), postgres::Error> {
+    create_collection(tx, id, settings)?;
+    let Tables { chunks, postings, stats, .. } = Tables::of(id);
+    match version {
+        1 => {
+            let lexical = settings.lexical_expression("title", "text");
+            tx.batch_execute(&format!(
+                "DROP TABLE {postings}; DROP TABLE {stats}; \
+                 ALTER TABLE {chunks} ADD COLUMN lexical tsvector GENERATED ALWAYS AS ({lexical}) STORED; \
+                 CREATE INDEX {chunks}_lexical ON {chunks} USING gin (lexical);"
+            ))
+        }
+        _ => tx.batch_execute(&format!(
+            "ALTER TABLE {chunks} ADD COLUMN title_terms int NOT NULL, \
+                 ADD COLUMN text_terms int NOT NULL;"
+        )),
+    }
 }
 
 /// Drops collection `id`'s tables (missing ones are fine).

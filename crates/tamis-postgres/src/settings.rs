@@ -24,13 +24,20 @@ pub(crate) struct StoredSettings {
     pub dimension: usize,
     pub chunking: ChunkingConfig,
     pub exact_below: usize,
-    /// PostgreSQL text search configuration: `english` (stemming and stop words) or `simple`.
+    /// PostgreSQL text search configuration of a version 1 collection's `tsvector`:
+    /// `english` (stemming and stop words) or `simple`.
     pub text_search: String,
+    /// Whether terms are stemmed and stop words dropped, recorded since collections
+    /// rank with tamis's own analyzer (which can do one without the other); absent, both
+    /// follow `text_search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stemming: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopwords: Option<bool>,
     /// `multifield` (title weighted A, text D) or `concatenated` (one unweighted vector).
     pub fields: String,
-    /// BM25's parameters, recorded for the day this backend scores with BM25; `ts_rank`
-    /// ignores them. Collections made before they were recorded read as
-    /// [`Bm25Params::LEGACY`].
+    /// BM25's parameters (`ts_rank` ignores them). Collections made before they were
+    /// recorded read as [`Bm25Params::LEGACY`].
     #[serde(default = "legacy_bm25")]
     pub bm25: Bm25Params,
     pub hnsw_m: usize,
@@ -49,18 +56,7 @@ impl StoredSettings {
     pub fn new(settings: &IndexSettings, options: PgOptions) -> Result<StoredSettings> {
         settings.chunking.validate()?;
         settings.lexical.validate()?;
-        let text_search = match (settings.lexical.stemming, settings.lexical.stopwords) {
-            (true, true) => "english",
-            (false, false) => "simple",
-            _ => {
-                return Err(Error::Config(
-                    "PostgreSQL's text search configurations stem and drop stop words together \
-                     (english) or do neither (simple): give both --no-stemming and \
-                     --no-stopwords, or neither"
-                        .into(),
-                ));
-            }
-        };
+        let (stemming, stopwords) = (settings.lexical.stemming, settings.lexical.stopwords);
         if settings.dimension == 0 || settings.dimension > 16_000 {
             return Err(Error::Config(format!(
                 "pgvector's HNSW index holds 1 to 2000 dimensions (4000 as halfvec); the \
@@ -95,7 +91,9 @@ impl StoredSettings {
             dimension: settings.dimension,
             chunking: settings.chunking.clone(),
             exact_below: settings.exact_below,
-            text_search: text_search.into(),
+            text_search: if stemming { "english" } else { "simple" }.into(),
+            stemming: Some(stemming),
+            stopwords: Some(stopwords),
             fields: settings.lexical.fields.name().into(),
             bm25: settings.lexical.bm25,
             hnsw_m: settings.hnsw.m,
@@ -108,14 +106,16 @@ impl StoredSettings {
 
     /// The engine's view of these settings.
     pub fn index_settings(&self) -> IndexSettings {
-        let stemming = self.text_search == "english";
+        let english = self.text_search == "english";
+        let stemming = self.stemming.unwrap_or(english);
+        let stopwords = self.stopwords.unwrap_or(english);
         IndexSettings {
             embedder_id: self.embedder.clone(),
             dimension: self.dimension,
             chunking: self.chunking.clone(),
             lexical: LexicalSettings {
                 stemming,
-                stopwords: stemming,
+                stopwords,
                 fields: LexicalFields::from_name(&self.fields).unwrap_or_default(),
                 bm25: self.bm25,
             },
@@ -146,6 +146,19 @@ impl StoredSettings {
     /// inner product).
     pub fn distance_operator(&self) -> &'static str {
         if self.normalized { "<#>" } else { "<=>" }
+    }
+
+    /// The `tsvector` of a version 1 collection's chunk from its title and text columns.
+    pub fn lexical_expression(&self, title: &str, text: &str) -> String {
+        let config = &self.text_search;
+        if self.fields == LexicalFields::Concatenated.name() {
+            format!("to_tsvector('{config}'::regconfig, {title} || ' ' || {text})")
+        } else {
+            format!(
+                "setweight(to_tsvector('{config}'::regconfig, {title}), 'A') || \
+                 to_tsvector('{config}'::regconfig, {text})"
+            )
+        }
     }
 
     /// Cosine similarity from the operator's distance.

@@ -100,6 +100,71 @@ fn index_search_and_info_work_on_a_postgres_collection() {
     assert_eq!(info["documents"], 2);
 }
 
+/// A collection made before tamis ranked PostgreSQL text with BM25 (schema version 1):
+/// `tamis info` says so and how to fix it, `tamis index --rebuild-lexical` does.
+#[test]
+fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
+    use tamis_engine::backend::Catalog;
+    let (url, name) = (url(), unique("legacy"));
+    let config = tamis_postgres::PgConfig::from_url(&url).unwrap();
+    let catalog = tamis_postgres::PgCatalog::connect(&config, Default::default()).unwrap();
+    let settings = tamis_engine::IndexSettings::new("hash", tamis_testkit::HASH_DIMENSION);
+    let mut legacy = catalog.create_legacy(&name, &settings, Default::default(), 1).unwrap();
+    let docs: Vec<tamis_engine::Document> = DOCS
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            tamis_engine::Document {
+                id: value["id"].as_str().unwrap().into(),
+                title: value["title"].as_str().unwrap().into(),
+                text: value["text"].as_str().unwrap().into(),
+                metadata: None,
+            }
+        })
+        .collect();
+    let models = tamis_engine::IngestModels {
+        embedder: &tamis_testkit::HashEmbedder,
+        tokenizer: &tamis_testkit::HashEmbedder,
+    };
+    legacy.ingest_batch(&docs, models).unwrap();
+    drop(legacy);
+
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    assert_eq!(info["lexical_scoring"], "ts_rank");
+    let note = info["lexical_note"].as_str().unwrap_or_default();
+    assert!(note.contains(&format!("--collection {name} --rebuild-lexical")), "{info}");
+    assert!(!note.contains(&password()), "{note}");
+
+    let rebuilt = tamis_ok(&["index", &url, "--collection", &name, "--rebuild-lexical"]);
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(stderr.contains("BM25 postings built for 3 chunk(s)"), "{stderr}");
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    assert_eq!(info["lexical_scoring"], "bm25");
+    assert!(info.get("lexical_note").is_none(), "{info}");
+    let hits = json_output(&[
+        "search",
+        &url,
+        "--collection",
+        &name,
+        "cholesterol",
+        "--mode",
+        "bm25",
+        "--json",
+    ]);
+    assert_eq!(hits["results"][0]["id"], "stat", "{hits}");
+    assert_eq!(hits["results"].as_array().map(Vec::len), Some(1), "{hits}");
+
+    let again = tamis_ok(&["index", &url, "--collection", &name, "--rebuild-lexical"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already ranks text with BM25"), "{stderr}");
+    let missing = tamis(&["index", &url, "--collection", "no-such", "--rebuild-lexical"], "", &[]);
+    assert_fails_with(&missing, NOT_FOUND, "holds no collection 'no-such'");
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = tamis(&["index", dir.path().to_str().unwrap(), "--rebuild-lexical"], "", &[]);
+    assert_fails_with(&embedded, INPUT, "is an embedded index, which has always ranked with BM25");
+    catalog.remove(&name).unwrap();
+}
+
 #[test]
 fn postgres_misuse_fails_with_one_line_and_no_secret() {
     let url = url();

@@ -15,7 +15,7 @@ fn collections_record_the_settings_under_their_released_names() {
         serde_json::to_value(&stored).unwrap(),
         json!({
             "embedder": "e", "dimension": 384, "chunking": chunking, "exact_below": 20000,
-            "text_search": "english", "fields": "multifield",
+            "text_search": "english", "stemming": true, "stopwords": true, "fields": "multifield",
             "bm25": {"k1": 1.2, "b": 0.75, "title_weight": 0.5},
             "hnsw_m": 16, "hnsw_ef_construction": 128, "hnsw_ef_search": 64,
             "halfvec": false, "normalized": false,
@@ -37,13 +37,40 @@ fn collections_record_the_settings_under_their_released_names() {
         serde_json::to_value(&stored).unwrap(),
         json!({
             "embedder": "org/model@abc123", "dimension": 384, "chunking": chunking,
-            "exact_below": 20000, "text_search": "simple", "fields": "concatenated",
+            "exact_below": 20000, "text_search": "simple", "stemming": false, "stopwords": false,
+            "fields": "concatenated",
             "bm25": {"k1": 0.9, "b": 0.4, "title_weight": 1.0},
             "hnsw_m": 8, "hnsw_ef_construction": 64, "hnsw_ef_search": 200,
             "halfvec": true, "normalized": true,
         })
     );
     assert_eq!(stored.index_settings(), unusual);
+}
+
+/// tamis's analyzer stems and drops stop words independently (PostgreSQL's `english` and
+/// `simple` could only do both or neither); collections recorded before the two flags
+/// take both from `text_search`.
+#[test]
+fn stemming_and_stop_words_are_recorded_apart() {
+    for (stemming, stopwords) in [(true, false), (false, true)] {
+        let mut settings = IndexSettings::new("e", 384);
+        settings.lexical.stemming = stemming;
+        settings.lexical.stopwords = stopwords;
+        let stored = StoredSettings::new(&settings, PgOptions::default()).unwrap();
+        assert_eq!(stored.index_settings(), settings);
+    }
+    for (config, both) in [("english", true), ("simple", false)] {
+        let stored =
+            StoredSettings::new(&IndexSettings::new("e", 384), PgOptions::default()).unwrap();
+        let mut value = serde_json::to_value(&stored).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("stemming");
+        object.remove("stopwords");
+        object.insert("text_search".into(), config.into());
+        let old: StoredSettings = serde_json::from_value(value).unwrap();
+        let lexical = old.index_settings().lexical;
+        assert_eq!((lexical.stemming, lexical.stopwords), (both, both), "{config}");
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use tamis_testkit::HashEmbedder;
 use crate::{MODELS, catalog, doc, raw_client, settings, unique_name};
 
 /// Collection `name`'s table name for `what` (`postings`, `stats`, `chunks`).
-fn table(name: &str, what: &str) -> String {
+pub fn table(name: &str, what: &str) -> String {
     let id: i64 = raw_client()
         .query_one("SELECT id FROM tamis_collections WHERE name = $1", &[&name])
         .unwrap()
@@ -19,36 +19,43 @@ fn table(name: &str, what: &str) -> String {
     format!("tamis_c{id}_{what}")
 }
 
-/// The `stats` rows against counts recomputed from the chunks and postings.
-fn check_stats(name: &str) -> (i64, i64) {
+/// The `stats` rows and the postings against counts recomputed from the chunks' text
+/// (the default analyzer, title and text fields); returns (chunks, terms).
+pub fn check_stats(name: &str) -> (i64, i64) {
     let mut client = raw_client();
     let (chunks, stats, postings) =
         (table(name, "chunks"), table(name, "stats"), table(name, "postings"));
     let recorded = client
         .query(&format!("SELECT field, chunks, terms FROM {stats} ORDER BY field"), &[])
         .unwrap();
-    let row = client
-        .query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(title_terms), 0)::int8, coalesce(sum(text_terms), 0)::int8 FROM {chunks}"
-            ),
-            &[],
-        )
-        .unwrap();
-    let (n, title, text): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let analyzer = tamis_analysis::Analyzer::new(true, true);
+    let rows = client.query(&format!("SELECT title, text FROM {chunks}"), &[]).unwrap();
+    let n = rows.len() as i64;
+    let (mut title, mut text) = (0i64, 0i64);
+    for row in &rows {
+        title += analyzer.terms(row.get(0)).len() as i64;
+        text += analyzer.terms(row.get(1)).len() as i64;
+    }
     let title_and_text: Vec<(i16, i64, i64)> =
         recorded.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
     assert_eq!(title_and_text, [(0, n, title), (1, n, text)]);
     // Every term occurrence has its posting.
-    let tfs: i64 = client
-        .query_one(&format!("SELECT coalesce(sum(tf), 0)::int8 FROM {postings}"), &[])
+    let tfs: Vec<(i16, i64)> = client
+        .query(
+            &format!("SELECT field, sum(tf)::int8 FROM {postings} GROUP BY field ORDER BY field"),
+            &[],
+        )
         .unwrap()
-        .get(0);
-    assert_eq!(tfs, title + text);
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: Vec<(i16, i64)> =
+        [(0, title), (1, text)].into_iter().filter(|(_, terms)| *terms > 0).collect();
+    assert_eq!(tfs, expected);
     (n, title + text)
 }
 
-fn docs(prefix: &str, n: usize) -> Vec<Document> {
+pub fn docs(prefix: &str, n: usize) -> Vec<Document> {
     (0..n)
         .map(|i| {
             let text = format!("{prefix} shared words number {i} and more words for {prefix}");
@@ -57,7 +64,7 @@ fn docs(prefix: &str, n: usize) -> Vec<Document> {
         .collect()
 }
 
-struct Scratch(String);
+pub struct Scratch(pub String);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

@@ -9,6 +9,7 @@ mod bm25;
 mod schema;
 mod standby;
 mod tls;
+mod upgrade;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -177,11 +177,17 @@ fn settings_round_trip_and_pgvector_limits_are_checked_first() {
     custom.hnsw.ef_construction = 10; // below 2·m
     let err = catalog.create(&name, custom.clone()).unwrap_err();
     assert!(err.to_string().contains("ef_construction"), "{err}");
-    custom.hnsw.ef_construction = 64;
-    custom.lexical.stemming = false; // stop words still dropped: no PostgreSQL configuration
-    let err = catalog.create(&name, custom).unwrap_err();
-    assert!(err.to_string().contains("--no-stemming"), "{err}");
     assert!(!catalog.names().unwrap().contains(&name));
+    // tamis's analyzer drops stop words without stemming (PostgreSQL's configurations
+    // could not, and version 1 collections still cannot).
+    custom.hnsw.ef_construction = 64;
+    custom.lexical.stemming = false;
+    catalog.create(&name, custom.clone()).unwrap();
+    let reopened = catalog.open(&name).unwrap().unwrap();
+    assert_eq!(reopened.settings(), &custom);
+    assert!(catalog.remove(&name).unwrap());
+    let err = catalog.create_legacy(&name, &custom, Default::default(), 1).unwrap_err();
+    assert!(err.to_string().contains("stem"), "{err}");
 }
 
 #[test]
