@@ -154,9 +154,10 @@ impl PgBackend {
         }
     }
 
-    fn lexical(
+    /// The lexical list of a version 1 collection.
+    fn ts_rank(
         &self,
-        tx: &mut postgres::Transaction<'_>,
+        client: &mut impl postgres::GenericClient,
         text: &str,
         depth: usize,
         filter: Option<&Filter>,
@@ -173,7 +174,7 @@ impl PgBackend {
         );
         let mut params: Vec<TypedParam<'_>> = vec![(&text, Type::TEXT)];
         params.extend(cond.iter().flat_map(Condition::typed));
-        Ok(tx
+        Ok(client
             .query_typed(&sql, &params)?
             .iter()
             .map(|row| Hit { key: row.get::<_, i64>(0) as ChunkKey, score: row.get(1) })
@@ -394,40 +395,46 @@ impl PgBackend {
         Ok(keys)
     }
 
-    /// Both lists of a stage-1 query in one read-only transaction: they see the same
-    /// snapshot, and SET LOCAL planner settings end with it.
+    /// Both lists of a stage-1 query. Text alone is one statement, which reads one
+    /// snapshot by itself (a transaction would cost two more round trips); with a vector,
+    /// one read-only transaction: both lists see the same snapshot, and SET LOCAL planner
+    /// settings end with it.
     fn search(
         &self,
         conn: &mut Connection,
         query: &Stage1Query<'_>,
     ) -> Result<Stage1Lists, postgres::Error> {
+        let Some(vector) = query.vector else {
+            let lexical = match query.text {
+                Some(text) => self.lexical_list(&mut **conn, text, query)?,
+                None => Vec::new(),
+            };
+            return Ok(Stage1Lists { lexical, dense: Vec::new() });
+        };
         let mut tx = conn.build_transaction().read_only(true).start()?;
         let lexical = match query.text {
-            Some(text) => match self.bm25() {
-                Some(bm25) => {
-                    let params = query.bm25.unwrap_or(self.settings.lexical.bm25);
-                    bm25::search(
-                        &mut tx,
-                        &self.tables,
-                        bm25,
-                        text,
-                        &params,
-                        query.depth,
-                        query.filter,
-                    )?
-                }
-                None => self.lexical(&mut tx, text, query.depth, query.filter)?,
-            },
+            Some(text) => self.lexical_list(&mut tx, text, query)?,
             None => Vec::new(),
         };
-        let dense = match query.vector {
-            Some(vector) => {
-                self.dense(&mut tx, vector, query.depth, query.filter, query.ef_search)?
-            }
-            None => Vec::new(),
-        };
+        let dense = self.dense(&mut tx, vector, query.depth, query.filter, query.ef_search)?;
         tx.commit()?;
         Ok(Stage1Lists { lexical, dense })
+    }
+
+    /// The lexical list: BM25, or `ts_rank` in a version 1 collection.
+    fn lexical_list(
+        &self,
+        client: &mut impl postgres::GenericClient,
+        text: &str,
+        query: &Stage1Query<'_>,
+    ) -> Result<Vec<Hit>, postgres::Error> {
+        match self.bm25() {
+            Some(bm25) => {
+                let params = query.bm25.unwrap_or(self.settings.lexical.bm25);
+                bm25::search(client, &self.tables, bm25, text, &params, query.depth, query.filter)
+            }
+            None => self.ts_rank(client, text, query.depth, query.filter),
+        }
     }
 }
 

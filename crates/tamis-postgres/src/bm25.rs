@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use postgres::Transaction;
 use postgres::types::Type;
+use postgres::{GenericClient, Transaction};
 use tamis_analysis::Analyzer;
 use tamis_core::{Bm25Params, ChunkKey, Hit, stored_length};
 use tamis_engine::filter::Filter;
@@ -230,10 +230,11 @@ pub(crate) fn insert_postings(
 /// Each posting of a query term scores `w · idf · (k1 + 1) · tf / (tf + k1 · (1 − b + b ·
 /// len / avgdl))`, with `N` and `avgdl` from `stats`, the document frequency counted over
 /// the term's postings before any filter (as the embedded index does), and `w` the title
-/// weight for titles; a repeated query term counts again. Computed in `float8`, returned
-/// as `float4`.
+/// weight for titles; a repeated query term counts again. Everything but `tf` and `len`
+/// is computed once per (term, field), so each posting costs one division; in `float8`,
+/// returned as `float4`. One statement: it reads one snapshot without a transaction.
 pub(crate) fn search(
-    tx: &mut Transaction<'_>,
+    client: &mut impl GenericClient,
     tables: &Tables,
     text: &Bm25Text,
     query: &str,
@@ -256,26 +257,34 @@ pub(crate) fn search(
     let cond = filter.map(|f| condition(f, "c.metadata", 7));
     let filter_join = match &cond {
         Some(cond) => {
-            format!("JOIN {} AS c ON c.chunk_key = m.chunk_key AND {}", tables.chunks, cond.sql)
+            format!("JOIN {} AS c ON c.chunk_key = p.chunk_key AND {}", tables.chunks, cond.sql)
         }
         None => String::new(),
     };
+    // `d` counts each (term, field)'s postings; `w` holds, per (term, field): weight =
+    // repeats · field weight · idf · (k1 + 1), and the denominator's constant and length
+    // factor, k1 · (1 − b) and k1 · b / avgdl. Both are materialized (computed once, not
+    // per posting). Each (term, field)'s postings are then read through the term index:
+    // `OFFSET 0` keeps the planner from flattening the lateral subquery into a join it
+    // may hash over the whole table. (Joining on `term = ANY(…)` instead was 10-35 %
+    // slower on NFCorpus and Cranfield.)
     let sql = format!(
-        "WITH q AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS q(term, repeats)), \
-         m AS MATERIALIZED ( \
-             SELECT p.chunk_key, p.field, p.tf, p.stored_len, q.repeats, \
-                    count(*) OVER (PARTITION BY p.term, p.field) AS df \
-             FROM {postings} AS p JOIN q ON p.term = q.term \
-             WHERE p.field = ANY($3::int2[])), \
-         s AS (SELECT field, chunks::float8 AS n, terms::float8 / greatest(chunks, 1) AS avgdl \
-               FROM {stats}) \
-         SELECT m.chunk_key, sum( \
-             CASE WHEN m.field = 0 THEN $6::float8 ELSE 1 END * m.repeats \
-             * ln(1 + (s.n - m.df + 0.5) / (m.df + 0.5)) * ($4::float8 + 1) \
-             * m.tf / (m.tf + $4::float8 * (1 - $5::float8 + $5::float8 * m.stored_len / s.avgdl)) \
-         )::float4 AS score \
-         FROM m JOIN s ON s.field = m.field {filter_join} \
-         GROUP BY m.chunk_key ORDER BY score DESC, m.chunk_key LIMIT {depth}",
+        "WITH d AS MATERIALIZED ( \
+             SELECT term, field, count(*) AS df FROM {postings} \
+             WHERE term = ANY($1::text[]) AND field = ANY($3::int2[]) GROUP BY term, field), \
+         w AS MATERIALIZED ( \
+             SELECT d.term, d.field, \
+                    q.repeats * CASE WHEN d.field = {TITLE} THEN $6::float8 ELSE 1 END \
+                      * ln(1 + (s.chunks - d.df + 0.5) / (d.df + 0.5)) * ($4::float8 + 1) AS weight, \
+                    $4::float8 * (1 - $5::float8) AS c0, \
+                    $4::float8 * $5::float8 / (s.terms::float8 / greatest(s.chunks, 1)) AS c1 \
+             FROM d JOIN unnest($1::text[], $2::float8[]) AS q(term, repeats) ON q.term = d.term \
+             JOIN {stats} AS s ON s.field = d.field) \
+         SELECT p.chunk_key, sum(w.weight * p.tf / (p.tf + w.c0 + w.c1 * p.stored_len))::float4 AS score \
+         FROM w CROSS JOIN LATERAL ( \
+             SELECT chunk_key, tf, stored_len FROM {postings} \
+             WHERE term = w.term AND field = w.field OFFSET 0) AS p {filter_join} \
+         GROUP BY p.chunk_key ORDER BY score DESC, p.chunk_key LIMIT {depth}",
         postings = tables.postings,
         stats = tables.stats,
     );
@@ -288,7 +297,7 @@ pub(crate) fn search(
         (&title_weight, Type::FLOAT8),
     ];
     params.extend(cond.iter().flat_map(Condition::typed));
-    Ok(tx
+    Ok(client
         .query_typed(&sql, &params)?
         .iter()
         .map(|row| Hit { key: row.get::<_, i64>(0) as ChunkKey, score: row.get(1) })

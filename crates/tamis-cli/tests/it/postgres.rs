@@ -165,6 +165,75 @@ fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
     catalog.remove(&name).unwrap();
 }
 
+/// BM25 through both backends on the shared datasets, every test query: the same top 10
+/// with the same scores, so the same nDCG@10. Through the library with the hash embedder
+/// (BM25 needs no model), one chunk per document as `tamis eval --chunking whole` makes.
+#[test]
+fn nfcorpus_and_cranfield_rank_the_same_by_bm25_through_both_backends() {
+    use tamis_engine::backend::Catalog;
+    use tamis_engine::{SearchMode, SearchRequest};
+    use tamis_eval::{EvalConfig, Evaluator, Metric, Run};
+    let config = tamis_postgres::PgConfig::from_url(&url()).unwrap();
+    let catalog = tamis_postgres::PgCatalog::connect(&config, Default::default()).unwrap();
+    let models = tamis_engine::IngestModels {
+        embedder: &tamis_testkit::HashEmbedder,
+        tokenizer: &tamis_testkit::HashEmbedder,
+    };
+    for dataset in ["nfcorpus", "cranfield"] {
+        let dir = tamis_testkit::shared_dataset(dataset);
+        let docs: Vec<tamis_engine::Document> =
+            tamis_eval::corpus_docs(&dir).unwrap().map(Result::unwrap).collect();
+        let split = tamis_eval::Dataset::load(&dir, "test").unwrap();
+        let mut settings = tamis_engine::IndexSettings::new("hash", tamis_testkit::HASH_DIMENSION);
+        settings.chunking.mode = tamis_engine::chunker::ChunkMode::Whole;
+        let scratch = tempfile::tempdir().unwrap();
+        let mut embedded = tamis_embedded::create(scratch.path(), settings.clone()).unwrap();
+        let name = unique(&format!("bm25-{dataset}"));
+        let mut postgres = catalog.create(&name, settings).unwrap();
+        for batch in docs.chunks(500) {
+            embedded.ingest_batch(batch, models).unwrap();
+            postgres.ingest_batch(batch, models).unwrap();
+        }
+        embedded.flush().unwrap();
+        let (mut runs, mut overlap, mut worst) = ([Run::new(), Run::new()], 0.0, 0.0f64);
+        for query in &split.queries {
+            let request = SearchRequest::new(&query.text, SearchMode::Bm25);
+            let [a, b] = [&embedded, &postgres].map(|index| {
+                let hits = index.search(&request, Some(&tamis_testkit::HashEmbedder)).unwrap();
+                hits.into_iter().map(|h| (h.doc_id, f64::from(h.score))).collect::<Vec<_>>()
+            });
+            let top_b: std::collections::HashMap<&str, f64> =
+                b.iter().map(|(doc, score)| (doc.as_str(), *score)).collect();
+            let shared = a.iter().filter(|(doc, _)| top_b.contains_key(doc.as_str())).count();
+            // Both finding nothing (no query term in the corpus) is agreement.
+            overlap += match a.len().max(b.len()) {
+                0 => 1.0,
+                most => shared as f64 / most as f64,
+            };
+            for (doc, score) in &a {
+                if let Some(other) = top_b.get(doc.as_str()) {
+                    worst = worst.max((score - other).abs() / score.abs().max(1e-9));
+                }
+            }
+            runs[0].insert_query(query.id.as_str(), a);
+            runs[1].insert_query(query.id.as_str(), b);
+        }
+        let overlap = overlap / split.queries.len() as f64;
+        let evaluator = Evaluator::new(&split.qrels, EvalConfig::default()).unwrap();
+        let [ndcg_a, ndcg_b] =
+            runs.map(|run| evaluator.evaluate(&run).mean.get(Metric::Ndcg(10)).unwrap());
+        eprintln!(
+            "{dataset}: top-10 overlap {overlap:.4}, largest relative score difference \
+             {worst:.1e}, nDCG@10 {ndcg_a:.4} embedded, {ndcg_b:.4} PostgreSQL"
+        );
+        // Measured: overlap 1.0000 on both, scores within 2.3e-7.
+        assert!(overlap >= 0.98, "{dataset}: top-10 overlap {overlap}");
+        assert!(worst <= 1e-5, "{dataset}: scores differ by {worst:e}");
+        assert!((ndcg_a - ndcg_b).abs() <= 0.003, "{dataset}: nDCG@10 {ndcg_a} vs {ndcg_b}");
+        catalog.remove(&name).unwrap();
+    }
+}
+
 #[test]
 fn postgres_misuse_fails_with_one_line_and_no_secret() {
     let url = url();
