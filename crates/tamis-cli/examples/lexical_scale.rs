@@ -7,7 +7,7 @@
 //! cargo build --release -p tamis-cli --example lexical_scale
 //! scripts/postgres/with-postgres.sh target/release/examples/lexical_scale \
 //!     [--dataset ../shared/datasets/nfcorpus] [--n 100000] [--queries 1000] \
-//!     [--batch 1000] [--keep 1] [--url postgres://…]
+//!     [--batch 1000] [--legacy 0] [--keep 1] [--url postgres://…]
 //! ```
 //!
 //! Corpus: a BEIR dataset's `corpus.jsonl` and the queries of its `qrels/test.tsv`, or
@@ -46,6 +46,8 @@ struct Args {
     batch: usize,
     /// Leave the collections in the database (for EXPLAIN).
     keep: bool,
+    /// Also measure a schema 1 collection (`ts_rank`) and its rebuild.
+    legacy: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
         queries: 1000,
         batch: 1000,
         keep: false,
+        legacy: true,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
             "--queries" => args.queries = number()?,
             "--batch" => args.batch = number()?.max(1),
             "--keep" => args.keep = number()? > 0,
+            "--legacy" => args.legacy = number()? > 0,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -282,7 +286,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             Some(ingest),
         )?);
     }
-    {
+    if args.legacy {
         drop(catalog.create_legacy(&legacy_name, &settings, options, 1)?);
         let mut legacy =
             catalog.open_backend(&legacy_name)?.ok_or("the new collection is missing")?;
@@ -311,7 +315,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("kept collections {name} and {legacy_name}");
     } else {
         catalog.remove(&name)?;
-        catalog.remove(&legacy_name)?;
+        if args.legacy {
+            catalog.remove(&legacy_name)?;
+        }
     }
 
     // The floor of any PostgreSQL query here: one statement's round trip.

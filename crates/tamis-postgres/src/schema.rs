@@ -4,12 +4,14 @@
 //! holding an advisory lock, so nodes starting together do not race):
 //! - the catalog: the `vector` extension, `tamis_migrations` (what ran), `tamis_collections`
 //!   (one row per collection: its settings and schema version) and `tamis_or_query`;
-//! - per collection `N`: `tamis_cN_documents` and `tamis_cN_chunks` with their indexes.
+//! - per collection `N` (its version in `tamis_collections.schema_version`, see
+//!   [`COLLECTION_VERSION`]): `tamis_cN_documents`, `tamis_cN_chunks`, and for BM25
+//!   `tamis_cN_postings` and `tamis_cN_stats`, with their indexes.
 //!
 //! Tables are per collection because pgvector's HNSW index needs a fixed dimension and one
-//! operator class per column, and each collection has its own. Both tables are keyed by
-//! `doc_id` (chunks by `(doc_id, ordinal)`), so Citus can distribute and co-locate them by
-//! `doc_id`: see the README's PostgreSQL section.
+//! operator class per column, and each collection has its own. Documents, chunks and
+//! postings are keyed by `doc_id` first, so Citus can distribute and co-locate them by
+//! `doc_id` (`stats`, two rows, as a reference table): see the README's PostgreSQL section.
 
 use postgres::Transaction;
 
