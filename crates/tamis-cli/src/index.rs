@@ -338,6 +338,13 @@ fn rebuild_lexical(store: &IndexLocation) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if done.from_version == done.to_version {
         eprintln!("{} already ranks text with BM25: nothing to rebuild", store.describe());
+    } else if !done.built_postings {
+        eprintln!(
+            "{} already ranked text with BM25; schema version {} -> {}",
+            store.describe(),
+            done.from_version,
+            done.to_version
+        );
     } else {
         eprintln!(
             "{}: BM25 postings built for {} chunk(s) ({} postings) in {:.1} s; schema version {} -> {}",

@@ -181,6 +181,7 @@ impl PgCatalog {
                     let current = LexicalRebuild {
                         from_version: version,
                         to_version: version,
+                        built_postings: false,
                         chunks: 0,
                         postings: 0,
                     };

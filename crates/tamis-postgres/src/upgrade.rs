@@ -26,7 +26,9 @@ pub struct LexicalRebuild {
     pub from_version: i32,
     /// Its version now.
     pub to_version: i32,
-    /// Chunks whose postings were built (0 when none needed building).
+    /// Whether postings were built: the collection ranked by `ts_rank` before.
+    pub built_postings: bool,
+    /// Chunks whose postings were built.
     pub chunks: u64,
     /// Postings rows written.
     pub postings: u64,
@@ -45,6 +47,7 @@ pub(crate) fn upgrade(
     let mut done = LexicalRebuild {
         from_version: version,
         to_version: COLLECTION_VERSION,
+        built_postings: version < BM25_VERSION,
         chunks: 0,
         postings: 0,
     };

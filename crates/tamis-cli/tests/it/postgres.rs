@@ -163,6 +163,12 @@ fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
     let embedded = tamis(&["index", dir.path().to_str().unwrap(), "--rebuild-lexical"], "", &[]);
     assert_fails_with(&embedded, INPUT, "is an embedded index, which has always ranked with BM25");
     catalog.remove(&name).unwrap();
+    // A collection of schema version 2 had its postings: only its layout changes.
+    drop(catalog.create_legacy(&name, &settings, Default::default(), 2).unwrap());
+    let upgraded = tamis_ok(&["index", &url, "--collection", &name, "--rebuild-lexical"]);
+    let stderr = String::from_utf8_lossy(&upgraded.stderr);
+    assert!(stderr.contains("already ranked text with BM25; schema version 2 -> 3"), "{stderr}");
+    catalog.remove(&name).unwrap();
 }
 
 /// BM25 through both backends on the shared datasets, every test query: the same top 10

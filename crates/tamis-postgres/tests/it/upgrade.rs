@@ -90,7 +90,7 @@ fn a_version_1_collection_is_rebuilt_to_rank_as_a_new_one() {
     let mut calls = Vec::new();
     let done =
         catalog.rebuild_lexical(&old.0, &mut |done, total| calls.push((done, total))).unwrap();
-    assert_eq!(done.from_version, 1);
+    assert_eq!((done.from_version, done.built_postings), (1, true));
     assert_eq!(done.to_version, version(&old.0));
     assert_eq!(done.chunks, 118);
     assert_eq!(calls.first(), Some(&(0, 118)));
@@ -123,6 +123,7 @@ fn a_version_1_collection_is_rebuilt_to_rank_as_a_new_one() {
         LexicalRebuild {
             from_version: current_version,
             to_version: current_version,
+            built_postings: false,
             chunks: 0,
             postings: 0
         }
@@ -139,7 +140,7 @@ fn a_version_2_collection_loses_its_chunk_term_columns() {
     check_stats(&old.0);
     let want: Vec<_> = QUERIES.iter().map(|q| bm25(&legacy, q)).collect();
     let done = catalog.rebuild_lexical(&old.0, &mut |_, _| {}).unwrap();
-    assert_eq!((done.from_version, done.chunks), (2, 0));
+    assert_eq!((done.from_version, done.built_postings, done.chunks), (2, false, 0));
     let columns: i64 = raw_client()
         .query_one(
             "SELECT count(*) FROM pg_attribute WHERE attrelid = $1::text::regclass \
