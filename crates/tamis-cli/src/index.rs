@@ -368,6 +368,12 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         "--halfvec is a PostgreSQL storage option; the embedded index keeps 32-bit vectors"
     );
     if args.rebuild_lexical {
+        anyhow::ensure!(
+            !args.creation.any() && !args.halfvec,
+            "--rebuild-lexical builds postings with the collection's recorded settings; \
+             settings flags apply when an index is created (`tamis search` takes BM25 \
+             parameters per query)"
+        );
         return rebuild_lexical(&store);
     }
     let exists = store.exists()?;

@@ -135,6 +135,12 @@ fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
     assert!(note.contains(&format!("--collection {name} --rebuild-lexical")), "{info}");
     assert!(!note.contains(&password()), "{note}");
 
+    let flagged = tamis(
+        &["index", &url, "--collection", &name, "--rebuild-lexical", "--bm25-k1", "0.9"],
+        "",
+        &[],
+    );
+    assert_fails_with(&flagged, INPUT, "--rebuild-lexical builds postings with the collection's");
     let rebuilt = tamis_ok(&["index", &url, "--collection", &name, "--rebuild-lexical"]);
     let stderr = String::from_utf8_lossy(&rebuilt.stderr);
     assert!(stderr.contains("BM25 postings built for 3 chunk(s)"), "{stderr}");
