@@ -12,7 +12,7 @@
 use postgres::Transaction;
 use tamis_analysis::Analyzer;
 
-use crate::bm25::{Bm25Text, ChunkTerms, Postings};
+use crate::bm25::{Bm25Text, Postings};
 use crate::schema::{self, BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables};
 use crate::settings::StoredSettings;
 
@@ -43,7 +43,8 @@ pub(crate) fn upgrade(
     version: i32,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<LexicalRebuild, postgres::Error> {
-    let Tables { documents, chunks, postings, stats, .. } = Tables::of(id);
+    let tables = Tables::of(id);
+    let Tables { documents, chunks, postings, stats, .. } = &tables;
     let mut done = LexicalRebuild {
         from_version: version,
         to_version: COLLECTION_VERSION,
@@ -68,7 +69,6 @@ pub(crate) fn upgrade(
         // Closed (when dropped) before the chunks table is altered below.
         let portal = tx.bind(&statement, &[])?;
         let mut rows = Postings::default();
-        let tables = Tables::of(id);
         loop {
             let fetched = tx.query_portal(&portal, CHUNKS_PER_FETCH)?;
             if fetched.is_empty() {
@@ -77,8 +77,7 @@ pub(crate) fn upgrade(
             for row in &fetched {
                 let (doc_id, key, title, body): (&str, i64, &str, &str) =
                     (row.get(0), row.get(1), row.get(2), row.get(3));
-                let terms: ChunkTerms = text.chunk_terms(title, body);
-                rows.add(doc_id, key, &terms);
+                rows.add(doc_id, key, &text.chunk_terms(title, body));
             }
             done.chunks += fetched.len() as u64;
             done.postings += rows.len() as u64;
