@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use tamis_engine::result_cache::ResultCacheConfig;
 use tamis_models::{BiEncoder, BiEncoderConfig, RerankerModel};
 use tamis_server::{AppState, EmbedModel, Limits, Metrics, Models, RerankModel, ServerConfig};
 
@@ -94,6 +95,15 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().cache_entries, value_name = "N")]
     cache_entries: usize,
 
+    /// Answers the search result cache keeps, least recently used first out; 0 turns it
+    /// off. A write to a collection makes its answers unreachable at once.
+    #[arg(long, default_value_t = Limits::default().result_cache.max_entries, value_name = "N")]
+    result_cache_entries: usize,
+
+    /// Megabytes of answers the search result cache keeps (hit texts, titles, ids).
+    #[arg(long, default_value_t = Limits::default().result_cache.max_bytes >> 20, value_name = "MB")]
+    result_cache_mb: usize,
+
     /// Largest search `k` and rerank `top_n` (400 beyond it): a page of results; more is
     /// an export, which search is not for.
     #[arg(long, default_value_t = Limits::default().max_k, value_name = "N")]
@@ -156,6 +166,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             max_batch_tokens: args.max_batch_tokens,
             max_batch_inputs: args.max_batch_inputs,
             cache_entries: args.cache_entries,
+            result_cache: ResultCacheConfig {
+                max_entries: args.result_cache_entries,
+                max_bytes: args.result_cache_mb.saturating_mul(1 << 20),
+            },
             max_k: args.max_k,
             max_depth: args.max_depth,
             max_candidates: args.max_candidates,

@@ -20,6 +20,14 @@ pub trait Embedder: Send + Sync {
 
     /// Embeds `texts`, returning one vector per text in input order.
     fn embed(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>>;
+
+    /// What the model reads of `query` as a query: two queries with equal keys get equal
+    /// vectors (their token ids, prompt and truncation included, usually). `None` when
+    /// the model cannot say; a result cache then keys on the query text itself.
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        let _ = query;
+        Ok(None)
+    }
 }
 
 /// Scores (query, passage) pairs jointly (stage 2).
@@ -29,6 +37,14 @@ pub trait Reranker: Send + Sync {
 
     /// Scores each passage against `query`, returning one score per passage in input order.
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>>;
+
+    /// What the model reads of `query`: two queries with equal keys get equal scores
+    /// against every passage (the query's token ids, usually). `None` when the model
+    /// cannot say; a result cache then keys on the query text itself.
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        let _ = query;
+        Ok(None)
+    }
 }
 
 /// Splits text into the tokens of a model's tokenizer, so text can be chunked by tokens.
@@ -49,6 +65,10 @@ impl<T: Embedder + ?Sized> Embedder for std::sync::Arc<T> {
     fn embed(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
         (**self).embed(texts, role)
     }
+
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        (**self).query_key(query)
+    }
 }
 
 impl<T: Reranker + ?Sized> Reranker for std::sync::Arc<T> {
@@ -58,6 +78,10 @@ impl<T: Reranker + ?Sized> Reranker for std::sync::Arc<T> {
 
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>> {
         (**self).score(query, passages)
+    }
+
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        (**self).query_key(query)
     }
 }
 

@@ -13,10 +13,12 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tamis_core::{ChunkKey, Hit, KeyFilter};
 use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
 use tamis_engine::filter::Filter;
+use tamis_engine::result_cache::CacheVersion;
 use tamis_engine::{Document, IndexSettings, NewChunk, ScoreKind, StoredChunk};
 use tamis_lexical::{Bm25Index, LexicalDoc};
 use tamis_vector::{FlatIndex, HnswIndex, HnswParams, Metric, VectorIndex};
@@ -66,6 +68,9 @@ pub struct EmbeddedBackend {
     /// The store file this handle opened, to tell when the directory was removed or
     /// rebuilt under it ([`Backend::is_replaced`]).
     store_file: FileIdentity,
+    /// Unique to this handle in the process ([`Backend::cache_version`]): a handle's
+    /// sequence describes what it has loaded, which another handle's need not.
+    cache_identity: String,
 }
 
 impl std::fmt::Debug for EmbeddedBackend {
@@ -78,6 +83,9 @@ impl std::fmt::Debug for EmbeddedBackend {
 }
 
 const VECTOR_FILE: &str = "vectors.usearch";
+
+/// Numbers the handles of this process, for their `cache_identity`.
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(0);
 const VECTOR_SEQ_FILE: &str = "vectors.seq";
 
 impl EmbeddedBackend {
@@ -152,6 +160,11 @@ impl EmbeddedBackend {
             settings,
             hnsw,
             store_file,
+            cache_identity: format!(
+                "{}#{}",
+                dir.display(),
+                NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
+            ),
         })
     }
 
@@ -540,6 +553,21 @@ impl Backend for EmbeddedBackend {
 
     fn documents_matching(&self, filter: &Filter) -> EngineResult<Vec<String>> {
         self.store.documents_matching(filter).map_err(|err| self.fail(err))
+    }
+
+    fn lexical_terms(&self, text: &str) -> Option<Vec<String>> {
+        Some(self.lexical.query_terms(text))
+    }
+
+    /// The store's last sequence when both derived indexes reflect it; `None` while any
+    /// of the three differ (another process wrote and this handle has not refreshed, or a
+    /// refresh is half done): searches then mix states, since chunks are read from the
+    /// store as it is now.
+    fn cache_version(&self) -> EngineResult<Option<CacheVersion>> {
+        let last = self.store.last_seq().map_err(|err| self.fail(err))?;
+        let lexical = self.lexical.committed_seq().unwrap_or(0);
+        Ok((lexical == last && self.vectors_seq == last)
+            .then(|| CacheVersion { identity: self.cache_identity.clone(), sequence: last }))
     }
 
     fn stage1(&self, query: &Stage1Query<'_>) -> EngineResult<Stage1Lists> {

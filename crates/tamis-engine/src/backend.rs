@@ -13,6 +13,7 @@ use tamis_core::{Bm25Params, ChunkKey, Hit};
 
 use crate::filter::Filter;
 use crate::index::ScoreKind;
+use crate::result_cache::CacheVersion;
 use crate::{Document, Index, IndexSettings, NewChunk, Result, StoredChunk};
 
 /// What stage 1 asks a backend for: the two ranked chunk lists, before fusion.
@@ -91,6 +92,22 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// What the lexical retriever's scores are.
     fn lexical_score_kind(&self) -> ScoreKind {
         ScoreKind::Bm25
+    }
+
+    /// The terms the lexical retriever looks up for `text`, in its order: two texts with
+    /// the same terms get the same lexical list. `None` where the backend cannot say (a
+    /// result cache then keys on the text).
+    fn lexical_terms(&self, text: &str) -> Option<Vec<String>> {
+        let _ = text;
+        None
+    }
+
+    /// What a result cache keys this handle's answers by: an identity and the sequence of
+    /// the last write its searches see, which every write changes. Read before a search,
+    /// it must never be newer than what the search then sees. `None` where the backend
+    /// cannot say: its answers are not cached.
+    fn cache_version(&self) -> Result<Option<CacheVersion>> {
+        Ok(None)
     }
 
     /// Runs the retrievers `query` asks for.

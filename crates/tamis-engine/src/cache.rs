@@ -114,6 +114,10 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
         }
         Ok(vectors.into_iter().flatten().collect())
     }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        self.inner.query_key(query)
+    }
 }
 
 /// Caches the scores of one reranker by (model name, query, passage).
@@ -155,6 +159,10 @@ impl<R: Reranker> Reranker for CachedReranker<R> {
             }
         }
         Ok(scores.into_iter().flatten().collect())
+    }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        self.inner.query_key(query)
     }
 }
 

@@ -12,6 +12,8 @@
 //!   the engine's own, which each backend maps onto its libraries.
 //! - [`pipeline`]: the two-stage query, stage 1 then a cascade of rerankers.
 //! - [`cache`]: query-embedding and rerank-score caches wrapping the models.
+//! - [`result_cache`]: whole answers, keyed by what each stage reads of the query and
+//!   the index's last write.
 //!
 //! This crate links no storage library: backends live in their own crates and are reached
 //! only through [`backend::Backend`] and [`backend::Catalog`].
@@ -40,6 +42,7 @@ pub mod fusion;
 mod index;
 pub mod ingest;
 pub mod pipeline;
+pub mod result_cache;
 mod settings;
 pub mod source;
 

@@ -283,6 +283,10 @@ impl Reranker for Borrowed<'_> {
     fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
         self.0.score(query, passages)
     }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        self.0.query_key(query)
+    }
 }
 
 /// A row's run and what its stages cost, before evaluation.

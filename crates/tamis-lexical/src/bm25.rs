@@ -161,6 +161,12 @@ impl Bm25Index {
         &self.dir
     }
 
+    /// The terms a search for `query` looks up, in its order: two queries with the same
+    /// terms get the same hits.
+    pub fn query_terms(&self, query: &str) -> Vec<String> {
+        self.analyzer.terms(query)
+    }
+
     /// The configuration the index was created with.
     pub fn config(&self) -> &Bm25Config {
         &self.config

@@ -301,6 +301,12 @@ impl Embedder for BiEncoder {
     fn embed(&self, texts: &[&str], role: TextRole) -> tamis_core::Result<Vec<Vec<f32>>> {
         Ok(self.encode(texts, self.role_prompt(role))?)
     }
+
+    /// The encoder's input ids, prompt and truncation included.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        let tokens = self.tokenize(&[query], self.role_prompt(TextRole::Query))?;
+        Ok(tokens.into_iter().next().map(|t| t.ids))
+    }
 }
 
 /// Reads `modules.json`; a plain Hugging Face model gets mean pooling, as in sentence-transformers.

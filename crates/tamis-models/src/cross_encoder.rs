@@ -255,4 +255,10 @@ impl Reranker for CrossEncoder {
     fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
         Ok(self.score_passages(query, passages)?)
     }
+
+    /// Every token id of the query: each side of a pair is tokenized on its own, and the
+    /// pair (truncation included) is a function of both sides' ids.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        Ok(Some(self.tokenizer.ids(query)?))
+    }
 }

@@ -95,6 +95,15 @@ impl Reranker for RerankerModel {
             }
         }
     }
+
+    /// A cross-encoder's; an LLM reranker's prompt mixes the query into its template, so
+    /// it has none.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        match self {
+            RerankerModel::CrossEncoder(model) => model.query_key(query),
+            RerankerModel::Llm { .. } => Ok(None),
+        }
+    }
 }
 
 impl From<CrossEncoder> for RerankerModel {

@@ -278,6 +278,11 @@ impl TextTokenizer {
         Ok(prefix.encoding.get_offsets().iter().take(n).copied().collect())
     }
 
+    /// Every token id of `text`, without special tokens or truncation.
+    pub(crate) fn ids(&self, text: &str) -> Result<Vec<u32>> {
+        self.whole.encode_fast(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| self.error(e))
+    }
+
     /// Number of tokens of `text` with special tokens, without truncation.
     pub(crate) fn count_tokens(&self, text: &str) -> Result<usize> {
         self.whole.encode_fast(text, true).map(|e| e.len()).map_err(|e| self.error(e))

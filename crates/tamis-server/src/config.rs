@@ -1,6 +1,7 @@
 //! The server's settings: plain structs, validated once.
 
 use tamis_engine::filter::FilterLimits;
+use tamis_engine::result_cache::ResultCacheConfig;
 
 use crate::batcher::BatchLimits;
 use crate::error::{ApiError, Error, ErrorType, Result};
@@ -39,6 +40,8 @@ pub struct Limits {
     pub max_batch_inputs: usize,
     /// Entries of the query-embedding cache and of each reranker's score cache.
     pub cache_entries: usize,
+    /// Bounds of the cache of whole search answers (`max_entries` 0: off).
+    pub result_cache: ResultCacheConfig,
     /// Largest search `k` and rerank `top_n` (400 beyond it).
     pub max_k: usize,
     /// Largest search `depth`: chunks each retriever contributes (400 beyond it).
@@ -65,6 +68,7 @@ impl Default for Limits {
             max_batch_tokens: 16_384,
             max_batch_inputs: 64,
             cache_entries: 50_000,
+            result_cache: ResultCacheConfig::default(),
             // A page of results; more is an export, which is not what search is for.
             max_k: 1000,
             // Ten times the default depth of 100: past it, stage 1 costs more than the
@@ -187,6 +191,7 @@ impl ServerConfig {
             ("max_query_bytes", self.limits.max_query_bytes),
             ("max_document_bytes", self.limits.max_document_bytes),
             ("max_metadata_bytes", self.limits.max_metadata_bytes),
+            ("result_cache_bytes", self.limits.result_cache.max_bytes),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -10,6 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tamis_engine::result_cache::ResultCacheStats;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -35,6 +36,16 @@ struct StageLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     cache: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
 }
 
 fn latency_histogram() -> Histogram {
@@ -64,6 +75,12 @@ pub struct Metrics {
     cache_misses: Family<CacheLabels, Counter>,
     /// Cache counts already added, per cache: caches report totals, counters take deltas.
     cache_seen: Mutex<std::collections::HashMap<String, (u64, u64)>>,
+    result_lookups: Family<OutcomeLabels, Counter>,
+    result_removals: Family<ReasonLabels, Counter>,
+    result_entries: Gauge<i64, AtomicI64>,
+    result_bytes: Gauge<i64, AtomicI64>,
+    /// The result cache's totals already added.
+    result_seen: Mutex<ResultCacheStats>,
 }
 
 impl Default for Metrics {
@@ -127,6 +144,27 @@ impl Metrics {
         );
         let cache_misses = Family::<CacheLabels, Counter>::default();
         registry.register("cache_misses", "Cache lookups that ran the model", cache_misses.clone());
+        let result_lookups = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "result_cache_lookups",
+            "Searches by how the result cache answered: exact, normalized (another text every \
+             stage reads the same), miss, or uncacheable (the backend cannot say its last write)",
+            result_lookups.clone(),
+        );
+        let result_removals = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "result_cache_removals",
+            "Answers the result cache dropped: evicted (bounds) or invalidated (a write)",
+            result_removals.clone(),
+        );
+        let result_entries = Gauge::<i64, AtomicI64>::default();
+        registry.register("result_cache_entries", "Answers held", result_entries.clone());
+        let result_bytes = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "result_cache_bytes",
+            "Bytes of answers held (estimated)",
+            result_bytes.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -142,6 +180,11 @@ impl Metrics {
             cache_hits,
             cache_misses,
             cache_seen: Mutex::default(),
+            result_lookups,
+            result_removals,
+            result_entries,
+            result_bytes,
+            result_seen: Mutex::default(),
         }
     }
 
@@ -192,6 +235,32 @@ impl Metrics {
         self.cache_hits.get_or_create(&labels).inc_by(hits.saturating_sub(*seen_hits));
         self.cache_misses.get_or_create(&labels).inc_by(misses.saturating_sub(*seen_misses));
         (*seen_hits, *seen_misses) = (hits.max(*seen_hits), misses.max(*seen_misses));
+    }
+
+    /// Brings the result cache's metrics up to its running totals.
+    pub fn sync_result_cache(&self, stats: &ResultCacheStats) {
+        let mut seen = self.result_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lookups = [
+            ("exact", stats.exact_hits, seen.exact_hits),
+            ("normalized", stats.normalized_hits, seen.normalized_hits),
+            ("miss", stats.misses, seen.misses),
+            ("uncacheable", stats.uncacheable, seen.uncacheable),
+        ];
+        for (outcome, total, added) in lookups {
+            let labels = OutcomeLabels { outcome: outcome.to_string() };
+            self.result_lookups.get_or_create(&labels).inc_by(total.saturating_sub(added));
+        }
+        let removals = [
+            ("evicted", stats.evicted, seen.evicted),
+            ("invalidated", stats.invalidated, seen.invalidated),
+        ];
+        for (reason, total, added) in removals {
+            let labels = ReasonLabels { reason: reason.to_string() };
+            self.result_removals.get_or_create(&labels).inc_by(total.saturating_sub(added));
+        }
+        self.result_entries.set(i64::try_from(stats.entries).unwrap_or(i64::MAX));
+        self.result_bytes.set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        *seen = *stats;
     }
 
     /// The OpenMetrics text of every metric.

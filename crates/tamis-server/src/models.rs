@@ -363,6 +363,14 @@ impl Reranker for RerankModel {
             }
         }
     }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        match &self.scorer {
+            Scorer::Cross { model, .. } => model.query_key(query),
+            // The query is mixed into the template's text before tokenizing.
+            Scorer::Llm { .. } => Ok(None),
+        }
+    }
 }
 
 struct BiForward(Arc<BiEncoder>);
@@ -481,6 +489,9 @@ impl Embedder for EmbedModel {
             vectors.iter_mut().for_each(|v| tamis_models::normalize(v));
         }
         Ok(vectors)
+    }
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        self.model.query_key(query)
     }
 }
 

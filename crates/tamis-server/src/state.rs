@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tamis_engine::backend::Catalog;
 use tamis_engine::cache::{CacheStats, CachedReranker};
+use tamis_engine::result_cache::ResultCache;
 use tokio::sync::Semaphore;
 
 use crate::auth::Keys;
@@ -51,6 +52,9 @@ pub struct AppState {
     cached_rerankers: Vec<Arc<CachedModel>>,
     /// The collections, when the server has a data directory.
     pub collections: Option<Collections>,
+    /// Whole search answers, for every collection (keyed by each one's identity and last
+    /// write, so a write never leaves a stale answer).
+    pub result_cache: ResultCache,
     /// Counters and histograms.
     pub metrics: Arc<Metrics>,
     pub(crate) keys: Keys,
@@ -83,7 +87,9 @@ impl AppState {
                 Collections::open(catalog, embedder.clone(), config.limits.cache_entries)
             })
             .transpose()?;
+        let result_cache = ResultCache::new(config.limits.result_cache);
         Ok(AppState {
+            result_cache,
             keys: Keys::new(config.api_key.as_deref(), config.read_only_key.as_deref()),
             admission: Arc::new(Semaphore::new(config.limits.max_concurrent_requests)),
             config,

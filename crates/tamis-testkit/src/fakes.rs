@@ -27,11 +27,7 @@ impl Embedder for HashEmbedder {
                 // A constant component keeps every vector non-zero.
                 vector[0] = 0.1;
                 for (_, word) in words(text) {
-                    let word = word.to_lowercase();
-                    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-                    });
-                    vector[1 + (hash % (HASH_DIMENSION as u64 - 1)) as usize] += 1.0;
+                    vector[bucket(word)] += 1.0;
                 }
                 let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
                 vector.iter_mut().for_each(|x| *x /= norm);
@@ -39,6 +35,22 @@ impl Embedder for HashEmbedder {
             })
             .collect())
     }
+
+    /// The sorted buckets of its words: a vector depends on nothing else.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        let mut buckets: Vec<u32> = words(query).map(|(_, word)| bucket(word) as u32).collect();
+        buckets.sort_unstable();
+        Ok(Some(buckets))
+    }
+}
+
+/// The dimension a word adds to in a [`HashEmbedder`] vector.
+fn bucket(word: &str) -> usize {
+    let hash = word
+        .to_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    1 + (hash % (HASH_DIMENSION as u64 - 1)) as usize
 }
 
 impl Tokenize for HashEmbedder {
@@ -97,6 +109,15 @@ impl tamis_core::Reranker for OverlapReranker {
                 tamis_core::PairScore { score, logit: score, truncated: false, dropped_tokens: 0 }
             })
             .collect())
+    }
+
+    /// Its distinct lowercase words, sorted, as characters with a 0 after each word: a
+    /// score depends on nothing else.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        let distinct: std::collections::BTreeSet<String> =
+            words(query).map(|(_, w)| w.to_lowercase()).collect();
+        let key = distinct.iter().flat_map(|w| w.chars().map(u32::from).chain([0])).collect();
+        Ok(Some(key))
     }
 }
 

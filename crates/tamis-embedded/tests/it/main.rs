@@ -7,3 +7,4 @@
 mod cache;
 mod ingest;
 mod pipeline;
+mod result_cache;

@@ -94,3 +94,37 @@ fn token_offsets_slice_the_original_text() {
     }
     assert_eq!(&text[offsets[0].0..offsets[0].1], "Vitamin");
 }
+
+/// A result cache merges queries whose keys are equal: the real models must then give
+/// the same vectors and scores, bit for bit, and the keys must tell apart spellings the
+/// models read differently.
+#[test]
+fn equal_query_keys_give_equal_outputs_on_the_shared_models() {
+    use tamis_core::{Embedder, Reranker, TextRole};
+    let embedder = BiEncoder::load(
+        &local(tamis_testkit::shared_model("all-MiniLM-L6-v2")),
+        &BiEncoderConfig::default(),
+    )
+    .unwrap();
+    let (dir, _) = tamis_testkit::reference_scores();
+    let reranker = CrossEncoder::load(&local(dir), &CrossEncoderConfig::default()).unwrap();
+    let passages = ["Vitamin D deficiency weakens bones.", "Calcium and bone density in adults."];
+    let same = [
+        ("Vitamin D and bone health", "vitamin  d and BONE health"),
+        ("café au lait", "cafe au lait"),
+        (" vitamin d\t", "vitamin d"),
+    ];
+    let different = [("vitamin d", "vitamin d?"), ("vitamin d bones", "bones vitamin d")];
+    for (a, b) in same.iter().chain(&different) {
+        let equal = same.contains(&(*a, *b));
+        let keys = |q: &str| (embedder.query_key(q).unwrap(), reranker.query_key(q).unwrap());
+        let (ka, kb) = (keys(a), keys(b));
+        assert!(ka.0.is_some() && ka.1.is_some());
+        assert_eq!(ka == kb, equal, "{a:?} / {b:?}");
+        let vectors = embedder.embed(&[a, b], TextRole::Query).unwrap();
+        assert_eq!(vectors[0] == vectors[1], equal, "{a:?} / {b:?}: vectors");
+        let (sa, sb) =
+            (reranker.score(a, &passages).unwrap(), reranker.score(b, &passages).unwrap());
+        assert_eq!(sa == sb, equal, "{a:?} / {b:?}: scores");
+    }
+}

@@ -15,6 +15,7 @@ use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
 use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
+use tamis_engine::result_cache::CachedAnswer;
 use tamis_engine::{
     Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
     SettingsOverrides, ingest_shared,
@@ -211,6 +212,11 @@ pub struct SearchBody {
     /// Raw logits instead of each model's declared activation.
     #[serde(default)]
     pub raw_scores: bool,
+    /// `false`: run the whole pipeline and leave the result cache alone (default true:
+    /// an answer stored for a query every stage reads the same, since the collection's
+    /// last write, is returned, and says so in `cache`).
+    #[serde(default)]
+    pub cache: Option<bool>,
 }
 
 /// A document of a search result.
@@ -487,7 +493,7 @@ pub async fn delete_documents(
 
 /// `POST /v1/collections/{name}/search`: stage 1, then the rerank cascade.
 #[utoipa::path(post, path = "/v1/collections/{name}/search", params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "The collection: 1 to 64 of A-Z a-z 0-9 _ -")), request_body = SearchBody,
-    tag = "collections", responses((status = 200, description = "Results, per-stage timings")))]
+    tag = "collections", responses((status = 200, description = "Results, per-stage timings (those of the run that stored the answer when `cache` is set)")))]
 pub async fn search(
     State(state): State<Arc<AppState>>,
     ApiPath(name): ApiPath<String>,
@@ -550,21 +556,31 @@ pub async fn search(
         request.min_score = body.min_score;
         request.deadline = body.deadline_ms.map(Duration::from_millis);
         request.raw_scores = body.raw_scores;
-        let response = index.search_and_rerank(&request, embedder)?;
-        for stage in &response.stages {
-            state2.metrics.observe_stage(&stage.name, stage.elapsed);
+        let answer = if body.cache == Some(false) {
+            CachedAnswer {
+                response: Arc::new(index.search_and_rerank(&request, embedder)?),
+                hit: None,
+            }
+        } else {
+            index.search_cached(&state2.result_cache, &request, embedder)?
+        };
+        let response = &answer.response;
+        if answer.hit.is_none() {
+            for stage in &response.stages {
+                state2.metrics.observe_stage(&stage.name, stage.elapsed);
+            }
         }
         let results: Vec<SearchResult> = response
             .hits
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(idx, hit)| SearchResult {
                 rank: idx + 1,
-                id: hit.doc_id,
+                id: hit.doc_id.clone(),
                 score: hit.score,
                 score_kind: serde_json::json!(hit.score_kind),
-                title: hit.title,
-                text: hit.text,
+                title: hit.title.clone(),
+                text: hit.text.clone(),
                 stage1: serde_json::json!(hit.stage1),
                 reranks: serde_json::json!(hit.reranks),
                 dropped_tokens: hit.dropped_tokens,
@@ -583,10 +599,18 @@ pub async fn search(
                 })
             })
             .collect();
+        let cache = answer.hit.as_ref().map(|hit| {
+            serde_json::json!({
+                "level": hit.level,
+                "query": hit.query,
+                "age_ms": hit.age.as_secs_f64() * 1e3,
+            })
+        });
         Ok(Json(serde_json::json!({
             "results": results,
             "stages": stages,
             "deadline_exceeded": response.deadline_exceeded,
+            "cache": cache,
         })))
     })
     .await

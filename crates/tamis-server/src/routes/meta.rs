@@ -105,6 +105,11 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
             "max_filter_terms": limits.filter.max_terms,
             "max_filter_bytes": limits.filter.max_bytes,
         },
+        "result_cache": {
+            "max_entries": state.result_cache.config().max_entries,
+            "max_bytes": state.result_cache.config().max_bytes,
+            "stats": state.result_cache.stats(),
+        },
         "auth": state.config.api_key.is_some(),
     }))
 }
@@ -120,6 +125,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for (name, stats) in state.score_cache_stats() {
         state.metrics.sync_cache(&format!("scores:{name}"), stats.hits, stats.misses);
     }
+    state.metrics.sync_result_cache(&state.result_cache.stats());
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.encode(),

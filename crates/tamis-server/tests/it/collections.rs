@@ -328,6 +328,55 @@ async fn filters_sqlite_refuses_get_400_without_a_path() {
     assert!(!message.contains(&dir), "{message}");
 }
 
+/// A repeated search is answered from the result cache, one that every stage reads the
+/// same too (case and spacing, with these uncased models), and a write to the collection
+/// makes the next search run the pipeline and see it.
+#[tokio::test]
+async fn repeated_searches_come_from_the_result_cache_until_a_write() {
+    let server = with_corpus().await;
+    let search = |query: &str| json!({ "query": query, "k": 5, "rerank": [{ "candidates": 5 }] });
+    let path = "/v1/collections/docs/search";
+    let first = server.post(path, search("vitamin d bones")).await.expect(200);
+    assert!(first.body["cache"].is_null());
+    let again = server.post(path, search("vitamin d bones")).await.expect(200);
+    assert_eq!(again.body["cache"]["level"], "exact");
+    assert_eq!(again.body["results"], first.body["results"]);
+    let spelled = server.post(path, search("Vitamin  D BONES")).await.expect(200);
+    assert_eq!(spelled.body["cache"]["level"], "normalized");
+    assert_eq!(spelled.body["cache"]["query"], "vitamin d bones");
+    assert_eq!(spelled.body["results"], first.body["results"]);
+    // The question mark is a token for both models: another answer, run for real.
+    let punctuated = server.post(path, search("vitamin d bones?")).await.expect(200);
+    assert!(punctuated.body["cache"].is_null());
+
+    let new = json!({ "documents": [
+        { "id": "d5", "title": "Bones", "text": "Vitamin D, bones and more bones." },
+    ]});
+    server.post("/v1/collections/docs/documents", new).await.expect(200);
+    let after = server.post(path, search("vitamin d bones")).await.expect(200);
+    assert!(after.body["cache"].is_null(), "an answer from before the write: {}", after.body);
+    assert!(ids(&after).contains(&"d5".to_string()), "{:?}", ids(&after));
+    server
+        .post("/v1/collections/docs/documents/delete", json!({ "ids": ["d5"] }))
+        .await
+        .expect(200);
+    let deleted = server.post(path, search("vitamin d bones")).await.expect(200);
+    assert!(deleted.body["cache"].is_null());
+    assert_eq!(deleted.body["results"], first.body["results"]);
+
+    let metrics = server.get("/metrics").await.expect(200).text;
+    let lookups = |outcome: &str| {
+        metric(&metrics, &format!("tamis_result_cache_lookups_total{{outcome=\"{outcome}\"}}"))
+    };
+    assert_eq!((lookups("exact"), lookups("normalized"), lookups("miss")), (1.0, 1.0, 4.0));
+    // Each write dropped what was stored before it: two answers, then one.
+    assert_eq!(metric(&metrics, "tamis_result_cache_removals_total{reason=\"invalidated\"}"), 3.0);
+    assert_eq!(metric(&metrics, "tamis_result_cache_entries"), 1.0);
+    let info = server.get("/info").await.expect(200);
+    assert_eq!(info.body["result_cache"]["stats"]["exact_hits"], 1);
+    assert_eq!(info.body["result_cache"]["max_entries"], 1024);
+}
+
 #[tokio::test]
 async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
     let server = with_corpus().await;
@@ -382,9 +431,13 @@ async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
     assert_eq!(reply.body["results"][0]["reranks"].as_array().expect("reranks").len(), 2);
     assert_eq!(reply.body["deadline_exceeded"], false);
 
-    // The same search again: every pair comes from the score cache, the results are equal.
-    let again = server.post("/v1/collections/docs/search", body).await.expect(200);
+    // The same search again past the result cache: every pair comes from the score cache,
+    // the results are equal.
+    let mut uncached = body.clone();
+    uncached["cache"] = json!(false);
+    let again = server.post("/v1/collections/docs/search", uncached).await.expect(200);
     assert_eq!(again.body["results"], reply.body["results"]);
+    assert!(again.body["cache"].is_null());
     let metrics = server.get("/metrics").await.expect(200);
     // First search: 4 pairs computed, the cascade's second stage (same model) reads 3 of
     // them back; second search: all 7 from the cache.

@@ -1,0 +1,190 @@
+//! The result cache over a real index: never a stale answer under writes, from this
+//! handle or another, and which spellings share an answer.
+
+use std::time::Duration;
+
+use tamis_core::Reranker;
+use tamis_engine::pipeline::{PipelineRequest, RerankStage};
+use tamis_engine::result_cache::{CacheLevel, ResultCache, ResultCacheConfig};
+use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
+use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
+
+const MODELS: IngestModels<'static> =
+    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+
+const WORDS: [&str; 10] =
+    ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"];
+
+/// A seeded xorshift64*, the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+    }
+
+    fn words(&mut self, n: usize) -> String {
+        (0..n).map(|_| WORDS[self.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn doc(id: &str, text: &str) -> Document {
+    Document { id: id.into(), title: String::new(), text: text.into(), metadata: None }
+}
+
+fn cache() -> ResultCache {
+    ResultCache::new(ResultCacheConfig { max_entries: 64, max_bytes: 1 << 20 })
+}
+
+fn request<'a>(
+    query: &'a str,
+    mode: SearchMode,
+    stages: Vec<RerankStage<'a>>,
+) -> PipelineRequest<'a> {
+    let mut request = PipelineRequest::new(SearchRequest::new(query, mode), stages);
+    request.search.k = 8;
+    request.k = 5;
+    request
+}
+
+/// Upserts, deletes and searches in a seeded random order, from a writing handle and a
+/// reading one that refreshes only now and then (as `tamis serve` beside `tamis index`):
+/// every cached answer equals what the same handle's pipeline returns at that moment.
+#[test]
+fn interleaved_writes_never_leave_a_stale_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer =
+        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let docs: Vec<Document> =
+        (0..20).map(|i| doc(&format!("d{i}"), &rng.words(4 + i % 5))).collect();
+    writer.ingest_batch(&docs, MODELS).unwrap();
+    let mut reader = tamis_embedded::open(dir.path()).unwrap();
+    let (writer_cache, reader_cache) = (cache(), cache());
+    let reranker = OverlapReranker::default();
+    let queries = ["alpha bravo", "Alpha  BRAVO", "charlie delta echo", "golf", "hotel india"];
+    let modes = [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid];
+    let mut checked = 0;
+    for _ in 0..1500 {
+        match rng.below(24) {
+            0 => {
+                let id = format!("d{}", rng.below(25));
+                let n = 3 + rng.below(5);
+                let text = rng.words(n);
+                writer.ingest_batch(&[doc(&id, &text)], MODELS).unwrap();
+            }
+            1 => {
+                writer.delete(&[format!("d{}", rng.below(25)).as_str()]).unwrap();
+            }
+            2..=4 if reader.is_behind().unwrap() => reader.refresh().unwrap(),
+            _ => {
+                let query = queries[rng.below(queries.len())];
+                let mode = modes[rng.below(modes.len())];
+                let stages = if rng.below(2) == 0 {
+                    vec![RerankStage { name: "overlap", reranker: &reranker, candidates: 6 }]
+                } else {
+                    Vec::new()
+                };
+                let request = request(query, mode, stages);
+                let (index, cache): (&Index, &ResultCache) = if rng.below(2) == 0 {
+                    (&writer, &writer_cache)
+                } else {
+                    (&reader, &reader_cache)
+                };
+                let cached = index.search_cached(cache, &request, Some(&HashEmbedder)).unwrap();
+                let fresh = index.search_and_rerank(&request, Some(&HashEmbedder)).unwrap();
+                assert_eq!(
+                    cached.response.hits, fresh.hits,
+                    "{query:?} {mode:?}: {:?}",
+                    cached.hit
+                );
+                checked += 1;
+            }
+        }
+    }
+    // The test means something only if answers were served, and dropped by writes.
+    for cache in [&writer_cache, &reader_cache] {
+        let stats = cache.stats();
+        assert!(stats.exact_hits > 20, "{stats:?}");
+        assert!(stats.normalized_hits > 5, "{stats:?}");
+        assert!(stats.invalidated > 20, "{stats:?}");
+    }
+    assert!(checked > 1000);
+}
+
+#[test]
+fn queries_share_an_answer_exactly_when_every_stage_reads_them_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index =
+        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let docs = [
+        doc("a", "vitamin d and bone health"),
+        doc("b", "bone density in older adults"),
+        doc("c", "vitamin c and the common cold"),
+    ];
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let cache = cache();
+    let reranker = OverlapReranker::default();
+    let level = |query: &str, mode: SearchMode, rerank: bool| {
+        let stages = if rerank {
+            vec![RerankStage {
+                name: "overlap",
+                reranker: &reranker as &dyn Reranker,
+                candidates: 3,
+            }]
+        } else {
+            Vec::new()
+        };
+        let answer = index
+            .search_cached(&cache, &request(query, mode, stages), Some(&HashEmbedder))
+            .unwrap();
+        answer.hit.map(|hit| hit.level)
+    };
+    assert_eq!(level("vitamin d bone", SearchMode::Hybrid, true), None);
+    assert_eq!(level("vitamin d bone", SearchMode::Hybrid, true), Some(CacheLevel::Exact));
+    // Case and spacing: every stage here reads them the same.
+    assert_eq!(level("Vitamin  D BONE", SearchMode::Hybrid, true), Some(CacheLevel::Normalized));
+    // Punctuation: BM25 drops it, but the fake models read "bone?" as another word.
+    assert_eq!(level("vitamin d bone?", SearchMode::Hybrid, true), None);
+    assert_eq!(level("vitamin d bone", SearchMode::Bm25, false), None);
+    assert_eq!(level("vitamin, d: bone?", SearchMode::Bm25, false), Some(CacheLevel::Normalized));
+    // Word order: the fake embedder and reranker ignore it, BM25's key keeps it.
+    assert_eq!(level("vitamin d bone", SearchMode::Dense, true), None);
+    assert_eq!(level("bone vitamin d", SearchMode::Dense, true), Some(CacheLevel::Normalized));
+    assert_eq!(level("bone vitamin d", SearchMode::Hybrid, true), None);
+    // Another setting is another answer.
+    let mut wider = request("vitamin d bone", SearchMode::Bm25, Vec::new());
+    wider.k = 2;
+    assert!(index.search_cached(&cache, &wider, None).unwrap().hit.is_none());
+}
+
+#[test]
+fn an_answer_a_deadline_cut_short_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index =
+        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let docs: Vec<Document> =
+        (0..8).map(|i| doc(&format!("d{i}"), &format!("alpha bravo {i}"))).collect();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let cache = cache();
+    let slow = OverlapReranker::slow(Duration::from_millis(20));
+    let stages = vec![RerankStage { name: "slow", reranker: &slow, candidates: 8 }];
+    let mut cut = request("alpha", SearchMode::Bm25, stages);
+    cut.batch_docs = 1;
+    cut.deadline = Some(Duration::from_millis(30));
+    let first = index.search_cached(&cache, &cut, None).unwrap();
+    assert!(first.response.deadline_exceeded);
+    assert!(index.search_cached(&cache, &cut, None).unwrap().hit.is_none());
+    assert_eq!(cache.stats().stored, 0);
+    // Without a deadline the answer is whole, kept, and then served to the request with
+    // the deadline too: a complete answer is the same with or without one.
+    let mut whole = cut.clone();
+    whole.deadline = None;
+    assert!(!index.search_cached(&cache, &whole, None).unwrap().response.deadline_exceeded);
+    let served = index.search_cached(&cache, &cut, None).unwrap();
+    assert_eq!(served.hit.map(|hit| hit.level), Some(CacheLevel::Exact));
+    assert!(!served.response.deadline_exceeded);
+}
