@@ -68,7 +68,9 @@ pub struct IndexArgs {
     /// info` shows "lexical_scoring": "ts_rank") its BM25 postings, built from the stored
     /// chunks in one transaction: searches go on meanwhile, writes wait, and other nodes
     /// switch to BM25 when it commits. Nothing is re-embedded. A collection already
-    /// ranked by BM25 is left as it is.
+    /// ranked by BM25 but made before tamis kept a write sequence in PostgreSQL gets one
+    /// (`tamis info` shows a "cache_note"): without it, its searches skip the result cache
+    /// of `tamis serve`. A current collection is left as it is.
     #[arg(long, conflicts_with_all = ["input", "delete", "delete_where"])]
     rebuild_lexical: bool,
 
@@ -340,7 +342,8 @@ fn rebuild_lexical(store: &IndexLocation) -> anyhow::Result<()> {
         eprintln!("{} already ranks text with BM25: nothing to rebuild", store.describe());
     } else if !done.built_postings {
         eprintln!(
-            "{} already ranked text with BM25; schema version {} -> {}",
+            "{} already ranked text with BM25; schema version {} -> {} (the write sequence \
+             result caches key their answers by)",
             store.describe(),
             done.from_version,
             done.to_version

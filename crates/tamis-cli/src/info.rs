@@ -60,6 +60,16 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         )
         .into();
     }
+    if let (ScoreKind::Bm25, None, IndexLocation::Postgres { catalog, collection }) =
+        (stats.lexical_scoring, stats.sequence, &location)
+    {
+        info["cache_note"] = format!(
+            "made before tamis kept a write sequence in PostgreSQL: searches skip the result \
+             cache until `tamis index {} --collection {collection} --rebuild-lexical` adds it",
+            catalog.location()
+        )
+        .into();
+    }
     if let IndexLocation::Dir(dir) = &location {
         let store_bytes = size(&dir.join(tamis_embedded::store::STORE_FILE))
             + size(&dir.join("store.sqlite-wal"));

@@ -8,13 +8,16 @@ use postgres::types::{ToSql, Type};
 use tamis_core::{ChunkKey, Hit};
 use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
 use tamis_engine::filter::Filter;
+use tamis_engine::result_cache::CacheVersion;
 use tamis_engine::{Document, IndexSettings, MAX_EF_SEARCH, NewChunk, ScoreKind, StoredChunk};
 
 use crate::bm25::{self, Bm25Text, ChunkTerms, Counts};
 use crate::error::{database, is_undefined_column, is_undefined_table};
 use crate::filter::{Condition, condition};
 use crate::pool::{Connection, Db};
-use crate::schema::{BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables};
+use crate::schema::{
+    BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables, WRITES_VERSION,
+};
 use crate::settings::StoredSettings;
 
 /// Below this many allowed chunks (or the collection's `exact_below`, if smaller), a
@@ -105,6 +108,16 @@ impl PgBackend {
             if let Some(row) = row {
                 self.follow(row.get(0));
             }
+        }
+        Ok(())
+    }
+
+    /// Advances the write sequence (schema version 4 on), last in a write's transaction:
+    /// after `stats`, which writers lock first, so two writers never wait on each other
+    /// in opposite orders.
+    fn advance_writes(&self, tx: &mut postgres::Transaction<'_>) -> Result<(), postgres::Error> {
+        if self.version() >= WRITES_VERSION {
+            tx.execute(&format!("UPDATE {} SET seq = seq + 1", self.tables.writes), &[])?;
         }
         Ok(())
     }
@@ -496,6 +509,7 @@ impl Backend for PgBackend {
                 let added = bm25::insert_postings(&mut tx, &self.tables, batch, &terms, &keys)?;
                 bm25::update_stats(&mut tx, &self.tables, added, removed)?;
             }
+            self.advance_writes(&mut tx)?;
             tx.commit()
         };
         write(&mut conn).map_err(|e| self.fail("writing a batch (nothing of it was kept)", &e))
@@ -519,10 +533,13 @@ impl Backend for PgBackend {
                 let removed = bm25::counts_of(&mut tx, &self.tables, ids)?;
                 bm25::update_stats(&mut tx, &self.tables, Counts::default(), removed)?;
             }
-            tx.execute(
+            let deleted = tx.execute(
                 &format!("DELETE FROM {} WHERE doc_id = ANY($1)", self.tables.documents),
                 &[&ids],
             )?;
+            if deleted > 0 {
+                self.advance_writes(&mut tx)?;
+            }
             tx.commit()?;
             Ok(chunks)
         };
@@ -545,6 +562,29 @@ impl Backend for PgBackend {
 
     fn lexical_score_kind(&self) -> ScoreKind {
         if self.bm25().is_some() { ScoreKind::Bm25 } else { ScoreKind::TsRank }
+    }
+
+    fn lexical_terms(&self, text: &str) -> Option<Vec<String>> {
+        self.bm25().map(|bm25| bm25.analyzer.terms(text))
+    }
+
+    /// The collection's write sequence, read from the database: every node shares it, so
+    /// each node's cache drops what any node's write changed. `None` before schema
+    /// version 4 (`tamis index --rebuild-lexical` adds it).
+    fn cache_version(&self) -> tamis_engine::Result<Option<CacheVersion>> {
+        if self.version() < WRITES_VERSION {
+            return Ok(None);
+        }
+        let sql = format!("SELECT seq FROM {}", self.tables.writes);
+        let row = self
+            .conn()?
+            .query_one(&sql, &[])
+            .map_err(|e| self.fail("reading the write sequence", &e))?;
+        let sequence: i64 = row.get(0);
+        Ok(Some(CacheVersion {
+            identity: format!("{}#{}", self.db.location, self.id),
+            sequence: sequence.unsigned_abs(),
+        }))
     }
 
     fn stage1(&self, query: &Stage1Query<'_>) -> tamis_engine::Result<Stage1Lists> {
@@ -632,7 +672,7 @@ impl Backend for PgBackend {
             chunks: chunks as u64,
             vector_index: if exact { "exact" } else { "hnsw" }.to_string(),
             vectors: chunks as u64,
-            sequence: None,
+            sequence: self.cache_version()?.map(|version| version.sequence),
             lexical_scoring: self.lexical_score_kind(),
         })
     }

@@ -74,8 +74,8 @@ impl PgCatalog {
     }
 
     /// Creates a collection as tamis made them at schema `version` (1: `ts_rank` over a
-    /// `tsvector`; 2: BM25 with term counts on the chunks), for the tests and benchmarks
-    /// of older collections and of [`PgCatalog::rebuild_lexical`].
+    /// `tsvector`; 2: BM25 with term counts on the chunks; 3: no write sequence), for the
+    /// tests and benchmarks of older collections and of [`PgCatalog::rebuild_lexical`].
     #[doc(hidden)]
     pub fn create_legacy(
         &self,
@@ -146,7 +146,8 @@ impl PgCatalog {
     /// Brings collection `name` to the newest schema: a collection made before tamis
     /// ranked PostgreSQL text with BM25 (schema version 1, `ts_rank`) gets its postings
     /// built from its chunks' text, with the analyzer its settings name; one of version 2
-    /// loses the chunks' term counts. In one transaction: searches go on meanwhile (with
+    /// loses the chunks' term counts; every older one gets the write sequence that result
+    /// caches need (without it, its answers are not cached). In one transaction: searches go on meanwhile (with
     /// `ts_rank` until it commits), writes wait. `progress` gets (chunks done, chunks in
     /// all). A collection already current is left as it is (`from_version` equals
     /// `to_version`).

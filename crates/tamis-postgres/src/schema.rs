@@ -5,8 +5,9 @@
 //! - the catalog: the `vector` extension, `tamis_migrations` (what ran), `tamis_collections`
 //!   (one row per collection: its settings and schema version) and `tamis_or_query`;
 //! - per collection `N` (its version in `tamis_collections.schema_version`, see
-//!   [`COLLECTION_VERSION`]): `tamis_cN_documents`, `tamis_cN_chunks`, and for BM25
-//!   `tamis_cN_postings` and `tamis_cN_stats`, with their indexes.
+//!   [`COLLECTION_VERSION`]): `tamis_cN_documents`, `tamis_cN_chunks`, for BM25
+//!   `tamis_cN_postings` and `tamis_cN_stats`, with their indexes, and `tamis_cN_writes`,
+//!   the write sequence.
 //!
 //! Tables are per collection because pgvector's HNSW index needs a fixed dimension and one
 //! operator class per column, and each collection has its own. Documents, chunks and
@@ -110,9 +111,14 @@ pub(crate) fn catalog_version() -> i32 {
 /// - 3: as 2 without the chunks' term counts (a replaced document's are summed from its
 ///   postings), so that `upgrade` can bring a version 1 collection here without
 ///   rewriting its chunk rows (and their HNSW entries).
+/// - 4: as 3 with `writes`, the sequence every write advances, which result caches on
+///   every node key their answers by.
 ///
-/// Every version is still read and written; `upgrade` brings 1 and 2 to 3.
-pub(crate) const COLLECTION_VERSION: i32 = 3;
+/// Every version is still read and written; `upgrade` brings 1 to 3 to 4.
+pub(crate) const COLLECTION_VERSION: i32 = 4;
+
+/// The first version with a write sequence.
+pub(crate) const WRITES_VERSION: i32 = 4;
 
 /// The first version whose text is ranked by BM25 over tamis's own postings.
 pub(crate) const BM25_VERSION: i32 = 2;
@@ -130,6 +136,8 @@ pub(crate) struct Tables {
     pub postings: String,
     /// One row per field: chunks and tokens, for BM25's N and mean length.
     pub stats: String,
+    /// One row: the write sequence.
+    pub writes: String,
 }
 
 impl Tables {
@@ -140,6 +148,7 @@ impl Tables {
             keys: format!("tamis_c{id}_chunk_keys"),
             postings: format!("tamis_c{id}_postings"),
             stats: format!("tamis_c{id}_stats"),
+            writes: format!("tamis_c{id}_writes"),
         }
     }
 }
@@ -191,6 +200,20 @@ CREATE INDEX {chunks}_embedding ON {chunks}
     create_bm25_indexes(tx, id)?;
     tx.batch_execute(&format!(
         "INSERT INTO {stats} (field, chunks, terms) VALUES (0, 0, 0), (1, 0, 0)"
+    ))?;
+    create_writes_table(tx, id)
+}
+
+/// Creates `writes`: one row, whose `seq` every write transaction advances (after locking
+/// `stats`, so writers take the two in one order). Updated by tamis rather than by a
+/// trigger, which Citus refuses on distributed tables; a reference table there.
+pub(crate) fn create_writes_table(
+    tx: &mut Transaction<'_>,
+    id: i64,
+) -> Result<(), postgres::Error> {
+    let Tables { writes, .. } = Tables::of(id);
+    tx.batch_execute(&format!(
+        "CREATE TABLE {writes} (seq bigint NOT NULL); INSERT INTO {writes} (seq) VALUES (0);"
     ))
 }
 
@@ -234,7 +257,7 @@ pub(crate) fn create_bm25_indexes(
     ))
 }
 
-/// Creates collection `id` as an older tamis did (`version` 1 or 2), for the tests and
+/// Creates collection `id` as an older tamis did (`version` 1 to 3), for the tests and
 /// benchmarks of reading and upgrading such collections.
 pub(crate) fn create_legacy_collection(
     tx: &mut Transaction<'_>,
@@ -243,7 +266,8 @@ pub(crate) fn create_legacy_collection(
     version: i32,
 ) -> Result<(), postgres::Error> {
     create_collection(tx, id, settings)?;
-    let Tables { chunks, postings, stats, .. } = Tables::of(id);
+    let Tables { chunks, postings, stats, writes, .. } = Tables::of(id);
+    tx.batch_execute(&format!("DROP TABLE {writes}"))?;
     match version {
         1 => {
             let lexical = settings.lexical_expression("title", "text");
@@ -253,18 +277,20 @@ pub(crate) fn create_legacy_collection(
                  CREATE INDEX {chunks}_lexical ON {chunks} USING gin (lexical);"
             ))
         }
-        _ => tx.batch_execute(&format!(
+        TERM_COLUMNS_VERSION => tx.batch_execute(&format!(
             "ALTER TABLE {chunks} ADD COLUMN title_terms int NOT NULL, \
                  ADD COLUMN text_terms int NOT NULL;"
         )),
+        _ => Ok(()),
     }
 }
 
 /// Drops collection `id`'s tables (missing ones are fine).
 pub(crate) fn drop_collection(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
-    let Tables { documents, chunks, keys, postings, stats } = Tables::of(id);
+    let Tables { documents, chunks, keys, postings, stats, writes } = Tables::of(id);
     tx.batch_execute(&format!(
-        "DROP TABLE IF EXISTS {postings}; DROP TABLE IF EXISTS {stats}; \
+        "DROP TABLE IF EXISTS {writes}; \
+         DROP TABLE IF EXISTS {postings}; DROP TABLE IF EXISTS {stats}; \
          DROP TABLE IF EXISTS {chunks}; DROP TABLE IF EXISTS {documents}; \
          DROP SEQUENCE IF EXISTS {keys};"
     ))

@@ -1,6 +1,6 @@
 //! Bringing a collection made by an older tamis to [`COLLECTION_VERSION`]: BM25 postings
 //! built for a version 1 collection (ranked by `ts_rank` until then), the chunks' term
-//! columns dropped from a version 2 one.
+//! columns dropped from a version 2 one, the write sequence added to all.
 //!
 //! One transaction, so a lost connection keeps nothing. It holds the collection's catalog
 //! row exclusively, which writers of an older version take shared first (see
@@ -13,7 +13,9 @@ use postgres::Transaction;
 use tamis_analysis::Analyzer;
 
 use crate::bm25::{Bm25Text, Postings};
-use crate::schema::{self, BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables};
+use crate::schema::{
+    self, BM25_VERSION, COLLECTION_VERSION, TERM_COLUMNS_VERSION, Tables, WRITES_VERSION,
+};
 use crate::settings::StoredSettings;
 
 /// Chunks read per round trip while building postings.
@@ -97,6 +99,9 @@ pub(crate) fn upgrade(
         tx.batch_execute(&format!(
             "ALTER TABLE {chunks} DROP COLUMN title_terms, DROP COLUMN text_terms"
         ))?;
+    }
+    if version < WRITES_VERSION {
+        schema::create_writes_table(tx, id)?;
     }
     tx.execute(
         "UPDATE tamis_collections SET schema_version = $1 WHERE id = $2",

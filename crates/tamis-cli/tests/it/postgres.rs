@@ -169,11 +169,18 @@ fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
     let embedded = tamis(&["index", dir.path().to_str().unwrap(), "--rebuild-lexical"], "", &[]);
     assert_fails_with(&embedded, INPUT, "is an embedded index, which has always ranked with BM25");
     catalog.remove(&name).unwrap();
-    // A collection of schema version 2 had its postings: only its layout changes.
+    // A collection of schema version 2 had its postings: only its layout changes, and it
+    // gets the write sequence.
     drop(catalog.create_legacy(&name, &settings, Default::default(), 2).unwrap());
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    let note = info["cache_note"].as_str().unwrap_or_default();
+    assert!(note.contains(&format!("--collection {name} --rebuild-lexical")), "{info}");
     let upgraded = tamis_ok(&["index", &url, "--collection", &name, "--rebuild-lexical"]);
     let stderr = String::from_utf8_lossy(&upgraded.stderr);
-    assert!(stderr.contains("already ranked text with BM25; schema version 2 -> 3"), "{stderr}");
+    assert!(stderr.contains("already ranked text with BM25; schema version 2 -> 4"), "{stderr}");
+    let info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    assert!(info.get("cache_note").is_none(), "{info}");
+    assert_eq!(info["sequence"], 0, "{info}");
     catalog.remove(&name).unwrap();
 }
 
@@ -413,13 +420,22 @@ fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
     let query = serde_json::json!({ "query": "cholesterol drugs", "k": 1 });
     let found = b.post(&format!("{collection}/search"), query.clone()).unwrap();
     assert_eq!(found["results"][0]["id"], "stat", "{found}");
-    // A write on B is visible on A at once.
+    // Each node keeps its own result cache...
+    let search = format!("{collection}/search");
+    let all = serde_json::json!({ "query": "cholesterol drugs", "k": 3 });
+    assert!(a.post(&search, all.clone()).unwrap()["cache"].is_null());
+    let cached = a.post(&search, all.clone()).unwrap();
+    assert_eq!(cached["cache"]["level"], "exact", "{cached}");
+    // ... and a write on B is visible on A at once, past A's cache.
     let more = serde_json::json!({ "documents": [
         {"id": "chol", "text": "Dietary cholesterol and statins: a trial of cholesterol drugs."},
     ]});
     b.post(&format!("{collection}/documents"), more).unwrap();
     let info = a.get(&collection).unwrap();
     assert_eq!(info["documents"], 3, "{info}");
+    let after = a.post(&search, all).unwrap();
+    assert!(after["cache"].is_null(), "{after}");
+    assert!(after["results"].to_string().contains("\"chol\""), "{after}");
     // Dropped on A: gone on B too, with a 404 rather than stale results.
     a.delete(&collection).unwrap();
     assert_eq!(b.post(&format!("{collection}/search"), query), Err(404));

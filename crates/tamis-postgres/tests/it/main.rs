@@ -6,6 +6,7 @@
 
 mod backend;
 mod bm25;
+mod result_cache;
 mod schema;
 mod standby;
 mod tls;
