@@ -19,6 +19,12 @@
 //! exact): with uncased BERT models, case, accents and spacing; with BM25 alone, also
 //! punctuation, stop words the index drops and inflections its stemmer joins.
 //!
+//! **Paraphrases, when asked for** ([`Paraphrase`], off by default): a query whose
+//! embedding is within a cosine of a cached query's, under the same index version and
+//! settings, gets that query's answer, optionally only when a cross-encoder scores the two
+//! queries high enough. That answer is another query's: the hit says so and names it.
+//! Cached queries are compared one by one (at most `max_entries` dot products).
+//!
 //! Every other input that can change the answer is in the key (mode, k, depth, filter,
 //! fusion, BM25 parameters, HNSW breadth, each stage's model name and window, chunk
 //! aggregation, stage fusion, adaptive depth, thresholds, raw scores, batch size); a stage
@@ -75,6 +81,50 @@ pub enum CacheLevel {
     Exact,
     /// Another text that every stage reads the same.
     Normalized,
+    /// Another query close enough by embedding ([`Paraphrase`]): its answer, not this one's.
+    Paraphrase,
+}
+
+/// Answer a query with a cached paraphrase's answer (see the [module](self) docs).
+#[derive(Clone, Copy)]
+pub struct Paraphrase<'a> {
+    /// The least cosine similarity between the two queries' embeddings, in (0, 1].
+    pub min_cosine: f32,
+    /// A cross-encoder that must also score (query, cached query) at least `min_score`
+    /// (in its declared activation's units) before the answer is reused.
+    pub confirm: Option<(&'a dyn tamis_core::Reranker, f32)>,
+}
+
+impl std::fmt::Debug for Paraphrase<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paraphrase")
+            .field("min_cosine", &self.min_cosine)
+            .field("confirm_min_score", &self.confirm.map(|(_, score)| score))
+            .finish()
+    }
+}
+
+impl Paraphrase<'_> {
+    /// The cosine a paraphrase needs by default, chosen from the quality and hit-rate
+    /// curve measured on NFCorpus (the README's "Result cache" section).
+    pub const DEFAULT_MIN_COSINE: f32 = 0.95;
+
+    fn validate(&self) -> Result<()> {
+        if !(self.min_cosine > 0.0 && self.min_cosine <= 1.0) {
+            return Err(Error::InvalidSearch {
+                message: format!(
+                    "paraphrase min_cosine must be in (0, 1], got {}",
+                    self.min_cosine
+                ),
+            });
+        }
+        if self.confirm.is_some_and(|(_, score)| score.is_nan()) {
+            return Err(Error::InvalidSearch {
+                message: "paraphrase confirmation score is not a number".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// An answer served from the cache.
@@ -86,6 +136,10 @@ pub struct CacheHit {
     pub query: String,
     /// How long ago it was stored.
     pub age: Duration,
+    /// For a paraphrase, the cosine similarity of the two queries' embeddings.
+    pub cosine: Option<f32>,
+    /// For a paraphrase confirmed by a cross-encoder, its score of the two queries.
+    pub confirm_score: Option<f32>,
 }
 
 /// The answer to a [`PipelineRequest`] through a [`ResultCache`].
@@ -105,6 +159,8 @@ pub struct ResultCacheStats {
     pub exact_hits: u64,
     /// Lookups answered by an entry stored for another text that reads the same.
     pub normalized_hits: u64,
+    /// Lookups answered by a paraphrase's entry.
+    pub paraphrase_hits: u64,
     /// Lookups that ran the pipeline.
     pub misses: u64,
     /// Searches that bypassed the cache: their backend cannot say its version.
@@ -148,6 +204,10 @@ struct Scope {
 #[derive(Debug)]
 struct Entry {
     scope: String,
+    /// The key of everything but the query: paraphrases must share it.
+    group: Key,
+    /// The query's embedding, when it was stored by a request that asked for paraphrases.
+    vector: Option<Arc<[f32]>>,
     query: String,
     response: Arc<PipelineResponse>,
     bytes: usize,
@@ -218,28 +278,92 @@ impl ResultCache {
                     },
                     query: entry.query.clone(),
                     age: entry.stored.elapsed(),
+                    cosine: None,
+                    confirm_score: None,
                 }),
             }),
             View::Older => None,
         };
-        match found.as_ref().and_then(|answer| answer.hit.as_ref()).map(|hit| hit.level) {
-            Some(CacheLevel::Exact) => state.stats.exact_hits += 1,
-            Some(CacheLevel::Normalized) => state.stats.normalized_hits += 1,
-            None => state.stats.misses += 1,
+        if let Some(hit) = found.as_ref().and_then(|answer| answer.hit.as_ref()) {
+            state.count_hit(hit.level);
         }
         found
     }
 
-    /// Keeps `response` under `key`, unless a newer write was seen since `version` was
-    /// read (nobody could find it) or it alone exceeds the byte bound.
+    /// The cached queries of `group` closest to `vector` at or above `min_cosine`, best
+    /// first: (key, query, cosine).
+    fn paraphrases(
+        &self,
+        version: &CacheVersion,
+        group: &Key,
+        vector: &[f32],
+        min_cosine: f32,
+    ) -> Vec<(Key, String, f32)> {
+        let mut state = self.lock();
+        if state.advance(version) == View::Older {
+            return Vec::new();
+        }
+        let mut close: Vec<(Key, String, f32)> = state
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.group == *group)
+            .filter_map(|(key, entry)| {
+                let cosine = cosine(vector, entry.vector.as_deref()?);
+                (cosine >= min_cosine).then(|| (*key, entry.query.clone(), cosine))
+            })
+            .collect();
+        close.sort_by(|a, b| b.2.total_cmp(&a.2));
+        close
+    }
+
+    /// The answer under `key` as a paraphrase hit, if it is still there.
+    fn take_paraphrase(
+        &self,
+        version: &CacheVersion,
+        key: &Key,
+        cosine: f32,
+        confirm_score: Option<f32>,
+    ) -> Option<CachedAnswer> {
+        let mut state = self.lock();
+        if state.advance(version) == View::Older {
+            return None;
+        }
+        let entry = state.entries.get(key)?;
+        let answer = CachedAnswer {
+            response: entry.response.clone(),
+            hit: Some(CacheHit {
+                level: CacheLevel::Paraphrase,
+                query: entry.query.clone(),
+                age: entry.stored.elapsed(),
+                cosine: Some(cosine),
+                confirm_score,
+            }),
+        };
+        state.count_hit(CacheLevel::Paraphrase);
+        Some(answer)
+    }
+
+    /// A lookup that found nothing (after every level it tried).
+    fn count_miss(&self) {
+        self.lock().stats.misses += 1;
+    }
+
+    /// Keeps `response` under `keys.answer`, unless a newer write was seen since `version`
+    /// was read (nobody could find it) or it alone exceeds the byte bound.
     fn store(
         &self,
         version: &CacheVersion,
-        key: Key,
+        keys: &Keys,
         query: &str,
         response: Arc<PipelineResponse>,
     ) {
-        let bytes = ENTRY_OVERHEAD + query.len() + version.identity.len() + answer_bytes(&response);
+        let key = keys.answer;
+        let vector_bytes = keys.vector.as_ref().map_or(0, |v| v.len() * size_of::<f32>());
+        let bytes = ENTRY_OVERHEAD
+            + query.len()
+            + version.identity.len()
+            + vector_bytes
+            + answer_bytes(&response);
         if bytes > self.config.max_bytes {
             return;
         }
@@ -252,6 +376,8 @@ impl ResultCache {
         }
         let entry = Entry {
             scope: version.identity.clone(),
+            group: keys.group,
+            vector: keys.vector.clone(),
             query: query.to_string(),
             response,
             bytes,
@@ -282,6 +408,14 @@ enum View {
 }
 
 impl State {
+    fn count_hit(&mut self, level: CacheLevel) {
+        match level {
+            CacheLevel::Exact => self.stats.exact_hits += 1,
+            CacheLevel::Normalized => self.stats.normalized_hits += 1,
+            CacheLevel::Paraphrase => self.stats.paraphrase_hits += 1,
+        }
+    }
+
     /// Records `version` as its index's newest when it is, dropping the answers of older
     /// sequences.
     fn advance(&mut self, version: &CacheVersion) -> View {
@@ -309,6 +443,31 @@ impl State {
             scope.keys.remove(key);
         }
     }
+}
+
+/// The cosine similarity of two vectors (0 when either is zero).
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let (mut dot, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    let norm = (aa * bb).sqrt();
+    if norm > 0.0 { dot / norm } else { 0.0 }
+}
+
+/// The keys of one request.
+struct Keys {
+    /// Everything that decides the answer.
+    answer: Key,
+    /// Everything but the query.
+    group: Key,
+    /// The query's embedding, when paraphrases are asked for.
+    vector: Option<Arc<[f32]>>,
 }
 
 /// The heap and inline bytes of an answer.
@@ -372,6 +531,21 @@ impl Index {
         request: &PipelineRequest<'_>,
         embedder: Option<&dyn Embedder>,
     ) -> Result<CachedAnswer> {
+        self.search_cached_with(cache, request, embedder, None)
+    }
+
+    /// [`Index::search_cached`], also answering with a cached paraphrase's answer when
+    /// `paraphrase` is given (it needs `embedder`, even for a BM25 search).
+    pub fn search_cached_with(
+        &self,
+        cache: &ResultCache,
+        request: &PipelineRequest<'_>,
+        embedder: Option<&dyn Embedder>,
+        paraphrase: Option<&Paraphrase<'_>>,
+    ) -> Result<CachedAnswer> {
+        if let Some(paraphrase) = paraphrase {
+            paraphrase.validate()?;
+        }
         let run = || self.search_and_rerank(request, embedder).map(Arc::new);
         if !cache.is_enabled() {
             return Ok(CachedAnswer { response: run()?, hit: None });
@@ -380,26 +554,58 @@ impl Index {
             cache.count_uncacheable();
             return Ok(CachedAnswer { response: run()?, hit: None });
         };
-        let key = self.answer_key(&version, request, embedder)?;
+        let mut keys = self.request_keys(&version, request, embedder)?;
         let query = request.search.query;
-        if let Some(answer) = cache.lookup(&version, &key, query) {
+        if let Some(answer) = cache.lookup(&version, &keys.answer, query) {
             return Ok(answer);
         }
+        if let Some(paraphrase) = paraphrase {
+            let embedder = embedder.ok_or(Error::EmbedderRequired)?;
+            let vector: Arc<[f32]> = embedder
+                .embed(&[query], tamis_core::TextRole::Query)
+                .map_err(Error::Model)?
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+                .into();
+            let close = cache.paraphrases(&version, &keys.group, &vector, paraphrase.min_cosine);
+            // A cross-encoder check costs a pass: the closest few are worth it, not all.
+            for (key, cached_query, cosine) in close.into_iter().take(MAX_CONFIRMATIONS) {
+                let confirm_score = match paraphrase.confirm {
+                    Some((reranker, min_score)) => {
+                        let scores = reranker
+                            .score(query, &[cached_query.as_str()])
+                            .map_err(Error::Model)?;
+                        let score = scores.first().map_or(f32::NEG_INFINITY, |s| s.score);
+                        if score < min_score {
+                            continue;
+                        }
+                        Some(score)
+                    }
+                    None => None,
+                };
+                if let Some(answer) = cache.take_paraphrase(&version, &key, cosine, confirm_score) {
+                    return Ok(answer);
+                }
+            }
+            keys.vector = Some(vector);
+        }
+        cache.count_miss();
         let response = run()?;
         if !response.deadline_exceeded {
-            cache.store(&version, key, query, response.clone());
+            cache.store(&version, &keys, query, response.clone());
         }
         Ok(CachedAnswer { response, hit: None })
     }
 
-    /// The key of `request`'s answer: the index's version, every setting that changes the
-    /// answer, and what each stage reads of the query.
-    fn answer_key(
+    /// The keys of `request`'s answer: the index's version and every setting that changes
+    /// the answer (the group), then what each stage reads of the query.
+    fn request_keys(
         &self,
         version: &CacheVersion,
         request: &PipelineRequest<'_>,
         embedder: Option<&dyn Embedder>,
-    ) -> Result<Key> {
+    ) -> Result<Keys> {
         let search = &request.search;
         let mut hasher = KeyHasher::default();
         hasher.part(version.identity.as_bytes());
@@ -416,6 +622,11 @@ impl Index {
             )
         );
         hasher.part(settings.as_bytes());
+        for stage in &request.stages {
+            hasher.part(stage.name.as_bytes());
+            hasher.part(&(stage.candidates as u64).to_le_bytes());
+        }
+        let group = KeyHasher(hasher.0.clone()).finish();
         let query = search.query;
         if matches!(search.mode, SearchMode::Bm25 | SearchMode::Hybrid) {
             match self.backend().lexical_terms(query) {
@@ -436,13 +647,14 @@ impl Index {
             hasher.reading(key, query);
         }
         for stage in &request.stages {
-            hasher.part(stage.name.as_bytes());
-            hasher.part(&(stage.candidates as u64).to_le_bytes());
             hasher.reading(stage.reranker.query_key(query).map_err(Error::Model)?, query);
         }
-        Ok(hasher.finish())
+        Ok(Keys { answer: hasher.finish(), group, vector: None })
     }
 }
+
+/// Paraphrases a cross-encoder checks before the lookup gives up.
+const MAX_CONFIRMATIONS: usize = 3;
 
 #[cfg(test)]
 mod tests;

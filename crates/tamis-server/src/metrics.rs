@@ -148,7 +148,8 @@ impl Metrics {
         registry.register(
             "result_cache_lookups",
             "Searches by how the result cache answered: exact, normalized (another text every \
-             stage reads the same), miss, or uncacheable (the backend cannot say its last write)",
+             stage reads the same), paraphrase (a close query's answer, when asked for), miss, \
+             or uncacheable (the backend cannot say its last write)",
             result_lookups.clone(),
         );
         let result_removals = Family::<ReasonLabels, Counter>::default();
@@ -243,6 +244,7 @@ impl Metrics {
         let lookups = [
             ("exact", stats.exact_hits, seen.exact_hits),
             ("normalized", stats.normalized_hits, seen.normalized_hits),
+            ("paraphrase", stats.paraphrase_hits, seen.paraphrase_hits),
             ("miss", stats.misses, seen.misses),
             ("uncacheable", stats.uncacheable, seen.uncacheable),
         ];

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tamis_core::Reranker;
 use tamis_engine::pipeline::{PipelineRequest, RerankStage};
-use tamis_engine::result_cache::{CacheLevel, ResultCache, ResultCacheConfig};
+use tamis_engine::result_cache::{CacheLevel, Paraphrase, ResultCache, ResultCacheConfig};
 use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
 
@@ -187,4 +187,51 @@ fn an_answer_a_deadline_cut_short_is_not_kept() {
     let served = index.search_cached(&cache, &cut, None).unwrap();
     assert_eq!(served.hit.map(|hit| hit.level), Some(CacheLevel::Exact));
     assert!(!served.response.deadline_exceeded);
+}
+
+#[test]
+fn a_paraphrase_gets_the_answer_of_a_close_cached_query_only_when_asked_and_says_whose() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index =
+        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let docs = [
+        doc("a", "vitamin d and bone health"),
+        doc("b", "bone density in older adults"),
+        doc("c", "vitamin c and the common cold"),
+    ];
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let cache = cache();
+    let reranker = OverlapReranker::default();
+    let near = |min_cosine| Paraphrase { min_cosine, confirm: None };
+    let search = |query: &str, paraphrase: Option<&Paraphrase<'_>>| {
+        let request = request(query, SearchMode::Hybrid, Vec::new());
+        index.search_cached_with(&cache, &request, Some(&HashEmbedder), paraphrase).unwrap()
+    };
+    // Stored without asking for paraphrases: no embedding kept, so never matched as one.
+    search("vitamin d bone health", None);
+    assert!(search("vitamin d bone", Some(&near(0.8))).hit.is_none());
+    // Stored asking for them. Hash vectors of queries sharing 2 of 3 words have cosine
+    // 0.82, 3 of 3 and 4: 0.87.
+    search("bone density adults", Some(&near(0.8)));
+    assert!(search("bone density", Some(&near(0.9))).hit.is_none());
+    let hit = search("adults older bone density", Some(&near(0.8))).hit.unwrap();
+    assert_eq!((hit.level, hit.query.as_str()), (CacheLevel::Paraphrase, "bone density adults"));
+    let cosine = hit.cosine.unwrap();
+    assert!((0.85..0.88).contains(&cosine), "{cosine}");
+    assert!(search("older adults bone density", None).hit.is_none(), "only when asked");
+    // A cross-encoder check: the overlap reranker scores the share of the query's words
+    // found in the cached query, 3 of 4 here.
+    let confirmed =
+        |min_score| Paraphrase { min_cosine: 0.8, confirm: Some((&reranker, min_score)) };
+    let hit = search("density bone adults older", Some(&confirmed(0.7))).hit.unwrap();
+    assert_eq!((hit.query.as_str(), hit.confirm_score), ("bone density adults", Some(0.75)));
+    assert!(search("bone adults older density", Some(&confirmed(0.8))).hit.is_none());
+    assert_eq!(cache.stats().paraphrase_hits, 2);
+    // Another setting is another group; bad thresholds are refused.
+    let mut wider = request("density of bone", SearchMode::Hybrid, Vec::new());
+    wider.k = 2;
+    let other = index.search_cached_with(&cache, &wider, Some(&HashEmbedder), Some(&near(0.8)));
+    assert!(other.unwrap().hit.is_none());
+    let bad = index.search_cached_with(&cache, &wider, Some(&HashEmbedder), Some(&near(1.5)));
+    assert!(bad.unwrap_err().to_string().contains("min_cosine"));
 }

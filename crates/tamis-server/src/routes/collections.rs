@@ -15,7 +15,7 @@ use tamis_engine::filter::Filter;
 use tamis_engine::fusion::Fusion;
 use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
-use tamis_engine::result_cache::CachedAnswer;
+use tamis_engine::result_cache::{CachedAnswer, Paraphrase};
 use tamis_engine::{
     Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
     SettingsOverrides, ingest_shared,
@@ -148,6 +148,24 @@ pub struct RerankSpec {
     pub candidates: Option<usize>,
 }
 
+/// Reuse a cached paraphrase's answer (see `SearchBody::paraphrase`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParaphraseSpec {
+    /// The least cosine similarity of the two queries' embeddings, in (0, 1] (default
+    /// 0.95).
+    #[serde(default)]
+    pub min_cosine: Option<f32>,
+    /// A reranker of this server that must also score (query, cached query) at least
+    /// `confirm_min_score` (default: no check).
+    #[serde(default)]
+    pub confirm_model: Option<String>,
+    /// The least score of that check, in the reranker's score units (needed with
+    /// `confirm_model`).
+    #[serde(default)]
+    pub confirm_min_score: Option<f32>,
+}
+
 /// `POST /v1/collections/{name}/search`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +230,11 @@ pub struct SearchBody {
     /// Raw logits instead of each model's declared activation.
     #[serde(default)]
     pub raw_scores: bool,
+    /// Also answer with the cached answer of a query close to this one by embedding:
+    /// another query's answer, which the response's `cache` names (off unless given;
+    /// needs the bi-encoder).
+    #[serde(default)]
+    pub paraphrase: Option<ParaphraseSpec>,
     /// `false`: run the whole pipeline and leave the result cache alone (default true:
     /// an answer stored for a query every stage reads the same, since the collection's
     /// last write, is returned, and says so in `cache`).
@@ -508,6 +531,20 @@ pub async fn search(
         .iter()
         .map(|spec| state.cached_reranker(spec.model.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
+    let confirm = match &body.paraphrase {
+        Some(ParaphraseSpec { confirm_model: Some(model), confirm_min_score, .. }) => {
+            let min_score = confirm_min_score.ok_or_else(|| {
+                ApiError::bad_request("`paraphrase.confirm_model` needs `confirm_min_score`")
+            })?;
+            Some((state.cached_reranker(Some(model))?, min_score))
+        }
+        Some(ParaphraseSpec { confirm_min_score: Some(_), .. }) => {
+            return Err(ApiError::bad_request(
+                "`paraphrase.confirm_min_score` needs `confirm_model`",
+            ));
+        }
+        _ => None,
+    };
     let state2 = state.clone();
     blocking(move || {
         let index = collection.read();
@@ -562,7 +599,23 @@ pub async fn search(
                 hit: None,
             }
         } else {
-            index.search_cached(&state2.result_cache, &request, embedder)?
+            let paraphrase = body.paraphrase.as_ref().map(|spec| Paraphrase {
+                min_cosine: spec.min_cosine.unwrap_or(Paraphrase::DEFAULT_MIN_COSINE),
+                confirm: confirm
+                    .as_ref()
+                    .map(|(model, score)| (&model.cached as &dyn tamis_core::Reranker, *score)),
+            });
+            if paraphrase.is_some() && embedder.is_none() {
+                return Err(ApiError::bad_request(
+                    "`paraphrase` compares query embeddings: this server has no embedding model",
+                ));
+            }
+            index.search_cached_with(
+                &state2.result_cache,
+                &request,
+                embedder,
+                paraphrase.as_ref(),
+            )?
         };
         let response = &answer.response;
         if answer.hit.is_none() {
@@ -604,6 +657,8 @@ pub async fn search(
                 "level": hit.level,
                 "query": hit.query,
                 "age_ms": hit.age.as_secs_f64() * 1e3,
+                "cosine": hit.cosine,
+                "confirm_score": hit.confirm_score,
             })
         });
         Ok(Json(serde_json::json!({

@@ -377,6 +377,36 @@ async fn repeated_searches_come_from_the_result_cache_until_a_write() {
     assert_eq!(info.body["result_cache"]["max_entries"], 1024);
 }
 
+/// A paraphrase is answered from a close query's entry only when the request asks, and
+/// the response names that query; a confirmation needs both of its fields.
+#[tokio::test]
+async fn a_paraphrase_is_answered_from_the_cache_only_when_asked() {
+    let server = with_corpus().await;
+    let path = "/v1/collections/docs/search";
+    // The tiny random model's cosines say nothing: any query is "close" at 0.01.
+    let search = |query: &str, paraphrase: serde_json::Value| json!({ "query": query, "k": 3, "paraphrase": paraphrase });
+    let near = json!({ "min_cosine": 0.01 });
+    assert!(
+        server.post(path, search("vitamin d bones", near.clone())).await.expect(200).body["cache"]
+            .is_null()
+    );
+    let plain = json!({ "query": "calcium intake", "k": 3 });
+    assert!(server.post(path, plain).await.expect(200).body["cache"].is_null(), "only when asked");
+    let close = server.post(path, search("dietary calcium", near.clone())).await.expect(200);
+    assert_eq!(close.body["cache"]["level"], "paraphrase", "{}", close.body);
+    assert_eq!(close.body["cache"]["query"], "vitamin d bones", "stored without its embedding");
+    assert!(close.body["cache"]["cosine"].as_f64().is_some());
+    let confirmed =
+        json!({ "min_cosine": 0.01, "confirm_model": "tiny-ce", "confirm_min_score": -1e9 });
+    let checked = server.post(path, search("sunny weather", confirmed)).await.expect(200);
+    assert_eq!(checked.body["cache"]["level"], "paraphrase", "{}", checked.body);
+    assert!(checked.body["cache"]["confirm_score"].as_f64().is_some());
+    let half = json!({ "confirm_min_score": 1.0 });
+    server.post(path, search("x", half)).await.expect_error(400, "bad_request", "confirm_model");
+    let wide = json!({ "min_cosine": 1.5 });
+    server.post(path, search("x", wide)).await.expect_error(400, "bad_request", "min_cosine");
+}
+
 #[tokio::test]
 async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
     let server = with_corpus().await;
