@@ -107,7 +107,7 @@ impl std::fmt::Debug for Paraphrase<'_> {
 impl Paraphrase<'_> {
     /// The cosine a paraphrase needs by default, chosen from the quality and hit-rate
     /// curve measured on NFCorpus (the README's "Result cache" section).
-    pub const DEFAULT_MIN_COSINE: f32 = 0.95;
+    pub const DEFAULT_MIN_COSINE: f32 = 0.97;
 
     fn validate(&self) -> Result<()> {
         if !(self.min_cosine > 0.0 && self.min_cosine <= 1.0) {
@@ -252,11 +252,12 @@ impl ResultCache {
         }
     }
 
-    /// Drops every answer (counters stay).
+    /// Drops every answer (counters stay, and so do the newest sequences seen, which keep
+    /// answers of older views out).
     pub fn clear(&self) {
         let mut state = self.lock();
         state.entries.clear();
-        state.scopes.clear();
+        state.scopes.values_mut().for_each(|scope| scope.keys.clear());
         state.bytes = 0;
     }
 
