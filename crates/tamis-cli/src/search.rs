@@ -1,12 +1,18 @@
 //! `tamis search`: stage-1 search of an index from the command line.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::{Fusion, Normalization};
+use tamis_engine::pipeline::{PipelineRequest, PipelineResponse};
+use tamis_engine::result_cache::{ResultCache, ResultCacheConfig};
 use tamis_engine::{Index, ScoreKind, SearchHit, SearchMode, SearchRequest};
 
 use crate::filter_args::FilterLimitArgs;
+use crate::jsonl::{Output, read_lines, source_name};
 use crate::location::LocationArgs;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::stage_args::{StageArgs, Variant};
@@ -28,8 +34,22 @@ pub struct SearchArgs {
     #[command(flatten)]
     location: LocationArgs,
 
-    /// The query text.
-    query: String,
+    /// The query text (or --queries).
+    #[arg(required_unless_present = "queries", conflicts_with = "queries")]
+    query: Option<String>,
+
+    /// Answer many queries in one process: JSON Lines `{"query": "…", "id": …}` (`id`
+    /// optional, any JSON) from FILE, `-` for standard input; one JSON line out per query,
+    /// in order, as `--json` prints it plus `id` and `cache`. A repeated query, or one
+    /// every stage reads the same (another case or spacing, with uncased models), is
+    /// answered from the result cache, and its `cache` says so; the cache's counts go to
+    /// standard error at the end.
+    #[arg(long, value_name = "FILE")]
+    queries: Option<PathBuf>,
+
+    /// Answers the result cache keeps with --queries, least recently used out (0: off).
+    #[arg(long, default_value_t = ResultCacheConfig::default().max_entries, value_name = "N")]
+    result_cache_entries: usize,
 
     /// Retrievers to use.
     #[arg(long, value_enum, default_value = "hybrid")]
@@ -190,15 +210,24 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
             Some(args.model.load_embedder(&index.settings().embedder_id)?)
         }
     };
-    let mut request = SearchRequest::new(&args.query, mode);
-    request.k = args.k;
-    request.depth = args.candidates;
-    request.ef_search = args.ef_search;
-    request.bm25 =
-        index.settings().lexical.bm25.overridden(args.bm25_k1, args.bm25_b, args.title_weight);
-    request.filter = filter.as_ref();
-    request.fusion = fusion;
+    let settings = Stage1Settings {
+        mode,
+        k: args.k,
+        depth: args.candidates,
+        ef_search: args.ef_search,
+        bm25: index.settings().lexical.bm25.overridden(
+            args.bm25_k1,
+            args.bm25_b,
+            args.title_weight,
+        ),
+        filter,
+        fusion,
+    };
     let embedder = embedder.as_ref().map(|e| e as &dyn tamis_core::Embedder);
+    if let Some(path) = &args.queries {
+        return answer_queries(args, &index, &settings, embedder, patience, path);
+    }
+    let request = settings.request(args.query.as_deref().unwrap_or_default());
     if !args.stages.rerankers.is_empty() {
         return rerank_and_print(args, &index, request, embedder, patience);
     }
@@ -224,6 +253,152 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every query of one `tamis search` shares.
+struct Stage1Settings {
+    mode: SearchMode,
+    k: usize,
+    depth: usize,
+    ef_search: Option<usize>,
+    bm25: Option<tamis_core::Bm25Params>,
+    filter: Option<Filter>,
+    fusion: Fusion,
+}
+
+impl Stage1Settings {
+    fn request<'a>(&'a self, query: &'a str) -> SearchRequest<'a> {
+        let mut request = SearchRequest::new(query, self.mode);
+        request.k = self.k;
+        request.depth = self.depth;
+        request.ef_search = self.ef_search;
+        request.bm25 = self.bm25;
+        request.filter = self.filter.as_ref();
+        request.fusion = self.fusion.clone();
+        request
+    }
+}
+
+/// The candidates each reranker scores, one count per reranker.
+fn windows(args: &SearchArgs, rerankers: usize) -> anyhow::Result<Vec<usize>> {
+    Ok(match (args.rerank_candidates.as_slice(), rerankers) {
+        ([], 0) => Vec::new(),
+        ([], 1) => vec![100],
+        ([], n) => anyhow::bail!(
+            "a cascade of {n} rerankers needs --rerank-candidates, one count per reranker"
+        ),
+        (given, _) => given.to_vec(),
+    })
+}
+
+/// One line of `--queries`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryLine {
+    query: String,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+fn parse_query_line(line: &str) -> anyhow::Result<QueryLine> {
+    let parsed: QueryLine = serde_json::from_str(line)?;
+    anyhow::ensure!(!parsed.query.trim().is_empty(), "`query` is empty");
+    Ok(parsed)
+}
+
+/// `--queries`: every query of a file through the pipeline and one result cache.
+fn answer_queries(
+    args: &SearchArgs,
+    index: &Index,
+    settings: &Stage1Settings,
+    embedder: Option<&dyn tamis_core::Embedder>,
+    patience: Option<usize>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let input = (path != Path::new("-")).then_some(path);
+    let lines = read_lines(input, parse_query_line)?;
+    let rerankers = if args.stages.rerankers.is_empty() {
+        Vec::new()
+    } else {
+        args.stages.load(&args.model.source)?
+    };
+    let windows = windows(args, rerankers.len())?;
+    let variant = Variant { fused: args.stages.fuses(), patience };
+    let cache = ResultCache::new(ResultCacheConfig {
+        max_entries: args.result_cache_entries,
+        ..ResultCacheConfig::default()
+    });
+    let mut output = Output::open(None)?;
+    for (line_idx, line) in lines.iter().enumerate() {
+        let mut search = settings.request(&line.query);
+        let request = if rerankers.is_empty() {
+            let mut request = PipelineRequest::new(search, Vec::new());
+            (request.search.k, request.k) = (args.k, args.k);
+            request
+        } else {
+            search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
+            args.stages.request(search, &rerankers, &windows, args.k, variant)?
+        };
+        let answer = index
+            .search_cached(&cache, &request, embedder)
+            .with_context(|| format!("query {} of {}", line_idx + 1, source_name(input)))?;
+        let mut json = pipeline_json(&answer.response);
+        json["id"] = line.id.clone().unwrap_or(serde_json::Value::Null);
+        json["cache"] = match &answer.hit {
+            Some(hit) => serde_json::json!({
+                "level": hit.level,
+                "query": hit.query,
+                "age_ms": hit.age.as_secs_f64() * 1e3,
+            }),
+            None => serde_json::Value::Null,
+        };
+        output.write(&json)?;
+    }
+    output.finish()?;
+    let stats = cache.stats();
+    eprintln!(
+        "result cache: {} exact and {} normalized hits, {} misses, {} uncacheable, of {} queries",
+        stats.exact_hits,
+        stats.normalized_hits,
+        stats.misses,
+        stats.uncacheable,
+        lines.len()
+    );
+    Ok(())
+}
+
+/// A pipeline answer as `--json` prints it.
+fn pipeline_json(response: &PipelineResponse) -> serde_json::Value {
+    let results: Vec<serde_json::Value> = response
+        .hits
+        .iter()
+        .enumerate()
+        .map(|(i, hit)| {
+            serde_json::json!({
+                "rank": i + 1,
+                "id": hit.doc_id,
+                "score": hit.score,
+                "score_kind": hit.score_kind,
+                "title": hit.title,
+                "text": hit.text,
+                "stage1": hit.stage1,
+                "reranks": hit.reranks,
+                "dropped_tokens": hit.dropped_tokens,
+            })
+        })
+        .collect();
+    let timings: serde_json::Map<String, serde_json::Value> = response
+        .stages
+        .iter()
+        .map(|s| (s.name.clone(), serde_json::json!(s.elapsed.as_secs_f64() * 1e3)))
+        .collect();
+    let stopped: Vec<_> = response.stages.iter().map(|s| s.stopped).collect();
+    serde_json::json!({
+        "results": results,
+        "timings_ms": timings,
+        "deadline_exceeded": response.deadline_exceeded,
+        "stopped": stopped,
+    })
+}
+
 /// The two-stage path: stage 1 hands its candidates to the rerankers.
 fn rerank_and_print(
     args: &SearchArgs,
@@ -233,51 +408,13 @@ fn rerank_and_print(
     patience: Option<usize>,
 ) -> anyhow::Result<()> {
     let rerankers = args.stages.load(&args.model.source)?;
-    let windows = match (args.rerank_candidates.as_slice(), rerankers.len()) {
-        ([], 1) => vec![100],
-        ([], n) => anyhow::bail!(
-            "a cascade of {n} rerankers needs --rerank-candidates, one count per reranker"
-        ),
-        (given, _) => given.to_vec(),
-    };
+    let windows = windows(args, rerankers.len())?;
     search.k = windows.first().copied().unwrap_or(args.k).max(args.k);
     let variant = Variant { fused: args.stages.fuses(), patience };
     let request = args.stages.request(search, &rerankers, &windows, args.k, variant)?;
     let response = index.search_and_rerank(&request, embedder)?;
-    let timings: serde_json::Map<String, serde_json::Value> = response
-        .stages
-        .iter()
-        .map(|s| (s.name.clone(), serde_json::json!(s.elapsed.as_secs_f64() * 1e3)))
-        .collect();
     if args.json {
-        let results: Vec<serde_json::Value> = response
-            .hits
-            .iter()
-            .enumerate()
-            .map(|(i, hit)| {
-                serde_json::json!({
-                    "rank": i + 1,
-                    "id": hit.doc_id,
-                    "score": hit.score,
-                    "score_kind": hit.score_kind,
-                    "title": hit.title,
-                    "text": hit.text,
-                    "stage1": hit.stage1,
-                    "reranks": hit.reranks,
-                    "dropped_tokens": hit.dropped_tokens,
-                })
-            })
-            .collect();
-        let stopped: Vec<_> = response.stages.iter().map(|s| s.stopped).collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "results": results,
-                "timings_ms": timings,
-                "deadline_exceeded": response.deadline_exceeded,
-                "stopped": stopped,
-            })
-        );
+        println!("{}", pipeline_json(&response));
     } else {
         for (i, hit) in response.hits.iter().enumerate() {
             let snippet: String = hit.text.chars().take(80).collect::<String>().replace('\n', " ");

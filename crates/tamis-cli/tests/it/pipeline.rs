@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{INPUT, assert_fails_with, model_fixture, tamis, tamis_ok};
+use crate::{INPUT, USAGE, assert_fails_with, model_fixture, tamis, tamis_ok};
 
 const TOPICS: [&str; 4] =
     ["vitamin d bone", "statins cholesterol heart", "soy breast cancer", "sleep melatonin"];
@@ -160,6 +160,83 @@ fn search_with_a_reranker_reports_both_stages() {
     );
     assert_eq!(ids(&fused), ids(&stage1));
     assert_eq!(fused["results"][0]["score_kind"]["by"], "fused");
+}
+
+/// `tamis search --queries`: many queries in one process, through one result cache.
+#[test]
+fn search_answers_a_file_of_queries_through_the_result_cache() {
+    let work = tempfile::tempdir().unwrap();
+    let index = index(work.path());
+    let dir = index.to_str().unwrap();
+    let ce = model_fixture("bert-ce-1label");
+    let lines = [
+        serde_json::json!({"id": 1, "query": "statins cholesterol study"}),
+        serde_json::json!({"id": "b", "query": "statins cholesterol study"}),
+        serde_json::json!({"query": "Statins  CHOLESTEROL study"}),
+        serde_json::json!({"id": 4, "query": "vitamin d bone"}),
+    ];
+    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    let path = work.path().join("queries.jsonl");
+    fs_err::write(&path, &text).unwrap();
+    let flags = ["--mode", "bm25", "-k", "3", "--rerank", &ce, "--rerank-candidates", "8"];
+    let output =
+        tamis_ok(&[&["search", dir, "--queries", path.to_str().unwrap()], &flags[..]].concat());
+    let answers: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4);
+    let ids: Vec<&serde_json::Value> = answers.iter().map(|a| &a["id"]).collect();
+    assert_eq!(
+        ids,
+        [
+            &serde_json::json!(1),
+            &serde_json::json!("b"),
+            &serde_json::Value::Null,
+            &serde_json::json!(4)
+        ]
+    );
+    let levels: Vec<&serde_json::Value> = answers.iter().map(|a| &a["cache"]["level"]).collect();
+    assert_eq!(
+        levels,
+        [
+            &serde_json::Value::Null,
+            &serde_json::json!("exact"),
+            &serde_json::json!("normalized"),
+            &serde_json::Value::Null
+        ]
+    );
+    assert_eq!(answers[1]["results"], answers[0]["results"]);
+    assert_eq!(answers[2]["results"], answers[0]["results"]);
+    assert_ne!(answers[3]["results"], answers[0]["results"]);
+    // The same answer as one query per process.
+    let single =
+        json(&[&["search", dir, "statins cholesterol study", "--json"], &flags[..]].concat());
+    assert_eq!(single["results"], answers[0]["results"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 exact and 1 normalized hits, 2 misses"), "{stderr}");
+
+    // From standard input, and without the cache.
+    let piped = tamis(
+        &["search", dir, "--queries", "-", "--mode", "bm25", "--result-cache-entries", "0"],
+        &text,
+        &[],
+    );
+    assert!(piped.status.success(), "{}", String::from_utf8_lossy(&piped.stderr));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&piped.stdout).lines().nth(1).unwrap())
+            .unwrap();
+    assert!(first["cache"].is_null(), "{first}");
+    // A bad line stops it before any search, naming the line; a query and --queries clash.
+    let bad = tamis(
+        &["search", dir, "--queries", "-", "--mode", "bm25"],
+        "{\"query\": \"a\"}\n{\"q\": 1}\n",
+        &[],
+    );
+    assert_fails_with(&bad, INPUT, "line 2");
+    assert!(bad.stdout.is_empty());
+    let both = tamis(&["search", dir, "q", "--queries", "-"], "", &[]);
+    assert_eq!(both.status.code(), Some(USAGE));
 }
 
 #[test]
