@@ -83,10 +83,10 @@ impl std::fmt::Debug for EmbeddedBackend {
 }
 
 const VECTOR_FILE: &str = "vectors.usearch";
+const VECTOR_SEQ_FILE: &str = "vectors.seq";
 
 /// Numbers the handles of this process, for their `cache_identity`.
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(0);
-const VECTOR_SEQ_FILE: &str = "vectors.seq";
 
 impl EmbeddedBackend {
     /// Creates an index in `dir`, which must not hold one yet.

@@ -147,10 +147,10 @@ impl PgCatalog {
     /// ranked PostgreSQL text with BM25 (schema version 1, `ts_rank`) gets its postings
     /// built from its chunks' text, with the analyzer its settings name; one of version 2
     /// loses the chunks' term counts; every older one gets the write sequence that result
-    /// caches need (without it, its answers are not cached). In one transaction: searches go on meanwhile (with
-    /// `ts_rank` until it commits), writes wait. `progress` gets (chunks done, chunks in
-    /// all). A collection already current is left as it is (`from_version` equals
-    /// `to_version`).
+    /// caches need (without it, its answers are not cached). In one transaction: searches
+    /// go on meanwhile (with `ts_rank` until it commits), writes wait. `progress` gets
+    /// (chunks done, chunks in all). A collection already current is left as it is
+    /// (`from_version` equals `to_version`).
     pub fn rebuild_lexical(
         &self,
         name: &str,
