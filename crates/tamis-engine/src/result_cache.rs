@@ -268,27 +268,12 @@ impl ResultCache {
     /// The answer stored under `key` for `version`, if any.
     fn lookup(&self, version: &CacheVersion, key: &Key, query: &str) -> Option<CachedAnswer> {
         let mut state = self.lock();
-        let found = match state.advance(version) {
-            View::Current => state.entries.get(key).map(|entry| CachedAnswer {
-                response: entry.response.clone(),
-                hit: Some(CacheHit {
-                    level: if entry.query == query {
-                        CacheLevel::Exact
-                    } else {
-                        CacheLevel::Normalized
-                    },
-                    query: entry.query.clone(),
-                    age: entry.stored.elapsed(),
-                    cosine: None,
-                    confirm_score: None,
-                }),
-            }),
-            View::Older => None,
-        };
-        if let Some(hit) = found.as_ref().and_then(|answer| answer.hit.as_ref()) {
-            state.count_hit(hit.level);
+        if state.advance(version) == View::Older {
+            return None;
         }
-        found
+        let same_text = state.entries.peek(key)?.query == query;
+        let level = if same_text { CacheLevel::Exact } else { CacheLevel::Normalized };
+        state.hit(key, level, None, None)
     }
 
     /// The cached queries of `group` closest to `vector` at or above `min_cosine`, best
@@ -329,19 +314,7 @@ impl ResultCache {
         if state.advance(version) == View::Older {
             return None;
         }
-        let entry = state.entries.get(key)?;
-        let answer = CachedAnswer {
-            response: entry.response.clone(),
-            hit: Some(CacheHit {
-                level: CacheLevel::Paraphrase,
-                query: entry.query.clone(),
-                age: entry.stored.elapsed(),
-                cosine: Some(cosine),
-                confirm_score,
-            }),
-        };
-        state.count_hit(CacheLevel::Paraphrase);
-        Some(answer)
+        state.hit(key, CacheLevel::Paraphrase, Some(cosine), confirm_score)
     }
 
     /// A lookup that found nothing (after every level it tried).
@@ -409,6 +382,29 @@ enum View {
 }
 
 impl State {
+    /// The entry under `key` as a hit of `level` (marked most recently used, counted).
+    fn hit(
+        &mut self,
+        key: &Key,
+        level: CacheLevel,
+        cosine: Option<f32>,
+        confirm_score: Option<f32>,
+    ) -> Option<CachedAnswer> {
+        let entry = self.entries.get(key)?;
+        let answer = CachedAnswer {
+            response: entry.response.clone(),
+            hit: Some(CacheHit {
+                level,
+                query: entry.query.clone(),
+                age: entry.stored.elapsed(),
+                cosine,
+                confirm_score,
+            }),
+        };
+        self.count_hit(level);
+        Some(answer)
+    }
+
     fn count_hit(&mut self, level: CacheLevel) {
         match level {
             CacheLevel::Exact => self.stats.exact_hits += 1,
