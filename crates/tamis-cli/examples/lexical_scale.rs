@@ -32,6 +32,7 @@ use tamis_engine::backend::{Backend, Catalog, Stage1Query};
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::{Document, IndexSettings, NewChunk};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions};
+use tamis_testkit::SeededRng;
 
 const K: usize = 10;
 const DIM: usize = 8;
@@ -87,26 +88,6 @@ fn main() {
     }
 }
 
-/// xorshift64*: a small seeded generator, so every run gets the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Words and their Zipf distribution.
 struct Vocabulary {
     words: Vec<String>,
@@ -114,7 +95,7 @@ struct Vocabulary {
 }
 
 impl Vocabulary {
-    fn new(size: usize, rng: &mut Rng) -> Vocabulary {
+    fn new(size: usize, rng: &mut SeededRng) -> Vocabulary {
         const ONSETS: &[&str] = &[
             "b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st",
             "tr",
@@ -148,12 +129,12 @@ impl Vocabulary {
     }
 
     /// A word's rank, drawn by frequency.
-    fn rank(&self, rng: &mut Rng) -> usize {
+    fn rank(&self, rng: &mut SeededRng) -> usize {
         let u = rng.unit();
         self.cdf.partition_point(|&c| c < u).min(self.words.len() - 1)
     }
 
-    fn text(&self, rng: &mut Rng, words: usize) -> String {
+    fn text(&self, rng: &mut SeededRng, words: usize) -> String {
         (0..words).map(|_| self.words[self.rank(rng)].as_str()).collect::<Vec<_>>().join(" ")
     }
 }
@@ -167,7 +148,7 @@ fn workload(args: &Args) -> Result<(Vec<Document>, Vec<String>), Box<dyn std::er
         queries.truncate(args.queries);
         return Ok((docs, queries));
     }
-    let mut rng = Rng(0x7461_6d69_7321);
+    let mut rng = SeededRng(0x7461_6d69_7321);
     let vocabulary = Vocabulary::new(50_000, &mut rng);
     let docs = (0..args.n)
         .map(|i| {
@@ -212,7 +193,7 @@ struct Measured {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let url = args.url.clone().ok_or("give --url or set TAMIS_PG_URL")?;
     let (docs, queries) = workload(args)?;
-    let mut rng = Rng(0x7665_6374);
+    let mut rng = SeededRng(0x7665_6374);
     let batches: Vec<Vec<(Document, Vec<NewChunk>)>> = docs
         .chunks(args.batch)
         .map(|group| {

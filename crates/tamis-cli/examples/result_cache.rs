@@ -48,6 +48,7 @@ use tamis_eval::{Dataset, EvalConfig, Evaluator, Metric, QueryScope, Run};
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, ModelDir, ModelOrigin,
 };
+use tamis_testkit::SeededRng;
 
 const K: usize = 10;
 const THRESHOLDS: [f32; 11] = [0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.90, 0.85, 0.80];
@@ -106,22 +107,6 @@ fn main() {
     }
 }
 
-/// xorshift64*: a small seeded generator, so every run replays the same workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// How a request rewrites its query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Perturbation {
@@ -155,7 +140,7 @@ impl Perturbation {
     }
 
     /// 40 % none, 12 % each of the others.
-    fn draw(rng: &mut Rng) -> Perturbation {
+    fn draw(rng: &mut SeededRng) -> Perturbation {
         let u = rng.unit();
         if u < 0.4 {
             return Perturbation::None;
@@ -205,10 +190,10 @@ struct Request {
 }
 
 fn workload(dataset: &Dataset, args: &Args) -> Vec<Request> {
-    let mut rng = Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = SeededRng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut order: Vec<usize> = (0..dataset.queries.len()).collect();
     for i in (1..order.len()).rev() {
-        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     let mut cdf: Vec<f64> = (1..=order.len()).map(|r| 1.0 / (r as f64).powf(args.zipf)).collect();
     let total: f64 = cdf.iter().sum();

@@ -126,22 +126,40 @@ impl tamis_core::Reranker for OverlapReranker {
 /// (cosine 1), and the bags of words spread the vectors so that a graph walk with a
 /// tiny `ef` misses some of them.
 pub fn word_bags(n: usize) -> Vec<String> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        // xorshift64*
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
+    let mut rng = SeededRng(0x9e37_79b9_7f4a_7c15);
     let mut seen = std::collections::HashSet::new();
     let mut texts = Vec::with_capacity(n);
     while texts.len() < n {
-        let words: Vec<String> = (0..6).map(|_| format!("w{}", next() % 400)).collect();
+        let words: Vec<String> = (0..6).map(|_| format!("w{}", rng.next_u64() % 400)).collect();
         let text = words.join(" ");
         if seen.insert(text.clone()) {
             texts.push(text);
         }
     }
     texts
+}
+
+/// xorshift64*: a small seeded generator, so a test or benchmark draws the same values on
+/// every run. The seed must not be 0.
+#[derive(Debug, Clone)]
+pub struct SeededRng(pub u64);
+
+impl SeededRng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value in `0..n` (`n` above 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// A value in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }

@@ -7,7 +7,7 @@ use tamis_core::Reranker;
 use tamis_engine::pipeline::{PipelineRequest, RerankStage};
 use tamis_engine::result_cache::{CacheLevel, Paraphrase, ResultCache, ResultCacheConfig};
 use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
-use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker};
+use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker, SeededRng};
 
 const MODELS: IngestModels<'static> =
     IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
@@ -15,24 +15,26 @@ const MODELS: IngestModels<'static> =
 const WORDS: [&str; 10] =
     ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"];
 
-/// A seeded xorshift64*, the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-
-    fn words(&mut self, n: usize) -> String {
-        (0..n).map(|_| WORDS[self.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
-    }
+/// `n` words of [`WORDS`], drawn by `rng`.
+fn words(rng: &mut SeededRng, n: usize) -> String {
+    (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
 }
 
 fn doc(id: &str, text: &str) -> Document {
     Document { id: id.into(), title: String::new(), text: text.into(), metadata: None }
+}
+
+/// An index of three short documents on vitamins and bones.
+fn three_documents(dir: &std::path::Path) -> Index {
+    let mut index =
+        tamis_embedded::create(dir, IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
+    let docs = [
+        doc("a", "vitamin d and bone health"),
+        doc("b", "bone density in older adults"),
+        doc("c", "vitamin c and the common cold"),
+    ];
+    index.ingest_batch(&docs, MODELS).unwrap();
+    index
 }
 
 fn cache() -> ResultCache {
@@ -58,9 +60,9 @@ fn interleaved_writes_never_leave_a_stale_answer() {
     let dir = tempfile::tempdir().unwrap();
     let mut writer =
         tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SeededRng(0x9e37_79b9_7f4a_7c15);
     let docs: Vec<Document> =
-        (0..20).map(|i| doc(&format!("d{i}"), &rng.words(4 + i % 5))).collect();
+        (0..20).map(|i| doc(&format!("d{i}"), &words(&mut rng, 4 + i % 5))).collect();
     writer.ingest_batch(&docs, MODELS).unwrap();
     let mut reader = tamis_embedded::open(dir.path()).unwrap();
     let (writer_cache, reader_cache) = (cache(), cache());
@@ -73,7 +75,7 @@ fn interleaved_writes_never_leave_a_stale_answer() {
             0 => {
                 let id = format!("d{}", rng.below(25));
                 let n = 3 + rng.below(5);
-                let text = rng.words(n);
+                let text = words(&mut rng, n);
                 writer.ingest_batch(&[doc(&id, &text)], MODELS).unwrap();
             }
             1 => {
@@ -118,14 +120,7 @@ fn interleaved_writes_never_leave_a_stale_answer() {
 #[test]
 fn queries_share_an_answer_exactly_when_every_stage_reads_them_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index =
-        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
-    let docs = [
-        doc("a", "vitamin d and bone health"),
-        doc("b", "bone density in older adults"),
-        doc("c", "vitamin c and the common cold"),
-    ];
-    index.ingest_batch(&docs, MODELS).unwrap();
+    let index = three_documents(dir.path());
     let cache = cache();
     let reranker = OverlapReranker::default();
     let level = |query: &str, mode: SearchMode, rerank: bool| {
@@ -192,14 +187,7 @@ fn an_answer_a_deadline_cut_short_is_not_kept() {
 #[test]
 fn a_paraphrase_gets_the_answer_of_a_close_cached_query_only_when_asked_and_says_whose() {
     let dir = tempfile::tempdir().unwrap();
-    let mut index =
-        tamis_embedded::create(dir.path(), IndexSettings::new("hash", HASH_DIMENSION)).unwrap();
-    let docs = [
-        doc("a", "vitamin d and bone health"),
-        doc("b", "bone density in older adults"),
-        doc("c", "vitamin c and the common cold"),
-    ];
-    index.ingest_batch(&docs, MODELS).unwrap();
+    let index = three_documents(dir.path());
     let cache = cache();
     let reranker = OverlapReranker::default();
     let near = |min_cosine| Paraphrase { min_cosine, confirm: None };

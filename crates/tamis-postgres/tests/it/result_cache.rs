@@ -7,26 +7,15 @@ use tamis_engine::pipeline::{PipelineRequest, RerankStage};
 use tamis_engine::result_cache::{CacheLevel, ResultCache, ResultCacheConfig};
 use tamis_engine::{Index, SearchMode, SearchRequest};
 use tamis_postgres::PgOptions;
-use tamis_testkit::{HashEmbedder, OverlapReranker};
+use tamis_testkit::{HashEmbedder, OverlapReranker, SeededRng};
 
 use crate::{MODELS, catalog, doc, settings, unique_name};
 
 const WORDS: [&str; 8] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
 
-/// A seeded xorshift64*, the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-
-    fn words(&mut self, n: usize) -> String {
-        (0..n).map(|_| WORDS[self.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
-    }
+/// `n` words of [`WORDS`], drawn by `rng`.
+fn words(rng: &mut SeededRng, n: usize) -> String {
+    (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect::<Vec<_>>().join(" ")
 }
 
 fn cache() -> ResultCache {
@@ -56,9 +45,9 @@ fn two_nodes_never_serve_an_answer_the_other_nodes_writes_made_stale() {
         second.open(&name).unwrap().unwrap(),
     ];
     let caches = [cache(), cache()];
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = SeededRng(0x2545_f491_4f6c_dd1d);
     let docs: Vec<_> =
-        (0..12).map(|i| doc(&format!("d{i}"), "", &rng.words(3 + i % 4), None)).collect();
+        (0..12).map(|i| doc(&format!("d{i}"), "", &words(&mut rng, 3 + i % 4), None)).collect();
     nodes[0].ingest_batch(&docs, MODELS).unwrap();
     let reranker = OverlapReranker::default();
     let queries = ["alpha bravo", "Alpha  BRAVO", "charlie delta", "golf"];
@@ -69,7 +58,7 @@ fn two_nodes_never_serve_an_answer_the_other_nodes_writes_made_stale() {
         match rng.below(24) {
             0 => {
                 let (id, n) = (format!("d{}", rng.below(15)), 2 + rng.below(4));
-                let text = rng.words(n);
+                let text = words(&mut rng, n);
                 nodes[node].ingest_batch(&[doc(&id, "", &text, None)], MODELS).unwrap();
             }
             1 => {
