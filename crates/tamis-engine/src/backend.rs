@@ -94,8 +94,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         ScoreKind::Bm25
     }
 
-    /// The terms the lexical retriever looks up for `text`, in its order: two texts with
-    /// the same terms get the same lexical list. `None` where the backend cannot say (a
+    /// The terms the lexical retriever looks up for `text`, in the backend's order (sorted
+    /// where the order of a query's words changes nothing): two texts with the same list
+    /// get the same lexical list. `None` where the backend cannot say (a
     /// result cache then keys on the text).
     fn lexical_terms(&self, text: &str) -> Option<Vec<String>> {
         let _ = text;

@@ -161,10 +161,12 @@ impl Bm25Index {
         &self.dir
     }
 
-    /// The terms a search for `query` looks up, in its order: two queries with the same
-    /// terms get the same hits.
+    /// The terms a search for `query` looks up, sorted: two queries with the same terms,
+    /// in any order, get the same hits, to the last bit of every score.
     pub fn query_terms(&self, query: &str) -> Vec<String> {
-        self.analyzer.terms(query)
+        let mut terms = self.analyzer.terms(query);
+        terms.sort_unstable();
+        terms
     }
 
     /// The configuration the index was created with.

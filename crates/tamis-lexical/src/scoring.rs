@@ -62,7 +62,9 @@ pub(crate) struct Bm25Query {
 
 impl Bm25Query {
     /// Compiles `terms`, each looked up in each of `fields` (a field and its weight); a term
-    /// given twice counts twice. Terms found in no document are dropped.
+    /// given twice counts twice. Terms found in no document are dropped. The clauses are
+    /// ordered by term, whatever the order of `terms`, so a reordered query sums its
+    /// scores in the same order and gets the same bits.
     pub(crate) fn new(
         searcher: &Searcher,
         terms: &[String],
@@ -83,10 +85,10 @@ impl Bm25Query {
             }
             query.fields.push(FieldNorms { field, avgdl, norm });
         }
-        for (position, text) in terms.iter().enumerate() {
-            if terms[..position].contains(text) {
-                continue;
-            }
+        let mut distinct: Vec<&String> = terms.iter().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for text in distinct {
             let repeats = terms.iter().filter(|other| *other == text).count() as Score;
             for (field_idx, &(field, field_weight)) in fields.iter().enumerate() {
                 let term = Term::from_field_text(field, text);

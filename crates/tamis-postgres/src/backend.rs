@@ -564,8 +564,13 @@ impl Backend for PgBackend {
         if self.bm25().is_some() { ScoreKind::Bm25 } else { ScoreKind::TsRank }
     }
 
+    /// Sorted, as `bm25::search` sends them.
     fn lexical_terms(&self, text: &str) -> Option<Vec<String>> {
-        self.bm25().map(|bm25| bm25.analyzer.terms(text))
+        self.bm25().map(|bm25| {
+            let mut terms = bm25.analyzer.terms(text);
+            terms.sort_unstable();
+            terms
+        })
     }
 
     /// The collection's write sequence, read from the database: every node shares it, so

@@ -8,7 +8,7 @@
 //! frequency is the count of its postings, taken in the same scan, so no statistics row
 //! per term needs updating (or contending) on every write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use postgres::types::Type;
 use postgres::{GenericClient, Transaction};
@@ -242,7 +242,9 @@ pub(crate) fn search(
     depth: usize,
     filter: Option<&Filter>,
 ) -> Result<Vec<Hit>, postgres::Error> {
-    let mut repeats: HashMap<String, f64> = HashMap::new();
+    // Sorted, so a query's terms reach the database in one order whatever their order in
+    // the query.
+    let mut repeats: BTreeMap<String, f64> = BTreeMap::new();
     text.analyzer.for_each_term(query, |term| *repeats.entry(term.to_owned()).or_default() += 1.0);
     if repeats.is_empty() {
         return Ok(Vec::new());

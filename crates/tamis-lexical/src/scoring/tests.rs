@@ -314,6 +314,35 @@ fn pruned_top_k_equals_brute_force_for_every_parameter_set() {
     }
 }
 
+#[test]
+fn a_reordered_query_scores_every_document_to_the_same_bit() {
+    let corpus = corpus();
+    let searcher = corpus.index.reader().unwrap().searcher();
+    let words = ["lambda", "kappa", "alpha", "iota", "eta", "mu", "alpha"];
+    for params in PARAMS {
+        let fields = [(corpus.title, params.title_weight), (corpus.body, 1.0)];
+        let score = |words: &[&str]| {
+            let query = Bm25Query::new(&searcher, &terms(words), &fields, &params).unwrap();
+            let mut all: Vec<(u64, u32)> = exhaustive(&searcher, &query)
+                .into_iter()
+                .map(|(key, score)| (key, score.to_bits()))
+                .collect();
+            all.sort_unstable();
+            (all, top_hits(&searcher, &query, 10, None).unwrap())
+        };
+        let want = score(&words);
+        assert!(want.0.len() > 1000, "{}", want.0.len());
+        let mut reordered = words;
+        for turn in 0..words.len() {
+            reordered.rotate_left(1);
+            if turn % 2 == 1 {
+                reordered.reverse();
+            }
+            assert!(score(&reordered) == want, "{params:?} {reordered:?}");
+        }
+    }
+}
+
 /// Every score a cursor gives, checked against its bound.
 fn check_bounds(searcher: &Searcher, query: &Bm25Query) -> (usize, f64) {
     let mut checked = 0;

@@ -50,7 +50,7 @@ fn two_nodes_never_serve_an_answer_the_other_nodes_writes_made_stale() {
         (0..12).map(|i| doc(&format!("d{i}"), "", &words(&mut rng, 3 + i % 4), None)).collect();
     nodes[0].ingest_batch(&docs, MODELS).unwrap();
     let reranker = OverlapReranker::default();
-    let queries = ["alpha bravo", "Alpha  BRAVO", "charlie delta", "golf"];
+    let queries = ["alpha bravo", "Alpha  BRAVO", "charlie delta", "delta charlie", "golf"];
     let modes = [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid];
     let mut checked = 0;
     for _ in 0..400 {
