@@ -109,6 +109,13 @@ impl BiEncoder {
     /// Loads the bi-encoder in `model`.
     pub fn load(model: &ModelDir, config: &BiEncoderConfig) -> Result<BiEncoder> {
         let dir = &model.path;
+        if crate::late_interaction::is_late_interaction(dir) {
+            return Err(Error::WrongModelKind {
+                dir: dir.clone(),
+                found: "a late-interaction (ColBERT) model, with a vector per token",
+                expected: "a bi-encoder (embedding model)",
+            });
+        }
         let pipeline = read_pipeline(dir)?;
         let (encoder_config, encoder, runtime) =
             load_encoder(&pipeline.transformer_dir, &config.runtime, false)?;

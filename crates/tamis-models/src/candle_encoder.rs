@@ -255,6 +255,11 @@ impl Encoder for CandleEncoder {
         Ok(HiddenStates { data, hidden: self.config.hidden_size, seq_len: batch.seq_len })
     }
 
+    /// Padded, so every row is computed already.
+    fn hidden_states_every_row(&self, batch: &TokenBatch) -> Result<HiddenStates> {
+        self.hidden_states(batch)
+    }
+
     fn classify(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
         let head = self.head.as_ref().ok_or(Error::InvalidOption {
             name: "model",

@@ -80,6 +80,10 @@ pub struct EncoderConfig {
     pub declared_activation: Option<ScoreActivation>,
 }
 
+/// The architecture colbert-ai's checkpoints declare: a BERT encoder (its tensors under
+/// `bert.`) and a `linear` projection, which the late-interaction loader reads.
+pub(crate) const COLBERT_ARCHITECTURE: &str = "HF_ColBERT";
+
 #[derive(Deserialize)]
 struct RawConfig {
     architectures: Option<Vec<String>>,
@@ -143,7 +147,11 @@ impl EncoderConfig {
             a if a.ends_with("ForSequenceClassification") => {
                 Head::Classifier { num_labels: num_labels(&raw) }
             }
-            a if a.ends_with("Model") || a == model_type || a.ends_with("ForMaskedLM") => {
+            a if a.ends_with("Model")
+                || a == model_type
+                || a.ends_with("ForMaskedLM")
+                || a == COLBERT_ARCHITECTURE =>
+            {
                 Head::None
             }
             _ => return Err(unsupported()),

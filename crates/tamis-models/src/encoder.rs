@@ -75,6 +75,12 @@ pub trait Encoder: Send + Sync + std::fmt::Debug {
     /// The last hidden states of every token (for bi-encoders).
     fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates>;
 
+    /// The last hidden states of every row, padding rows too: a row whose attention is 0
+    /// is never attended to, but its own state is computed from the rows that are, as a
+    /// padded runtime computes it (ColBERT's query expansion reads these rows).
+    /// [`Encoder::hidden_states`] may leave padding rows at 0.
+    fn hidden_states_every_row(&self, batch: &TokenBatch) -> Result<HiddenStates>;
+
     /// The classification logits, row-major `[batch, num_labels]` (for cross-encoders).
     fn classify(&self, batch: &TokenBatch) -> Result<Vec<f32>>;
 }

@@ -6,6 +6,8 @@
 //! - [`CrossEncoder`] scores (query, passage) pairs under an explicit score contract.
 //! - [`LlmReranker`] scores pairs with a decoder LLM (Qwen3-Reranker, mxbai-rerank-v2),
 //!   sharing each query's prompt prefix across its documents.
+//! - [`LateInteractionModel`] gives ColBERT's token vectors (PyLate and colbert-ai
+//!   layouts), scored by [`max_sim`].
 //! - [`Encoder`] is the seam to the code that runs the encoder: [`NativeEncoder`]
 //!   (tamis' own kernels, packed sequences; the default) and [`CandleEncoder`] implement it.
 //!
@@ -39,6 +41,7 @@ mod cross_encoder;
 mod decoder;
 mod encoder;
 mod error;
+mod late_interaction;
 mod llm_reranker;
 mod native_encoder;
 mod pooling;
@@ -55,6 +58,9 @@ pub use cross_encoder::{CrossEncoder, CrossEncoderConfig, Prediction, RankedPass
 pub use decoder::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub use encoder::{Encoder, HiddenStates, TokenBatch};
 pub use error::{Error, ErrorKind, Result};
+pub use late_interaction::{
+    LateInput, LateInteractionConfig, LateInteractionModel, LateRole, TokenVectors, max_sim,
+};
 pub use llm_reranker::{
     AnswerLogits, DEFAULT_PASS_TOKENS, LlmPrompt, LlmReranker, LlmRerankerConfig, RerankerKind,
 };

@@ -70,6 +70,9 @@ enum Wanted {
     /// computes attention, FFN and norms for one row per sequence, an exact shortcut
     /// that saves about 5/6 of that layer.
     FirstTokens,
+    /// Every row of the padded batch, padding rows computed (never keys), even when
+    /// packing: ColBERT's query expansion reads them.
+    EveryRow,
 }
 
 #[derive(Debug)]
@@ -226,7 +229,7 @@ impl NativeEncoder {
     /// `[rows, hidden]` and where each sequence lies in them; for
     /// [`Wanted::FirstTokens`], `[batch, hidden]`: sequence `b`'s first token at row `b`.
     fn encode(&self, batch: &TokenBatch, wanted: Wanted) -> Result<(Vec<f32>, Vec<Segment>)> {
-        let (tokens, segments) = self.layout(batch)?;
+        let (tokens, segments) = self.layout(batch, wanted == Wanted::EveryRow)?;
         let rows = tokens.len();
         let c = &self.config;
         let h = c.hidden_size;
@@ -344,8 +347,9 @@ impl NativeEncoder {
     }
 
     /// The rows to compute (token, position and segment ids) and each sequence's place
-    /// among them: real tokens only when packing, every padded row otherwise.
-    fn layout(&self, batch: &TokenBatch) -> Result<(Vec<RowIds>, Vec<Segment>)> {
+    /// among them: real tokens only when packing, every padded row otherwise or when
+    /// `every_row` asks for them.
+    fn layout(&self, batch: &TokenBatch, every_row: bool) -> Result<(Vec<RowIds>, Vec<Segment>)> {
         let c = &self.config;
         let mut rows = Vec::with_capacity(batch.input_ids.len());
         let mut segments = Vec::with_capacity(batch.batch_size);
@@ -354,7 +358,7 @@ impl NativeEncoder {
             let mask = &batch.attention_mask[span.clone()];
             // Batches are right-padded: the real tokens are the leading ones.
             let len = mask.iter().take_while(|&&m| m == 1).count().max(1);
-            let width = if self.packing { len } else { batch.seq_len };
+            let width = if self.packing && !every_row { len } else { batch.seq_len };
             segments.push(Segment { start: rows.len(), rows: width, keys: len, queries: width });
             for (i, (&id, &kind)) in batch.input_ids[span.clone()]
                 .iter()
@@ -404,16 +408,11 @@ struct RowIds {
 
 impl Encoder for NativeEncoder {
     fn hidden_states(&self, batch: &TokenBatch) -> Result<HiddenStates> {
-        let h = self.config.hidden_size;
-        let (states, segments) = self.encode(batch, Wanted::AllTokens)?;
-        // Back to the padded `[batch, seq_len, hidden]` layout callers pool over.
-        let mut data = vec![0.0f32; batch.batch_size * batch.seq_len * h];
-        for (b, segment) in segments.iter().enumerate() {
-            let rows = segment.rows.min(batch.seq_len);
-            data[b * batch.seq_len * h..][..rows * h]
-                .copy_from_slice(&states[segment.start * h..][..rows * h]);
-        }
-        Ok(HiddenStates { data, hidden: h, seq_len: batch.seq_len })
+        self.padded_states(batch, Wanted::AllTokens)
+    }
+
+    fn hidden_states_every_row(&self, batch: &TokenBatch) -> Result<HiddenStates> {
+        self.padded_states(batch, Wanted::EveryRow)
     }
 
     fn classify(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
@@ -430,5 +429,21 @@ impl Encoder for NativeEncoder {
         let mut logits = vec![0.0f32; b * head.out.out_features()];
         head.out.forward(&pooled, b, None, &mut logits, 1);
         Ok(logits)
+    }
+}
+
+impl NativeEncoder {
+    /// The final states of `wanted` rows in the padded `[batch, seq_len, hidden]` layout.
+    fn padded_states(&self, batch: &TokenBatch, wanted: Wanted) -> Result<HiddenStates> {
+        let h = self.config.hidden_size;
+        let (states, segments) = self.encode(batch, wanted)?;
+        // Back to the padded `[batch, seq_len, hidden]` layout callers pool over.
+        let mut data = vec![0.0f32; batch.batch_size * batch.seq_len * h];
+        for (b, segment) in segments.iter().enumerate() {
+            let rows = segment.rows.min(batch.seq_len);
+            data[b * batch.seq_len * h..][..rows * h]
+                .copy_from_slice(&states[segment.start * h..][..rows * h]);
+        }
+        Ok(HiddenStates { data, hidden: h, seq_len: batch.seq_len })
     }
 }

@@ -283,6 +283,12 @@ impl TextTokenizer {
         self.whole.encode_fast(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| self.error(e))
     }
 
+    /// The id of `token` in the vocabulary or the added tokens, taken whole (not
+    /// tokenized).
+    pub(crate) fn token_id(&self, token: &str) -> Option<u32> {
+        self.whole.token_to_id(token)
+    }
+
     /// Number of tokens of `text` with special tokens, without truncation.
     pub(crate) fn count_tokens(&self, text: &str) -> Result<usize> {
         self.whole.encode_fast(text, true).map(|e| e.len()).map_err(|e| self.error(e))

@@ -9,6 +9,7 @@
 mod encoders;
 mod fixtures;
 mod hub;
+mod late_interaction;
 mod llm_rerankers;
 mod long_texts;
 mod precision;
