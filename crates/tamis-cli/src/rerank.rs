@@ -3,8 +3,8 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tamis_core::ScoreActivation;
-use tamis_models::{CrossEncoder, LlmReranker, RerankerModel, Truncation};
+use tamis_core::{PairScore, Reranker, ScoreActivation};
+use tamis_models::{CrossEncoder, RerankerModel, Truncation};
 
 use crate::jsonl::lines::{RerankDocument, parse_rerank_line};
 use crate::jsonl::{IoArgs, Output, progress, read_lines};
@@ -28,6 +28,11 @@ use crate::stage_args::LlmArgs;
 /// difference of "yes" and "no"), mxbai-rerank-v2 the logit difference of "1" and "0".
 /// Their hub ids need no flag; a directory needs --reranker-kind. Only the document is
 /// ever cut, never the prompt.
+///
+/// ColBERT models (PyLate or colbert-ai layout) encode the query and each document into
+/// token vectors and score by MaxSim, the sum over query tokens of the best match among
+/// the document's (a raw score, up to the query's token count); --max-length sets the
+/// document length.
 ///
 /// Examples:
 ///   echo '{"query": "what is a tamis", "documents": ["a drum sieve", "a river"]}' |
@@ -103,9 +108,10 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
     let model = RerankerModel::load(&model_dir, &config)
         .with_context(|| format!("loading reranker {}", args.model.model))?;
     args.llm.check_used(&[&model])?;
-    if model.is_llm() && args.label.is_some() {
+    if !matches!(model, RerankerModel::CrossEncoder(_)) && args.label.is_some() {
         anyhow::bail!(
-            "--label applies to cross-encoders with several labels; LLM rerankers have one score"
+            "--label applies to cross-encoders with several labels; LLM rerankers and ColBERT \
+             models have one score"
         );
     }
     let mut output = Output::open(args.io.output.as_deref())?;
@@ -117,8 +123,13 @@ pub fn run(args: &RerankArgs) -> anyhow::Result<()> {
                 rank_cross(model, &line.query, &documents, args.top_n)
             }
             RerankerModel::Llm { model, instruction } => {
-                rank_llm(model, instruction.as_deref(), &line.query, &documents, args)
+                let scored = model.score_passages(&line.query, instruction.as_deref(), &documents);
+                scored.map_err(anyhow::Error::from).and_then(|s| rank_scored(&s, args))
             }
+            RerankerModel::LateInteraction(model) => model
+                .score(&line.query, &documents)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| rank_scored(&s, args)),
         }
         .with_context(|| format!("scoring query {} of the input", line_index + 1))?;
         output.write(&RerankOutput { results })?;
@@ -147,14 +158,8 @@ fn rank_cross(
         .collect())
 }
 
-fn rank_llm(
-    model: &LlmReranker,
-    instruction: Option<&str>,
-    query: &str,
-    documents: &[&str],
-    args: &RerankArgs,
-) -> anyhow::Result<Vec<RankedDocument>> {
-    let scored = model.score_passages(query, instruction, documents)?;
+/// The best of one-score results (LLM rerankers, ColBERT), in the CLI's output shape.
+fn rank_scored(scored: &[PairScore], args: &RerankArgs) -> anyhow::Result<Vec<RankedDocument>> {
     let scores: Vec<f32> =
         scored.iter().map(|s| if args.raw { s.logit } else { s.score }).collect();
     Ok(tamis_core::best_first(&scores, args.top_n)

@@ -19,6 +19,8 @@
 //! - [`layer_norm`], [`rms_norm`], [`gelu_erf`], [`swiglu`] and the other activations:
 //!   row and element kernels compiled for AVX2+FMA and picked at run time, with a
 //!   portable fallback.
+//! - [`max_sim()`]: ColBERT's late-interaction score of one query against many
+//!   documents, one small GEMM per document.
 //! - [`peak`]: the machine's peak FMA throughput, the yardstick for GEMM efficiency.
 //!
 //! ```
@@ -42,6 +44,7 @@ mod bf16;
 mod causal_attention;
 mod int8;
 mod linear;
+mod max_sim;
 mod norm;
 pub mod peak;
 mod rope;
@@ -56,6 +59,7 @@ pub use bf16::Bf16Kernel;
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use int8::Int8Kernel;
 pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
+pub use max_sim::max_sim;
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
 pub use rope::RopeTable;
 

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
+use tamis_core::{PairScore, ScoreActivation, ScoreContract};
 use tamis_kernels::Linear;
 
 use crate::config::{COLBERT_ARCHITECTURE, EncoderConfig, Family, Head, read_json};
@@ -90,6 +91,8 @@ pub struct LateInput {
     pub kept: Vec<bool>,
     /// Whether the text was cut to fit the length.
     pub truncated: bool,
+    /// Tokens cut (see [`Tokens::dropped_tokens`]).
+    pub dropped_tokens: usize,
 }
 
 /// A loaded ColBERT model.
@@ -482,6 +485,11 @@ impl LateInteractionModel {
         self.document_length
     }
 
+    /// The arithmetic of its dense layers.
+    pub fn precision(&self) -> crate::Precision {
+        self.runtime.precision
+    }
+
     /// The model directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -490,6 +498,12 @@ impl LateInteractionModel {
     /// The encoder's configuration, as read from `config.json`.
     pub fn encoder_config(&self) -> &EncoderConfig {
         &self.encoder_config
+    }
+
+    /// Byte ranges of the first `n` tokens of `text` (all when it has fewer), without
+    /// special tokens.
+    pub fn first_token_offsets(&self, text: &str, n: usize) -> Result<Vec<(usize, usize)>> {
+        self.document_tokenizer.first_token_offsets(text, n)
     }
 
     /// The ids the encoder reads for `texts`, and which output rows are kept.
@@ -526,7 +540,13 @@ impl LateInteractionModel {
             LateRole::Query => vec![true; ids.len()],
             LateRole::Document => ids.iter().map(|id| !self.skiplist.contains(id)).collect(),
         };
-        LateInput { ids, attention_mask, kept, truncated: tokens.truncated }
+        LateInput {
+            ids,
+            attention_mask,
+            kept,
+            truncated: tokens.truncated,
+            dropped_tokens: tokens.dropped_tokens,
+        }
     }
 
     /// Each text's token vectors, in input order.
@@ -601,24 +621,57 @@ impl LateInteractionModel {
     }
 }
 
+/// Scores passages by MaxSim against the query, encoding both: the late-interaction stage
+/// when no token vectors are stored. Scores are raw MaxSim sums (identity contract),
+/// between minus and plus the query's row count.
+impl tamis_core::Reranker for LateInteractionModel {
+    fn score_contract(&self) -> ScoreContract {
+        ScoreContract { activation: ScoreActivation::Identity }
+    }
+
+    fn score(&self, query: &str, passages: &[&str]) -> tamis_core::Result<Vec<PairScore>> {
+        let query = self.encode(&[query], LateRole::Query)?;
+        let inputs = self.prepare(passages, LateRole::Document)?;
+        let documents = self.encode_prepared(&inputs, LateRole::Document)?;
+        let scores = max_sim_many(&query[0], &documents);
+        Ok(scores
+            .into_iter()
+            .zip(&inputs)
+            .map(|(score, input)| PairScore {
+                score,
+                logit: score,
+                truncated: input.truncated,
+                dropped_tokens: input.dropped_tokens,
+            })
+            .collect())
+    }
+
+    /// The query's ids, markers and expansion included.
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        Ok(self.prepare(&[query], LateRole::Query)?.into_iter().next().map(|input| input.ids))
+    }
+}
+
 /// ColBERT's score: for each query vector, its largest dot product with a document
-/// vector, summed over the query's vectors (0 when either side has none).
+/// vector, summed over the query's vectors (0 when the document has none).
 ///
 /// # Panics
 /// If the two widths differ.
 pub fn max_sim(query: &TokenVectors, document: &TokenVectors) -> f32 {
-    assert_eq!(query.dim, document.dim, "max_sim: vectors of different widths");
-    if document.rows() == 0 {
-        return 0.0;
-    }
-    (0..query.rows())
-        .map(|i| {
-            let q = query.row(i);
-            (0..document.rows())
-                .map(|j| q.iter().zip(document.row(j)).map(|(a, b)| a * b).sum::<f32>())
-                .fold(f32::NEG_INFINITY, f32::max)
-        })
-        .sum()
+    max_sim_many(query, std::slice::from_ref(document))[0]
+}
+
+/// [`max_sim`] of `query` against each of `documents`, computed in parallel on the
+/// current rayon pool.
+///
+/// # Panics
+/// If a width differs from the query's.
+pub fn max_sim_many(query: &TokenVectors, documents: &[TokenVectors]) -> Vec<f32> {
+    assert!(documents.iter().all(|d| d.dim == query.dim), "max_sim: vectors of different widths");
+    let views: Vec<&[f32]> = documents.iter().map(|d| d.data.as_slice()).collect();
+    let mut scores = vec![0.0; documents.len()];
+    tamis_kernels::max_sim(&query.data, query.dim.max(1), &views, &mut scores);
+    scores
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! Any reranker tamis runs, loaded from what the model directory declares: a
-//! sequence-classification encoder (cross-encoder) or a causal LM (LLM reranker).
+//! sequence-classification encoder (cross-encoder), a causal LM (LLM reranker) or a
+//! ColBERT model (late interaction, scoring by MaxSim).
 
 use tamis_core::{PairScore, Reranker, ScoreContract};
 
 use crate::{
-    CrossEncoder, CrossEncoderConfig, LlmReranker, LlmRerankerConfig, ModelDir, RerankerKind,
-    Result,
+    CrossEncoder, CrossEncoderConfig, LateInteractionConfig, LateInteractionModel, LlmReranker,
+    LlmRerankerConfig, ModelDir, RerankerKind, Result,
 };
 
 /// How to load a reranker of either kind.
@@ -35,13 +36,26 @@ pub enum RerankerModel {
         /// The instruction used by [`Reranker::score`].
         instruction: Option<String>,
     },
+    /// A ColBERT model, encoding query and passages and scoring by MaxSim.
+    LateInteraction(Box<LateInteractionModel>),
 }
 
 impl RerankerModel {
-    /// Loads the model in `dir` as what its `config.json` declares: a `*ForCausalLM` as
-    /// an LLM reranker, anything else as a cross-encoder (which ignores `kind` and
-    /// `instruction`, so that one setting can serve every stage of a cascade).
+    /// Loads the model in `dir` as what it declares: a ColBERT model (PyLate or
+    /// colbert-ai layout) as a late-interaction reranker, whose documents are cut at the
+    /// cross-encoder's `max_length`; a `*ForCausalLM` as an LLM reranker; anything else
+    /// as a cross-encoder (which ignores `kind` and `instruction`, so that one setting can
+    /// serve every stage of a cascade).
     pub fn load(dir: &ModelDir, config: &RerankerConfig) -> Result<RerankerModel> {
+        if crate::late_interaction::is_late_interaction(&dir.path) {
+            let late = LateInteractionConfig {
+                runtime: config.cross_encoder.runtime,
+                document_length: config.cross_encoder.max_length,
+                ..Default::default()
+            };
+            let model = LateInteractionModel::load(dir, &late)?;
+            return Ok(RerankerModel::LateInteraction(Box::new(model)));
+        }
         if !crate::is_causal_lm(&dir.path)? {
             let model = CrossEncoder::load(dir, &config.cross_encoder)?;
             return Ok(RerankerModel::CrossEncoder(Box::new(model)));
@@ -67,6 +81,7 @@ impl RerankerModel {
         match self {
             RerankerModel::CrossEncoder(model) => model.precision(),
             RerankerModel::Llm { model, .. } => model.precision(),
+            RerankerModel::LateInteraction(model) => model.precision(),
         }
     }
 
@@ -75,6 +90,7 @@ impl RerankerModel {
         match self {
             RerankerModel::CrossEncoder(model) => model.max_length(),
             RerankerModel::Llm { model, .. } => model.max_length(),
+            RerankerModel::LateInteraction(model) => model.document_length(),
         }
     }
 }
@@ -84,6 +100,7 @@ impl Reranker for RerankerModel {
         match self {
             RerankerModel::CrossEncoder(model) => model.score_contract(),
             RerankerModel::Llm { model, .. } => model.score_contract(),
+            RerankerModel::LateInteraction(model) => model.score_contract(),
         }
     }
 
@@ -93,14 +110,16 @@ impl Reranker for RerankerModel {
             RerankerModel::Llm { model, instruction } => {
                 Ok(model.score_passages(query, instruction.as_deref(), passages)?)
             }
+            RerankerModel::LateInteraction(model) => model.score(query, passages),
         }
     }
 
-    /// A cross-encoder's; an LLM reranker's prompt mixes the query into its template, so
-    /// it has none.
+    /// A cross-encoder's or a ColBERT model's; an LLM reranker's prompt mixes the query
+    /// into its template, so it has none.
     fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
         match self {
             RerankerModel::CrossEncoder(model) => model.query_key(query),
+            RerankerModel::LateInteraction(model) => model.query_key(query),
             RerankerModel::Llm { .. } => Ok(None),
         }
     }

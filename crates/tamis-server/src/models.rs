@@ -12,8 +12,9 @@ use tamis_core::{
     Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, Tokenize,
 };
 use tamis_models::{
-    BiEncoder, CrossEncoder, EncoderInput, LlmPrompt, LlmReranker, Prediction, Prompt,
-    RerankerKind, RerankerModel, Tokens,
+    BiEncoder, CrossEncoder, EncoderInput, LateInput, LateInteractionModel, LateRole, LlmPrompt,
+    LlmReranker, Prediction, Prompt, RerankerKind, RerankerModel, TokenVectors, Tokens,
+    max_sim_many,
 };
 
 use crate::batcher::{BatchLimits, BatchModel, Batcher, Done, Priority};
@@ -102,8 +103,77 @@ impl BatchModel for LlmForward {
     }
 }
 
-/// A served reranker: a cross-encoder, or an LLM reranker whose batching unit is one
-/// query's prompts (so the query's prefix is computed once for all its documents).
+/// One text for a ColBERT model's thread: queries and documents are encoded apart.
+struct LateItem {
+    input: LateInput,
+    role: LateRole,
+}
+
+struct LateForward(Arc<LateInteractionModel>);
+
+impl BatchModel for LateForward {
+    type Input = LateItem;
+    type Output = TokenVectors;
+
+    fn tokens(item: &LateItem) -> usize {
+        item.input.ids.len()
+    }
+
+    fn forward(&self, items: &[LateItem]) -> Result<Vec<TokenVectors>, ApiError> {
+        let mut out = vec![None; items.len()];
+        for role in [LateRole::Query, LateRole::Document] {
+            let (positions, inputs): (Vec<usize>, Vec<LateInput>) = items
+                .iter()
+                .enumerate()
+                .filter(|(_, item)| item.role == role)
+                .map(|(position, item)| (position, item.input.clone()))
+                .unzip();
+            if inputs.is_empty() {
+                continue;
+            }
+            for (position, vectors) in
+                positions.into_iter().zip(self.0.encode_prepared(&inputs, role)?)
+            {
+                out[position] = Some(vectors);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+}
+
+/// A query and its documents, prepared on the caller's thread, for the model thread.
+fn late_items(query: Vec<LateInput>, documents: Vec<LateInput>) -> Vec<LateItem> {
+    let item = |role| move |input| LateItem { input, role };
+    query
+        .into_iter()
+        .map(item(LateRole::Query))
+        .chain(documents.into_iter().map(item(LateRole::Document)))
+        .collect()
+}
+
+/// Copies of `items` for the model thread (the originals keep what scoring reports).
+fn late_clones(items: &[LateItem]) -> Vec<LateItem> {
+    items.iter().map(|item| LateItem { input: item.input.clone(), role: item.role }).collect()
+}
+
+/// MaxSim of the first output (the query's vectors) against each of the others.
+fn late_scores(items: &[LateItem], vectors: &[TokenVectors]) -> Vec<PairScore> {
+    let Some((query, documents)) = vectors.split_first() else { return Vec::new() };
+    max_sim_many(query, documents)
+        .into_iter()
+        .zip(&items[1..])
+        .map(|(score, item)| PairScore {
+            score,
+            logit: score,
+            truncated: item.input.truncated,
+            dropped_tokens: item.input.dropped_tokens,
+        })
+        .collect()
+}
+
+/// A served reranker: a cross-encoder, an LLM reranker whose batching unit is one
+/// query's prompts (so the query's prefix is computed once for all its documents), or a
+/// ColBERT model whose thread encodes texts, MaxSim running on the caller's.
 #[derive(Debug)]
 pub struct RerankModel {
     /// The name clients use (`model` fields, `/info`).
@@ -115,6 +185,7 @@ pub struct RerankModel {
 enum Scorer {
     Cross { model: Arc<CrossEncoder>, label: usize, batcher: Batcher<CrossForward> },
     Llm { model: Arc<LlmReranker>, instruction: Option<String>, batcher: Batcher<LlmForward> },
+    Late { model: Arc<LateInteractionModel>, batcher: Batcher<LateForward> },
 }
 
 /// The outcome for one (query, text) pair.
@@ -153,6 +224,12 @@ impl RerankModel {
                     name,
                     scorer: Scorer::Llm { model, instruction, batcher },
                 });
+            }
+            RerankerModel::LateInteraction(model) => {
+                let model: Arc<LateInteractionModel> = Arc::from(model);
+                let forward = Arc::new(LateForward(model.clone()));
+                let batcher = Batcher::spawn(&name, forward, limits, metrics)?;
+                return Ok(RerankModel { name, scorer: Scorer::Late { model, batcher } });
             }
             RerankerModel::CrossEncoder(model) => *model,
         };
@@ -196,6 +273,7 @@ impl RerankModel {
         match &self.scorer {
             Scorer::Cross { batcher, .. } => batcher.health().can_serve(),
             Scorer::Llm { batcher, .. } => batcher.health().can_serve(),
+            Scorer::Late { batcher, .. } => batcher.health().can_serve(),
         }
     }
 
@@ -204,6 +282,7 @@ impl RerankModel {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.max_length(),
             Scorer::Llm { model, .. } => model.max_length(),
+            Scorer::Late { model, .. } => model.document_length(),
         }
     }
 
@@ -211,7 +290,7 @@ impl RerankModel {
     pub fn labels(&self) -> usize {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.num_labels(),
-            Scorer::Llm { .. } => 1,
+            Scorer::Llm { .. } | Scorer::Late { .. } => 1,
         }
     }
 
@@ -220,6 +299,7 @@ impl RerankModel {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.activation(),
             Scorer::Llm { model, .. } => model.activation(),
+            Scorer::Late { .. } => ScoreActivation::Identity,
         }
     }
 
@@ -228,13 +308,14 @@ impl RerankModel {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.precision(),
             Scorer::Llm { model, .. } => model.precision(),
+            Scorer::Late { model, .. } => model.precision(),
         }
     }
 
     /// The LLM reranker's template (`None` for a cross-encoder).
     pub fn llm_kind(&self) -> Option<RerankerKind> {
         match &self.scorer {
-            Scorer::Cross { .. } => None,
+            Scorer::Cross { .. } | Scorer::Late { .. } => None,
             Scorer::Llm { model, .. } => Some(model.kind()),
         }
     }
@@ -285,6 +366,38 @@ impl RerankModel {
                     .collect();
                 Ok(Timed::from_done(&done, outputs))
             }
+            Scorer::Late { model, batcher } => {
+                if instruction.is_some() {
+                    return Err(ApiError::validation(format!(
+                        "`instruction` applies to LLM rerankers; {} is a ColBERT model",
+                        self.name
+                    )));
+                }
+                let model = model.clone();
+                let items = blocking(move || {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    let query = model.prepare(&[query.as_str()], LateRole::Query)?;
+                    Ok(late_items(query, model.prepare(&texts, LateRole::Document)?))
+                })
+                .await?;
+                if !truncate && let Some(idx) = items[1..].iter().position(|i| i.input.truncated) {
+                    return Err(too_long(idx));
+                }
+                let done = batcher.run(late_clones(&items)).await?;
+                // MaxSim sums the query rows' best cosines: over the row count, it is
+                // their mean, and its positive part is the 0..1 relevance (a sigmoid of
+                // the sum would be about 1 for every document).
+                let rows = done.outputs.first().map_or(1, TokenVectors::rows).max(1) as f32;
+                let outputs = late_scores(&items, &done.outputs)
+                    .into_iter()
+                    .zip(&items[1..])
+                    .map(|(score, item)| PairOutput {
+                        relevance: (score.score / rows).clamp(0.0, 1.0),
+                        ..output(&contract, score, item.input.ids.len())
+                    })
+                    .collect();
+                Ok(Timed::from_done(&done, outputs))
+            }
             Scorer::Llm { model, instruction: configured, batcher } => {
                 let model = model.clone();
                 let instruction = instruction.or_else(|| configured.clone());
@@ -317,6 +430,7 @@ impl RerankModel {
         let offsets = match &self.scorer {
             Scorer::Cross { model, .. } => model.first_token_offsets(text, n)?,
             Scorer::Llm { model, .. } => model.first_token_offsets(text, n)?,
+            Scorer::Late { model, .. } => model.first_token_offsets(text, n)?,
         };
         Ok(match offsets.get(max_tokens) {
             // A tokenizer's offset need not be a char boundary (a byte-level token inside a
@@ -361,12 +475,23 @@ impl Reranker for RerankModel {
                     .map_err(model_error)?;
                 Ok(done.outputs.pop().unwrap_or_default())
             }
+            Scorer::Late { model, batcher } => {
+                let items = late_items(
+                    model.prepare(&[query], LateRole::Query)?,
+                    model.prepare(passages, LateRole::Document)?,
+                );
+                let done = batcher
+                    .run_blocking(late_clones(&items), Priority::Interactive)
+                    .map_err(model_error)?;
+                Ok(late_scores(&items, &done.outputs))
+            }
         }
     }
 
     fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.query_key(query),
+            Scorer::Late { model, .. } => model.query_key(query),
             // The query is mixed into the template's text before tokenizing.
             Scorer::Llm { .. } => Ok(None),
         }

@@ -187,3 +187,51 @@ fn int8_precision_reranks_near_the_reference_and_candle_refuses_it() {
     );
     assert_fails_with(&output, INPUT, "candle computes in fp32");
 }
+
+/// A ColBERT model reranks with PyLate's `rank.rerank` order and scores, in both layouts.
+#[test]
+fn a_colbert_model_reranks_as_pylate_does() {
+    for name in ["colbert-pylate", "colbert-ai"] {
+        let model = model_fixture(name);
+        let text = fs_err::read_to_string(format!("{model}/expected.json")).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let documents: Vec<&str> = expected["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["text"].as_str().unwrap())
+            .collect();
+        // The CLI refuses an empty query (the fixture has one).
+        let cases: Vec<(&serde_json::Value, &serde_json::Value)> = expected["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expected["rerank"].as_array().unwrap())
+            .filter(|(query, _)| query["text"] != "")
+            .collect();
+        let input: String = cases
+            .iter()
+            .map(|(q, _)| {
+                serde_json::json!({"query": q["text"], "documents": documents}).to_string() + "\n"
+            })
+            .collect();
+        let lines = json_lines(&tamis(&["rerank", "-m", &model], &input, &[]));
+        assert_eq!(lines.len(), cases.len());
+        for (line, (_, want)) in lines.iter().zip(&cases) {
+            let got = line["results"].as_array().unwrap();
+            let want = want.as_array().unwrap();
+            assert_eq!(got.len(), want.len());
+            for (got, want) in got.iter().zip(want) {
+                assert_eq!(got["index"], want["id"], "{name}: {line}");
+                let score = got["score"].as_f64().unwrap();
+                let reference = want["score"].as_f64().unwrap();
+                assert!((score - reference).abs() <= 1e-4, "{name}: {score} vs {reference}");
+            }
+        }
+        let input = r#"{"query": "q", "documents": ["d"]}"#;
+        let output = tamis(&["rerank", "-m", &model, "--label", "1"], input, &[]);
+        assert_fails_with(&output, INPUT, "ColBERT models have one score");
+        let output = tamis(&["rerank", "-m", &model, "--instruction", "x"], input, &[]);
+        assert_fails_with(&output, INPUT, "--instruction applies to LLM rerankers");
+    }
+}

@@ -311,3 +311,47 @@ async fn an_int8_reranker_is_served_and_named_in_info() {
     let worst = scores[0].iter().zip(&scores[1]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst > 0.0 && worst < 0.1, "int8 against fp32: largest difference {worst}");
 }
+
+#[tokio::test]
+async fn a_colbert_model_reranks_by_max_sim_in_every_dialect() {
+    let server = Setup {
+        rerankers: vec![("tiny-colbert".into(), fixture("colbert-pylate"))],
+        ..Setup::default()
+    }
+    .start();
+    let docs = documents();
+    let model =
+        tamis_models::LateInteractionModel::load(&fixture("colbert-pylate"), &Default::default())
+            .expect("model");
+    let texts: Vec<&str> = docs.iter().map(String::as_str).collect();
+    let direct: Vec<f32> = tamis_core::Reranker::score(&model, QUERY, &texts)
+        .expect("scores")
+        .iter()
+        .map(|p| p.score)
+        .collect();
+    // Raw scores are MaxSim sums, best first.
+    let body = json!({ "query": QUERY, "texts": docs, "raw_scores": true });
+    let reply = server.post("/rerank", body).await.expect(200);
+    let results = reply.body.as_array().expect("a bare array");
+    let order: Vec<usize> =
+        results.iter().map(|r| r["index"].as_u64().expect("index") as usize).collect();
+    assert_eq!(order, best_first(&direct));
+    for result in results {
+        let index = result["index"].as_u64().expect("index") as usize;
+        let score = result["score"].as_f64().expect("score") as f32;
+        assert!((score - direct[index]).abs() < 1e-4, "{score} vs {}", direct[index]);
+    }
+    // Relevance: the mean of the 16 query rows' best cosines, so within 0..1 and not
+    // saturated as a sigmoid of the sum would be.
+    let body = json!({ "model": "tiny-colbert", "query": QUERY, "documents": docs });
+    let reply = server.post("/v2/rerank", body).await.expect(200);
+    for result in reply.body["results"].as_array().expect("results") {
+        let index = result["index"].as_u64().expect("index") as usize;
+        let relevance = result["relevance_score"].as_f64().expect("score") as f32;
+        let want = (direct[index] / model.query_length() as f32).clamp(0.0, 1.0);
+        assert!((relevance - want).abs() < 1e-5, "{relevance} vs {want}");
+        assert!(relevance < 0.999, "{relevance}");
+    }
+    let body = json!({ "query": QUERY, "texts": ["a"], "instruction": "x" });
+    server.post("/rerank", body).await.expect_error(422, "validation", "ColBERT");
+}
