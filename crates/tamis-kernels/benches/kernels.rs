@@ -4,7 +4,7 @@
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use tamis_kernels::{Linear, Segment, attention, gelu_erf, layer_norm};
+use tamis_kernels::{Linear, Segment, attention, gelu_erf, layer_norm, max_sim};
 
 fn main() {
     divan::main();
@@ -53,6 +53,20 @@ fn attention_packed(bencher: Bencher, len: usize) {
     let segments: Vec<Segment> = (0..count).map(|i| Segment::packed(i * len, len)).collect();
     let mut out = vec![0.0; count * len * hidden];
     bencher.bench_local(|| attention(&qkv, &segments, heads, hidden, &mut out));
+}
+
+/// ColBERT's MaxSim of a 32-row query against 100 documents of 300 rows, at `dim`
+/// (96: answerai-colbert-small-v1; 128: colbertv2.0), on the current rayon pool: the
+/// late-interaction stage from stored vectors, their decoding aside. Items are documents.
+#[divan::bench(args = [96, 128], threads = false)]
+fn max_sim_100_documents(bencher: Bencher, dim: usize) {
+    let query = data(32 * dim, 7);
+    let documents = data(100 * 300 * dim, 8);
+    let rows = vec![300; 100];
+    let mut out = vec![0.0; rows.len()];
+    bencher
+        .counter(ItemsCount::new(rows.len() as u64))
+        .bench_local(|| max_sim(&query, dim, &documents, &rows, &mut out));
 }
 
 #[divan::bench(threads = false)]

@@ -668,9 +668,10 @@ pub fn max_sim(query: &TokenVectors, document: &TokenVectors) -> f32 {
 /// If a width differs from the query's.
 pub fn max_sim_many(query: &TokenVectors, documents: &[TokenVectors]) -> Vec<f32> {
     assert!(documents.iter().all(|d| d.dim == query.dim), "max_sim: vectors of different widths");
-    let views: Vec<&[f32]> = documents.iter().map(|d| d.data.as_slice()).collect();
+    let rows: Vec<usize> = documents.iter().map(TokenVectors::rows).collect();
+    let all: Vec<f32> = documents.iter().flat_map(|d| d.data.iter().copied()).collect();
     let mut scores = vec![0.0; documents.len()];
-    tamis_kernels::max_sim(&query.data, query.dim.max(1), &views, &mut scores);
+    tamis_kernels::max_sim(&query.data, query.dim.max(1), &all, &rows, &mut scores);
     scores
 }
 

@@ -27,13 +27,14 @@ fn scores_equal_the_definition_for_every_shape() {
     };
     for (dim, query_rows) in [(1, 1), (7, 3), (24, 16), (96, 32), (128, 32)] {
         let query: Vec<f32> = (0..query_rows * dim).map(|_| value()).collect();
-        let documents: Vec<Vec<f32>> = [0, 1, 2, 5, 40, 300]
+        // Enough rows for several blocks, with documents of no rows among them.
+        let documents: Vec<Vec<f32>> = [0, 1, 2, 5, 40, 300, 0, 2100, 7, 1500, 3000, 0]
             .iter()
             .map(|rows| (0..rows * dim).map(|_| value()).collect())
             .collect();
-        let views: Vec<&[f32]> = documents.iter().map(Vec::as_slice).collect();
-        let mut out = vec![f32::NAN; views.len()];
-        max_sim(&query, dim, &views, &mut out);
+        let rows: Vec<usize> = documents.iter().map(|d| d.len() / dim).collect();
+        let mut out = vec![f32::NAN; rows.len()];
+        max_sim(&query, dim, &documents.concat(), &rows, &mut out);
         for (document, got) in documents.iter().zip(&out) {
             let want = reference(&query, document, dim);
             let bound = 1e-5 * (query_rows * dim) as f64;
@@ -46,5 +47,11 @@ fn scores_equal_the_definition_for_every_shape() {
 #[test]
 #[should_panic(expected = "one score per document")]
 fn a_wrong_output_length_is_refused() {
-    max_sim(&[1.0], 1, &[&[1.0]], &mut []);
+    max_sim(&[1.0], 1, &[1.0], &[1], &mut []);
+}
+
+#[test]
+#[should_panic(expected = "do not hold the rows counted")]
+fn rows_that_do_not_add_up_are_refused() {
+    max_sim(&[1.0], 1, &[1.0, 2.0], &[1, usize::MAX], &mut [0.0, 0.0]);
 }
