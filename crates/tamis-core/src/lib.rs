@@ -6,6 +6,8 @@
 //! - [`Embedder`] turns texts into vectors (stage 1, the bi-encoder).
 //! - [`Reranker`] scores (query, passage) pairs (stage 2, the cross-encoder).
 //! - [`Hit`], [`ChunkKey`] and [`KeyFilter`] are what retrievers return and obey.
+//! - [`TokenMatrix`] and [`TokenStorage`] are a late-interaction model's token vectors
+//!   and their stored bytes (fp16, or int8 with a scale per row).
 //! - [`Bm25Params`] are BM25's `k1`, `b` and title weight, the same on every backend.
 //! - [`ScoreContract`] says what a reranker's numbers mean, so nobody thresholds a
 //!   raw logit as if it were a probability.
@@ -34,10 +36,12 @@ mod bm25;
 mod error;
 mod hit;
 mod score;
+mod token_vectors;
 mod traits;
 
 pub use bm25::{Bm25Params, InvalidBm25Param, stored_length};
 pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract, best_first};
+pub use token_vectors::{BadTokenBytes, TokenMatrix, TokenStorage};
 pub use traits::{Embedder, Reranker, TextRole, Tokenize};

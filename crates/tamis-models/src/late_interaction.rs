@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tamis_core::{PairScore, ScoreActivation, ScoreContract};
+use tamis_core::{PairScore, ScoreActivation, ScoreContract, TokenMatrix};
 use tamis_kernels::Linear;
 
 use crate::config::{COLBERT_ARCHITECTURE, EncoderConfig, Family, Head, read_json};
@@ -56,27 +56,6 @@ pub enum LateRole {
     Query,
     /// A passage to be searched.
     Document,
-}
-
-/// One text's token vectors, row-major `[rows, dim]`, each row of unit length.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenVectors {
-    /// Width of one row.
-    pub dim: usize,
-    /// The rows, end to end.
-    pub data: Vec<f32>,
-}
-
-impl TokenVectors {
-    /// Number of token vectors.
-    pub fn rows(&self) -> usize {
-        self.data.len().checked_div(self.dim).unwrap_or(0)
-    }
-
-    /// Token vector `row`.
-    pub fn row(&self, row: usize) -> &[f32] {
-        &self.data[row * self.dim..][..self.dim]
-    }
 }
 
 /// A text as the encoder reads it.
@@ -550,7 +529,7 @@ impl LateInteractionModel {
     }
 
     /// Each text's token vectors, in input order.
-    pub fn encode(&self, texts: &[&str], role: LateRole) -> Result<Vec<TokenVectors>> {
+    pub fn encode(&self, texts: &[&str], role: LateRole) -> Result<Vec<TokenMatrix>> {
         self.encode_prepared(&self.prepare(texts, role)?, role)
     }
 
@@ -559,7 +538,7 @@ impl LateInteractionModel {
         &self,
         inputs: &[LateInput],
         role: LateRole,
-    ) -> Result<Vec<TokenVectors>> {
+    ) -> Result<Vec<TokenMatrix>> {
         // Expansion rows are computed though never attended to.
         let every_row = role == LateRole::Query && self.expansion;
         let hidden = self.encoder_config.hidden_size;
@@ -574,7 +553,7 @@ impl LateInteractionModel {
                 dropped_tokens: 0,
             })
             .collect();
-        let mut out = vec![TokenVectors { dim, data: Vec::new() }; inputs.len()];
+        let mut out = vec![TokenMatrix { dim, data: Vec::new() }; inputs.len()];
         let pad_id = self.encoder_config.pad_token_id;
         for_each_sorted_batch(&tokens, &self.runtime, pad_id, |positions, batch| {
             let mut batch = batch.clone();
@@ -612,7 +591,7 @@ impl LateInteractionModel {
             for (&position, &count) in positions.iter().zip(&counts) {
                 let mut data = projected[start * dim..(start + count) * dim].to_vec();
                 data.chunks_exact_mut(dim).for_each(normalize);
-                out[position] = TokenVectors { dim, data };
+                out[position] = TokenMatrix { dim, data };
                 start += count;
             }
             Ok(())
@@ -657,7 +636,7 @@ impl tamis_core::Reranker for LateInteractionModel {
 ///
 /// # Panics
 /// If the two widths differ.
-pub fn max_sim(query: &TokenVectors, document: &TokenVectors) -> f32 {
+pub fn max_sim(query: &TokenMatrix, document: &TokenMatrix) -> f32 {
     max_sim_many(query, std::slice::from_ref(document))[0]
 }
 
@@ -666,9 +645,9 @@ pub fn max_sim(query: &TokenVectors, document: &TokenVectors) -> f32 {
 ///
 /// # Panics
 /// If a width differs from the query's.
-pub fn max_sim_many(query: &TokenVectors, documents: &[TokenVectors]) -> Vec<f32> {
+pub fn max_sim_many(query: &TokenMatrix, documents: &[TokenMatrix]) -> Vec<f32> {
     assert!(documents.iter().all(|d| d.dim == query.dim), "max_sim: vectors of different widths");
-    let rows: Vec<usize> = documents.iter().map(TokenVectors::rows).collect();
+    let rows: Vec<usize> = documents.iter().map(TokenMatrix::rows).collect();
     let all: Vec<f32> = documents.iter().flat_map(|d| d.data.iter().copied()).collect();
     let mut scores = vec![0.0; documents.len()];
     tamis_kernels::max_sim(&query.data, query.dim.max(1), &all, &rows, &mut scores);

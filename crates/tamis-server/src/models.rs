@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tamis_core::{
-    Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, Tokenize,
+    Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, TokenMatrix, Tokenize,
 };
 use tamis_models::{
     BiEncoder, CrossEncoder, EncoderInput, LateInput, LateInteractionModel, LateRole, LlmPrompt,
-    LlmReranker, Prediction, Prompt, RerankerKind, RerankerModel, TokenVectors, Tokens,
-    max_sim_many,
+    LlmReranker, Prediction, Prompt, RerankerKind, RerankerModel, Tokens, max_sim_many,
 };
 
 use crate::batcher::{BatchLimits, BatchModel, Batcher, Done, Priority};
@@ -113,13 +112,13 @@ struct LateForward(Arc<LateInteractionModel>);
 
 impl BatchModel for LateForward {
     type Input = LateItem;
-    type Output = TokenVectors;
+    type Output = TokenMatrix;
 
     fn tokens(item: &LateItem) -> usize {
         item.input.ids.len()
     }
 
-    fn forward(&self, items: &[LateItem]) -> Result<Vec<TokenVectors>, ApiError> {
+    fn forward(&self, items: &[LateItem]) -> Result<Vec<TokenMatrix>, ApiError> {
         let mut out = vec![None; items.len()];
         for role in [LateRole::Query, LateRole::Document] {
             let (positions, inputs): (Vec<usize>, Vec<LateInput>) = items
@@ -157,7 +156,7 @@ fn late_clones(items: &[LateItem]) -> Vec<LateItem> {
 }
 
 /// MaxSim of the first output (the query's vectors) against each of the others.
-fn late_scores(items: &[LateItem], vectors: &[TokenVectors]) -> Vec<PairScore> {
+fn late_scores(items: &[LateItem], vectors: &[TokenMatrix]) -> Vec<PairScore> {
     let Some((query, documents)) = vectors.split_first() else { return Vec::new() };
     max_sim_many(query, documents)
         .into_iter()
@@ -387,7 +386,7 @@ impl RerankModel {
                 // MaxSim sums the query rows' best cosines: over the row count, it is
                 // their mean, and its positive part is the 0..1 relevance (a sigmoid of
                 // the sum would be about 1 for every document).
-                let rows = done.outputs.first().map_or(1, TokenVectors::rows).max(1) as f32;
+                let rows = done.outputs.first().map_or(1, TokenMatrix::rows).max(1) as f32;
                 let outputs = late_scores(&items, &done.outputs)
                     .into_iter()
                     .zip(&items[1..])

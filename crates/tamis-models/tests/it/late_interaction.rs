@@ -2,9 +2,10 @@
 //! in both layouts (`scripts/parity/generate_colbert.py`).
 
 use serde::Deserialize;
+use tamis_core::TokenMatrix;
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderKind, Error,
-    LateInteractionConfig, LateInteractionModel, LateRole, RuntimeConfig, TokenVectors, max_sim,
+    LateInteractionConfig, LateInteractionModel, LateRole, RuntimeConfig, max_sim,
 };
 
 use crate::{assert_embedding_close, fixtures_dir, local, read_json};
@@ -90,7 +91,7 @@ fn the_reference_vectors_score_the_reference_max_sim() {
     // The scoring alone, from PyLate's own vectors: no encoder involved.
     for name in LAYOUTS {
         let expected: Expected = read_json(&fixtures_dir().join(name).join("expected.json"));
-        let vectors = |text: &Text| TokenVectors {
+        let vectors = |text: &Text| TokenMatrix {
             dim: expected.dim,
             data: text.embeddings.iter().flatten().copied().collect(),
         };
