@@ -99,8 +99,8 @@ pub struct LateInteractionModel {
 #[derive(Debug)]
 struct Settings {
     transformer_dir: PathBuf,
-    /// Each projection's directory and what it declares, in order; empty for colbert-ai,
-    /// whose projection lives in the encoder's weights.
+    /// Each projection module's directory, in order; empty for colbert-ai, whose
+    /// projection lives in the encoder's weights.
     dense: Vec<PathBuf>,
     query_prefix: String,
     document_prefix: String,

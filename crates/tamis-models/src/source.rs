@@ -161,13 +161,17 @@ fn download(repo: &str, revision: &str, hub: &HubOptions) -> std::result::Result
     Ok(ModelDir { path, origin: ModelOrigin::Hub { repo: repo.to_string(), commit: info.sha } })
 }
 
-/// Top-level JSON configs, sentence-transformers module configs and the weights;
-/// not ONNX/OpenVINO exports or pickles, which tamis does not read.
+/// Top-level JSON configs, the weights, a BERT `vocab.txt` and colbert-ai's
+/// `artifact.metadata`; in sentence-transformers module folders (`1_Pooling`,
+/// `0_Transformer`, a ColBERT model's `1_Dense`) the same but `artifact.metadata`; not
+/// ONNX/OpenVINO exports or pickles, which tamis does not read.
 fn is_wanted_file(name: &str) -> bool {
+    let model_file =
+        |file: &str| file.ends_with(".json") || file == "model.safetensors" || file == "vocab.txt";
     match name.split_once('/') {
-        None => name.ends_with(".json") || name == "model.safetensors",
+        None => model_file(name) || name == "artifact.metadata",
         Some((module, file)) => {
-            file == "config.json" && module.chars().next().is_some_and(|c| c.is_ascii_digit())
+            module.chars().next().is_some_and(|c| c.is_ascii_digit()) && model_file(file)
         }
     }
 }

@@ -27,10 +27,29 @@ fn hub_ids_are_recognised() {
 
 #[test]
 fn wanted_files_skip_exports_and_pickles() {
-    for name in ["config.json", "tokenizer.json", "model.safetensors", "1_Pooling/config.json"] {
+    // ColBERT models: colbert-ai's metadata, PyLate's projection weights, a Transformer
+    // module in its own folder (answerai-colbert-small-v1).
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "vocab.txt",
+        "1_Pooling/config.json",
+        "artifact.metadata",
+        "1_Dense/model.safetensors",
+        "0_Transformer/tokenizer.json",
+        "0_Transformer/vocab.txt",
+    ] {
         assert!(is_wanted_file(name), "{name}");
     }
-    for name in ["pytorch_model.bin", "onnx/model.onnx", "openvino/config.json", "README.md"] {
+    for name in [
+        "pytorch_model.bin",
+        "onnx/model.onnx",
+        "openvino/config.json",
+        "README.md",
+        "1_Dense/pytorch_model.bin",
+        "onnx/model.safetensors",
+    ] {
         assert!(!is_wanted_file(name), "{name}");
     }
 }
