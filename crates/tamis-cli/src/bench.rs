@@ -13,11 +13,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tamis_core::ScoreActivation;
+use tamis_core::{Reranker, ScoreActivation};
 use tamis_kernels::Linear;
 use tamis_models::{
-    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, LlmReranker, LlmRerankerConfig,
-    ModelDir, Prompt,
+    BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, LateInteractionConfig,
+    LateInteractionModel, LateRole, LlmReranker, LlmRerankerConfig, ModelDir, Prompt,
 };
 
 use crate::jsonl::{progress, read_lines};
@@ -97,6 +97,10 @@ struct GemmArgs {
 /// LLM rerankers (Qwen3-Reranker, mxbai-rerank-v2) run too: their logit is the
 /// difference of the two answer tokens' logits. Their FLOP rate counts the work of
 /// every whole prompt, as if the query's prefix were not shared.
+///
+/// ColBERT models run too: each call encodes the query and its passages and scores
+/// them by MaxSim ("logits" are the MaxSim sums); the FLOP rate counts the passages'
+/// encoder passes.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 struct RerankBenchArgs {
@@ -342,6 +346,53 @@ fn pairs_of(lines: &[RerankLine]) -> Vec<Vec<(&str, &str)>> {
         .collect()
 }
 
+/// A ColBERT model: each call encodes the query and its passages and scores them by
+/// MaxSim (the late-interaction stage when no token vectors are stored).
+fn rerank_late(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
+    let config = LateInteractionConfig {
+        runtime: args.model.runtime(Role::Rerank),
+        document_length: args.model.max_length,
+        ..Default::default()
+    };
+    let model = LateInteractionModel::load(dir, &config)
+        .with_context(|| format!("loading ColBERT model {}", args.model.model))?;
+    let scores = |query: &str, passages: &[&str]| -> anyhow::Result<Vec<f32>> {
+        Ok(Reranker::score(&model, query, passages)?.iter().map(|s| s.score).collect())
+    };
+    if args.run.stdio {
+        return serve_stdio(&args.model, |line: RerankLine| {
+            let passages: Vec<&str> = line.passages.iter().map(String::as_str).collect();
+            Ok(json!({ "logits": scores(&line.query, &passages)? }))
+        });
+    }
+    let lines = read_rerank_workload(&args.run)?;
+    let calls = pairs_of(&lines);
+    let lengths: Vec<Vec<usize>> = lines
+        .iter()
+        .map(|l| {
+            let passages: Vec<&str> = l.passages.iter().map(String::as_str).collect();
+            let inputs = model.prepare(&passages, LateRole::Document)?;
+            Ok(inputs.iter().map(|input| input.ids.len()).collect())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let encoder = model.encoder_config();
+    let report = measure(
+        &args.run,
+        &args.model,
+        |n| encoder.forward_flops(n),
+        model.document_length(),
+        "pairs",
+        &calls,
+        &lengths,
+        |pairs| {
+            let passages: Vec<&str> = pairs.iter().map(|(_, p)| *p).collect();
+            scores(pairs[0].0, &passages).map(|_| ())
+        },
+    )?
+    .with_precision(model.precision());
+    print_report(&report, args.run.json)
+}
+
 fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
     let config = LlmRerankerConfig {
         runtime: args.model.runtime(Role::Rerank),
@@ -456,6 +507,9 @@ fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
     let dir = args.model.resolve()?;
     if tamis_models::is_causal_lm(&dir.path)? {
         return rerank_llm(args, &dir);
+    }
+    if tamis_models::is_late_interaction(&dir.path) {
+        return rerank_late(args, &dir);
     }
     let model = load_cross_encoder(&args.model)?;
     let label = model.ranking_label()?;

@@ -170,7 +170,7 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 /// Whether the model in `dir` is a late-interaction model (either layout), by its
 /// files alone: what bi-encoder loading refuses.
-pub(crate) fn is_late_interaction(dir: &Path) -> bool {
+pub fn is_late_interaction(dir: &Path) -> bool {
     if dir.join("modules.json").is_file() {
         let config: PylateConfig =
             read_json(&dir.join("config_sentence_transformers.json")).unwrap_or_default();

@@ -59,7 +59,8 @@ pub use decoder::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub use encoder::{Encoder, HiddenStates, TokenBatch};
 pub use error::{Error, ErrorKind, Result};
 pub use late_interaction::{
-    LateInput, LateInteractionConfig, LateInteractionModel, LateRole, max_sim, max_sim_many,
+    LateInput, LateInteractionConfig, LateInteractionModel, LateRole, is_late_interaction, max_sim,
+    max_sim_many,
 };
 pub use llm_reranker::{
     AnswerLogits, DEFAULT_PASS_TOKENS, LlmPrompt, LlmReranker, LlmRerankerConfig, RerankerKind,
