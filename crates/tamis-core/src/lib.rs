@@ -5,6 +5,7 @@
 //!
 //! - [`Embedder`] turns texts into vectors (stage 1, the bi-encoder).
 //! - [`Reranker`] scores (query, passage) pairs (stage 2, the cross-encoder).
+//! - [`TokenEmbedder`] gives a vector per token, scored by MaxSim (late interaction).
 //! - [`Hit`], [`ChunkKey`] and [`KeyFilter`] are what retrievers return and obey.
 //! - [`TokenMatrix`] and [`TokenStorage`] are a late-interaction model's token vectors
 //!   and their stored bytes (fp16, or int8 with a scale per row).
@@ -44,4 +45,4 @@ pub use error::{Error, ErrorKind, Result, expect_count};
 pub use hit::{ChunkKey, Hit, KeyFilter};
 pub use score::{PairScore, ScoreActivation, ScoreContract, best_first};
 pub use token_vectors::{BadTokenBytes, TokenMatrix, TokenStorage};
-pub use traits::{Embedder, Reranker, TextRole, Tokenize};
+pub use traits::{Embedder, Reranker, TextRole, TokenEmbedder, Tokenize};

@@ -1,6 +1,6 @@
 //! The capabilities the engine needs from models.
 
-use crate::{PairScore, Result, ScoreContract};
+use crate::{PairScore, Result, ScoreContract, TokenMatrix};
 
 /// Whether a text is a query or a document: asymmetric models (e5, bge) embed them
 /// with different prompts.
@@ -47,6 +47,29 @@ pub trait Reranker: Send + Sync {
     }
 }
 
+/// Turns texts into a vector per token, scored by MaxSim (late interaction, ColBERT):
+/// documents' vectors can be computed once at index time, so scoring a candidate costs
+/// one query encoding and a few small products, not a model pass per pair.
+pub trait TokenEmbedder: Send + Sync {
+    /// Width of every token vector.
+    fn dimension(&self) -> usize;
+
+    /// Each text's token vectors (unit rows), in input order.
+    fn embed_tokens(&self, texts: &[&str], role: TextRole) -> Result<Vec<TokenMatrix>>;
+
+    /// MaxSim of `query` against each document, whose rows lie end to end in
+    /// `documents` (`rows[d]` of them for document `d`): for every query row its best
+    /// dot product with one of the document's rows, summed; 0 for a document without
+    /// rows. One score per document, in order.
+    fn max_sim(&self, query: &TokenMatrix, documents: &[f32], rows: &[usize]) -> Result<Vec<f32>>;
+
+    /// What the model reads of `query` (see [`Embedder::query_key`]).
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        let _ = query;
+        Ok(None)
+    }
+}
+
 /// Splits text into the tokens of a model's tokenizer, so text can be chunked by tokens.
 pub trait Tokenize: Send + Sync {
     /// Byte ranges of `text`'s tokens, in order, without special tokens.
@@ -78,6 +101,24 @@ impl<T: Reranker + ?Sized> Reranker for std::sync::Arc<T> {
 
     fn score(&self, query: &str, passages: &[&str]) -> Result<Vec<PairScore>> {
         (**self).score(query, passages)
+    }
+
+    fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
+        (**self).query_key(query)
+    }
+}
+
+impl<T: TokenEmbedder + ?Sized> TokenEmbedder for std::sync::Arc<T> {
+    fn dimension(&self) -> usize {
+        (**self).dimension()
+    }
+
+    fn embed_tokens(&self, texts: &[&str], role: TextRole) -> Result<Vec<TokenMatrix>> {
+        (**self).embed_tokens(texts, role)
+    }
+
+    fn max_sim(&self, query: &TokenMatrix, documents: &[f32], rows: &[usize]) -> Result<Vec<f32>> {
+        (**self).max_sim(query, documents, rows)
     }
 
     fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tamis_core::{PairScore, ScoreActivation, ScoreContract, TokenMatrix};
+use tamis_core::{PairScore, ScoreActivation, ScoreContract, TextRole, TokenMatrix};
 use tamis_kernels::Linear;
 
 use crate::config::{COLBERT_ARCHITECTURE, EncoderConfig, Family, Head, read_json};
@@ -485,6 +485,16 @@ impl LateInteractionModel {
         self.document_tokenizer.first_token_offsets(text, n)
     }
 
+    /// The ids a query is encoded from, markers and expansion included: two queries with
+    /// equal ids get equal vectors.
+    pub fn query_ids(&self, query: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .prepare(&[query], LateRole::Query)?
+            .into_iter()
+            .next()
+            .map_or_else(Vec::new, |input| input.ids))
+    }
+
     /// The ids the encoder reads for `texts`, and which output rows are kept.
     pub fn prepare(&self, texts: &[&str], role: LateRole) -> Result<Vec<LateInput>> {
         let (tokenizer, marker) = match role {
@@ -627,7 +637,52 @@ impl tamis_core::Reranker for LateInteractionModel {
 
     /// The query's ids, markers and expansion included.
     fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
-        Ok(self.prepare(&[query], LateRole::Query)?.into_iter().next().map(|input| input.ids))
+        Ok(Some(self.query_ids(query)?))
+    }
+}
+
+impl tamis_core::TokenEmbedder for LateInteractionModel {
+    fn dimension(&self) -> usize {
+        LateInteractionModel::dimension(self)
+    }
+
+    fn embed_tokens(&self, texts: &[&str], role: TextRole) -> tamis_core::Result<Vec<TokenMatrix>> {
+        let role = match role {
+            TextRole::Query => LateRole::Query,
+            TextRole::Document => LateRole::Document,
+        };
+        Ok(self.encode(texts, role)?)
+    }
+
+    /// On tamis-kernels' MaxSim; widths or row counts that do not fit are an error.
+    fn max_sim(
+        &self,
+        query: &TokenMatrix,
+        documents: &[f32],
+        rows: &[usize],
+    ) -> tamis_core::Result<Vec<f32>> {
+        let dim = LateInteractionModel::dimension(self);
+        let total = rows.iter().try_fold(0usize, |sum, &r| sum.checked_add(r));
+        if query.dim != dim || total.and_then(|t| t.checked_mul(dim)) != Some(documents.len()) {
+            return Err(Error::InvalidOption {
+                name: "token vectors",
+                message: format!(
+                    "the model's vectors have {dim} values; a query of width {} and {} \
+                     document values for {} rows do not fit",
+                    query.dim,
+                    documents.len(),
+                    total.map_or_else(|| "too many".to_string(), |t| t.to_string())
+                ),
+            }
+            .into());
+        }
+        let mut scores = vec![0.0; rows.len()];
+        tamis_kernels::max_sim(&query.data, dim, documents, rows, &mut scores);
+        Ok(scores)
+    }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        Ok(Some(self.query_ids(query)?))
     }
 }
 

@@ -122,3 +122,29 @@ fn a_colbert_model_is_refused_where_another_kind_is_expected_and_the_reverse() {
         assert!(err.to_string().contains("ColBERT"), "{other}: {err}");
     }
 }
+
+#[test]
+fn as_a_token_embedder_it_scores_stored_rows_and_refuses_rows_that_do_not_fit() {
+    use tamis_core::{TextRole, TokenEmbedder};
+    let name = "colbert-pylate";
+    let expected: Expected = read_json(&fixtures_dir().join(name).join("expected.json"));
+    let model = load(name, EncoderKind::Native);
+    let queries = model.embed_tokens(&texts(&expected.queries), TextRole::Query).unwrap();
+    let documents = model.embed_tokens(&texts(&expected.documents), TextRole::Document).unwrap();
+    // The documents' rows end to end, as an index would hand them over.
+    let rows: Vec<usize> = documents.iter().map(TokenMatrix::rows).collect();
+    let all: Vec<f32> = documents.iter().flat_map(|d| d.data.iter().copied()).collect();
+    for (query, want) in queries.iter().zip(&expected.scores) {
+        let got = TokenEmbedder::max_sim(&model, query, &all, &rows).unwrap();
+        for (got, want) in got.iter().zip(want) {
+            assert!((got - want).abs() <= 1e-4, "{got} vs {want}");
+        }
+    }
+    let query = &queries[0];
+    assert!(TokenEmbedder::max_sim(&model, query, &all[1..], &rows).is_err(), "a row cut short");
+    assert!(TokenEmbedder::max_sim(&model, query, &all, &[usize::MAX, 2]).is_err(), "overflow");
+    let narrow = TokenMatrix { dim: 3, data: vec![0.0; 6] };
+    assert!(TokenEmbedder::max_sim(&model, &narrow, &all, &rows).is_err(), "another width");
+    let key = TokenEmbedder::query_key(&model, &expected.queries[0].text).unwrap();
+    assert_eq!(key, Some(expected.queries[0].input_ids.clone()));
+}
