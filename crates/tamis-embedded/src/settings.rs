@@ -5,7 +5,10 @@
 //! must stay readable by the tamis that wrote it and the one that reads it, so these keys
 //! and their spellings never change (`tests.rs` pins them).
 
-use tamis_engine::{HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{
+    HnswSettings, IndexSettings, LateInteractionSettings, LexicalFields, LexicalSettings,
+    TokenStorage,
+};
 use tamis_lexical::{Bm25Config, Bm25Params, FieldMode};
 use tamis_vector::HnswParams;
 
@@ -70,7 +73,20 @@ pub(crate) fn record(store: &Store, settings: &IndexSettings) -> Result<()> {
     store.set_setting("bm25_k1", &lexical.bm25.k1.to_string())?;
     store.set_setting("bm25_b", &lexical.bm25.b.to_string())?;
     store.set_setting("bm25_title_weight", &lexical.bm25.title_weight.to_string())?;
+    if let Some(late) = &settings.late_interaction {
+        store.set_setting("late_model", &late.model_id)?;
+        store.set_setting("late_dimension", &late.dimension.to_string())?;
+        store.set_setting("late_storage", storage_name(late.storage))?;
+    }
     Ok(())
+}
+
+/// The recorded name of a token storage.
+fn storage_name(storage: TokenStorage) -> &'static str {
+    match storage {
+        TokenStorage::F16 => "f16",
+        TokenStorage::Int8 => "int8",
+    }
 }
 
 /// The settings an index was created with, from its store; the lexical ones are the BM25
@@ -99,7 +115,23 @@ pub(crate) fn recorded(store: &Store, lexical: &Bm25Config) -> Result<IndexSetti
         ef_construction: recorded("hnsw_ef_construction", defaults.ef_construction)?,
         ef_search: recorded("hnsw_ef_search", defaults.ef_search)?,
     };
+    // Indexes made before late interaction store no token vectors.
+    let late_interaction = match store.setting("late_model")? {
+        None => None,
+        Some(model_id) => Some(LateInteractionSettings {
+            model_id,
+            dimension: setting("late_dimension")?
+                .parse()
+                .map_err(|_| parse_error("late_dimension"))?,
+            storage: match setting("late_storage")?.as_str() {
+                "f16" => TokenStorage::F16,
+                "int8" => TokenStorage::Int8,
+                _ => return Err(parse_error("late_storage")),
+            },
+        }),
+    };
     Ok(IndexSettings {
+        late_interaction,
         embedder_id: setting("embedder")?,
         dimension: setting("dimension")?.parse().map_err(|_| parse_error("dimension"))?,
         chunking: serde_json::from_str(&setting("chunking")?)

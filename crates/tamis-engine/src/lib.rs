@@ -50,9 +50,10 @@ pub use document::{Document, NewChunk, StoredChunk};
 pub use index::{Index, MAX_EF_SEARCH, ScoreKind, SearchHit, SearchMode, SearchRequest};
 pub use ingest::{IngestConfig, IngestModels, IngestProgress, IngestReport, ingest, ingest_shared};
 pub use settings::{
-    HnswSettings, IndexSettings, LexicalFields, LexicalSettings, SettingsOverrides,
+    HnswSettings, IndexSettings, LateInteractionSettings, LexicalFields, LexicalSettings,
+    SettingsOverrides,
 };
 pub use source::DocumentSource;
 
 pub use error::{BackendError, Error, ErrorKind, Result};
-pub use tamis_core::{Bm25Params, InvalidBm25Param};
+pub use tamis_core::{Bm25Params, InvalidBm25Param, TokenStorage};

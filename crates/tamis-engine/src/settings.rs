@@ -5,7 +5,7 @@
 //! into the others: the embedded backend turns them into tantivy's and usearch's
 //! configurations, PostgreSQL into a text search configuration and pgvector's HNSW options.
 
-use tamis_core::Bm25Params;
+use tamis_core::{Bm25Params, TokenStorage};
 
 use crate::chunker::{ChunkMode, ChunkingConfig};
 
@@ -24,6 +24,23 @@ pub struct IndexSettings {
     pub hnsw: HnswSettings,
     /// Below this many chunks, vectors are searched exactly (faster and perfect at that size).
     pub exact_below: usize,
+    /// The late-interaction (ColBERT) model whose token vectors each chunk stores, if any.
+    /// The embedded backend records it; storing the vectors themselves is the next step
+    /// of issue 23, and PostgreSQL refuses it until then.
+    pub late_interaction: Option<LateInteractionSettings>,
+}
+
+/// Token vectors of a late-interaction (ColBERT) model, stored with each chunk so that
+/// a late-interaction stage encodes only the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateInteractionSettings {
+    /// Identifies the model (name and revision); vectors of another model are never
+    /// scored against its queries.
+    pub model_id: String,
+    /// Width of each token vector.
+    pub dimension: usize,
+    /// How they are stored.
+    pub storage: TokenStorage,
 }
 
 impl IndexSettings {
@@ -36,6 +53,7 @@ impl IndexSettings {
             lexical: LexicalSettings::default(),
             hnsw: HnswSettings::default(),
             exact_below: 20_000,
+            late_interaction: None,
         }
     }
 }

@@ -32,7 +32,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
-use tamis_engine::{HnswSettings, IndexSettings, LexicalSettings};
+use tamis_engine::{
+    HnswSettings, IndexSettings, LateInteractionSettings, LexicalSettings, TokenStorage,
+};
 
 use crate::Error;
 
@@ -94,7 +96,15 @@ impl IndexKey {
 
 /// The text of format [`INDEX_KEY_FORMAT`].
 fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings) -> String {
-    let IndexSettings { embedder_id, dimension, chunking, lexical, hnsw, exact_below } = settings;
+    let IndexSettings {
+        embedder_id,
+        dimension,
+        chunking,
+        lexical,
+        hnsw,
+        exact_below,
+        late_interaction,
+    } = settings;
     let ChunkingConfig { max_tokens, overlap_tokens, prepend_title, mode } = chunking;
     // BM25's parameters apply at query time (the evaluation passes them with every
     // query), so one index serves every parameter set: they are no part of the key.
@@ -126,6 +136,17 @@ fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings) -> String {
     ];
     let mut text = lines.join("\n");
     text.push('\n');
+    // Only when present, so every key made before late interaction stays the same.
+    if let Some(LateInteractionSettings { model_id, dimension, storage }) = late_interaction {
+        let model_id = serde_json::Value::from(model_id.as_str());
+        let storage = match storage {
+            TokenStorage::F16 => "f16",
+            TokenStorage::Int8 => "int8",
+        };
+        text.push_str(&format!("late_interaction.model_id = {model_id}\n"));
+        text.push_str(&format!("late_interaction.dimension = {dimension}\n"));
+        text.push_str(&format!("late_interaction.storage = {storage}\n"));
+    }
     text
 }
 

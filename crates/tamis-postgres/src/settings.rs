@@ -76,6 +76,13 @@ impl StoredSettings {
                 hnsw.m, hnsw.ef_construction, hnsw.ef_search
             )));
         }
+        if settings.late_interaction.is_some() {
+            return Err(Error::Config(
+                "late-interaction token vectors are stored by the embedded backend only, so \
+                 far; create this index in a directory"
+                    .into(),
+            ));
+        }
         let limit = if options.halfvec { 4000 } else { 2000 };
         if settings.dimension > limit {
             return Err(Error::Config(format!(
@@ -125,6 +132,7 @@ impl StoredSettings {
                 ef_search: self.hnsw_ef_search,
             },
             exact_below: self.exact_below,
+            late_interaction: None,
         }
     }
 

@@ -1,5 +1,8 @@
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
-use tamis_engine::{Bm25Params, HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{
+    Bm25Params, HnswSettings, IndexSettings, LateInteractionSettings, LexicalFields,
+    LexicalSettings, TokenStorage,
+};
 use tamis_lexical::{Bm25Config, FieldMode};
 use tamis_vector::HnswParams;
 
@@ -26,6 +29,11 @@ fn unusual() -> IndexSettings {
         },
         hnsw: HnswSettings { m: 8, ef_construction: 64, ef_search: 200 },
         exact_below: 7,
+        late_interaction: Some(LateInteractionSettings {
+            model_id: "org/colbert@def456".into(),
+            dimension: 96,
+            storage: TokenStorage::Int8,
+        }),
     }
 }
 
@@ -59,6 +67,9 @@ fn the_store_records_the_settings_under_their_released_names() {
         ("hnsw_ef_construction", "64"),
         ("hnsw_ef_search", "200"),
         ("hnsw_m", "8"),
+        ("late_dimension", "96"),
+        ("late_model", "org/colbert@def456"),
+        ("late_storage", "int8"),
         ("schema_version", "1"),
     ];
     let expected: Vec<(String, String)> =

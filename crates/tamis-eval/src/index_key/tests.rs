@@ -1,5 +1,8 @@
 use tamis_engine::chunker::{ChunkMode, ChunkingConfig};
-use tamis_engine::{Bm25Params, HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{
+    Bm25Params, HnswSettings, IndexSettings, LateInteractionSettings, LexicalFields,
+    LexicalSettings, TokenStorage,
+};
 
 use super::IndexKey;
 
@@ -22,10 +25,16 @@ fn settings() -> IndexSettings {
         },
         hnsw: HnswSettings { m: 16, ef_construction: 128, ef_search: 64 },
         exact_below: 20_000,
+        late_interaction: None,
     }
 }
 
 const CORPUS_SHA256: [u8; 32] = [7; 32];
+
+/// Late-interaction settings the changes below start from (a change sets them first).
+fn late() -> LateInteractionSettings {
+    LateInteractionSettings { model_id: "m".into(), dimension: 128, storage: TokenStorage::F16 }
+}
 
 /// The key is stored on disk (directory and collection names): it changes only with
 /// `INDEX_KEY_FORMAT`. If this test fails, the text changed; raise the format and pin the
@@ -74,6 +83,17 @@ fn every_setting_and_the_corpus_change_the_key() {
         ("hnsw.ef_construction", |s| s.hnsw.ef_construction = 200),
         ("hnsw.ef_search", |s| s.hnsw.ef_search = 100),
         ("exact_below", |s| s.exact_below = 0),
+        ("late_interaction", |s| s.late_interaction = Some(late())),
+        ("late_interaction.model_id", |s| {
+            s.late_interaction = Some(LateInteractionSettings { model_id: "m2".into(), ..late() })
+        }),
+        ("late_interaction.dimension", |s| {
+            s.late_interaction = Some(LateInteractionSettings { dimension: 96, ..late() })
+        }),
+        ("late_interaction.storage", |s| {
+            s.late_interaction =
+                Some(LateInteractionSettings { storage: TokenStorage::Int8, ..late() })
+        }),
     ];
     let mut names = std::collections::HashSet::from([base.clone()]);
     for (field, change) in &changes {

@@ -89,3 +89,15 @@ fn bm25_parameters_out_of_range_are_refused() {
     let err = StoredSettings::new(&settings, PgOptions::default()).unwrap_err();
     assert!(err.to_string().contains("BM25 b = 2 is invalid"), "{err}");
 }
+
+#[test]
+fn late_interaction_is_refused_until_token_vectors_are_stored_here() {
+    let mut settings = IndexSettings::new("e", 384);
+    settings.late_interaction = Some(tamis_engine::LateInteractionSettings {
+        model_id: "colbert".into(),
+        dimension: 96,
+        storage: tamis_engine::TokenStorage::F16,
+    });
+    let err = StoredSettings::new(&settings, PgOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("embedded backend only"), "{err}");
+}
