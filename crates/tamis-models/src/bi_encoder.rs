@@ -78,17 +78,17 @@ pub struct BiEncoder {
 }
 
 #[derive(Deserialize)]
-struct Module {
-    path: String,
+pub(crate) struct Module {
+    pub(crate) path: String,
     #[serde(rename = "type")]
-    kind: String,
+    pub(crate) kind: String,
 }
 
 #[derive(Deserialize, Default)]
-struct SentenceBertConfig {
+pub(crate) struct SentenceBertConfig {
     max_seq_length: Option<usize>,
     #[serde(default)]
-    do_lower_case: bool,
+    pub(crate) do_lower_case: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,13 +109,7 @@ impl BiEncoder {
     /// Loads the bi-encoder in `model`.
     pub fn load(model: &ModelDir, config: &BiEncoderConfig) -> Result<BiEncoder> {
         let dir = &model.path;
-        if crate::late_interaction::is_late_interaction(dir) {
-            return Err(Error::WrongModelKind {
-                dir: dir.clone(),
-                found: "a late-interaction (ColBERT) model, with a vector per token",
-                expected: "a bi-encoder (embedding model)",
-            });
-        }
+        crate::late_interaction::refuse_late_interaction(dir, "a bi-encoder (embedding model)")?;
         let pipeline = read_pipeline(dir)?;
         let (encoder_config, encoder, runtime) =
             load_encoder(&pipeline.transformer_dir, &config.runtime, false)?;

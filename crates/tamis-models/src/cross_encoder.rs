@@ -89,12 +89,14 @@ impl CrossEncoder {
     /// Loads the cross-encoder in `model`.
     pub fn load(model: &ModelDir, config: &CrossEncoderConfig) -> Result<CrossEncoder> {
         let dir = &model.path;
+        let expected = "a cross-encoder (sequence classification model)";
+        crate::late_interaction::refuse_late_interaction(dir, expected)?;
         let (encoder_config, encoder, runtime) = load_encoder(dir, &config.runtime, true)?;
         let Head::Classifier { num_labels } = encoder_config.head else {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),
                 found: "a bi-encoder (no classification head)",
-                expected: "a cross-encoder (sequence classification model)",
+                expected,
             });
         };
         if let Some(label) = config.label.filter(|l| *l >= num_labels) {

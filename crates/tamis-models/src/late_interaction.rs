@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tamis_core::{PairScore, ScoreActivation, ScoreContract, TextRole, TokenMatrix};
 use tamis_kernels::Linear;
 
+use crate::bi_encoder::{Module, SentenceBertConfig};
 use crate::config::{COLBERT_ARCHITECTURE, EncoderConfig, Family, Head, read_json};
 use crate::encoder::Encoder;
 use crate::pooling::normalize;
@@ -111,13 +112,6 @@ struct Settings {
     skiplist_words: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct Module {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
 /// `config_sentence_transformers.json` of a PyLate model.
 #[derive(Deserialize, Default)]
 struct PylateConfig {
@@ -159,12 +153,6 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, Default)]
-struct SentenceBertConfig {
-    #[serde(default)]
-    do_lower_case: bool,
-}
-
 /// Python's `string.punctuation`, PyLate's default skiplist.
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
@@ -187,6 +175,19 @@ pub fn is_late_interaction(dir: &Path) -> bool {
         .ok()
         .and_then(|c| c.architectures)
         .is_some_and(|a| a.first().is_some_and(|a| a == COLBERT_ARCHITECTURE))
+}
+
+/// Refuses a late-interaction model where `expected` (another kind) is needed, before
+/// any weights are read.
+pub(crate) fn refuse_late_interaction(dir: &Path, expected: &'static str) -> Result<()> {
+    if is_late_interaction(dir) {
+        return Err(Error::WrongModelKind {
+            dir: dir.to_path_buf(),
+            found: "a late-interaction (ColBERT) model, with a vector per token",
+            expected,
+        });
+    }
+    Ok(())
 }
 
 /// Reads what the model in `dir` declares, refusing what is not a ColBERT model.

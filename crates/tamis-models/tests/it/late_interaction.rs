@@ -112,6 +112,7 @@ fn a_colbert_model_is_refused_where_another_kind_is_expected_and_the_reverse() {
     assert!(err.to_string().contains("late-interaction"), "{err}");
     let err = CrossEncoder::load(&colbert, &CrossEncoderConfig::default()).unwrap_err();
     assert!(matches!(err, Error::WrongModelKind { .. }), "{err}");
+    assert!(err.to_string().contains("late-interaction"), "{err}");
     let colbert_ai = local(fixtures_dir().join("colbert-ai"));
     let err = BiEncoder::load(&colbert_ai, &BiEncoderConfig::default()).unwrap_err();
     assert!(matches!(err, Error::WrongModelKind { .. }), "{err}");
