@@ -203,7 +203,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     let mut vector: Vec<f32> = (0..DIM).map(|_| rng.unit() as f32 - 0.5).collect();
                     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
                     vector.iter_mut().for_each(|x| *x /= norm);
-                    (doc.clone(), vec![NewChunk { text: doc.text.clone(), vector }])
+                    (doc.clone(), vec![NewChunk { text: doc.text.clone(), vector, tokens: None }])
                 })
                 .collect()
         })

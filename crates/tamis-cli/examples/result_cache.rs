@@ -243,7 +243,7 @@ fn open_index(args: &Args, bi: &BiEncoder) -> Result<Index, Box<dyn std::error::
     let docs: Vec<_> = tamis_eval::corpus_docs(&args.dataset)?.collect::<Result<_, _>>()?;
     eprintln!("indexing {} documents into {}", docs.len(), args.index.display());
     for batch in docs.chunks(256) {
-        index.ingest_batch(batch, IngestModels { embedder: bi, tokenizer: bi })?;
+        index.ingest_batch(batch, IngestModels::new(bi, bi))?;
     }
     index.flush()?;
     Ok(index)
@@ -368,11 +368,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut failures = 0;
     for (name, mode, rerank) in pipelines {
-        let stage = rerank.then_some(RerankStage {
-            name: "ce",
-            reranker: &scored,
-            candidates: args.candidates,
-        });
+        let stage = rerank.then_some(RerankStage::new("ce", &scored, args.candidates));
         let request_for = |text| pipeline_request(text, mode, stage, args.candidates);
         // Reference: each distinct text once, through the whole pipeline.
         let started = Instant::now();

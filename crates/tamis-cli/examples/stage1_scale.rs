@@ -179,7 +179,7 @@ fn measure(
                     text: text.clone(),
                     metadata: None,
                 };
-                (doc, vec![NewChunk { text, vector: vector.to_vec() }])
+                (doc, vec![NewChunk { text, vector: vector.to_vec(), tokens: None }])
             })
             .collect();
         backend.write_batch(&batch)?;

@@ -249,7 +249,7 @@ impl DatasetIndex {
         };
         let corpus = dataset.join("corpus.jsonl");
         let n_docs = tamis_engine::DocumentSource::check(&corpus)?;
-        let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
+        let models = IngestModels::new(&embedder, &embedder);
         let report = ingest(&mut index, &corpus, n_docs, models, 64, false)?;
         let stats = index.stats()?;
         eprintln!(

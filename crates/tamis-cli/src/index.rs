@@ -442,7 +442,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         let options = PgOptions { halfvec: args.halfvec, normalized: embedder.normalizes() };
         (create_or_join(&store, settings, options)?, embedder)
     };
-    let models = IngestModels { embedder: &embedder, tokenizer: &embedder };
+    let models = IngestModels::new(&embedder, &embedder);
     let totals = ingest(&mut index, input, n_docs, models, args.batch_docs, args.ack_batches)?;
     let stats = index.stats()?;
     eprintln!(

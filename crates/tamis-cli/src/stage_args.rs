@@ -276,11 +276,7 @@ impl StageArgs {
             .iter()
             .zip(&self.rerankers)
             .zip(windows)
-            .map(|((reranker, name), &candidates)| RerankStage {
-                name: name.as_str(),
-                reranker,
-                candidates,
-            })
+            .map(|((reranker, name), &candidates)| RerankStage::new(name, reranker, candidates))
             .collect();
         let stage1_k = search.k;
         let mut request = PipelineRequest::new(search, stages);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tamis_core::{ChunkKey, Hit, KeyFilter};
-use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
+use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query, TokenVectorStats};
 use tamis_engine::filter::Filter;
 use tamis_engine::result_cache::CacheVersion;
 use tamis_engine::{Document, IndexSettings, NewChunk, ScoreKind, StoredChunk};
@@ -464,6 +464,14 @@ impl EmbeddedBackend {
 
     fn read_stats(&self) -> Result<BackendStats> {
         let (documents, chunks) = self.store.counts()?;
+        let token_vectors = match &self.settings.late_interaction {
+            Some(late) => {
+                let (chunks, bytes) = self.store.token_counts()?;
+                let vectors = bytes / late.storage.row_bytes(late.dimension) as u64;
+                Some(TokenVectorStats { chunks, vectors, bytes })
+            }
+            None => None,
+        };
         Ok(BackendStats {
             backend: "embedded",
             location: self.location(),
@@ -473,6 +481,7 @@ impl EmbeddedBackend {
             vectors: self.vector_count() as u64,
             sequence: Some(self.store.last_seq()?),
             lexical_scoring: ScoreKind::Bm25,
+            token_vectors,
         })
     }
 
@@ -576,6 +585,10 @@ impl Backend for EmbeddedBackend {
 
     fn chunks(&self, keys: &[ChunkKey]) -> EngineResult<Vec<StoredChunk>> {
         self.store.chunks(keys).map_err(|err| self.fail(err))
+    }
+
+    fn chunk_tokens(&self, keys: &[ChunkKey]) -> EngineResult<Vec<(ChunkKey, Vec<u8>)>> {
+        self.store.chunk_tokens(keys).map_err(|err| self.fail(err))
     }
 
     fn chunks_of_document(&self, doc_id: &str) -> EngineResult<Vec<ChunkKey>> {

@@ -26,7 +26,7 @@
 //!     text: text.into(),
 //!     metadata: None,
 //! };
-//! let models = IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+//! let models = IngestModels::new(&HashEmbedder, &HashEmbedder);
 //! index.ingest_batch(&[doc("a", "statins lower cholesterol"), doc("b", "soy and sleep")], models)?;
 //! index.flush()?;
 //!

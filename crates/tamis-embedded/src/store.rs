@@ -95,6 +95,9 @@ impl Store {
                  doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
                  ordinal INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL);
              CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
+             CREATE TABLE IF NOT EXISTS chunk_tokens (
+                 key INTEGER PRIMARY KEY REFERENCES chunks(key) ON DELETE CASCADE,
+                 data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS chunk_log (seq INTEGER NOT NULL, key INTEGER NOT NULL, added INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS chunk_log_by_seq ON chunk_log(seq);",
@@ -205,6 +208,13 @@ impl Store {
                 )
                 .map_err(error)?;
                 let key = tx.last_insert_rowid() as ChunkKey;
+                if let Some(tokens) = &chunk.tokens {
+                    tx.execute(
+                        "INSERT INTO chunk_tokens(key, data) VALUES (?1, ?2)",
+                        params![key as i64, tokens],
+                    )
+                    .map_err(error)?;
+                }
                 tx.execute(
                     "INSERT INTO chunk_log(seq, key, added) VALUES (?1, ?2, 1)",
                     params![seq as i64, key as i64],
@@ -394,6 +404,35 @@ impl Store {
             out.extend(bytes.map(|b| (*key, vector_from_bytes(&b))));
         }
         Ok(out)
+    }
+
+    /// The stored token vectors of these chunks (chunks without any are skipped), in the
+    /// order given.
+    pub fn chunk_tokens(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<u8>)>> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT data FROM chunk_tokens WHERE key = ?1")
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let bytes: Option<Vec<u8>> = statement
+                .query_row(params![*key as i64], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.error(e))?;
+            out.extend(bytes.map(|b| (*key, b)));
+        }
+        Ok(out)
+    }
+
+    /// Chunks with stored token vectors, and their bytes.
+    pub fn token_counts(&self) -> Result<(u64, u64)> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM chunk_tokens",
+                [],
+                |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(|e| self.error(e))
     }
 
     /// Numbers of documents and chunks.

@@ -64,6 +64,19 @@ pub struct BackendStats {
     pub sequence: Option<u64>,
     /// What the lexical retriever's scores are.
     pub lexical_scoring: ScoreKind,
+    /// The late-interaction token vectors stored, where the index keeps them.
+    pub token_vectors: Option<TokenVectorStats>,
+}
+
+/// How much late-interaction token vectors take in an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TokenVectorStats {
+    /// Chunks with stored token vectors.
+    pub chunks: u64,
+    /// Token vectors (rows) stored, over all chunks.
+    pub vectors: u64,
+    /// Bytes of the stored vectors, as stored (without the database's own overhead).
+    pub bytes: u64,
 }
 
 /// Storage and stage-1 retrieval of one index.
@@ -116,6 +129,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// The stored chunks for `keys` (unknown keys are left out), in no particular order.
     fn chunks(&self, keys: &[ChunkKey]) -> Result<Vec<StoredChunk>>;
+
+    /// The stored late-interaction token vectors of `keys`, in the index's
+    /// [`TokenStorage`](tamis_core::TokenStorage) (chunks without any are left out), in no
+    /// particular order.
+    fn chunk_tokens(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<u8>)>>;
 
     /// The chunk keys of one document, in document order.
     fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>>;

@@ -39,6 +39,10 @@ pub struct NewChunk {
     pub text: String,
     /// Its embedding.
     pub vector: Vec<f32>,
+    /// Its token vectors in the index's [`TokenStorage`](tamis_core::TokenStorage), where
+    /// the index stores a late-interaction model's (see
+    /// [`IndexSettings::late_interaction`](crate::IndexSettings::late_interaction)).
+    pub tokens: Option<Vec<u8>>,
 }
 
 /// A stored chunk, joined with its document.

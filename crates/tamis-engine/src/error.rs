@@ -145,6 +145,28 @@ pub enum Error {
         /// The embedder asked for.
         requested: String,
     },
+    /// A late-interaction stage's model is not the one whose token vectors the index
+    /// stores.
+    #[error(
+        "index {location} stores the token vectors of late-interaction model '{indexed_with}', not '{requested}': rerank with that model, or build a new index with --late-interaction {requested}"
+    )]
+    LateModelMismatch {
+        /// Where the index lives.
+        location: String,
+        /// The late-interaction model recorded in the index.
+        indexed_with: String,
+        /// The model asked for.
+        requested: String,
+    },
+    /// An ingest into an index that stores token vectors was given no late-interaction
+    /// model to compute them.
+    #[error(
+        "the index stores the token vectors of late-interaction model '{model_id}': writing to it needs that model"
+    )]
+    LateModelRequired {
+        /// The late-interaction model recorded in the index.
+        model_id: String,
+    },
     /// Dense or hybrid search was asked for without an embedder.
     #[error("dense and hybrid search need the index's bi-encoder")]
     EmbedderRequired,
@@ -158,6 +180,29 @@ pub enum Error {
         expected: usize,
         /// What the embedder returned.
         got: usize,
+    },
+    /// Token vectors have the wrong width for the index, or a model returned them so.
+    #[error(
+        "the late-interaction model gives {got}-dimensional token vectors, the index holds {expected}"
+    )]
+    TokenDimensionMismatch {
+        /// The index's token dimension.
+        expected: usize,
+        /// What the model gave.
+        got: usize,
+    },
+    /// A chunk's stored token vectors are not whole rows of the index's dimension: the
+    /// index is damaged.
+    #[error(
+        "{location}: the token vectors stored for chunk {key} are damaged ({source}): rebuild the index"
+    )]
+    CorruptTokenVectors {
+        /// Where the index lives.
+        location: String,
+        /// The chunk.
+        key: tamis_core::ChunkKey,
+        /// What is wrong with them.
+        source: tamis_core::BadTokenBytes,
     },
     /// A setting could not be (de)serialized.
     #[error("settings: {0}")]
@@ -183,9 +228,12 @@ impl Error {
             | Error::CollectionExists { .. }
             | Error::EmbedderMismatch { .. }
             | Error::DimensionMismatch { .. }
+            | Error::TokenDimensionMismatch { .. }
+            | Error::LateModelMismatch { .. }
+            | Error::LateModelRequired { .. }
             | Error::EmbedderRequired => ErrorKind::User,
             Error::NoIndex { .. } | Error::NoCollection { .. } => ErrorKind::NotFound,
-            Error::Json(_) => ErrorKind::Internal,
+            Error::Json(_) | Error::CorruptTokenVectors { .. } => ErrorKind::Internal,
             // A missing or unreadable input is the caller's to fix; a failing disk is not.
             Error::Io(err) => match err.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::NotFound,

@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 use std::sync::{PoisonError, RwLock, mpsc};
 
-use tamis_core::{Embedder, TextRole, Tokenize, expect_count};
+use tamis_core::{Embedder, TextRole, TokenEmbedder, Tokenize, expect_count};
 
 use crate::chunker::chunk_text;
 use crate::{Document, NewChunk};
@@ -28,6 +28,16 @@ pub struct IngestModels<'a> {
     pub embedder: &'a dyn Embedder,
     /// Tokenizes documents into chunks (the bi-encoder's own tokenizer).
     pub tokenizer: &'a dyn Tokenize,
+    /// Computes each chunk's token vectors where the index stores a late-interaction
+    /// model's ([`IndexSettings::late_interaction`]); required there, unused elsewhere.
+    pub late: Option<&'a dyn TokenEmbedder>,
+}
+
+impl<'a> IngestModels<'a> {
+    /// A bi-encoder that also tokenizes, and no late-interaction model.
+    pub const fn new(embedder: &'a dyn Embedder, tokenizer: &'a dyn Tokenize) -> Self {
+        IngestModels { embedder, tokenizer, late: None }
+    }
 }
 
 impl std::fmt::Debug for IngestModels<'_> {
@@ -104,6 +114,7 @@ impl PendingBatch {
         if let Some(v) = vectors.iter().find(|v| v.len() != settings.dimension) {
             return Err(Error::DimensionMismatch { expected: settings.dimension, got: v.len() });
         }
+        let mut tokens = token_vectors(&refs, settings, models.late)?.into_iter();
         let mut vectors = vectors.into_iter();
         let documents = self
             .documents
@@ -113,13 +124,77 @@ impl PendingBatch {
                 let chunks = texts
                     .into_iter()
                     .zip(vectors.by_ref())
-                    .map(|(text, vector)| NewChunk { text, vector })
+                    .map(|(text, vector)| NewChunk { text, vector, tokens: tokens.next() })
                     .collect();
                 (doc, chunks)
             })
             .collect();
         Ok(EmbeddedBatch { documents, unchanged: self.unchanged })
     }
+}
+
+/// The stored token vectors of each input where the index keeps a late-interaction
+/// model's; none otherwise.
+fn token_vectors(
+    inputs: &[&str],
+    settings: &IndexSettings,
+    late: Option<&dyn TokenEmbedder>,
+) -> Result<Vec<Vec<u8>>> {
+    let Some(stored) = &settings.late_interaction else {
+        return Ok(Vec::new());
+    };
+    let model =
+        late.ok_or_else(|| Error::LateModelRequired { model_id: stored.model_id.clone() })?;
+    if model.dimension() != stored.dimension {
+        return Err(Error::TokenDimensionMismatch {
+            expected: stored.dimension,
+            got: model.dimension(),
+        });
+    }
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let matrices = model
+        .embed_tokens(inputs, TextRole::Document)
+        .and_then(|m| expect_count(m, inputs.len()))
+        .map_err(Error::Model)?;
+    matrices
+        .iter()
+        .map(|matrix| {
+            if matrix.dim != stored.dimension {
+                return Err(Error::TokenDimensionMismatch {
+                    expected: stored.dimension,
+                    got: matrix.dim,
+                });
+            }
+            Ok(stored.storage.encode(matrix))
+        })
+        .collect()
+}
+
+/// Token vectors go only into an index that stores them, as whole rows of its dimension,
+/// so that no backend holds vectors it cannot read back.
+fn check_tokens(settings: &IndexSettings, batch: &[(Document, Vec<NewChunk>)]) -> Result<()> {
+    for (doc, chunks) in batch {
+        for tokens in chunks.iter().filter_map(|chunk| chunk.tokens.as_deref()) {
+            let reason = match &settings.late_interaction {
+                None => "token vectors given for an index that stores none".to_string(),
+                Some(late)
+                    if tokens.len().is_multiple_of(late.storage.row_bytes(late.dimension)) =>
+                {
+                    continue;
+                }
+                Some(late) => tamis_core::BadTokenBytes {
+                    len: tokens.len(),
+                    storage: late.storage,
+                    dim: late.dimension,
+                }
+                .to_string(),
+            };
+            return Err(Error::BadInput { location: format!("document {}", doc.id), reason });
+        }
+    }
+    Ok(())
 }
 
 /// What an ingest embeds for `doc`: its chunks, each with the title prepended when the
@@ -180,6 +255,7 @@ impl Index {
             chunks: batch.documents.iter().map(|(_, chunks)| chunks.len()).sum(),
         };
         if !batch.documents.is_empty() {
+            check_tokens(self.settings(), &batch.documents)?;
             self.backend_mut().write_batch(&batch.documents)?;
         }
         Ok(report)

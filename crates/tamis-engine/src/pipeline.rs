@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tamis_core::{ChunkKey, Embedder, Hit, Reranker, ScoreActivation};
+use tamis_core::{ChunkKey, Embedder, Hit, Reranker, ScoreActivation, TokenEmbedder};
 
 use crate::fusion::{Fusion, fuse};
 use crate::index::{Index, ScoreKind, SearchHit, SearchRequest};
@@ -32,10 +32,49 @@ mod stage;
 pub struct RerankStage<'a> {
     /// Names the stage in results and timings (the model id, usually).
     pub name: &'a str,
-    /// The model.
+    /// The model (whose score contract the stage's scores follow).
     pub reranker: &'a dyn Reranker,
     /// How many of the incoming documents it scores, from the top.
     pub candidates: usize,
+    /// Set for a late-interaction model: the stage then scores by MaxSim against the
+    /// token vectors the index stores, encoding only the query and the candidates whose
+    /// vectors are not stored, instead of calling `reranker`.
+    pub late: Option<LateStage<'a>>,
+}
+
+/// A late-interaction (ColBERT) model as a rerank stage.
+#[derive(Clone, Copy)]
+pub struct LateStage<'a> {
+    /// How the model is recorded in an index
+    /// ([`LateInteractionSettings::model_id`](crate::LateInteractionSettings)): an index
+    /// storing another model's token vectors is refused.
+    pub model_id: &'a str,
+    /// The model.
+    pub model: &'a dyn TokenEmbedder,
+}
+
+impl std::fmt::Debug for LateStage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LateStage").field("model_id", &self.model_id).finish()
+    }
+}
+
+impl<'a> RerankStage<'a> {
+    /// A stage that scores (query, passage) pairs with `reranker`.
+    pub fn new(name: &'a str, reranker: &'a dyn Reranker, candidates: usize) -> Self {
+        RerankStage { name, reranker, candidates, late: None }
+    }
+
+    /// A late-interaction stage: `model` scores by MaxSim from the index's stored token
+    /// vectors (see [`RerankStage::late`]); `model_id` is how an index records it.
+    pub fn late_interaction<M: Reranker + TokenEmbedder>(
+        name: &'a str,
+        model: &'a M,
+        model_id: &'a str,
+        candidates: usize,
+    ) -> Self {
+        RerankStage { name, reranker: model, candidates, late: Some(LateStage { model_id, model }) }
+    }
 }
 
 impl std::fmt::Debug for RerankStage<'_> {
@@ -43,6 +82,7 @@ impl std::fmt::Debug for RerankStage<'_> {
         f.debug_struct("RerankStage")
             .field("name", &self.name)
             .field("candidates", &self.candidates)
+            .field("late", &self.late)
             .finish()
     }
 }
@@ -199,7 +239,8 @@ pub struct PipelineHit {
     /// Rank and score in each rerank stage that scored the document, in stage order.
     pub reranks: Vec<Option<Place>>,
     /// Tokens the last reranker to score the best chunk had to cut from the pair (a lower
-    /// bound for very long chunks: see [`tamis_core::PairScore::dropped_tokens`]).
+    /// bound for very long chunks: see [`tamis_core::PairScore::dropped_tokens`]); 0
+    /// after a late-interaction stage, which does not count them.
     pub dropped_tokens: usize,
 }
 

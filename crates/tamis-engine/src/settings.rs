@@ -24,9 +24,8 @@ pub struct IndexSettings {
     pub hnsw: HnswSettings,
     /// Below this many chunks, vectors are searched exactly (faster and perfect at that size).
     pub exact_below: usize,
-    /// The late-interaction (ColBERT) model whose token vectors each chunk stores, if any.
-    /// The embedded backend records it; storing the vectors themselves is the next step
-    /// of issue 23, and PostgreSQL refuses it until then.
+    /// The late-interaction (ColBERT) model whose token vectors each chunk stores, if any:
+    /// every ingest then needs that model too ([`IngestModels::late`](crate::IngestModels)).
     pub late_interaction: Option<LateInteractionSettings>,
 }
 

@@ -326,7 +326,7 @@ impl Harness<'_> {
             .rerankers
             .iter()
             .zip(&cached)
-            .map(|(model, reranker)| RerankStage { name: model.name, reranker, candidates: 0 })
+            .map(|(model, reranker)| RerankStage::new(model.name, reranker, 0))
             .collect();
         let mut variants = vec![Variant::Plain];
         if experiment.rerank.stage_fusion.is_some() {

@@ -652,6 +652,12 @@ impl Backend for PgBackend {
             .collect())
     }
 
+    fn chunk_tokens(&self, _keys: &[ChunkKey]) -> tamis_engine::Result<Vec<(ChunkKey, Vec<u8>)>> {
+        // Collections refuse late-interaction settings (`StoredSettings::new`), so none
+        // stores token vectors.
+        Ok(Vec::new())
+    }
+
     fn chunks_of_document(&self, doc_id: &str) -> tamis_engine::Result<Vec<ChunkKey>> {
         let sql = format!(
             "SELECT chunk_key FROM {} WHERE doc_id = $1 ORDER BY ordinal",
@@ -679,6 +685,7 @@ impl Backend for PgBackend {
             vectors: chunks as u64,
             sequence: self.cache_version()?.map(|version| version.sequence),
             lexical_scoring: self.lexical_score_kind(),
+            token_vectors: None,
         })
     }
 

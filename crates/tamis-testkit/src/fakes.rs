@@ -163,3 +163,108 @@ impl SeededRng {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// A late-interaction fake: one vector per whitespace word (the unit vector of its
+/// [`HashEmbedder`] bucket), so MaxSim counts the query's words found in a passage. Counts
+/// the texts it encodes per role, so tests can see stored vectors being used.
+#[derive(Debug, Default)]
+pub struct HashTokenEmbedder {
+    queries: std::sync::atomic::AtomicUsize,
+    documents: std::sync::atomic::AtomicUsize,
+}
+
+impl HashTokenEmbedder {
+    /// Query texts encoded so far.
+    pub fn queries_encoded(&self) -> usize {
+        self.queries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Document texts encoded so far.
+    pub fn documents_encoded(&self) -> usize {
+        self.documents.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl tamis_core::TokenEmbedder for HashTokenEmbedder {
+    fn dimension(&self) -> usize {
+        HASH_DIMENSION
+    }
+
+    fn embed_tokens(
+        &self,
+        texts: &[&str],
+        role: TextRole,
+    ) -> tamis_core::Result<Vec<tamis_core::TokenMatrix>> {
+        let counter = match role {
+            TextRole::Query => &self.queries,
+            TextRole::Document => &self.documents,
+        };
+        counter.fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(texts
+            .iter()
+            .map(|text| {
+                let mut data = Vec::new();
+                for (_, word) in words(text) {
+                    let mut row = [0.0f32; HASH_DIMENSION];
+                    row[bucket(word)] = 1.0;
+                    data.extend_from_slice(&row);
+                }
+                tamis_core::TokenMatrix { dim: HASH_DIMENSION, data }
+            })
+            .collect())
+    }
+
+    fn max_sim(
+        &self,
+        query: &tamis_core::TokenMatrix,
+        documents: &[f32],
+        rows: &[usize],
+    ) -> tamis_core::Result<Vec<f32>> {
+        let mut start = 0;
+        Ok(rows
+            .iter()
+            .map(|&n| {
+                let document = &documents[start * HASH_DIMENSION..(start + n) * HASH_DIMENSION];
+                start += n;
+                (0..query.rows())
+                    .map(|q| {
+                        let q = query.row(q);
+                        document
+                            .chunks_exact(HASH_DIMENSION)
+                            .map(|d| q.iter().zip(d).map(|(a, b)| a * b).sum::<f32>())
+                            .fold(0.0f32, f32::max)
+                    })
+                    .sum()
+            })
+            .collect())
+    }
+}
+
+impl tamis_core::Reranker for HashTokenEmbedder {
+    fn score_contract(&self) -> tamis_core::ScoreContract {
+        tamis_core::ScoreContract { activation: tamis_core::ScoreActivation::Identity }
+    }
+
+    /// MaxSim, encoding the query and every passage.
+    fn score(
+        &self,
+        query: &str,
+        passages: &[&str],
+    ) -> tamis_core::Result<Vec<tamis_core::PairScore>> {
+        use tamis_core::TokenEmbedder;
+        let query = self.embed_tokens(&[query], TextRole::Query)?.remove(0);
+        let documents = self.embed_tokens(passages, TextRole::Document)?;
+        let rows: Vec<usize> = documents.iter().map(tamis_core::TokenMatrix::rows).collect();
+        let data: Vec<f32> = documents.into_iter().flat_map(|m| m.data).collect();
+        let scores = self.max_sim(&query, &data, &rows)?;
+        Ok(scores
+            .into_iter()
+            .map(|score| tamis_core::PairScore {
+                score,
+                logit: score,
+                truncated: false,
+                dropped_tokens: 0,
+            })
+            .collect())
+    }
+}

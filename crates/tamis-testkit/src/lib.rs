@@ -14,7 +14,9 @@ mod tls_proxy;
 use std::path::PathBuf;
 
 pub use fake_hub::{FAKE_COMMIT, FakeHub};
-pub use fakes::{HASH_DIMENSION, HashEmbedder, OverlapReranker, SeededRng, word_bags};
+pub use fakes::{
+    HASH_DIMENSION, HashEmbedder, HashTokenEmbedder, OverlapReranker, SeededRng, word_bags,
+};
 pub use filter_cases::{FILTER_EXPRESSIONS, filters_at_limits, tricky_metadata};
 pub use tls_proxy::{TlsProxy, test_server_url};
 

@@ -89,7 +89,7 @@ pub fn run(args: &IngestBenchArgs) -> anyhow::Result<()> {
         })
         .collect::<tamis_engine::Result<_>>()?;
     let n_chunks = blocks.iter().map(Vec::len).sum();
-    let models = IngestModels { embedder: &model, tokenizer: &model };
+    let models = IngestModels::new(&model, &model);
     let (mut embed_seconds, mut ingest_seconds) = (Vec::new(), Vec::new());
     // One untimed block first: the first pass pays for page faults and pool start-up.
     if let Some(block) = blocks.first() {

@@ -122,10 +122,8 @@ fn a_collection_ranked_by_ts_rank_is_rebuilt_for_bm25_from_the_cli() {
             }
         })
         .collect();
-    let models = tamis_engine::IngestModels {
-        embedder: &tamis_testkit::HashEmbedder,
-        tokenizer: &tamis_testkit::HashEmbedder,
-    };
+    let models =
+        tamis_engine::IngestModels::new(&tamis_testkit::HashEmbedder, &tamis_testkit::HashEmbedder);
     legacy.ingest_batch(&docs, models).unwrap();
     drop(legacy);
 
@@ -194,10 +192,8 @@ fn nfcorpus_and_cranfield_rank_the_same_by_bm25_through_both_backends() {
     use tamis_eval::{EvalConfig, Evaluator, Metric, Run};
     let config = tamis_postgres::PgConfig::from_url(&url()).unwrap();
     let catalog = tamis_postgres::PgCatalog::connect(&config, Default::default()).unwrap();
-    let models = tamis_engine::IngestModels {
-        embedder: &tamis_testkit::HashEmbedder,
-        tokenizer: &tamis_testkit::HashEmbedder,
-    };
+    let models =
+        tamis_engine::IngestModels::new(&tamis_testkit::HashEmbedder, &tamis_testkit::HashEmbedder);
     for dataset in ["nfcorpus", "cranfield"] {
         let dir = tamis_testkit::shared_dataset(dataset);
         let docs: Vec<tamis_engine::Document> =

@@ -8,8 +8,7 @@ use tamis_engine::{
 
 use crate::store::Store;
 
-const MODELS: IngestModels<'static> =
-    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+const MODELS: IngestModels<'static> = IngestModels::new(&HashEmbedder, &HashEmbedder);
 
 fn doc(id: &str, title: &str, text: &str, metadata: serde_json::Value) -> Document {
     Document { id: id.into(), title: title.into(), text: text.into(), metadata: Some(metadata) }
@@ -184,7 +183,7 @@ fn reopening_catches_derived_indexes_up_with_the_store() {
             tamis_core::TextRole::Document,
         )
         .unwrap();
-        let chunk = NewChunk { text: text.into(), vector: vector[0].clone() };
+        let chunk = NewChunk { text: text.into(), vector: vector[0].clone(), tokens: None };
         store.write_batch(&[(doc("qcd", "Physics", text, json!({})), vec![chunk])]).unwrap();
         store.delete_documents(&["vit"]).unwrap();
     }

@@ -13,7 +13,11 @@ fn chunks(texts: &[&str]) -> Vec<NewChunk> {
     texts
         .iter()
         .enumerate()
-        .map(|(i, t)| NewChunk { text: t.to_string(), vector: vec![i as f32, 0.5, -1.0] })
+        .map(|(i, t)| NewChunk {
+            text: t.to_string(),
+            vector: vec![i as f32, 0.5, -1.0],
+            tokens: None,
+        })
         .collect()
 }
 

@@ -28,14 +28,12 @@ fn a_second_run_calls_neither_model_and_returns_the_same_results() {
             metadata: None,
         })
         .collect();
-    index
-        .ingest_batch(&docs, IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder })
-        .unwrap();
+    index.ingest_batch(&docs, IngestModels::new(&HashEmbedder, &HashEmbedder)).unwrap();
 
     let embedder = CachedEmbedder::new(HashEmbedder, capacity(16));
     let model = Arc::new(OverlapReranker::default());
     let reranker = CachedReranker::new(model.clone(), "overlap", capacity(1024));
-    let stage = RerankStage { name: "overlap", reranker: &reranker, candidates: 20 };
+    let stage = RerankStage::new("overlap", &reranker, 20);
     let request = PipelineRequest::new(
         SearchRequest::new("vitamin d and heart", SearchMode::Hybrid),
         vec![stage],

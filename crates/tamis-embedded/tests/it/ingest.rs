@@ -11,8 +11,7 @@ use tamis_engine::{
 };
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder, word_bags};
 
-const MODELS: IngestModels<'static> =
-    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+const MODELS: IngestModels<'static> = IngestModels::new(&HashEmbedder, &HashEmbedder);
 
 fn documents(n: usize) -> Vec<Document> {
     word_bags(n)
@@ -82,7 +81,7 @@ fn a_stream_is_written_in_batches_reported_in_input_order() {
 
     // Again: nothing changed, nothing is embedded.
     let counting = CountingEmbedder { calls: AtomicUsize::new(0), texts: AtomicUsize::new(0) };
-    let models = IngestModels { embedder: &counting, tokenizer: &HashEmbedder };
+    let models = IngestModels::new(&counting, &HashEmbedder);
     let again = ingest(&mut index, docs.into_iter().map(Ok), models, config, &mut Silent).unwrap();
     assert_eq!(again, IngestReport { written: 0, unchanged: 23, chunks: 0 });
     assert_eq!(counting.texts.load(Ordering::SeqCst), 0);
@@ -93,7 +92,7 @@ fn a_batch_is_embedded_in_one_call_across_its_documents() {
     let dir = tempfile::tempdir().unwrap();
     let mut index = new_index(dir.path());
     let counting = CountingEmbedder { calls: AtomicUsize::new(0), texts: AtomicUsize::new(0) };
-    let models = IngestModels { embedder: &counting, tokenizer: &HashEmbedder };
+    let models = IngestModels::new(&counting, &HashEmbedder);
     let config = IngestConfig { batch_docs: 8 };
     let report =
         ingest(&mut index, documents(16).into_iter().map(Ok), models, config, &mut Silent).unwrap();
@@ -198,7 +197,7 @@ fn searches_answer_while_a_shared_index_is_embedding_an_ingest() {
     index.write().unwrap().ingest_batch(&documents(5), MODELS).unwrap();
     let pause = Duration::from_millis(800);
     let slow = SlowEmbedder { pause, embedding: false.into() };
-    let models = IngestModels { embedder: &slow, tokenizer: &HashEmbedder };
+    let models = IngestModels::new(&slow, &HashEmbedder);
     let finished = std::sync::atomic::AtomicBool::new(false);
     let (mut during_embedding, mut slowest) = (0, Duration::ZERO);
     std::thread::scope(|scope| {

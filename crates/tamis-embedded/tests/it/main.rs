@@ -6,5 +6,6 @@
 
 mod cache;
 mod ingest;
+mod late_interaction;
 mod pipeline;
 mod result_cache;

@@ -13,8 +13,7 @@ use tamis_engine::pipeline::{
 };
 use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
 
-const MODELS: IngestModels<'static> =
-    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+const MODELS: IngestModels<'static> = IngestModels::new(&HashEmbedder, &HashEmbedder);
 
 fn doc(id: &str, text: &str) -> Document {
     Document { id: id.into(), title: String::new(), text: text.into(), metadata: None }
@@ -50,7 +49,7 @@ fn request<'a>(stages: Vec<RerankStage<'a>>, candidates: usize) -> PipelineReque
 }
 
 fn stage<'a>(reranker: &'a dyn Reranker, candidates: usize) -> RerankStage<'a> {
-    RerankStage { name: "overlap", reranker, candidates }
+    RerankStage::new("overlap", reranker, candidates)
 }
 
 fn ids(response: &PipelineResponse) -> Vec<&str> {
@@ -122,10 +121,7 @@ fn a_cascade_scores_each_stage_window_only() {
     let index = index(dir.path(), 20);
     let first = OverlapReranker::default();
     let request = request(
-        vec![
-            RerankStage { name: "overlap", reranker: &first, candidates: 12 },
-            RerankStage { name: "short", reranker: &ShortFirst, candidates: 4 },
-        ],
+        vec![RerankStage::new("overlap", &first, 12), RerankStage::new("short", &ShortFirst, 4)],
         20,
     );
     let cascade = index.search_and_rerank(&request, None).unwrap();

@@ -9,8 +9,7 @@ use tamis_engine::result_cache::{CacheLevel, Paraphrase, ResultCache, ResultCach
 use tamis_engine::{Document, Index, IndexSettings, IngestModels, SearchMode, SearchRequest};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder, OverlapReranker, SeededRng};
 
-const MODELS: IngestModels<'static> =
-    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+const MODELS: IngestModels<'static> = IngestModels::new(&HashEmbedder, &HashEmbedder);
 
 const WORDS: [&str; 10] =
     ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"];
@@ -87,7 +86,7 @@ fn interleaved_writes_never_leave_a_stale_answer() {
                 let query = queries[rng.below(queries.len())];
                 let mode = modes[rng.below(modes.len())];
                 let stages = if rng.below(2) == 0 {
-                    vec![RerankStage { name: "overlap", reranker: &reranker, candidates: 6 }]
+                    vec![RerankStage::new("overlap", &reranker, 6)]
                 } else {
                     Vec::new()
                 };
@@ -126,11 +125,7 @@ fn queries_share_an_answer_exactly_when_every_stage_reads_them_the_same() {
     let reranker = OverlapReranker::default();
     let level = |query: &str, mode: SearchMode, rerank: bool| {
         let stages = if rerank {
-            vec![RerankStage {
-                name: "overlap",
-                reranker: &reranker as &dyn Reranker,
-                candidates: 3,
-            }]
+            vec![RerankStage::new("overlap", &reranker as &dyn Reranker, 3)]
         } else {
             Vec::new()
         };
@@ -169,7 +164,7 @@ fn an_answer_a_deadline_cut_short_is_not_kept() {
     index.ingest_batch(&docs, MODELS).unwrap();
     let cache = cache();
     let slow = OverlapReranker::slow(Duration::from_millis(20));
-    let stages = vec![RerankStage { name: "slow", reranker: &slow, candidates: 8 }];
+    let stages = vec![RerankStage::new("slow", &slow, 8)];
     let mut cut = request("alpha", SearchMode::Bm25, stages);
     cut.batch_docs = 1;
     cut.deadline = Some(Duration::from_millis(30));

@@ -2,12 +2,20 @@
 
 use std::time::Instant;
 
-use tamis_core::expect_count;
+use tamis_core::{ChunkKey, PairScore, TextRole, TokenMatrix, TokenStorage, expect_count};
 
 use super::{AdaptiveDepth, Candidate, ChunkAggregation, EarlyStop, PipelineRequest, Place};
-use super::{RerankStage, StageReport};
+use super::{LateStage, RerankStage, StageReport};
 use crate::index::Index;
 use crate::{Error, Result};
+
+/// A late-interaction stage ready to score: the query encoded once for all batches.
+struct LateScorer<'a> {
+    stage: LateStage<'a>,
+    query: TokenMatrix,
+    /// How the index stores this model's token vectors; `None` when it stores none.
+    stored: Option<TokenStorage>,
+}
 
 /// A document's aggregated score and its best chunk.
 struct DocScore {
@@ -35,6 +43,8 @@ impl Index {
         let mut pairs = 0;
         let mut stopped = None;
         let mut outside_top = 0;
+        let late =
+            stage.late.map(|late| self.late_scorer(late, request.search.query)).transpose()?;
         for (batches_done, batch_start) in (0..n).step_by(request.batch_docs).enumerate() {
             if let Some(deadline) = request.deadline {
                 // Stop before a batch that, at the pace so far, would end past the deadline.
@@ -54,11 +64,17 @@ impl Index {
                 }
             }
             let texts: Vec<&str> = passages.iter().map(|(_, _, p, _)| p.as_str()).collect();
-            let scores = stage
-                .reranker
-                .score(request.search.query, &texts)
-                .and_then(|s| expect_count(s, texts.len()))
-                .map_err(Error::Model)?;
+            let scores = match &late {
+                Some(late) => {
+                    let keys: Vec<ChunkKey> = passages.iter().map(|(_, key, ..)| *key).collect();
+                    self.late_scores(late, &keys, &texts)?
+                }
+                None => stage
+                    .reranker
+                    .score(request.search.query, &texts)
+                    .and_then(|s| expect_count(s, texts.len()))
+                    .map_err(Error::Model)?,
+            };
             pairs += texts.len();
             for position in batch_start..batch_end {
                 let chunk_scores: Vec<(f32, tamis_core::ChunkKey, &str, usize)> = passages
@@ -108,6 +124,107 @@ impl Index {
             elapsed: started.elapsed(),
             stopped,
         })
+    }
+
+    /// Checks that the index stores `late`'s token vectors, if any, and encodes the query.
+    fn late_scorer<'a>(&self, late: LateStage<'a>, query: &str) -> Result<LateScorer<'a>> {
+        let stored = match &self.settings().late_interaction {
+            Some(stored) if stored.model_id != late.model_id => {
+                return Err(Error::LateModelMismatch {
+                    location: self.backend().location(),
+                    indexed_with: stored.model_id.clone(),
+                    requested: late.model_id.to_string(),
+                });
+            }
+            Some(stored) if stored.dimension != late.model.dimension() => {
+                return Err(Error::TokenDimensionMismatch {
+                    expected: stored.dimension,
+                    got: late.model.dimension(),
+                });
+            }
+            Some(stored) => Some(stored.storage),
+            None => None,
+        };
+        let query = late
+            .model
+            .embed_tokens(&[query], TextRole::Query)
+            .and_then(|m| expect_count(m, 1))
+            .map_err(Error::Model)?
+            .pop()
+            .ok_or(Error::Model(tamis_core::Error::WrongCount { expected: 1, got: 0 }))?;
+        Ok(LateScorer { stage: late, query, stored })
+    }
+
+    /// MaxSim of the scorer's query against each chunk (`keys[i]`, whose text is
+    /// `texts[i]`): from the stored token vectors, the chunks without any encoded now.
+    fn late_scores(
+        &self,
+        late: &LateScorer<'_>,
+        keys: &[ChunkKey],
+        texts: &[&str],
+    ) -> Result<Vec<PairScore>> {
+        let dim = late.stage.model.dimension();
+        let mut stored: std::collections::HashMap<ChunkKey, Vec<u8>> = match late.stored {
+            Some(_) => self.backend().chunk_tokens(keys)?.into_iter().collect(),
+            None => Default::default(),
+        };
+        let missing: Vec<&str> = keys
+            .iter()
+            .zip(texts)
+            .filter(|(key, _)| !stored.contains_key(key))
+            .map(|(_, text)| *text)
+            .collect();
+        let mut encoded = if missing.is_empty() {
+            Vec::new()
+        } else {
+            late.stage
+                .model
+                .embed_tokens(&missing, TextRole::Document)
+                .and_then(|m| expect_count(m, missing.len()))
+                .map_err(Error::Model)?
+        }
+        .into_iter();
+        let mut documents: Vec<f32> = Vec::new();
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            match (stored.remove(key), late.stored) {
+                (Some(bytes), Some(storage)) => {
+                    let n = storage.decode_into(&bytes, dim, &mut documents).map_err(|source| {
+                        Error::CorruptTokenVectors {
+                            location: self.backend().location(),
+                            key: *key,
+                            source,
+                        }
+                    })?;
+                    rows.push(n);
+                }
+                _ => {
+                    let matrix =
+                        encoded.next().ok_or(Error::Model(tamis_core::Error::WrongCount {
+                            expected: missing.len(),
+                            got: 0,
+                        }))?;
+                    if matrix.dim != dim {
+                        return Err(Error::TokenDimensionMismatch {
+                            expected: dim,
+                            got: matrix.dim,
+                        });
+                    }
+                    rows.push(matrix.rows());
+                    documents.extend_from_slice(&matrix.data);
+                }
+            }
+        }
+        let scores = late
+            .stage
+            .model
+            .max_sim(&late.query, &documents, &rows)
+            .and_then(|s| expect_count(s, keys.len()))
+            .map_err(Error::Model)?;
+        Ok(scores
+            .into_iter()
+            .map(|score| PairScore { score, logit: score, truncated: false, dropped_tokens: 0 })
+            .collect())
     }
 
     /// Every chunk of a candidate document as (key, text given to the reranker, chunk text):

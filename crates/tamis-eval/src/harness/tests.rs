@@ -62,7 +62,7 @@ fn fixture(root: &std::path::Path) -> (Dataset, Index) {
 
     let settings = IndexSettings::new("hash", HASH_DIMENSION);
     let mut index = tamis_embedded::create(&root.join("index"), settings).unwrap();
-    let models = IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+    let models = IngestModels::new(&HashEmbedder, &HashEmbedder);
     index.ingest_batch(&documents, models).unwrap();
     index.flush().unwrap();
     (dataset, index)

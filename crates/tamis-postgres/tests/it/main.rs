@@ -18,8 +18,7 @@ use tamis_engine::{Document, IndexSettings, IngestModels};
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions};
 use tamis_testkit::{HASH_DIMENSION, HashEmbedder};
 
-pub const MODELS: IngestModels<'static> =
-    IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+pub const MODELS: IngestModels<'static> = IngestModels::new(&HashEmbedder, &HashEmbedder);
 
 pub fn config() -> PgConfig {
     PgConfig::from_url(&tamis_testkit::postgres_url()).expect("TAMIS_PG_URL is a valid URL")

@@ -68,7 +68,7 @@ fn two_nodes_never_serve_an_answer_the_other_nodes_writes_made_stale() {
                 let query = queries[rng.below(queries.len())];
                 let mode = modes[rng.below(modes.len())];
                 let stages = if rng.below(2) == 0 {
-                    vec![RerankStage { name: "overlap", reranker: &reranker, candidates: 6 }]
+                    vec![RerankStage::new("overlap", &reranker, 6)]
                 } else {
                     Vec::new()
                 };

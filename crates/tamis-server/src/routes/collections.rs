@@ -407,7 +407,7 @@ pub async fn upsert(
     let report = blocking(move || {
         let _writing = collection.begin_write()?;
         state2.collections()?.check_embedder(&collection.read())?;
-        let models = IngestModels { embedder: &*embedder, tokenizer: &*embedder };
+        let models = IngestModels::new(&*embedder, &*embedder);
         let config = IngestConfig { batch_docs: UPSERT_BATCH_DOCS };
         let documents = documents.into_iter().map(Ok);
         let report = ingest_shared(collection.lock(), documents, models, config, &mut Silent)?;
@@ -570,11 +570,7 @@ pub async fn search(
             .zip(&rerankers)
             .map(|(spec, reranker)| {
                 previous = spec.candidates.unwrap_or(previous);
-                RerankStage {
-                    name: &reranker.name,
-                    reranker: &reranker.cached,
-                    candidates: previous,
-                }
+                RerankStage::new(&reranker.name, &reranker.cached, previous)
             })
             .collect();
         let k = body.k.unwrap_or(10);
