@@ -7,11 +7,13 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::ProgressBar;
 use tamis_engine::backend::Catalog;
+use tamis_engine::pipeline::LateStage;
 use tamis_engine::{IndexSettings, IngestModels, ScoreKind};
 use tamis_eval::{Dataset, EvalConfig, Experiment, Harness, IndexKey, Progress, RerankModel};
+use tamis_models::RerankerModel;
 use tamis_postgres::PgOptions;
 
-use crate::index::{CreationArgs, ingest};
+use crate::index::{CreationArgs, LateArgs, ingest};
 use crate::jsonl::progress;
 use crate::location::connect_postgres;
 use crate::model_args::{EngineModelArgs, configure_threads};
@@ -101,6 +103,11 @@ pub struct EvalArgs {
     #[command(flatten)]
     creation: CreationArgs,
 
+    /// The evaluation index stores this model's token vectors, so that `--rerank` with
+    /// it scores from them (an index of its own in the cache).
+    #[command(flatten)]
+    late: LateArgs,
+
     #[command(flatten)]
     fusion: FusionArgs,
 
@@ -127,17 +134,35 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         spec,
         &args.model,
         &args.creation,
+        &args.late,
         args.store.as_deref(),
         &cache,
     )?;
 
     let cross_encoders = args.stages.load_models(&args.model.source)?;
+    let model_ids: Vec<String> = args
+        .stages
+        .rerankers
+        .iter()
+        .map(|spec| crate::model_args::model_id(spec, args.model.source.revision.as_deref()))
+        .collect();
     let rerankers: Vec<RerankModel<'_>> = args
         .stages
         .rerankers
         .iter()
         .zip(&cross_encoders)
-        .map(|(name, model)| RerankModel { name, reranker: model })
+        .zip(&model_ids)
+        .map(|((name, model), model_id)| RerankModel {
+            name,
+            reranker: model,
+            // A late-interaction model scores from the token vectors the index stores.
+            late: match model {
+                RerankerModel::LateInteraction(late) => {
+                    Some(LateStage { model_id, model: late.as_ref() })
+                }
+                _ => None,
+            },
+        })
         .collect();
     let experiment = Experiment {
         modes: args.mode.iter().map(|&mode| mode.into()).collect(),
@@ -214,6 +239,7 @@ impl DatasetIndex {
         spec: &str,
         model: &EngineModelArgs,
         creation: &CreationArgs,
+        late: &LateArgs,
         store: Option<&str>,
         cache: &Path,
     ) -> anyhow::Result<DatasetIndex> {
@@ -224,6 +250,10 @@ impl DatasetIndex {
         // BM25's parameters apply at query time and are no part of the index's key: the
         // index is built with the defaults, and an evaluation passes its own.
         creation.apply_but_bm25(&mut settings);
+        let late = late.load(model)?.map(|(late, late_settings)| {
+            settings.late_interaction = Some(late_settings);
+            late
+        });
         let key = IndexKey::for_dataset(dataset, &settings)?.name();
         let started = Instant::now();
         let (mut index, location) = match store {
@@ -249,7 +279,10 @@ impl DatasetIndex {
         };
         let corpus = dataset.join("corpus.jsonl");
         let n_docs = tamis_engine::DocumentSource::check(&corpus)?;
-        let models = IngestModels::new(&embedder, &embedder);
+        let models = IngestModels {
+            late: late.as_ref().map(|late| late as &dyn tamis_core::TokenEmbedder),
+            ..IngestModels::new(&embedder, &embedder)
+        };
         let report = ingest(&mut index, &corpus, n_docs, models, 64, false)?;
         let stats = index.stats()?;
         eprintln!(

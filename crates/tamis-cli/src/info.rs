@@ -43,6 +43,23 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         "exact_below": settings.exact_below,
         "lexical_scoring": stats.lexical_scoring,
     });
+    if let Some(late) = &settings.late_interaction {
+        let tokens = stats.token_vectors.unwrap_or(tamis_engine::backend::TokenVectorStats {
+            chunks: 0,
+            vectors: 0,
+            bytes: 0,
+        });
+        info["late_interaction"] = serde_json::json!({
+            "model": late.model_id,
+            "dimension": late.dimension,
+            "storage": late.storage,
+            "chunks": tokens.chunks,
+            "vectors": tokens.vectors,
+            "bytes": tokens.bytes,
+            "bytes_per_chunk": tokens.bytes.checked_div(tokens.chunks).unwrap_or(0),
+            "bytes_per_vector": late.storage.row_bytes(late.dimension),
+        });
+    }
     // k1, b and title_weight beside the analyzer's settings.
     if let (Some(bm25), serde_json::Value::Object(params)) =
         (info["bm25"].as_object_mut(), serde_json::to_value(settings.lexical.bm25)?)

@@ -207,6 +207,18 @@ pub fn configure_threads(threads: Option<usize>) {
     }
 }
 
+/// How an index records a model: an absolute path for a directory, the hub id (with
+/// `@revision` when pinned) otherwise, so that the same model named two ways matches.
+pub fn model_id(spec: &str, revision: Option<&str>) -> String {
+    match fs_err::canonicalize(spec) {
+        Ok(path) if path.is_dir() => path.display().to_string(),
+        _ => match revision {
+            Some(revision) => format!("{spec}@{revision}"),
+            None => spec.to_string(),
+        },
+    }
+}
+
 /// Model flags of the index commands, where the bi-encoder is recorded in the index.
 #[derive(Debug, Args)]
 pub struct EngineModelArgs {
@@ -223,23 +235,12 @@ impl EngineModelArgs {
     /// How the model is recorded in an index: an absolute path for a directory, the hub id
     /// (with `@revision` when pinned) otherwise.
     pub fn embedder_id(&self, spec: &str) -> String {
-        match fs_err::canonicalize(spec) {
-            Ok(path) if path.is_dir() => path.display().to_string(),
-            _ => match &self.source.revision {
-                Some(revision) => format!("{spec}@{revision}"),
-                None => spec.to_string(),
-            },
-        }
+        model_id(spec, self.source.revision.as_deref())
     }
 
     /// Loads the bi-encoder named by an embedder id (see [`EngineModelArgs::embedder_id`]).
     pub fn load_embedder(&self, id: &str) -> anyhow::Result<tamis_models::BiEncoder> {
-        let (name, revision) = match id.rsplit_once('@') {
-            Some((name, revision)) if !std::path::Path::new(id).exists() => {
-                (name, Some(revision.to_string()))
-            }
-            _ => (id, None),
-        };
+        let (name, revision) = split_model_id(id);
         self.source.check_fp32_embedder()?;
         let dir = self.source.resolve(name, revision)?;
         let config = tamis_models::BiEncoderConfig {
@@ -248,6 +249,31 @@ impl EngineModelArgs {
         };
         tamis_models::BiEncoder::load(&dir, &config)
             .with_context(|| format!("loading bi-encoder {name}"))
+    }
+
+    /// Loads the late-interaction model named by a model id (see [`model_id`]) to compute
+    /// the token vectors an index stores: in fp32, as the bi-encoder, since the index
+    /// records the model and not its precision.
+    pub fn load_late(&self, id: &str) -> anyhow::Result<tamis_models::LateInteractionModel> {
+        let (name, revision) = split_model_id(id);
+        self.source.check_fp32_embedder()?;
+        let dir = self.source.resolve(name, revision)?;
+        let config = tamis_models::LateInteractionConfig {
+            runtime: self.source.runtime(Role::Embed),
+            ..Default::default()
+        };
+        tamis_models::LateInteractionModel::load(&dir, &config)
+            .with_context(|| format!("loading late-interaction model {name}"))
+    }
+}
+
+/// A model id's name and pinned revision (see [`model_id`]).
+fn split_model_id(id: &str) -> (&str, Option<String>) {
+    match id.rsplit_once('@') {
+        Some((name, revision)) if !std::path::Path::new(id).exists() => {
+            (name, Some(revision.to_string()))
+        }
+        _ => (id, None),
     }
 }
 

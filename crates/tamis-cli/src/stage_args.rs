@@ -172,7 +172,27 @@ impl LlmArgs {
 
 /// A loaded reranker with a score cache in front: a second look at the same (query,
 /// passage) pair, in a cascade or another evaluation row, costs no model call.
-pub type LoadedReranker = CachedReranker<RerankerModel>;
+#[derive(Debug)]
+pub struct LoadedReranker {
+    /// The model behind its cache.
+    pub cached: CachedReranker<RerankerModel>,
+    /// How an index records the model (see [`crate::model_args::model_id`]): a
+    /// late-interaction model scores from the token vectors an index stored under this id.
+    pub model_id: String,
+}
+
+impl LoadedReranker {
+    /// The rerank stage of this model, named `name`, scoring `candidates` documents: a
+    /// late-interaction model's scores from stored token vectors.
+    pub fn stage<'a>(&'a self, name: &'a str, candidates: usize) -> RerankStage<'a> {
+        match self.cached.inner() {
+            RerankerModel::LateInteraction(model) => {
+                RerankStage::late_interaction(name, model.as_ref(), &self.model_id, candidates)
+            }
+            _ => RerankStage::new(name, &self.cached, candidates),
+        }
+    }
+}
 
 impl StageArgs {
     /// Loads every reranker, in cascade order, each behind a score cache.
@@ -182,7 +202,10 @@ impl StageArgs {
         Ok(models
             .into_iter()
             .zip(&self.rerankers)
-            .map(|(model, spec)| CachedReranker::new(model, spec.clone(), capacity))
+            .map(|(model, spec)| LoadedReranker {
+                cached: CachedReranker::new(model, spec.clone(), capacity),
+                model_id: crate::model_args::model_id(spec, source.revision.as_deref()),
+            })
             .collect())
     }
 
@@ -276,7 +299,7 @@ impl StageArgs {
             .iter()
             .zip(&self.rerankers)
             .zip(windows)
-            .map(|((reranker, name), &candidates)| RerankStage::new(name, reranker, candidates))
+            .map(|((reranker, name), &candidates)| reranker.stage(name, candidates))
             .collect();
         let stage1_k = search.k;
         let mut request = PipelineRequest::new(search, stages);

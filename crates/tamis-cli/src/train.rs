@@ -17,7 +17,7 @@ use tamis_train::trainer::{LossKind, StepGroup, Trainer, TrainerConfig};
 use tamis_train::{CrossEncoderModel, DropoutRates};
 
 use crate::eval::{DatasetIndex, default_cache};
-use crate::index::CreationArgs;
+use crate::index::{CreationArgs, LateArgs};
 use crate::jsonl::progress;
 use crate::model_args::{EngineModelArgs, configure_threads};
 use crate::search::ModeArg;
@@ -331,8 +331,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // Before the stage-1 index: a score file from another dataset fails the run at once.
     let teacher_cache =
         teacher_job.as_ref().map(|job| teacher::open(job, &query_ids, &examples)).transpose()?;
-    let stage1 =
-        DatasetIndex::open(&args.dataset, spec, &args.model, &args.creation, None, &cache)?;
+    let stage1 = DatasetIndex::open(
+        &args.dataset,
+        spec,
+        &args.model,
+        &args.creation,
+        &LateArgs::default(),
+        None,
+        &cache,
+    )?;
     anyhow::ensure!(
         stage1.bm25.len() <= 1,
         "tamis train mines and evaluates with one BM25 parameter set: give one value per \

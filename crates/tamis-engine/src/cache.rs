@@ -135,6 +135,11 @@ impl<R: Reranker> CachedReranker<R> {
         CachedReranker { inner, name: name.into(), cache: Lru::new(capacity) }
     }
 
+    /// The model behind the cache.
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
     /// Hits and misses so far.
     pub fn stats(&self) -> CacheStats {
         self.cache.stats()

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use tamis_core::{Bm25Params, Embedder, PairScore, Reranker, ScoreContract};
 use tamis_engine::cache::CachedReranker;
 use tamis_engine::fusion::Fusion;
-use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
+use tamis_engine::pipeline::{
+    AdaptiveDepth, ChunkAggregation, LateStage, PipelineRequest, RerankStage,
+};
 use tamis_engine::{Index, SearchMode, SearchRequest};
 
 use crate::{Dataset, Error, EvalConfig, Evaluator, Latencies, Metric, Report, Run};
@@ -141,6 +143,9 @@ pub struct RerankModel<'a> {
     pub name: &'a str,
     /// The model.
     pub reranker: &'a dyn Reranker,
+    /// Set for a late-interaction model, which then scores from the token vectors the
+    /// index stores (see [`RerankStage::late`]).
+    pub late: Option<LateStage<'a>>,
 }
 
 impl std::fmt::Debug for RerankModel<'_> {
@@ -326,7 +331,10 @@ impl Harness<'_> {
             .rerankers
             .iter()
             .zip(&cached)
-            .map(|(model, reranker)| RerankStage::new(model.name, reranker, 0))
+            .map(|(model, reranker)| RerankStage {
+                late: model.late,
+                ..RerankStage::new(model.name, reranker, 0)
+            })
             .collect();
         let mut variants = vec![Variant::Plain];
         if experiment.rerank.stage_fusion.is_some() {

@@ -72,7 +72,7 @@ impl DevSet {
         let dir = ModelDir { path: model_dir.to_owned(), origin: ModelOrigin::Local };
         let model = CrossEncoder::load(&dir, &config)?;
         let name = model_dir.display().to_string();
-        let rerankers = [RerankModel { name: &name, reranker: &model }];
+        let rerankers = [RerankModel { name: &name, reranker: &model, late: None }];
         let experiment = Experiment {
             depth: self.candidates.max(10),
             rerank: RerankPlan {

@@ -336,3 +336,124 @@ fn rerank_misuse_fails_with_one_line() {
     let output = tamis(&[&eval[..], &["--rerank", &ce, "--candidates", "30,10"]].concat(), "", &[]);
     assert_fails_with(&output, INPUT, "2 count(s) for 1 reranker(s)");
 }
+
+/// `tamis index --late-interaction` stores ColBERT token vectors; `tamis search --rerank`
+/// with that model scores from them as it scores by encoding, alone or in a cascade.
+#[test]
+fn an_index_stores_colbert_token_vectors_that_search_scores_from() {
+    let work = tempfile::tempdir().unwrap();
+    let data = dataset(work.path());
+    let corpus = data.join("corpus.jsonl");
+    let corpus = corpus.to_str().unwrap();
+    let (bi, colbert) = (model_fixture("bert-embed-cls"), model_fixture("colbert-pylate"));
+    let build = |name: &str, extra: &[&str]| {
+        let dir = work.path().join(name);
+        let dir_text = dir.to_str().unwrap().to_string();
+        let output =
+            tamis(&[&["index", &dir_text, "-i", corpus, "-m", &bi][..], extra].concat(), "", &[]);
+        (dir_text, output)
+    };
+    let (stored, output) = build("stored", &["--late-interaction", &colbert]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("token vectors: 16 of 16 chunk(s)"), "{stderr}");
+    let (int8, _) = build("int8", &["--late-interaction", &colbert, "--token-storage", "int8"]);
+    let (plain, _) = build("plain", &[]);
+
+    let info = json(&["info", &stored, "--json"]);
+    let late = &info["late_interaction"];
+    let dimension = late["dimension"].as_u64().unwrap();
+    assert_eq!(late["chunks"], info["chunks"], "{info}");
+    assert_eq!(late["storage"], "f16");
+    assert_eq!(late["bytes_per_vector"], 2 * dimension);
+    assert_eq!(late["bytes"], late["vectors"].as_u64().unwrap() * 2 * dimension, "{info}");
+    let int8_info = json(&["info", &int8, "--json"]);
+    assert_eq!(int8_info["late_interaction"]["bytes_per_vector"], 4 + dimension);
+    assert_eq!(json(&["info", &plain, "--json"]).get("late_interaction"), None);
+
+    let search = |dir: &str, stages: &[&str]| {
+        let base = ["search", dir, "statins cholesterol study", "--json", "--mode", "bm25"];
+        json(&[&base[..], stages].concat())
+    };
+    let scores = |response: &serde_json::Value| -> Vec<(String, f64)> {
+        let hits = response["results"].as_array().unwrap();
+        hits.iter()
+            .map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap()))
+            .collect()
+    };
+    let rerank = ["--rerank", colbert.as_str(), "--rerank-candidates", "16", "-k", "16"];
+    let encoded = scores(&search(&plain, &rerank));
+    assert_eq!(encoded.len(), 16);
+    for (storage, dir, tolerance) in [("f16", &stored, 2e-3), ("int8", &int8, 5e-2)] {
+        let from_stored = scores(&search(dir, &rerank));
+        for ((id, score), (_, reference)) in from_stored.iter().zip(&encoded) {
+            let reference_of_id = encoded.iter().find(|(other, _)| other == id).unwrap().1;
+            assert!(
+                (score - reference_of_id).abs() <= tolerance * reference_of_id.abs().max(1.0),
+                "{storage}: {id} scored {score}, encoded {reference_of_id}"
+            );
+            // Same order, but for near ties.
+            assert!((score - reference).abs() <= 2.0 * tolerance * reference.abs().max(1.0));
+        }
+    }
+
+    // 16 -> ColBERT -> 4 -> cross-encoder -> 3.
+    let ce = model_fixture("bert-ce-1label");
+    let cascade = search(
+        &stored,
+        &["--rerank", &colbert, "--rerank", &ce, "--rerank-candidates", "16,4", "-k", "3"],
+    );
+    let hits = cascade["results"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    for (i, hit) in hits.iter().enumerate() {
+        assert!(hit["reranks"][0]["rank"].as_u64().unwrap() <= 4, "{hit}");
+        assert_eq!(hit["reranks"][1]["rank"], i + 1, "{hit}");
+    }
+
+    // `tamis eval` rows score from the stored vectors as they score by encoding.
+    let cache = work.path().join("cache");
+    let eval = |extra: &[&str]| {
+        let base = ["eval", "--json", "--dataset", data.to_str().unwrap(), "--model", &bi];
+        let rest = ["--mode", "bm25", "--rerank", &colbert, "--candidates", "16"];
+        json(&[&base[..], &rest[..], &["--cache-dir", cache.to_str().unwrap()], extra].concat())
+    };
+    let (with_vectors, encoding) = (eval(&["--late-interaction", &colbert]), eval(&[]));
+    let ndcg = |report: &serde_json::Value| report["results"][1]["metrics"]["nDCG@10"].as_f64();
+    let (a, b) = (ndcg(&with_vectors).unwrap(), ndcg(&encoding).unwrap());
+    assert!((a - b).abs() < 1e-3, "{with_vectors} {encoding}");
+    let pairs =
+        |report: &serde_json::Value| report["results"][1]["pairs_per_query"][&colbert].clone();
+    assert!(pairs(&with_vectors).as_f64().unwrap() > 0.0, "{with_vectors}");
+    assert_eq!(pairs(&with_vectors), pairs(&encoding));
+
+    // Another ColBERT model cannot read these vectors.
+    let other = model_fixture("colbert-ai");
+    let args = ["search", &stored, "statins", "--mode", "bm25", "--rerank", &other];
+    let output = tamis(&args, "", &[]);
+    assert_fails_with(&output, INPUT, "stores the token vectors of late-interaction model");
+
+    // Later runs compute the vectors with the index's own model.
+    let more = work.path().join("more.jsonl");
+    fs_err::write(&more, r#"{"id": "new", "text": "melatonin and sleep in shift workers"}"#)
+        .unwrap();
+    tamis_ok(&["index", &stored, "-i", more.to_str().unwrap()]);
+    let info = json(&["info", &stored, "--json"]);
+    assert_eq!(info["late_interaction"]["chunks"], 17, "{info}");
+    assert_eq!(info["chunks"], 17);
+
+    // The models an index stores are fixed when it is created.
+    let more = more.to_str().unwrap();
+    let output = tamis(&["index", &plain, "-i", more, "--late-interaction", &colbert], "", &[]);
+    assert_fails_with(&output, INPUT, "created without --late-interaction");
+    let output = tamis(&["index", &stored, "-i", more, "--late-interaction", &other], "", &[]);
+    assert_fails_with(&output, INPUT, "stores the token vectors of late-interaction model");
+    let output = tamis(&["index", &stored, "-i", more, "--token-storage", "int8"], "", &[]);
+    assert_eq!(output.status.code(), Some(USAGE));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--late-interaction <DIR|ID>"));
+    // A bi-encoder is no late-interaction model, and the reverse.
+    let (wrong, output) = build("wrong", &["--late-interaction", &bi]);
+    assert_fails_with(&output, INPUT, "late-interaction (ColBERT) model");
+    assert!(!Path::new(&wrong).join("store.sqlite").exists(), "{wrong} was created");
+    let output = tamis(&["index", &wrong, "-i", corpus, "-m", &colbert], "", &[]);
+    assert_fails_with(&output, INPUT, "ColBERT");
+}

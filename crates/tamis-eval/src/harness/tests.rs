@@ -99,7 +99,7 @@ fn rows_come_in_order_with_their_labels_metrics_and_pairs() {
     let root = tempfile::tempdir().unwrap();
     let (dataset, index) = fixture(root.path());
     let reranker = OverlapReranker::default();
-    let rerankers = [RerankModel { name: "fakes/overlap", reranker: &reranker }];
+    let rerankers = [RerankModel { name: "fakes/overlap", reranker: &reranker, late: None }];
     let harness = Harness {
         index: &index,
         dataset: &dataset,
@@ -187,7 +187,7 @@ fn the_model_scores_each_pair_once() {
     let root = tempfile::tempdir().unwrap();
     let (dataset, index) = fixture(root.path());
     let reranker = OverlapReranker::default();
-    let rerankers = [RerankModel { name: "overlap", reranker: &reranker }];
+    let rerankers = [RerankModel { name: "overlap", reranker: &reranker, late: None }];
     let harness =
         Harness { index: &index, dataset: &dataset, embedder: None, rerankers: &rerankers };
     let evaluation = harness.run(&experiment(vec![SearchMode::Bm25]), &mut NoProgress).unwrap();
@@ -223,7 +223,7 @@ fn progress_hears_every_row_and_query() {
     let root = tempfile::tempdir().unwrap();
     let (dataset, index) = fixture(root.path());
     let reranker = OverlapReranker::default();
-    let rerankers = [RerankModel { name: "overlap", reranker: &reranker }];
+    let rerankers = [RerankModel { name: "overlap", reranker: &reranker, late: None }];
     let harness =
         Harness { index: &index, dataset: &dataset, embedder: None, rerankers: &rerankers };
     let mut experiment = Experiment::new(vec![SearchMode::Bm25]);
@@ -245,7 +245,7 @@ fn an_experiment_that_cannot_run_fails_before_any_query() {
     let root = tempfile::tempdir().unwrap();
     let (dataset, index) = fixture(root.path());
     let reranker = OverlapReranker::default();
-    let one = [RerankModel { name: "overlap", reranker: &reranker }];
+    let one = [RerankModel { name: "overlap", reranker: &reranker, late: None }];
     let run = |experiment: &Experiment, rerankers: &[RerankModel<'_>]| {
         let harness = Harness { index: &index, dataset: &dataset, embedder: None, rerankers };
         harness.run(experiment, &mut NoProgress).unwrap_err()
