@@ -29,7 +29,7 @@ fn corpus(path: &std::path::Path, n_docs: usize) {
     fs_err::write(path, lines.join("\n")).unwrap();
 }
 
-fn ingest(dir: &std::path::Path, input: &std::path::Path, hnsw: bool) -> Command {
+fn ingest(dir: &std::path::Path, input: &std::path::Path, hnsw: bool, late: bool) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tamis"));
     command.args(["index", dir.to_str().unwrap(), "-i", input.to_str().unwrap()]).args([
         "--batch-docs",
@@ -42,6 +42,9 @@ fn ingest(dir: &std::path::Path, input: &std::path::Path, hnsw: bool) -> Command
         command.args(["-m", &model()]);
         if hnsw {
             command.args(["--exact-below", &EXACT_BELOW.to_string()]);
+        }
+        if late {
+            command.args(["--late-interaction", &crate::model_fixture("colbert-pylate")]);
         }
     }
     command
@@ -88,12 +91,14 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         seed ^= seed << 17;
         let wait_for = (seed % (N_DOCS / BATCH) as u64) as usize;
         let hnsw = trial % 2 == 1;
+        // Every third trial stores ColBERT token vectors too, in the same transactions.
+        let late = trial % 3 == 2;
         if hnsw {
-            let output = ingest(&dir, &first_half, hnsw).stdout(Stdio::null()).output().unwrap();
+            let output = ingest(&dir, &first_half, hnsw, late).stdout(Stdio::null()).output().unwrap();
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
             assert!(dir.join("vectors.usearch").is_file(), "trial {trial}: no saved graph");
         }
-        let mut child = ingest(&dir, &input, hnsw)
+        let mut child = ingest(&dir, &input, hnsw, late)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -145,6 +150,8 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         let stats = index.stats().unwrap();
         let n_chunks = stats.chunks;
         assert_eq!(stats.vectors, n_chunks, "trial {trial}");
+        let token_chunks = stats.token_vectors.map(|tokens| tokens.chunks);
+        assert_eq!(token_chunks, late.then_some(n_chunks), "trial {trial}");
         assert_eq!(
             stats.vector_index == "hnsw",
             hnsw && n_chunks as usize >= EXACT_BELOW,
