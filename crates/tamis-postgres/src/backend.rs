@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use pgvector::Vector;
 use postgres::types::{ToSql, Type};
 use tamis_core::{ChunkKey, Hit};
-use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query};
+use tamis_engine::backend::{Backend, BackendStats, Stage1Lists, Stage1Query, TokenVectorStats};
 use tamis_engine::filter::Filter;
 use tamis_engine::result_cache::CacheVersion;
 use tamis_engine::{Document, IndexSettings, MAX_EF_SEARCH, NewChunk, ScoreKind, StoredChunk};
@@ -319,6 +319,42 @@ impl PgBackend {
 
     /// Inserts `batch`'s chunks (in a version 2 collection, their term counts too: `terms`,
     /// one per chunk in batch order), and returns each chunk's key by (document, ordinal).
+    /// The chunks' token vectors, where the collection stores them: one statement for
+    /// the batch, the rows as arrays unnested.
+    fn insert_tokens(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        batch: &[(Document, Vec<NewChunk>)],
+        keys: &HashMap<(String, i32), i64>,
+    ) -> Result<(), postgres::Error> {
+        if self.stored.late_interaction.is_none() {
+            return Ok(());
+        }
+        let (mut doc_ids, mut chunk_keys, mut data) = (Vec::new(), Vec::new(), Vec::new());
+        for (doc, chunks) in batch {
+            for (ordinal, chunk) in chunks.iter().enumerate() {
+                let key = keys.get(&(doc.id.clone(), ordinal as i32));
+                if let (Some(&key), Some(tokens)) = (key, &chunk.tokens) {
+                    doc_ids.push(doc.id.as_str());
+                    chunk_keys.push(key);
+                    data.push(tokens.as_slice());
+                }
+            }
+        }
+        if doc_ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (doc_id, chunk_key, data) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])",
+                self.tables.tokens
+            ),
+            &[&doc_ids, &chunk_keys, &data],
+        )?;
+        Ok(())
+    }
+
     fn insert_chunks(
         &self,
         tx: &mut postgres::Transaction<'_>,
@@ -505,6 +541,7 @@ impl Backend for PgBackend {
                 None => Vec::new(),
             };
             let keys = self.insert_chunks(&mut tx, batch, &terms)?;
+            self.insert_tokens(&mut tx, batch, &keys)?;
             if self.bm25().is_some() {
                 let added = bm25::insert_postings(&mut tx, &self.tables, batch, &terms, &keys)?;
                 bm25::update_stats(&mut tx, &self.tables, added, removed)?;
@@ -652,10 +689,18 @@ impl Backend for PgBackend {
             .collect())
     }
 
-    fn chunk_tokens(&self, _keys: &[ChunkKey]) -> tamis_engine::Result<Vec<(ChunkKey, Vec<u8>)>> {
-        // Collections refuse late-interaction settings (`StoredSettings::new`), so none
-        // stores token vectors.
-        Ok(Vec::new())
+    fn chunk_tokens(&self, keys: &[ChunkKey]) -> tamis_engine::Result<Vec<(ChunkKey, Vec<u8>)>> {
+        if self.stored.late_interaction.is_none() || keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<i64> = keys.iter().map(|&key| key as i64).collect();
+        let sql =
+            format!("SELECT chunk_key, data FROM {} WHERE chunk_key = ANY($1)", self.tables.tokens);
+        let rows = self
+            .conn()?
+            .query(&sql, &[&keys])
+            .map_err(|e| self.fail("reading token vectors", &e))?;
+        Ok(rows.iter().map(|row| (row.get::<_, i64>(0) as ChunkKey, row.get(1))).collect())
     }
 
     fn chunks_of_document(&self, doc_id: &str) -> tamis_engine::Result<Vec<ChunkKey>> {
@@ -676,6 +721,26 @@ impl Backend for PgBackend {
         let row = self.conn()?.query_one(&sql, &[]).map_err(|e| self.fail("counting", &e))?;
         let (documents, chunks): (i64, i64) = (row.get(0), row.get(1));
         let exact = (chunks as u64) < self.stored.exact_below as u64;
+        let token_vectors = match &self.stored.late_interaction {
+            Some(late) => {
+                let sql = format!(
+                    "SELECT count(*), COALESCE(sum(length(data)), 0)::bigint FROM {}",
+                    self.tables.tokens
+                );
+                let row = self
+                    .conn()?
+                    .query_one(&sql, &[])
+                    .map_err(|e| self.fail("counting token vectors", &e))?;
+                let (chunks, bytes): (i64, i64) = (row.get(0), row.get(1));
+                let row_bytes = late.storage.row_bytes(late.dimension) as u64;
+                Some(TokenVectorStats {
+                    chunks: chunks as u64,
+                    vectors: bytes as u64 / row_bytes,
+                    bytes: bytes as u64,
+                })
+            }
+            None => None,
+        };
         Ok(BackendStats {
             backend: "postgres",
             location: self.location(),
@@ -685,7 +750,7 @@ impl Backend for PgBackend {
             vectors: chunks as u64,
             sequence: self.cache_version()?.map(|version| version.sequence),
             lexical_scoring: self.lexical_score_kind(),
-            token_vectors: None,
+            token_vectors,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::backend::PgBackend;
 use crate::config::PgConfig;
 use crate::error::database;
 use crate::pool::Db;
-use crate::schema::{self, COLLECTION_VERSION, SCHEMA_LOCK};
+use crate::schema::{self, COLLECTION_VERSION, SCHEMA_LOCK, TOKENS_VERSION};
 use crate::settings::{PgOptions, StoredSettings};
 use crate::upgrade::{self, LexicalRebuild};
 use crate::{Error, Result};
@@ -70,7 +70,9 @@ impl PgCatalog {
         settings: &IndexSettings,
         options: PgOptions,
     ) -> tamis_engine::Result<Index> {
-        self.create_version(name, settings, options, COLLECTION_VERSION)
+        let version =
+            if settings.late_interaction.is_some() { TOKENS_VERSION } else { COLLECTION_VERSION };
+        self.create_version(name, settings, options, version)
     }
 
     /// Creates a collection as tamis made them at schema `version` (1: `ts_rank` over a
@@ -86,6 +88,9 @@ impl PgCatalog {
     ) -> tamis_engine::Result<Index> {
         if !(1..COLLECTION_VERSION).contains(&version) {
             return Err(Error::Config(format!("no legacy collection version {version}")).into());
+        }
+        if settings.late_interaction.is_some() {
+            return Err(Error::Config("legacy collections store no token vectors".into()).into());
         }
         let lexical = &settings.lexical;
         if version == 1 && lexical.stemming != lexical.stopwords {
@@ -121,7 +126,7 @@ impl PgCatalog {
                 )?
                 .map(|row| row.get(0));
             let Some(id) = id else { return Ok(None) };
-            if version == COLLECTION_VERSION {
+            if version >= COLLECTION_VERSION {
                 schema::create_collection(&mut tx, id, &stored)?;
             } else {
                 schema::create_legacy_collection(&mut tx, id, &stored, version)?;
@@ -220,12 +225,12 @@ impl PgCatalog {
         let (id, json, version): (i64, serde_json::Value, i32) =
             (row.get(0), row.get(1), row.get(2));
         // Older versions are still read and written (see `schema::COLLECTION_VERSION`).
-        if !(1..=COLLECTION_VERSION).contains(&version) {
+        if !(1..=TOKENS_VERSION).contains(&version) {
             return Err(Error::Schema {
                 location: self.db.location.clone(),
                 message: format!(
                     "collection '{name}' has schema version {version}; this tamis reads \
-                     versions 1 to {COLLECTION_VERSION}: use the tamis that made it, or rebuild it"
+                     versions 1 to {TOKENS_VERSION}: use the tamis that made it, or rebuild it"
                 ),
             }
             .into());

@@ -6,8 +6,9 @@
 //!   (one row per collection: its settings and schema version) and `tamis_or_query`;
 //! - per collection `N` (its version in `tamis_collections.schema_version`, see
 //!   [`COLLECTION_VERSION`]): `tamis_cN_documents`, `tamis_cN_chunks`, for BM25
-//!   `tamis_cN_postings` and `tamis_cN_stats`, with their indexes, and `tamis_cN_writes`,
-//!   the write sequence.
+//!   `tamis_cN_postings` and `tamis_cN_stats`, with their indexes, `tamis_cN_writes`,
+//!   the write sequence, and where the collection stores late-interaction token vectors
+//!   `tamis_cN_tokens`.
 //!
 //! Tables are per collection because pgvector's HNSW index needs a fixed dimension and one
 //! operator class per column, and each collection has its own. Documents, chunks and
@@ -113,9 +114,16 @@ pub(crate) fn catalog_version() -> i32 {
 ///   rewriting its chunk rows (and their HNSW entries).
 /// - 4: as 3 with `writes`, the sequence every write advances, which result caches on
 ///   every node key their answers by.
+/// - 5 ([`TOKENS_VERSION`]): as 4 with `tokens`, a collection that stores a
+///   late-interaction model's token vectors; only such collections are created at 5, so
+///   that a tamis that would write chunks without their vectors refuses to open them.
 ///
 /// Every version is still read and written; `upgrade` brings 1 to 3 to 4.
 pub(crate) const COLLECTION_VERSION: i32 = 4;
+
+/// The version of a collection storing late-interaction token vectors, and the newest
+/// this build reads.
+pub(crate) const TOKENS_VERSION: i32 = 5;
 
 /// The first version with a write sequence.
 pub(crate) const WRITES_VERSION: i32 = 4;
@@ -138,6 +146,8 @@ pub(crate) struct Tables {
     pub stats: String,
     /// One row: the write sequence.
     pub writes: String,
+    /// One row per chunk: its late-interaction token vectors (version 5).
+    pub tokens: String,
 }
 
 impl Tables {
@@ -149,6 +159,7 @@ impl Tables {
             postings: format!("tamis_c{id}_postings"),
             stats: format!("tamis_c{id}_stats"),
             writes: format!("tamis_c{id}_writes"),
+            tokens: format!("tamis_c{id}_tokens"),
         }
     }
 }
@@ -201,7 +212,28 @@ CREATE INDEX {chunks}_embedding ON {chunks}
     tx.batch_execute(&format!(
         "INSERT INTO {stats} (field, chunks, terms) VALUES (0, 0, 0), (1, 0, 0)"
     ))?;
+    if settings.late_interaction.is_some() {
+        create_tokens_table(tx, id)?;
+    }
     create_writes_table(tx, id)
+}
+
+/// Creates `tokens`: a chunk's token vectors in one `bytea` (the stored form of
+/// [`tamis_core::TokenStorage`]), keyed by document first like the other tables and
+/// gone with its document. Kept out of line and uncompressed (`STORAGE EXTERNAL`):
+/// half floats hardly compress, and a search reads a hundred of them at once.
+fn create_tokens_table(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
+    let Tables { documents, tokens, .. } = Tables::of(id);
+    tx.batch_execute(&format!(
+        "CREATE TABLE {tokens} (
+            doc_id text NOT NULL REFERENCES {documents} (doc_id) ON DELETE CASCADE,
+            chunk_key bigint NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (doc_id, chunk_key)
+        );
+        ALTER TABLE {tokens} ALTER COLUMN data SET STORAGE EXTERNAL;
+        CREATE INDEX {tokens}_key ON {tokens} (chunk_key);"
+    ))
 }
 
 /// Creates `writes`: one row, whose `seq` every write transaction advances (after locking
@@ -287,9 +319,9 @@ pub(crate) fn create_legacy_collection(
 
 /// Drops collection `id`'s tables (missing ones are fine).
 pub(crate) fn drop_collection(tx: &mut Transaction<'_>, id: i64) -> Result<(), postgres::Error> {
-    let Tables { documents, chunks, keys, postings, stats, writes } = Tables::of(id);
+    let Tables { documents, chunks, keys, postings, stats, writes, tokens } = Tables::of(id);
     tx.batch_execute(&format!(
-        "DROP TABLE IF EXISTS {writes}; \
+        "DROP TABLE IF EXISTS {tokens}; DROP TABLE IF EXISTS {writes}; \
          DROP TABLE IF EXISTS {postings}; DROP TABLE IF EXISTS {stats}; \
          DROP TABLE IF EXISTS {chunks}; DROP TABLE IF EXISTS {documents}; \
          DROP SEQUENCE IF EXISTS {keys};"

@@ -1,7 +1,10 @@
 //! A collection's settings as recorded in `tamis_collections.settings` (jsonb).
 
 use tamis_engine::chunker::ChunkingConfig;
-use tamis_engine::{Bm25Params, HnswSettings, IndexSettings, LexicalFields, LexicalSettings};
+use tamis_engine::{
+    Bm25Params, HnswSettings, IndexSettings, LateInteractionSettings, LexicalFields,
+    LexicalSettings, TokenStorage,
+};
 
 use crate::{Error, Result};
 
@@ -45,6 +48,18 @@ pub(crate) struct StoredSettings {
     pub hnsw_ef_search: usize,
     pub halfvec: bool,
     pub normalized: bool,
+    /// The late-interaction model whose token vectors the collection stores (schema
+    /// version 5, which older tamis refuses to open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_interaction: Option<StoredLate>,
+}
+
+/// [`LateInteractionSettings`] as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredLate {
+    pub model: String,
+    pub dimension: usize,
+    pub storage: TokenStorage,
 }
 
 fn legacy_bm25() -> Bm25Params {
@@ -76,12 +91,13 @@ impl StoredSettings {
                 hnsw.m, hnsw.ef_construction, hnsw.ef_search
             )));
         }
-        if settings.late_interaction.is_some() {
-            return Err(Error::Config(
-                "late-interaction token vectors are stored by the embedded backend only, so \
-                 far; create this index in a directory"
-                    .into(),
-            ));
+        if let Some(late) = &settings.late_interaction
+            && !(1..=16_000).contains(&late.dimension)
+        {
+            return Err(Error::Config(format!(
+                "late-interaction token vectors of {} dimensions: a model gives 1 to 16000",
+                late.dimension
+            )));
         }
         let limit = if options.halfvec { 4000 } else { 2000 };
         if settings.dimension > limit {
@@ -108,6 +124,11 @@ impl StoredSettings {
             hnsw_ef_search: settings.hnsw.ef_search,
             halfvec: options.halfvec,
             normalized: options.normalized,
+            late_interaction: settings.late_interaction.as_ref().map(|late| StoredLate {
+                model: late.model_id.clone(),
+                dimension: late.dimension,
+                storage: late.storage,
+            }),
         })
     }
 
@@ -132,7 +153,11 @@ impl StoredSettings {
                 ef_search: self.hnsw_ef_search,
             },
             exact_below: self.exact_below,
-            late_interaction: None,
+            late_interaction: self.late_interaction.as_ref().map(|late| LateInteractionSettings {
+                model_id: late.model.clone(),
+                dimension: late.dimension,
+                storage: late.storage,
+            }),
         }
     }
 

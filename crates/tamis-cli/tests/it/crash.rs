@@ -94,7 +94,8 @@ fn kill_9_at_random_points_keeps_acknowledged_batches_whole() {
         // Every third trial stores ColBERT token vectors too, in the same transactions.
         let late = trial % 3 == 2;
         if hnsw {
-            let output = ingest(&dir, &first_half, hnsw, late).stdout(Stdio::null()).output().unwrap();
+            let output =
+                ingest(&dir, &first_half, hnsw, late).stdout(Stdio::null()).output().unwrap();
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
             assert!(dir.join("vectors.usearch").is_file(), "trial {trial}: no saved graph");
         }

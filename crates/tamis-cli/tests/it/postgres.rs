@@ -443,3 +443,57 @@ fn two_servers_share_one_database_and_keep_no_state_of_their_own() {
         assert!(!log.contains(&password()), "the password was logged: {log}");
     }
 }
+
+/// `tamis index --late-interaction` into PostgreSQL stores the same token vectors as a
+/// directory, and `tamis search --rerank` scores them the same.
+#[test]
+fn colbert_token_vectors_in_postgres_score_as_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("docs.jsonl");
+    fs_err::write(&input, DOCS).unwrap();
+    let input = input.to_str().unwrap();
+    let (url, name) = (url(), unique("colbert"));
+    let (bi, colbert) =
+        (crate::model_fixture("bert-embed-cls"), crate::model_fixture("colbert-pylate"));
+    let local = dir.path().join("index");
+    let local = local.to_str().unwrap();
+    let late = ["--late-interaction", colbert.as_str(), "--token-storage", "int8"];
+    tamis_ok(
+        &[&["index", &url, "--collection", &name, "-i", input, "-m", &bi][..], &late].concat(),
+    );
+    tamis_ok(&[&["index", local, "-i", input, "-m", &bi][..], &late].concat());
+
+    let pg_info = json_output(&["info", &url, "--collection", &name, "--json"]);
+    let local_info = json_output(&["info", local, "--json"]);
+    for field in ["chunks", "vectors", "bytes", "storage", "dimension"] {
+        assert_eq!(
+            pg_info["late_interaction"][field], local_info["late_interaction"][field],
+            "{field}: {pg_info} {local_info}"
+        );
+    }
+    assert_eq!(pg_info["late_interaction"]["chunks"], 3);
+    let search = |location: &[&str]| {
+        let rest = ["statins and cholesterol", "--json", "--mode", "bm25", "--rerank", &colbert];
+        json_output(&[&["search"][..], location, &rest].concat())["results"].clone()
+    };
+    let (pg, embedded) = (search(&[&url, "--collection", &name]), search(&[local]));
+    assert_eq!(pg.as_array().unwrap().len(), embedded.as_array().unwrap().len());
+    for (a, b) in pg.as_array().unwrap().iter().zip(embedded.as_array().unwrap()) {
+        assert_eq!((&a["id"], &a["score"]), (&b["id"], &b["score"]), "{pg} {embedded}");
+        assert_eq!(a["reranks"][0]["rank"], b["reranks"][0]["rank"]);
+    }
+    let output = tamis(
+        &[
+            "search",
+            &url,
+            "--collection",
+            &name,
+            "statins",
+            "--rerank",
+            &crate::model_fixture("colbert-ai"),
+        ],
+        "",
+        &[],
+    );
+    assert_fails_with(&output, INPUT, "stores the token vectors of late-interaction model");
+}

@@ -91,13 +91,23 @@ fn bm25_parameters_out_of_range_are_refused() {
 }
 
 #[test]
-fn late_interaction_is_refused_until_token_vectors_are_stored_here() {
+fn late_interaction_settings_are_recorded_and_read_back() {
     let mut settings = IndexSettings::new("e", 384);
     settings.late_interaction = Some(tamis_engine::LateInteractionSettings {
         model_id: "colbert".into(),
         dimension: 96,
-        storage: tamis_engine::TokenStorage::F16,
+        storage: tamis_engine::TokenStorage::Int8,
     });
+    let stored = StoredSettings::new(&settings, PgOptions::default()).unwrap();
+    let json = serde_json::to_value(&stored).unwrap();
+    assert_eq!(json["late_interaction"]["storage"], "int8");
+    let read: StoredSettings = serde_json::from_value(json).unwrap();
+    assert_eq!(read.index_settings().late_interaction, settings.late_interaction);
+    // Recorded only when set: older collections' settings read as before.
+    let plain = StoredSettings::new(&IndexSettings::new("e", 384), PgOptions::default()).unwrap();
+    assert!(serde_json::to_value(&plain).unwrap().get("late_interaction").is_none());
+
+    settings.late_interaction.as_mut().unwrap().dimension = 0;
     let err = StoredSettings::new(&settings, PgOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("embedded backend only"), "{err}");
+    assert!(err.to_string().contains("token vectors of 0 dimensions"), "{err}");
 }

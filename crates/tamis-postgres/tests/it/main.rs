@@ -6,6 +6,7 @@
 
 mod backend;
 mod bm25;
+mod late_interaction;
 mod result_cache;
 mod schema;
 mod standby;
