@@ -214,7 +214,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         let model = RerankerModel::load(&dir, &args.llm.config(source.runtime(Role::Rerank), None))
             .with_context(|| format!("loading reranker {target}"))?;
         loaded.push(model.is_llm());
-        rerankers.push(RerankModel::new(name, model, batch, metrics.clone())?);
+        let served = RerankModel::new(name, model, batch, metrics.clone())?;
+        // A ColBERT model scores the token vectors of indexes that recorded it by this id.
+        rerankers.push(served.with_index_id(args.model.embedder_id(target)));
     }
     args.llm.check_any_llm(&loaded)?;
     // Collections created through the server embed with its bi-encoder: unit-length

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tamis_core::{
-    Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, TokenMatrix, Tokenize,
+    Embedder, PairScore, Reranker, ScoreActivation, ScoreContract, TextRole, TokenEmbedder,
+    TokenMatrix, Tokenize,
 };
 use tamis_models::{
     BiEncoder, CrossEncoder, EncoderInput, LateInput, LateInteractionModel, LateRole, LlmPrompt,
@@ -177,6 +178,10 @@ fn late_scores(items: &[LateItem], vectors: &[TokenMatrix]) -> Vec<PairScore> {
 pub struct RerankModel {
     /// The name clients use (`model` fields, `/info`).
     pub name: String,
+    /// How indexes record it (see `LateInteractionSettings::model_id`): a ColBERT model
+    /// scores, and computes at upsert, the token vectors of collections that record this
+    /// id. The name unless set.
+    pub index_id: String,
     scorer: Scorer,
 }
 
@@ -220,6 +225,7 @@ impl RerankModel {
                 let forward = Arc::new(LlmForward(model.clone()));
                 let batcher = Batcher::spawn(&name, forward, limits, metrics)?;
                 return Ok(RerankModel {
+                    index_id: name.clone(),
                     name,
                     scorer: Scorer::Llm { model, instruction, batcher },
                 });
@@ -228,7 +234,11 @@ impl RerankModel {
                 let model: Arc<LateInteractionModel> = Arc::from(model);
                 let forward = Arc::new(LateForward(model.clone()));
                 let batcher = Batcher::spawn(&name, forward, limits, metrics)?;
-                return Ok(RerankModel { name, scorer: Scorer::Late { model, batcher } });
+                return Ok(RerankModel {
+                    index_id: name.clone(),
+                    name,
+                    scorer: Scorer::Late { model, batcher },
+                });
             }
             RerankerModel::CrossEncoder(model) => *model,
         };
@@ -264,7 +274,31 @@ impl RerankModel {
         let model = Arc::new(model);
         let forward = CrossForward { model: model.clone(), panic_on_token };
         let batcher = Batcher::spawn(&name, Arc::new(forward), limits, metrics)?;
-        Ok(RerankModel { name, scorer: Scorer::Cross { model, label, batcher } })
+        Ok(RerankModel {
+            index_id: name.clone(),
+            name,
+            scorer: Scorer::Cross { model, label, batcher },
+        })
+    }
+
+    /// Records `id` (rather than the name) as the model's id in indexes (see
+    /// [`RerankModel::index_id`]).
+    pub fn with_index_id(mut self, id: String) -> RerankModel {
+        self.index_id = id;
+        self
+    }
+
+    fn not_late(&self) -> tamis_core::Error {
+        tamis_core::Error::Model {
+            kind: tamis_core::ErrorKind::User,
+            source: format!("{} is not a late-interaction (ColBERT) model", self.name).into(),
+        }
+    }
+
+    /// Whether it is a late-interaction (ColBERT) model, which also serves as a
+    /// [`TokenEmbedder`].
+    pub fn is_late_interaction(&self) -> bool {
+        matches!(self.scorer, Scorer::Late { .. })
     }
 
     /// Whether its model thread can answer (see `batcher::Health::can_serve`).
@@ -490,10 +524,52 @@ impl Reranker for RerankModel {
     fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
         match &self.scorer {
             Scorer::Cross { model, .. } => model.query_key(query),
-            Scorer::Late { model, .. } => model.query_key(query),
+            Scorer::Late { model, .. } => Reranker::query_key(model.as_ref(), query),
             // The query is mixed into the template's text before tokenizing.
             Scorer::Llm { .. } => Ok(None),
         }
+    }
+}
+
+/// A ColBERT model's token vectors, for a late-interaction stage over stored vectors and
+/// for the vectors an upsert stores: encoded on the model thread (queries first,
+/// documents as bulk work), scored on the caller's. Any other reranker has none, and says
+/// so.
+impl TokenEmbedder for RerankModel {
+    fn dimension(&self) -> usize {
+        match &self.scorer {
+            Scorer::Late { model, .. } => model.dimension(),
+            Scorer::Cross { .. } | Scorer::Llm { .. } => 0,
+        }
+    }
+
+    fn embed_tokens(&self, texts: &[&str], role: TextRole) -> tamis_core::Result<Vec<TokenMatrix>> {
+        let Scorer::Late { model, batcher } = &self.scorer else {
+            return Err(self.not_late());
+        };
+        let (role, priority) = match role {
+            TextRole::Query => (LateRole::Query, Priority::Interactive),
+            TextRole::Document => (LateRole::Document, Priority::Bulk),
+        };
+        let items: Vec<LateItem> =
+            model.prepare(texts, role)?.into_iter().map(|input| LateItem { input, role }).collect();
+        Ok(batcher.run_blocking(items, priority).map_err(model_error)?.outputs)
+    }
+
+    fn max_sim(
+        &self,
+        query: &TokenMatrix,
+        documents: &[f32],
+        rows: &[usize],
+    ) -> tamis_core::Result<Vec<f32>> {
+        match &self.scorer {
+            Scorer::Late { model, .. } => model.max_sim(query, documents, rows),
+            Scorer::Cross { .. } | Scorer::Llm { .. } => Err(self.not_late()),
+        }
+    }
+
+    fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
+        Reranker::query_key(self, query)
     }
 }
 

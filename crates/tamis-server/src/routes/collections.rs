@@ -9,6 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tamis_core::TokenEmbedder;
 use tamis_engine::backend::BackendStats;
 use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
@@ -17,8 +18,8 @@ use tamis_engine::ingest::Silent;
 use tamis_engine::pipeline::{AdaptiveDepth, ChunkAggregation, PipelineRequest, RerankStage};
 use tamis_engine::result_cache::{CachedAnswer, Paraphrase};
 use tamis_engine::{
-    Document, Index, IndexSettings, IngestConfig, IngestModels, SearchMode, SearchRequest,
-    SettingsOverrides, ingest_shared,
+    Document, Index, IndexSettings, IngestConfig, IngestModels, LateInteractionSettings,
+    SearchMode, SearchRequest, SettingsOverrides, TokenStorage, ingest_shared,
 };
 use utoipa::ToSchema;
 
@@ -26,7 +27,7 @@ use crate::collections::Collection;
 use crate::config::{Limits, over_limit};
 use crate::error::{ApiError, ErrorType};
 use crate::json::{ApiJson, ApiPath, body_rejected};
-use crate::models::blocking;
+use crate::models::{RerankModel, blocking};
 use crate::state::AppState;
 
 /// `PUT /v1/collections/{name}`: settings fixed at creation (all optional).
@@ -73,6 +74,16 @@ pub struct CreateCollection {
     /// HNSW `ef` at search time, at least the candidates asked for (default 64).
     #[serde(default)]
     pub hnsw_ef_search: Option<usize>,
+    /// A served ColBERT reranker (by name) whose token vectors each chunk stores, so that
+    /// a search reranking with it scores them instead of encoding its candidates; every
+    /// upsert then needs the server to serve that model.
+    #[serde(default)]
+    pub late_interaction: Option<String>,
+    /// How `late_interaction` token vectors are stored: `f16` (default, 2 bytes per value)
+    /// or `int8` (1 byte per value and 4 per vector).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub token_storage: Option<TokenStorage>,
 }
 
 impl CreateCollection {
@@ -303,6 +314,17 @@ fn describe_index(name: &str, index: &Index, stats: &BackendStats) -> serde_json
             "hnsw_ef_construction": settings.hnsw.ef_construction,
             "hnsw_ef_search": settings.hnsw.ef_search,
         },
+        "late_interaction": settings.late_interaction.as_ref().map(|late| {
+            let tokens = stats.token_vectors;
+            serde_json::json!({
+                "model": late.model_id,
+                "dimension": late.dimension,
+                "storage": late.storage,
+                "chunks": tokens.map_or(0, |t| t.chunks),
+                "vectors": tokens.map_or(0, |t| t.vectors),
+                "bytes": tokens.map_or(0, |t| t.bytes),
+            })
+        }),
     })
 }
 
@@ -357,6 +379,26 @@ pub async fn create(
     let embedder = state.collections()?.embedder()?.clone();
     let mut settings = IndexSettings::new(embedder.index_id.clone(), embedder.model().dimension());
     body.overrides().apply(&mut settings);
+    settings.late_interaction = match (&body.late_interaction, body.token_storage) {
+        (Some(name), storage) => {
+            let model = state.reranker(Some(name))?;
+            if !model.is_late_interaction() {
+                return Err(ApiError::validation(format!(
+                    "`late_interaction` names a ColBERT model; {} is not one",
+                    model.name
+                )));
+            }
+            Some(LateInteractionSettings {
+                model_id: model.index_id.clone(),
+                dimension: TokenEmbedder::dimension(model.as_ref()),
+                storage: storage.unwrap_or_default(),
+            })
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::validation("`token_storage` needs `late_interaction`"));
+        }
+        (None, None) => None,
+    };
     let described = blocking(move || {
         let collection = state.collections()?.create(&name, settings)?;
         describe(&collection)
@@ -407,7 +449,11 @@ pub async fn upsert(
     let report = blocking(move || {
         let _writing = collection.begin_write()?;
         state2.collections()?.check_embedder(&collection.read())?;
-        let models = IngestModels::new(&*embedder, &*embedder);
+        let late = late_model(&state2, &collection.read())?;
+        let models = IngestModels {
+            late: late.as_deref().map(|model| model as &dyn TokenEmbedder),
+            ..IngestModels::new(&*embedder, &*embedder)
+        };
         let config = IngestConfig { batch_docs: UPSERT_BATCH_DOCS };
         let documents = documents.into_iter().map(Ok);
         let report = ingest_shared(collection.lock(), documents, models, config, &mut Silent)?;
@@ -419,6 +465,27 @@ pub async fn upsert(
     })
     .await?;
     Ok(Json(report))
+}
+
+/// The served ColBERT model whose token vectors `index` stores, if it stores any; an
+/// error when this server does not serve it (the vectors of new chunks cannot be
+/// computed).
+fn late_model(state: &AppState, index: &Index) -> Result<Option<Arc<RerankModel>>, ApiError> {
+    let Some(late) = &index.settings().late_interaction else {
+        return Ok(None);
+    };
+    let served = state
+        .rerankers
+        .iter()
+        .find(|model| model.is_late_interaction() && model.index_id == late.model_id);
+    match served {
+        Some(model) => Ok(Some(model.clone())),
+        None => Err(ApiError::validation(format!(
+            "the collection stores the token vectors of late-interaction model '{}', which \
+             this server does not serve: start it with --reranker {0} to write to it",
+            late.model_id
+        ))),
+    }
 }
 
 /// The rules of an upsert's documents, checked before anything is embedded: ids, the
@@ -570,7 +637,20 @@ pub async fn search(
             .zip(&rerankers)
             .map(|(spec, reranker)| {
                 previous = spec.candidates.unwrap_or(previous);
-                RerankStage::new(&reranker.name, &reranker.cached, previous)
+                let model = reranker.cached.inner();
+                // Stored token vectors are scored where the collection keeps some (another
+                // model's are refused); otherwise the model encodes each pair, at
+                // interactive priority and through the score cache.
+                if model.is_late_interaction() && index.settings().late_interaction.is_some() {
+                    RerankStage::late_interaction(
+                        &reranker.name,
+                        model.as_ref(),
+                        &model.index_id,
+                        previous,
+                    )
+                } else {
+                    RerankStage::new(&reranker.name, &reranker.cached, previous)
+                }
             })
             .collect();
         let k = body.k.unwrap_or(10);

@@ -565,3 +565,91 @@ async fn deleting_a_collection_being_written_through_the_server_answers_409() {
     let err = collection.begin_write().expect_err("deleted");
     assert_eq!(err.error_type, tamis_server::ErrorType::NotFound, "{err}");
 }
+
+/// A collection created with `late_interaction` stores the ColBERT model's token vectors
+/// at upsert, and a search reranking with that model scores them as it scores by
+/// encoding; another ColBERT model, or a server without the model, is refused.
+#[tokio::test]
+async fn a_colbert_collection_stores_token_vectors_that_searches_score() {
+    let rerankers = vec![
+        ("tiny-ce".to_string(), crate::fixture("bert-ce-1label")),
+        ("tiny-colbert".to_string(), crate::fixture("colbert-pylate")),
+        ("other-colbert".to_string(), crate::fixture("colbert-ai")),
+    ];
+    let server = Setup { rerankers, ..Setup::default() }.start();
+    let late = json!({ "late_interaction": "tiny-colbert", "token_storage": "f16" });
+    let created = server.call(Method::PUT, "/v1/collections/late", Some(late), None).await;
+    let created = created.expect(201);
+    assert_eq!(created.body["late_interaction"]["model"], "tiny-colbert", "{}", created.text);
+    assert_eq!(created.body["late_interaction"]["storage"], "f16");
+    server.call(Method::PUT, "/v1/collections/plain", None, None).await.expect(201);
+    for name in ["late", "plain"] {
+        let path = format!("/v1/collections/{name}/documents");
+        server.post(&path, corpus()).await.expect(200);
+    }
+    let described = server.get("/v1/collections/late").await.expect(200);
+    let tokens = &described.body["late_interaction"];
+    assert_eq!(tokens["chunks"], 4, "{}", described.text);
+    let dimension = tokens["dimension"].as_u64().expect("dimension");
+    assert_eq!(tokens["bytes"], tokens["vectors"].as_u64().expect("vectors") * 2 * dimension);
+    assert!(server.get("/v1/collections/plain").await.body["late_interaction"].is_null());
+
+    let served = &server;
+    let search = |name: &str, rerank: serde_json::Value| {
+        let body = json!({ "query": "vitamin d bones", "mode": "bm25", "k": 4, "rerank": rerank });
+        let path = format!("/v1/collections/{name}/search");
+        async move { served.post(&path, body).await }
+    };
+    let scores = |reply: &crate::Reply| -> Vec<(String, f64)> {
+        let results = reply.body["results"].as_array().expect("results");
+        results
+            .iter()
+            .map(|r| (r["id"].as_str().expect("id").into(), r["score"].as_f64().expect("score")))
+            .collect()
+    };
+    let colbert = json!([{ "model": "tiny-colbert", "candidates": 4 }]);
+    let stored = search("late", colbert.clone()).await.expect(200);
+    let encoded = search("plain", colbert).await.expect(200);
+    assert_eq!(scores(&stored).len(), 2, "{}", stored.text);
+    for ((id, score), (other, reference)) in scores(&stored).iter().zip(&scores(&encoded)) {
+        assert_eq!(id, other);
+        assert!(
+            (score - reference).abs() <= 2e-3 * reference.abs().max(1.0),
+            "{id}: {score} {reference}"
+        );
+    }
+    // ColBERT, then the cross-encoder on its top 1.
+    let cascade = json!([{ "model": "tiny-colbert", "candidates": 4 }, { "model": "tiny-ce", "candidates": 1 }]);
+    let reply = search("late", cascade).await.expect(200);
+    assert_eq!(reply.body["stages"].as_array().expect("stages").len(), 3, "{}", reply.text);
+    assert_eq!(reply.body["stages"][2]["documents"], 1);
+
+    search("late", json!([{ "model": "other-colbert" }])).await.expect_error(
+        400,
+        "bad_request",
+        "stores the token vectors of late-interaction model",
+    );
+    let bad = json!({ "late_interaction": "tiny-ce" });
+    server.call(Method::PUT, "/v1/collections/bad", Some(bad), None).await.expect_error(
+        422,
+        "validation",
+        "not one",
+    );
+    let bad = json!({ "token_storage": "int8" });
+    server.call(Method::PUT, "/v1/collections/bad", Some(bad), None).await.expect_error(
+        422,
+        "validation",
+        "needs `late_interaction`",
+    );
+
+    // A server without the model cannot compute the vectors of new chunks: it writes nothing.
+    let TestServer { router, state, dir } = server;
+    drop((router, state));
+    let without = Setup { reuse_dir: Some(dir), ..Setup::default() }.start();
+    without.post("/v1/collections/late/documents", corpus()).await.expect_error(
+        422,
+        "validation",
+        "start it with --reranker tiny-colbert",
+    );
+    without.post("/v1/collections/plain/documents", corpus()).await.expect(200);
+}

@@ -42,6 +42,8 @@ pub struct Setup {
     pub data_dir: bool,
     /// How the rerankers load (an LLM reranker's template and length, say).
     pub reranker_config: RerankerConfig,
+    /// Serve the data directory of an earlier server instead of a new one.
+    pub reuse_dir: Option<TempDir>,
 }
 
 impl Default for Setup {
@@ -55,6 +57,7 @@ impl Default for Setup {
             read_only_key: None,
             data_dir: true,
             reranker_config: RerankerConfig::default(),
+            reuse_dir: None,
         }
     }
 }
@@ -69,7 +72,7 @@ pub struct TestServer {
 
 impl Setup {
     pub fn start(self) -> TestServer {
-        let dir = TempDir::new().expect("temp dir");
+        let dir = self.reuse_dir.unwrap_or_else(|| TempDir::new().expect("temp dir"));
         let metrics = Arc::new(Metrics::new());
         let batch = self.limits.batch();
         let embedder = self.embedder.map(|model_dir| {
