@@ -456,6 +456,40 @@ impl RerankModel {
         }
     }
 
+    /// A ColBERT model's token vectors of `texts` (one matrix each, in order) and the
+    /// tokens read, encoded as queries or documents; with `truncate` false a text longer
+    /// than the model's length is an error instead of being cut.
+    pub async fn token_vectors(
+        &self,
+        texts: Vec<String>,
+        role: LateRole,
+        truncate: bool,
+    ) -> Result<Timed<(Vec<TokenMatrix>, usize)>, ApiError> {
+        let Scorer::Late { model, batcher } = &self.scorer else {
+            return Err(ApiError::validation(format!(
+                "{} gives one score per pair, not token vectors; name a ColBERT model",
+                self.name
+            )));
+        };
+        let model = model.clone();
+        let inputs = blocking(move || {
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Ok(model.prepare(&texts, role)?)
+        })
+        .await?;
+        if !truncate && let Some(idx) = inputs.iter().position(|input| input.truncated) {
+            return Err(ApiError::validation(format!(
+                "input {idx} is longer than the model's {} tokens; send \"truncate\": true to \
+                 cut it",
+                self.max_length()
+            )));
+        }
+        let tokens = inputs.iter().map(|input| input.ids.len()).sum();
+        let items = inputs.into_iter().map(|input| LateItem { input, role }).collect();
+        let done = batcher.run(items).await?;
+        Ok(Timed::from_done(&done, (done.outputs.clone(), tokens)))
+    }
+
     /// `text` cut after its first `max_tokens` tokens (Cohere's `max_tokens_per_doc`).
     /// Tokenizes only about `max_tokens` tokens' worth of the text.
     pub fn cut_to_tokens<'t>(&self, text: &'t str, max_tokens: usize) -> Result<&'t str, ApiError> {

@@ -126,6 +126,28 @@ impl AppState {
         }
     }
 
+    /// The ColBERT model a request names, or the first one served.
+    pub fn late_reranker(&self, name: Option<&str>) -> Result<&Arc<RerankModel>, ApiError> {
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let model = self.reranker(Some(name))?;
+                if model.is_late_interaction() {
+                    Ok(model)
+                } else {
+                    Err(ApiError::bad_request(format!(
+                        "{name} is not a ColBERT model: it gives no token vectors"
+                    )))
+                }
+            }
+            None => self.rerankers.iter().find(|r| r.is_late_interaction()).ok_or_else(|| {
+                ApiError::bad_request(
+                    "this server serves no ColBERT model for multi-vector output (start it \
+                     with --reranker a ColBERT model)",
+                )
+            }),
+        }
+    }
+
     /// The reranker a search names, behind its score cache.
     pub fn cached_reranker(&self, name: Option<&str>) -> Result<Arc<CachedModel>, ApiError> {
         let model = self.reranker(name)?;

@@ -14,6 +14,8 @@ use crate::json::ApiJson;
 use crate::models::{Embedded, Timed};
 use crate::routes::rerank::{TruncationDirection, Usage};
 use crate::state::AppState;
+use tamis_core::TokenMatrix;
+use tamis_models::LateRole;
 
 /// One text or several.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -59,6 +61,29 @@ pub struct TeiEmbedRequest {
     /// Keep the first n dimensions (then normalize, if asked).
     #[serde(default)]
     pub dimensions: Option<usize>,
+    /// tamis: one vector per token from a served ColBERT model instead of one per text;
+    /// the response is then `[[[f32]]]`, each input's token vectors (unit length).
+    #[serde(default)]
+    pub return_multivector: Option<bool>,
+    /// tamis, with `return_multivector`: the ColBERT model's name (default: the first
+    /// served); ignored otherwise (TEI serves one model).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// With `return_multivector`: encode the texts as `query` (ColBERT's query marker,
+    /// padded with [MASK] to the query length) or `document` (default).
+    #[serde(default)]
+    pub input_type: Option<InputType>,
+}
+
+/// How a ColBERT model reads a text.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    /// A search query.
+    Query,
+    /// A passage to search.
+    #[default]
+    Document,
 }
 
 /// `POST /v1/embeddings` (OpenAI).
@@ -78,6 +103,14 @@ pub struct OpenAiEmbedRequest {
     /// Ignored (OpenAI's end-user id).
     #[serde(default)]
     pub user: Option<String>,
+    /// One vector per token (Jina's field) from the ColBERT model `model` names (default:
+    /// the first served): each `embedding` is then a list of vectors, or in base64 the
+    /// vectors' little-endian f32s end to end.
+    #[serde(default)]
+    pub return_multivector: Option<bool>,
+    /// With `return_multivector`: `query` or `document` (default).
+    #[serde(default)]
+    pub input_type: Option<InputType>,
 }
 
 /// How OpenAI vectors are written.
@@ -121,6 +154,8 @@ pub struct OpenAiEmbedding {
 pub enum EmbeddingData {
     /// `encoding_format: float`.
     Float(Vec<f32>),
+    /// `return_multivector`: one vector per token.
+    Multi(Vec<Vec<f32>>),
     /// `encoding_format: base64`: little-endian f32s.
     Base64(String),
 }
@@ -141,6 +176,54 @@ async fn embed(
         return Err(ApiError::bad_request(format!("input {idx} is empty")));
     }
     model.embed(texts, prompt_name, truncate).await
+}
+
+/// Checks the common rules and runs the ColBERT model `name` (or the first served) on
+/// `texts`: one matrix of token vectors per text.
+async fn embed_tokens(
+    state: &AppState,
+    name: Option<&str>,
+    texts: Vec<String>,
+    input_type: Option<InputType>,
+    truncate: bool,
+) -> Result<(String, Timed<(Vec<TokenMatrix>, usize)>), ApiError> {
+    let model = state.late_reranker(name)?.clone();
+    if texts.is_empty() {
+        return Err(ApiError::bad_request("no inputs to embed: send at least one"));
+    }
+    state.config.limits.check_texts("inputs", texts.iter().map(String::as_str))?;
+    if let Some(idx) = texts.iter().position(|t| t.trim().is_empty()) {
+        return Err(ApiError::bad_request(format!("input {idx} is empty")));
+    }
+    let role = match input_type.unwrap_or_default() {
+        InputType::Query => LateRole::Query,
+        InputType::Document => LateRole::Document,
+    };
+    Ok((model.name.clone(), model.token_vectors(texts, role, truncate).await?))
+}
+
+/// What only multi-vector output takes, refused without it; and what it cannot honour.
+fn check_multivector(
+    multivector: bool,
+    input_type: Option<InputType>,
+    dimensions: Option<usize>,
+) -> Result<(), ApiError> {
+    if !multivector && input_type.is_some() {
+        return Err(ApiError::validation(
+            "`input_type` applies to multi-vector output: send \"return_multivector\": true",
+        ));
+    }
+    if multivector && dimensions.is_some() {
+        return Err(ApiError::validation(
+            "`dimensions` does not apply to multi-vector output: a ColBERT model's token \
+             vectors have the width it was trained with",
+        ));
+    }
+    Ok(())
+}
+
+fn rows(matrix: &TokenMatrix) -> Vec<Vec<f32>> {
+    matrix.data.chunks(matrix.dim.max(1)).map(<[f32]>::to_vec).collect()
 }
 
 /// Keeps the first `dimensions` components (Matryoshka), then normalizes if asked.
@@ -175,6 +258,23 @@ pub async fn tei(
     if matches!(request.truncation_direction, Some(TruncationDirection::Left)) {
         return Err(ApiError::validation("truncation_direction Left is not supported"));
     }
+    let multivector = request.return_multivector == Some(true);
+    check_multivector(multivector, request.input_type, request.dimensions)?;
+    if multivector {
+        if request.prompt_name.is_some() || request.normalize == Some(false) {
+            return Err(ApiError::validation(
+                "`prompt_name` and `normalize: false` do not apply to multi-vector output: a \
+                 ColBERT model marks queries itself (`input_type`) and its vectors are unit \
+                 length",
+            ));
+        }
+        let texts = request.inputs.into_texts("inputs")?;
+        let truncate = request.truncate.unwrap_or(true);
+        let name = request.model.as_deref();
+        let (_, timed) = embed_tokens(&state, name, texts, request.input_type, truncate).await?;
+        let vectors: Vec<Vec<Vec<f32>>> = timed.value.0.iter().map(rows).collect();
+        return Ok((timed.headers(), Json(vectors)).into_response());
+    }
     check_dimensions(&state, request.dimensions)?;
     let texts = request.inputs.into_texts("inputs")?;
     let timed = embed(&state, texts, request.prompt_name, request.truncate.unwrap_or(true)).await?;
@@ -195,15 +295,25 @@ pub async fn openai(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<OpenAiEmbedRequest>,
 ) -> Result<Response, ApiError> {
+    let multivector = request.return_multivector == Some(true);
+    check_multivector(multivector, request.input_type, request.dimensions)?;
+    if multivector {
+        return openai_multivector(&state, request).await;
+    }
     let model = state.embedder()?.clone();
     if let Some(name) = request.model.as_deref().filter(|n| !n.is_empty())
         && name != model.name
         && name.rsplit('/').next() != Some(model.name.as_str())
     {
-        return Err(ApiError::bad_request(format!(
-            "unknown model {name:?}; this server embeds with {}",
-            model.name
-        )));
+        let late = state.late_reranker(Some(name)).is_ok();
+        return Err(ApiError::bad_request(if late {
+            format!(
+                "{name} is a ColBERT model, which gives one vector per token: send \
+                 \"return_multivector\": true"
+            )
+        } else {
+            format!("unknown model {name:?}; this server embeds with {}", model.name)
+        }));
     }
     check_dimensions(&state, request.dimensions)?;
     let texts = request.input.into_texts("input")?;
@@ -232,6 +342,41 @@ pub async fn openai(
         object: "list",
         data,
         model: model.name.clone(),
+        usage: Usage { total_tokens: tokens, prompt_tokens: Some(tokens) },
+    };
+    Ok((timed.headers(), Json(body)).into_response())
+}
+
+/// OpenAI embeddings with `return_multivector`: each input's token vectors.
+async fn openai_multivector(
+    state: &AppState,
+    request: OpenAiEmbedRequest,
+) -> Result<Response, ApiError> {
+    let texts = request.input.into_texts("input")?;
+    let name = request.model.as_deref();
+    let (model, timed) = embed_tokens(state, name, texts, request.input_type, true).await?;
+    let format = request.encoding_format.unwrap_or_default();
+    let data = timed
+        .value
+        .0
+        .iter()
+        .enumerate()
+        .map(|(index, matrix)| {
+            let embedding = match format {
+                EncodingFormat::Float => EmbeddingData::Multi(rows(matrix)),
+                EncodingFormat::Base64 => {
+                    let bytes: Vec<u8> = matrix.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    EmbeddingData::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
+                }
+            };
+            OpenAiEmbedding { object: "embedding", embedding, index }
+        })
+        .collect();
+    let tokens = timed.value.1;
+    let body = OpenAiEmbedResponse {
+        object: "list",
+        data,
+        model,
         usage: Usage { total_tokens: tokens, prompt_tokens: Some(tokens) },
     };
     Ok((timed.headers(), Json(body)).into_response())

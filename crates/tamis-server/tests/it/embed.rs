@@ -139,3 +139,98 @@ async fn embedding_inputs_are_checked() {
         "input 0",
     );
 }
+
+/// `return_multivector` returns a ColBERT model's token vectors, PyLate's for queries and
+/// documents, through TEI's and OpenAI's routes.
+#[tokio::test]
+async fn a_colbert_model_returns_pylates_token_vectors_when_asked() {
+    let server = Setup {
+        rerankers: vec![
+            ("tiny-ce".into(), fixture("bert-ce-1label")),
+            ("tiny-colbert".into(), fixture("colbert-pylate")),
+        ],
+        ..Setup::default()
+    }
+    .start();
+    let path = fixture("colbert-pylate").path.join("expected.json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(path).expect("fixture")).expect("json");
+    let rows_of = |value: &serde_json::Value| -> Vec<Vec<f32>> { vectors(value) };
+    let check = |got: &[Vec<f32>], want: &serde_json::Value| {
+        let want = rows_of(want);
+        assert_eq!(got.len(), want.len());
+        for (got, want) in got.iter().zip(&want) {
+            assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-4), "{got:?} {want:?}");
+        }
+    };
+    for (kind, input_type) in [("queries", "query"), ("documents", "document")] {
+        let cases: Vec<&serde_json::Value> = expected[kind]
+            .as_array()
+            .expect("cases")
+            .iter()
+            .filter(|case| case["text"] != "")
+            .collect();
+        let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().expect("text")).collect();
+        let body = json!({ "inputs": texts, "return_multivector": true, "input_type": input_type });
+        let tei = server.post("/embed", body).await.expect(200);
+        let openai = server
+            .post(
+                "/v1/embeddings",
+                json!({ "input": texts, "model": "tiny-colbert", "return_multivector": true,
+                        "input_type": input_type }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(openai.body["model"], "tiny-colbert");
+        for (idx, case) in cases.iter().enumerate() {
+            check(&rows_of(&tei.body[idx]), &case["embeddings"]);
+            check(&rows_of(&openai.body["data"][idx]["embedding"]), &case["embeddings"]);
+        }
+    }
+    // Base64: the vectors' little-endian f32s end to end.
+    let body = json!({ "input": "a cat", "return_multivector": true, "encoding_format": "base64" });
+    let reply = server.post("/v1/embeddings", body).await.expect(200);
+    let text = reply.body["data"][0]["embedding"].as_str().expect("base64");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).expect("base64");
+    let float = server
+        .post("/v1/embeddings", json!({ "input": "a cat", "return_multivector": true }))
+        .await
+        .expect(200);
+    let flat: Vec<f32> = rows_of(&float.body["data"][0]["embedding"]).concat();
+    let decoded: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    assert_eq!(decoded, flat);
+
+    // Misuse: clear 4xx.
+    let bad = [
+        (json!({ "input": "x", "model": "tiny-colbert" }), 400, "one vector per token"),
+        (
+            json!({ "input": "x", "return_multivector": true, "model": "tiny-ce" }),
+            400,
+            "not a ColBERT model",
+        ),
+        (
+            json!({ "input": "x", "return_multivector": true, "dimensions": 4 }),
+            422,
+            "`dimensions` does not apply",
+        ),
+        (json!({ "input": "x", "input_type": "query" }), 422, "applies to multi-vector output"),
+        (
+            json!({ "input": "x", "return_multivector": true, "input_type": "passage" }),
+            422,
+            "input_type",
+        ),
+    ];
+    for (body, status, needle) in bad {
+        let reply = server.post("/v1/embeddings", body.clone()).await;
+        assert_eq!(reply.status.as_u16(), status, "{body}: {}", reply.text);
+        assert!(reply.text.contains(needle), "{body}: {}", reply.text);
+    }
+    let body = json!({ "inputs": "x", "return_multivector": true, "normalize": false });
+    let reply = server.post("/embed", body).await;
+    assert_eq!(reply.status.as_u16(), 422, "{}", reply.text);
+    let plain = Setup::default().start();
+    let body = json!({ "inputs": "x", "return_multivector": true });
+    let reply = plain.post("/embed", body).await;
+    assert!(reply.text.contains("serves no ColBERT model"), "{}", reply.text);
+}
