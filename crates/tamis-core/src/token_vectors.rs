@@ -103,16 +103,30 @@ impl TokenStorage {
             return Err(BadTokenBytes { len: bytes.len(), storage: self, dim });
         }
         let rows = bytes.len() / row_bytes;
-        out.reserve(rows * dim);
+        let start = out.len();
+        out.resize(start + rows * dim, 0.0);
+        let out = &mut out[start..];
         match self {
-            TokenStorage::F16 => out.extend(
-                bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-            ),
+            TokenStorage::F16 => match bytemuck::try_cast_slice::<u8, u16>(bytes) {
+                // In place and vectorized (F16C where the CPU has it): a stage decodes
+                // thousands of rows per query.
+                Ok(bits) if cfg!(target_endian = "little") => {
+                    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+                    bits.reinterpret_cast::<half::f16>().convert_to_f32_slice(out);
+                }
+                _ => {
+                    for (x, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                        *x = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                    }
+                }
+            },
             TokenStorage::Int8 => {
-                for row in bytes.chunks_exact(row_bytes) {
-                    let (scale, values) = row.split_at(4);
+                for (row, values) in bytes.chunks_exact(row_bytes).zip(out.chunks_exact_mut(dim)) {
+                    let (scale, quantized) = row.split_at(4);
                     let scale = f32::from_le_bytes([scale[0], scale[1], scale[2], scale[3]]);
-                    out.extend(values.iter().map(|&q| scale * f32::from(q as i8)));
+                    for (x, &q) in values.iter_mut().zip(quantized) {
+                        *x = scale * f32::from(q as i8);
+                    }
                 }
             }
         }

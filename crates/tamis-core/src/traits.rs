@@ -1,6 +1,6 @@
 //! The capabilities the engine needs from models.
 
-use crate::{PairScore, Result, ScoreContract, TokenMatrix};
+use crate::{PairScore, Result, ScoreContract, TokenMatrix, TokenStorage};
 
 /// Whether a text is a query or a document: asymmetric models (e5, bge) embed them
 /// with different prompts.
@@ -63,6 +63,26 @@ pub trait TokenEmbedder: Send + Sync {
     /// rows. One score per document, in order.
     fn max_sim(&self, query: &TokenMatrix, documents: &[f32], rows: &[usize]) -> Result<Vec<f32>>;
 
+    /// [`TokenEmbedder::max_sim`] against documents in their stored form (`storage`, this
+    /// model's width), one byte slice per document. The default decodes them all into one
+    /// buffer first; a model may decode as it scores.
+    fn max_sim_stored(
+        &self,
+        query: &TokenMatrix,
+        storage: TokenStorage,
+        documents: &[&[u8]],
+    ) -> Result<Vec<f32>> {
+        let mut decoded = Vec::new();
+        let mut rows = Vec::with_capacity(documents.len());
+        for bytes in documents {
+            let n = storage.decode_into(bytes, self.dimension(), &mut decoded).map_err(|err| {
+                crate::Error::Model { kind: crate::ErrorKind::Internal, source: Box::new(err) }
+            })?;
+            rows.push(n);
+        }
+        self.max_sim(query, &decoded, &rows)
+    }
+
     /// What the model reads of `query` (see [`Embedder::query_key`]).
     fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {
         let _ = query;
@@ -119,6 +139,15 @@ impl<T: TokenEmbedder + ?Sized> TokenEmbedder for std::sync::Arc<T> {
 
     fn max_sim(&self, query: &TokenMatrix, documents: &[f32], rows: &[usize]) -> Result<Vec<f32>> {
         (**self).max_sim(query, documents, rows)
+    }
+
+    fn max_sim_stored(
+        &self,
+        query: &TokenMatrix,
+        storage: TokenStorage,
+        documents: &[&[u8]],
+    ) -> Result<Vec<f32>> {
+        (**self).max_sim_stored(query, storage, documents)
     }
 
     fn query_key(&self, query: &str) -> Result<Option<Vec<u32>>> {

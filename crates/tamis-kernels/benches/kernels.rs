@@ -4,7 +4,7 @@
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use tamis_kernels::{Linear, Segment, attention, gelu_erf, layer_norm, max_sim};
+use tamis_kernels::{Linear, Segment, attention, gelu_erf, layer_norm, max_sim, max_sim_with};
 
 fn main() {
     divan::main();
@@ -67,6 +67,27 @@ fn max_sim_100_documents(bencher: Bencher, dim: usize) {
     bencher
         .counter(ItemsCount::new(rows.len() as u64))
         .bench_local(|| max_sim(&query, dim, &documents, &rows, &mut out));
+}
+
+/// A late-interaction stage's arithmetic from stored token vectors: 100 documents of 300
+/// rows decoded from their stored bytes block by block ([`max_sim_with`]) and scored by
+/// MaxSim against a 32-row query (what the stage adds to reading the bytes and encoding
+/// the query).
+#[divan::bench(args = [(96, "f16"), (128, "f16"), (96, "int8"), (128, "int8")], threads = false)]
+fn max_sim_100_stored_documents(bencher: Bencher, (dim, storage): (usize, &str)) {
+    use tamis_core::{TokenMatrix, TokenStorage};
+    let storage = if storage == "f16" { TokenStorage::F16 } else { TokenStorage::Int8 };
+    let query = data(32 * dim, 7);
+    let stored: Vec<Vec<u8>> = (0..100)
+        .map(|d| storage.encode(&TokenMatrix { dim, data: data(300 * dim, 8 + d) }))
+        .collect();
+    let rows = vec![300; 100];
+    let mut out = vec![0.0; rows.len()];
+    bencher.counter(ItemsCount::new(rows.len() as u64)).bench_local(|| {
+        max_sim_with(&query, dim, &rows, &mut out, |d, buf| {
+            storage.decode_into(&stored[d], dim, buf).expect("whole rows");
+        });
+    });
 }
 
 #[divan::bench(threads = false)]

@@ -59,7 +59,7 @@ pub use bf16::Bf16Kernel;
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use int8::Int8Kernel;
 pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
-pub use max_sim::max_sim;
+pub use max_sim::{max_sim, max_sim_with};
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
 pub use rope::RopeTable;
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tamis_core::{PairScore, ScoreActivation, ScoreContract, TextRole, TokenMatrix};
+use tamis_core::{PairScore, ScoreActivation, ScoreContract, TextRole, TokenMatrix, TokenStorage};
 use tamis_kernels::Linear;
 
 use crate::bi_encoder::{Module, SentenceBertConfig};
@@ -679,6 +679,37 @@ impl tamis_core::TokenEmbedder for LateInteractionModel {
         }
         let mut scores = vec![0.0; rows.len()];
         tamis_kernels::max_sim(&query.data, dim, documents, rows, &mut scores);
+        Ok(scores)
+    }
+
+    /// Decodes each block of documents on the thread that scores it, in cache.
+    fn max_sim_stored(
+        &self,
+        query: &TokenMatrix,
+        storage: TokenStorage,
+        documents: &[&[u8]],
+    ) -> tamis_core::Result<Vec<f32>> {
+        let dim = LateInteractionModel::dimension(self);
+        let row_bytes = storage.row_bytes(dim);
+        let bad = documents.iter().position(|bytes| !bytes.len().is_multiple_of(row_bytes));
+        if query.dim != dim || bad.is_some() {
+            return Err(Error::InvalidOption {
+                name: "token vectors",
+                message: format!(
+                    "the model's vectors have {dim} values ({row_bytes} bytes stored); a query \
+                     of width {} or a document of {} bytes does not fit",
+                    query.dim,
+                    bad.map_or(0, |d| documents[d].len())
+                ),
+            }
+            .into());
+        }
+        let rows: Vec<usize> = documents.iter().map(|bytes| bytes.len() / row_bytes).collect();
+        let mut scores = vec![0.0; rows.len()];
+        tamis_kernels::max_sim_with(&query.data, dim, &rows, &mut scores, |d, buf| {
+            // Whole rows, checked above: decoding cannot fail.
+            let _ = storage.decode_into(documents[d], dim, buf);
+        });
         Ok(scores)
     }
 

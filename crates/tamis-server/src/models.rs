@@ -602,6 +602,18 @@ impl TokenEmbedder for RerankModel {
         }
     }
 
+    fn max_sim_stored(
+        &self,
+        query: &TokenMatrix,
+        storage: tamis_core::TokenStorage,
+        documents: &[&[u8]],
+    ) -> tamis_core::Result<Vec<f32>> {
+        match &self.scorer {
+            Scorer::Late { model, .. } => model.max_sim_stored(query, storage, documents),
+            Scorer::Cross { .. } | Scorer::Llm { .. } => Err(self.not_late()),
+        }
+    }
+
     fn query_key(&self, query: &str) -> tamis_core::Result<Option<Vec<u32>>> {
         Reranker::query_key(self, query)
     }

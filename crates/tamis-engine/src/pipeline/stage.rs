@@ -2,7 +2,9 @@
 
 use std::time::Instant;
 
-use tamis_core::{ChunkKey, PairScore, TextRole, TokenMatrix, TokenStorage, expect_count};
+use tamis_core::{
+    ChunkKey, PairScore, TextRole, TokenEmbedder, TokenMatrix, TokenStorage, expect_count,
+};
 
 use super::{AdaptiveDepth, Candidate, ChunkAggregation, EarlyStop, PipelineRequest, Place};
 use super::{LateStage, RerankStage, StageReport};
@@ -126,6 +128,35 @@ impl Index {
         })
     }
 
+    /// What a late-interaction stage computes for chunks the caller picked: MaxSim of
+    /// `query` against each of `keys` (unknown keys are an error), from the token vectors
+    /// the index stores, the chunks without any encoded now. For benchmarks and callers
+    /// with candidates of their own.
+    pub fn late_interaction_scores(
+        &self,
+        late: LateStage<'_>,
+        query: &str,
+        keys: &[ChunkKey],
+    ) -> Result<Vec<f32>> {
+        let scorer = self.late_scorer(late, query)?;
+        let mut texts: std::collections::HashMap<ChunkKey, String> = self
+            .backend()
+            .chunks(keys)?
+            .iter()
+            .map(|chunk| (chunk.key, self.passage(chunk)))
+            .collect();
+        let texts: Vec<String> = keys
+            .iter()
+            .map(|key| {
+                texts.remove(key).ok_or_else(|| Error::InvalidSearch {
+                    message: format!("chunk {key} is not in the index"),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(self.late_scores(&scorer, keys, &refs)?.iter().map(|s| s.score).collect())
+    }
+
     /// Checks that the index stores `late`'s token vectors, if any, and encodes the query.
     fn late_scorer<'a>(&self, late: LateStage<'a>, query: &str) -> Result<LateScorer<'a>> {
         let stored = match &self.settings().late_interaction {
@@ -156,71 +187,58 @@ impl Index {
     }
 
     /// MaxSim of the scorer's query against each chunk (`keys[i]`, whose text is
-    /// `texts[i]`): from the stored token vectors, the chunks without any encoded now.
+    /// `texts[i]`): from the stored token vectors, the chunks without any encoded now
+    /// (into the stored form, so that every chunk is scored alike).
     fn late_scores(
         &self,
         late: &LateScorer<'_>,
         keys: &[ChunkKey],
         texts: &[&str],
     ) -> Result<Vec<PairScore>> {
-        let dim = late.stage.model.dimension();
-        let mut stored: std::collections::HashMap<ChunkKey, Vec<u8>> = match late.stored {
-            Some(_) => self.backend().chunk_tokens(keys)?.into_iter().collect(),
-            None => Default::default(),
-        };
-        let missing: Vec<&str> = keys
-            .iter()
-            .zip(texts)
-            .filter(|(key, _)| !stored.contains_key(key))
-            .map(|(_, text)| *text)
-            .collect();
-        let mut encoded = if missing.is_empty() {
-            Vec::new()
-        } else {
-            late.stage
-                .model
-                .embed_tokens(&missing, TextRole::Document)
-                .and_then(|m| expect_count(m, missing.len()))
-                .map_err(Error::Model)?
-        }
-        .into_iter();
-        let mut documents: Vec<f32> = Vec::new();
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            match (stored.remove(key), late.stored) {
-                (Some(bytes), Some(storage)) => {
-                    let n = storage.decode_into(&bytes, dim, &mut documents).map_err(|source| {
-                        Error::CorruptTokenVectors {
-                            location: self.backend().location(),
-                            key: *key,
-                            source,
-                        }
-                    })?;
-                    rows.push(n);
-                }
-                _ => {
-                    let matrix =
-                        encoded.next().ok_or(Error::Model(tamis_core::Error::WrongCount {
-                            expected: missing.len(),
-                            got: 0,
-                        }))?;
-                    if matrix.dim != dim {
-                        return Err(Error::TokenDimensionMismatch {
-                            expected: dim,
-                            got: matrix.dim,
-                        });
-                    }
-                    rows.push(matrix.rows());
-                    documents.extend_from_slice(&matrix.data);
-                }
+        let model = late.stage.model;
+        let scores = match late.stored {
+            None => {
+                let matrices = encode_documents(model, texts)?;
+                let rows: Vec<usize> = matrices.iter().map(TokenMatrix::rows).collect();
+                let data: Vec<f32> = matrices.into_iter().flat_map(|m| m.data).collect();
+                model.max_sim(&late.query, &data, &rows)
             }
-        }
-        let scores = late
-            .stage
-            .model
-            .max_sim(&late.query, &documents, &rows)
-            .and_then(|s| expect_count(s, keys.len()))
-            .map_err(Error::Model)?;
+            Some(storage) => {
+                let dim = model.dimension();
+                let mut stored: std::collections::HashMap<ChunkKey, Vec<u8>> =
+                    self.backend().chunk_tokens(keys)?.into_iter().collect();
+                for (key, bytes) in &stored {
+                    if !bytes.len().is_multiple_of(storage.row_bytes(dim)) {
+                        let source = tamis_core::BadTokenBytes { len: bytes.len(), storage, dim };
+                        let location = self.backend().location();
+                        return Err(Error::CorruptTokenVectors { location, key: *key, source });
+                    }
+                }
+                let missing: Vec<&str> = keys
+                    .iter()
+                    .zip(texts)
+                    .filter(|(key, _)| !stored.contains_key(key))
+                    .map(|(_, text)| *text)
+                    .collect();
+                let mut encoded = encode_documents(model, &missing)?
+                    .into_iter()
+                    .map(|matrix| storage.encode(&matrix));
+                let mut documents: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let bytes =
+                        match stored.remove(key) {
+                            Some(bytes) => bytes,
+                            None => encoded.next().ok_or(Error::Model(
+                                tamis_core::Error::WrongCount { expected: missing.len(), got: 0 },
+                            ))?,
+                        };
+                    documents.push(bytes);
+                }
+                let refs: Vec<&[u8]> = documents.iter().map(Vec::as_slice).collect();
+                model.max_sim_stored(&late.query, storage, &refs)
+            }
+        };
+        let scores = scores.and_then(|s| expect_count(s, keys.len())).map_err(Error::Model)?;
         Ok(scores
             .into_iter()
             .map(|score| PairScore { score, logit: score, truncated: false, dropped_tokens: 0 })
@@ -234,22 +252,36 @@ impl Index {
         candidate: &Candidate,
     ) -> Result<Vec<(tamis_core::ChunkKey, String, String)>> {
         let keys = self.backend().chunks_of_document(&candidate.hit.doc_id)?;
-        let prepend = self.settings().chunking.prepend_title;
         let mut chunks = self.backend().chunks(&keys)?;
         chunks.sort_by_key(|chunk| chunk.ordinal);
-        Ok(chunks
-            .into_iter()
-            .map(|chunk| {
-                let title = chunk.title.trim();
-                let passage = if prepend && !title.is_empty() {
-                    format!("{title} {}", chunk.text)
-                } else {
-                    chunk.text.clone()
-                };
-                (chunk.key, passage, chunk.text)
-            })
-            .collect())
+        Ok(chunks.into_iter().map(|chunk| (chunk.key, self.passage(&chunk), chunk.text)).collect())
     }
+
+    /// What a reranker reads of a chunk: its text, after the title where the index embeds
+    /// chunks that way.
+    fn passage(&self, chunk: &crate::StoredChunk) -> String {
+        let title = chunk.title.trim();
+        if self.settings().chunking.prepend_title && !title.is_empty() {
+            format!("{title} {}", chunk.text)
+        } else {
+            chunk.text.clone()
+        }
+    }
+}
+
+/// `texts` encoded as documents by `model`, each as wide as the model says.
+fn encode_documents(model: &dyn TokenEmbedder, texts: &[&str]) -> Result<Vec<TokenMatrix>> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let matrices = model
+        .embed_tokens(texts, TextRole::Document)
+        .and_then(|m| expect_count(m, texts.len()))
+        .map_err(Error::Model)?;
+    if let Some(matrix) = matrices.iter().find(|m| m.dim != model.dimension()) {
+        return Err(Error::TokenDimensionMismatch { expected: model.dimension(), got: matrix.dim });
+    }
+    Ok(matrices)
 }
 
 /// A document's score from its chunks' (score, key, text, dropped tokens), in chunk order.

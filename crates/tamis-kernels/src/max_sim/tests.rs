@@ -35,6 +35,10 @@ fn scores_equal_the_definition_for_every_shape() {
         let rows: Vec<usize> = documents.iter().map(|d| d.len() / dim).collect();
         let mut out = vec![f32::NAN; rows.len()];
         max_sim(&query, dim, &documents.concat(), &rows, &mut out);
+        // Filled block by block, the same bits.
+        let mut filled = vec![f32::NAN; rows.len()];
+        max_sim_with(&query, dim, &rows, &mut filled, |d, buf| buf.extend(&documents[d]));
+        assert_eq!(filled, out, "dim {dim}");
         for (document, got) in documents.iter().zip(&out) {
             let want = reference(&query, document, dim);
             let bound = 1e-5 * (query_rows * dim) as f64;
@@ -54,4 +58,10 @@ fn a_wrong_output_length_is_refused() {
 #[should_panic(expected = "do not hold the rows counted")]
 fn rows_that_do_not_add_up_are_refused() {
     max_sim(&[1.0], 1, &[1.0, 2.0], &[1, usize::MAX], &mut [0.0, 0.0]);
+}
+
+#[test]
+#[should_panic(expected = "document 1's rows")]
+fn a_fill_of_the_wrong_length_is_refused() {
+    max_sim_with(&[1.0], 1, &[1, 2], &mut [0.0, 0.0], |d, buf| buf.push(d as f32));
 }
