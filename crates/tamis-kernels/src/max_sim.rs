@@ -65,12 +65,12 @@ where
         || (Vec::new(), Vec::new()),
         |(scratch, decoded), (block, out)| {
             decoded.clear();
-            for d in block.first..block.first + block.count {
+            let rows = &rows[block.first..block.first + block.count];
+            for (d, &r) in (block.first..).zip(rows) {
                 let before = decoded.len();
                 fill(d, decoded);
-                assert_eq!(decoded.len() - before, rows[d] * dim, "max_sim: document {d}'s rows");
+                assert_eq!(decoded.len() - before, r * dim, "max_sim: document {d}'s rows");
             }
-            let rows = &rows[block.first..block.first + block.count];
             score_block(query, query_rows, dim, decoded, rows, out, scratch);
         },
     );
