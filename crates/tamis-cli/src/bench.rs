@@ -205,6 +205,8 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let int8_peak_one = tamis_kernels::peak::int8_peak_gops(1, probe);
     let int8_peak_all = tamis_kernels::peak::int8_peak_gops(threads, probe);
     let bf16_peak_all = tamis_kernels::peak::bf16_peak_gflops(threads, probe);
+    // AMX's tile products, the ceiling of an AMX int8 kernel (not written yet).
+    let amx_int8_peak_all = tamis_kernels::amx::int8_peak_gops(threads, probe);
     let int8_kernel = tamis_kernels::Int8Kernel::detected();
     // The portable bf16 build is a reference, not a mode anyone runs: time only the real one.
     let bf16_kernel = tamis_kernels::Bf16Kernel::detected();
@@ -250,6 +252,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             "fma_peak_gflops": peak_all, "int8_peak_gops_1_thread": int8_peak_one,
             "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(),
             "bf16_dot_peak_gflops": bf16_peak_all, "bf16_kernel": bf16_kernel.name(),
+            "amx_int8_peak_gops": amx_int8_peak_all,
             "gemm": results,
         });
         println!("{report}");
@@ -277,6 +280,16 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             peak_all.map_or(String::new(), |fma| format!(", {:.2}x the FMA peak", bf16 / fma))
         ),
         None => println!("bf16 dot-product peak: not measured (this CPU lacks AVX512-BF16)"),
+    }
+    match amx_int8_peak_all {
+        Some(amx) => println!(
+            "AMX int8 peak (tdpbusd): {amx:.1} GOP/s on {threads} threads{}; no int8 kernel uses AMX yet",
+            int8_peak_all
+                .map_or(String::new(), |vnni| format!(", {:.2}x the int8 peak above", amx / vnni))
+        ),
+        None => println!(
+            "AMX int8 peak: not measured (no AMX int8 here, or Linux refused the tile state)"
+        ),
     }
     if !bf16_runs {
         println!("bf16 products: not timed (no AVX512-BF16; --precision bf16 is refused here)");

@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod activation;
+pub mod amx;
 mod attention;
 mod bf16;
 mod causal_attention;

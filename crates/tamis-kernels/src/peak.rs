@@ -215,7 +215,7 @@ fn int8_isas() -> Vec<Int8Isa> {
 
 /// Runs `f(iters)` on `threads` threads for about `duration` after calibrating one
 /// thread's iterations; returns `ops_per_iter` units per second, in billions.
-fn rate(
+pub(crate) fn rate(
     threads: usize,
     duration: Duration,
     ops_per_iter: f64,

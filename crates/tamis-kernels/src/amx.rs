@@ -1,0 +1,183 @@
+//! Intel AMX (Advanced Matrix Extensions): detection, Linux's permission to use the tile
+//! registers, and the peak int8 rate of `tdpbusd`, the yardstick for an AMX int8
+//! kernel (issue 21; the kernel itself is not written yet).
+//!
+//! Rust has no stable AMX intrinsics, so the instructions are inline assembly; the tile
+//! registers are never allocated by the compiler, so no operand names them.
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+/// What this CPU and kernel let a process do with AMX.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AmxSupport {
+    /// The CPU has the tile registers (`amx-tile`).
+    pub tile: bool,
+    /// `tdpbusd` and its signed/unsigned kin (`amx-int8`).
+    pub int8: bool,
+    /// `tdpbf16ps` (`amx-bf16`).
+    pub bf16: bool,
+    /// The operating system saves the tile state (XCR0 bits 17 and 18).
+    pub os_enabled: bool,
+}
+
+impl AmxSupport {
+    /// What CPUID and XCR0 say.
+    pub fn detected() -> AmxSupport {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{__cpuid, __cpuid_count};
+            // Leaf 7 is read only where the highest leaf reaches it.
+            let max_leaf = __cpuid(0).eax;
+            if max_leaf < 7 {
+                return AmxSupport::default();
+            }
+            let edx = __cpuid_count(7, 0).edx;
+            let bit = |n: u32| edx & (1 << n) != 0;
+            AmxSupport { tile: bit(24), int8: bit(25), bf16: bit(22), os_enabled: os_saves_tiles() }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            AmxSupport::default()
+        }
+    }
+
+    /// Whether int8 tiles can run once the process has permission ([`request_permission`]).
+    pub fn int8_usable(self) -> bool {
+        self.tile && self.int8 && self.os_enabled
+    }
+}
+
+/// XCR0's tile bits (XTILECFG, XTILEDATA), read only where the OS enabled XGETBV.
+#[cfg(target_arch = "x86_64")]
+fn os_saves_tiles() -> bool {
+    use std::arch::x86_64::__cpuid;
+    let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
+    if !osxsave {
+        return false;
+    }
+    let xcr0_low: u32;
+    // SAFETY: XGETBV with ECX = 0 is allowed in user mode once OSXSAVE is set.
+    unsafe {
+        std::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") xcr0_low, out("edx") _, options(nomem, nostack));
+    }
+    xcr0_low & (0b11 << 17) == 0b11 << 17
+}
+
+/// Asks Linux for the tile data state (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`),
+/// which a process must hold before its first tile instruction, or the kernel kills it.
+/// Granted for the whole process; asking again is harmless. `Err` carries the kernel's
+/// error number (e.g. on kernels before 5.16, which lack the call).
+pub fn request_permission() -> Result<(), i64> {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        const SYS_ARCH_PRCTL: i64 = 158;
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        let ret: i64;
+        // SAFETY: a plain system call; it reads and writes no memory of this process.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                out("rcx") _,
+                out("r11") _,
+                options(nostack),
+            );
+        }
+        if ret == 0 { Ok(()) } else { Err(-ret) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        Err(38) // ENOSYS
+    }
+}
+
+/// Peak AMX int8 throughput (`tdpbusd`) of `threads` threads in GOP/s (one multiply-add
+/// = 2 operations), measured for about `duration`; `None` where AMX int8 is missing or
+/// the kernel refuses the tile state.
+pub fn int8_peak_gops(threads: usize, duration: Duration) -> Option<f64> {
+    if !AmxSupport::detected().int8_usable() || request_permission().is_err() {
+        return None;
+    }
+    let per_run = duration / 3;
+    // Each step: 4 products of 16 × 16 outputs over 64 inputs.
+    let ops_per_iter = 4.0 * 16.0 * 16.0 * 64.0 * 2.0;
+    let run = |iters: usize| tdpbusd_steps(iters) as f32;
+    (0..3).map(|_| crate::peak::rate(threads.max(1), per_run, ops_per_iter, run)).reduce(f64::max)
+}
+
+/// The tile configuration (palette 1): every tile 16 rows of 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+impl TileConfig {
+    fn all_full() -> TileConfig {
+        let mut bytes = [0u8; 64];
+        bytes[0] = 1; // palette 1
+        for tile in 0..8 {
+            bytes[16 + 2 * tile] = 64; // bytes per row (u16, little-endian)
+            bytes[48 + tile] = 16; // rows
+        }
+        TileConfig(bytes)
+    }
+}
+
+/// `iters` steps of four independent `tdpbusd` (accumulators tmm0–3, operands tmm4–7, all
+/// ones), and element (0, 0) of tmm0 at the end: 64 per step. Callers check
+/// [`AmxSupport::int8_usable`] and [`request_permission`] first.
+fn tdpbusd_steps(iters: usize) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let config = TileConfig::all_full();
+        let ones = [1u8; 16 * 64];
+        let mut out = [0i32; 16 * 16];
+        let stride: usize = 64;
+        // SAFETY: the callers checked that the CPU has AMX int8 and the process holds
+        // the tile state; the configuration is 64 aligned bytes; every load reads 16 rows
+        // of 64 bytes of `ones` and the store writes 16 rows of 64 bytes of `out`, both
+        // exactly that large; `tilerelease` leaves the tiles as they were found.
+        unsafe {
+            std::arch::asm!(
+                "ldtilecfg [{cfg}]",
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                "tileloadd tmm4, [{ones} + {stride}*1]",
+                "tileloadd tmm5, [{ones} + {stride}*1]",
+                "tileloadd tmm6, [{ones} + {stride}*1]",
+                "tileloadd tmm7, [{ones} + {stride}*1]",
+                "test {n}, {n}",
+                "jz 3f",
+                "2:",
+                "tdpbusd tmm0, tmm4, tmm6",
+                "tdpbusd tmm1, tmm4, tmm7",
+                "tdpbusd tmm2, tmm5, tmm6",
+                "tdpbusd tmm3, tmm5, tmm7",
+                "dec {n}",
+                "jnz 2b",
+                "3:",
+                "tilestored [{out} + {stride}*1], tmm0",
+                "tilerelease",
+                cfg = in(reg) config.0.as_ptr(),
+                ones = in(reg) ones.as_ptr(),
+                out = in(reg) out.as_mut_ptr(),
+                stride = in(reg) stride,
+                n = inout(reg) iters => _,
+                options(nostack),
+            );
+        }
+        out[0]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = iters;
+        0
+    }
+}
