@@ -27,7 +27,8 @@ pub struct AmxSupport {
 impl AmxSupport {
     /// What CPUID and XCR0 say.
     pub fn detected() -> AmxSupport {
-        #[cfg(target_arch = "x86_64")]
+        // Miri runs no inline assembly (CPUID included): nothing is detected there.
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
         {
             use std::arch::x86_64::{__cpuid, __cpuid_count};
             // Leaf 7 is read only where the highest leaf reaches it.
@@ -39,7 +40,7 @@ impl AmxSupport {
             let bit = |n: u32| edx & (1 << n) != 0;
             AmxSupport { tile: bit(24), int8: bit(25), bf16: bit(22), os_enabled: os_saves_tiles() }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(any(not(target_arch = "x86_64"), miri))]
         {
             AmxSupport::default()
         }
@@ -52,7 +53,7 @@ impl AmxSupport {
 }
 
 /// XCR0's tile bits (XTILECFG, XTILEDATA), read only where the OS enabled XGETBV.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 fn os_saves_tiles() -> bool {
     use std::arch::x86_64::__cpuid;
     let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
