@@ -139,6 +139,14 @@ fn a_late_stage_scores_stored_vectors_as_it_scores_encoded_ones() {
     let stage1 = stored.search_and_rerank(&request(vec![]), None).unwrap();
     let order = |r: &PipelineResponse| r.hits.iter().map(|h| h.doc_id.clone()).collect::<Vec<_>>();
     assert_ne!(order(&from_stored), order(&stage1), "MaxSim changed nothing: weak test data");
+    // Scoring chunks picked by the caller gives the stage's scores.
+    let keys: Vec<_> = from_stored.hits.iter().map(|h| h.chunk_key).collect();
+    let late_stage = stage.late.unwrap();
+    let picked = stored.late_interaction_scores(late_stage, QUERY, &keys).unwrap();
+    let stage_scores: Vec<f32> = from_stored.hits.iter().map(|h| h.score).collect();
+    assert_eq!(picked, stage_scores);
+    let err = stored.late_interaction_scores(late_stage, QUERY, &[u64::MAX]).unwrap_err();
+    assert!(err.to_string().contains("not in the index"), "{err}");
     // MaxSim of one-hot word vectors counts the query's distinct words in the passage.
     let best = &from_stored.hits[0];
     assert_eq!(best.score, 5.0, "{best:?}");
