@@ -1,6 +1,7 @@
 //! Intel AMX (Advanced Matrix Extensions): detection, Linux's permission to use the tile
-//! registers, and the peak int8 rate of `tdpbusd`, the yardstick for an AMX int8
-//! kernel (issue 21; the kernel itself is not written yet).
+//! registers, the peak int8 rate of `tdpbusd`, and the int8 tile product of the
+//! [`Int8Kernel::Amx`](crate::Int8Kernel::Amx) build (tested, not yet picked: slower
+//! than AVX512-VNNI so far).
 //!
 //! Rust has no stable AMX intrinsics, so the instructions are inline assembly; the tile
 //! registers are never allocated by the compiler, so no operand names them.
@@ -180,5 +181,123 @@ fn tdpbusd_steps(iters: usize) -> i32 {
     {
         let _ = iters;
         0
+    }
+}
+
+/// Whether int8 tiles run in this process: the CPU and OS have them and Linux granted
+/// the tile state (asked once).
+pub(crate) fn int8_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| AmxSupport::detected().int8_usable() && request_permission().is_ok())
+}
+
+/// The tile registers configured for int8 tiles of `rows` rows (1 to 16): tmm0 holds a
+/// group's products (`rows` × 16 `i32`), tmm1 the activations (`rows` × 32 bytes), tmm2
+/// the weights (8 × 64 bytes). Configured once for many tiles (`ldtilecfg` and
+/// `tilerelease` cost more than a group's product); released when dropped. A thread
+/// holds one at a time.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Int8Tiles {
+    rows: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Int8Tiles {
+    /// Configures this thread's tiles.
+    ///
+    /// # Safety
+    /// [`int8_ready`] must be true, and no other `Int8Tiles` live on this thread.
+    pub(crate) unsafe fn configure(rows: usize) -> Int8Tiles {
+        assert!((1..=16).contains(&rows), "amx: 1 to 16 rows per tile");
+        let mut config = TileConfig([0; 64]);
+        config.0[0] = 1;
+        for (tile, (colsb, tile_rows)) in
+            [(64u8, rows as u8), (32, rows as u8), (64, 8)].into_iter().enumerate()
+        {
+            config.0[16 + 2 * tile] = colsb;
+            config.0[48 + tile] = tile_rows;
+        }
+        // SAFETY: the caller guarantees AMX and the tile state; the configuration is 64
+        // aligned bytes.
+        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
+        Int8Tiles { rows }
+    }
+
+    /// Rows per tile.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// An int8 layer's tile of `rows` rows and 16 columns: for each scale group `g` of
+    /// 32 inputs, `raw = Σ a[r, 32g + i] · b[g, i, c]` in `i32` by one `tdpbsud` (signed
+    /// activations, unsigned weights: the integers the other builds compute), then
+    /// `acc[r·16 + c] = (raw as f32).mul_add(scales[r·groups + g], acc)`, the portable
+    /// build's operations in its order. Only `acc`'s first `rows` rows are written.
+    ///
+    /// `a`: `rows` rows of `groups · 32` signed bytes, `a_stride` apart. `b`: for each
+    /// group, 8 steps of 16 columns × 4 unsigned bytes, `b_stride` apart (the packed
+    /// weight's layout).
+    ///
+    /// # Safety
+    /// `a` must hold `rows` rows of `groups · 32` bytes at `a_stride`, `b` `groups · 8`
+    /// rows of 64 bytes at `b_stride`, and `scales` `rows · groups` values.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,fma")]
+    pub(crate) unsafe fn product(
+        &self,
+        a: *const i8,
+        a_stride: usize,
+        groups: usize,
+        b: *const u8,
+        b_stride: usize,
+        scales: &[f32],
+        acc: &mut [f32; 256],
+    ) {
+        use std::arch::x86_64::*;
+        let m = self.rows;
+        debug_assert!(scales.len() >= m * groups);
+        let mut raw = [0i32; 256];
+        acc[..m * 16].fill(0.0);
+        for g in 0..groups {
+            // SAFETY: the caller guarantees `a`'s `m` rows of this group's 32 bytes and
+            // `b`'s 8 rows of 64; `raw` holds the 16 rows of 64 bytes tmm0 can write; the
+            // tiles are configured (`self`).
+            unsafe {
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tileloadd tmm1, [{a} + {a_stride}*1]",
+                    "tileloadd tmm2, [{b} + {b_stride}*1]",
+                    "tdpbsud tmm0, tmm1, tmm2",
+                    "tilestored [{raw} + {raw_stride}*1], tmm0",
+                    a = in(reg) a.add(32 * g),
+                    a_stride = in(reg) a_stride,
+                    b = in(reg) b.add(8 * g * b_stride),
+                    b_stride = in(reg) b_stride,
+                    raw = in(reg) raw.as_mut_ptr(),
+                    raw_stride = in(reg) 64usize,
+                    options(nostack),
+                );
+            }
+            // One fused multiply-add per value, 16 wide (the portable build's f32 step).
+            for r in 0..m {
+                let scale = _mm512_set1_ps(scales[r * groups + g]);
+                // SAFETY: row `r` of `raw` and of `acc` are 16 values each (r < m ≤ 16).
+                unsafe {
+                    let products =
+                        _mm512_cvtepi32_ps(_mm512_loadu_si512(raw.as_ptr().add(16 * r).cast()));
+                    let sums = acc.as_mut_ptr().add(16 * r);
+                    _mm512_storeu_ps(sums, _mm512_fmadd_ps(products, scale, _mm512_loadu_ps(sums)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Drop for Int8Tiles {
+    fn drop(&mut self) {
+        // SAFETY: the tiles were configured by `configure`; releasing leaves them as a
+        // thread without AMX work has them.
+        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
     }
 }

@@ -52,16 +52,31 @@ pub enum Int8Kernel {
     AvxVnni,
     /// AVX512-VNNI: 512-bit `vpdpbusd` (Ice Lake and later servers, Zen 4).
     Avx512Vnni,
+    /// AMX: one `tdpbsud` tile product per scale group (Sapphire Rapids and later).
+    /// Tested like every build but never [`Int8Kernel::detected`]: this first version
+    /// stores each group's 16 × 16 products to scale them, and runs at 0.5–0.7× the
+    /// AVX512-VNNI build (`cargo bench -p tamis-kernels -- linear_int8`, 2-core Xeon).
+    Amx,
 }
 
 impl Int8Kernel {
     /// Every build, lowest first.
-    pub const ALL: [Int8Kernel; 4] =
-        [Int8Kernel::Portable, Int8Kernel::Avx2, Int8Kernel::AvxVnni, Int8Kernel::Avx512Vnni];
+    pub const ALL: [Int8Kernel; 5] = [
+        Int8Kernel::Portable,
+        Int8Kernel::Avx2,
+        Int8Kernel::AvxVnni,
+        Int8Kernel::Avx512Vnni,
+        Int8Kernel::Amx,
+    ];
 
-    /// The fastest build this CPU runs.
+    /// The fastest build this CPU runs (AMX aside: see [`Int8Kernel::Amx`]).
     pub fn detected() -> Int8Kernel {
-        Int8Kernel::ALL.into_iter().rev().find(|k| k.is_supported()).unwrap_or(Int8Kernel::Portable)
+        Int8Kernel::ALL
+            .into_iter()
+            .rev()
+            .filter(|k| *k != Int8Kernel::Amx)
+            .find(|k| k.is_supported())
+            .unwrap_or(Int8Kernel::Portable)
     }
 
     /// Whether this CPU runs the build.
@@ -79,6 +94,7 @@ impl Int8Kernel {
                         && std::is_x86_feature_detected!("avx512bw")
                         && std::is_x86_feature_detected!("avx512vnni")
                 }
+                Int8Kernel::Amx => crate::amx::int8_ready(),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -94,6 +110,7 @@ impl Int8Kernel {
             Int8Kernel::Avx2 => "avx2",
             Int8Kernel::AvxVnni => "avx-vnni",
             Int8Kernel::Avx512Vnni => "avx512-vnni",
+            Int8Kernel::Amx => "amx",
         }
     }
 
@@ -103,6 +120,7 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Portable | Int8Kernel::Avx2 | Int8Kernel::AvxVnni => (4, 16),
             Int8Kernel::Avx512Vnni => (6, 32),
+            Int8Kernel::Amx => (16, 16),
         }
     }
 }
@@ -291,7 +309,10 @@ unsafe fn columns(
     let steps = w.k_pad / 4;
     let groups = x.groups;
     let row_block = ROW_BLOCK / tile_rows * tile_rows;
-    let mut acc = [0.0f32; 4 * PANEL];
+    let mut acc = [0.0f32; 16 * PANEL];
+    // AMX tiles stay configured from one tile to the next while their row count holds.
+    #[cfg(target_arch = "x86_64")]
+    let mut amx: Option<crate::amx::Int8Tiles> = None;
     for block in (0..rows).step_by(row_block) {
         let block_end = (block + row_block).min(rows);
         for tile in tiles.clone() {
@@ -335,7 +356,43 @@ unsafe fn columns(
                     };
                     continue;
                 }
-                tile_product(kernel, &lhs, &weights, &mut acc);
+                #[cfg(target_arch = "x86_64")]
+                if kernel == Int8Kernel::Amx {
+                    assert!(lhs.a.len() >= m * w.k_pad && lhs.scales.len() >= m * groups);
+                    assert!(
+                        steps == 0 || weights.packed.len() >= (steps - 1) * STEP_BYTES + PANEL * 4
+                    );
+                    if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
+                        drop(amx.take()); // released before the next configuration
+                        // SAFETY: the process holds the tile state (`weight_product`
+                        // checked the build), and the only other configuration of this
+                        // thread was just released.
+                        amx = Some(unsafe { crate::amx::Int8Tiles::configure(m) });
+                    }
+                    let tiles = amx.as_ref().expect("configured just above");
+                    // SAFETY: `lhs` holds `m` rows of `k_pad` = 32 · groups bytes, the
+                    // packed panel `steps` = 8 · groups rows of 64 bytes, 128 apart, and
+                    // `lhs.scales` m · groups values (asserted just above).
+                    unsafe {
+                        tiles.product(
+                            lhs.a.as_ptr(),
+                            w.k_pad,
+                            groups,
+                            weights.packed.as_ptr(),
+                            STEP_BYTES,
+                            lhs.scales,
+                            &mut acc,
+                        )
+                    };
+                } else {
+                    let acc: &mut [f32; 64] = (&mut acc[..64]).try_into().expect("64 sums");
+                    tile_product(kernel, &lhs, &weights, acc);
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let acc: &mut [f32; 64] = (&mut acc[..64]).try_into().expect("64 sums");
+                    tile_product(kernel, &lhs, &weights, acc);
+                }
                 for (r, &correction) in lhs.corrections.iter().enumerate() {
                     // SAFETY: as above: in bounds, and this job alone owns the columns.
                     let dst = unsafe {
