@@ -48,7 +48,7 @@ fn fixture() -> &'static Fixture {
             .iter()
             .map(|d| (d.id.clone(), d.metadata.clone().unwrap_or(Value::Null)))
             .collect();
-        let models = IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+        let models = IngestModels::new(&HashEmbedder, &HashEmbedder);
         ingest(
             &mut index,
             documents.into_iter().map(Ok),

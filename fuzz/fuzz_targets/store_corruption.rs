@@ -73,7 +73,7 @@ fn fixture() -> &'static Fixture {
             let metadata = serde_json::json!({"n": idx, "tags": ["a", if idx % 2 == 0 { "even" } else { "odd" }]});
             Ok(Document { id: format!("d{idx}"), title: format!("title {idx}"), text, metadata: Some(metadata) })
         });
-        let models = IngestModels { embedder: &HashEmbedder, tokenizer: &HashEmbedder };
+        let models = IngestModels::new(&HashEmbedder, &HashEmbedder);
         ingest(&mut index, documents, models, IngestConfig::default(), &mut Silent)
             .expect("ingesting the documents");
         drop(index);
