@@ -141,7 +141,7 @@ pub struct PipelineRequest<'a> {
     pub deadline: Option<Duration>,
     /// Raw logits instead of each model's declared activation.
     pub raw_scores: bool,
-    /// Documents per reranker call.
+    /// Documents per reranker call (a late-interaction stage takes 256 at least).
     pub batch_docs: usize,
 }
 
