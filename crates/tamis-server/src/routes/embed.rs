@@ -70,7 +70,7 @@ pub struct TeiEmbedRequest {
     #[serde(default)]
     pub model: Option<String>,
     /// With `return_multivector`: encode the texts as `query` (ColBERT's query marker,
-    /// padded with [MASK] to the query length) or `document` (default).
+    /// padded with `[MASK]` to the query length) or `document` (default).
     #[serde(default)]
     pub input_type: Option<InputType>,
 }
