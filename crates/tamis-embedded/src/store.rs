@@ -391,28 +391,21 @@ impl Store {
 
     /// The vectors of these chunks (missing keys are skipped), in the order given.
     pub fn vectors_of(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<f32>)>> {
-        let conn = self.conn();
-        let mut statement = conn
-            .prepare_cached("SELECT vector FROM chunks WHERE key = ?1")
-            .map_err(|e| self.error(e))?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let bytes: Option<Vec<u8>> = statement
-                .query_row(params![*key as i64], |row| row.get(0))
-                .optional()
-                .map_err(|e| self.error(e))?;
-            out.extend(bytes.map(|b| (*key, vector_from_bytes(&b))));
-        }
-        Ok(out)
+        let blobs = self.blobs_of("SELECT vector FROM chunks WHERE key = ?1", keys)?;
+        Ok(blobs.into_iter().map(|(key, bytes)| (key, vector_from_bytes(&bytes))).collect())
     }
 
     /// The stored token vectors of these chunks (chunks without any are skipped), in the
     /// order given.
     pub fn chunk_tokens(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<u8>)>> {
+        self.blobs_of("SELECT data FROM chunk_tokens WHERE key = ?1", keys)
+    }
+
+    /// The blob `sql` selects for each key (its one parameter), keys without a row skipped,
+    /// in the order given.
+    fn blobs_of(&self, sql: &str, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<u8>)>> {
         let conn = self.conn();
-        let mut statement = conn
-            .prepare_cached("SELECT data FROM chunk_tokens WHERE key = ?1")
-            .map_err(|e| self.error(e))?;
+        let mut statement = conn.prepare_cached(sql).map_err(|e| self.error(e))?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let bytes: Option<Vec<u8>> = statement
