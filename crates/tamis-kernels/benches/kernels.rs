@@ -102,3 +102,24 @@ fn gelu_4096x1536(bencher: Bencher) {
     let x = data(ROWS * 1536, 8);
     bencher.with_inputs(|| x.clone()).bench_local_refs(|x| gelu_erf(x));
 }
+
+/// A query's dense layers: six layers of MiniLM-L6's four products (distinct weights,
+/// 42 MB, so they stream from memory as in an encoder) on `rows` token rows, on every
+/// thread of the pool; items/s reads as FLOP/s.
+#[divan::bench(args = [8, 32, 64], threads = false)]
+fn query_layers(bencher: Bencher, rows: usize) {
+    let shapes = [(384, 1152), (384, 384), (384, 1536), (1536, 384)];
+    let layers: Vec<(Linear, usize, usize)> = (0..6)
+        .flat_map(|layer| shapes.map(move |s| (layer, s)))
+        .map(|(layer, (k, n))| (Linear::from_torch(&data(k * n, layer), None, n, k), k, n))
+        .collect();
+    let x = data(rows * 1536, 3);
+    let mut out = vec![0.0; rows * 1536];
+    let threads = rayon::current_num_threads();
+    let flops: usize = layers.iter().map(|(_, k, n)| 2 * rows * k * n).sum();
+    bencher.counter(ItemsCount::new(flops as u64)).bench_local(|| {
+        for (layer, k, n) in &layers {
+            layer.forward(&x[..rows * k], rows, None, &mut out[..rows * n], threads);
+        }
+    });
+}

@@ -90,6 +90,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tamis-calls", choices=["per-query", "batch"], default="per-query",
                         help="per-query: one tamis process per timed query (after a warm-up query), so that the "
                              "engines alternate query by query; batch: one process per index and round")
+    parser.add_argument("--tamis-precision", choices=["fp32", "int8", "bf16"], default="fp32",
+                        help="tamis' --precision for the model (default fp32, the one at parity; int8 quantizes "
+                             "the query encoder's dense layers, which moves the scores: see the agreement lines)")
     parser.add_argument("--pause-ms", type=float, default=20.0, help="untimed idle time before each call (20)")
     parser.add_argument("--tolerance-f16", type=float, default=0.05, help="max |tamis f16 - PyLate| (0.05)")
     parser.add_argument("--tolerance-int8", type=float, default=0.5, help="max |tamis int8 - PyLate| (0.5)")
@@ -223,7 +226,8 @@ class TamisSearch:
         self.args = args
         self.cmd = [str(args.tamis), "search", index["dir"], "--queries", "{queries}", "--json", "--mode", "bm25",
                     "--rerank", self.stage, "--rerank-candidates", str(args.candidates), "-k", str(args.candidates),
-                    "--threads", str(args.threads), "--result-cache-entries", "0"]
+                    "--threads", str(args.threads), "--result-cache-entries", "0",
+                    "--precision", args.tamis_precision]
 
     def command(self) -> str:
         return shlex.join(self.cmd)
@@ -484,7 +488,7 @@ def main() -> None:
         "benchmark": "colbert-rerank-stored", "machine": bench.machine_info(), "versions": colbert.versions(args.tamis),
         "command": args.invocation or shlex.join([sys.executable] + sys.argv), "tamis_binary": str(args.tamis),
         "debug_build": "/debug/" in str(args.tamis), "threads": args.threads, "rounds": args.rounds,
-        "pause_ms": args.pause_ms, "tamis_calls": args.tamis_calls, "model": info,
+        "pause_ms": args.pause_ms, "tamis_calls": args.tamis_calls, "tamis_precision": args.tamis_precision, "model": info,
         "dataset": str(args.dataset), "split": args.split, "queries": len(queries),
         "query_ids": [q for q, _ in queries], "warmup_query": warmup[0],
         "candidates_per_query": round(sum(n_cand[q] for q, _ in queries) / len(queries), 1),
@@ -528,6 +532,7 @@ def render(report: dict) -> str:
         f"- command: `{report['command']}`",
         f"- threads: {report['threads']} for both (tamis `--threads`; torch.set_num_threads, interop 1, "
         "OMP/MKL/RAYON_NUM_THREADS, TOKENIZERS_PARALLELISM=false)",
+        f"- tamis precision: `--precision {report.get('tamis_precision', 'fp32')}` (PyLate: fp32)",
         f"- model: `{model['dir']}`: {model['layers']} layers, hidden {model['hidden']}, Dense {model['dense']}, "
         f"query_length {model['query_length']}, document_length {model['document_length']}"
         + ("; **random weights** (all-MiniLM-L6-v2's BERT + a seeded random Dense): quality meaningless, speed "

@@ -21,7 +21,8 @@
 #   UNSTORED_QUERIES  queries also run by PyLate without stored vectors (default 5)
 #   ROUNDS            passes over the queries (default 1)
 #   REUSE_INDEXES     1: keep the indexes of an earlier run with the same binary and settings (default 0)
-#   BENCH_ARGS        extra colbert_stored.py arguments (e.g. "--tamis-calls batch --pause-ms 50")
+#   BENCH_ARGS        extra colbert_stored.py arguments (e.g. "--tamis-calls batch --pause-ms 50", or
+#                     "--tamis-precision int8" with wider --tolerance-* to time the int8 query encoder)
 set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
 here="$(cd "$(dirname "$0")" && pwd)"

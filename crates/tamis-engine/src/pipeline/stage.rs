@@ -69,13 +69,7 @@ impl Index {
                 }
             }
             let batch_end = (batch_start + batch_docs).min(n);
-            let mut passages: Vec<(usize, tamis_core::ChunkKey, String, String)> = Vec::new();
-            for (position, candidate) in order.iter().enumerate().take(batch_end).skip(batch_start)
-            {
-                for (key, passage, text) in self.passages(candidate)? {
-                    passages.push((position, key, passage, text));
-                }
-            }
+            let passages = self.passages(&order[batch_start..batch_end], batch_start)?;
             let texts: Vec<&str> = passages.iter().map(|(_, _, p, _)| p.as_str()).collect();
             let scores = match &late {
                 Some(late) => {
@@ -154,7 +148,7 @@ impl Index {
             .backend()
             .chunks(keys)?
             .iter()
-            .map(|chunk| (chunk.key, self.passage(chunk)))
+            .map(|chunk| (chunk.key, self.passage(&chunk.title, &chunk.text)))
             .collect();
         let texts: Vec<String> = keys
             .iter()
@@ -256,26 +250,57 @@ impl Index {
             .collect())
     }
 
-    /// Every chunk of a candidate document as (key, text given to the reranker, chunk text):
-    /// with a prepended title when the index embeds chunks that way.
+    /// Every chunk of each candidate document, in order, as (the candidate's position,
+    /// counting from `first`, key, text given to the reranker, chunk text). The chunk
+    /// that stage 1 found is taken from its hit; the others are read in one call, so a
+    /// document of one chunk costs no read of its text.
     fn passages(
         &self,
-        candidate: &Candidate,
-    ) -> Result<Vec<(tamis_core::ChunkKey, String, String)>> {
-        let keys = self.backend().chunks_of_document(&candidate.hit.doc_id)?;
-        let mut chunks = self.backend().chunks(&keys)?;
-        chunks.sort_by_key(|chunk| chunk.ordinal);
-        Ok(chunks.into_iter().map(|chunk| (chunk.key, self.passage(&chunk), chunk.text)).collect())
+        candidates: &[Candidate],
+        first: usize,
+    ) -> Result<Vec<(usize, ChunkKey, String, String)>> {
+        let mut keys = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            keys.push(self.backend().chunks_of_document(&candidate.hit.doc_id)?);
+        }
+        let others: Vec<ChunkKey> = candidates
+            .iter()
+            .zip(&keys)
+            .flat_map(|(candidate, keys)| keys.iter().filter(|&&k| k != candidate.hit.chunk_key))
+            .copied()
+            .collect();
+        let mut read: std::collections::HashMap<ChunkKey, crate::StoredChunk> = if others.is_empty()
+        {
+            std::collections::HashMap::new()
+        } else {
+            self.backend().chunks(&others)?.into_iter().map(|c| (c.key, c)).collect()
+        };
+        let mut passages = Vec::with_capacity(others.len() + candidates.len());
+        // Keys come in chunk order from `chunks_of_document`; the passages keep it.
+        for (offset, (candidate, keys)) in candidates.iter().zip(keys).enumerate() {
+            for key in keys {
+                let (title, text) = match read.remove(&key) {
+                    Some(chunk) => (chunk.title, chunk.text),
+                    None if key == candidate.hit.chunk_key => {
+                        (candidate.hit.title.clone(), candidate.hit.text.clone())
+                    }
+                    // Deleted since stage 1 (a concurrent writer): not scored.
+                    None => continue,
+                };
+                passages.push((first + offset, key, self.passage(&title, &text), text));
+            }
+        }
+        Ok(passages)
     }
 
     /// What a reranker reads of a chunk: its text, after the title where the index embeds
     /// chunks that way.
-    fn passage(&self, chunk: &crate::StoredChunk) -> String {
-        let title = chunk.title.trim();
+    fn passage(&self, title: &str, text: &str) -> String {
+        let title = title.trim();
         if self.settings().chunking.prepend_title && !title.is_empty() {
-            format!("{title} {}", chunk.text)
+            format!("{title} {text}")
         } else {
-            chunk.text.clone()
+            text.to_string()
         }
     }
 }
