@@ -207,10 +207,16 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
     let bf16_peak_all = tamis_kernels::peak::bf16_peak_gflops(threads, probe);
     // AMX tile products: the ceiling of the AMX int8 build (tested, not picked yet).
     let amx_int8_peak_all = tamis_kernels::amx::int8_peak_gops(threads, probe);
+    let amx_bf16_peak_all = tamis_kernels::amx::bf16_peak_gflops(threads, probe);
     let int8_kernel = tamis_kernels::Int8Kernel::detected();
     // The portable bf16 build is a reference, not a mode anyone runs: time only the real one.
     let bf16_kernel = tamis_kernels::Bf16Kernel::detected();
     let bf16_runs = bf16_kernel != tamis_kernels::Bf16Kernel::Portable;
+    // The bf16 products' yardstick: the peak of the instructions its build runs.
+    let bf16_peak = match bf16_kernel {
+        tamis_kernels::Bf16Kernel::Amx => amx_bf16_peak_all,
+        _ => bf16_peak_all,
+    };
     let (rows, h, i) = (args.rows, args.hidden, args.intermediate);
     let shapes = [("qkv", h, 3 * h), ("attention out", h, h), ("ffn in", h, i), ("ffn out", i, h)];
     let mut results = Vec::new();
@@ -242,7 +248,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             "int8_fraction_of_peak": int8_peak_all.map(|p| int8_gops / p),
             "int8_speedup": f32_s / int8_s,
             "bf16_seconds": bf16_s, "bf16_gflops": bf16_gflops,
-            "bf16_fraction_of_peak": bf16_gflops.zip(bf16_peak_all).map(|(g, p)| g / p),
+            "bf16_fraction_of_peak": bf16_gflops.zip(bf16_peak).map(|(g, p)| g / p),
             "bf16_speedup": bf16_s.map(|s| f32_s / s),
         }));
     }
@@ -252,7 +258,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             "fma_peak_gflops": peak_all, "int8_peak_gops_1_thread": int8_peak_one,
             "int8_peak_gops": int8_peak_all, "int8_kernel": int8_kernel.name(),
             "bf16_dot_peak_gflops": bf16_peak_all, "bf16_kernel": bf16_kernel.name(),
-            "amx_int8_peak_gops": amx_int8_peak_all,
+            "amx_int8_peak_gops": amx_int8_peak_all, "amx_bf16_peak_gflops": amx_bf16_peak_all,
             "gemm": results,
         });
         println!("{report}");
@@ -289,6 +295,21 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
         ),
         None => println!(
             "AMX int8 peak: not measured (no AMX int8 here, or Linux refused the tile state)"
+        ),
+    }
+    match amx_bf16_peak_all {
+        Some(amx) => println!(
+            "AMX bf16 peak (tdpbf16ps): {amx:.1} GFLOP/s on {threads} threads{}; bf16 products run the {} build{}",
+            peak_all.map_or(String::new(), |fma| format!(", {:.2}x the FMA peak", amx / fma)),
+            bf16_kernel.name(),
+            if bf16_kernel == tamis_kernels::Bf16Kernel::Amx {
+                " (its column below is against this peak)"
+            } else {
+                ""
+            }
+        ),
+        None => println!(
+            "AMX bf16 peak: not measured (no AMX bf16 here, or Linux refused the tile state)"
         ),
     }
     if !bf16_runs {

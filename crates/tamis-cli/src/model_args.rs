@@ -24,9 +24,9 @@ pub struct SourceArgs {
     /// Arithmetic of the models' dense layers: fp32 (the reference implementation's
     /// scores within 1e-4; the default), int8 (weights quantized at load, products on
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
-    /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AVX512-BF16
-    /// CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16 peak above
-    /// the FMA peak) or auto (the fastest mode measured to keep each kind of model's
+    /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AMX or
+    /// AVX512-BF16 CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16
+    /// peak above the FMA peak: 4-9x faster layers with AMX) or auto (the fastest mode measured to keep each kind of model's
     /// quality bound: fp32 for every model today). See the README's "Precision"
     /// section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.

@@ -1,7 +1,9 @@
 //! Intel AMX (Advanced Matrix Extensions): detection, Linux's permission to use the tile
-//! registers, the peak int8 rate of `tdpbusd`, and the int8 tile product of the
-//! [`Int8Kernel::Amx`](crate::Int8Kernel::Amx) build (tested, not yet picked: slower
-//! than AVX512-VNNI so far).
+//! registers, the peak rates of `tdpbusd` and `tdpbf16ps`, the bfloat16 tile product of
+//! the [`Bf16Kernel::Amx`](crate::Bf16Kernel::Amx) build (picked wherever it runs), and
+//! the int8 tile product of the [`Int8Kernel::Amx`](crate::Int8Kernel::Amx) build
+//! (tested, not yet picked: slower than AVX512-VNNI so far, its scale groups storing the
+//! tile every 32 inputs).
 //!
 //! Rust has no stable AMX intrinsics, so the instructions are inline assembly; the tile
 //! registers are never allocated by the compiler, so no operand names them.
@@ -110,7 +112,21 @@ pub fn int8_peak_gops(threads: usize, duration: Duration) -> Option<f64> {
     let per_run = duration / 3;
     // Each step: 4 products of 16 × 16 outputs over 64 inputs.
     let ops_per_iter = 4.0 * 16.0 * 16.0 * 64.0 * 2.0;
-    let run = |iters: usize| tdpbusd_steps(iters) as f32;
+    let run = |iters: usize| tile_steps(iters, false) as f32;
+    (0..3).map(|_| crate::peak::rate(threads.max(1), per_run, ops_per_iter, run)).reduce(f64::max)
+}
+
+/// Peak AMX bfloat16 throughput (`tdpbf16ps`) of `threads` threads in GFLOP/s (one
+/// multiply-add = 2 operations), as [`int8_peak_gops`]; `None` where AMX bf16 is missing
+/// or the kernel refuses the tile state.
+pub fn bf16_peak_gflops(threads: usize, duration: Duration) -> Option<f64> {
+    if !bf16_ready() {
+        return None;
+    }
+    let per_run = duration / 3;
+    // Each step: 4 products of 16 × 16 outputs over 32 inputs.
+    let ops_per_iter = 4.0 * 16.0 * 16.0 * 32.0 * 2.0;
+    let run = |iters: usize| tile_steps(iters, true) as f32;
     (0..3).map(|_| crate::peak::rate(threads.max(1), per_run, ops_per_iter, run)).reduce(f64::max)
 }
 
@@ -130,14 +146,25 @@ impl TileConfig {
     }
 }
 
-/// `iters` steps of four independent `tdpbusd` (accumulators tmm0–3, operands tmm4–7, all
-/// ones), and element (0, 0) of tmm0 at the end: 64 per step. Callers check
-/// [`AmxSupport::int8_usable`] and [`request_permission`] first.
-fn tdpbusd_steps(iters: usize) -> i32 {
+/// `iters` steps of four independent `tdpbusd` (or, with `bf16`, `tdpbf16ps`):
+/// accumulators tmm0–3, operands tmm4–7 all ones (bytes of 1, or bfloat16 1.0), and the
+/// first 32 bits of tmm0 at the end: 64 per step (an `i32`), or 32.0 (an `f32`'s bits).
+/// Callers check that the CPU has the instruction and [`request_permission`]
+/// first.
+fn tile_steps(iters: usize, bf16: bool) -> i32 {
     #[cfg(target_arch = "x86_64")]
     {
         let config = TileConfig::all_full();
-        let ones = [1u8; 16 * 64];
+        // Bytes of 1 (int8), or bfloat16 ones (0x3f80, little-endian).
+        let ones: [u8; 16 * 64] = std::array::from_fn(|i| {
+            if !bf16 {
+                1
+            } else if i % 2 == 0 {
+                0x80
+            } else {
+                0x3f
+            }
+        });
         let mut out = [0i32; 16 * 16];
         let stride: usize = 64;
         // SAFETY: the callers checked that the CPU has AMX int8 and the process holds
@@ -157,6 +184,8 @@ fn tdpbusd_steps(iters: usize) -> i32 {
                 "tileloadd tmm7, [{ones} + {stride}*1]",
                 "test {n}, {n}",
                 "jz 3f",
+                "test {bf16}, {bf16}",
+                "jnz 4f",
                 "2:",
                 "tdpbusd tmm0, tmm4, tmm6",
                 "tdpbusd tmm1, tmm4, tmm7",
@@ -164,6 +193,14 @@ fn tdpbusd_steps(iters: usize) -> i32 {
                 "tdpbusd tmm3, tmm5, tmm7",
                 "dec {n}",
                 "jnz 2b",
+                "jmp 3f",
+                "4:",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                "dec {n}",
+                "jnz 4b",
                 "3:",
                 "tilestored [{out} + {stride}*1], tmm0",
                 "tilerelease",
@@ -172,6 +209,7 @@ fn tdpbusd_steps(iters: usize) -> i32 {
                 out = in(reg) out.as_mut_ptr(),
                 stride = in(reg) stride,
                 n = inout(reg) iters => _,
+                bf16 = in(reg) usize::from(bf16),
                 options(nostack),
             );
         }
@@ -189,6 +227,154 @@ fn tdpbusd_steps(iters: usize) -> i32 {
 pub(crate) fn int8_ready() -> bool {
     static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *READY.get_or_init(|| AmxSupport::detected().int8_usable() && request_permission().is_ok())
+}
+
+/// Whether bfloat16 tiles run in this process, as [`int8_ready`].
+pub(crate) fn bf16_ready() -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        let support = AmxSupport::detected();
+        support.tile && support.bf16 && support.os_enabled && request_permission().is_ok()
+    })
+}
+
+/// The tile registers configured for bfloat16 tiles of `rows` rows (1 to 32) and 32
+/// columns: tmm0–tmm3 the four 16 × 16 `f32` quarters of the sums (rows 0–15 then
+/// 16–31, columns 0–15 then 16–31), tmm4–tmm5 the two row halves of 32 activations,
+/// tmm6–tmm7 the two column halves of 32 weights (16 pairs by 16 columns). Tiles of the
+/// second row half are left unconfigured when `rows ≤ 16`. Released when dropped; a
+/// thread holds one configuration at a time.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Bf16Tiles {
+    rows: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Bf16Tiles {
+    /// Configures this thread's tiles.
+    ///
+    /// # Safety
+    /// [`bf16_ready`] must be true, and no other tile configuration live on this thread.
+    pub(crate) unsafe fn configure(rows: usize) -> Bf16Tiles {
+        assert!((1..=32).contains(&rows), "amx: 1 to 32 rows per bf16 tile");
+        let (top, bottom) = (rows.min(16) as u8, rows.saturating_sub(16) as u8);
+        let mut config = TileConfig([0; 64]);
+        config.0[0] = 1;
+        let shapes = [(top, 64), (top, 64), (bottom, 64), (bottom, 64), (top, 64), (bottom, 64)];
+        for (tile, (tile_rows, colsb)) in shapes.into_iter().chain([(16, 64), (16, 64)]).enumerate()
+        {
+            if tile_rows > 0 {
+                config.0[16 + 2 * tile] = colsb;
+                config.0[48 + tile] = tile_rows;
+            }
+        }
+        // SAFETY: the caller guarantees AMX and the tile state; the configuration is 64
+        // aligned bytes.
+        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
+        Bf16Tiles { rows }
+    }
+
+    /// Rows per tile.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `acc[r·32 + c] = Σᵢ a[r, i] · b[i, c]` over `chunks · 32` inputs, by `tdpbf16ps`
+    /// (each pair's products summed in `f32`), for the configured rows and 32 columns.
+    ///
+    /// `a`: rows of `chunks · 32` bfloat16 values, `a_stride` bytes apart. `b`: the
+    /// packed weight block, `chunks · 16` steps of 32 columns × 2 inputs (128 bytes).
+    ///
+    /// # Safety
+    /// `a` must hold the configured rows of `chunks · 32` values at `a_stride`, and `b`
+    /// `chunks · 16` steps of 128 bytes.
+    pub(crate) unsafe fn product(
+        &self,
+        a: *const u16,
+        a_stride: usize,
+        chunks: usize,
+        b: *const u16,
+        acc: &mut [f32; 1024],
+    ) {
+        let b = b.cast::<u8>();
+        let a = a.cast::<u8>();
+        let bottom = a.wrapping_add(16 * a_stride);
+        // SAFETY (every block): the tiles are configured (`self`); each load reads the
+        // configured rows of 64 bytes within `a`'s rows or `b`'s steps (the caller's
+        // contract), and the stores write at most 16 rows of 64 bytes at 128 apart into
+        // `acc`'s 32 rows of 128 bytes.
+        unsafe {
+            // A tile left unconfigured (the bottom half's, up to 16 rows) must not be
+            // touched at all: even `tilezero` faults on it.
+            std::arch::asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+            if self.rows > 16 {
+                std::arch::asm!("tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
+            }
+            for chunk in 0..chunks {
+                let (a_top, weights) = (a.add(64 * chunk), b.add(chunk * 16 * 128));
+                if self.rows > 16 {
+                    std::arch::asm!(
+                        "tileloadd tmm4, [{a} + {a_stride}*1]",
+                        "tileloadd tmm5, [{a2} + {a_stride}*1]",
+                        "tileloadd tmm6, [{b} + {b_stride}*1]",
+                        "tileloadd tmm7, [{b2} + {b_stride}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a = in(reg) a_top,
+                        a2 = in(reg) bottom.add(64 * chunk),
+                        a_stride = in(reg) a_stride,
+                        b = in(reg) weights,
+                        b2 = in(reg) weights.add(64),
+                        b_stride = in(reg) 128usize,
+                        options(nostack, readonly),
+                    );
+                } else {
+                    std::arch::asm!(
+                        "tileloadd tmm4, [{a} + {a_stride}*1]",
+                        "tileloadd tmm6, [{b} + {b_stride}*1]",
+                        "tileloadd tmm7, [{b2} + {b_stride}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        a = in(reg) a_top,
+                        a_stride = in(reg) a_stride,
+                        b = in(reg) weights,
+                        b2 = in(reg) weights.add(64),
+                        b_stride = in(reg) 128usize,
+                        options(nostack, readonly),
+                    );
+                }
+            }
+            let out = acc.as_mut_ptr().cast::<u8>();
+            std::arch::asm!(
+                "tilestored [{out} + {stride}*1], tmm0",
+                "tilestored [{out2} + {stride}*1], tmm1",
+                out = in(reg) out,
+                out2 = in(reg) out.add(64),
+                stride = in(reg) 128usize,
+                options(nostack),
+            );
+            if self.rows > 16 {
+                std::arch::asm!(
+                    "tilestored [{out} + {stride}*1], tmm2",
+                    "tilestored [{out2} + {stride}*1], tmm3",
+                    out = in(reg) out.add(16 * 128),
+                    out2 = in(reg) out.add(16 * 128 + 64),
+                    stride = in(reg) 128usize,
+                    options(nostack),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Drop for Bf16Tiles {
+    fn drop(&mut self) {
+        // SAFETY: as `Int8Tiles`' drop.
+        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+    }
 }
 
 /// The tile registers configured for int8 tiles of `rows` rows (1 to 16): tmm0 holds a

@@ -8,8 +8,10 @@
 //! fixes: the builds agree within a summation bound, not bit for bit.
 //!
 //! Where the instructions are fast (AMD Zen 4 issues `vdpbf16ps` at twice the `f32`
-//! FMA rate), this roughly doubles a layer's throughput; where they are slow (Intel
-//! without AMX: a quarter of the rate) it would lose, which `tamis bench gemm` shows.
+//! FMA rate), this roughly doubles a layer's throughput; where they are slow (an Intel
+//! Xeon: half the rate) it would lose, so there the products run on AMX tiles
+//! (`tdpbf16ps`, [`Bf16Kernel::Amx`]), 4–9× the `f32` layers on a 2-core Sapphire
+//! Rapids slice; `tamis bench gemm` shows each.
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
@@ -49,19 +51,20 @@ pub enum Bf16Kernel {
     /// AVX512-BF16: 512-bit `vdpbf16ps` (AMD Zen 4 and later, Intel Cooper Lake and
     /// Sapphire Rapids and later).
     Avx512Bf16,
+    /// Intel AMX: `tdpbf16ps` on tiles of 32 rows by 32 columns (Sapphire Rapids and
+    /// later), where `vdpbf16ps` runs at half the FMA rate; products over inputs that are
+    /// not a multiple of 32 fall back to the AVX512-BF16 build.
+    Amx,
 }
 
 impl Bf16Kernel {
     /// Every build, lowest first.
-    pub const ALL: [Bf16Kernel; 2] = [Bf16Kernel::Portable, Bf16Kernel::Avx512Bf16];
+    pub const ALL: [Bf16Kernel; 3] =
+        [Bf16Kernel::Portable, Bf16Kernel::Avx512Bf16, Bf16Kernel::Amx];
 
     /// The fastest build this CPU runs.
     pub fn detected() -> Bf16Kernel {
-        if Bf16Kernel::Avx512Bf16.is_supported() {
-            Bf16Kernel::Avx512Bf16
-        } else {
-            Bf16Kernel::Portable
-        }
+        Bf16Kernel::ALL.into_iter().rev().find(|k| k.is_supported()).unwrap_or(Bf16Kernel::Portable)
     }
 
     /// Whether this CPU runs the build.
@@ -75,6 +78,8 @@ impl Bf16Kernel {
             }
             #[cfg(not(target_arch = "x86_64"))]
             Bf16Kernel::Avx512Bf16 => false,
+            // Its epilogue and its fallback are the AVX512-BF16 build's.
+            Bf16Kernel::Amx => Bf16Kernel::Avx512Bf16.is_supported() && crate::amx::bf16_ready(),
         }
     }
 
@@ -83,6 +88,7 @@ impl Bf16Kernel {
         match self {
             Bf16Kernel::Portable => "portable",
             Bf16Kernel::Avx512Bf16 => "avx512-bf16",
+            Bf16Kernel::Amx => "amx-bf16",
         }
     }
 }
@@ -229,12 +235,88 @@ pub(crate) fn product(
     );
     assert_eq!(packed.len(), n.next_multiple_of(BLOCK) * a.k_pad, "bf16: packed size");
     base.check(a.rows, n);
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Bf16Kernel::Amx && a.k_pad.is_multiple_of(AMX_CHUNK) {
+        // SAFETY: as below, for `columns_amx`.
+        unsafe {
+            column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
+                columns_amx(a, packed, n, base, out, out_stride, tiles)
+            })
+        };
+        return;
+    }
     // SAFETY: `columns` writes only its own tiles' columns.
     unsafe {
         column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
             columns(kernel, a, packed, n, base, out, out_stride, tiles)
         })
     };
+}
+
+/// Inputs per AMX step: a tile row of 64 bytes.
+const AMX_CHUNK: usize = 32;
+/// Rows of an AMX tile: two tiles of 16.
+const AMX_ROWS: usize = 32;
+
+/// [`columns`] on AMX tiles of 32 rows and 32 columns, for `k_pad` a multiple of 32.
+///
+/// # Safety
+/// As [`columns`]; the CPU runs [`Bf16Kernel::Amx`].
+#[cfg(target_arch = "x86_64")]
+unsafe fn columns_amx(
+    x: Operands<'_>,
+    packed_all: &[u16],
+    n: usize,
+    base: Base,
+    out: SharedOut,
+    out_stride: usize,
+    tiles: std::ops::Range<usize>,
+) {
+    let steps = x.k_pad / 2;
+    let chunks = x.k_pad / AMX_CHUNK;
+    let mut acc = [0.0f32; AMX_ROWS * BLOCK];
+    // Configured from one tile to the next while the row count holds.
+    let mut amx: Option<crate::amx::Bf16Tiles> = None;
+    for block in (0..x.rows).step_by(ROW_BLOCK / AMX_ROWS * AMX_ROWS) {
+        let block_end = (block + ROW_BLOCK).min(x.rows);
+        for tile in tiles.clone() {
+            let c0 = tile * BLOCK;
+            let cols = BLOCK.min(n - c0);
+            let packed = &packed_all[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
+            for r0 in (block..block_end).step_by(AMX_ROWS) {
+                let m = AMX_ROWS.min(block_end - r0);
+                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
+                if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
+                    drop(amx.take()); // released before the next configuration
+                    // SAFETY: the process holds the tile state (the build is supported,
+                    // checked by `product`), and this thread's only other configuration
+                    // was just released.
+                    amx = Some(unsafe { crate::amx::Bf16Tiles::configure(m) });
+                }
+                let tiles = amx.as_ref().expect("configured just above");
+                // SAFETY: `a` holds `m` rows of `k_pad = 32 · chunks` values, `stride`
+                // apart, and `packed` the block's `16 · chunks` steps (sliced above).
+                unsafe {
+                    tiles.product(a.as_ptr(), x.stride * 2, chunks, packed.as_ptr(), &mut acc)
+                };
+                let at = r0 * out_stride + c0;
+                debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
+                // SAFETY: the CPU has AVX-512 (the build's requirement); `out` covers `m`
+                // rows of `cols` from `at`, the base as many (checked by `product`), and
+                // this job alone owns these columns.
+                unsafe {
+                    x86::store_sums(
+                        &acc,
+                        m,
+                        base.tile(r0, c0, n),
+                        out.ptr.add(at),
+                        out_stride,
+                        cols,
+                    )
+                };
+            }
+        }
+    }
 }
 
 /// Computes the column tiles `tiles` (32 columns each) for every row.
@@ -275,7 +357,7 @@ unsafe fn columns(
                     // tile's `steps` steps (sliced above); `out` covers `m` rows of
                     // `cols` from `at`, the base as many (checked by `product`), and
                     // this job alone owns these columns.
-                    Bf16Kernel::Avx512Bf16 => unsafe {
+                    Bf16Kernel::Avx512Bf16 | Bf16Kernel::Amx => unsafe {
                         x86::tile_avx512_bf16(
                             a,
                             x.stride,
@@ -406,6 +488,36 @@ mod x86 {
                 7 => tile::<7>(a, a_stride, steps, packed, base, out, stride, cols),
                 8 => tile::<8>(a, a_stride, steps, packed, base, out, stride, cols),
                 _ => unreachable!("a bf16 tile has at most 8 rows"),
+            }
+        }
+    }
+
+    /// Writes `out = base + sums` for `m` rows of `cols ≤ 32` columns, the sums being
+    /// rows of 32 in `acc` (an AMX tile's).
+    ///
+    /// # Safety
+    /// AVX512F present; `out` and `base` are valid for `m` rows of `cols` elements.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn store_sums(
+        acc: &[f32; 1024],
+        m: usize,
+        base: TileBase,
+        out: *mut f32,
+        stride: usize,
+        cols: usize,
+    ) {
+        let (m0, m1) = (lanes_from(cols, 0), lanes_from(cols, PANEL));
+        for (r, sums) in acc.chunks_exact(32).take(m).enumerate() {
+            let p0 = out.wrapping_add(r * stride);
+            let p1 = p0.wrapping_add(PANEL);
+            // SAFETY: `sums` is 32 values; the unmasked lanes are the row's first `cols`
+            // elements (contract).
+            unsafe {
+                let (b0, b1) = base.row_512(r, m0, m1);
+                let s0 = _mm512_loadu_ps(sums.as_ptr());
+                let s1 = _mm512_loadu_ps(sums.as_ptr().add(PANEL));
+                _mm512_mask_storeu_ps(p0, m0, _mm512_add_ps(b0, s0));
+                _mm512_mask_storeu_ps(p1, m1, _mm512_add_ps(b1, s1));
             }
         }
     }

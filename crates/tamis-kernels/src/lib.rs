@@ -9,7 +9,7 @@
 //!   ([`Linear::quantized_int8`]) whose products run on the [`Int8Kernel`] the CPU has
 //!   (AVX512-VNNI, AVX-VNNI, AVX2 or portable, all computing the same integers), or
 //!   with bfloat16 products ([`Linear::quantized_bf16`]) on the [`Bf16Kernel`] the CPU
-//!   has (AVX512-BF16, or a portable reference).
+//!   has (Intel AMX tiles, AVX512-BF16, or a portable reference).
 //! - [`attention()`]: multi-head self-attention over **packed** sequences (no padding
 //!   rows): each sequence attends only to its own keys, read in place from the fused
 //!   QKV buffer, so no per-head copies are made.

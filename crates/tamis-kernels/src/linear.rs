@@ -162,7 +162,7 @@ impl Linear {
     /// The layer with its weights rounded to bfloat16 (nearest, ties to even; bfloat16
     /// weights are kept exactly); the bias stays `f32`. Its products round each input
     /// the same way and sum the pair products in `f32` on the [`Bf16Kernel`] this CPU
-    /// has: AVX512-BF16, or else a portable build far slower than `f32` (check
+    /// has: AMX, AVX512-BF16, or else a portable build far slower than `f32` (check
     /// [`Bf16Kernel::detected`] before choosing this). A bf16 layer is returned as it is.
     pub fn quantized_bf16(&self) -> Linear {
         let (k, n) = (self.in_features, self.out_features);

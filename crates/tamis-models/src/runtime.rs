@@ -43,9 +43,10 @@ pub enum Precision {
     /// rerankers only.
     Int8,
     /// Weights rounded to bfloat16 at load, activations at each product, the pair
-    /// products summed in `f32` by `vdpbf16ps`; in the native encoder attention's two
-    /// products too. Needs AVX512-BF16 (AMD Zen 4, Intel Sapphire Rapids and later)
-    /// and is refused elsewhere; scores move by the rounding. The native encoder and
+    /// products summed in `f32` by AMX's `tdpbf16ps` where the CPU has it (Intel
+    /// Sapphire Rapids and later), else by `vdpbf16ps`; in the native encoder
+    /// attention's two products too. Needs AVX512-BF16 (AMD Zen 4, Intel Sapphire
+    /// Rapids and later) and is refused elsewhere; scores move by the rounding. The native encoder and
     /// LLM rerankers only.
     Bf16,
     /// The fastest mode whose quality bound was measured to hold for the kind of model

@@ -45,11 +45,21 @@ fn rounding_is_to_nearest_ties_to_even() {
 #[test]
 fn every_build_sums_the_rounded_products_within_the_f32_bound() {
     let kernels = runnable();
-    for (i, &(rows, k, n)) in
-        [(1, 1, 1), (1, 2, 16), (3, 7, 5), (9, 64, 33), (8, 129, 32), (17, 100, 47), (130, 40, 70)]
-            .iter()
-            .enumerate()
-    {
+    // Inputs in multiples of 32 run the AMX build's tiles (16 or fewer rows, a second
+    // row half, a partial last tile, row blocks of 128); the others its fallback.
+    let shapes = [
+        (1, 1, 1),
+        (1, 2, 16),
+        (3, 7, 5),
+        (9, 64, 33),
+        (8, 129, 32),
+        (17, 100, 47),
+        (130, 40, 70),
+        (17, 64, 16),
+        (45, 96, 70),
+        (150, 32, 33),
+    ];
+    for (i, &(rows, k, n)) in shapes.iter().enumerate() {
         let weight = data(n * k, 2 * i as u64);
         let w = Bf16Weight::round(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
         let xs = data(rows * k, 2 * i as u64 + 1);
@@ -87,8 +97,8 @@ fn every_build_sums_the_rounded_products_within_the_f32_bound() {
 
 #[test]
 fn every_build_adds_the_bias_and_residual_as_a_fill_pass_would() {
-    for (i, &(rows, k, n)) in [(1, 2, 16), (3, 7, 5), (9, 64, 33), (130, 40, 70)].iter().enumerate()
-    {
+    let shapes = [(1, 2, 16), (3, 7, 5), (9, 64, 33), (130, 40, 70), (45, 96, 70)];
+    for (i, &(rows, k, n)) in shapes.iter().enumerate() {
         let weight = data(n * k, 2 * i as u64);
         let w = Bf16Weight::round(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
         let mut x = Bf16Rows::default();
