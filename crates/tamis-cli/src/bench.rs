@@ -508,8 +508,8 @@ struct Report {
     gflops: f64,
     /// The model's precision (`fp32`, `int8`).
     precision: &'static str,
-    /// The peak the rate is held against: the FMA peak, or the int8 peak (GOP/s) or
-    /// bf16 dot-product peak of those modes.
+    /// The peak the rate is held against: the FMA peak, or the int8 peak (GOP/s), bf16
+    /// dot-product peak or AMX bf16 peak (`amx-bf16`) of those modes.
     peak: &'static str,
     fma_peak_gflops: Option<f64>,
     fraction_of_peak: Option<f64>,
@@ -524,6 +524,12 @@ impl Report {
         let probe = Duration::from_millis(300);
         let peak = match precision {
             tamis_models::Precision::Int8 => Some(("int8", int8_peak_gops(self.threads, probe))),
+            // Held against the peak of the instructions that run the products.
+            tamis_models::Precision::Bf16
+                if tamis_kernels::Bf16Kernel::detected() == tamis_kernels::Bf16Kernel::Amx =>
+            {
+                Some(("amx-bf16", tamis_kernels::amx::bf16_peak_gflops(self.threads, probe)))
+            }
             tamis_models::Precision::Bf16 => Some(("bf16", bf16_peak_gflops(self.threads, probe))),
             _ => None,
         };
@@ -716,6 +722,11 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     match (report.fma_peak_gflops, report.fraction_of_peak) {
         (Some(peak), Some(fraction)) if report.peak == "int8" => println!(
             "  encoder {:.1} GOP/s = {:.0}% of the measured int8 peak ({peak:.1} GOP/s)",
+            report.gflops,
+            fraction * 100.0
+        ),
+        (Some(peak), Some(fraction)) if report.peak == "amx-bf16" => println!(
+            "  encoder {:.1} GFLOP/s = {:.0}% of the measured AMX bf16 peak ({peak:.1} GFLOP/s)",
             report.gflops,
             fraction * 100.0
         ),

@@ -277,8 +277,9 @@ unsafe fn columns_amx(
     let mut acc = [0.0f32; AMX_ROWS * BLOCK];
     // Configured from one tile to the next while the row count holds.
     let mut amx: Option<crate::amx::Bf16Tiles> = None;
-    for block in (0..x.rows).step_by(ROW_BLOCK / AMX_ROWS * AMX_ROWS) {
-        let block_end = (block + ROW_BLOCK).min(x.rows);
+    let row_block = ROW_BLOCK / AMX_ROWS * AMX_ROWS;
+    for block in (0..x.rows).step_by(row_block) {
+        let block_end = (block + row_block).min(x.rows);
         for tile in tiles.clone() {
             let c0 = tile * BLOCK;
             let cols = BLOCK.min(n - c0);
