@@ -26,7 +26,7 @@ pub struct SourceArgs {
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
     /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AMX or
     /// AVX512-BF16 CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16
-    /// peak above the FMA peak: 4-9x faster layers with AMX) or auto (the fastest mode measured to keep each kind of model's
+    /// peak above the FMA peak: 3-9x faster layers with AMX) or auto (the fastest mode measured to keep each kind of model's
     /// quality bound: fp32 for every model today). See the README's "Precision"
     /// section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.

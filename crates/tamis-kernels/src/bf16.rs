@@ -10,7 +10,7 @@
 //! Where the instructions are fast (AMD Zen 4 issues `vdpbf16ps` at twice the `f32`
 //! FMA rate), this roughly doubles a layer's throughput; where they are slow (an Intel
 //! Xeon: half the rate) it would lose, so there the products run on AMX tiles
-//! (`tdpbf16ps`, [`Bf16Kernel::Amx`]), 4–9× the `f32` layers on a 2-core Sapphire
+//! (`tdpbf16ps`, [`Bf16Kernel::Amx`]), 3–9× the `f32` layers on a 2-core Sapphire
 //! Rapids slice; `tamis bench gemm` shows each.
 #![allow(unsafe_code)]
 
