@@ -135,14 +135,33 @@ pub fn bf16_peak_gflops(threads: usize, duration: Duration) -> Option<f64> {
 struct TileConfig([u8; 64]);
 
 impl TileConfig {
-    fn all_full() -> TileConfig {
+    /// Palette 1 with tile `t` shaped `shapes[t]` = (rows, bytes per row); a shape of 0
+    /// rows, or a tile past the list, is left unconfigured.
+    fn new(shapes: &[(u8, u8)]) -> TileConfig {
         let mut bytes = [0u8; 64];
         bytes[0] = 1; // palette 1
-        for tile in 0..8 {
-            bytes[16 + 2 * tile] = 64; // bytes per row (u16, little-endian)
-            bytes[48 + tile] = 16; // rows
+        for (tile, &(rows, colsb)) in shapes.iter().enumerate().take(8) {
+            if rows > 0 {
+                bytes[16 + 2 * tile] = colsb; // bytes per row (u16, little-endian)
+                bytes[48 + tile] = rows;
+            }
         }
         TileConfig(bytes)
+    }
+
+    fn all_full() -> TileConfig {
+        TileConfig::new(&[(16, 64); 8])
+    }
+
+    /// Loads the configuration into this thread's tile registers.
+    ///
+    /// # Safety
+    /// The CPU has AMX and the process holds the tile state; no other configuration is
+    /// live on this thread.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load(&self) {
+        // SAFETY: the caller's contract; the configuration is 64 aligned bytes.
+        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) self.0.as_ptr(), options(nostack)) };
     }
 }
 
@@ -258,19 +277,12 @@ impl Bf16Tiles {
     pub(crate) unsafe fn configure(rows: usize) -> Bf16Tiles {
         assert!((1..=32).contains(&rows), "amx: 1 to 32 rows per bf16 tile");
         let (top, bottom) = (rows.min(16) as u8, rows.saturating_sub(16) as u8);
-        let mut config = TileConfig([0; 64]);
-        config.0[0] = 1;
-        let shapes = [(top, 64), (top, 64), (bottom, 64), (bottom, 64), (top, 64), (bottom, 64)];
-        for (tile, (tile_rows, colsb)) in shapes.into_iter().chain([(16, 64), (16, 64)]).enumerate()
-        {
-            if tile_rows > 0 {
-                config.0[16 + 2 * tile] = colsb;
-                config.0[48 + tile] = tile_rows;
-            }
-        }
-        // SAFETY: the caller guarantees AMX and the tile state; the configuration is 64
-        // aligned bytes.
-        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
+        // tmm0–3 the sums' quarters, tmm4–5 the activations' halves, tmm6–7 the weights'.
+        let (sums, inputs, weights) = ((top, 64), (top, 64), (16, 64));
+        let bottom_sums = (bottom, 64);
+        let shapes = [sums, sums, bottom_sums, bottom_sums, inputs, (bottom, 64), weights, weights];
+        // SAFETY: the caller guarantees AMX, the tile state, and no live configuration.
+        unsafe { TileConfig::new(&shapes).load() };
         Bf16Tiles { rows }
     }
 
@@ -395,17 +407,8 @@ impl Int8Tiles {
     /// [`int8_ready`] must be true, and no other `Int8Tiles` live on this thread.
     pub(crate) unsafe fn configure(rows: usize) -> Int8Tiles {
         assert!((1..=16).contains(&rows), "amx: 1 to 16 rows per tile");
-        let mut config = TileConfig([0; 64]);
-        config.0[0] = 1;
-        for (tile, (colsb, tile_rows)) in
-            [(64u8, rows as u8), (32, rows as u8), (64, 8)].into_iter().enumerate()
-        {
-            config.0[16 + 2 * tile] = colsb;
-            config.0[48 + tile] = tile_rows;
-        }
-        // SAFETY: the caller guarantees AMX and the tile state; the configuration is 64
-        // aligned bytes.
-        unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
+        // SAFETY: the caller guarantees AMX, the tile state, and no live configuration.
+        unsafe { TileConfig::new(&[(rows as u8, 64), (rows as u8, 32), (8, 64)]).load() };
         Int8Tiles { rows }
     }
 

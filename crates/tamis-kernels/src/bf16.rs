@@ -258,6 +258,46 @@ const AMX_CHUNK: usize = 32;
 /// Rows of an AMX tile: two tiles of 16.
 const AMX_ROWS: usize = 32;
 
+/// One tile of a product: its first row and row count, first column and column count
+/// (at most [`BLOCK`]), its rows of activations (`stride` apart) and its column block of
+/// packed weights.
+struct TileAt<'a> {
+    r0: usize,
+    m: usize,
+    c0: usize,
+    cols: usize,
+    a: &'a [u16],
+    packed: &'a [u16],
+}
+
+/// Calls `visit` for every tile of the column blocks `tiles` (32 columns each), rows in
+/// tiles of `tile_rows`, grouped in row blocks of about [`ROW_BLOCK`] rows that stay in
+/// cache while the column blocks go by.
+fn for_each_tile(
+    x: Operands<'_>,
+    packed_all: &[u16],
+    n: usize,
+    tiles: std::ops::Range<usize>,
+    tile_rows: usize,
+    mut visit: impl FnMut(TileAt<'_>),
+) {
+    let block_len = x.k_pad / 2 * STEP_BYTES / 2;
+    let row_block = ROW_BLOCK / tile_rows * tile_rows;
+    for block in (0..x.rows).step_by(row_block) {
+        let block_end = (block + row_block).min(x.rows);
+        for tile in tiles.clone() {
+            let c0 = tile * BLOCK;
+            let cols = BLOCK.min(n - c0);
+            let packed = &packed_all[tile * block_len..][..block_len];
+            for r0 in (block..block_end).step_by(tile_rows) {
+                let m = tile_rows.min(block_end - r0);
+                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
+                visit(TileAt { r0, m, c0, cols, a, packed });
+            }
+        }
+    }
+}
+
 /// [`columns`] on AMX tiles of 32 rows and 32 columns, for `k_pad` a multiple of 32.
 ///
 /// # Safety
@@ -272,52 +312,30 @@ unsafe fn columns_amx(
     out_stride: usize,
     tiles: std::ops::Range<usize>,
 ) {
-    let steps = x.k_pad / 2;
     let chunks = x.k_pad / AMX_CHUNK;
     let mut acc = [0.0f32; AMX_ROWS * BLOCK];
     // Configured from one tile to the next while the row count holds.
     let mut amx: Option<crate::amx::Bf16Tiles> = None;
-    let row_block = ROW_BLOCK / AMX_ROWS * AMX_ROWS;
-    for block in (0..x.rows).step_by(row_block) {
-        let block_end = (block + row_block).min(x.rows);
-        for tile in tiles.clone() {
-            let c0 = tile * BLOCK;
-            let cols = BLOCK.min(n - c0);
-            let packed = &packed_all[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
-            for r0 in (block..block_end).step_by(AMX_ROWS) {
-                let m = AMX_ROWS.min(block_end - r0);
-                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
-                if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
-                    drop(amx.take()); // released before the next configuration
-                    // SAFETY: the process holds the tile state (the build is supported,
-                    // checked by `product`), and this thread's only other configuration
-                    // was just released.
-                    amx = Some(unsafe { crate::amx::Bf16Tiles::configure(m) });
-                }
-                let tiles = amx.as_ref().expect("configured just above");
-                // SAFETY: `a` holds `m` rows of `k_pad = 32 · chunks` values, `stride`
-                // apart, and `packed` the block's `16 · chunks` steps (sliced above).
-                unsafe {
-                    tiles.product(a.as_ptr(), x.stride * 2, chunks, packed.as_ptr(), &mut acc)
-                };
-                let at = r0 * out_stride + c0;
-                debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
-                // SAFETY: the CPU has AVX-512 (the build's requirement); `out` covers `m`
-                // rows of `cols` from `at`, the base as many (checked by `product`), and
-                // this job alone owns these columns.
-                unsafe {
-                    x86::store_sums(
-                        &acc,
-                        m,
-                        base.tile(r0, c0, n),
-                        out.ptr.add(at),
-                        out_stride,
-                        cols,
-                    )
-                };
-            }
+    for_each_tile(x, packed_all, n, tiles, AMX_ROWS, |TileAt { r0, m, c0, cols, a, packed }| {
+        if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
+            drop(amx.take()); // released before the next configuration
+            // SAFETY: the process holds the tile state (the build is supported, checked
+            // by `product`), and this thread's only other configuration was just released.
+            amx = Some(unsafe { crate::amx::Bf16Tiles::configure(m) });
         }
-    }
+        let tiles = amx.as_ref().expect("configured just above");
+        // SAFETY: `a` holds `m` rows of `k_pad = 32 · chunks` values, `stride` apart,
+        // and `packed` the block's `16 · chunks` steps (`for_each_tile`).
+        unsafe { tiles.product(a.as_ptr(), x.stride * 2, chunks, packed.as_ptr(), &mut acc) };
+        let at = r0 * out_stride + c0;
+        debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
+        // SAFETY: the CPU has AVX-512 (the build's requirement); `out` covers `m` rows
+        // of `cols` from `at`, the base as many (checked by `product`), and this job
+        // alone owns these columns.
+        unsafe {
+            x86::store_sums(&acc, m, base.tile(r0, c0, n), out.ptr.add(at), out_stride, cols)
+        };
+    });
 }
 
 /// Computes the column tiles `tiles` (32 columns each) for every row.
@@ -339,55 +357,40 @@ unsafe fn columns(
     tiles: std::ops::Range<usize>,
 ) {
     let steps = x.k_pad / 2;
-    let row_block = ROW_BLOCK / TILE_ROWS * TILE_ROWS;
-    for block in (0..x.rows).step_by(row_block) {
-        let block_end = (block + row_block).min(x.rows);
-        for tile in tiles.clone() {
-            let c0 = tile * BLOCK;
-            let cols = BLOCK.min(n - c0);
-            let packed = &packed_all[tile * steps * STEP_BYTES / 2..][..steps * STEP_BYTES / 2];
-            for r0 in (block..block_end).step_by(TILE_ROWS) {
-                let m = TILE_ROWS.min(block_end - r0);
-                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
-                let at = r0 * out_stride + c0;
-                debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the CPU has the build (checked by `product`); `a` holds
-                    // `m` rows of `k_pad = 2 · steps`, `stride` apart, and `packed` the
-                    // tile's `steps` steps (sliced above); `out` covers `m` rows of
-                    // `cols` from `at`, the base as many (checked by `product`), and
-                    // this job alone owns these columns.
-                    Bf16Kernel::Avx512Bf16 | Bf16Kernel::Amx => unsafe {
-                        x86::tile_avx512_bf16(
-                            a,
-                            x.stride,
-                            steps,
-                            m,
-                            packed,
-                            base.tile(r0, c0, n),
-                            out.ptr.add(at),
-                            out_stride,
-                            cols,
-                        )
-                    },
-                    _ => {
-                        for r in 0..m {
-                            // SAFETY: as above.
-                            let dst = unsafe {
-                                std::slice::from_raw_parts_mut(
-                                    out.ptr.add(at + r * out_stride),
-                                    cols,
-                                )
-                            };
-                            base.init_row(r0 + r, c0, n, dst);
-                            portable_row(&a[r * x.stride..][..x.k_pad], packed, dst);
-                        }
-                    }
+    for_each_tile(x, packed_all, n, tiles, TILE_ROWS, |TileAt { r0, m, c0, cols, a, packed }| {
+        let at = r0 * out_stride + c0;
+        debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has the build (checked by `product`); `a` holds `m` rows of
+            // `k_pad = 2 · steps`, `stride` apart, and `packed` the tile's `steps` steps
+            // (`for_each_tile`); `out` covers `m` rows of `cols` from `at`, the base as
+            // many (checked by `product`), and this job alone owns these columns.
+            Bf16Kernel::Avx512Bf16 | Bf16Kernel::Amx => unsafe {
+                x86::tile_avx512_bf16(
+                    a,
+                    x.stride,
+                    steps,
+                    m,
+                    packed,
+                    base.tile(r0, c0, n),
+                    out.ptr.add(at),
+                    out_stride,
+                    cols,
+                )
+            },
+            _ => {
+                for r in 0..m {
+                    // SAFETY: as above.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(out.ptr.add(at + r * out_stride), cols)
+                    };
+                    base.init_row(r0 + r, c0, n, dst);
+                    portable_row(&a[r * x.stride..][..x.k_pad], packed, dst);
                 }
             }
         }
-    }
+    });
 }
 
 /// Packs `n` rows of `k` bfloat16 values (row `j` at `src[j · stride..]`) into `packed`
