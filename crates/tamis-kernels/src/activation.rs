@@ -80,6 +80,75 @@ pub fn swiglu(gate_up: &[f32], rows: usize, width: usize, out: &mut [f32]) {
     }
 }
 
+/// An element-wise activation, for the layers that take one as a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// [`gelu_erf`].
+    GeluErf,
+    /// [`gelu_tanh`].
+    GeluTanh,
+    /// [`relu`].
+    Relu,
+    /// [`silu`].
+    Silu,
+}
+
+impl Activation {
+    fn kernel(self) -> fn(&mut [f32]) {
+        match self {
+            Activation::GeluErf => simd::gelu_erf_slice,
+            Activation::GeluTanh => simd::gelu_tanh_slice,
+            Activation::Relu => simd::relu_slice,
+            Activation::Silu => simd::silu_slice,
+        }
+    }
+
+    /// Applies the activation to `x` in place.
+    pub fn apply(self, x: &mut [f32]) {
+        apply(x, self.kernel());
+    }
+}
+
+/// A gated linear unit (GeGLU with [`Activation::GeluErf`], as ModernBERT's MLP): for
+/// each of `rows` rows of `input_gate` (`[rows, 2·width]`, the input half then the
+/// gate half, as `chunk(2)` splits them), writes `activation(input) · gate` to the row
+/// of `out` (`[rows, width]`).
+///
+/// # Panics
+/// If the buffers are not `rows` rows of those widths.
+pub fn gated(
+    input_gate: &[f32],
+    rows: usize,
+    width: usize,
+    activation: Activation,
+    out: &mut [f32],
+) {
+    let len = rows.checked_mul(width);
+    assert!(
+        len == Some(out.len()) && len.and_then(|l| l.checked_mul(2)) == Some(input_gate.len()),
+        "gated: buffers are not {rows} rows of {width}"
+    );
+    if width == 0 {
+        return;
+    }
+    let kernel = activation.kernel();
+    let row = |(i, o): (&[f32], &mut [f32])| {
+        let (input, gate) = i.split_at(width);
+        o.copy_from_slice(input);
+        kernel(o);
+        o.iter_mut().zip(gate).for_each(|(o, g)| *o *= g);
+    };
+    if out.len() < PARALLEL_MIN_ELEMENTS {
+        input_gate.chunks_exact(2 * width).zip(out.chunks_exact_mut(width)).for_each(row);
+    } else {
+        input_gate
+            .par_chunks_exact(2 * width)
+            .zip(out.par_chunks_exact_mut(width))
+            .with_min_len((PARALLEL_MIN_ELEMENTS / 4 / width).max(1))
+            .for_each(row);
+    }
+}
+
 /// Softmax of each `width`-long row of `x`, in place.
 ///
 /// # Panics

@@ -27,6 +27,26 @@ pub enum AttentionProducts {
     Bf16,
 }
 
+/// Which keys of its sequence each query attends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// Every key.
+    #[default]
+    Global,
+    /// The keys at most this many rows away on either side (ModernBERT's local layers:
+    /// a sliding window of `2·w + 1` keys, `|i − j| ≤ w`). A padding row whose window
+    /// holds no key attends to the last key instead (its output is never read).
+    Local(usize),
+}
+
+/// Scores held at once per thread: queries are taken in blocks of
+/// `SCORE_BUDGET / keys` rows, so an 8k-token sequence needs 4 MiB of scores, not 256.
+const SCORE_BUDGET: usize = 1 << 20;
+
+/// Queries per block under [`Reach::Local`]: at least the window's half width, so that
+/// at most two thirds of a block's scores fall outside the window.
+const LOCAL_BLOCK_MIN: usize = 32;
+
 /// One sequence's rows in the packed buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Segment {
@@ -73,6 +93,24 @@ pub fn attention_with(
     hidden: usize,
     out: &mut [f32],
 ) {
+    attention_reaching(products, Reach::Global, qkv, segments, heads, hidden, out);
+}
+
+/// [`attention_with`] where each query attends to the keys `reach` says. Local reach
+/// runs on `f32` products whatever `products` says (its blocks are small and bf16's
+/// packing would not pay).
+///
+/// # Panics
+/// As [`attention`].
+pub fn attention_reaching(
+    products: AttentionProducts,
+    reach: Reach,
+    qkv: &[f32],
+    segments: &[Segment],
+    heads: usize,
+    hidden: usize,
+    out: &mut [f32],
+) {
     assert!(
         heads > 0 && hidden > 0 && hidden.is_multiple_of(heads),
         "attention: {hidden} is not {heads} heads wide"
@@ -107,14 +145,14 @@ pub fn attention_with(
     }
     let head_dim = hidden / heads;
     let shape = Shape { heads, head_dim, hidden };
-    match products {
-        AttentionProducts::F32 => blocks.into_par_iter().for_each_init(
+    match (products, reach) {
+        (AttentionProducts::F32, _) | (_, Reach::Local(_)) => blocks.into_par_iter().for_each_init(
             || (Vec::new(), Vec::new()),
             |(scores, inverse_sums), (segment, block)| {
-                f32_heads(qkv, shape, segment, block, scores, inverse_sums)
+                f32_heads(qkv, shape, reach, segment, block, scores, inverse_sums)
             },
         ),
-        AttentionProducts::Bf16 => {
+        (AttentionProducts::Bf16, Reach::Global) => {
             let kernel = Bf16Kernel::detected();
             blocks
                 .into_par_iter()
@@ -133,10 +171,12 @@ struct Shape {
     hidden: usize,
 }
 
-/// Every head of one segment in `f32`, into `block` (the segment's rows of the output).
+/// Every head of one segment in `f32`, into `block` (the segment's rows of the output),
+/// a block of queries at a time against the keys their reach can touch.
 fn f32_heads(
     qkv: &[f32],
     shape: Shape,
+    reach: Reach,
     segment: &Segment,
     block: &mut [f32],
     scores: &mut Vec<f32>,
@@ -145,35 +185,80 @@ fn f32_heads(
     let Shape { heads, head_dim, hidden } = shape;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let (n_rows, n_keys) = (segment.queries, segment.keys);
-    scores.resize(n_rows * n_keys, 0.0);
-    inverse_sums.resize(n_rows, 0.0);
+    let block_rows = match reach {
+        Reach::Global => (SCORE_BUDGET / n_keys).max(1),
+        Reach::Local(w) => w.max(LOCAL_BLOCK_MIN),
+    };
     let base = segment.start * 3 * hidden;
-    for head in 0..heads {
-        let q =
-            Strided { data: &qkv[base + head * head_dim..], row_stride: 3 * hidden, col_stride: 1 };
-        // Kᵀ: element (c, j) is key j's component c.
-        let k_t = Strided {
-            data: &qkv[base + hidden + head * head_dim..],
-            row_stride: 1,
-            col_stride: 3 * hidden,
+    for first in (0..n_rows).step_by(block_rows) {
+        let rows = block_rows.min(n_rows - first);
+        let keys = match reach {
+            Reach::Global => 0..n_keys,
+            Reach::Local(w) => {
+                let start = first.saturating_sub(w).min(n_keys - 1);
+                start..(first + rows).saturating_add(w).clamp(start + 1, n_keys)
+            }
         };
-        matmul(n_rows, n_keys, head_dim, q, k_t, scores, n_keys, false, scale, 1);
-        for (row, inverse) in scores.chunks_exact_mut(n_keys).zip(inverse_sums.iter_mut()) {
-            *inverse = 1.0 / simd::softmax_numerator_row(row);
-        }
-        let weights = Strided { data: scores, row_stride: n_keys, col_stride: 1 };
-        let v = Strided {
-            data: &qkv[base + 2 * hidden + head * head_dim..],
-            row_stride: 3 * hidden,
-            col_stride: 1,
-        };
-        let out = &mut block[head * head_dim..];
-        matmul(n_rows, head_dim, n_keys, weights, v, out, hidden, false, 1.0, 1);
-        // The softmax's division, applied to the head_dim outputs of each row.
-        for (row, inverse) in out.chunks_mut(hidden).zip(inverse_sums.iter()) {
-            row[..head_dim].iter_mut().for_each(|o| *o *= inverse);
+        let width = keys.len();
+        scores.resize(rows * width, 0.0);
+        inverse_sums.resize(rows, 0.0);
+        let row_base = base + first * 3 * hidden;
+        let key_base = base + keys.start * 3 * hidden;
+        for head in 0..heads {
+            let q = Strided {
+                data: &qkv[row_base + head * head_dim..],
+                row_stride: 3 * hidden,
+                col_stride: 1,
+            };
+            // Kᵀ: element (c, j) is key j's component c.
+            let k_t = Strided {
+                data: &qkv[key_base + hidden + head * head_dim..],
+                row_stride: 1,
+                col_stride: 3 * hidden,
+            };
+            matmul(rows, width, head_dim, q, k_t, scores, width, false, scale, 1);
+            for (r, (row, inverse)) in
+                scores.chunks_exact_mut(width).zip(inverse_sums.iter_mut()).enumerate()
+            {
+                *inverse = match reach {
+                    Reach::Global => 1.0 / simd::softmax_numerator_row(row),
+                    Reach::Local(w) => 1.0 / local_softmax_numerator(row, first + r, &keys, w),
+                };
+            }
+            let weights = Strided { data: scores, row_stride: width, col_stride: 1 };
+            let v = Strided {
+                data: &qkv[key_base + 2 * hidden + head * head_dim..],
+                row_stride: 3 * hidden,
+                col_stride: 1,
+            };
+            let out = &mut block[first * hidden + head * head_dim..];
+            matmul(rows, head_dim, width, weights, v, out, hidden, false, 1.0, 1);
+            // The softmax's division, applied to the head_dim outputs of each row.
+            for (row, inverse) in out.chunks_mut(hidden).zip(inverse_sums.iter()) {
+                row[..head_dim].iter_mut().for_each(|o| *o *= inverse);
+            }
         }
     }
+}
+
+/// The softmax numerators of query `row`'s scores against `keys` (one score per key)
+/// within `w` rows of it, the others set to 0; returns their sum. A row with no key
+/// in reach (padding far past the last key) keeps every score.
+fn local_softmax_numerator(
+    scores: &mut [f32],
+    row: usize,
+    keys: &std::ops::Range<usize>,
+    w: usize,
+) -> f32 {
+    let lo = row.saturating_sub(w).max(keys.start);
+    let hi = row.saturating_add(w).saturating_add(1).min(keys.end);
+    if lo >= hi {
+        return simd::softmax_numerator_row(scores);
+    }
+    let (lo, hi) = (lo - keys.start, hi - keys.start);
+    scores[..lo].fill(0.0);
+    scores[hi..].fill(0.0);
+    simd::softmax_numerator_row(&mut scores[lo..hi])
 }
 
 /// One thread's buffers for [`bf16_heads`], kept across segments.

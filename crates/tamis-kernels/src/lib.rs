@@ -53,9 +53,12 @@ mod simd;
 mod tiles;
 
 pub use activation::{
-    gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, swiglu, tanh,
+    Activation, gated, gelu_erf, gelu_erf_backward, gelu_tanh, relu, silu, softmax_rows, swiglu,
+    tanh,
 };
-pub use attention::{AttentionProducts, Segment, attention, attention_with};
+pub use attention::{
+    AttentionProducts, Reach, Segment, attention, attention_reaching, attention_with,
+};
 pub use bf16::Bf16Kernel;
 pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
 pub use int8::Int8Kernel;

@@ -187,14 +187,16 @@ impl BiEncoder {
         &self.dir
     }
 
-    /// Tokenizes `texts` exactly as [`BiEncoder::encode`] does: prompt, lowercasing, truncation.
+    /// Tokenizes `texts` exactly as [`BiEncoder::encode`] does: prompt, surrounding
+    /// whitespace stripped, lowercasing, truncation.
     pub fn tokenize(&self, texts: &[&str], prompt: Prompt<'_>) -> Result<Vec<Tokens>> {
         let prompt_text = self.prompt_text(prompt)?.unwrap_or("");
         let prepared: Vec<String> = texts
             .iter()
             .map(|t| {
                 let text = format!("{prompt_text}{t}");
-                if self.lowercase { text.to_lowercase() } else { text }
+                let text = strip(&text);
+                if self.lowercase { text.to_lowercase() } else { text.to_owned() }
             })
             .collect();
         self.tokenizer.encode_texts(&prepared.iter().map(String::as_str).collect::<Vec<_>>())
@@ -216,7 +218,7 @@ impl BiEncoder {
         // `include_prompt` is false; the prompt length counts its tokens minus the final [SEP].
         let skip_tokens = match self.prompt_text(prompt)? {
             Some(p) if !self.pooling.include_prompt => {
-                self.tokenizer.count_tokens(p)?.saturating_sub(1)
+                self.tokenizer.count_tokens(strip(p))?.saturating_sub(1)
             }
             _ => 0,
         };
@@ -369,4 +371,12 @@ pub(crate) fn tokenizer_max_length(dir: &Path) -> Option<usize> {
     }
     let config: TokenizerConfig = read_json(&dir.join("tokenizer_config.json")).ok()?;
     config.model_max_length.filter(|n| *n >= 1.0 && *n < 1e9).map(|n| n as usize)
+}
+
+/// `text` without the surrounding whitespace that Python's `str.strip()` removes, as
+/// sentence-transformers strips every text (prompt included) before tokenizing: it
+/// matters for byte-level BPE tokenizers (ModernBERT's), where spaces are tokens.
+fn strip(text: &str) -> &str {
+    // Python's `isspace` adds the four ASCII separators U+001C..U+001F to Unicode's White_Space.
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }

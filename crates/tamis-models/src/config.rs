@@ -1,8 +1,8 @@
 //! `config.json` as the encoder needs it: sizes, activation, padding and head.
 //!
 //! Every value the forward pass depends on comes from the file (position offset,
-//! token types, layer-norm epsilon, GELU flavour), so one encoder serves the BERT
-//! and XLM-RoBERTa families.
+//! token types, layer-norm epsilon, GELU flavour, ModernBERT's rotary bases and
+//! windows), so one loader serves every family.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +20,45 @@ pub enum Family {
     /// RoBERTa / XLM-RoBERTa: positions start after the padding id; the head is
     /// `classifier.dense` + tanh + `classifier.out_proj`.
     Roberta,
+    /// ModernBERT: rotary positions, pre-norm layers alternating global and local
+    /// (sliding-window) attention, GeGLU, mostly without biases; its head pools (first
+    /// token or mean), then dense + activation + LayerNorm + `classifier`.
+    /// [`EncoderConfig::modern_bert`] holds what only it has.
+    ModernBert,
+}
+
+/// How a ModernBERT classifier pools the final states before its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassifierPooling {
+    /// The first token's state (`"cls"`).
+    First,
+    /// The mean over the sequence's tokens (`"mean"`).
+    Mean,
+}
+
+/// What only ModernBERT's `config.json` declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModernBertConfig {
+    /// Rotary base of the global-attention layers (`global_rope_theta`).
+    pub global_rope_theta: f32,
+    /// Rotary base of the local layers (`local_rope_theta`, else the global one).
+    pub local_rope_theta: f32,
+    /// Keys a local layer's query reaches on either side: `local_attention / 2`.
+    pub local_reach: usize,
+    /// Layer `i` attends globally when `i % global_every == 0`
+    /// (`global_attn_every_n_layers`).
+    pub global_every: usize,
+    /// What the classifier pools.
+    pub classifier_pooling: ClassifierPooling,
+    /// The activation between the head's dense layer and its norm.
+    pub classifier_activation: HiddenAct,
+}
+
+impl ModernBertConfig {
+    /// Whether layer `index` attends globally (else within [`Self::local_reach`]).
+    pub fn is_global(&self, index: usize) -> bool {
+        index.is_multiple_of(self.global_every)
+    }
 }
 
 /// The non-linearity of the feed-forward blocks.
@@ -78,6 +117,8 @@ pub struct EncoderConfig {
     pub head: Head,
     /// Activation the model declares for its scores, if any.
     pub declared_activation: Option<ScoreActivation>,
+    /// ModernBERT's settings: `Some` exactly when `family` is [`Family::ModernBert`].
+    pub modern_bert: Option<ModernBertConfig>,
 }
 
 /// The architecture colbert-ai's checkpoints declare: a BERT encoder (its tensors under
@@ -93,19 +134,26 @@ struct RawConfig {
     num_hidden_layers: usize,
     num_attention_heads: usize,
     intermediate_size: usize,
-    #[serde(default = "default_act")]
-    hidden_act: String,
+    hidden_act: Option<String>,
     max_position_embeddings: usize,
-    #[serde(default = "default_type_vocab")]
-    type_vocab_size: usize,
-    #[serde(default = "default_eps")]
-    layer_norm_eps: f64,
+    type_vocab_size: Option<usize>,
+    layer_norm_eps: Option<f64>,
     pad_token_id: Option<u32>,
     position_embedding_type: Option<String>,
     id2label: Option<BTreeMap<String, String>>,
     num_labels: Option<usize>,
     sentence_transformers: Option<StConfigSection>,
     sbert_ce_default_activation_function: Option<String>,
+    // ModernBERT's own names and settings.
+    hidden_activation: Option<String>,
+    norm_eps: Option<f64>,
+    global_rope_theta: Option<f32>,
+    local_rope_theta: Option<f32>,
+    local_attention: Option<usize>,
+    global_attn_every_n_layers: Option<usize>,
+    classifier_pooling: Option<String>,
+    classifier_activation: Option<String>,
+    rope_scaling: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -113,14 +161,44 @@ struct StConfigSection {
     activation_fn: Option<String>,
 }
 
-fn default_act() -> String {
-    "gelu".to_string()
+/// The activation named `name` in a config (`hidden_act` and the like).
+fn activation(name: &str) -> std::result::Result<HiddenAct, String> {
+    match name {
+        "gelu" => Ok(HiddenAct::GeluErf),
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(HiddenAct::GeluTanh),
+        "relu" => Ok(HiddenAct::Relu),
+        "silu" | "swish" => Ok(HiddenAct::Silu),
+        other => Err(format!("activation '{other}' is not supported")),
+    }
 }
-fn default_type_vocab() -> usize {
-    2
-}
-fn default_eps() -> f64 {
-    1e-12
+
+/// ModernBERT's settings, with transformers' defaults for what the file leaves out.
+fn modern_bert(raw: &RawConfig) -> std::result::Result<ModernBertConfig, String> {
+    if raw.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err("rope_scaling is not supported".to_string());
+    }
+    let local_attention = raw.local_attention.unwrap_or(128);
+    if local_attention < 2 {
+        return Err(format!("local_attention {local_attention} leaves no window"));
+    }
+    let global_every = raw.global_attn_every_n_layers.unwrap_or(3);
+    if global_every == 0 {
+        return Err("global_attn_every_n_layers must be at least 1".to_string());
+    }
+    let global_rope_theta = raw.global_rope_theta.unwrap_or(160_000.0);
+    let classifier_pooling = match raw.classifier_pooling.as_deref().unwrap_or("cls") {
+        "cls" => ClassifierPooling::First,
+        "mean" => ClassifierPooling::Mean,
+        other => return Err(format!("classifier_pooling '{other}' is not supported")),
+    };
+    Ok(ModernBertConfig {
+        global_rope_theta,
+        local_rope_theta: raw.local_rope_theta.unwrap_or(global_rope_theta),
+        local_reach: local_attention / 2,
+        global_every,
+        classifier_pooling,
+        classifier_activation: activation(raw.classifier_activation.as_deref().unwrap_or("gelu"))?,
+    })
 }
 
 impl EncoderConfig {
@@ -141,6 +219,7 @@ impl EncoderConfig {
         let family = match model_type.as_str() {
             "bert" => Family::Bert,
             "roberta" | "xlm-roberta" | "camembert" => Family::Roberta,
+            "modernbert" => Family::ModernBert,
             _ => return Err(unsupported()),
         };
         let head = match architecture.as_str() {
@@ -163,13 +242,8 @@ impl EncoderConfig {
                 "position_embedding_type '{kind}' is not supported (only 'absolute')"
             )));
         }
-        let hidden_act = match raw.hidden_act.as_str() {
-            "gelu" => HiddenAct::GeluErf,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => HiddenAct::GeluTanh,
-            "relu" => HiddenAct::Relu,
-            "silu" | "swish" => HiddenAct::Silu,
-            other => return Err(bad(format!("hidden_act '{other}' is not supported"))),
-        };
+        let act_name = raw.hidden_act.as_deref().or(raw.hidden_activation.as_deref());
+        let hidden_act = activation(act_name.unwrap_or("gelu")).map_err(bad)?;
         if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads)
         {
             return Err(bad(format!(
@@ -181,7 +255,17 @@ impl EncoderConfig {
         let pad_token_id = raw.pad_token_id.unwrap_or(match family {
             Family::Bert => 0,
             Family::Roberta => 1,
+            Family::ModernBert => 50283,
         });
+        let modern_bert = match family {
+            Family::ModernBert => Some(modern_bert(&raw).map_err(bad)?),
+            Family::Bert | Family::Roberta => None,
+        };
+        let (default_eps, default_types) = match family {
+            Family::Bert | Family::Roberta => (1e-12, 2),
+            // ModernBERT reads no token types: every row takes type 0 of a one-row table.
+            Family::ModernBert => (1e-5, 1),
+        };
         Ok(EncoderConfig {
             family,
             architecture,
@@ -192,37 +276,68 @@ impl EncoderConfig {
             intermediate_size: raw.intermediate_size,
             hidden_act,
             max_position_embeddings: raw.max_position_embeddings,
-            type_vocab_size: raw.type_vocab_size,
-            layer_norm_eps: raw.layer_norm_eps,
+            type_vocab_size: match family {
+                Family::ModernBert => default_types,
+                _ => raw.type_vocab_size.unwrap_or(default_types),
+            },
+            layer_norm_eps: raw.layer_norm_eps.or(raw.norm_eps).unwrap_or(default_eps),
             pad_token_id,
             head,
             declared_activation,
+            modern_bert,
         })
     }
 
     /// Floating-point operations of one forward pass over a sequence of `len` tokens
     /// (multiply and add counted apart): per layer the dense layers' `2·len·(4h² + 2h·i)`
-    /// and attention's `4·len²·h`. Embeddings, norms, activations and the head are
-    /// left out (under 1% for MiniLM). Used to report achieved FLOP/s.
+    /// (`2·len·(4h² + 3h·i)` for ModernBERT's gated MLP) and attention's
+    /// `4·len·keys·h`, where `keys` is `len`, or at most the window in ModernBERT's local
+    /// layers. Embeddings, norms, activations and the head are left out (under 1% for
+    /// MiniLM). Used to report achieved FLOP/s.
     pub fn forward_flops(&self, len: usize) -> f64 {
-        let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
-        self.num_layers as f64 * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h)
+        let n = len as f64;
+        (0..self.num_layers)
+            .map(|layer| n * self.dense_flops_per_row() + self.attention_flops(layer, n, n))
+            .sum()
     }
 
     /// [`EncoderConfig::forward_flops`] when only the first token's final state is read
-    /// (a classification head): the last layer computes K and V for every token, and
-    /// Q, attention, output projection and FFN for the first token alone.
+    /// (a classification head): BERT's and XLM-R's last layer computes K and V for every
+    /// token, and Q, attention, output projection and FFN for the first token alone.
+    /// ModernBERT computes its last layer whole.
     pub fn first_token_flops(&self, len: usize) -> f64 {
+        if self.family == Family::ModernBert {
+            return self.forward_flops(len);
+        }
         let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
         let full = |layers: f64| layers * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h);
         let last = 2.0 * n * 2.0 * h * h + 2.0 * (2.0 * h * h + 2.0 * h * i) + 4.0 * n * h;
         full(self.num_layers.saturating_sub(1) as f64) + last
     }
 
+    /// The dense layers' operations per row of one layer.
+    fn dense_flops_per_row(&self) -> f64 {
+        let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
+        let feed_forward = match self.family {
+            Family::ModernBert => 3.0 * h * i,
+            Family::Bert | Family::Roberta => 2.0 * h * i,
+        };
+        2.0 * (4.0 * h * h + feed_forward)
+    }
+
+    /// Attention's two products in layer `layer` for `queries` rows over `keys` keys.
+    fn attention_flops(&self, layer: usize, queries: f64, keys: f64) -> f64 {
+        let reached = match &self.modern_bert {
+            Some(m) if !m.is_global(layer) => keys.min((2 * m.local_reach + 1) as f64),
+            _ => keys,
+        };
+        4.0 * queries * reached * self.hidden_size as f64
+    }
+
     /// The longest sequence the position table allows (XLM-R loses `pad_token_id + 1` slots).
     pub fn max_positions(&self) -> usize {
         match self.family {
-            Family::Bert => self.max_position_embeddings,
+            Family::Bert | Family::ModernBert => self.max_position_embeddings,
             Family::Roberta => {
                 self.max_position_embeddings.saturating_sub(self.pad_token_id as usize + 1)
             }

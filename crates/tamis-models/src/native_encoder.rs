@@ -26,6 +26,10 @@ use crate::encoder::{Encoder, HiddenStates, TokenBatch};
 use crate::runtime::Precision;
 use crate::{Error, Result};
 
+mod modern_bert;
+
+pub(crate) use modern_bert::ModernBertEncoder;
+
 /// A BERT / XLM-RoBERTa encoder with weights laid out for `tamis-kernels`.
 #[derive(Debug)]
 pub struct NativeEncoder {
@@ -125,6 +129,56 @@ impl Tensors<'_> {
             beta: self.values(&format!("{prefix}.bias"), &[width])?,
         })
     }
+
+    /// A LayerNorm whose bias is zero where the checkpoint has none (`bias=False`).
+    fn norm_bias_optional(&self, prefix: &str, width: usize) -> Result<Norm> {
+        match self.map.contains_key(&format!("{prefix}.bias")) {
+            true => self.norm(prefix, width),
+            false => Ok(Norm {
+                gamma: self.values(&format!("{prefix}.weight"), &[width])?,
+                beta: vec![0.0; width],
+            }),
+        }
+    }
+}
+
+/// ModernBERT given to the BERT encoder (`load_encoder` gives it its own).
+fn not_bert(dir: &Path) -> Error {
+    Error::BadConfig {
+        path: dir.join("config.json"),
+        message: "ModernBERT runs on its own encoder, not BERT's".to_string(),
+    }
+}
+
+/// The rows of a right-padded batch to compute, their positions within their sequence,
+/// and each sequence's place among them: the real tokens only, or every padded row
+/// where `every_row` asks (padding rows are then queries, never keys).
+fn padded_layout(batch: &TokenBatch, every_row: bool) -> (Vec<u32>, Vec<usize>, Vec<Segment>) {
+    let mut ids = Vec::with_capacity(batch.input_ids.len());
+    let mut positions = Vec::with_capacity(batch.input_ids.len());
+    let mut segments = Vec::with_capacity(batch.batch_size);
+    for b in 0..batch.batch_size {
+        let span = b * batch.seq_len..(b + 1) * batch.seq_len;
+        // Batches are right-padded: the real tokens are the leading ones.
+        let len = batch.attention_mask[span.clone()].iter().take_while(|&&m| m == 1).count().max(1);
+        let width = if every_row { batch.seq_len } else { len };
+        segments.push(Segment { start: ids.len(), rows: width, keys: len, queries: width });
+        ids.extend_from_slice(&batch.input_ids[span][..width]);
+        positions.extend(0..width);
+    }
+    (ids, positions, segments)
+}
+
+/// Final states laid end to end (`segments`) back in the padded `[batch, seq_len,
+/// hidden]` layout callers pool over; rows past a segment stay 0.
+fn to_padded(states: &[f32], segments: &[Segment], batch: &TokenBatch, h: usize) -> HiddenStates {
+    let mut data = vec![0.0f32; batch.batch_size * batch.seq_len * h];
+    for (b, segment) in segments.iter().enumerate() {
+        let rows = segment.rows.min(batch.seq_len);
+        data[b * batch.seq_len * h..][..rows * h]
+            .copy_from_slice(&states[segment.start * h..][..rows * h]);
+    }
+    HiddenStates { data, hidden: h, seq_len: batch.seq_len }
 }
 
 impl NativeEncoder {
@@ -137,6 +191,9 @@ impl NativeEncoder {
         pool: Arc<rayon::ThreadPool>,
         packing: bool,
     ) -> Result<NativeEncoder> {
+        if config.family == Family::ModernBert {
+            return Err(not_bert(dir));
+        }
         let prefix = crate::weights::encoder_prefix(dir, &tensors)?;
         let t = Tensors { dir, map: &tensors };
         let (h, i) = (config.hidden_size, config.intermediate_size);
@@ -181,6 +238,7 @@ impl NativeEncoder {
                     dense: t.linear("classifier.dense", h, h)?,
                     out: t.linear("classifier.out_proj", num_labels, h)?,
                 },
+                Family::ModernBert => return Err(not_bert(dir)),
             }),
         };
         let last = layers.last().ok_or_else(|| Error::Weights {
@@ -367,7 +425,7 @@ impl NativeEncoder {
                 .enumerate()
             {
                 let position = match c.family {
-                    Family::Bert => i as u32,
+                    Family::Bert | Family::ModernBert => i as u32,
                     // RoBERTa numbers real tokens from pad + 1; padding keeps the pad id.
                     Family::Roberta if i < len => c.pad_token_id + 1 + i as u32,
                     Family::Roberta => c.pad_token_id,
@@ -435,15 +493,7 @@ impl Encoder for NativeEncoder {
 impl NativeEncoder {
     /// The final states of `wanted` rows in the padded `[batch, seq_len, hidden]` layout.
     fn padded_states(&self, batch: &TokenBatch, wanted: Wanted) -> Result<HiddenStates> {
-        let h = self.config.hidden_size;
         let (states, segments) = self.encode(batch, wanted)?;
-        // Back to the padded `[batch, seq_len, hidden]` layout callers pool over.
-        let mut data = vec![0.0f32; batch.batch_size * batch.seq_len * h];
-        for (b, segment) in segments.iter().enumerate() {
-            let rows = segment.rows.min(batch.seq_len);
-            data[b * batch.seq_len * h..][..rows * h]
-                .copy_from_slice(&states[segment.start * h..][..rows * h]);
-        }
-        Ok(HiddenStates { data, hidden: h, seq_len: batch.seq_len })
+        Ok(to_padded(&states, &segments, batch, self.config.hidden_size))
     }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::candle_encoder::CandleEncoder;
-use crate::config::EncoderConfig;
+use crate::config::{EncoderConfig, Family};
 use crate::encoder::{Encoder, TokenBatch};
-use crate::native_encoder::NativeEncoder;
+use crate::native_encoder::{ModernBertEncoder, NativeEncoder};
 use crate::tokenizer::Tokens;
 use crate::{Error, Result};
 
@@ -230,12 +230,29 @@ pub(crate) fn load_encoder(
         .build()
         .map_err(|e| Error::InvalidOption { name: "threads", message: e.to_string() })?;
     let pool = Arc::new(pool);
-    let encoder: Arc<dyn Encoder> = match runtime.encoder {
-        EncoderKind::Native => {
-            let native = NativeEncoder::load(dir, config.clone(), tensors, pool, runtime.packing)?;
-            Arc::new(native.with_precision(runtime.precision))
+    let (packing, precision) = (runtime.packing, runtime.precision);
+    let encoder: Arc<dyn Encoder> = match (runtime.encoder, config.family) {
+        (EncoderKind::Native, Family::ModernBert) => {
+            let native = ModernBertEncoder::load(dir, config.clone(), tensors, pool, packing)?;
+            Arc::new(native.with_precision(precision))
         }
-        EncoderKind::Candle => Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?),
+        (EncoderKind::Native, Family::Bert | Family::Roberta) => {
+            let native = NativeEncoder::load(dir, config.clone(), tensors, pool, packing)?;
+            Arc::new(native.with_precision(precision))
+        }
+        (EncoderKind::Candle, Family::Bert | Family::Roberta) => {
+            Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?)
+        }
+        (EncoderKind::Candle, Family::ModernBert) => {
+            return Err(Error::InvalidOption {
+                name: "encoder",
+                message: format!(
+                    "the candle encoder runs BERT and XLM-RoBERTa only, and {} is {}; drop --encoder candle",
+                    dir.display(),
+                    config.architecture
+                ),
+            });
+        }
     };
     Ok((config, encoder, *runtime))
 }

@@ -327,6 +327,12 @@ impl CrossEncoderModel {
         config: EncoderConfig,
         seed: u64,
     ) -> Result<CrossEncoderModel> {
+        if config.family == Family::ModernBert {
+            return Err(Error::Unsupported(format!(
+                "{}: training supports BERT and XLM-RoBERTa encoders; ModernBERT is not trainable yet",
+                dir.display()
+            )));
+        }
         if config.hidden_act != HiddenAct::GeluErf {
             return Err(Error::Unsupported(format!(
                 "{}: training supports the exact GELU (hidden_act \"gelu\") only",
@@ -412,7 +418,8 @@ impl CrossEncoderModel {
     /// An empty batch numbering positions as this model's family does.
     pub fn batch(&self) -> Batch {
         let first_position = match self.config.family {
-            Family::Bert => 0,
+            // `load` refuses ModernBERT.
+            Family::Bert | Family::ModernBert => 0,
             Family::Roberta => self.config.pad_token_id + 1,
         };
         Batch { first_position, ..Batch::default() }
@@ -490,7 +497,8 @@ impl CrossEncoderModel {
         // RoBERTa's head drops its input out; BERT's pooler does not.
         let head_site = LAYER_SITES + 3 * p.layers.len() as u64;
         let first_tokens_mask = match self.config.family {
-            Family::Bert => None,
+            // `load` refuses ModernBERT.
+            Family::Bert | Family::ModernBert => None,
             Family::Roberta => drop_out(dropout, head_site, |r| r.classifier, &mut first_tokens),
         };
         let mut pooled = vec![0.0; sequences * h];
@@ -845,10 +853,10 @@ pub struct Naming {
 }
 
 impl Naming {
-    /// The names of `family`.
+    /// The names of `family` (ModernBERT, which training refuses, gets BERT's).
     pub fn of(family: Family) -> Naming {
         match family {
-            Family::Bert => Naming {
+            Family::Bert | Family::ModernBert => Naming {
                 family,
                 prefix: "bert.",
                 architecture: "BertForSequenceClassification",
@@ -867,7 +875,7 @@ impl Naming {
     /// (BERT's pooler sits inside the encoder; RoBERTa's head outside it).
     fn head_dense(&self, prefix: &str) -> String {
         match self.family {
-            Family::Bert => format!("{prefix}pooler.dense"),
+            Family::Bert | Family::ModernBert => format!("{prefix}pooler.dense"),
             Family::Roberta => "classifier.dense".to_owned(),
         }
     }

@@ -83,6 +83,28 @@ fn softmax_rows_matches_the_definition() {
 }
 
 #[test]
+fn gated_is_the_activation_of_the_input_half_times_the_gate_half() {
+    use tamis_kernels::Activation;
+    for (rows, width) in [(3, 19), (64 / MIRI_STEP, 1000)] {
+        let input_gate = data(rows * 2 * width, 67, 4.0);
+        for activation in
+            [Activation::GeluErf, Activation::GeluTanh, Activation::Relu, Activation::Silu]
+        {
+            let mut got = vec![f32::NAN; rows * width];
+            pool().install(|| tamis_kernels::gated(&input_gate, rows, width, activation, &mut got));
+            for (r, out) in got.chunks(width).enumerate() {
+                let (input, gate) = input_gate[r * 2 * width..][..2 * width].split_at(width);
+                let mut want = input.to_vec();
+                activation.apply(&mut want);
+                for ((o, w), g) in out.iter().zip(&want).zip(gate) {
+                    assert_eq!(*o, w * g, "{activation:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn swiglu_is_silu_of_the_gate_times_up() {
     for (rows, width) in [(3, 19), (64 / MIRI_STEP, 1000)] {
         let gate_up = data(rows * 2 * width, 61, 8.0);

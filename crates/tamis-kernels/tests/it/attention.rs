@@ -1,4 +1,6 @@
-use tamis_kernels::{AttentionProducts, Bf16Kernel, Segment, attention, attention_with};
+use tamis_kernels::{
+    AttentionProducts, Bf16Kernel, Reach, Segment, attention, attention_reaching, attention_with,
+};
 
 use crate::{MIRI_STEP, data, max_diff, pool};
 
@@ -11,7 +13,7 @@ fn reference(
     hidden: usize,
     rows: usize,
 ) -> Vec<f32> {
-    reference_rounded(qkv, segments, heads, hidden, rows, |v| v)
+    reference_rounded(qkv, segments, heads, hidden, rows, |v| v, None)
 }
 
 /// [`reference`] with the products' operands (queries, keys, values and the softmax
@@ -23,6 +25,7 @@ fn reference_rounded(
     hidden: usize,
     rows: usize,
     round: impl Fn(f32) -> f32,
+    window: Option<usize>,
 ) -> Vec<f32> {
     let d = hidden / heads;
     let mut out = vec![0.0f32; rows * hidden];
@@ -32,10 +35,14 @@ fn reference_rounded(
     for s in segments {
         for h in 0..heads {
             for i in s.start..s.start + s.rows {
+                // Out of the window: -inf, whose exponential is exactly 0.
                 let scores: Vec<f64> = (s.start..s.start + s.keys)
-                    .map(|j| {
-                        (0..d).map(|c| at(i, 0, h, c) * at(j, 1, h, c)).sum::<f64>()
-                            / (d as f64).sqrt()
+                    .map(|j| match window {
+                        Some(w) if i.abs_diff(j) > w => f64::NEG_INFINITY,
+                        _ => {
+                            (0..d).map(|c| at(i, 0, h, c) * at(j, 1, h, c)).sum::<f64>()
+                                / (d as f64).sqrt()
+                        }
                     })
                     .collect();
                 let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -87,6 +94,55 @@ fn packed_sequences_attend_only_to_their_own_keys() {
         let same = max_diff(&changed[range.clone()], &got[range]) == 0.0;
         assert_eq!(same, i != 3, "segment {i}");
     }
+}
+
+#[test]
+fn local_reach_attends_within_the_window_only() {
+    // Sequences shorter and longer than the window, and longer than a block of queries.
+    let (heads, hidden) = if MIRI_STEP > 1 { (2, 16) } else { (4, 32) };
+    let lengths: &[usize] = if MIRI_STEP > 1 { &[1, 6, 9] } else { &[1, 6, 9, 40, 150] };
+    for w in [1, 4, 40] {
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for &len in lengths {
+            segments.push(Segment::packed(start, len));
+            start += len;
+        }
+        let rows = start;
+        let qkv = data(rows * 3 * hidden, 71 + w as u64, 2.0);
+        for products in [AttentionProducts::F32, AttentionProducts::Bf16] {
+            let mut got = vec![f32::NAN; rows * hidden];
+            pool().install(|| {
+                attention_reaching(
+                    products,
+                    Reach::Local(w),
+                    &qkv,
+                    &segments,
+                    heads,
+                    hidden,
+                    &mut got,
+                )
+            });
+            let want = reference_rounded(&qkv, &segments, heads, hidden, rows, |v| v, Some(w));
+            let diff = max_diff(&got, &want);
+            assert!(diff < 1e-5, "window {w}, {products:?}: {diff}");
+        }
+    }
+}
+
+#[test]
+fn long_sequences_take_their_queries_in_blocks_with_the_same_result() {
+    // 1100 keys: the score budget takes 953 queries at a time, so two blocks.
+    if MIRI_STEP > 1 {
+        return;
+    }
+    let (heads, hidden, rows) = (1, 8, 1100);
+    let qkv = data(rows * 3 * hidden, 81, 1.0);
+    let segments = [Segment::packed(0, rows)];
+    let mut got = vec![f32::NAN; rows * hidden];
+    pool().install(|| attention(&qkv, &segments, heads, hidden, &mut got));
+    let want = reference(&qkv, &segments, heads, hidden, rows);
+    assert!(max_diff(&got, &want) < 1e-5, "{}", max_diff(&got, &want));
 }
 
 #[test]
@@ -189,7 +245,7 @@ fn bf16_products_match_the_definition_on_rounded_operands() {
         pool().install(|| {
             attention_with(AttentionProducts::Bf16, &qkv, &segments, heads, hidden, &mut got)
         });
-        let want = reference_rounded(&qkv, &segments, heads, hidden, rows, round_bf16);
+        let want = reference_rounded(&qkv, &segments, heads, hidden, rows, round_bf16, None);
         // The numerators are rounded from `f32` scores and exponentials, the reference's
         // from `f64` ones: one may round the other way, by at most one bfloat16 step
         // (2⁻⁸ relative) of each weight, so by 2⁻⁸ of the largest value at most.

@@ -1,4 +1,4 @@
-use super::{EncoderConfig, Family, Head, HiddenAct};
+use super::{ClassifierPooling, EncoderConfig, Family, Head, HiddenAct};
 use crate::Error;
 use tamis_core::ScoreActivation;
 
@@ -44,6 +44,50 @@ fn xlmr_positions_lose_the_padding_offset() {
 }
 
 #[test]
+fn modern_bert_reads_its_own_names_and_defaults() {
+    let config = parse(
+        r#"{"architectures": ["ModernBertForSequenceClassification"], "model_type": "modernbert",
+        "vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "intermediate_size": 48, "max_position_embeddings": 8192, "hidden_activation": "gelu",
+        "norm_eps": 1e-5, "local_attention": 128, "classifier_pooling": "mean",
+        "id2label": {"0": "LABEL_0"}}"#,
+    )
+    .unwrap();
+    assert_eq!(config.family, Family::ModernBert);
+    assert_eq!(config.hidden_act, HiddenAct::GeluErf);
+    assert_eq!(config.layer_norm_eps, 1e-5);
+    assert_eq!(config.max_positions(), 8192);
+    assert_eq!(config.pad_token_id, 50283);
+    let modern = config.modern_bert.as_ref().unwrap();
+    assert_eq!((modern.local_reach, modern.global_every), (64, 3));
+    assert_eq!((modern.global_rope_theta, modern.local_rope_theta), (160_000.0, 160_000.0));
+    assert_eq!(modern.classifier_pooling, ClassifierPooling::Mean);
+    assert!(modern.is_global(0) && !modern.is_global(1) && modern.is_global(3));
+    // Layers 0 and 3 attend to every key, 1 and 2 to the 129 of their window; the gated
+    // MLP's input layer is twice as wide.
+    let (n, h, i) = (4096.0, 32.0, 48.0);
+    let dense = 2.0 * n * (4.0 * h * h + 3.0 * h * i);
+    let want = 4.0 * dense + 2.0 * 4.0 * n * n * h + 2.0 * 4.0 * n * 129.0 * h;
+    assert_eq!(config.forward_flops(4096), want);
+}
+
+#[test]
+fn modern_bert_refuses_what_it_does_not_run() {
+    for (field, needle) in [
+        (r#""rope_scaling": {"rope_type": "yarn", "factor": 4.0}"#, "rope_scaling"),
+        (r#""classifier_pooling": "max""#, "classifier_pooling 'max'"),
+        (r#""global_attn_every_n_layers": 0"#, "global_attn_every_n_layers"),
+        (r#""hidden_activation": "quick_gelu""#, "quick_gelu"),
+    ] {
+        let err = parse(&format!(
+            r#"{{"architectures": ["ModernBertModel"], "model_type": "modernbert", {SIZES}, {field}}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains(needle), "{field}: {err}");
+    }
+}
+
+#[test]
 fn unsupported_architecture_is_named() {
     let err = parse(&format!(
         r#"{{"architectures": ["DistilBertModel"], "model_type": "distilbert", {SIZES}}}"#
@@ -51,6 +95,10 @@ fn unsupported_architecture_is_named() {
     .unwrap_err();
     assert!(matches!(err, Error::UnsupportedArchitecture { .. }));
     assert!(err.to_string().contains("DistilBertModel"), "{err}");
+    assert!(
+        err.to_string().contains("ModernBertForSequenceClassification"),
+        "lists what runs: {err}"
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ struct PairCase {
 }
 
 /// Small batches, so that one call spans several batches.
-fn runtime(encoder: EncoderKind) -> RuntimeConfig {
+pub fn runtime(encoder: EncoderKind) -> RuntimeConfig {
     RuntimeConfig { encoder, threads: Some(2), batch_size: 4, ..Default::default() }
 }
 
@@ -37,15 +37,20 @@ fn runtime(encoder: EncoderKind) -> RuntimeConfig {
 const ENCODERS: [EncoderKind; 2] = [EncoderKind::Native, EncoderKind::Candle];
 
 fn check_cross_encoder(name: &str, activation: ScoreActivation) {
+    check_cross_encoder_on(name, activation, &ENCODERS.map(runtime));
+}
+
+/// Checks the cross-encoder fixture `name` on each of `runtimes`, with both truncations.
+pub fn check_cross_encoder_on(name: &str, activation: ScoreActivation, runtimes: &[RuntimeConfig]) {
     let dir = fixtures_dir().join(name);
     let expected: PairCases = read_json(&dir.join("expected.json"));
-    for ((truncation, label), encoder) in
+    for ((truncation, label), runtime) in
         [(Truncation::LongestFirst, "longest_first"), (Truncation::OnlySecond, "only_second")]
             .into_iter()
-            .flat_map(|t| ENCODERS.map(|b| (t, b)))
+            .flat_map(|t| runtimes.iter().map(move |r| (t, *r)))
     {
-        let config =
-            CrossEncoderConfig { runtime: runtime(encoder), truncation, ..Default::default() };
+        let encoder = (runtime.encoder, runtime.packing);
+        let config = CrossEncoderConfig { runtime, truncation, ..Default::default() };
         let model = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
         assert_eq!(model.num_labels(), expected.num_labels, "{name}");
         assert_eq!(model.max_length(), expected.max_length, "{name}");
@@ -101,12 +106,18 @@ fn xlmr_cross_encoder_two_labels() {
 }
 
 fn check_bi_encoder(name: &str) {
+    check_bi_encoder_on(name, &ENCODERS.map(runtime));
+}
+
+/// Checks the embedder fixture `name` on each of `runtimes`.
+pub fn check_bi_encoder_on(name: &str, runtimes: &[RuntimeConfig]) {
     let dir = fixtures_dir().join(name);
     let expected: EmbeddingCases = read_json(&dir.join("expected.json"));
-    for encoder in ENCODERS {
-        let config = BiEncoderConfig { runtime: runtime(encoder), ..Default::default() };
+    for &runtime in runtimes {
+        let config = BiEncoderConfig { runtime, ..Default::default() };
         let model = BiEncoder::load(&local(dir.clone()), &config).unwrap();
-        check_embedder(&model, &expected, &format!("{name} {encoder:?}"));
+        let what = format!("{name} {:?} packing {}", runtime.encoder, runtime.packing);
+        check_embedder(&model, &expected, &what);
     }
 }
 

@@ -12,6 +12,7 @@ mod hub;
 mod late_interaction;
 mod llm_rerankers;
 mod long_texts;
+mod modern_bert;
 mod precision;
 mod real_models;
 

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Parity fixtures for the encoder families beyond BERT and XLM-R (issue 24).
+
+Builds tiny random ModernBERT models with `transformers` (no Hub access) and records what
+`transformers` and `sentence-transformers` compute for them, in the layout of the BERT
+fixtures (`expected.json` beside each model), so the Rust tests read them the same way.
+
+Usage (from the repository root, in the environment of requirements.txt):
+    python scripts/parity/generate_encoder_families.py [--shared DIR] [--out DIR]
+
+It imports the helpers of generate_fixtures.py (seeds, noise, float format, corpus) and reads
+the byte-level BPE tokenizer of `llm/qwen3-reranker-tied/` (generate_llm_rerankers.py), to
+which it adds ModernBERT's special tokens and [CLS]/[SEP] template. See scripts/parity/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate_fixtures import (  # noqa: E402
+    NOISE_STD,
+    REPO_ROOT,
+    SEED,
+    T_ACCENTS_Q,
+    T_CJK_D,
+    build_model,
+    ce_cases,
+    default_shared,
+    embed_texts,
+    floats,
+    load_corpus,
+    remove_empty_dirs,
+    reset_dir,
+    write_fixture_json,
+)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tokenizers import AddedToken, Tokenizer, processors  # noqa: E402
+
+import transformers  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForSequenceClassification,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
+    ModernBertModel,
+    PreTrainedTokenizerFast,
+)
+from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers import models as st_models  # noqa: E402
+
+HIDDEN = 32
+HEADS = 4
+LAYERS = 4  # global attention in layers 0 and 3 (every 3rd), local in 1 and 2
+INTERMEDIATE = 48
+MAX_LENGTH = 512
+LOCAL_ATTENTION = 16  # keys within 8 rows either side in local layers
+VOCAB_SIZE = 960  # the tokenizer's 910 entries rounded up to a multiple of 64
+MODERNBERT_SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+
+CE_SPECS = [
+    # name, num_labels, extra config, seed offset
+    ("modernbert-ce-1label", 1, dict(), 30),
+    ("modernbert-ce-2label-mean", 2, dict(
+        classifier_pooling="mean", hidden_activation="gelu_pytorch_tanh", norm_bias=True,
+        attention_bias=True, mlp_bias=True, classifier_bias=True, classifier_activation="silu",
+        global_attn_every_n_layers=2,
+    ), 31),
+]
+EMBED_SPEC = ("modernbert-embed-mean", 32)
+
+
+def modernbert_tokenizer(qwen_tokenizer: Path) -> Tokenizer:
+    """ModernBERT's pipeline: byte-level BPE, special tokens after the vocabulary, and the
+    `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B [SEP]` template (the second text's type id 1)."""
+    tok = Tokenizer.from_file(str(qwen_tokenizer))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in MODERNBERT_SPECIALS])
+    vocab = tok.get_vocab()
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    assert tok.get_vocab_size() <= VOCAB_SIZE, tok.get_vocab_size()
+    return tok
+
+
+def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=MAX_LENGTH, unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+
+
+def config(tok: Tokenizer, **kw) -> ModernBertConfig:
+    vocab = tok.get_vocab()
+    base = dict(
+        vocab_size=VOCAB_SIZE, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS, max_position_embeddings=MAX_LENGTH,
+        local_attention=LOCAL_ATTENTION, pad_token_id=vocab["[PAD]"], cls_token_id=vocab["[CLS]"],
+        bos_token_id=vocab["[CLS]"], sep_token_id=vocab["[SEP]"], eos_token_id=vocab["[SEP]"],
+        attn_implementation="sdpa",
+    )
+    base.update(kw)
+    return ModernBertConfig(**base)
+
+
+def long_cases(corpus: list[dict]) -> list[tuple[str, str, str]]:
+    """Pairs near and past 512 tokens, so local windows and truncation both matter."""
+    long_docs = [d["text"] for d in corpus if len(d.get("text", "")) > 1500][:6]
+    return [
+        ("does coffee raise blood pressure", long_docs[0][:900], "longest_first"),
+        ("statins and muscle pain", long_docs[1] + " " + long_docs[2], "longest_first"),
+        ("statins and muscle pain", long_docs[1] + " " + long_docs[2], "only_second"),
+        (long_docs[3][:1200], long_docs[4], "longest_first"),
+        (T_ACCENTS_Q, T_CJK_D + " " + long_docs[5][:600], "only_second"),
+    ]
+
+
+def pair_inputs(hf_tok, raw_tok: Tokenizer, query: str, document: str, truncation: str):
+    enc = hf_tok(query, document, truncation=truncation, max_length=MAX_LENGTH)
+    raw = raw_tok.encode(query, document)
+    full = len(raw.ids)
+    raw_tok.enable_truncation(max_length=MAX_LENGTH, strategy=truncation)
+    cut = raw_tok.encode(query, document)
+    raw_tok.no_truncation()
+    assert cut.ids == enc["input_ids"], (query[:40], "raw tokenizer.json and transformers differ")
+    return enc["input_ids"], cut.type_ids, full > MAX_LENGTH
+
+
+def logits(model, ids: list[int]) -> list:
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+    return floats(out.logits[0])
+
+
+def generate_cross_encoder(out: Path, spec, raw_tok: Tokenizer, cases) -> tuple[Path, int]:
+    name, num_labels, extra, seed_off = spec
+    d = out / name
+    reset_dir(d)
+    hf_tok = wrap(raw_tok)
+    model = build_model(ModernBertForSequenceClassification, config(raw_tok, num_labels=num_labels, **extra),
+                        SEED + seed_off)
+    model.save_pretrained(d, safe_serialization=True)
+    hf_tok.save_pretrained(d)
+    eager = AutoModelForSequenceClassification.from_pretrained(d, attn_implementation="eager").eval()
+    records, batch = [], []
+    for query, document, truncation in cases:
+        ids, type_ids, truncated = pair_inputs(hf_tok, raw_tok, query, document, truncation)
+        got = logits(model, ids)
+        # The eager and sdpa attentions agree, unpadded.
+        assert np.abs(np.array(logits(eager, ids)) - np.array(got)).max() < 1e-5, query[:40]
+        batch.append(ids)
+        records.append({"query": query, "document": document, "truncation": truncation,
+                        "input_ids": ids, "token_type_ids": type_ids, "truncated": truncated,
+                        "logits": got})
+    # One right-padded batch (the sliding-window mask and padding together) gives the same logits.
+    pad = raw_tok.get_vocab()["[PAD]"]
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in batch])
+    mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch])
+    with torch.no_grad():
+        padded = model(input_ids=input_ids, attention_mask=mask).logits.numpy()
+    worst = float(np.abs(padded - np.array([r["logits"] for r in records])).max())
+    assert worst < 1e-4, (name, "padded batch", worst)
+    write_fixture_json(d / "expected.json", {"max_length": MAX_LENGTH, "num_labels": num_labels}, records)
+    longest = max(len(r["input_ids"]) for r in records)
+    print(f"  {name}: {len(records)} cases, longest {longest} tokens, "
+          f"truncated {sum(r['truncated'] for r in records)}, padded batch within {worst:.1e}")
+    return d, longest
+
+
+def generate_embedder(out: Path, raw_tok: Tokenizer, texts: list[str]) -> Path:
+    name, seed_off = EMBED_SPEC
+    d = out / name
+    reset_dir(d)
+    with tempfile.TemporaryDirectory(prefix="tamis-parity-") as tmp:
+        model = build_model(ModernBertModel, config(raw_tok), SEED + seed_off)
+        model.save_pretrained(tmp, safe_serialization=True)
+        wrap(raw_tok).save_pretrained(tmp)
+        transformer = st_models.Transformer(tmp, max_seq_length=MAX_LENGTH)
+        modules = [transformer, st_models.Pooling(HIDDEN, pooling_mode="mean"), st_models.Normalize()]
+        st = SentenceTransformer(modules=modules, device="cpu")
+        st.eval()
+        st.save(str(d), create_model_card=False, safe_serialization=True)
+    remove_empty_dirs(d)
+    records = []
+    for text in texts:
+        ids = st.tokenize([text])["input_ids"][0].tolist()
+        emb = st.encode(text, convert_to_numpy=True, show_progress_bar=False)
+        records.append({"text": text, "prompt_name": None, "input_ids": ids, "embedding": floats(emb)})
+    # Batched (padded) encoding agrees with one text at a time.
+    together = st.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+    worst = float(np.abs(together - np.array([r["embedding"] for r in records])).max())
+    assert worst < 1e-5, (name, "batched", worst)
+    write_fixture_json(d / "expected.json", {"max_seq_length": MAX_LENGTH}, records)
+    print(f"  {name}: {len(records)} texts, longest {max(len(r['input_ids']) for r in records)} tokens, "
+          f"batched within {worst:.1e}")
+    return d
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=None,
+                    help="shared data directory (default: $TAMIS_SHARED_DIR or ../shared relative to the repo root)")
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "crates" / "tamis-models" / "tests" / "fixtures",
+                    help="output directory (default: crates/tamis-models/tests/fixtures)")
+    args = ap.parse_args()
+    shared = (args.shared or default_shared()).resolve()
+    out = args.out.resolve()
+    qwen_tokenizer = out / "llm" / "qwen3-reranker-tied" / "tokenizer.json"
+    if not qwen_tokenizer.is_file():
+        print(f"error: {qwen_tokenizer} not found (run generate_llm_rerankers.py first)", file=sys.stderr)
+        return 2
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, noise {NOISE_STD}")
+    torch.set_num_threads(1)
+    corpus = load_corpus(shared)
+    raw_tok = modernbert_tokenizer(qwen_tokenizer)
+    cases = ce_cases(corpus) + long_cases(corpus)
+    written = []
+    for spec in CE_SPECS:
+        d, longest = generate_cross_encoder(out, spec, raw_tok, cases)
+        assert longest == MAX_LENGTH, (spec[0], longest)
+        written.append(d)
+    long_doc = next(d["text"] for d in corpus if len(d.get("text", "")) > 2500)
+    written.append(generate_embedder(out, raw_tok, embed_texts(corpus) + [long_doc]))
+    total = sum(f.stat().st_size for d in written for f in d.rglob("*") if f.is_file())
+    print(f"wrote {len(written)} fixtures, {total / 1024:.0f} KiB")
+    if total > 1536 * 1024:
+        print("error: the fixtures pass 1.5 MiB", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
