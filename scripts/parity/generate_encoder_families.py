@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parity fixtures for the encoder families beyond BERT and XLM-R (issue 24).
 
-Builds tiny random ModernBERT models with `transformers` (no Hub access) and records what
+Builds tiny random ModernBERT and DeBERTa-v2/v3 models with `transformers` (no Hub access) and records what
 `transformers` and `sentence-transformers` compute for them, in the layout of the BERT
 fixtures (`expected.json` beside each model), so the Rust tests read them the same way.
 
@@ -26,6 +26,9 @@ from generate_fixtures import (  # noqa: E402
     NOISE_STD,
     REPO_ROOT,
     SEED,
+    TOKENIZER_VOCAB,
+    _spm_rules,
+    training_texts,
     T_ACCENTS_Q,
     T_CJK_D,
     build_model,
@@ -46,6 +49,11 @@ from tokenizers import AddedToken, Tokenizer, processors  # noqa: E402
 import transformers  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForSequenceClassification,
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
+    DebertaV2Model,
+    DebertaV2Tokenizer,
+    DebertaV2TokenizerFast,
     ModernBertConfig,
     ModernBertForSequenceClassification,
     ModernBertModel,
@@ -73,6 +81,29 @@ CE_SPECS = [
     ), 31),
 ]
 EMBED_SPEC = ("modernbert-embed-mean", 32)
+
+DEBERTA_SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]  # ids 0-3 as in DeBERTa-v3; [MASK] last
+DEBERTA_LAYERS = 2
+DEBERTA_INTERMEDIATE = 64
+# DeBERTa-v3 (mxbai-rerank-*-v1): shared key projections, both position terms, log buckets,
+# a normed relative table, no absolute positions, no token types.
+DEBERTA_V3 = dict(
+    relative_attention=True, position_buckets=16, max_relative_positions=-1, pos_att_type=["p2c", "c2p"],
+    share_att_key=True, norm_rel_ebd="layer_norm", position_biased_input=False, type_vocab_size=0,
+    layer_norm_eps=1e-7,
+)
+DEBERTA_CE_SPECS = [
+    # name, num_labels, extra config, seed offset
+    ("deberta-v3-ce-1label", 1, DEBERTA_V3, 40),
+    # DeBERTa-v2 style: separate position projections, c2p only, no buckets (distances clamped at
+    # 24), absolute positions added to the input, two token types, an un-normed table, tanh GELU.
+    ("deberta-v2-ce-2label", 2, dict(
+        relative_attention=True, position_buckets=-1, max_relative_positions=24, pos_att_type=["c2p"],
+        share_att_key=False, norm_rel_ebd="none", position_biased_input=True, type_vocab_size=2,
+        hidden_act="gelu_new", pooler_hidden_act="gelu_new",
+    ), 41),
+]
+DEBERTA_EMBED_SPEC = ("deberta-v3-embed-mean", 42)
 
 
 def modernbert_tokenizer(qwen_tokenizer: Path) -> Tokenizer:
@@ -112,6 +143,68 @@ def config(tok: Tokenizer, **kw) -> ModernBertConfig:
     return ModernBertConfig(**base)
 
 
+def train_deberta_tokenizer(texts: list[str]) -> Tokenizer:
+    """SentencePiece Unigram (deterministic, single thread) with DeBERTa-v3's special pieces,
+    converted the way transformers converts DeBERTa-v2/v3 (`DebertaV2Converter`: Strip, the
+    precompiled normalizer, runs of spaces collapsed, Metaspace, the [CLS]/[SEP] template)."""
+    import sentencepiece as spm
+    from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+
+    with tempfile.TemporaryDirectory(prefix="tamis-spm-") as tmp:
+        rules = Path(tmp) / "rules.tsv"
+        rules.write_text(
+            "".join(" ".join(f"{c:X}" for c in s) + "\t" + " ".join(f"{c:X}" for c in t) + "\n"
+                    for s, t in _spm_rules()),
+            encoding="utf-8",
+        )
+        model = Path(tmp) / "spm.model"
+        with model.open("wb") as f:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts), model_writer=f, model_type="unigram",
+                vocab_size=TOKENIZER_VOCAB - 1, character_coverage=1.0, normalization_rule_tsv=str(rules),
+                num_threads=1, shuffle_input_sentence=False, input_sentence_size=0, byte_fallback=False,
+                pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+                eos_piece="[SEP]", unk_piece="[UNK]", minloglevel=2,
+            )
+        slow = DebertaV2Tokenizer(vocab_file=str(model), do_lower_case=False, split_by_punct=False)
+        tok = convert_slow_tokenizer(slow)
+    tok.add_special_tokens([AddedToken("[MASK]", special=True, normalized=False)])
+    vocab = tok.get_vocab()
+    for i, t in enumerate(DEBERTA_SPECIALS):
+        assert vocab[t] == i, (t, vocab[t])
+    return tok
+
+
+def wrap_deberta(tok: Tokenizer) -> DebertaV2TokenizerFast:
+    return DebertaV2TokenizerFast(
+        tokenizer_object=tok, model_max_length=MAX_LENGTH, do_lower_case=False, split_by_punct=False,
+        bos_token="[CLS]", eos_token="[SEP]", unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+        cls_token="[CLS]", mask_token="[MASK]",
+    )
+
+
+def deberta_config(tok: Tokenizer, **kw) -> DebertaV2Config:
+    base = dict(
+        vocab_size=tok.get_vocab_size(), hidden_size=HIDDEN, num_hidden_layers=DEBERTA_LAYERS,
+        num_attention_heads=HEADS, intermediate_size=DEBERTA_INTERMEDIATE, max_position_embeddings=MAX_LENGTH,
+        pad_token_id=0, hidden_act="gelu", pooler_hidden_act="gelu", pooler_hidden_size=HIDDEN,
+        pooler_dropout=0, attn_implementation="eager",
+    )
+    base.update(kw)
+    return DebertaV2Config(**base)
+
+
+def reference_buckets(config: DebertaV2Config) -> list[int]:
+    """transformers' bucket of every distance -(MAX_LENGTH-1)..MAX_LENGTH-1, as the model computes it."""
+    from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
+
+    distances = torch.arange(-(MAX_LENGTH - 1), MAX_LENGTH, dtype=torch.long)
+    max_relative = config.max_relative_positions if config.max_relative_positions > 0 else config.max_position_embeddings
+    if config.position_buckets > 0:
+        return [int(b) for b in make_log_bucket_position(distances, config.position_buckets, max_relative)]
+    return [int(b) for b in distances]
+
+
 def long_cases(corpus: list[dict]) -> list[tuple[str, str, str]]:
     """Pairs near and past 512 tokens, so local windows and truncation both matter."""
     long_docs = [d["text"] for d in corpus if len(d.get("text", "")) > 1500][:6]
@@ -125,19 +218,21 @@ def long_cases(corpus: list[dict]) -> list[tuple[str, str, str]]:
 
 
 def pair_inputs(hf_tok, raw_tok: Tokenizer, query: str, document: str, truncation: str):
-    enc = hf_tok(query, document, truncation=truncation, max_length=MAX_LENGTH)
+    enc = hf_tok(query, document, truncation=truncation, max_length=MAX_LENGTH, return_token_type_ids=True)
     raw = raw_tok.encode(query, document)
     full = len(raw.ids)
     raw_tok.enable_truncation(max_length=MAX_LENGTH, strategy=truncation)
     cut = raw_tok.encode(query, document)
     raw_tok.no_truncation()
     assert cut.ids == enc["input_ids"], (query[:40], "raw tokenizer.json and transformers differ")
+    assert cut.type_ids == enc["token_type_ids"], (query[:40], "type ids differ")
     return enc["input_ids"], cut.type_ids, full > MAX_LENGTH
 
 
-def logits(model, ids: list[int]) -> list:
+def logits(model, ids: list[int], type_ids: list[int] | None = None) -> list:
+    extra = {} if type_ids is None else {"token_type_ids": torch.tensor([type_ids])}
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long))
+        out = model(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long), **extra)
     return floats(out.logits[0])
 
 
@@ -177,14 +272,52 @@ def generate_cross_encoder(out: Path, spec, raw_tok: Tokenizer, cases) -> tuple[
     return d, longest
 
 
-def generate_embedder(out: Path, raw_tok: Tokenizer, texts: list[str]) -> Path:
-    name, seed_off = EMBED_SPEC
+def generate_deberta_cross_encoder(out: Path, spec, raw_tok: Tokenizer, cases) -> Path:
+    name, num_labels, extra, seed_off = spec
+    d = out / name
+    reset_dir(d)
+    hf_tok = wrap_deberta(raw_tok)
+    cfg = deberta_config(raw_tok, num_labels=num_labels, **extra)
+    model = build_model(DebertaV2ForSequenceClassification, cfg, SEED + seed_off)
+    model.save_pretrained(d, safe_serialization=True)
+    hf_tok.save_pretrained(d)
+    uses_types = cfg.type_vocab_size > 0
+    records, batch = [], []
+    for query, document, truncation in cases:
+        ids, type_ids, truncated = pair_inputs(hf_tok, raw_tok, query, document, truncation)
+        batch.append((ids, type_ids))
+        records.append({"query": query, "document": document, "truncation": truncation,
+                        "input_ids": ids, "token_type_ids": type_ids, "truncated": truncated,
+                        "logits": logits(model, ids, type_ids if uses_types else None)})
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in batch])
+    types = torch.tensor([t + [0] * (width - len(t)) for _, t in batch])
+    mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch])
+    with torch.no_grad():
+        padded = model(input_ids=input_ids, attention_mask=mask,
+                       **({"token_type_ids": types} if uses_types else {})).logits.numpy()
+    worst = float(np.abs(padded - np.array([r["logits"] for r in records])).max())
+    assert worst < 1e-4, (name, "padded batch", worst)
+    header = {"max_length": MAX_LENGTH, "num_labels": num_labels, "buckets": reference_buckets(cfg)}
+    write_fixture_json(d / "expected.json", header, records)
+    print(f"  {name}: {len(records)} cases, longest {max(len(r['input_ids']) for r in records)} tokens, "
+          f"truncated {sum(r['truncated'] for r in records)}, padded batch within {worst:.1e}")
+    return d
+
+
+def generate_embedder(out: Path, raw_tok: Tokenizer, texts: list[str], deberta: bool = False) -> Path:
+    name, seed_off = DEBERTA_EMBED_SPEC if deberta else EMBED_SPEC
     d = out / name
     reset_dir(d)
     with tempfile.TemporaryDirectory(prefix="tamis-parity-") as tmp:
-        model = build_model(ModernBertModel, config(raw_tok), SEED + seed_off)
+        if deberta:
+            model = build_model(DebertaV2Model, deberta_config(raw_tok, **DEBERTA_V3), SEED + seed_off)
+            hf_tok = wrap_deberta(raw_tok)
+        else:
+            model = build_model(ModernBertModel, config(raw_tok), SEED + seed_off)
+            hf_tok = wrap(raw_tok)
         model.save_pretrained(tmp, safe_serialization=True)
-        wrap(raw_tok).save_pretrained(tmp)
+        hf_tok.save_pretrained(tmp)
         transformer = st_models.Transformer(tmp, max_seq_length=MAX_LENGTH)
         modules = [transformer, st_models.Pooling(HIDDEN, pooling_mode="mean"), st_models.Normalize()]
         st = SentenceTransformer(modules=modules, device="cpu")
@@ -231,10 +364,14 @@ def main() -> int:
         written.append(d)
     long_doc = next(d["text"] for d in corpus if len(d.get("text", "")) > 2500)
     written.append(generate_embedder(out, raw_tok, embed_texts(corpus) + [long_doc]))
+    deberta_tok = train_deberta_tokenizer(training_texts(corpus))
+    for spec in DEBERTA_CE_SPECS:
+        written.append(generate_deberta_cross_encoder(out, spec, deberta_tok, cases))
+    written.append(generate_embedder(out, deberta_tok, embed_texts(corpus) + [long_doc], deberta=True))
     total = sum(f.stat().st_size for d in written for f in d.rglob("*") if f.is_file())
     print(f"wrote {len(written)} fixtures, {total / 1024:.0f} KiB")
-    if total > 1536 * 1024:
-        print("error: the fixtures pass 1.5 MiB", file=sys.stderr)
+    if total > 2560 * 1024:
+        print("error: the fixtures pass 2.5 MiB", file=sys.stderr)
         return 1
     return 0
 

@@ -111,6 +111,39 @@ pub fn attention_reaching(
     hidden: usize,
     out: &mut [f32],
 ) {
+    let blocks = segment_blocks(qkv, segments, heads, hidden, out);
+    let head_dim = hidden / heads;
+    let shape = Shape { heads, head_dim, hidden };
+    match (products, reach) {
+        (AttentionProducts::F32, _) | (_, Reach::Local(_)) => blocks.into_par_iter().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(scores, inverse_sums), (segment, block)| {
+                f32_heads(qkv, shape, reach, segment, block, scores, inverse_sums)
+            },
+        ),
+        (AttentionProducts::Bf16, Reach::Global) => {
+            let kernel = Bf16Kernel::detected();
+            blocks
+                .into_par_iter()
+                .for_each_init(Bf16Scratch::default, |scratch, (segment, block)| {
+                    bf16_heads(kernel, qkv, shape, segment, block, scratch)
+                })
+        }
+    }
+}
+
+/// `out` cut into one block of rows per segment, after checking the layout: segments in
+/// order, within the buffers, with at least one key.
+///
+/// # Panics
+/// As [`attention`].
+pub(crate) fn segment_blocks<'s, 'o>(
+    qkv: &[f32],
+    segments: &'s [Segment],
+    heads: usize,
+    hidden: usize,
+    out: &'o mut [f32],
+) -> Vec<(&'s Segment, &'o mut [f32])> {
     assert!(
         heads > 0 && hidden > 0 && hidden.is_multiple_of(heads),
         "attention: {hidden} is not {heads} heads wide"
@@ -143,24 +176,7 @@ pub fn attention_reaching(
         rest = tail;
         next_row = segment.start + segment.rows;
     }
-    let head_dim = hidden / heads;
-    let shape = Shape { heads, head_dim, hidden };
-    match (products, reach) {
-        (AttentionProducts::F32, _) | (_, Reach::Local(_)) => blocks.into_par_iter().for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(scores, inverse_sums), (segment, block)| {
-                f32_heads(qkv, shape, reach, segment, block, scores, inverse_sums)
-            },
-        ),
-        (AttentionProducts::Bf16, Reach::Global) => {
-            let kernel = Bf16Kernel::detected();
-            blocks
-                .into_par_iter()
-                .for_each_init(Bf16Scratch::default, |scratch, (segment, block)| {
-                    bf16_heads(kernel, qkv, shape, segment, block, scratch)
-                })
-        }
-    }
+    blocks
 }
 
 /// The widths of one attention.

@@ -48,6 +48,7 @@ mod linear;
 mod max_sim;
 mod norm;
 pub mod peak;
+mod relative_attention;
 mod rope;
 mod simd;
 mod tiles;
@@ -65,6 +66,7 @@ pub use int8::Int8Kernel;
 pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
 pub use max_sim::{max_sim, max_sim_with};
 pub use norm::{layer_norm, rms_norm, rms_norm_heads};
+pub use relative_attention::{RelativeBias, disentangled_attention};
 pub use rope::RopeTable;
 
 /// Below this many elements a kernel runs on the calling thread: splitting costs more.

@@ -103,7 +103,9 @@ fn position_ids(config: &EncoderConfig, batch: &TokenBatch) -> Vec<u32> {
     let mut positions = Vec::with_capacity(batch.input_ids.len());
     for row in 0..batch.batch_size {
         match config.family {
-            Family::Bert | Family::ModernBert => positions.extend(0..batch.seq_len as u32),
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => {
+                positions.extend(0..batch.seq_len as u32)
+            }
             Family::Roberta => {
                 let mut seen = 0;
                 for &m in batch.mask_row(row) {
@@ -233,11 +235,12 @@ impl ClassifierHead {
                 dense: candle_nn::linear(h, h, root.pp("classifier.dense"))?,
                 out_proj: candle_nn::linear(h, num_labels, root.pp("classifier.out_proj"))?,
             },
-            // `load_encoder` sends ModernBERT to the native encoder only.
-            Family::ModernBert => {
-                return Err(candle_core::Error::Msg(
-                    "the candle encoder does not run ModernBERT".to_string(),
-                ));
+            // `load_encoder` sends these to the native encoder only.
+            Family::ModernBert | Family::DebertaV2 => {
+                return Err(candle_core::Error::Msg(format!(
+                    "the candle encoder does not run {:?}",
+                    config.family
+                )));
             }
         })
     }

@@ -25,6 +25,61 @@ pub enum Family {
     /// token or mean), then dense + activation + LayerNorm + `classifier`.
     /// [`EncoderConfig::modern_bert`] holds what only it has.
     ModernBert,
+    /// DeBERTa-v2 and v3: BERT's post-norm layers with disentangled attention (content
+    /// and relative-position terms), optional absolute positions and token types, and a
+    /// pooler with its own activation. [`EncoderConfig::deberta`] holds what only it has.
+    DebertaV2,
+}
+
+/// What only DeBERTa-v2/v3's `config.json` declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DebertaConfig {
+    /// Attention adds relative-position terms (`relative_attention`).
+    pub relative_attention: bool,
+    /// The content→position term (`"c2p"` in `pos_att_type`).
+    pub c2p: bool,
+    /// The position→content term (`"p2c"`).
+    pub p2c: bool,
+    /// Distances fall into this many log buckets on either side (`position_buckets`;
+    /// 0: none, distances are clamped at `max_relative_positions`).
+    pub position_buckets: usize,
+    /// The largest distance the buckets spread over (`max_relative_positions`, else
+    /// `max_position_embeddings`).
+    pub max_relative_positions: usize,
+    /// The position terms reuse the content key and query projections (`share_att_key`).
+    pub share_att_key: bool,
+    /// The relative embeddings pass a LayerNorm first (`norm_rel_ebd` has `layer_norm`).
+    pub norm_relative_embeddings: bool,
+    /// Absolute position embeddings are added to the input (`position_biased_input`).
+    pub position_biased_input: bool,
+    /// The pooler's activation (`pooler_hidden_act`).
+    pub pooler_activation: HiddenAct,
+}
+
+impl DebertaConfig {
+    /// Half the rows of the relative embedding table: the buckets, else the largest distance.
+    pub fn span(&self) -> usize {
+        match self.position_buckets {
+            0 => self.max_relative_positions,
+            buckets => buckets,
+        }
+    }
+
+    /// The bucket of the distance `d` (query position minus key position), as
+    /// transformers' `make_log_bucket_position` computes it in `f32`.
+    pub fn bucket(&self, d: i64) -> i64 {
+        if self.position_buckets == 0 {
+            return d;
+        }
+        let mid = (self.position_buckets / 2) as i64;
+        let abs = if d < mid && d > -mid { mid - 1 } else { d.abs() };
+        if abs <= mid {
+            return d;
+        }
+        let spread = (((self.max_relative_positions - 1) as f64 / mid as f64) as f32).ln();
+        let log = ((abs as f32 / mid as f32).ln() / spread * (mid - 1) as f32).ceil() + mid as f32;
+        log as i64 * d.signum()
+    }
 }
 
 /// How a ModernBERT classifier pools the final states before its head.
@@ -119,6 +174,8 @@ pub struct EncoderConfig {
     pub declared_activation: Option<ScoreActivation>,
     /// ModernBERT's settings: `Some` exactly when `family` is [`Family::ModernBert`].
     pub modern_bert: Option<ModernBertConfig>,
+    /// DeBERTa's settings: `Some` exactly when `family` is [`Family::DebertaV2`].
+    pub deberta: Option<DebertaConfig>,
 }
 
 /// The architecture colbert-ai's checkpoints declare: a BERT encoder (its tensors under
@@ -154,6 +211,19 @@ struct RawConfig {
     classifier_pooling: Option<String>,
     classifier_activation: Option<String>,
     rope_scaling: Option<serde_json::Value>,
+    // DeBERTa-v2/v3's.
+    relative_attention: Option<bool>,
+    position_buckets: Option<i64>,
+    max_relative_positions: Option<i64>,
+    pos_att_type: Option<serde_json::Value>,
+    share_att_key: Option<bool>,
+    norm_rel_ebd: Option<String>,
+    position_biased_input: Option<bool>,
+    pooler_hidden_act: Option<String>,
+    pooler_hidden_size: Option<usize>,
+    embedding_size: Option<usize>,
+    conv_kernel_size: Option<usize>,
+    attention_head_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +240,67 @@ fn activation(name: &str) -> std::result::Result<HiddenAct, String> {
         "silu" | "swish" => Ok(HiddenAct::Silu),
         other => Err(format!("activation '{other}' is not supported")),
     }
+}
+
+/// DeBERTa's settings, with transformers' defaults for what the file leaves out; what
+/// tamis does not run is refused by name.
+fn deberta(raw: &RawConfig) -> std::result::Result<DebertaConfig, String> {
+    let h = raw.hidden_size;
+    if raw.embedding_size.is_some_and(|e| e != h) {
+        return Err("embedding_size different from hidden_size is not supported".to_string());
+    }
+    if raw.pooler_hidden_size.is_some_and(|p| p != h) {
+        return Err("pooler_hidden_size different from hidden_size is not supported".to_string());
+    }
+    if raw.conv_kernel_size.is_some_and(|k| k > 0) {
+        return Err(
+            "conv_kernel_size (DeBERTa-v2's convolution layer) is not supported".to_string()
+        );
+    }
+    if raw.attention_head_size.is_some_and(|a| a * raw.num_attention_heads != h) {
+        return Err("attention_head_size must be hidden_size / num_attention_heads".to_string());
+    }
+    // A list, or the older "p2c|c2p" string.
+    let kinds: Vec<String> = match &raw.pos_att_type {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(text)) => {
+            text.to_lowercase().split('|').map(|k| k.trim().to_string()).collect()
+        }
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|k| k.as_str().map(str::to_lowercase).ok_or("pos_att_type must hold strings"))
+            .collect::<std::result::Result<_, _>>()?,
+        Some(_) => return Err("pos_att_type must be a list or a string".to_string()),
+    };
+    if let Some(other) = kinds.iter().find(|k| !["c2p", "p2c", ""].contains(&k.as_str())) {
+        return Err(format!("pos_att_type '{other}' is not supported (only c2p and p2c)"));
+    }
+    let relative_attention = raw.relative_attention.unwrap_or(false);
+    let (c2p, p2c) = (kinds.iter().any(|k| k == "c2p"), kinds.iter().any(|k| k == "p2c"));
+    if !relative_attention && (c2p || p2c) {
+        // transformers still divides the scores by the terms it does not add.
+        return Err("pos_att_type without relative_attention is not supported".to_string());
+    }
+    let max_relative_positions = match raw.max_relative_positions {
+        Some(m) if m >= 1 => m as usize,
+        _ => raw.max_position_embeddings,
+    };
+    let position_buckets = raw.position_buckets.filter(|&b| b > 0).unwrap_or(0) as usize;
+    if position_buckets == 1 || (position_buckets > 0 && max_relative_positions < 2) {
+        return Err("position_buckets needs at least 2 buckets and 2 positions".to_string());
+    }
+    let norm = raw.norm_rel_ebd.as_deref().unwrap_or("none").to_lowercase();
+    Ok(DebertaConfig {
+        relative_attention,
+        c2p,
+        p2c,
+        position_buckets,
+        max_relative_positions,
+        share_att_key: raw.share_att_key.unwrap_or(false),
+        norm_relative_embeddings: norm.split('|').any(|n| n.trim() == "layer_norm"),
+        position_biased_input: raw.position_biased_input.unwrap_or(true),
+        pooler_activation: activation(raw.pooler_hidden_act.as_deref().unwrap_or("gelu"))?,
+    })
 }
 
 /// ModernBERT's settings, with transformers' defaults for what the file leaves out.
@@ -220,6 +351,7 @@ impl EncoderConfig {
             "bert" => Family::Bert,
             "roberta" | "xlm-roberta" | "camembert" => Family::Roberta,
             "modernbert" => Family::ModernBert,
+            "deberta-v2" => Family::DebertaV2,
             _ => return Err(unsupported()),
         };
         let head = match architecture.as_str() {
@@ -253,16 +385,22 @@ impl EncoderConfig {
         }
         let declared_activation = declared_activation(&raw).map_err(bad)?;
         let pad_token_id = raw.pad_token_id.unwrap_or(match family {
-            Family::Bert => 0,
+            Family::Bert | Family::DebertaV2 => 0,
             Family::Roberta => 1,
             Family::ModernBert => 50283,
         });
         let modern_bert = match family {
             Family::ModernBert => Some(modern_bert(&raw).map_err(bad)?),
-            Family::Bert | Family::Roberta => None,
+            _ => None,
+        };
+        let deberta = match family {
+            Family::DebertaV2 => Some(deberta(&raw).map_err(bad)?),
+            _ => None,
         };
         let (default_eps, default_types) = match family {
             Family::Bert | Family::Roberta => (1e-12, 2),
+            // DeBERTa-v3 declares 0 token types (it has no table).
+            Family::DebertaV2 => (1e-7, 0),
             // ModernBERT reads no token types: every row takes type 0 of a one-row table.
             Family::ModernBert => (1e-5, 1),
         };
@@ -285,6 +423,7 @@ impl EncoderConfig {
             head,
             declared_activation,
             modern_bert,
+            deberta,
         })
     }
 
@@ -320,7 +459,7 @@ impl EncoderConfig {
         let (h, i) = (self.hidden_size as f64, self.intermediate_size as f64);
         let feed_forward = match self.family {
             Family::ModernBert => 3.0 * h * i,
-            Family::Bert | Family::Roberta => 2.0 * h * i,
+            Family::Bert | Family::Roberta | Family::DebertaV2 => 2.0 * h * i,
         };
         2.0 * (4.0 * h * h + feed_forward)
     }
@@ -337,7 +476,7 @@ impl EncoderConfig {
     /// The longest sequence the position table allows (XLM-R loses `pad_token_id + 1` slots).
     pub fn max_positions(&self) -> usize {
         match self.family {
-            Family::Bert | Family::ModernBert => self.max_position_embeddings,
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => self.max_position_embeddings,
             Family::Roberta => {
                 self.max_position_embeddings.saturating_sub(self.pad_token_id as usize + 1)
             }

@@ -30,13 +30,17 @@ mod modern_bert;
 
 pub(crate) use modern_bert::ModernBertEncoder;
 
-/// A BERT / XLM-RoBERTa encoder with weights laid out for `tamis-kernels`.
+/// A BERT / XLM-RoBERTa / DeBERTa-v2 encoder with weights laid out for `tamis-kernels`.
 #[derive(Debug)]
 pub struct NativeEncoder {
     config: EncoderConfig,
     word: Vec<f32>,
-    position: Vec<f32>,
-    token_type: Vec<f32>,
+    /// Absolute positions (DeBERTa-v3 has none).
+    position: Option<Vec<f32>>,
+    /// Token types (DeBERTa-v3 has none).
+    token_type: Option<Vec<f32>>,
+    /// DeBERTa's relative positions.
+    relative: Option<Relative>,
     embedding_norm: Norm,
     layers: Vec<Layer>,
     head: Option<ClassifierHead>,
@@ -96,11 +100,32 @@ struct Layer {
 }
 
 /// Dense + tanh on the first token, then the output projection (BERT's pooler and
-/// classifier, or RoBERTa's `classifier.dense` and `classifier.out_proj`).
+/// classifier, or RoBERTa's `classifier.dense` and `classifier.out_proj`); DeBERTa's
+/// pooler has its own activation.
 #[derive(Debug)]
 struct ClassifierHead {
     dense: Linear,
+    /// `None`: tanh.
+    activation: Option<HiddenAct>,
     out: Linear,
+}
+
+/// DeBERTa's relative positions: each layer's relative embeddings through its position
+/// projections, computed once at load (they depend on no input), and the bucket of
+/// every distance up to the longest sequence.
+#[derive(Debug)]
+struct Relative {
+    layers: Vec<RelativeTables>,
+    span: usize,
+    /// `buckets[d + max_position_embeddings − 1]`: the bucket of distance `d`.
+    buckets: Vec<i32>,
+}
+
+/// One layer's `[2·span, hidden]` tables for the c2p and p2c terms.
+#[derive(Debug)]
+struct RelativeTables {
+    keys: Option<Vec<f32>>,
+    queries: Option<Vec<f32>>,
 }
 
 /// Looks tensors up by name and hands them over as `f32` values.
@@ -139,6 +164,55 @@ impl Tensors<'_> {
                 beta: vec![0.0; width],
             }),
         }
+    }
+}
+
+/// DeBERTa's relative tables: `rel_embeddings` (through the encoder's LayerNorm where
+/// `norm_rel_ebd` says) projected by each layer's position projections (its key and
+/// query projections where `share_att_key`), and the bucket of every distance.
+fn relative(
+    t: &Tensors<'_>,
+    prefix: &str,
+    config: &EncoderConfig,
+    d: &crate::config::DebertaConfig,
+) -> Result<Relative> {
+    let (h, span) = (config.hidden_size, d.span());
+    let mut table = t.values(&format!("{prefix}encoder.rel_embeddings.weight"), &[2 * span, h])?;
+    if d.norm_relative_embeddings {
+        let norm = t.norm(&format!("{prefix}encoder.LayerNorm"), h)?;
+        let eps = config.layer_norm_eps as f32;
+        tamis_kernels::layer_norm(&mut table, h, &norm.gamma, &norm.beta, eps);
+    }
+    let project = |name: String| -> Result<Vec<f32>> {
+        let mut out = vec![0.0f32; 2 * span * h];
+        t.linear(&name, h, h)?.forward(&table, 2 * span, None, &mut out, 1);
+        Ok(out)
+    };
+    let layers = (0..config.num_layers)
+        .map(|n| {
+            let l = format!("{prefix}encoder.layer.{n}.attention.self");
+            let (keys, queries) = match d.share_att_key {
+                true => (format!("{l}.key_proj"), format!("{l}.query_proj")),
+                false => (format!("{l}.pos_key_proj"), format!("{l}.pos_query_proj")),
+            };
+            Ok(RelativeTables {
+                keys: d.c2p.then(|| project(keys)).transpose()?,
+                queries: d.p2c.then(|| project(queries)).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let longest = config.max_position_embeddings as i64;
+    let buckets = (1 - longest..longest).map(|distance| d.bucket(distance) as i32).collect();
+    Ok(Relative { layers, span, buckets })
+}
+
+/// The kernels' name of an activation.
+fn kernel_activation(act: HiddenAct) -> tamis_kernels::Activation {
+    match act {
+        HiddenAct::GeluErf => tamis_kernels::Activation::GeluErf,
+        HiddenAct::GeluTanh => tamis_kernels::Activation::GeluTanh,
+        HiddenAct::Relu => tamis_kernels::Activation::Relu,
+        HiddenAct::Silu => tamis_kernels::Activation::Silu,
     }
 }
 
@@ -199,20 +273,34 @@ impl NativeEncoder {
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let e = format!("{prefix}embeddings");
         let word = t.values(&format!("{e}.word_embeddings.weight"), &[config.vocab_size, h])?;
-        let position = t.values(
-            &format!("{e}.position_embeddings.weight"),
-            &[config.max_position_embeddings, h],
-        )?;
-        let token_type =
-            t.values(&format!("{e}.token_type_embeddings.weight"), &[config.type_vocab_size, h])?;
+        let deberta = config.deberta.as_ref();
+        let position = match deberta.is_none_or(|d| d.position_biased_input) {
+            true => Some(t.values(
+                &format!("{e}.position_embeddings.weight"),
+                &[config.max_position_embeddings, h],
+            )?),
+            false => None,
+        };
+        let token_type = match config.type_vocab_size {
+            0 => None,
+            types => Some(t.values(&format!("{e}.token_type_embeddings.weight"), &[types, h])?),
+        };
         let embedding_norm = t.norm(&format!("{e}.LayerNorm"), h)?;
+        let parts = match deberta {
+            Some(_) => ["query_proj", "key_proj", "value_proj"],
+            None => ["query", "key", "value"],
+        };
+        let relative = match deberta {
+            Some(d) if d.relative_attention => Some(relative(&t, prefix, &config, d)?),
+            _ => None,
+        };
         let layers = (0..config.num_layers)
             .map(|n| {
                 let l = format!("{prefix}encoder.layer.{n}");
                 // Q, K and V stacked into one [3h, h] projection: one GEMM instead of three.
                 let mut weight = Vec::with_capacity(3 * h * h);
                 let mut bias = Vec::with_capacity(3 * h);
-                for part in ["query", "key", "value"] {
+                for part in parts {
                     let p = format!("{l}.attention.self.{part}");
                     weight.extend(t.values(&format!("{p}.weight"), &[h, h])?);
                     bias.extend(t.values(&format!("{p}.bias"), &[h])?);
@@ -232,11 +320,19 @@ impl NativeEncoder {
             Head::Classifier { num_labels } => Some(match config.family {
                 Family::Bert => ClassifierHead {
                     dense: t.linear(&format!("{prefix}pooler.dense"), h, h)?,
+                    activation: None,
                     out: t.linear("classifier", num_labels, h)?,
                 },
                 Family::Roberta => ClassifierHead {
                     dense: t.linear("classifier.dense", h, h)?,
+                    activation: None,
                     out: t.linear("classifier.out_proj", num_labels, h)?,
+                },
+                // `ContextPooler` sits outside the encoder.
+                Family::DebertaV2 => ClassifierHead {
+                    dense: t.linear("pooler.dense", h, h)?,
+                    activation: deberta.map(|d| d.pooler_activation),
+                    out: t.linear("classifier", num_labels, h)?,
                 },
                 Family::ModernBert => return Err(not_bert(dir)),
             }),
@@ -251,6 +347,7 @@ impl NativeEncoder {
             word,
             position,
             token_type,
+            relative,
             embedding_norm,
             layers,
             head,
@@ -293,11 +390,14 @@ impl NativeEncoder {
         let h = c.hidden_size;
         let mut x = vec![0.0f32; rows * h];
         for (row, token) in x.chunks_exact_mut(h).zip(&tokens) {
-            let word = &self.word[token.id as usize * h..][..h];
-            let position = &self.position[token.position as usize * h..][..h];
-            let kind = &self.token_type[token.kind as usize * h..][..h];
-            for (((v, w), p), k) in row.iter_mut().zip(word).zip(position).zip(kind) {
-                *v = w + p + k;
+            row.copy_from_slice(&self.word[token.id as usize * h..][..h]);
+            if let Some(table) = &self.position {
+                let position = &table[token.position as usize * h..][..h];
+                row.iter_mut().zip(position).for_each(|(v, p)| *v += p);
+            }
+            if let Some(table) = &self.token_type {
+                let kind = &table[token.kind as usize * h..][..h];
+                row.iter_mut().zip(kind).for_each(|(v, k)| *v += k);
             }
         }
         Ok(self.pool.install(|| {
@@ -324,14 +424,7 @@ impl NativeEncoder {
                     break;
                 }
                 layer.qkv.forward(&x, rows, None, qkv, threads);
-                tamis_kernels::attention_with(
-                    self.attention,
-                    qkv,
-                    &segments,
-                    c.num_heads,
-                    h,
-                    context,
-                );
+                self.attend(index, qkv, &segments, context);
                 layer.attention_out.forward(context, rows, Some(&x), attended, threads);
                 self.feed_forward(layer, attended, inner, &mut x, rows, threads);
             }
@@ -394,7 +487,7 @@ impl NativeEncoder {
             qkv[s.start * 3 * h..][..h].copy_from_slice(q);
         }
         let firsts: Vec<Segment> = segments.iter().map(|s| Segment { queries: 1, ..*s }).collect();
-        tamis_kernels::attention_with(self.attention, qkv, &firsts, c.num_heads, h, context);
+        self.attend(self.layers.len() - 1, qkv, &firsts, context);
         let first_context = gather(context);
         let mut attended = vec![0.0f32; b * h];
         layer.attention_out.forward(&first_context, b, Some(&first_x), &mut attended, threads);
@@ -402,6 +495,39 @@ impl NativeEncoder {
         let mut out = vec![0.0f32; b * h];
         self.feed_forward(layer, &mut attended, &mut inner, &mut out, b, threads);
         (out, (0..b).map(|i| Segment::packed(i, 1)).collect())
+    }
+
+    /// Layer `layer`'s attention: DeBERTa's disentangled attention where the model has
+    /// relative positions (in `f32`), else the products `self.attention` says.
+    fn attend(&self, layer: usize, qkv: &[f32], segments: &[Segment], context: &mut [f32]) {
+        let c = &self.config;
+        match &self.relative {
+            Some(relative) => {
+                let tables = &relative.layers[layer];
+                let bias = tamis_kernels::RelativeBias {
+                    position_keys: tables.keys.as_deref(),
+                    position_queries: tables.queries.as_deref(),
+                    span: relative.span,
+                    buckets: &relative.buckets,
+                };
+                tamis_kernels::disentangled_attention(
+                    qkv,
+                    segments,
+                    c.num_heads,
+                    c.hidden_size,
+                    &bias,
+                    context,
+                );
+            }
+            None => tamis_kernels::attention_with(
+                self.attention,
+                qkv,
+                segments,
+                c.num_heads,
+                c.hidden_size,
+                context,
+            ),
+        }
     }
 
     /// The rows to compute (token, position and segment ids) and each sequence's place
@@ -425,7 +551,7 @@ impl NativeEncoder {
                 .enumerate()
             {
                 let position = match c.family {
-                    Family::Bert | Family::ModernBert => i as u32,
+                    Family::Bert | Family::ModernBert | Family::DebertaV2 => i as u32,
                     // RoBERTa numbers real tokens from pad + 1; padding keeps the pad id.
                     Family::Roberta if i < len => c.pad_token_id + 1 + i as u32,
                     Family::Roberta => c.pad_token_id,
@@ -434,9 +560,10 @@ impl NativeEncoder {
             }
         }
         for token in &rows {
+            // A model without token types reads none (DeBERTa-v3's pairs still carry them).
             if token.id as usize >= c.vocab_size
                 || token.position as usize >= c.max_position_embeddings
-                || token.kind as usize >= c.type_vocab_size
+                || (c.type_vocab_size > 0 && token.kind as usize >= c.type_vocab_size)
             {
                 return Err(Error::InvalidOption {
                     name: "input",
@@ -483,7 +610,10 @@ impl Encoder for NativeEncoder {
         let b = segments.len();
         let mut pooled = vec![0.0f32; b * h];
         head.dense.forward(&first, b, None, &mut pooled, 1);
-        tamis_kernels::tanh(&mut pooled);
+        match head.activation {
+            None => tamis_kernels::tanh(&mut pooled),
+            Some(act) => kernel_activation(act).apply(&mut pooled),
+        }
         let mut logits = vec![0.0f32; b * head.out.out_features()];
         head.out.forward(&pooled, b, None, &mut logits, 1);
         Ok(logits)

@@ -236,14 +236,14 @@ pub(crate) fn load_encoder(
             let native = ModernBertEncoder::load(dir, config.clone(), tensors, pool, packing)?;
             Arc::new(native.with_precision(precision))
         }
-        (EncoderKind::Native, Family::Bert | Family::Roberta) => {
+        (EncoderKind::Native, Family::Bert | Family::Roberta | Family::DebertaV2) => {
             let native = NativeEncoder::load(dir, config.clone(), tensors, pool, packing)?;
             Arc::new(native.with_precision(precision))
         }
         (EncoderKind::Candle, Family::Bert | Family::Roberta) => {
             Arc::new(CandleEncoder::load(dir, config.clone(), tensors, pool)?)
         }
-        (EncoderKind::Candle, Family::ModernBert) => {
+        (EncoderKind::Candle, Family::ModernBert | Family::DebertaV2) => {
             return Err(Error::InvalidOption {
                 name: "encoder",
                 message: format!(

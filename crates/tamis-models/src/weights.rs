@@ -79,13 +79,13 @@ fn modern_name(name: String) -> String {
     }
 }
 
-/// The prefix under which the encoder's tensors live: `bert.`, `roberta.`, or none
+/// The prefix under which the encoder's tensors live: `bert.`, `roberta.`, `deberta.`, or none
 /// (sentence-transformers saves the bare encoder); an error naming `dir` when none fits.
 pub(crate) fn encoder_prefix(
     dir: &Path,
     tensors: &HashMap<String, Tensor>,
 ) -> Result<&'static str> {
-    ["", "bert.", "roberta.", "model."]
+    ["", "bert.", "roberta.", "model.", "deberta."]
         .into_iter()
         .find(|prefix| tensors.contains_key(&format!("{prefix}embeddings.word_embeddings.weight")))
         .ok_or_else(|| Error::Weights {

@@ -327,10 +327,11 @@ impl CrossEncoderModel {
         config: EncoderConfig,
         seed: u64,
     ) -> Result<CrossEncoderModel> {
-        if config.family == Family::ModernBert {
+        if matches!(config.family, Family::ModernBert | Family::DebertaV2) {
             return Err(Error::Unsupported(format!(
-                "{}: training supports BERT and XLM-RoBERTa encoders; ModernBERT is not trainable yet",
-                dir.display()
+                "{}: training supports BERT and XLM-RoBERTa encoders; {} is not trainable yet",
+                dir.display(),
+                config.architecture
             )));
         }
         if config.hidden_act != HiddenAct::GeluErf {
@@ -418,8 +419,8 @@ impl CrossEncoderModel {
     /// An empty batch numbering positions as this model's family does.
     pub fn batch(&self) -> Batch {
         let first_position = match self.config.family {
-            // `load` refuses ModernBERT.
-            Family::Bert | Family::ModernBert => 0,
+            // `load` refuses the others.
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => 0,
             Family::Roberta => self.config.pad_token_id + 1,
         };
         Batch { first_position, ..Batch::default() }
@@ -497,8 +498,8 @@ impl CrossEncoderModel {
         // RoBERTa's head drops its input out; BERT's pooler does not.
         let head_site = LAYER_SITES + 3 * p.layers.len() as u64;
         let first_tokens_mask = match self.config.family {
-            // `load` refuses ModernBERT.
-            Family::Bert | Family::ModernBert => None,
+            // `load` refuses the others.
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => None,
             Family::Roberta => drop_out(dropout, head_site, |r| r.classifier, &mut first_tokens),
         };
         let mut pooled = vec![0.0; sequences * h];
@@ -853,10 +854,10 @@ pub struct Naming {
 }
 
 impl Naming {
-    /// The names of `family` (ModernBERT, which training refuses, gets BERT's).
+    /// The names of `family` (the families training refuses get BERT's).
     pub fn of(family: Family) -> Naming {
         match family {
-            Family::Bert | Family::ModernBert => Naming {
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => Naming {
                 family,
                 prefix: "bert.",
                 architecture: "BertForSequenceClassification",
@@ -875,7 +876,9 @@ impl Naming {
     /// (BERT's pooler sits inside the encoder; RoBERTa's head outside it).
     fn head_dense(&self, prefix: &str) -> String {
         match self.family {
-            Family::Bert | Family::ModernBert => format!("{prefix}pooler.dense"),
+            Family::Bert | Family::ModernBert | Family::DebertaV2 => {
+                format!("{prefix}pooler.dense")
+            }
             Family::Roberta => "classifier.dense".to_owned(),
         }
     }

@@ -7,6 +7,7 @@ mod causal_attention;
 mod linear;
 mod norm;
 mod peak;
+mod relative_attention;
 mod rope;
 
 /// Deterministic values in [-scale, scale).

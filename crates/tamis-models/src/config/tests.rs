@@ -88,6 +88,41 @@ fn modern_bert_refuses_what_it_does_not_run() {
 }
 
 #[test]
+fn deberta_reads_the_string_form_of_its_position_terms() {
+    let config = parse(&format!(
+        r#"{{"architectures": ["DebertaV2ForSequenceClassification"], "model_type": "deberta-v2",
+        {SIZES}, "relative_attention": true, "pos_att_type": "p2c|c2p", "position_buckets": 256,
+        "max_relative_positions": -1, "type_vocab_size": 0, "norm_rel_ebd": "layer_norm"}}"#
+    ))
+    .unwrap();
+    assert_eq!(config.family, Family::DebertaV2);
+    assert_eq!((config.type_vocab_size, config.layer_norm_eps), (0, 1e-7));
+    let deberta = config.deberta.unwrap();
+    assert!(deberta.c2p && deberta.p2c && deberta.norm_relative_embeddings);
+    assert!(deberta.position_biased_input, "transformers' default");
+    assert_eq!((deberta.span(), deberta.max_relative_positions), (256, 514));
+    // Near distances keep their value; far ones share logarithmic buckets.
+    assert_eq!((deberta.bucket(-5), deberta.bucket(127)), (-5, 127));
+    assert!(deberta.bucket(400) < 256 && deberta.bucket(400) == -deberta.bucket(-400));
+}
+
+#[test]
+fn deberta_refuses_what_it_does_not_run() {
+    for (field, needle) in [
+        (r#""conv_kernel_size": 3"#, "conv_kernel_size"),
+        (r#""embedding_size": 16"#, "embedding_size"),
+        (r#""pos_att_type": ["c2p", "p2p"]"#, "p2p"),
+        (r#""pos_att_type": ["c2p"], "relative_attention": false"#, "relative_attention"),
+    ] {
+        let err = parse(&format!(
+            r#"{{"architectures": ["DebertaV2Model"], "model_type": "deberta-v2", {SIZES}, {field}}}"#
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains(needle), "{field}: {err}");
+    }
+}
+
+#[test]
 fn unsupported_architecture_is_named() {
     let err = parse(&format!(
         r#"{{"architectures": ["DistilBertModel"], "model_type": "distilbert", {SIZES}}}"#

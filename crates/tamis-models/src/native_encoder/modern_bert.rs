@@ -14,10 +14,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use candle_core::Tensor;
-use tamis_kernels::{Activation, AttentionProducts, Linear, Reach, RopeTable, Segment};
+use tamis_kernels::{AttentionProducts, Linear, Reach, RopeTable, Segment};
 
-use super::{Norm, SPARE_BUFFERS, Tensors, Wanted, padded_layout, to_padded};
-use crate::config::{ClassifierPooling, EncoderConfig, HiddenAct, ModernBertConfig};
+use super::{Norm, SPARE_BUFFERS, Tensors, Wanted, kernel_activation, padded_layout, to_padded};
+use crate::config::{ClassifierPooling, EncoderConfig, ModernBertConfig};
 use crate::encoder::{Encoder, HiddenStates, TokenBatch};
 use crate::runtime::Precision;
 use crate::{Error, Result};
@@ -68,15 +68,6 @@ struct Buffers {
     next: Vec<f32>,
     input_gate: Vec<f32>,
     inner: Vec<f32>,
-}
-
-fn kernel_activation(act: HiddenAct) -> Activation {
-    match act {
-        HiddenAct::GeluErf => Activation::GeluErf,
-        HiddenAct::GeluTanh => Activation::GeluTanh,
-        HiddenAct::Relu => Activation::Relu,
-        HiddenAct::Silu => Activation::Silu,
-    }
 }
 
 impl ModernBertEncoder {

@@ -7,12 +7,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod encoders;
+mod families;
 mod fixtures;
 mod hub;
 mod late_interaction;
 mod llm_rerankers;
 mod long_texts;
-mod modern_bert;
 mod precision;
 mod real_models;
 
