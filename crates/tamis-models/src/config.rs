@@ -347,6 +347,12 @@ impl EncoderConfig {
             architecture: architecture.clone(),
             path: path.to_path_buf(),
         };
+        // Some remote-code checkpoints declare no model_type (jina-reranker-v2): the
+        // architecture names the family then.
+        let model_type = match model_type.as_str() {
+            "" => model_type_of(&architecture).unwrap_or_default().to_string(),
+            _ => model_type,
+        };
         let family = match model_type.as_str() {
             "bert" => Family::Bert,
             "roberta" | "xlm-roberta" | "camembert" => Family::Roberta,
@@ -482,6 +488,21 @@ impl EncoderConfig {
             }
         }
     }
+}
+
+/// The `model_type` an architecture belongs to, for configs that leave it out.
+fn model_type_of(architecture: &str) -> Option<&'static str> {
+    [
+        ("XLMRoberta", "xlm-roberta"),
+        ("Roberta", "roberta"),
+        ("Camembert", "camembert"),
+        ("ModernBert", "modernbert"),
+        ("DebertaV2", "deberta-v2"),
+        ("Bert", "bert"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| architecture.starts_with(prefix))
+    .map(|(_, model_type)| model_type)
 }
 
 /// Labels as transformers counts them: `id2label` wins over `num_labels`; 2 when neither.

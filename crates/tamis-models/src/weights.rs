@@ -57,7 +57,8 @@ pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Every tensor of the model in `dir`, by name.
+/// Every tensor of the model in `dir`, by name (the names transformers' BERT and
+/// XLM-RoBERTa give them: see [`modern_name`] and [`flash_names`]).
 pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
     for file in weight_files(dir)? {
@@ -65,7 +66,58 @@ pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
             .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })?;
         tensors.extend(shard.into_iter().map(|(name, tensor)| (modern_name(name), tensor)));
     }
-    Ok(tensors)
+    flash_names(tensors).map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })
+}
+
+/// Jina's "XLM-RoBERTa flash implementation" (jina-reranker-v2, jina-embeddings-v3's
+/// base) names the same post-norm layers as flash-attention's BERT does: `emb_ln`,
+/// `encoder.layers.N.mixer.Wqkv` (Q, K and V stacked by rows), `mixer.out_proj`,
+/// `norm1`, `mlp.fc1`, `mlp.fc2`, `norm2`. They are renamed (and `Wqkv` split) to
+/// transformers' names, so every encoder reads one layout; other checkpoints pass
+/// through unchanged.
+fn flash_names(tensors: HashMap<String, Tensor>) -> candle_core::Result<HashMap<String, Tensor>> {
+    if !tensors.keys().any(|name| name.contains(".mixer.Wqkv.")) {
+        return Ok(tensors);
+    }
+    let mut renamed = HashMap::with_capacity(tensors.len() + tensors.len() / 4);
+    for (name, tensor) in tensors {
+        if let Some(stem) = name.strip_suffix("emb_ln.weight") {
+            renamed.insert(format!("{stem}embeddings.LayerNorm.weight"), tensor);
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix("emb_ln.bias") {
+            renamed.insert(format!("{stem}embeddings.LayerNorm.bias"), tensor);
+            continue;
+        }
+        let Some((before, after)) = name.split_once("encoder.layers.") else {
+            renamed.insert(name, tensor);
+            continue;
+        };
+        let (layer, part) = after.split_once('.').unwrap_or((after, ""));
+        let base = format!("{before}encoder.layer.{layer}");
+        if let Some(kind) = part.strip_prefix("mixer.Wqkv.") {
+            let third = tensor.dim(0)? / 3;
+            for (index, head) in ["query", "key", "value"].into_iter().enumerate() {
+                let slice = tensor.narrow(0, index * third, third)?;
+                renamed.insert(format!("{base}.attention.self.{head}.{kind}"), slice);
+            }
+            continue;
+        }
+        let mapped = [
+            ("mixer.out_proj.", "attention.output.dense."),
+            ("norm1.", "attention.output.LayerNorm."),
+            ("mlp.fc1.", "intermediate.dense."),
+            ("mlp.fc2.", "output.dense."),
+            ("norm2.", "output.LayerNorm."),
+        ]
+        .into_iter()
+        .find_map(|(from, to)| part.strip_prefix(from).map(|kind| format!("{base}.{to}{kind}")));
+        match mapped {
+            Some(new_name) => renamed.insert(new_name, tensor),
+            None => renamed.insert(name, tensor),
+        };
+    }
+    Ok(renamed)
 }
 
 /// Old TensorFlow-era checkpoints call LayerNorm parameters `gamma`/`beta`.

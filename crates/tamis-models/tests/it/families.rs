@@ -4,7 +4,8 @@
 //! - ModernBERT: global and sliding-window layers, rotary positions, GeGLU, both
 //!   classifier poolings;
 //! - DeBERTa-v2/v3: disentangled attention with log buckets or clamped distances, both
-//!   position terms or one, shared or separate position projections.
+//!   position terms or one, shared or separate position projections;
+//! - jina-reranker-v2: an XLM-R under flash-attention names, without a model_type.
 
 use serde::Deserialize;
 use tamis_core::ScoreActivation;
@@ -85,4 +86,13 @@ fn candle_refuses_deberta_by_name() {
     let err = CrossEncoder::load(&local(fixtures_dir().join("deberta-v3-ce-1label")), &config)
         .unwrap_err();
     assert!(err.to_string().contains("DebertaV2ForSequenceClassification"), "{err}");
+}
+
+#[test]
+fn jina_reranker_v2_flash_names_on_both_encoders() {
+    // No model_type in config.json, `mixer.Wqkv` and `emb_ln` names, bf16 weights: renamed
+    // at load, so candle, which reads transformers' names only, checks it too.
+    let [packed, padded] = runtimes();
+    let candle = runtime(EncoderKind::Candle);
+    check_cross_encoder_on("jina-reranker-v2", ScoreActivation::Sigmoid, &[packed, padded, candle]);
 }
