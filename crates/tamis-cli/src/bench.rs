@@ -424,7 +424,7 @@ fn rerank_late(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
         },
     )?
     .with_precision(model.precision());
-    print_report(&report, args.run.json)
+    print_report(report, args.run.json)
 }
 
 fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
@@ -476,7 +476,7 @@ fn rerank_llm(args: &RerankBenchArgs, dir: &ModelDir) -> anyhow::Result<()> {
         },
     )?
     .with_precision(model.precision());
-    print_report(&report, args.run.json)
+    print_report(report, args.run.json)
 }
 
 fn load_bi_encoder(model: &ModelArgs) -> anyhow::Result<BiEncoder> {
@@ -513,6 +513,10 @@ struct Report {
     peak: &'static str,
     fma_peak_gflops: Option<f64>,
     fraction_of_peak: Option<f64>,
+    /// The CPU's model name.
+    cpu: String,
+    /// The process's peak resident memory at the end of the run, in MiB.
+    peak_rss_mib: Option<f64>,
 }
 
 impl Report {
@@ -578,7 +582,7 @@ fn rerank(args: &RerankBenchArgs) -> anyhow::Result<()> {
         |pairs| model.predict(pairs).map(|_| ()).map_err(Into::into),
     )?
     .with_precision(model.precision());
-    print_report(&report, args.run.json)
+    print_report(report, args.run.json)
 }
 
 fn embed(args: &EmbedBenchArgs) -> anyhow::Result<()> {
@@ -612,7 +616,7 @@ fn embed(args: &EmbedBenchArgs) -> anyhow::Result<()> {
         |texts| model.encode(texts, Prompt::Default).map(|_| ()).map_err(Into::into),
     )?
     .with_precision(model.precision());
-    print_report(&report, args.run.json)
+    print_report(report, args.run.json)
 }
 
 fn read_workload<T: serde::de::DeserializeOwned>(
@@ -696,10 +700,14 @@ fn measure<T>(
         fraction_of_peak: peak.map(|p| gflops / p),
         precision: "fp32",
         peak: "fma",
+        cpu: crate::machine::cpu_model(),
+        peak_rss_mib: None,
     })
 }
 
-fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+fn print_report(mut report: Report, json: bool) -> anyhow::Result<()> {
+    report.peak_rss_mib = crate::machine::peak_rss_mib();
+    let report = &report;
     if json {
         println!("{}", serde_json::to_string(report)?);
         return Ok(());
@@ -743,6 +751,10 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
         _ => {
             println!("  encoder {:.1} GFLOP/s (FMA peak not measurable on this CPU)", report.gflops)
         }
+    }
+    match report.peak_rss_mib {
+        Some(rss) => println!("  {}; peak RSS {rss:.0} MiB", report.cpu),
+        None => println!("  {}", report.cpu),
     }
     Ok(())
 }

@@ -35,11 +35,23 @@ impl RelativeBias<'_> {
         1 + usize::from(self.position_keys.is_some()) + usize::from(self.position_queries.is_some())
     }
 
-    /// The embedding row of the distance `d`.
-    fn row(&self, d: isize, reach: usize) -> usize {
-        let bucket = self.buckets[(d + reach as isize) as usize] as isize;
-        (bucket + self.span as isize).clamp(0, 2 * self.span as isize - 1) as usize
+    /// The table row each distance reads, indexed like `buckets`: for c2p the row of
+    /// `bucket(d)`, for p2c (indexed by `d = j − i`) that of `−bucket(d)`, as
+    /// transformers gathers them.
+    fn rows(&self) -> (Vec<u32>, Vec<u32>) {
+        let last = 2 * self.span as i64 - 1;
+        let row = |bucket: i64| (bucket + self.span as i64).clamp(0, last) as u32;
+        let c2p = self.buckets.iter().map(|&b| row(i64::from(b))).collect();
+        let p2c = self.buckets.iter().map(|&b| row(-i64::from(b))).collect();
+        (c2p, p2c)
     }
+}
+
+/// Per distance, the table row each term reads (see [`RelativeBias::rows`]).
+struct DistanceRows {
+    c2p: Vec<u32>,
+    p2c: Vec<u32>,
+    reach: usize,
 }
 
 /// Writes DeBERTa's attention output of every segment into `out` (`[rows, hidden]`),
@@ -74,8 +86,10 @@ pub fn disentangled_attention(
     );
     let blocks = crate::attention::segment_blocks(qkv, segments, heads, hidden, out);
     let head_dim = hidden / heads;
+    let (c2p, p2c) = bias.rows();
+    let rows = DistanceRows { c2p, p2c, reach };
     blocks.into_par_iter().for_each_init(Scratch::default, |scratch, (segment, block)| {
-        segment_heads(qkv, heads, head_dim, bias, reach, segment, block, scratch)
+        segment_heads(qkv, heads, head_dim, bias, &rows, segment, block, scratch)
     });
 }
 
@@ -97,7 +111,7 @@ fn segment_heads(
     heads: usize,
     head_dim: usize,
     bias: &RelativeBias<'_>,
-    reach: usize,
+    distances: &DistanceRows,
     segment: &crate::Segment,
     block: &mut [f32],
     scratch: &mut Scratch,
@@ -118,7 +132,8 @@ fn segment_heads(
             p2c.resize(n_keys * positions, 0.0);
             let table_t =
                 Strided { data: &position_queries[column..], row_stride: 1, col_stride: hidden };
-            matmul(n_keys, positions, head_dim, keys, table_t, p2c, positions, false, 1.0, 1);
+            let alpha = inverse_scale;
+            matmul(n_keys, positions, head_dim, keys, table_t, p2c, positions, false, alpha, 1);
         }
         for first in (0..n_rows).step_by(block_rows) {
             let rows = block_rows.min(n_rows - first);
@@ -144,26 +159,31 @@ fn segment_heads(
                 c2p.resize(rows * positions, 0.0);
                 let table_t =
                     Strided { data: &position_keys[column..], row_stride: 1, col_stride: hidden };
-                matmul(rows, positions, head_dim, queries, table_t, c2p, positions, false, 1.0, 1);
+                let alpha = inverse_scale;
+                matmul(
+                    rows, positions, head_dim, queries, table_t, c2p, positions, false, alpha, 1,
+                );
             }
             inverse_sums.resize(rows, 0.0);
             for (r, (row, inverse)) in
                 scores.chunks_exact_mut(n_keys).zip(inverse_sums.iter_mut()).enumerate()
             {
-                let i = (first + r) as isize;
+                // Distances i − j for j = 0.. run down from i; j − i up from −i. Both slices
+                // fit: a segment is at most `reach + 1` rows (checked above).
+                let (i, reach) = (first + r, distances.reach);
                 if bias.position_keys.is_some() {
                     let c2p_row = &c2p[r * positions..][..positions];
-                    for (j, score) in row.iter_mut().enumerate() {
-                        *score += c2p_row[bias.row(i - j as isize, reach)] * inverse_scale;
+                    let at = &distances.c2p[reach + i + 1 - n_keys..=reach + i];
+                    for (score, &at) in row.iter_mut().zip(at.iter().rev()) {
+                        *score += c2p_row[at as usize];
                     }
                 }
                 if bias.position_queries.is_some() {
-                    for (j, score) in row.iter_mut().enumerate() {
-                        // transformers gathers p2c at `−bucket(j − i)`.
-                        let d = j as isize - i;
-                        let bucket = -bias.buckets[(d + reach as isize) as usize] as isize;
-                        let at = (bucket + bias.span as isize).clamp(0, positions as isize - 1);
-                        *score += p2c[j * positions + at as usize] * inverse_scale;
+                    let at = &distances.p2c[reach - i..][..n_keys];
+                    for ((score, &at), p2c_row) in
+                        row.iter_mut().zip(at).zip(p2c.chunks_exact(positions))
+                    {
+                        *score += p2c_row[at as usize];
                     }
                 }
                 *inverse = 1.0 / simd::softmax_numerator_row(row);

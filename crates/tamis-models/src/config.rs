@@ -437,7 +437,8 @@ impl EncoderConfig {
     /// (multiply and add counted apart): per layer the dense layers' `2·len·(4h² + 2h·i)`
     /// (`2·len·(4h² + 3h·i)` for ModernBERT's gated MLP) and attention's
     /// `4·len·keys·h`, where `keys` is `len`, or at most the window in ModernBERT's local
-    /// layers. Embeddings, norms, activations and the head are left out (under 1% for
+    /// layers, plus DeBERTa's position terms, `2·len·2·span·h` each. Embeddings, norms,
+    /// activations, the head and DeBERTa's per-pair gathers are left out (under 1% for
     /// MiniLM). Used to report achieved FLOP/s.
     pub fn forward_flops(&self, len: usize) -> f64 {
         let n = len as f64;
@@ -457,7 +458,19 @@ impl EncoderConfig {
         let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
         let full = |layers: f64| layers * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h);
         let last = 2.0 * n * 2.0 * h * h + 2.0 * (2.0 * h * h + 2.0 * h * i) + 4.0 * n * h;
-        full(self.num_layers.saturating_sub(1) as f64) + last
+        let layers = self.num_layers.saturating_sub(1) as f64;
+        full(layers)
+            + last
+            + layers * self.position_term_flops(n, n)
+            + self.position_term_flops(1.0, n)
+    }
+
+    /// DeBERTa's position terms in one layer for `queries` rows over `keys` keys: c2p
+    /// projects each query on the `2·span` table rows, p2c each key.
+    fn position_term_flops(&self, queries: f64, keys: f64) -> f64 {
+        let Some(d) = self.deberta.as_ref().filter(|d| d.relative_attention) else { return 0.0 };
+        let per_row = 2.0 * (2 * d.span()) as f64 * self.hidden_size as f64;
+        f64::from(u8::from(d.c2p)) * queries * per_row + f64::from(u8::from(d.p2c)) * keys * per_row
     }
 
     /// The dense layers' operations per row of one layer.

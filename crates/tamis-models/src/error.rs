@@ -77,7 +77,7 @@ pub enum Error {
     },
     /// The model's architecture is not one tamis runs.
     #[error(
-        "unsupported architecture '{architecture}' in {}: tamis runs BERT (BertModel, BertForSequenceClassification), XLM-RoBERTa/RoBERTa (XLMRobertaModel, XLMRobertaForSequenceClassification) ModernBERT (ModernBertModel, ModernBertForSequenceClassification) and DeBERTa-v2/v3 (DebertaV2Model, DebertaV2ForSequenceClassification), as LLM rerankers Qwen3ForCausalLM and Qwen2ForCausalLM, and ColBERT models (HF_ColBERT, or a BertModel with a PyLate Dense projection)",
+        "unsupported architecture '{architecture}' in {}: tamis runs BERT (BertModel, BertForSequenceClassification), XLM-RoBERTa/RoBERTa (XLMRobertaModel, XLMRobertaForSequenceClassification), ModernBERT (ModernBertModel, ModernBertForSequenceClassification) and DeBERTa-v2/v3 (DebertaV2Model, DebertaV2ForSequenceClassification), as LLM rerankers Qwen3ForCausalLM and Qwen2ForCausalLM, and ColBERT models (HF_ColBERT, or a BertModel with a PyLate Dense projection)",
         path.display()
     )]
     UnsupportedArchitecture {

@@ -141,6 +141,43 @@ fn int8_bi_encoder_embeddings_keep_their_direction() {
 /// The LLM rerankers' int8 path (and bf16 where the CPU has it) on the tiny random
 /// fixtures: close to fp32, same order.
 #[test]
+fn low_precision_encoder_families_stay_close_to_fp32() {
+    let mut modes = vec![Precision::Int8];
+    if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
+        modes.push(Precision::Bf16);
+    }
+    let query = "do statins lower cholesterol";
+    let documents = [
+        "Statins lower LDL cholesterol and cardiovascular risk in most adults.",
+        "Vitamin D is made in the skin under sunlight.",
+        "The capital of France is Paris, on the Seine, and its museums are many.",
+        "Cholesterol",
+    ];
+    let pairs: Vec<(&str, &str)> = documents.iter().map(|d| (query, *d)).collect();
+    for name in ["modernbert-ce-1label", "deberta-v3-ce-1label", "jina-reranker-v2"] {
+        let dir = fixtures_dir().join(name);
+        let logits = |precision| -> Vec<f32> {
+            let config = CrossEncoderConfig { runtime: runtime(precision), ..Default::default() };
+            let model = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
+            assert_eq!(model.precision(), precision);
+            model.predict(&pairs).unwrap().iter().map(|p| p.logits[0]).collect()
+        };
+        let want = logits(Precision::Fp32);
+        for &mode in &modes {
+            let (mode, got) = (mode.name(), logits(mode));
+            let (max, differs) = max_difference(&got, &want);
+            eprintln!("{mode} {name}: max |Δ logit| {max}; fp32 {want:?}, {mode} {got:?}");
+            assert!(differs, "{name}: {mode} gave fp32's exact logits");
+            // As for the LLM rerankers below: random weights bound the error only
+            // against the logits' spread.
+            let spread = want.iter().fold(f32::MIN, |m, v| m.max(*v))
+                - want.iter().fold(f32::MAX, |m, v| m.min(*v));
+            assert!(max <= 0.1 * spread, "{name}: {mode} moved a logit by {max} ({spread})");
+        }
+    }
+}
+
+#[test]
 fn low_precision_llm_rerankers_stay_close_to_fp32() {
     let mut modes = vec![Precision::Int8];
     if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
