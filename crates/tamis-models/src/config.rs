@@ -178,6 +178,9 @@ pub struct EncoderConfig {
     pub deberta: Option<DebertaConfig>,
 }
 
+/// The most positions a model may declare (the longest encoders have 8,192).
+const MAX_POSITIONS: usize = 1 << 17;
+
 /// The architecture colbert-ai's checkpoints declare: a BERT encoder (its tensors under
 /// `bert.`) and a `linear` projection, which the late-interaction loader reads.
 pub(crate) const COLBERT_ARCHITECTURE: &str = "HF_ColBERT";
@@ -286,6 +289,9 @@ fn deberta(raw: &RawConfig) -> std::result::Result<DebertaConfig, String> {
         _ => raw.max_position_embeddings,
     };
     let position_buckets = raw.position_buckets.filter(|&b| b > 0).unwrap_or(0) as usize;
+    if position_buckets.max(max_relative_positions) > MAX_POSITIONS {
+        return Err(format!("relative positions beyond {MAX_POSITIONS} are not supported"));
+    }
     if position_buckets == 1 || (position_buckets > 0 && max_relative_positions < 2) {
         return Err("position_buckets needs at least 2 buckets and 2 positions".to_string());
     }
@@ -315,6 +321,10 @@ fn modern_bert(raw: &RawConfig) -> std::result::Result<ModernBertConfig, String>
     let global_every = raw.global_attn_every_n_layers.unwrap_or(3);
     if global_every == 0 {
         return Err("global_attn_every_n_layers must be at least 1".to_string());
+    }
+    let head_dim = raw.hidden_size / raw.num_attention_heads.max(1);
+    if !head_dim.is_multiple_of(2) {
+        return Err(format!("rotary positions need an even head width, not {head_dim}"));
     }
     let global_rope_theta = raw.global_rope_theta.unwrap_or(160_000.0);
     let classifier_pooling = match raw.classifier_pooling.as_deref().unwrap_or("cls") {
@@ -390,6 +400,14 @@ impl EncoderConfig {
             )));
         }
         let declared_activation = declared_activation(&raw).map_err(bad)?;
+        // Tables sized by this number are built at load for the families that have none
+        // in their weights (rotary angles, relative buckets).
+        if raw.max_position_embeddings > MAX_POSITIONS {
+            return Err(bad(format!(
+                "max_position_embeddings {} is beyond {MAX_POSITIONS}, the longest tamis runs",
+                raw.max_position_embeddings
+            )));
+        }
         let pad_token_id = raw.pad_token_id.unwrap_or(match family {
             Family::Bert | Family::DebertaV2 => 0,
             Family::Roberta => 1,

@@ -113,6 +113,7 @@ fn deberta_refuses_what_it_does_not_run() {
         (r#""embedding_size": 16"#, "embedding_size"),
         (r#""pos_att_type": ["c2p", "p2p"]"#, "p2p"),
         (r#""pos_att_type": ["c2p"], "relative_attention": false"#, "relative_attention"),
+        (r#""relative_attention": true, "position_buckets": 1000000000"#, "relative positions"),
     ] {
         let err = parse(&format!(
             r#"{{"architectures": ["DebertaV2Model"], "model_type": "deberta-v2", {SIZES}, {field}}}"#
@@ -120,6 +121,29 @@ fn deberta_refuses_what_it_does_not_run() {
         .unwrap_err();
         assert!(err.to_string().contains(needle), "{field}: {err}");
     }
+}
+
+#[test]
+fn positions_beyond_what_tamis_runs_are_refused_before_any_table_is_built() {
+    let err = parse(
+        r#"{"architectures": ["ModernBertModel"], "model_type": "modernbert", "vocab_size": 100,
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 64, "max_position_embeddings": 1000000000}"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::BadConfig { .. }), "{err}");
+    assert!(err.to_string().contains("max_position_embeddings 1000000000"), "{err}");
+}
+
+#[test]
+fn modern_bert_needs_an_even_head_width() {
+    let err = parse(
+        r#"{"architectures": ["ModernBertModel"], "model_type": "modernbert", "vocab_size": 100,
+        "hidden_size": 36, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 64, "max_position_embeddings": 512}"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("even head width"), "{err}");
 }
 
 #[test]
