@@ -466,12 +466,22 @@ impl EncoderConfig {
     }
 
     /// [`EncoderConfig::forward_flops`] when only the first token's final state is read
-    /// (a classification head): BERT's and XLM-R's last layer computes K and V for every
-    /// token, and Q, attention, output projection and FFN for the first token alone.
-    /// ModernBERT computes its last layer whole.
+    /// (a classification head): the last layer computes K and V for every token, and Q,
+    /// attention, output projection and FFN for the first token alone. A ModernBERT
+    /// that pools the mean computes its last layer whole.
     pub fn first_token_flops(&self, len: usize) -> f64 {
-        if self.family == Family::ModernBert {
-            return self.forward_flops(len);
+        if let Some(modern) = &self.modern_bert {
+            if modern.classifier_pooling == ClassifierPooling::Mean {
+                return self.forward_flops(len);
+            }
+            let (n, h) = (len as f64, self.hidden_size as f64);
+            let last = self.num_layers.saturating_sub(1);
+            let earlier: f64 = (0..last)
+                .map(|layer| n * self.dense_flops_per_row() + self.attention_flops(layer, n, n))
+                .sum();
+            let key_values = 2.0 * n * 2.0 * h * h;
+            let first_row = self.dense_flops_per_row() - 2.0 * 2.0 * h * h;
+            return earlier + key_values + first_row + self.attention_flops(last, 1.0, n);
         }
         let (n, h, i) = (len as f64, self.hidden_size as f64, self.intermediate_size as f64);
         let full = |layers: f64| layers * (2.0 * n * (4.0 * h * h + 2.0 * h * i) + 4.0 * n * n * h);

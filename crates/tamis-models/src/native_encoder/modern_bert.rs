@@ -34,6 +34,10 @@ pub(crate) struct ModernBertEncoder {
     head: Option<Head>,
     global_rope: RopeTable,
     local_rope: RopeTable,
+    /// The last layer's Q and K+V projections apart: a first-token classifier reads
+    /// only that token's final state, so its last layer needs Q for it alone.
+    last_q: Linear,
+    last_kv: Linear,
     pool: Arc<rayon::ThreadPool>,
     packing: bool,
     spare: Mutex<Vec<Buffers>>,
@@ -57,6 +61,13 @@ struct Head {
     dense: Linear,
     norm: Norm,
     classifier: Linear,
+}
+
+/// What the last layer reads: its input, and that input through the attention norm.
+struct LastLayer<'a> {
+    x: &'a [f32],
+    normed: &'a [f32],
+    rope: &'a RopeTable,
 }
 
 /// The activation buffers a pass writes before reading.
@@ -122,12 +133,11 @@ impl ModernBertEncoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if layers.is_empty() {
-            return Err(Error::Weights {
-                dir: dir.to_path_buf(),
-                source: candle_core::Error::Msg("config.json declares no layers".to_string()),
-            });
-        }
+        let last = layers.last().ok_or_else(|| Error::Weights {
+            dir: dir.to_path_buf(),
+            source: candle_core::Error::Msg("config.json declares no layers".to_string()),
+        })?;
+        let (last_q, last_kv) = (last.qkv.outputs(0..h), last.qkv.outputs(h..3 * h));
         let final_norm = t.norm_bias_optional(&format!("{prefix}final_norm"), h)?;
         let head = match config.head {
             crate::config::Head::None => None,
@@ -151,6 +161,8 @@ impl ModernBertEncoder {
             head,
             global_rope,
             local_rope,
+            last_q,
+            last_kv,
             pool,
             packing,
             spare: Mutex::default(),
@@ -168,6 +180,8 @@ impl ModernBertEncoder {
                 precision.convert(linear);
             }
         }
+        precision.convert(&mut self.last_q);
+        precision.convert(&mut self.last_kv);
         self
     }
 
@@ -213,7 +227,11 @@ impl ModernBertEncoder {
             ] {
                 buffer.resize(rows * width, 0.0);
             }
-            for layer in &self.layers {
+            let first_only = wanted == Wanted::FirstTokens
+                && self.modern.classifier_pooling == ClassifierPooling::First;
+            let last = self.layers.len() - 1;
+            let mut firsts = None;
+            for (index, layer) in self.layers.iter().enumerate() {
                 let attention_input = match &layer.attention_norm {
                     Some(norm) => {
                         normed.copy_from_slice(&x);
@@ -222,11 +240,18 @@ impl ModernBertEncoder {
                     }
                     None => &x[..],
                 };
-                layer.qkv.forward(attention_input, rows, None, qkv, threads);
                 let rope = match layer.reach {
                     Reach::Global => &self.global_rope,
                     Reach::Local(_) => &self.local_rope,
                 };
+                if first_only && index == last {
+                    let inputs = LastLayer { x: &x, normed: attention_input, rope };
+                    firsts = Some(self.last_layer_first_tokens(
+                        layer, inputs, &segments, &positions, qkv, context,
+                    ));
+                    break;
+                }
+                layer.qkv.forward(attention_input, rows, None, qkv, threads);
                 // Queries and keys are 2·heads consecutive heads from column 0.
                 rope.apply(qkv, 3 * h, 0, 2 * c.num_heads, &positions);
                 tamis_kernels::attention_reaching(
@@ -248,14 +273,71 @@ impl ModernBertEncoder {
                 layer.output.forward(inner, rows, Some(&x), next, threads);
                 std::mem::swap(&mut x, next);
             }
+            let (mut states, segments) = firsts.unwrap_or((x, segments));
             let norm = &self.final_norm;
-            tamis_kernels::layer_norm(&mut x, h, &norm.gamma, &norm.beta, eps);
+            tamis_kernels::layer_norm(&mut states, h, &norm.gamma, &norm.beta, eps);
             let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
             if spare.len() < SPARE_BUFFERS {
                 spare.push(buffers);
             }
-            (x, segments)
+            (states, segments)
         }))
+    }
+
+    /// The last layer for each sequence's first token only (an exact shortcut): K and V
+    /// of every row, which the first token attends to, then Q, attention, the output
+    /// projection and the MLP for one row per sequence. Returns `[batch, hidden]` before
+    /// the final norm.
+    fn last_layer_first_tokens(
+        &self,
+        layer: &Layer,
+        inputs: LastLayer<'_>,
+        segments: &[Segment],
+        positions: &[usize],
+        qkv: &mut [f32],
+        context: &mut [f32],
+    ) -> (Vec<f32>, Vec<Segment>) {
+        let c = &self.config;
+        let (h, inner_width) = (c.hidden_size, c.intermediate_size);
+        let (rows, b) = (inputs.x.len() / h, segments.len());
+        let threads = self.pool.current_num_threads();
+        let gather = |from: &[f32]| -> Vec<f32> {
+            segments.iter().flat_map(|s| &from[s.start * h..][..h]).copied().collect()
+        };
+        self.last_kv.forward_strided(inputs.normed, rows, None, &mut qkv[h..], 3 * h, threads);
+        let mut first_q = vec![0.0f32; b * h];
+        self.last_q.forward(&gather(inputs.normed), b, None, &mut first_q, threads);
+        for (s, q) in segments.iter().zip(first_q.chunks_exact(h)) {
+            qkv[s.start * 3 * h..][..h].copy_from_slice(q);
+        }
+        // The keys rotate by their positions; each query sits at position 0, where the
+        // rotation is exactly the identity (cos 1, sin 0).
+        inputs.rope.apply(qkv, 3 * h, h, c.num_heads, positions);
+        let firsts: Vec<Segment> = segments.iter().map(|s| Segment { queries: 1, ..*s }).collect();
+        let products = AttentionProducts::F32;
+        tamis_kernels::attention_reaching(
+            products,
+            layer.reach,
+            qkv,
+            &firsts,
+            c.num_heads,
+            h,
+            context,
+        );
+        let mut attended = vec![0.0f32; b * h];
+        let first_x = gather(inputs.x);
+        layer.attention_out.forward(&gather(context), b, Some(&first_x), &mut attended, threads);
+        let mut normed = attended.clone();
+        let (norm, eps) = (&layer.mlp_norm, c.layer_norm_eps as f32);
+        tamis_kernels::layer_norm(&mut normed, h, &norm.gamma, &norm.beta, eps);
+        let mut input_gate = vec![0.0f32; b * 2 * inner_width];
+        layer.input_gate.forward(&normed, b, None, &mut input_gate, threads);
+        let mut inner = vec![0.0f32; b * inner_width];
+        let activation = kernel_activation(c.hidden_act);
+        tamis_kernels::gated(&input_gate, b, inner_width, activation, &mut inner);
+        let mut out = vec![0.0f32; b * h];
+        layer.output.forward(&inner, b, Some(&attended), &mut out, threads);
+        (out, (0..b).map(|i| Segment::packed(i, 1)).collect())
     }
 
     /// What the classifier pools from each sequence's final states, `[batch, hidden]`.
