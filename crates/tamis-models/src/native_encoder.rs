@@ -452,12 +452,7 @@ impl NativeEncoder {
         let norm = &layer.attention_norm;
         tamis_kernels::layer_norm(attended, h, &norm.gamma, &norm.beta, eps);
         layer.intermediate.forward(attended, rows, None, inner, threads);
-        match c.hidden_act {
-            HiddenAct::GeluErf => tamis_kernels::gelu_erf(inner),
-            HiddenAct::GeluTanh => tamis_kernels::gelu_tanh(inner),
-            HiddenAct::Relu => tamis_kernels::relu(inner),
-            HiddenAct::Silu => tamis_kernels::silu(inner),
-        }
+        kernel_activation(c.hidden_act).apply(inner);
         layer.output.forward(inner, rows, Some(attended), out, threads);
         let norm = &layer.output_norm;
         tamis_kernels::layer_norm(out, h, &norm.gamma, &norm.beta, eps);
