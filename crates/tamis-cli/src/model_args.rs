@@ -63,12 +63,10 @@ impl PrecisionSpec {
 
 /// `MODE` or `ROLE=MODE[,ROLE=MODE]`; roles not named stay fp32.
 fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
-    let mode = |m: &str| match m.trim() {
-        "fp32" => Ok(Precision::Fp32),
-        "int8" => Ok(Precision::Int8),
-        "bf16" => Ok(Precision::Bf16),
-        "auto" => Ok(Precision::Auto),
-        other => Err(format!("unknown precision {other:?}: use fp32, int8, bf16 or auto")),
+    let mode = |m: &str| {
+        let m = m.trim();
+        Precision::from_name(m)
+            .ok_or_else(|| format!("unknown precision {m:?}: use fp32, int8, bf16 or auto"))
     };
     if !value.contains('=') {
         let all = mode(value)?;

@@ -74,6 +74,13 @@ impl Precision {
         }
     }
 
+    /// The mode [`Precision::name`] names, or `None` for any other text.
+    pub fn from_name(name: &str) -> Option<Precision> {
+        [Precision::Fp32, Precision::Int8, Precision::Bf16, Precision::Auto]
+            .into_iter()
+            .find(|mode| mode.name() == name)
+    }
+
     /// `linear` with its products in this mode (`Fp32` and `Auto` leave it as it is).
     pub(crate) fn convert(self, linear: &mut tamis_kernels::Linear) {
         match self {

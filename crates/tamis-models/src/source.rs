@@ -25,6 +25,36 @@ pub struct HubOptions {
     pub token: Option<String>,
 }
 
+impl HubOptions {
+    /// Reads the settings the way `huggingface_hub` does, so Python tools and tamis share
+    /// one cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `XDG_CACHE_HOME` or
+    /// `~/.cache` + `huggingface/hub`; `HF_ENDPOINT`; `HF_TOKEN`, else the token file
+    /// `huggingface-cli login` writes under `HF_HOME`. `var` looks a variable up (the
+    /// binaries pass the process environment; this crate reads none itself); an empty
+    /// value counts as unset.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        revision: Option<String>,
+        offline: bool,
+    ) -> HubOptions {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let path = |name: &str| var(name).map(PathBuf::from);
+        let hf_home = path("HF_HOME").unwrap_or_else(|| {
+            path("XDG_CACHE_HOME")
+                .or_else(|| path("HOME").map(|home| home.join(".cache")))
+                .unwrap_or_else(|| PathBuf::from(".cache"))
+                .join("huggingface")
+        });
+        let cache_dir = path("HF_HUB_CACHE").unwrap_or_else(|| hf_home.join("hub"));
+        let token = var("HF_TOKEN")
+            .or_else(|| {
+                fs_err::read_to_string(hf_home.join("token")).ok().map(|t| t.trim().to_string())
+            })
+            .filter(|t| !t.is_empty());
+        HubOptions { cache_dir, revision, offline, endpoint: var("HF_ENDPOINT"), token }
+    }
+}
+
 /// Where a resolved model came from, for messages and for recording in an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelOrigin {

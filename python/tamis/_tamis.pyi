@@ -1,0 +1,66 @@
+"""Type stubs of the extension module (crates/tamis-py)."""
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+class CrossEncoder:
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_length: Optional[int] = None,
+        precision: str = "fp32",
+        threads: Optional[int] = None,
+        encoder: str = "native",
+        revision: Optional[str] = None,
+        local_files_only: bool = False,
+        cache_folder: Optional[str] = None,
+        token: Optional[str] = None,
+    ) -> None: ...
+    def predict(
+        self, queries: List[str], passages: List[str]
+    ) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+    @property
+    def num_labels(self) -> int: ...
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def activation(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+class SentenceEncoder:
+    def __init__(
+        self,
+        model: str,
+        *,
+        max_length: Optional[int] = None,
+        precision: str = "fp32",
+        threads: Optional[int] = None,
+        encoder: str = "native",
+        revision: Optional[str] = None,
+        local_files_only: bool = False,
+        cache_folder: Optional[str] = None,
+        token: Optional[str] = None,
+    ) -> None: ...
+    def encode(
+        self, texts: List[str], *, prompt: Optional[str] = None, prompt_name: Optional[str] = None
+    ) -> npt.NDArray[np.float32]: ...
+    @property
+    def dimension(self) -> int: ...
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def normalizes(self) -> bool: ...
+    @property
+    def prompts(self) -> Dict[str, str]: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def path(self) -> str: ...
