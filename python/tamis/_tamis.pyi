@@ -64,3 +64,46 @@ class SentenceEncoder:
     def precision(self) -> str: ...
     @property
     def path(self) -> str: ...
+
+class Index:
+    def __init__(
+        self,
+        location: str,
+        model: Optional[str] = None,
+        *,
+        collection: Optional[str] = None,
+        settings: Optional[str] = None,
+        precision: str = "fp32",
+        threads: Optional[int] = None,
+        revision: Optional[str] = None,
+        local_files_only: bool = False,
+        cache_folder: Optional[str] = None,
+        token: Optional[str] = None,
+    ) -> None: ...
+    def add(
+        self, documents: List[Tuple[str, str, str, Optional[str]]], *, batch_docs: int = 64
+    ) -> Tuple[int, int, int]: ...
+    def delete(self, ids: List[str]) -> int: ...
+    def delete_where(self, filter: str) -> Tuple[int, int]: ...
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        candidates: int = 100,
+        filter: Optional[str] = None,
+        rerank: List[str] = ...,
+        rerank_candidates: List[int] = ...,
+        fusion: str = "rrf",
+        fusion_weights: List[float] = ...,
+        rrf_k: float = 60.0,
+        fuse_stages: Optional[str] = None,
+        deadline_ms: Optional[int] = None,
+        min_score: Optional[float] = None,
+        raw_scores: bool = False,
+        ef_search: Optional[int] = None,
+    ) -> str: ...
+    def stats(self) -> str: ...
+    @property
+    def location(self) -> str: ...

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tamis_models::{EncoderKind, ModelDir, Precision, RuntimeConfig};
+use tamis_models::{EncoderKind, ModelDir, Precision, RuntimeConfig, split_model_id};
 
 /// Where hub models come from and how many threads run them; shared by every command
 /// that loads a model.
@@ -205,17 +205,7 @@ pub fn configure_threads(threads: Option<usize>) {
     }
 }
 
-/// How an index records a model: an absolute path for a directory, the hub id (with
-/// `@revision` when pinned) otherwise, so that the same model named two ways matches.
-pub fn model_id(spec: &str, revision: Option<&str>) -> String {
-    match fs_err::canonicalize(spec) {
-        Ok(path) if path.is_dir() => path.display().to_string(),
-        _ => match revision {
-            Some(revision) => format!("{spec}@{revision}"),
-            None => spec.to_string(),
-        },
-    }
-}
+pub use tamis_models::model_id;
 
 /// Model flags of the index commands, where the bi-encoder is recorded in the index.
 #[derive(Debug, Args)]
@@ -262,16 +252,6 @@ impl EngineModelArgs {
         };
         tamis_models::LateInteractionModel::load(&dir, &config)
             .with_context(|| format!("loading late-interaction model {name}"))
-    }
-}
-
-/// A model id's name and pinned revision (see [`model_id`]).
-fn split_model_id(id: &str) -> (&str, Option<String>) {
-    match id.rsplit_once('@') {
-        Some((name, revision)) if !std::path::Path::new(id).exists() => {
-            (name, Some(revision.to_string()))
-        }
-        _ => (id, None),
     }
 }
 

@@ -69,6 +69,6 @@ pub use native_encoder::NativeEncoder;
 pub use pooling::{Pooling, PoolingMode, normalize};
 pub use reranker_model::{RerankerConfig, RerankerModel};
 pub use runtime::{EncoderKind, Precision, RuntimeConfig, available_cores};
-pub use source::{HubOptions, ModelDir, ModelOrigin};
+pub use source::{HubOptions, ModelDir, ModelOrigin, model_id, split_model_id};
 pub use tokenizer::{PairTokenizer, Tokens, Truncation};
 pub use weights::EncoderWeights;

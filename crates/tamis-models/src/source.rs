@@ -55,6 +55,26 @@ impl HubOptions {
     }
 }
 
+/// How an index records a model: an absolute path for a directory, the hub id (with
+/// `@revision` when pinned) otherwise, so that the same model named two ways matches.
+pub fn model_id(spec: &str, revision: Option<&str>) -> String {
+    match fs_err::canonicalize(spec) {
+        Ok(path) if path.is_dir() => path.display().to_string(),
+        _ => match revision {
+            Some(revision) => format!("{spec}@{revision}"),
+            None => spec.to_string(),
+        },
+    }
+}
+
+/// A model id's name and pinned revision (see [`model_id`]).
+pub fn split_model_id(id: &str) -> (&str, Option<String>) {
+    match id.rsplit_once('@') {
+        Some((name, revision)) if !Path::new(id).exists() => (name, Some(revision.to_string())),
+        _ => (id, None),
+    }
+}
+
 /// Where a resolved model came from, for messages and for recording in an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelOrigin {

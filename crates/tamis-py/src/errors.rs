@@ -65,7 +65,29 @@ impl From<tamis_models::Error> for Failure {
     }
 }
 
+impl From<tamis_engine::Error> for Failure {
+    fn from(err: tamis_engine::Error) -> Self {
+        Failure { kind: err.kind(), message: message(&err) }
+    }
+}
+
+impl From<tamis_postgres::Error> for Failure {
+    fn from(err: tamis_postgres::Error) -> Self {
+        Failure { kind: err.kind(), message: message(&err) }
+    }
+}
+
 impl Failure {
+    /// A failure of `kind` with `message`.
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
+
+    /// The caller's mistake.
+    pub(crate) fn user(message: impl Into<String>) -> Self {
+        Failure::new(ErrorKind::User, message)
+    }
+
     /// The package's exception for it.
     pub(crate) fn raise(self, py: Python<'_>) -> PyErr {
         raise(py, self.kind, self.message)

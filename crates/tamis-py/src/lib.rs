@@ -8,10 +8,12 @@
 //!
 //! - `models::CrossEncoder`: logits and scores of (query, passage) pairs as NumPy arrays.
 //! - `models::SentenceEncoder`: embeddings as a NumPy matrix.
+//! - `index::Index`: an embedded or PostgreSQL index: add, delete, two-stage search.
 //!
 //! Built by maturin (`python/pyproject.toml`) into `tamis._tamis`.
 
 mod errors;
+mod index;
 mod models;
 
 use pyo3::prelude::*;
@@ -21,6 +23,7 @@ use pyo3::prelude::*;
 fn _tamis(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<models::CrossEncoder>()?;
     module.add_class::<models::SentenceEncoder>()?;
+    module.add_class::<index::Index>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::errors::{Failure, invalid, raise};
 type Matrices<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
 /// Where and how a model runs, checked before anything is loaded.
-fn runtime(
+pub(crate) fn runtime(
     py: Python<'_>,
     precision: &str,
     threads: Option<usize>,
@@ -41,18 +41,18 @@ fn runtime(
 
 /// Where a hub id is looked for, as sentence-transformers' constructors take it.
 #[derive(Debug, Clone, Default)]
-struct Source {
-    revision: Option<String>,
-    local_files_only: bool,
-    cache_folder: Option<String>,
-    token: Option<String>,
+pub(crate) struct Source {
+    pub(crate) revision: Option<String>,
+    pub(crate) local_files_only: bool,
+    pub(crate) cache_folder: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 impl Source {
     /// A model directory from a path or a hub id, with the Hugging Face environment
     /// variables the `huggingface_hub` package reads (so both share one cache) under
     /// this source's own settings.
-    fn resolve(self, name: &str) -> Result<ModelDir, Failure> {
+    pub(crate) fn resolve(self, name: &str) -> Result<ModelDir, Failure> {
         let offline = self.local_files_only
             || std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| {
                 !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off")
