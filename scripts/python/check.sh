@@ -3,7 +3,9 @@
 # maturin builds crates/tamis-py into a wheel and pip installs it) into a fresh venv, with
 # sentence-transformers from PyPI beside it, and runs the package's tests (python/tests),
 # which compare tamis with sentence-transformers on the shared models.
-# Usage: scripts/python/check.sh   (needs python3 >= 3.9, cargo, and ../shared or TAMIS_SHARED_DIR)
+# Usage: scripts/python/check.sh   (needs python3 >= 3.9, cargo, ../shared or TAMIS_SHARED_DIR, the CLI
+# built (target/debug/tamis, or TAMIS_BIN: the index tests compare with it) and TAMIS_PG_URL: run it
+# as scripts/test.sh does, under scripts/postgres/with-postgres.sh after `cargo test`)
 # The wheel is built in cargo's dev profile (dependencies optimized, as the workspace sets it),
 # reusing what `cargo test` compiled; `pip install ./python` alone builds the release profile.
 set -euo pipefail
