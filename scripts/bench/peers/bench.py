@@ -13,15 +13,19 @@ Model loading, calibration and a warm-up are not timed. The workload is processe
 splits it into blocks of `--block` lines and runs every engine on each block, rotating the engine order from
 block to block, so that machine noise hits all engines alike.
 
-Engines (the default is all but tamis-int8, tamis-bf16 and st-bf16):
+Engines (the default is all but tamis-int8, tamis-bf16, tamis-py, st-bf16 and flashrank):
     tamis       the tamis binary speaking the --stdio protocol (see README.md)
     tamis-int8  the same tamis worker with --precision int8 appended to its command
     tamis-bf16  the same tamis worker with --precision bf16 appended (CPUs with AVX512-BF16 only)
+    tamis-py    the installed `tamis` Python package, in this process: tamis.CrossEncoder(...).predict(pairs)
+                (rerank only; build and install its wheel first, see README.md)
     ort         ONNX Runtime, fp32 graph as exported (model.onnx)
     ort-opt     ONNX Runtime, fp32 graph fused by onnxruntime.transformers.optimizer (model-opt.onnx)
     ort-int8    ONNX Runtime, model-opt.onnx with dynamically quantised int8 weights (model-int8.onnx)
     st          sentence-transformers on PyTorch (CrossEncoder / SentenceTransformer), fp32
     st-bf16     the same under torch.autocast(device_type="cpu", dtype=torch.bfloat16), weights left fp32
+    flashrank   FlashRank's Ranker.rerank (rerank only) on an ONNX export of the same model, loaded from a local
+                directory laid out as FlashRank's cache (no download; see README.md), fp32
 """
 import argparse
 import contextlib
@@ -37,12 +41,17 @@ import threading
 import time
 from pathlib import Path
 
-ALL_ENGINES = ["tamis", "tamis-int8", "tamis-bf16", "ort", "ort-opt", "ort-int8", "st", "st-bf16"]
+ALL_ENGINES = ["tamis", "tamis-int8", "tamis-bf16", "tamis-py", "ort", "ort-opt", "ort-int8", "st", "st-bf16",
+               "flashrank"]
+RERANK_ONLY_ENGINES = {"tamis-py", "flashrank"}
 DEFAULT_ENGINES = ["tamis", "ort", "ort-opt", "ort-int8", "st"]  # as run.sh's ENGINES default
 TAMIS_ENGINES = {"tamis": [], "tamis-int8": ["--precision", "int8"], "tamis-bf16": ["--precision", "bf16"]}  # appended to the --tamis-cmd tokens
 ONNX_FILES = {"ort": "model.onnx", "ort-opt": "model-opt.onnx", "ort-int8": "model-int8.onnx"}
 DEFAULT_TAMIS_CMD = "{tamis} bench {task} --model {model} --max-length {max_length} --threads {threads} --stdio"
 RERANK_TOLERANCE = 1e-3  # max |logit - reference| allowed for an fp32 engine
+# FlashRank returns sigmoid(logit) in float32; its agreement is judged on that scale, where a logit difference of
+# RERANK_TOLERANCE moves the score by at most RERANK_TOLERANCE / 4 (the sigmoid's largest slope)
+SIGMOID_TOLERANCE = RERANK_TOLERANCE / 4
 EMBED_TOLERANCE = 0.9999  # min cosine to the reference allowed for an fp32 engine
 
 
@@ -67,6 +76,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tamis-precision", choices=["fp32", "int8"], default="fp32",
                         help="what the tamis engine computes in; decides whether its score agreement is flagged "
                              "(tamis-int8 and tamis-bf16 are always int8 and bf16)")
+    parser.add_argument("--flashrank-onnx", default="model-opt.onnx",
+                        help="which of export_onnx.py's files the flashrank engine loads (default %(default)s, "
+                             "the fused fp32 graph; model.onnx for the plain export)")
+    parser.add_argument("--tamis-py-batch-size", type=int, default=32,
+                        help="batch_size passed to tamis.CrossEncoder.predict (default 32, sentence-transformers' "
+                             "default; without a progress bar the package hands all pairs to the engine in one "
+                             "call and the engine batches by tokens itself)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every engine (default 2)")
     parser.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
                         help="comma-separated, from: " + ",".join(ALL_ENGINES) + " (default: %(default)s)")
@@ -100,6 +116,9 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"unknown engine(s) {unknown}; choose from {','.join(ALL_ENGINES)}")
     if len(set(args.engines)) != len(args.engines):
         parser.error("an engine is named twice in --engines")
+    rerank_only = [e for e in args.engines if e in RERANK_ONLY_ENGINES]
+    if rerank_only and args.task != "rerank":
+        parser.error(f"{','.join(rerank_only)} score (query, passage) pairs: rerank only")
     try:
         args.batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",") if b.strip()})
     except ValueError:
@@ -131,6 +150,15 @@ def check_inputs(args: argparse.Namespace) -> None:
                 fail(f"missing ONNX file {path}: run export_onnx.py first "
                      f"(python scripts/bench/peers/export_onnx.py --model {args.model} --out {args.onnx_dir})")
             args.onnx_paths[engine] = path
+    if "flashrank" in args.engines:
+        if args.onnx_dir is None:
+            fail("--onnx-dir is needed for flashrank (it runs an export_onnx.py file)")
+        base = args.onnx_dir if (args.onnx_dir / "model.onnx").is_file() else args.onnx_dir / args.model.resolve().name
+        path = base / args.flashrank_onnx
+        if not path.is_file():
+            fail(f"missing ONNX file {path} for flashrank: run export_onnx.py first "
+                 f"(python scripts/bench/peers/export_onnx.py --model {args.model} --out {args.onnx_dir})")
+        args.flashrank_path = path
     tamis_engines = [e for e in args.engines if e in TAMIS_ENGINES]
     if tamis_engines:
         if args.tamis is None:
@@ -449,6 +477,156 @@ class StEngine:
         pass
 
 
+class TamisPyEngine:
+    """The `tamis` Python package (PyO3), in this process, through its sentence-transformers API:
+    tamis.CrossEncoder(dir, max_length, threads).predict(pairs, activation_fn=Identity()): raw logits, as `st`."""
+
+    def __init__(self, args, name: str = "tamis-py"):
+        import torch
+
+        try:
+            import tamis
+        except ImportError as err:
+            fail(f"tamis-py needs the tamis Python package in this venv ({err}): build its wheel with "
+                 "`cd python && maturin build --release --out DIST` and pip install DIST/tamis-*.whl")
+        self.name = name
+        self.precision = "fp32"
+        self.model = tamis.CrossEncoder(str(args.model), max_length=args.max_length, threads=args.threads)
+        if self.model.precision != "fp32":
+            fail(f"tamis-py loaded with precision {self.model.precision}, expected fp32")
+        self.identity = torch.nn.Identity()
+        self.batch_size = args.tamis_py_batch_size
+        # show_progress_bar=False: the package passes every pair of the call to the engine at once
+        self.settings = {"batching": "internal"}
+        self.module_file = tamis.__file__
+        self.extension_file = getattr(getattr(tamis, "_tamis", None), "__file__", None)
+
+    def candidates(self) -> list:
+        return [self.settings]
+
+    def configure(self, settings: dict) -> None:
+        pass
+
+    def run(self, item):
+        import numpy as np
+
+        pairs = [(item["query"], p) for p in item["passages"]]
+        return np.asarray(self.model.predict(pairs, batch_size=self.batch_size, activation_fn=self.identity,
+                                             convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+def flashrank_version():
+    import importlib.metadata as md
+
+    try:
+        return md.version("flashrank")
+    except md.PackageNotFoundError:
+        return None
+
+
+class FlashRankEngine:
+    """FlashRank's Ranker on an ONNX export of the same cross-encoder, loaded from a local directory.
+
+    FlashRank (0.2.10) has no option for a local model: Ranker(model_name, cache_dir) looks for
+    cache_dir/model_name/ and downloads a zip from the Hugging Face Hub only when that directory is missing
+    (Ranker._prepare_model_dir -> _download_model_files), and takes the ONNX file's name from
+    flashrank.Config.model_file_map[model_name] (a KeyError for any name not in that dict). So this engine lays
+    out a temporary cache directory (symlinks to the export and to the model's tokenizer files, plus the
+    special_tokens_map.json that FlashRank reads and the model directory lacks) and adds the model's name to
+    model_file_map at run time. FlashRank's own code runs unchanged: its tokenizer (truncation
+    min(model_max_length, max_length), longest_first; padding to the longest pair of the request), one
+    session.run for all the passages of a request, ONNX Runtime's default session options, and the sigmoid.
+
+    Scores: FlashRank returns sigmoid(logit) as float32; run() gives them back as logits
+    (log(s) - log(1 - s) in float64) so that nDCG and the other engines' columns compare alike. Near s = 1 a
+    float32 sigmoid keeps few bits of the logit (spacing 6e-8 there: a logit of 10 comes back within ~1e-3), so
+    its agreement is judged on the sigmoid scale (SIGMOID_TOLERANCE), where that rounding is at most 6e-8."""
+
+    def __init__(self, args, machine: dict, name: str = "flashrank"):
+        import flashrank.Config as flashrank_config
+        from flashrank import Ranker
+
+        self.name = name
+        self.precision = "fp32"
+        self.model_name = args.model.resolve().name
+        self.cache = tempfile.TemporaryDirectory(prefix="peers-flashrank-")
+        model_dir = Path(self.cache.name) / self.model_name
+        model_dir.mkdir()
+        onnx_name = "model.onnx"
+        os.symlink(args.flashrank_path.resolve(), model_dir / onnx_name)
+        needed = ("config.json", "tokenizer.json", "tokenizer_config.json")
+        for file in needed + ("special_tokens_map.json", "vocab.txt"):
+            if (args.model / file).is_file():
+                os.symlink((args.model / file).resolve(), model_dir / file)
+            elif file in needed:
+                fail(f"flashrank needs {args.model / file}")
+        tokenizer_config = json.loads((args.model / "tokenizer_config.json").read_text())
+        if not (model_dir / "special_tokens_map.json").exists():
+            tokens = {k: v for k, v in tokenizer_config.items()
+                      if k in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token",
+                               "mask_token") and isinstance(v, (str, dict))}
+            (model_dir / "special_tokens_map.json").write_text(json.dumps(tokens))
+        if tokenizer_config.get("model_max_length", args.max_length) < args.max_length:
+            print(f"warning: flashrank truncates at the tokenizer's model_max_length "
+                  f"{tokenizer_config['model_max_length']} < --max-length {args.max_length}", file=sys.stderr)
+        flashrank_config.model_file_map[self.model_name] = onnx_name
+        self.ranker = Ranker(model_name=self.model_name, cache_dir=self.cache.name, max_length=args.max_length,
+                             log_level="WARNING")
+        from flashrank import RerankRequest
+
+        self.request_class = RerankRequest
+        options = self.ranker.session.get_session_options()
+        # FlashRank makes its InferenceSession with default options: intra-op threads 0 = ONNX Runtime's default,
+        # one per physical core. It cannot be told a thread count, so it matches --threads only where that is
+        # the number of physical cores.
+        cores = machine.get("cores")
+        self.threads_note = (f"ONNX Runtime default intra-op threads (one per physical core: {cores})"
+                             if options.intra_op_num_threads == 0 else f"{options.intra_op_num_threads}")
+        if options.intra_op_num_threads == 0 and cores != args.threads:
+            print(f"warning: flashrank runs ONNX Runtime's default thread count (one per physical core, {cores}), "
+                  f"not --threads {args.threads}: its timings are not at the same thread count", file=sys.stderr)
+        truncation = self.ranker.tokenizer.truncation or {}
+        self.settings = {"batching": "1 run/query"}
+        self.details = {
+            "flashrank_version": flashrank_version(),
+            "onnx_file": str(args.flashrank_path.resolve()),
+            "session": {"intra_op_num_threads": options.intra_op_num_threads,
+                        "inter_op_num_threads": options.inter_op_num_threads,
+                        "graph_optimization_level": str(options.graph_optimization_level),
+                        "execution_mode": str(options.execution_mode),
+                        "providers": self.ranker.session.get_providers(), "threads": self.threads_note},
+            "truncation": truncation, "padding": self.ranker.tokenizer.padding,
+            "scores": "sigmoid(logit), float32; converted back to logits for the table",
+        }
+        if truncation.get("max_length") != args.max_length:
+            print(f"warning: flashrank truncates at {truncation.get('max_length')}, not {args.max_length}",
+                  file=sys.stderr)
+
+    def candidates(self) -> list:
+        return [self.settings]
+
+    def configure(self, settings: dict) -> None:
+        pass
+
+    def run(self, item):
+        import numpy as np
+
+        request = self.request_class(query=item["query"],
+                                     passages=[{"id": i, "text": p} for i, p in enumerate(item["passages"])])
+        ranked = self.ranker.rerank(request)
+        sigmoid = np.empty(len(ranked), dtype=np.float64)
+        for passage in ranked:
+            sigmoid[passage["id"]] = passage["score"]
+        with np.errstate(divide="ignore"):
+            return (np.log(sigmoid) - np.log1p(-sigmoid)).astype(np.float32)
+
+    def close(self) -> None:
+        self.cache.cleanup()
+
+
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -527,6 +705,12 @@ def versions(args) -> dict:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = None
+    for pkg, key in (("tamis", "tamis (python package)"), ("flashrank", "flashrank")):
+        if pkg in args.engines or (pkg == "tamis" and "tamis-py" in args.engines):
+            try:
+                out[key] = md.version(pkg)
+            except md.PackageNotFoundError:
+                out[key] = None
     if any(e in TAMIS_ENGINES for e in args.engines):
         try:
             res = subprocess.run([str(args.tamis), "--version"], capture_output=True, text=True, timeout=30)
@@ -583,6 +767,16 @@ def agreement(task: str, outputs: list, reference: list) -> float:
     return worst
 
 
+def sigmoid_agreement(outputs: list, reference: list) -> float:
+    """max |sigmoid(logit) - sigmoid(reference logit)|, in float64."""
+    import numpy as np
+
+    def sig(x):
+        return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+    return max(float(np.max(np.abs(sig(o) - sig(r)))) for o, r in zip(outputs, reference))
+
+
 def check_shape(engine_name: str, task: str, item: dict, out, ref_dim=None) -> None:
     n = len(item["passages"] if task == "rerank" else item["texts"])
     if task == "rerank" and out.shape != (n,):
@@ -623,6 +817,10 @@ def main() -> None:
             engine = TamisEngine(args, name)
         elif name in ONNX_FILES:
             engine = OrtEngine(name, args.onnx_paths[name], args, max_rows)
+        elif name == "tamis-py":
+            engine = TamisPyEngine(args, name)
+        elif name == "flashrank":
+            engine = FlashRankEngine(args, machine_info(), name)
         else:
             engine = StEngine(args, max_rows, name=name)
         print(f"loaded {name} in {time.perf_counter() - started:.1f} s", flush=True)
@@ -693,13 +891,26 @@ def main() -> None:
             tamis_rate = rate
         per_line_ms = [s * 1000 for s in secs[engine.name]]
         agree = agreement(args.task, first_outputs[engine.name], reference)
-        flagged = engine.precision == "fp32" and (agree > RERANK_TOLERANCE if args.task == "rerank"
-                                                  else agree < EMBED_TOLERANCE)
+        sigmoid_agree = (sigmoid_agreement(first_outputs[engine.name], reference) if args.task == "rerank"
+                         else None)
+        if isinstance(engine, FlashRankEngine):  # its scores are float32 sigmoids: judged on that scale
+            flagged = sigmoid_agree > SIGMOID_TOLERANCE
+        else:
+            flagged = engine.precision == "fp32" and (agree > RERANK_TOLERANCE if args.task == "rerank"
+                                                      else agree < EMBED_TOLERANCE)
         res = {"precision": engine.precision, "settings": engine.settings, "calibration": calibration[engine.name],
                "total_s": round(total, 4), "calls": len(per_line_ms), f"{unit}_per_s": round(rate, 2),
                "p50_ms": round(percentile(per_line_ms, 50), 2), "p95_ms": round(percentile(per_line_ms, 95), 2),
                "mean_ms": round(float(np.mean(per_line_ms)), 2), "flagged": flagged, "total_s_exact": total}
         res["max_abs_logit_diff" if args.task == "rerank" else "min_cosine"] = agree
+        if sigmoid_agree is not None:
+            res["max_abs_sigmoid_diff"] = sigmoid_agree
+        if isinstance(engine, TamisPyEngine):
+            res["module"] = engine.module_file
+            res["extension"] = engine.extension_file
+            res["predict_batch_size"] = engine.batch_size
+        if isinstance(engine, FlashRankEngine):
+            res["flashrank"] = engine.details
         if isinstance(engine, TamisEngine):
             res["ready_line"] = engine.ready
             res["json_parse_p50_ms"] = round(percentile([s * 1000 for s in engine.parse_secs], 50), 3)
@@ -713,8 +924,26 @@ def main() -> None:
             rate = n_rows * args.rounds / res["total_s_exact"]
             res["tamis_over_engine"] = round(tamis_rate / rate, 3)
             res["engine_over_tamis"] = round(rate / tamis_rate, 3)
+    ratios = {}
+    if "tamis-py" in results:
+        py_secs = results["tamis-py"]["total_s_exact"]
+        for name in ("tamis", "st", "flashrank", "ort", "ort-opt"):
+            if name in results:
+                # above 1: tamis-py is faster (ratio of rates = inverse ratio of total times, same work)
+                ratios[f"tamis-py / {name}"] = round(results[name]["total_s_exact"] / py_secs, 4)
+        if "tamis" in results:
+            ratios["tamis-py time over tamis time, %"] = round(
+                100 * (py_secs / results["tamis"]["total_s_exact"] - 1), 2)
     for res in results.values():
         del res["total_s_exact"]
+    pairwise = {}
+    if args.task == "rerank":
+        names = [e.name for e in engines]
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                pairwise[f"{a} vs {b}"] = {
+                    "max_abs_logit_diff": agreement("rerank", first_outputs[a], first_outputs[b]),
+                    "max_abs_sigmoid_diff": sigmoid_agreement(first_outputs[a], first_outputs[b])}
 
     extra = {}
     if qrels is not None:
@@ -732,7 +961,7 @@ def main() -> None:
               "reference": reference_note, "machine": machine_info(), "versions": versions(args),
               "onnx_files": {k: str(v) for k, v in getattr(args, "onnx_paths", {}).items()},
               "onnx_export": onnx_export_info(args),
-              "engines": results, **extra}
+              "engines": results, "ratios": ratios, "pairwise": pairwise, **extra}
     print_table(report, unit)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -782,6 +1011,22 @@ def print_table(report: dict, unit: str) -> None:
         print(f"(tamis times include writing the request and reading + parsing the JSON answer: "
               f"parse p50 {report['engines']['tamis']['json_parse_p50_ms']} ms)")
     engines = report["engines"]
+    if report.get("ratios"):
+        print()
+        for key, value in report["ratios"].items():
+            if key.endswith("%"):
+                print(f"{key}: {value:+.2f} % (the Python package's overhead over the CLI worker; negative: faster)")
+            else:
+                print(f"{key} = {value:.3f}x")
+    if report.get("pairwise"):
+        print("max |dlogit| (max |dsigmoid|) between engines:")
+        for key, value in report["pairwise"].items():
+            print(f"  {key}: {value['max_abs_logit_diff']:.2e} ({value['max_abs_sigmoid_diff']:.2e})")
+    if "flashrank" in engines:
+        fr = engines["flashrank"]
+        print(f"flashrank: scores are float32 sigmoids, judged on that scale: max |dsigmoid| vs reference "
+              f"{fr['max_abs_sigmoid_diff']:.2e} (limit {SIGMOID_TOLERANCE:.1e}); truncation "
+              f"{fr['flashrank']['truncation']}; threads: {fr['flashrank']['session']['threads']}")
     # Precision modes' own comparisons: tamis' approximate modes against its fp32 and the
     # other approximate engines.
     for mode in ("tamis-int8", "tamis-bf16"):
@@ -795,6 +1040,8 @@ def print_table(report: dict, unit: str) -> None:
         if res["flagged"]:
             limit = (f"max |logit - reference| > {RERANK_TOLERANCE}" if task == "rerank"
                      else f"min cosine to reference < {EMBED_TOLERANCE}")
+            if name == "flashrank":
+                limit = f"max |sigmoid - sigmoid(reference)| > {SIGMOID_TOLERANCE}"
             print(f"\n!!!!!!!! WARNING: {name} ({res['precision']}) DISAGREES WITH THE REFERENCE: {limit} !!!!!!!!",
                   file=sys.stderr)
 
