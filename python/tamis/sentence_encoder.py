@@ -104,16 +104,18 @@ class SentenceEncoder:
         vector for one ``str``. ``prompt`` is prepended literally, ``prompt_name`` names
         one of the model's prompts; with neither the model's default prompt applies.
         ``truncate_dim`` keeps the first dimensions (Matryoshka models), before
-        ``normalize_embeddings`` scales each to unit length. ``batch_size`` sets the
+        ``normalize_embeddings`` scales each to unit length; ``precision`` other than
+        ``float32`` then quantizes them as sentence-transformers does (``int8``, ``uint8``
+        over these embeddings' ranges, ``binary``, ``ubinary``). ``batch_size`` sets the
         progress bar's step: the engine batches by tokens itself."""
         _convert.check_device(device)
         if output_value != "sentence_embedding":
             raise InvalidInputError(
                 f"output_value={output_value!r} is not supported: tamis returns sentence embeddings only"
             )
-        if precision != "float32":
+        if precision not in _QUANTIZED:
             raise InvalidInputError(
-                f"precision={precision!r} is not supported by encode: tamis returns float32 embeddings "
+                f"precision={precision!r} is not supported: use one of {list(_QUANTIZED)} "
                 "(the model's own arithmetic is the constructor's precision argument)"
             )
         if prompt_name is not None and prompt is None and prompt_name not in self.prompts:
@@ -133,6 +135,8 @@ class SentenceEncoder:
         if normalize_embeddings:
             norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
             embeddings = (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
+        if precision != "float32" and len(embeddings):
+            embeddings = _quantize(embeddings, precision)
         if convert_to_tensor:
             result: Any = _convert.to_tensor(embeddings)
         elif convert_to_numpy:
@@ -165,6 +169,23 @@ class SentenceEncoder:
         a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
         b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
         return a @ b.T
+
+
+#: ``encode``'s output precisions, as sentence-transformers' ``quantize_embeddings`` has them.
+_QUANTIZED = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+def _quantize(embeddings: np.ndarray, precision: str) -> np.ndarray:
+    """sentence-transformers' ``quantize_embeddings`` without calibration data: int8 and
+    uint8 buckets span each dimension's range over these embeddings; binary packs the
+    signs, 8 dimensions a byte (``binary`` offset by -128 into int8)."""
+    if precision in ("int8", "uint8"):
+        starts = embeddings.min(axis=0)
+        steps = (embeddings.max(axis=0) - starts) / 255
+        buckets = (embeddings - starts) / steps
+        return buckets.astype(np.uint8) if precision == "uint8" else (buckets - 128).astype(np.int8)
+    packed = np.packbits(embeddings > 0).reshape(embeddings.shape[0], -1)
+    return (packed - 128).astype(np.int8) if precision == "binary" else packed
 
 
 #: Drop-in name for code written against sentence-transformers.

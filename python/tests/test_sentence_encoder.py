@@ -60,6 +60,19 @@ def test_options_follow_sentence_transformers(models, texts):
     assert np.max(np.abs(sims - want_sims)) < TOLERANCE
 
 
+def test_quantized_outputs_equal_sentence_transformers(models, texts):
+    ours, theirs = models
+    for precision in ("binary", "ubinary", "int8", "uint8"):
+        got = ours.encode(texts, precision=precision)
+        want = theirs.encode(texts, precision=precision)
+        assert got.dtype == want.dtype and got.shape == want.shape, precision
+        # A sign or a bucket edge can flip only where the float embeddings differ (~1e-6).
+        mismatched = np.count_nonzero(got != want)
+        assert mismatched <= got.size // 100, (precision, mismatched)
+        if precision.endswith("int8"):
+            assert np.max(np.abs(got.astype(np.int32) - want.astype(np.int32))) <= 1, precision
+
+
 def test_drop_in_name(bi_path):
     assert tamis.SentenceTransformer is tamis.SentenceEncoder
 
@@ -73,6 +86,6 @@ def test_bad_input_raises_typed_errors(models, ce_path):
     with pytest.raises(tamis.InvalidInputError, match="output_value"):
         ours.encode(["x"], output_value="token_embeddings")
     with pytest.raises(tamis.InvalidInputError, match="precision"):
-        ours.encode(["x"], precision="binary")
+        ours.encode(["x"], precision="float16")
     with pytest.raises(tamis.InvalidInputError, match="not a str"):
         ours.encode(["x", None])
