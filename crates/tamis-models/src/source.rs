@@ -128,7 +128,9 @@ impl ModelDir {
             reason,
         };
         if hub.offline {
-            return Err(unavailable("offline mode is on (HF_HUB_OFFLINE)".to_string()));
+            return Err(unavailable(
+                "offline mode is on (HF_HUB_OFFLINE, --offline or local_files_only)".to_string(),
+            ));
         }
         download(name, revision, hub).map_err(|err| unavailable(format!("hub error: {err}")))
     }
