@@ -60,7 +60,10 @@ impl IndexSettings {
 /// What a user may choose when creating an index, each knob optional: `None` keeps the
 /// default of [`IndexSettings::new`]. The CLI's creation flags and the server's
 /// `PUT /v1/collections/{name}` body both fill one, so a knob means the same everywhere.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Deserialized (the Python package's `settings`), a missing knob is `None` and an
+/// unknown one is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SettingsOverrides {
     /// How documents become chunks.
     pub chunking: Option<ChunkMode>,

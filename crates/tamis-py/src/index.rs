@@ -13,11 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use serde::Deserialize;
 use tamis_core::ErrorKind;
 use tamis_engine::backend::Catalog;
 use tamis_engine::cache::CachedReranker;
-use tamis_engine::chunker::ChunkMode;
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::pipeline::{PipelineRequest, PipelineResponse, RerankStage};
@@ -26,7 +24,7 @@ use tamis_engine::{
 };
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoderConfig, LateInteractionConfig, LateInteractionModel,
-    RerankerConfig, RerankerModel, RuntimeConfig, model_id, split_model_id,
+    RerankerConfig, RerankerModel, RuntimeConfig, model_id,
 };
 use tamis_postgres::{PgCatalog, PgConfig, PgOptions};
 
@@ -35,56 +33,6 @@ use crate::models::{Source, runtime};
 
 /// Scores each reranker keeps, as the CLI's.
 const RERANK_CACHE: NonZeroUsize = NonZeroUsize::new(100_000).expect("non-zero");
-
-/// Settings fixed when an index is created (the CLI's creation flags), as the Python
-/// half passes them: a JSON object, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Creation {
-    chunking: Option<String>,
-    chunk_tokens: Option<usize>,
-    overlap: Option<usize>,
-    prepend_title: Option<bool>,
-    stemming: Option<bool>,
-    stopwords: Option<bool>,
-    bm25_k1: Option<f32>,
-    bm25_b: Option<f32>,
-    title_weight: Option<f32>,
-    exact_below: Option<usize>,
-    hnsw_m: Option<usize>,
-    hnsw_ef_construction: Option<usize>,
-    hnsw_ef_search: Option<usize>,
-}
-
-impl Creation {
-    fn overrides(&self) -> Result<SettingsOverrides, Failure> {
-        let chunking = match self.chunking.as_deref() {
-            None => None,
-            Some("windows") => Some(ChunkMode::Windows),
-            Some("whole") => Some(ChunkMode::Whole),
-            Some(other) => {
-                return Err(Failure::user(format!(
-                    "unknown chunking {other:?}: use windows or whole"
-                )));
-            }
-        };
-        Ok(SettingsOverrides {
-            chunking,
-            chunk_tokens: self.chunk_tokens,
-            overlap: self.overlap,
-            prepend_title: self.prepend_title,
-            stemming: self.stemming,
-            stopwords: self.stopwords,
-            bm25_k1: self.bm25_k1,
-            bm25_b: self.bm25_b,
-            title_weight: self.title_weight,
-            exact_below: self.exact_below,
-            hnsw_m: self.hnsw_m,
-            hnsw_ef_construction: self.hnsw_ef_construction,
-            hnsw_ef_search: self.hnsw_ef_search,
-        })
-    }
-}
 
 /// A reranker loaded for searches, with its score cache.
 struct Loaded {
@@ -216,8 +164,7 @@ impl Index {
         if let Some(model) = slot.as_ref() {
             return Ok(Some(model.clone()));
         }
-        let (name, revision) = split_model_id(&stored.model_id);
-        let dir = Source { revision, ..self.source.clone() }.resolve(name)?;
+        let dir = self.source.resolve_id(&stored.model_id)?;
         let config = LateInteractionConfig { runtime: self.embed_runtime, ..Default::default() };
         let model = Arc::new(LateInteractionModel::load(&dir, &config)?);
         *slot = Some(model.clone());
@@ -257,8 +204,7 @@ impl Index {
 }
 
 fn load_embedder(source: &Source, id: &str, runtime: RuntimeConfig) -> Result<BiEncoder, Failure> {
-    let (name, revision) = split_model_id(id);
-    let dir = Source { revision, ..source.clone() }.resolve(name)?;
+    let dir = source.resolve_id(id)?;
     Ok(BiEncoder::load(&dir, &BiEncoderConfig { runtime, ..Default::default() })?)
 }
 
@@ -317,14 +263,13 @@ impl Index {
         // the CLI's index commands keep them; `precision` is the rerankers'.
         let embed_runtime = runtime(py, "fp32", threads, "native")?;
         let rerank_runtime = runtime(py, precision, threads, "native")?;
-        let creation: Creation = match &settings {
+        let overrides: SettingsOverrides = match &settings {
             Some(json) => serde_json::from_str(json)
                 .map_err(|err| raise(py, ErrorKind::User, format!("settings: {err}")))?,
-            None => Creation::default(),
+            None => SettingsOverrides::default(),
         };
         let source = Source { revision, local_files_only, cache_folder, token };
         let opened = py.detach(|| -> Result<_, Failure> {
-            let overrides = creation.overrides()?;
             let place = Location::resolve(location, collection)?;
             let described = place.describe();
             let wanted = model.as_deref().map(|spec| model_id(spec, source.revision.as_deref()));

@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use tamis_core::ErrorKind;
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoderConfig, EncoderKind, HubOptions, ModelDir, Precision,
-    Prompt, RuntimeConfig,
+    Prompt, RuntimeConfig, split_model_id,
 };
 
 use crate::errors::{Failure, invalid, raise};
@@ -67,6 +67,22 @@ impl Source {
         }
         Ok(ModelDir::resolve(name, &hub)?)
     }
+
+    /// The model an index records by id (a path, or a hub id with its pinned revision).
+    pub(crate) fn resolve_id(&self, id: &str) -> Result<ModelDir, Failure> {
+        let (name, revision) = split_model_id(id);
+        Source { revision, ..self.clone() }.resolve(name)
+    }
+
+    /// `name` resolved and loaded by `load`, with the GIL released throughout.
+    fn load<T: Send>(
+        self,
+        py: Python<'_>,
+        name: &str,
+        load: impl FnOnce(&ModelDir) -> Result<T, Failure> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| load(&self.resolve(name)?)).map_err(|err| err.raise(py))
+    }
 }
 
 /// Rows of equal width as a C-contiguous NumPy matrix, moved without a copy.
@@ -110,11 +126,9 @@ impl CrossEncoder {
             max_length,
             ..Default::default()
         };
-        let loaded = py.detach(|| {
-            let dir = source.resolve(model)?;
-            Ok::<_, Failure>(tamis_models::CrossEncoder::load(&dir, &config)?)
-        });
-        Ok(CrossEncoder { model: loaded.map_err(|err| err.raise(py))? })
+        let model =
+            source.load(py, model, |dir| Ok(tamis_models::CrossEncoder::load(dir, &config)?))?;
+        Ok(CrossEncoder { model })
     }
 
     /// Logits and scores (logits after the model's activation) of each pair, as two
@@ -210,11 +224,8 @@ impl SentenceEncoder {
             max_length,
             ..Default::default()
         };
-        let loaded = py.detach(|| {
-            let dir = source.resolve(model)?;
-            Ok::<_, Failure>(BiEncoder::load(&dir, &config)?)
-        });
-        Ok(SentenceEncoder { model: loaded.map_err(|err| err.raise(py))? })
+        let model = source.load(py, model, |dir| Ok(BiEncoder::load(dir, &config)?))?;
+        Ok(SentenceEncoder { model })
     }
 
     /// The embeddings of `texts` as a `(len(texts), dimension)` float32 matrix, after the
