@@ -73,6 +73,8 @@ class Index:
         *,
         collection: Optional[str] = None,
         settings: Optional[str] = None,
+        late_interaction: Optional[str] = None,
+        token_storage: Optional[str] = None,
         precision: str = "fp32",
         threads: Optional[int] = None,
         revision: Optional[str] = None,

@@ -111,10 +111,14 @@ class Index:
     its chunks) and ``settings``, the CLI's creation flags as keys: ``chunking``
     (``"windows"`` or ``"whole"``), ``chunk_tokens``, ``overlap``, ``prepend_title``,
     ``stemming``, ``stopwords``, ``bm25_k1``, ``bm25_b``, ``title_weight``,
-    ``exact_below``, ``hnsw_m``, ``hnsw_ef_construction``, ``hnsw_ef_search``. An
-    existing one is opened with the model it records (``model``, when given, must be it;
-    ``settings`` are refused: they are fixed at creation). Embeddings run in fp32, as the
-    index records them; ``precision`` is the rerankers'.
+    ``exact_below``, ``hnsw_m``, ``hnsw_ef_construction``, ``hnsw_ef_search``. With
+    ``late_interaction`` (a ColBERT model, directory or hub id) each chunk also stores its
+    token vectors (``token_storage``: ``"f16"``, the default, or ``"int8"``), so that
+    ``rerank=[that model]`` scores candidates by MaxSim without encoding them. An
+    existing one is opened with the models it records (``model`` and
+    ``late_interaction``, when given, must be them; ``settings`` and ``token_storage``
+    are refused: they are fixed at creation). Embeddings run in fp32, as the index
+    records them; ``precision`` is the rerankers'.
     """
 
     def __init__(
@@ -124,6 +128,8 @@ class Index:
         *,
         collection: Optional[str] = None,
         settings: Optional[Mapping[str, Any]] = None,
+        late_interaction: Optional[str] = None,
+        token_storage: Optional[str] = None,
         precision: str = "fp32",
         threads: Optional[int] = None,
         revision: Optional[str] = None,
@@ -136,6 +142,8 @@ class Index:
             None if model is None else str(model),
             collection=collection,
             settings=None if settings is None else json.dumps(dict(settings)),
+            late_interaction=None if late_interaction is None else str(late_interaction),
+            token_storage=token_storage,
             precision=precision,
             threads=threads,
             revision=revision,

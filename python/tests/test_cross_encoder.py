@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 
@@ -166,3 +168,26 @@ def test_threads_score_concurrently_with_one_model(models, pairs):
         t.join()
     for got in results:
         assert np.max(np.abs(got - want)) < 1e-5
+
+
+def _model_threads():
+    """The engine's pool threads of this process (Linux), by thread id."""
+    found = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as comm:
+                if comm.read().startswith("tamis-model-"):
+                    found.add(tid)
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+def test_threads_bound_the_pool(ce_path, pairs):
+    for asked, want in ((3, 3), (1, 1), (None, len(os.sched_getaffinity(0)))):
+        before = _model_threads()
+        model = tamis.CrossEncoder(ce_path, threads=asked)
+        model.predict(pairs[:8])
+        assert len(_model_threads() - before) == want, f"threads={asked}"
+        del model

@@ -139,6 +139,36 @@ def test_bad_input_raises_the_engines_errors(tmp_path, embedded, bi_path, ce_pat
     assert len(index) == len(docs)
 
 
+COLBERT = str(REPO / "crates" / "tamis-models" / "tests" / "fixtures" / "colbert-pylate")
+
+
+def test_late_interaction_index_stores_token_vectors_and_reranks_as_the_cli(tmp_path, embedded, bi_path, docs):
+    path = str(tmp_path / "late")
+    index = tamis.Index(path, bi_path, settings={"chunking": "whole"}, late_interaction=COLBERT, token_storage="int8")
+    index.add(docs[:40])
+    stats = index.stats()
+    assert stats["late_interaction"] == COLBERT and stats["documents"] == 40
+    got = index.search(QUERIES[0], k=5, candidates=20, rerank=COLBERT)
+    assert [r.score_kind for r in got] == ["reranker"] * 5
+    # A fresh process scoring from the stored vectors agrees with this one.
+    want = cli_search(path, QUERIES[0], "-k", "5", "--candidates", "20", "--rerank", COLBERT)
+    assert [r.id for r in got] == [w["id"] for w in want]
+    assert max(abs(r.score - w["score"]) for r, w in zip(got, want)) < 1e-4
+    # Reopened, it keeps the model; another one or a storage change is refused.
+    assert tamis.Index(path, late_interaction=COLBERT).stats()["late_interaction"] == COLBERT
+    with pytest.raises(tamis.InvalidInputError, match="fixed when it is created"):
+        tamis.Index(path, token_storage="f16", late_interaction=COLBERT)
+    with pytest.raises(tamis.InvalidInputError):
+        tamis.Index(path, late_interaction=bi_path)
+    with pytest.raises(tamis.InvalidInputError, match="created without late_interaction"):
+        tamis.Index(embedded[0], late_interaction=COLBERT)
+    with pytest.raises(tamis.InvalidInputError, match="pass late_interaction"):
+        tamis.Index(str(tmp_path / "z"), bi_path, token_storage="int8")
+    with pytest.raises(tamis.InvalidInputError, match="token_storage"):
+        tamis.Index(str(tmp_path / "z"), bi_path, late_interaction=COLBERT, token_storage="f8")
+    assert not (tmp_path / "z").exists()
+
+
 def test_postgres_collection_answers_as_the_embedded_index(embedded, bi_path, docs):
     url = os.environ.get("TAMIS_PG_URL")
     if not url:

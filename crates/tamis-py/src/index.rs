@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use tamis_core::ErrorKind;
+use tamis_core::{ErrorKind, TokenStorage};
 use tamis_engine::backend::Catalog;
 use tamis_engine::cache::CachedReranker;
 use tamis_engine::filter::Filter;
 use tamis_engine::fusion::{Fusion, Normalization};
 use tamis_engine::pipeline::{PipelineRequest, PipelineResponse, RerankStage};
 use tamis_engine::{
-    Document, IngestConfig, IngestModels, SearchMode, SearchRequest, SettingsOverrides,
+    Document, IngestConfig, IngestModels, LateInteractionSettings, SearchMode, SearchRequest,
+    SettingsOverrides,
 };
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoderConfig, LateInteractionConfig, LateInteractionModel,
@@ -164,9 +165,7 @@ impl Index {
         if let Some(model) = slot.as_ref() {
             return Ok(Some(model.clone()));
         }
-        let dir = self.source.resolve_id(&stored.model_id)?;
-        let config = LateInteractionConfig { runtime: self.embed_runtime, ..Default::default() };
-        let model = Arc::new(LateInteractionModel::load(&dir, &config)?);
+        let model = Arc::new(load_late(&self.source, &stored.model_id, self.embed_runtime)?);
         *slot = Some(model.clone());
         Ok(Some(model))
     }
@@ -208,6 +207,16 @@ fn load_embedder(source: &Source, id: &str, runtime: RuntimeConfig) -> Result<Bi
     Ok(BiEncoder::load(&dir, &BiEncoderConfig { runtime, ..Default::default() })?)
 }
 
+fn load_late(
+    source: &Source,
+    id: &str,
+    runtime: RuntimeConfig,
+) -> Result<LateInteractionModel, Failure> {
+    let dir = source.resolve_id(id)?;
+    let config = LateInteractionConfig { runtime, ..Default::default() };
+    Ok(LateInteractionModel::load(&dir, &config)?)
+}
+
 /// The stage-1 fusion of a search.
 fn fusion(method: &str, weights: Vec<f32>, rrf_k: f32) -> Result<Fusion, Failure> {
     let fusion = match method {
@@ -244,7 +253,7 @@ struct Options {
 #[pymethods]
 impl Index {
     #[new]
-    #[pyo3(signature = (location, model=None, *, collection=None, settings=None, precision="fp32", threads=None, revision=None, local_files_only=false, cache_folder=None, token=None))]
+    #[pyo3(signature = (location, model=None, *, collection=None, settings=None, late_interaction=None, token_storage=None, precision="fp32", threads=None, revision=None, local_files_only=false, cache_folder=None, token=None))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,
@@ -252,6 +261,8 @@ impl Index {
         model: Option<String>,
         collection: Option<String>,
         settings: Option<String>,
+        late_interaction: Option<String>,
+        token_storage: Option<&str>,
         precision: &str,
         threads: Option<usize>,
         revision: Option<String>,
@@ -268,14 +279,34 @@ impl Index {
                 .map_err(|err| raise(py, ErrorKind::User, format!("settings: {err}")))?,
             None => SettingsOverrides::default(),
         };
+        let storage = match token_storage {
+            None | Some("f16") => TokenStorage::F16,
+            Some("int8") => TokenStorage::Int8,
+            Some(other) => {
+                return Err(raise(
+                    py,
+                    ErrorKind::User,
+                    format!("unknown token_storage {other:?}: use f16 or int8"),
+                ));
+            }
+        };
+        if token_storage.is_some() && late_interaction.is_none() {
+            return Err(raise(
+                py,
+                ErrorKind::User,
+                "token_storage applies to late_interaction's token vectors: pass late_interaction= too".into(),
+            ));
+        }
         let source = Source { revision, local_files_only, cache_folder, token };
         let opened = py.detach(|| -> Result<_, Failure> {
             let place = Location::resolve(location, collection)?;
             let described = place.describe();
             let wanted = model.as_deref().map(|spec| model_id(spec, source.revision.as_deref()));
-            let (index, embedder) = match place.open()? {
+            let late_id =
+                late_interaction.as_deref().map(|spec| model_id(spec, source.revision.as_deref()));
+            let (index, embedder, late) = match place.open()? {
                 Some(index) => {
-                    if settings.is_some() {
+                    if settings.is_some() || token_storage.is_some() {
                         return Err(Failure::user(format!(
                             "{described} already holds an index, and its settings are fixed when it is created; open it without settings, or create a new one"
                         )));
@@ -283,7 +314,23 @@ impl Index {
                     if let Some(wanted) = &wanted {
                         index.check_embedder(wanted)?;
                     }
-                    (index, None)
+                    match (&index.settings().late_interaction, late_id) {
+                        (Some(stored), Some(requested)) if stored.model_id != requested => {
+                            return Err(tamis_engine::Error::LateModelMismatch {
+                                location: described,
+                                indexed_with: stored.model_id.clone(),
+                                requested,
+                            }
+                            .into());
+                        }
+                        (None, Some(_)) => {
+                            return Err(Failure::user(format!(
+                                "{described} was created without late_interaction, and the models an index stores are fixed when it is created; build a new index to store token vectors"
+                            )));
+                        }
+                        _ => {}
+                    }
+                    (index, None, None)
                 }
                 None => {
                     let Some(embedder_id) = wanted else {
@@ -297,13 +344,24 @@ impl Index {
                     index_settings.lexical.validate()?;
                     let embedder = load_embedder(&source, &index_settings.embedder_id, embed_runtime)?;
                     index_settings.dimension = embedder.dimension();
+                    // Loaded before the index exists, so a bad model leaves nothing behind.
+                    let late = match late_id {
+                        Some(model_id) => {
+                            let model = load_late(&source, &model_id, embed_runtime)?;
+                            let dimension = model.dimension();
+                            index_settings.late_interaction =
+                                Some(LateInteractionSettings { model_id, dimension, storage });
+                            Some(Arc::new(model))
+                        }
+                        None => None,
+                    };
                     let index = place.create(index_settings, embedder.normalizes())?;
-                    (index, Some(Arc::new(embedder)))
+                    (index, Some(Arc::new(embedder)), late)
                 }
             };
-            Ok((index, embedder, described))
+            Ok((index, embedder, late, described))
         });
-        let (index, embedder, location) = opened.map_err(|err| err.raise(py))?;
+        let (index, embedder, late, location) = opened.map_err(|err| err.raise(py))?;
         Ok(Index {
             index: RwLock::new(index),
             location,
@@ -311,7 +369,7 @@ impl Index {
             embed_runtime,
             rerank_runtime,
             embedder: Mutex::new(embedder),
-            late: Mutex::new(None),
+            late: Mutex::new(late),
             rerankers: Mutex::new(HashMap::new()),
         })
     }
