@@ -11,7 +11,7 @@
 //! updated and committed; if the process dies in between, [`EmbeddedBackend::open`] replays
 //! the store's change log from the sequence each derived index reflects.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -593,6 +593,10 @@ impl Backend for EmbeddedBackend {
 
     fn chunks_of_document(&self, doc_id: &str) -> EngineResult<Vec<ChunkKey>> {
         self.store.chunks_of_document(doc_id).map_err(|err| self.fail(err))
+    }
+
+    fn metadata(&self, ids: &[&str]) -> EngineResult<HashMap<String, serde_json::Value>> {
+        self.store.metadata_of(ids).map_err(|err| self.fail(err))
     }
 
     fn stats(&self) -> EngineResult<BackendStats> {

@@ -8,7 +8,7 @@
 //! removed, so a derived index that reflects sequence `s` catches up by replaying the
 //! log after `s`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -387,6 +387,29 @@ impl Store {
             .query_map(params![doc_id], |row| row.get::<_, i64>(0).map(|k| k as ChunkKey))
             .map_err(|e| self.error(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
+    }
+
+    /// The metadata of these documents (unknown ids and documents without any are
+    /// skipped).
+    pub fn metadata_of(&self, ids: &[&str]) -> Result<HashMap<String, serde_json::Value>> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare_cached("SELECT metadata FROM documents WHERE doc_id = ?1")
+            .map_err(|e| self.error(e))?;
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let stored: Option<Option<String>> = statement
+                .query_row(params![id], |row| row.get(0))
+                .optional()
+                .map_err(|e| self.error(e))?;
+            // Stored by `serde_json::Value::to_string`, so it parses; a row edited by hand
+            // into something else is shown as the string it holds.
+            if let Some(Some(text)) = stored {
+                let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                out.insert((*id).to_string(), value);
+            }
+        }
+        Ok(out)
     }
 
     /// The vectors of these chunks (missing keys are skipped), in the order given.

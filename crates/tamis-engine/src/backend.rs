@@ -7,7 +7,7 @@
 //! database (the `tamis-postgres` crate). A [`Catalog`] names the indexes
 //! (collections) a server holds in one place.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tamis_core::{Bm25Params, ChunkKey, Hit};
 
@@ -137,6 +137,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// The chunk keys of one document, in document order.
     fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>>;
+
+    /// The metadata of the documents `ids` (unknown ids, and documents without metadata,
+    /// are left out).
+    fn metadata(&self, ids: &[&str]) -> Result<HashMap<String, serde_json::Value>>;
 
     /// Counts and state.
     fn stats(&self) -> Result<BackendStats>;

@@ -6,6 +6,8 @@
 //! documents, fusing the retrievers' lists and grouping chunks by document
 //! ([`Index::search`]), and the reranking pipeline ([`Index::search_and_rerank`]).
 
+use std::collections::HashMap;
+
 use crate::backend::{Backend, BackendStats};
 use crate::filter::Filter;
 use crate::{Error, IndexSettings, Result};
@@ -63,6 +65,12 @@ impl Index {
     /// Counts and state of the backend.
     pub fn stats(&self) -> Result<BackendStats> {
         self.backend.stats()
+    }
+
+    /// The metadata of the documents `ids` (unknown ids, and documents without metadata,
+    /// are left out): what a search answer shows beside its hits.
+    pub fn metadata(&self, ids: &[&str]) -> Result<HashMap<String, serde_json::Value>> {
+        self.backend.metadata(ids)
     }
 
     /// Deletes documents by id (unknown ids are ignored); returns how many chunks went.

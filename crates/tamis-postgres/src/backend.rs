@@ -713,6 +713,18 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|row| row.get::<_, i64>(0) as ChunkKey).collect())
     }
 
+    fn metadata(&self, ids: &[&str]) -> tamis_engine::Result<HashMap<String, serde_json::Value>> {
+        let sql = format!(
+            "SELECT doc_id, metadata FROM {} WHERE doc_id = ANY($1) AND metadata IS NOT NULL",
+            self.tables.documents
+        );
+        let rows = self
+            .conn()?
+            .query_typed(&sql, &[(&ids, Type::TEXT_ARRAY)])
+            .map_err(|e| self.fail("reading metadata", &e))?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     fn stats(&self) -> tamis_engine::Result<BackendStats> {
         let sql = format!(
             "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {})",

@@ -149,6 +149,21 @@ fn tricky_store(dir: &std::path::Path) -> Store {
 use tamis_testkit::FILTER_EXPRESSIONS as FILTERS;
 
 #[test]
+fn metadata_reads_back_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tricky_store(dir.path());
+    let written = tamis_testkit::tricky_metadata();
+    let ids: Vec<String> = (0..written.len()).map(|i| format!("d{i}")).collect();
+    let mut asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    asked.push("unknown");
+    let read = store.metadata_of(&asked).unwrap();
+    for (id, metadata) in ids.iter().zip(&written) {
+        assert_eq!(read.get(id), metadata.as_ref(), "{id}");
+    }
+    assert_eq!(read.len(), written.iter().flatten().count());
+}
+
+#[test]
 fn sql_filters_select_what_the_rust_evaluator_selects() {
     let dir = tempfile::tempdir().unwrap();
     let store = tricky_store(dir.path());

@@ -133,6 +133,21 @@ fn matching(docs: &[Document], filter: &Filter) -> Vec<String> {
 }
 
 #[test]
+fn metadata_reads_back_as_written() {
+    let scratch = Scratch::new("metadata");
+    let mut index = scratch.create(settings());
+    let docs = tricky_docs();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let mut asked: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+    asked.push("unknown");
+    let read = index.metadata(&asked).unwrap();
+    for doc in &docs {
+        assert_eq!(read.get(&doc.id), doc.metadata.as_ref(), "{}", doc.id);
+    }
+    assert_eq!(read.len(), docs.iter().filter(|d| d.metadata.is_some()).count());
+}
+
+#[test]
 fn sql_filters_select_what_the_rust_evaluator_selects_in_every_retriever() {
     let scratch = Scratch::new("filters");
     let mut index = scratch.create(settings());

@@ -278,6 +278,9 @@ pub struct SearchResult {
     /// Tokens the last reranker cut from its passage (a lower bound for very long passages,
     /// which are tokenized only as far as truncation needs).
     pub dropped_tokens: usize,
+    /// The document's metadata (null when it has none).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// The collection `name`; on a blocking thread, since a shared catalog reads the database.
@@ -699,6 +702,9 @@ pub async fn search(
                 state2.metrics.observe_stage(&stage.name, stage.elapsed);
             }
         }
+        // Read at answer time, so a cached answer shows the metadata as it is now.
+        let ids: Vec<&str> = response.hits.iter().map(|hit| hit.doc_id.as_str()).collect();
+        let mut metadata = index.metadata(&ids)?;
         let results: Vec<SearchResult> = response
             .hits
             .iter()
@@ -713,6 +719,7 @@ pub async fn search(
                 stage1: serde_json::json!(hit.stage1),
                 reranks: serde_json::json!(hit.reranks),
                 dropped_tokens: hit.dropped_tokens,
+                metadata: metadata.remove(&hit.doc_id),
             })
             .collect();
         let stages: Vec<serde_json::Value> = response

@@ -429,6 +429,7 @@ async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
         .await
         .expect(200);
     assert_eq!(ids(&filtered), vec!["d1".to_string()]);
+    assert_eq!(filtered.body["results"][0]["metadata"], json!({ "year": 2020, "tags": ["bones"] }));
 
     // A per-query HNSW breadth reaches the engine (exact search here: same results), and
     // is range-checked there.
