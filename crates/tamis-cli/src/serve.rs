@@ -67,6 +67,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TAMIS_READ_ONLY_KEY", hide_env_values = true, value_name = "KEY")]
     read_only_key: Option<String>,
 
+    /// Do not serve the search playground (the page at / and /ui that searches, compares
+    /// configurations and uploads through this API, with the key its user types).
+    #[arg(long)]
+    no_playground: bool,
+
     /// Largest request body in bytes (413 beyond it). A request's memory is a small multiple
     /// of its body plus work bounded by the models' lengths (long texts are tokenized only
     /// as far as truncation needs; a text without whitespace is tokenized whole).
@@ -180,6 +185,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         },
         api_key: args.api_key.clone(),
         read_only_key: args.read_only_key.clone(),
+        playground: !args.no_playground,
     };
     config.validate()?;
     anyhow::ensure!(

@@ -15,6 +15,9 @@ pub struct ServerConfig {
     pub api_key: Option<String>,
     /// A key that may search, rerank and embed but not write.
     pub read_only_key: Option<String>,
+    /// Serve the search playground at `/` and `/ui` (a page calling this API with the
+    /// key its user types).
+    pub playground: bool,
 }
 
 /// Request and batching limits.

@@ -21,6 +21,7 @@ mod json;
 pub mod metrics;
 pub mod models;
 mod openapi;
+pub mod playground;
 pub mod routes;
 mod state;
 

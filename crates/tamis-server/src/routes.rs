@@ -11,6 +11,7 @@ use axum::routing::{delete, get, post, put};
 
 use crate::auth::{require_read, require_write};
 use crate::error::{ApiError, ErrorType};
+use crate::playground;
 use crate::state::{AppState, admit, observe};
 
 pub mod collections;
@@ -54,8 +55,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(upsert)
         .layer(from_fn_with_state(state.clone(), require_write));
     let max_body_bytes = state.config.limits.max_body_bytes;
-    Router::new()
-        .route("/health", get(meta::health))
+    let mut public = Router::new().route("/health", get(meta::health));
+    if state.config.playground {
+        public = public.merge(playground::routes());
+    }
+    public
         .merge(inference)
         // `/v1/collections/{name}` is both read (GET) and write (PUT, DELETE).
         .merge(read.merge(write))

@@ -63,7 +63,7 @@ async fn a_search_answers_within_a_second_during_a_long_upsert_to_its_collection
         .expect("the model thread");
     let catalog = tamis_embedded::EmbeddedCatalog::open(&data_dir.path().join("collections"))
         .expect("a catalog");
-    let config = ServerConfig { limits, api_key: None, read_only_key: None };
+    let config = ServerConfig { limits, api_key: None, read_only_key: None, playground: false };
     let models = Models { embedder: Some(embedder), rerankers: vec![] };
     let state = AppState::new(config, models, Some(Box::new(catalog)), metrics).expect("state");
     let router = tamis_server::router(Arc::new(state));

@@ -75,6 +75,13 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
         .map(|r| {
             json!({
                 "name": r.name,
+                "kind": if r.is_late_interaction() {
+                    "late-interaction"
+                } else if r.llm_kind().is_some() {
+                    "llm"
+                } else {
+                    "cross-encoder"
+                },
                 "max_tokens": r.max_length(),
                 "labels": r.labels(),
                 "activation": r.activation(),

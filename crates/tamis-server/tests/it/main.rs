@@ -5,6 +5,7 @@ mod collections;
 mod embed;
 mod errors;
 mod model_panics;
+mod playground;
 mod probes;
 mod real_models;
 mod rerank;
@@ -44,6 +45,7 @@ pub struct Setup {
     pub reranker_config: RerankerConfig,
     /// Serve the data directory of an earlier server instead of a new one.
     pub reuse_dir: Option<TempDir>,
+    pub playground: bool,
 }
 
 impl Default for Setup {
@@ -58,6 +60,7 @@ impl Default for Setup {
             data_dir: true,
             reranker_config: RerankerConfig::default(),
             reuse_dir: None,
+            playground: true,
         }
     }
 }
@@ -93,6 +96,7 @@ impl Setup {
             limits: self.limits,
             api_key: self.api_key.map(str::to_string),
             read_only_key: self.read_only_key.map(str::to_string),
+            playground: self.playground,
         };
         let state = Arc::new(
             AppState::new(config, Models { embedder, rerankers }, catalog, metrics).expect("state"),

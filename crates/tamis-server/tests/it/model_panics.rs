@@ -25,7 +25,7 @@ fn server_panicking_on(marker: &str) -> TestServer {
         token_id,
     )
     .expect("reranker thread");
-    let config = ServerConfig { limits, api_key: None, read_only_key: None };
+    let config = ServerConfig { limits, api_key: None, read_only_key: None, playground: false };
     let models = Models { embedder: None, rerankers: vec![reranker] };
     let state = Arc::new(AppState::new(config, models, None, metrics).expect("state"));
     let dir = tempfile::TempDir::new().expect("temp dir");
