@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate ColBERT (late-interaction) parity fixtures for the tamis-models crate.
 
-Builds two tiny random BERT ColBERT models locally (no Hub access) and records what the
+Builds three tiny random ColBERT models locally (no Hub access) and records what the
 `pylate` package produces for them:
 
 - `colbert-pylate/`: the PyLate / sentence-transformers layout (`modules.json`, `1_Dense/`,
@@ -10,7 +10,11 @@ Builds two tiny random BERT ColBERT models locally (no Hub access) and records w
 - `colbert-ai/`: the original Stanford colbert-ai layout (`HF_ColBERT` `config.json`,
   `artifact.metadata`, one `model.safetensors` holding `bert.*` and `linear.weight`,
   `[unused0]` / `[unused1]` markers that are plain vocabulary entries), loaded for the
-  reference through PyLate's own converter.
+  reference through PyLate's own converter;
+- `colbert-modernbert/`: the PyLate layout on a ModernBERT encoder (as GTE-ModernColBERT-v1),
+  its byte-level BPE tokenizer copied from `modernbert-embed-mean/` (generate_encoder_families.py),
+  local layers reaching 16 rows either side: documents cross windows, and every query row
+  still reaches a real token (see `MODERNBERT_LOCAL_ATTENTION`).
 
 The tokenizer is the tiny WordPiece of `bert-embed-cls/` (written by generate_fixtures.py);
 for `colbert-ai/` its vocabulary gets `[unused0]`, `[unused1]` inserted at ids 1 and 2, as in
@@ -63,7 +67,7 @@ from safetensors.torch import save_file as save_safetensors  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 import transformers  # noqa: E402
-from transformers import AutoModel, BertModel  # noqa: E402
+from transformers import AutoModel, BertModel, ModernBertConfig, ModernBertModel, PreTrainedTokenizerFast  # noqa: E402
 
 import pylate  # noqa: E402
 from pylate import models as pylate_models  # noqa: E402
@@ -80,7 +84,13 @@ PYLATE_DIM = 24
 COLBERT_AI_DIM = 16
 QUERY_LENGTH = 16
 DOCUMENT_LENGTH = 40
-SIZE_BUDGET = 1024 * 1024  # both directories together
+SIZE_BUDGET = 1536 * 1024  # the three directories together
+MODERNBERT_SOURCE = "modernbert-embed-mean"  # tokenizer files copied from this fixture
+MODERNBERT_DIM = 20
+# Local layers reach local_attention / 2 = 16 rows either side: wider than a query
+# (QUERY_LENGTH), so no [MASK] expansion row has a window of masked keys only; tamis refuses
+# query lengths where that could happen (transformers then averages every key's value).
+MODERNBERT_LOCAL_ATTENTION = 32
 
 # ----------------------------------------------------------------------------------------
 # Texts
@@ -191,6 +201,44 @@ def build_pylate(d: Path, raw_tok: Tokenizer, seed: int) -> None:
         dense = model[1].linear
         assert dense.bias is None and tuple(dense.weight.shape) == (PYLATE_DIM, HIDDEN)
         dense.weight.copy_(noisy_linear(PYLATE_DIM, HIDDEN, seed + 3))
+    model.eval()
+    model.save(str(d), create_model_card=False, safe_serialization=True)
+    remove_empty_dirs(d)
+
+
+def build_pylate_modernbert(d: Path, fixtures: Path, seed: int) -> None:
+    """A PyLate model created from a tiny random ModernBERT, as build_pylate does for BERT."""
+    reset_dir(d)
+    source = fixtures / MODERNBERT_SOURCE
+    raw_tok = Tokenizer.from_file(str(source / "tokenizer.json"))
+    base_config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    for key in ("architectures", "transformers_version", "dtype"):
+        base_config.pop(key, None)
+    base_config.update(local_attention=MODERNBERT_LOCAL_ATTENTION, global_attn_every_n_layers=3, max_position_embeddings=MODEL_MAX_LENGTH)
+    config = ModernBertConfig(**base_config, attn_implementation="sdpa")
+    vocab = raw_tok.get_vocab_size()
+    with tempfile.TemporaryDirectory(prefix="tamis-colbert-") as tmp:
+        build_model(ModernBertModel, config, seed).save_pretrained(tmp, safe_serialization=True)
+        PreTrainedTokenizerFast(
+            tokenizer_object=raw_tok, model_max_length=MODEL_MAX_LENGTH, unk_token="[UNK]", cls_token="[CLS]",
+            sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"],
+        ).save_pretrained(tmp)
+        torch.manual_seed(seed + 1)
+        model = pylate_models.ColBERT(
+            model_name_or_path=tmp,
+            device="cpu",
+            embedding_size=MODERNBERT_DIM,
+            query_length=QUERY_LENGTH,
+            document_length=DOCUMENT_LENGTH,
+        )
+    assert model.query_prefix_id == vocab and model.document_prefix_id == vocab + 1, (model.query_prefix_id, vocab)
+    emb = model[0].auto_model.get_input_embeddings().weight
+    gen = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        emb[vocab:vocab + 2] = torch.randn((2, emb.shape[1]), generator=gen) * NOISE_STD + emb[:vocab].mean(0)
+        dense = model[1].linear
+        assert dense.bias is None and tuple(dense.weight.shape) == (MODERNBERT_DIM, emb.shape[1])
+        dense.weight.copy_(noisy_linear(MODERNBERT_DIM, emb.shape[1], seed + 3))
     model.eval()
     model.save(str(d), create_model_card=False, safe_serialization=True)
     remove_empty_dirs(d)
@@ -387,10 +435,14 @@ def manual_ids(d: Path, exp: dict, text: str, is_query: bool) -> tuple[list[int]
 
 
 def manual_embeddings(d: Path, ids: list[int], mask: list[int], linear: torch.Tensor) -> np.ndarray:
-    bert = AutoModel.from_pretrained(str(d), add_pooling_layer=False).eval()
+    modern = json.loads((d / "config.json").read_text(encoding="utf-8"))["model_type"] == "modernbert"
+    kwargs = {} if modern else {"add_pooling_layer": False}
+    encoder = AutoModel.from_pretrained(str(d), **kwargs).eval()
+    inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.tensor([mask])}
+    if not modern:
+        inputs["token_type_ids"] = torch.zeros((1, len(ids)), dtype=torch.long)
     with torch.no_grad():
-        h = bert(input_ids=torch.tensor([ids]), attention_mask=torch.tensor([mask]),
-                 token_type_ids=torch.zeros((1, len(ids)), dtype=torch.long)).last_hidden_state[0]
+        h = encoder(**inputs).last_hidden_state[0]
         return torch.nn.functional.normalize(h @ linear.T, p=2, dim=1).numpy()
 
 
@@ -491,6 +543,10 @@ def main() -> int:
     build_colbert_ai(d, with_unused_markers(tok), SEED + 40)
     generate(d, COLBERT_AI_DIM)
     written.append(d)
+    d = out / "colbert-modernbert"
+    build_pylate_modernbert(d, out, SEED + 50)
+    generate(d, MODERNBERT_DIM)
+    written.append(d)
 
     if not args.no_verify:
         print("verifying (reloading from disk):")
@@ -505,7 +561,7 @@ def main() -> int:
             print(f"  {size:>9,d}  {f.relative_to(out)}")
     print(f"  {total:>9,d}  total ({total / 1024:.0f} KiB)")
     if total > SIZE_BUDGET:
-        print("error: ColBERT fixtures exceed 1 MiB", file=sys.stderr)
+        print(f"error: ColBERT fixtures exceed {SIZE_BUDGET // 1024} KiB", file=sys.stderr)
         return 1
     return 0
 

@@ -14,8 +14,9 @@
 //! and the marker id is inserted after `[CLS]`; a query is then padded with `[MASK]` to
 //! its full length, those rows masked as keys but kept in the output (query
 //! expansion). A document drops the rows of skiplist tokens (punctuation). Each kept
-//! row goes through the projections and is scaled to unit length. `scripts/parity/
-//! generate_colbert.py` records PyLate's outputs for both layouts.
+//! row goes through the projections and is scaled to unit length. The encoder is BERT or
+//! ModernBERT (GTE-ModernColBERT). `scripts/parity/generate_colbert.py` records PyLate's
+//! outputs for both layouts and both encoders.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -345,7 +346,7 @@ impl LateInteractionModel {
                 expected: "a late-interaction (ColBERT) model",
             });
         }
-        if encoder_config.family != Family::Bert {
+        if !matches!(encoder_config.family, Family::Bert | Family::ModernBert) {
             return Err(Error::UnsupportedArchitecture {
                 architecture: format!("{} as a ColBERT encoder", encoder_config.architecture),
                 path: settings.transformer_dir.join("config.json"),
@@ -387,6 +388,27 @@ impl LateInteractionModel {
             settings.document_length,
             DEFAULT_DOCUMENT_LENGTH,
         )?;
+        // A ModernBERT local layer attends within `reach` rows. A [MASK] expansion row
+        // further than that from every real token ([CLS], marker, [SEP] at least) has only
+        // masked keys in its window. transformers still gives it a value (its masks are a
+        // large negative, not −∞); tamis' attention, which skips masked keys, has none to
+        // give, so such query lengths are refused. Real models are far inside the bound
+        // (GTE-ModernColBERT: 32 tokens, reach 64).
+        if let Some(modern) = &encoder_config.modern_bert
+            && settings.expansion
+            && !settings.attend_to_expansion
+            && query_length > modern.local_reach + 3
+        {
+            return Err(Error::InvalidOption {
+                name: "query_length",
+                message: format!(
+                    "{query_length} leaves [MASK] expansion rows of {} outside every real token's local attention window (reach {}): use at most {}",
+                    dir.display(),
+                    modern.local_reach,
+                    modern.local_reach + 3
+                ),
+            });
+        }
         let tdir = &settings.transformer_dir;
         // Markers are inserted after truncation, so the tokenizer keeps one place free.
         let marker_room = |prefix: &str| usize::from(!prefix.is_empty());

@@ -29,7 +29,15 @@ struct Text {
     embeddings: Vec<Vec<f32>>,
 }
 
-const LAYOUTS: [&str; 2] = ["colbert-pylate", "colbert-ai"];
+const LAYOUTS: [&str; 3] = ["colbert-pylate", "colbert-ai", "colbert-modernbert"];
+
+/// The encoders that run a fixture: candle has no ModernBERT.
+fn encoders(name: &str) -> &'static [EncoderKind] {
+    match name {
+        "colbert-modernbert" => &[EncoderKind::Native],
+        _ => &[EncoderKind::Native, EncoderKind::Candle],
+    }
+}
 
 fn texts(texts: &[Text]) -> Vec<&str> {
     texts.iter().map(|t| t.text.as_str()).collect()
@@ -63,10 +71,10 @@ fn check_texts(model: &LateInteractionModel, texts: &[Text], role: LateRole, wha
 }
 
 #[test]
-fn token_vectors_and_max_sim_match_pylate_in_both_layouts_on_both_encoders() {
+fn token_vectors_and_max_sim_match_pylate_in_both_layouts_and_on_modernbert() {
     for name in LAYOUTS {
         let expected: Expected = read_json(&fixtures_dir().join(name).join("expected.json"));
-        for encoder in [EncoderKind::Native, EncoderKind::Candle] {
+        for &encoder in encoders(name) {
             let model = load(name, encoder);
             let what = format!("{name} {encoder:?}");
             assert_eq!(model.dimension(), expected.dim, "{what}");
@@ -148,4 +156,18 @@ fn as_a_token_embedder_it_scores_stored_rows_and_refuses_rows_that_do_not_fit() 
     assert!(TokenEmbedder::max_sim(&model, &narrow, &all, &rows).is_err(), "another width");
     let key = TokenEmbedder::query_key(&model, &expected.queries[0].text).unwrap();
     assert_eq!(key, Some(expected.queries[0].input_ids.clone()));
+}
+
+#[test]
+fn a_modernbert_query_length_past_the_local_window_is_refused() {
+    // Reach 16, and an empty query is [CLS], the marker, [SEP]: at query length 19 the
+    // last row (18) still reaches [SEP] at 2; at 20, row 19 reaches only masked keys.
+    let dir = local(fixtures_dir().join("colbert-modernbert"));
+    let config =
+        |length| LateInteractionConfig { query_length: Some(length), ..Default::default() };
+    let model = LateInteractionModel::load(&dir, &config(19)).unwrap();
+    assert_eq!(model.query_length(), 19);
+    let err = LateInteractionModel::load(&dir, &config(20)).unwrap_err();
+    assert!(matches!(err, Error::InvalidOption { name: "query_length", .. }), "{err}");
+    assert!(err.to_string().contains("use at most 19"), "{err}");
 }
