@@ -27,8 +27,9 @@ class SearchResult:
     reranker scored the document; ``stage1_kind`` says which stage-1 score: ``bm25``,
     ``cosine``, ``fused``), ``"reranker"`` (the last reranker's, after ``activation``) or
     ``"fused"`` (stage 1 and the reranker fused: it only orders this list). ``stage1`` is
-    the document's place in stage 1, ``reranks`` its place in each rerank stage, ``None``
-    where a stage did not score it.
+    the document's place in stage 1, ``bm25`` and ``dense`` its stage-1 chunk's place in
+    each retriever's list before fusion, ``reranks`` its place in each rerank stage; each
+    is ``None`` where that list did not hold it.
     """
 
     id: str
@@ -39,6 +40,8 @@ class SearchResult:
     stage1_kind: Optional[str]
     activation: Optional[str]
     stage1: Place
+    bm25: Optional[Place]
+    dense: Optional[Place]
     reranks: Tuple[Optional[Place], ...]
     dropped_tokens: int
 
@@ -263,6 +266,8 @@ class Index:
                     stage1_kind=kind.get("kind"),
                     activation=kind.get("activation"),
                     stage1=Place(**hit["stage1"]),
+                    bm25=_place(hit["retrievers"]["bm25"]),
+                    dense=_place(hit["retrievers"]["dense"]),
                     reranks=tuple(_place(p) for p in hit["reranks"]),
                     dropped_tokens=hit["dropped_tokens"],
                 )

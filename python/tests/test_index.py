@@ -63,6 +63,15 @@ def test_stage1_equals_the_cli(embedded, mode):
         assert all(r.score_kind == "stage1" and r.reranks == () for r in ours)
         assert [r.stage1.rank for r in ours] == [1, 2, 3, 4, 5]
         assert ours.stages[0].name == "stage1" and not ours.deadline_exceeded
+        # Each retriever's place before fusion, as the CLI reports it.
+        for r, t in zip(ours, theirs):
+            for name in ("bm25", "dense"):
+                place, want = getattr(r, name), t.get(f"{name}_rank")
+                assert (None if place is None else place.rank) == want, (name, place, want)
+        if mode != "dense":
+            assert all(r.bm25 is not None for r in ours)
+        if mode != "bm25":
+            assert all(r.dense is not None for r in ours)
 
 
 def test_rerank_equals_the_cli_with_both_stages_places(embedded, ce_path):
@@ -75,6 +84,10 @@ def test_rerank_equals_the_cli_with_both_stages_places(embedded, ce_path):
             assert abs(r.score - t["score"]) < 1e-5
             assert r.stage1 == tamis.Place(**t["stage1"])
             assert r.reranks == tuple(tamis.Place(**p) for p in t["reranks"])
+            assert (r.bm25, r.dense) == tuple(
+                None if p is None else tamis.Place(**p) for p in (t["retrievers"]["bm25"], t["retrievers"]["dense"])
+            )
+            assert r.dense is not None  # hybrid: the dense list holds every candidate here
             assert r.score_kind == "reranker" and r.activation == "identity"
             assert r.rank_change == r.stage1.rank - r.reranks[0].rank
         assert [s.name for s in ours.stages] == ["stage1", ce_path]

@@ -198,6 +198,9 @@ def test_search_shows_both_stages_with_rank_changes_scores_and_times(browser):
         assert badge == (f"↑{delta}" if delta > 0 else f"↓{-delta}" if delta < 0 else "="), (badge, result)
         scores = item.find_element(By.CSS_SELECTOR, ".scores").text
         assert f"stage 1: #{result['stage1']['rank']}" in scores and "(reranker, " in scores, scores
+        place = lambda p: f"#{p['rank']}" if p else "–"  # noqa: E731
+        lists = result["retrievers"]
+        assert f"BM25 {place(lists['bm25'])} · dense {place(lists['dense'])}" in scores, scores
     # Stage-1 documents the reranker pushed out are marked; the others point to their place.
     for item in items(browser, 1):
         badge = item.find_element(By.CSS_SELECTOR, ".move").text

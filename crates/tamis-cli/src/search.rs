@@ -372,17 +372,9 @@ fn pipeline_json(response: &PipelineResponse) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, hit)| {
-            serde_json::json!({
-                "rank": i + 1,
-                "id": hit.doc_id,
-                "score": hit.score,
-                "score_kind": hit.score_kind,
-                "title": hit.title,
-                "text": hit.text,
-                "stage1": hit.stage1,
-                "reranks": hit.reranks,
-                "dropped_tokens": hit.dropped_tokens,
-            })
+            let mut result = serde_json::json!(hit);
+            result["rank"] = serde_json::json!(i + 1);
+            result
         })
         .collect();
     let timings: serde_json::Map<String, serde_json::Value> = response

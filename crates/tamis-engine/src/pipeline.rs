@@ -219,14 +219,26 @@ pub struct Place {
     pub score: f32,
 }
 
-/// One returned document.
-#[derive(Debug, Clone, PartialEq)]
+/// Where stage 1's retrievers placed a document's best chunk, before fusion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct RetrieverPlaces {
+    /// In the BM25 list, when it was there.
+    pub bm25: Option<Place>,
+    /// In the dense list, when it was there.
+    pub dense: Option<Place>,
+}
+
+/// One returned document. It serializes as every front end shows it (`id` for
+/// `doc_id`, no chunk key).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PipelineHit {
     /// The document id.
+    #[serde(rename = "id")]
     pub doc_id: String,
     /// The document title.
     pub title: String,
     /// The best chunk, by the last stage that scored the document.
+    #[serde(skip)]
     pub chunk_key: ChunkKey,
     /// Its text.
     pub text: String,
@@ -236,6 +248,8 @@ pub struct PipelineHit {
     pub score_kind: FinalScoreKind,
     /// Rank and score in stage 1.
     pub stage1: Place,
+    /// Rank and score of its stage-1 chunk in each retriever's list (what hybrid fused).
+    pub retrievers: RetrieverPlaces,
     /// Rank and score in each rerank stage that scored the document, in stage order.
     pub reranks: Vec<Option<Place>>,
     /// Tokens the last reranker to score the best chunk had to cut from the pair (a lower
@@ -394,6 +408,12 @@ impl Index {
             };
             let (chunk_key, text, dropped_tokens) =
                 candidate.best.unwrap_or((candidate.hit.chunk_key, candidate.hit.text, 0));
+            let place =
+                |found: Option<(usize, f32)>| found.map(|(rank, score)| Place { rank, score });
+            let retrievers = RetrieverPlaces {
+                bm25: place(candidate.hit.bm25),
+                dense: place(candidate.hit.dense),
+            };
             hits.push(PipelineHit {
                 doc_id: candidate.hit.doc_id,
                 title: candidate.hit.title,
@@ -402,6 +422,7 @@ impl Index {
                 score,
                 score_kind,
                 stage1: candidate.stage1,
+                retrievers,
                 reranks: candidate.reranks,
                 dropped_tokens,
             });

@@ -579,22 +579,8 @@ impl Index {
 
 /// A pipeline answer as `tamis search --json` prints it, plus each stage's counts.
 fn response_json(response: &PipelineResponse) -> serde_json::Value {
-    let results: Vec<serde_json::Value> = response
-        .hits
-        .iter()
-        .map(|hit| {
-            serde_json::json!({
-                "id": hit.doc_id,
-                "score": hit.score,
-                "score_kind": hit.score_kind,
-                "title": hit.title,
-                "text": hit.text,
-                "stage1": hit.stage1,
-                "reranks": hit.reranks,
-                "dropped_tokens": hit.dropped_tokens,
-            })
-        })
-        .collect();
+    let results: Vec<serde_json::Value> =
+        response.hits.iter().map(|hit| serde_json::json!(hit)).collect();
     let stages: Vec<serde_json::Value> = response
         .stages
         .iter()

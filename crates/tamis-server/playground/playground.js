@@ -583,7 +583,7 @@
   }
 
   /** One result: rank, title, id, badges, scores, passage, metadata. */
-  function resultItem(result, terms, extra) {
+  function resultItem(result, terms, extra, hybrid) {
     const scores = el("ul", { class: "scores" });
     const stage1 = `stage 1: #${result.stage1.rank}, ${fmt(result.stage1.score)}`;
     if (result.score_kind.by === "stage1" && !result.reranks.length) {
@@ -595,6 +595,11 @@
         scores.append(el("li", { text: place ? `stage ${i + 2}: #${place.rank}, ${fmt(place.score)}` : `stage ${i + 2}: not scored` }));
       });
       scores.append(el("li", { class: "final", text: `score ${fmt(result.score)} (${scoreKind(result.score_kind)})` }));
+    }
+    if (hybrid) {
+      // Where each retriever put it before fusion ("–": not in that list).
+      const place = (p) => (p ? `#${p.rank}` : "–");
+      scores.append(el("li", { class: "retrievers", text: `BM25 ${place(result.retrievers.bm25)} · dense ${place(result.retrievers.dense)}` }));
     }
     return el(
       "li",
@@ -679,6 +684,7 @@
 
   /** Stage 1 order | final order, for one configuration. */
   function renderStages(name, terms, config, stage1, final) {
+    const hybrid = stage1.body.mode === "hybrid";
     const finalRank = new Map(final.answer.results.map((r) => [r.id, r.rank]));
     const left = stage1.answer.results.map((r) => {
       const to = finalRank.get(r.id);
@@ -686,9 +692,9 @@
         to === undefined
           ? el("span", { class: "move dropped", text: "dropped", "aria-label": "not in the final top k", title: "not in the final top k" })
           : el("span", { class: "move kept", text: `→ #${to}`, "aria-label": `final rank ${to}` });
-      return resultItem(r, terms, fate);
+      return resultItem(r, terms, fate, hybrid);
     });
-    const right = final.answer.results.map((r) => resultItem(r, terms, movement(r)));
+    const right = final.answer.results.map((r) => resultItem(r, terms, movement(r), hybrid));
     const kept = final.answer.results.filter((r) => stage1.answer.results.some((s) => s.id === r.id)).length;
     $("summary").textContent = `${final.answer.results.length} results; ${kept} of them were in stage 1's top ${stage1.answer.results.length}.`;
     $("reports").replaceChildren(report("Final", final.answer, final.ms, final.body, name));
@@ -714,8 +720,8 @@
     $("summary").textContent = `Overlap of the top ${k}: ${shared} of ${k} documents (${k ? Math.round((100 * shared) / k) : 0} %).`;
     $("reports").replaceChildren(report("A", ra.answer, ra.ms, ra.body, name), report("B", rb.answer, rb.ms, rb.body, name));
     $("results").replaceChildren(
-      column("A", a.describe(), ra.answer.results.map((r) => resultItem(r, terms, other(inB, "B")(r)))),
-      column("B", b.describe(), rb.answer.results.map((r) => resultItem(r, terms, other(inA, "A")(r)))),
+      column("A", a.describe(), ra.answer.results.map((r) => resultItem(r, terms, other(inB, "B")(r), ra.body.mode === "hybrid"))),
+      column("B", b.describe(), rb.answer.results.map((r) => resultItem(r, terms, other(inA, "A")(r), rb.body.mode === "hybrid"))),
     );
   }
 

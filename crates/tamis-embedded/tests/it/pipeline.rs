@@ -342,3 +342,41 @@ fn invalid_requests_get_typed_errors() {
         assert_eq!(err.kind(), tamis_core::ErrorKind::User, "{err}");
     }
 }
+
+#[test]
+fn each_hit_says_where_each_retriever_placed_it_before_fusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = index(dir.path(), 20);
+    let rank_in = |mode| {
+        let mut request = request(vec![], 20);
+        request.search.mode = mode;
+        let response = index.search_and_rerank(&request, Some(&HashEmbedder)).unwrap();
+        response.hits.into_iter().map(|h| (h.doc_id, (h.stage1.rank, h.stage1.score))).collect()
+    };
+    let bm25: std::collections::HashMap<String, (usize, f32)> = rank_in(SearchMode::Bm25);
+    let dense: std::collections::HashMap<String, (usize, f32)> = rank_in(SearchMode::Dense);
+    let mut hybrid = request(vec![], 20);
+    hybrid.search.mode = SearchMode::Hybrid;
+    let response = index.search_and_rerank(&hybrid, Some(&HashEmbedder)).unwrap();
+    let place = |p: Option<tamis_engine::pipeline::Place>| p.map(|p| (p.rank, p.score));
+    // One chunk per document: each list's chunk ranks are the single-retriever ranks.
+    for hit in &response.hits {
+        assert_eq!(place(hit.retrievers.bm25), bm25.get(&hit.doc_id).copied(), "{}", hit.doc_id);
+        assert_eq!(place(hit.retrievers.dense), dense.get(&hit.doc_id).copied(), "{}", hit.doc_id);
+    }
+    assert!(response.hits.iter().all(|h| h.retrievers.dense.is_some()));
+    assert!(response.hits.iter().any(|h| h.retrievers.bm25.is_some()));
+    // A single retriever fills only its own list.
+    let mut only = request(vec![], 5);
+    only.search.mode = SearchMode::Bm25;
+    let response = index.search_and_rerank(&only, None).unwrap();
+    assert!(
+        response.hits.iter().all(|h| h.retrievers.bm25.is_some() && h.retrievers.dense.is_none())
+    );
+    // Serialized as every front end shows it.
+    let json = serde_json::to_value(&response.hits[0]).unwrap();
+    assert_eq!(json["id"], response.hits[0].doc_id.as_str());
+    assert_eq!(json["retrievers"]["dense"], serde_json::Value::Null);
+    assert_eq!(json["retrievers"]["bm25"]["rank"], 1);
+    assert!(json.get("chunk_key").is_none() && json.get("doc_id").is_none());
+}

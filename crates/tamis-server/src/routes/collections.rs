@@ -272,6 +272,10 @@ pub struct SearchResult {
     /// Rank and score in stage 1.
     #[schema(value_type = Object)]
     pub stage1: serde_json::Value,
+    /// Rank and score of its stage-1 chunk in the BM25 list and in the dense list
+    /// (`{"bm25": {rank, score} | null, "dense": … | null}`): what hybrid fused.
+    #[schema(value_type = Object)]
+    pub retrievers: serde_json::Value,
     /// Rank and score after each reranker (null where it was not scored).
     #[schema(value_type = Vec<Object>)]
     pub reranks: serde_json::Value,
@@ -717,6 +721,7 @@ pub async fn search(
                 title: hit.title.clone(),
                 text: hit.text.clone(),
                 stage1: serde_json::json!(hit.stage1),
+                retrievers: serde_json::json!(hit.retrievers),
                 reranks: serde_json::json!(hit.reranks),
                 dropped_tokens: hit.dropped_tokens,
                 metadata: metadata.remove(&hit.doc_id),

@@ -461,6 +461,17 @@ async fn search_runs_stage_one_then_the_cascade_and_reports_each_stage() {
     assert_eq!(reply.body["results"][0]["score_kind"]["by"], "fused");
     assert_eq!(reply.body["results"][0]["reranks"].as_array().expect("reranks").len(), 2);
     assert_eq!(reply.body["deadline_exceeded"], false);
+    // Hybrid (the default with a bi-encoder): each result says where each retriever put it.
+    let results = reply.body["results"].as_array().expect("results");
+    assert!(
+        results.iter().all(|r| r["retrievers"]["dense"]["rank"].as_u64().is_some()),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().any(|r| r["retrievers"]["bm25"]["rank"].as_u64().is_some()),
+        "{results:?}"
+    );
+    assert!(bm25.body["results"][0]["retrievers"]["dense"].is_null());
 
     // The same search again past the result cache: every pair comes from the score cache,
     // the results are equal.
