@@ -137,6 +137,8 @@ def upload(driver, corpus: Path, name: str, chunking: str = "whole"):
     driver.find_element(By.ID, "upload-batch").clear()
     driver.find_element(By.ID, "upload-batch").send_keys("32")
     driver.find_element(By.ID, "upload-file").send_keys(str(corpus))
+    # Blank the last upload's report, so the wait below sees this one's.
+    driver.execute_script("document.getElementById('upload-status').textContent = ''")
     driver.find_element(By.ID, "upload-start").click()
     wait(driver, lambda d: text_of(d, "upload-status").startswith(("Done", "Stopped", "Cancelled")), timeout=600, message="the upload did not finish")
 

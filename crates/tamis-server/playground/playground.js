@@ -285,6 +285,7 @@
       const maxBytes = Math.floor(limits.max_body_bytes * 0.8);
       controller = new AbortController();
       const signal = controller.signal;
+      say("upload-status", `Uploading ${file.name} into ${name}…`);
       $("upload-start").disabled = true;
       $("upload-cancel").disabled = false;
       progress.max = file.size || 1;

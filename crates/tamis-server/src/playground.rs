@@ -13,7 +13,7 @@ use axum::routing::get;
 
 /// No inline script or style, no other origin, no framing, no form posts.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
 const PAGE: &str = include_str!("../playground/index.html");
