@@ -80,7 +80,7 @@ fn server() -> &'static Server {
                 .expect("the reranker thread");
         let catalog = tamis_embedded::EmbeddedCatalog::open(&dir.path().join("collections"))
             .expect("the catalog");
-        let config = ServerConfig { limits, api_key: None, read_only_key: None };
+        let config = ServerConfig { limits, api_key: None, read_only_key: None, playground: false };
         let models = Models { embedder: Some(embedder), rerankers: vec![reranker] };
         let state = AppState::new(config, models, Some(Box::new(catalog)), metrics)
             .expect("the server state");
