@@ -173,25 +173,24 @@ def noisy_linear(out_features: int, in_features: int, seed: int) -> torch.Tensor
     return w + torch.randn((out_features, in_features), generator=gen) * NOISE_STD
 
 
-def build_pylate(d: Path, raw_tok: Tokenizer, seed: int) -> None:
-    """A PyLate model created from a base BERT the way PyLate does it, then saved with `save`."""
+def save_pylate(d: Path, base, tokenizer, vocab: int, dim: int, seed: int) -> None:
+    """A PyLate model created from the encoder `base` and its `tokenizer` (`vocab` entries)
+    the way PyLate does it, then saved into `d` with `save`."""
     reset_dir(d)
     with tempfile.TemporaryDirectory(prefix="tamis-colbert-") as tmp:
-        base = build_model(BertModel, bert_config(raw_tok.get_vocab_size()), seed)
         base.save_pretrained(tmp, safe_serialization=True)
-        wrap_bert(raw_tok, MODEL_MAX_LENGTH).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         torch.manual_seed(seed + 1)  # Dense init and the mean-resizing of the new embedding rows
         model = pylate_models.ColBERT(
             model_name_or_path=tmp,
             device="cpu",
-            embedding_size=PYLATE_DIM,
+            embedding_size=dim,
             query_length=QUERY_LENGTH,
             document_length=DOCUMENT_LENGTH,
         )
     # PyLate appended "[Q] " and "[D] " to the tokenizer and resized the word embeddings; give
     # the new rows and the projection fixed values so the fixture does not depend on how
     # transformers initialises resized rows.
-    vocab = raw_tok.get_vocab_size()
     assert model.query_prefix_id == vocab and model.document_prefix_id == vocab + 1, (model.query_prefix_id, vocab)
     emb = model[0].auto_model.get_input_embeddings().weight
     assert emb.shape == (vocab + 2, HIDDEN)
@@ -199,16 +198,22 @@ def build_pylate(d: Path, raw_tok: Tokenizer, seed: int) -> None:
     with torch.no_grad():
         emb[vocab:] = torch.randn((2, HIDDEN), generator=gen) * NOISE_STD + emb[:vocab].mean(0)
         dense = model[1].linear
-        assert dense.bias is None and tuple(dense.weight.shape) == (PYLATE_DIM, HIDDEN)
-        dense.weight.copy_(noisy_linear(PYLATE_DIM, HIDDEN, seed + 3))
+        assert dense.bias is None and tuple(dense.weight.shape) == (dim, HIDDEN)
+        dense.weight.copy_(noisy_linear(dim, HIDDEN, seed + 3))
     model.eval()
     model.save(str(d), create_model_card=False, safe_serialization=True)
     remove_empty_dirs(d)
 
 
+def build_pylate(d: Path, raw_tok: Tokenizer, seed: int) -> None:
+    """A PyLate model created from a tiny random BERT."""
+    base = build_model(BertModel, bert_config(raw_tok.get_vocab_size()), seed)
+    save_pylate(d, base, wrap_bert(raw_tok, MODEL_MAX_LENGTH), raw_tok.get_vocab_size(), PYLATE_DIM, seed)
+
+
 def build_pylate_modernbert(d: Path, fixtures: Path, seed: int) -> None:
-    """A PyLate model created from a tiny random ModernBERT, as build_pylate does for BERT."""
-    reset_dir(d)
+    """A PyLate model created from a tiny random ModernBERT with the tokenizer and config of
+    `MODERNBERT_SOURCE`, its local windows widened (see `MODERNBERT_LOCAL_ATTENTION`)."""
     source = fixtures / MODERNBERT_SOURCE
     raw_tok = Tokenizer.from_file(str(source / "tokenizer.json"))
     base_config = json.loads((source / "config.json").read_text(encoding="utf-8"))
@@ -216,32 +221,12 @@ def build_pylate_modernbert(d: Path, fixtures: Path, seed: int) -> None:
         base_config.pop(key, None)
     base_config.update(local_attention=MODERNBERT_LOCAL_ATTENTION, global_attn_every_n_layers=3, max_position_embeddings=MODEL_MAX_LENGTH)
     config = ModernBertConfig(**base_config, attn_implementation="sdpa")
-    vocab = raw_tok.get_vocab_size()
-    with tempfile.TemporaryDirectory(prefix="tamis-colbert-") as tmp:
-        build_model(ModernBertModel, config, seed).save_pretrained(tmp, safe_serialization=True)
-        PreTrainedTokenizerFast(
-            tokenizer_object=raw_tok, model_max_length=MODEL_MAX_LENGTH, unk_token="[UNK]", cls_token="[CLS]",
-            sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"],
-        ).save_pretrained(tmp)
-        torch.manual_seed(seed + 1)
-        model = pylate_models.ColBERT(
-            model_name_or_path=tmp,
-            device="cpu",
-            embedding_size=MODERNBERT_DIM,
-            query_length=QUERY_LENGTH,
-            document_length=DOCUMENT_LENGTH,
-        )
-    assert model.query_prefix_id == vocab and model.document_prefix_id == vocab + 1, (model.query_prefix_id, vocab)
-    emb = model[0].auto_model.get_input_embeddings().weight
-    gen = torch.Generator().manual_seed(seed + 2)
-    with torch.no_grad():
-        emb[vocab:vocab + 2] = torch.randn((2, emb.shape[1]), generator=gen) * NOISE_STD + emb[:vocab].mean(0)
-        dense = model[1].linear
-        assert dense.bias is None and tuple(dense.weight.shape) == (MODERNBERT_DIM, emb.shape[1])
-        dense.weight.copy_(noisy_linear(MODERNBERT_DIM, emb.shape[1], seed + 3))
-    model.eval()
-    model.save(str(d), create_model_card=False, safe_serialization=True)
-    remove_empty_dirs(d)
+    base = build_model(ModernBertModel, config, seed)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=raw_tok, model_max_length=MODEL_MAX_LENGTH, unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"],
+    )
+    save_pylate(d, base, tokenizer, raw_tok.get_vocab_size(), MODERNBERT_DIM, seed)
 
 
 def colbert_ai_metadata(dim: int) -> dict:
