@@ -591,8 +591,11 @@ impl Backend for EmbeddedBackend {
         self.store.chunk_tokens(keys).map_err(|err| self.fail(err))
     }
 
-    fn chunks_of_document(&self, doc_id: &str) -> EngineResult<Vec<ChunkKey>> {
-        self.store.chunks_of_document(doc_id).map_err(|err| self.fail(err))
+    fn chunks_of_documents(
+        &self,
+        doc_ids: &[&str],
+    ) -> EngineResult<HashMap<String, Vec<ChunkKey>>> {
+        self.store.chunks_of_documents(doc_ids).map_err(|err| self.fail(err))
     }
 
     fn metadata(&self, ids: &[&str]) -> EngineResult<HashMap<String, serde_json::Value>> {

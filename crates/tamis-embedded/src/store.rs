@@ -389,6 +389,36 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.error(e))
     }
 
+    /// The chunk keys of each of these documents, in order (documents not stored are left
+    /// out): statements of a fixed number of ids, so that one cached statement serves.
+    pub fn chunks_of_documents(&self, doc_ids: &[&str]) -> Result<HashMap<String, Vec<ChunkKey>>> {
+        const IDS_PER_STATEMENT: usize = 32;
+        let mut out: HashMap<String, Vec<ChunkKey>> = HashMap::with_capacity(doc_ids.len());
+        if doc_ids.is_empty() {
+            return Ok(out);
+        }
+        let sql = format!(
+            "SELECT doc_id, key FROM chunks WHERE doc_id IN ({}) ORDER BY doc_id, ordinal",
+            vec!["?"; IDS_PER_STATEMENT].join(", ")
+        );
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(&sql).map_err(|e| self.error(e))?;
+        for ids in doc_ids.chunks(IDS_PER_STATEMENT) {
+            // Padded with the last id: a repeated id changes nothing in `IN`.
+            let padded = (0..IDS_PER_STATEMENT).map(|i| ids[i.min(ids.len() - 1)]);
+            let mut rows =
+                statement.query(rusqlite::params_from_iter(padded)).map_err(|e| self.error(e))?;
+            while let Some(row) = rows.next().map_err(|e| self.error(e))? {
+                let (doc_id, key): (String, i64) = (
+                    row.get(0).map_err(|e| self.error(e))?,
+                    row.get(1).map_err(|e| self.error(e))?,
+                );
+                out.entry(doc_id).or_default().push(key as ChunkKey);
+            }
+        }
+        Ok(out)
+    }
+
     /// The metadata of these documents (unknown ids and documents without any are
     /// skipped).
     pub fn metadata_of(&self, ids: &[&str]) -> Result<HashMap<String, serde_json::Value>> {

@@ -135,8 +135,15 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// particular order.
     fn chunk_tokens(&self, keys: &[ChunkKey]) -> Result<Vec<(ChunkKey, Vec<u8>)>>;
 
-    /// The chunk keys of one document, in document order.
-    fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>>;
+    /// The chunk keys of each of the documents `doc_ids`, in document order (documents not
+    /// stored are left out). One call for a rerank stage's candidates: against a server,
+    /// one round trip instead of one per document.
+    fn chunks_of_documents(&self, doc_ids: &[&str]) -> Result<HashMap<String, Vec<ChunkKey>>>;
+
+    /// The chunk keys of one document, in document order (empty when it is not stored).
+    fn chunks_of_document(&self, doc_id: &str) -> Result<Vec<ChunkKey>> {
+        Ok(self.chunks_of_documents(&[doc_id])?.remove(doc_id).unwrap_or_default())
+    }
 
     /// The metadata of the documents `ids` (unknown ids, and documents without metadata,
     /// are left out).

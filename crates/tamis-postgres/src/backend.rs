@@ -703,14 +703,26 @@ impl Backend for PgBackend {
         Ok(rows.iter().map(|row| (row.get::<_, i64>(0) as ChunkKey, row.get(1))).collect())
     }
 
-    fn chunks_of_document(&self, doc_id: &str) -> tamis_engine::Result<Vec<ChunkKey>> {
+    fn chunks_of_documents(
+        &self,
+        doc_ids: &[&str],
+    ) -> tamis_engine::Result<HashMap<String, Vec<ChunkKey>>> {
+        if doc_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let sql = format!(
-            "SELECT chunk_key FROM {} WHERE doc_id = $1 ORDER BY ordinal",
+            "SELECT doc_id, chunk_key FROM {} WHERE doc_id = ANY($1) ORDER BY doc_id, ordinal",
             self.tables.chunks
         );
-        let rows =
-            self.conn()?.query(&sql, &[&doc_id]).map_err(|e| self.fail("reading chunks", &e))?;
-        Ok(rows.iter().map(|row| row.get::<_, i64>(0) as ChunkKey).collect())
+        let rows = self
+            .conn()?
+            .query_typed(&sql, &[(&doc_ids, Type::TEXT_ARRAY)])
+            .map_err(|e| self.fail("reading chunks", &e))?;
+        let mut out: HashMap<String, Vec<ChunkKey>> = HashMap::with_capacity(doc_ids.len());
+        for row in &rows {
+            out.entry(row.get(0)).or_default().push(row.get::<_, i64>(1) as ChunkKey);
+        }
+        Ok(out)
     }
 
     fn metadata(&self, ids: &[&str]) -> tamis_engine::Result<HashMap<String, serde_json::Value>> {

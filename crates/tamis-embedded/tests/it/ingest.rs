@@ -229,3 +229,42 @@ fn searches_answer_while_a_shared_index_is_embedding_an_ingest() {
     assert!(slowest < pause, "a search took {slowest:?}, as long as an embedding call");
     assert_eq!(index.read().unwrap().stats().unwrap().documents, 45);
 }
+
+#[test]
+fn the_chunks_of_many_documents_come_in_one_call_in_document_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = new_index(dir.path());
+    let long_text = (0..300).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    // More documents than one statement takes, long and short, and ids SQL would quote.
+    let docs: Vec<Document> = (0..40)
+        .map(|i| Document {
+            id: if i == 7 { "it's \"seven\", ok?".to_string() } else { format!("d{i}") },
+            title: String::new(),
+            text: if i % 2 == 0 { long_text.clone() } else { format!("short {i}") },
+            metadata: None,
+        })
+        .collect();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let mut ids: Vec<&str> = docs.iter().rev().map(|d| d.id.as_str()).collect();
+    ids.push("missing");
+    let lists = index.backend().chunks_of_documents(&ids).unwrap();
+    assert_eq!(lists.len(), docs.len(), "the missing document is left out");
+    for (i, doc) in docs.iter().enumerate() {
+        let keys = &lists[&doc.id];
+        assert_eq!(keys, &index.backend().chunks_of_document(&doc.id).unwrap());
+        assert_eq!(keys.len() > 1, i % 2 == 0, "{}: long documents have several chunks", doc.id);
+        let by_key: std::collections::HashMap<_, _> = index
+            .backend()
+            .chunks(keys)
+            .unwrap()
+            .into_iter()
+            .map(|chunk| (chunk.key, (chunk.doc_id, chunk.ordinal)))
+            .collect();
+        let listed: Vec<(String, u32)> = keys.iter().map(|key| by_key[key].clone()).collect();
+        let expected: Vec<(String, u32)> =
+            (0..keys.len() as u32).map(|ordinal| (doc.id.clone(), ordinal)).collect();
+        assert_eq!(listed, expected, "{}: in document order", doc.id);
+    }
+    assert!(index.backend().chunks_of_documents(&[]).unwrap().is_empty());
+    assert!(index.backend().chunks_of_document("missing").unwrap().is_empty());
+}

@@ -259,10 +259,13 @@ impl Index {
         candidates: &[Candidate],
         first: usize,
     ) -> Result<Vec<(usize, ChunkKey, String, String)>> {
-        let mut keys = Vec::with_capacity(candidates.len());
-        for candidate in candidates {
-            keys.push(self.backend().chunks_of_document(&candidate.hit.doc_id)?);
-        }
+        let ids: Vec<&str> = candidates.iter().map(|c| c.hit.doc_id.as_str()).collect();
+        let chunk_lists = self.backend().chunks_of_documents(&ids)?;
+        // A document deleted since stage 1 (a concurrent writer) has none: not scored.
+        let keys: Vec<Vec<ChunkKey>> = candidates
+            .iter()
+            .map(|candidate| chunk_lists.get(&candidate.hit.doc_id).cloned().unwrap_or_default())
+            .collect();
         let others: Vec<ChunkKey> = candidates
             .iter()
             .zip(&keys)
@@ -276,7 +279,7 @@ impl Index {
             self.backend().chunks(&others)?.into_iter().map(|c| (c.key, c)).collect()
         };
         let mut passages = Vec::with_capacity(others.len() + candidates.len());
-        // Keys come in chunk order from `chunks_of_document`; the passages keep it.
+        // Keys come in chunk order from `chunks_of_documents`; the passages keep it.
         for (offset, (candidate, keys)) in candidates.iter().zip(keys).enumerate() {
             for key in keys {
                 let (title, text) = match read.remove(&key) {

@@ -424,3 +424,39 @@ fn filters_postgres_refuses_are_user_errors_without_the_database() {
         assert!(!message.contains("postgres://") && !message.contains("127.0.0.1"), "{message}");
     }
 }
+
+#[test]
+fn the_chunks_of_many_documents_come_in_one_query_in_document_order() {
+    let scratch = Scratch::new("chunk_lists");
+    let mut index = scratch.create(settings());
+    let long_text = (0..300).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let docs: Vec<Document> = (0..40)
+        .map(|i| {
+            let id = if i == 7 { "it's \"seven\", ok?".to_string() } else { format!("d{i}") };
+            let text = if i % 2 == 0 { long_text.clone() } else { format!("short {i}") };
+            doc(&id, "", &text, None)
+        })
+        .collect();
+    index.ingest_batch(&docs, MODELS).unwrap();
+    let mut ids: Vec<&str> = docs.iter().rev().map(|d| d.id.as_str()).collect();
+    ids.push("missing");
+    let lists = index.backend().chunks_of_documents(&ids).unwrap();
+    assert_eq!(lists.len(), docs.len(), "the missing document is left out");
+    for (i, doc) in docs.iter().enumerate() {
+        let keys = &lists[&doc.id];
+        assert_eq!(keys.len() > 1, i % 2 == 0, "{}: long documents have several chunks", doc.id);
+        let by_key: std::collections::HashMap<_, _> = index
+            .backend()
+            .chunks(keys)
+            .unwrap()
+            .into_iter()
+            .map(|chunk| (chunk.key, (chunk.doc_id, chunk.ordinal)))
+            .collect();
+        let listed: Vec<(String, u32)> = keys.iter().map(|key| by_key[key].clone()).collect();
+        let expected: Vec<(String, u32)> =
+            (0..keys.len() as u32).map(|ordinal| (doc.id.clone(), ordinal)).collect();
+        assert_eq!(listed, expected, "{}: in document order", doc.id);
+    }
+    assert!(index.backend().chunks_of_documents(&[]).unwrap().is_empty());
+    assert!(index.backend().chunks_of_document("missing").unwrap().is_empty());
+}
