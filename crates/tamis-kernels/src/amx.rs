@@ -268,6 +268,11 @@ pub(crate) struct Bf16Tiles {
     rows: usize,
 }
 
+/// How far ahead of the current step the bfloat16 product prefetches its weights, in
+/// bytes (steps of 2 KiB).
+#[cfg(target_arch = "x86_64")]
+const WEIGHTS_AHEAD: usize = 8192;
+
 #[cfg(target_arch = "x86_64")]
 impl Bf16Tiles {
     /// Configures this thread's tiles.
@@ -324,6 +329,15 @@ impl Bf16Tiles {
             }
             for chunk in 0..chunks {
                 let (a_top, weights) = (a.add(64 * chunk), b.add(chunk * 16 * 128));
+                // At a query's few rows each weight is used once per product, so the
+                // weights stream from memory and every load waited for them: they are
+                // fetched ahead (a prefetch never faults, so it may run past the end).
+                let ahead = weights.wrapping_add(WEIGHTS_AHEAD);
+                for line in 0..32 {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        ahead.wrapping_add(64 * line).cast(),
+                    );
+                }
                 if self.rows > 16 {
                     std::arch::asm!(
                         "tileloadd tmm4, [{a} + {a_stride}*1]",
