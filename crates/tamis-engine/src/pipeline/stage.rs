@@ -1,5 +1,7 @@
 //! One rerank stage: score the head of the current order, chunk by chunk, and reorder it.
 
+use std::collections::HashMap;
+use std::panic::resume_unwind;
 use std::time::Instant;
 
 use tamis_core::{
@@ -50,13 +52,32 @@ impl Index {
         let mut pairs = 0;
         let mut stopped = None;
         let mut outside_top = 0;
-        let late =
-            stage.late.map(|late| self.late_scorer(late, request.search.query)).transpose()?;
         // A late-interaction stage costs per call (reading the stored vectors, one product
         // over all of them), hardly per document: it scores in large batches.
-        let batch_docs = match late {
+        let batch_docs = match stage.late {
             Some(_) => request.batch_docs.max(LATE_BATCH_DOCS),
             None => request.batch_docs,
+        };
+        // A late-interaction stage reads its first batch (passages and stored vectors)
+        // while the query is encoded.
+        let mut first_batch = None;
+        let late = match stage.late {
+            None => None,
+            Some(late) => {
+                let stored = self.late_storage(late)?;
+                let first = &order[..batch_docs.min(n)];
+                let (query, batch) = std::thread::scope(|scope| {
+                    // The encoding runs on the model's threads, which a query's few rows
+                    // leave half idle; reading takes this one about as long (100 stored
+                    // candidates: 1 ms).
+                    let encoding = scope.spawn(|| encode_query(late, request.search.query));
+                    let batch = self.late_batch(first, 0, stored, late.model.dimension());
+                    let query = encoding.join().unwrap_or_else(|panic| resume_unwind(panic));
+                    (query, batch)
+                });
+                first_batch = Some(batch?);
+                Some(LateScorer { stage: late, query: query?, stored })
+            }
         };
         for (batches_done, batch_start) in (0..n).step_by(batch_docs).enumerate() {
             if let Some(deadline) = request.deadline {
@@ -69,12 +90,19 @@ impl Index {
                 }
             }
             let batch_end = (batch_start + batch_docs).min(n);
-            let passages = self.passages(&order[batch_start..batch_end], batch_start)?;
+            let batch = &order[batch_start..batch_end];
+            let (passages, tokens) = match (&late, first_batch.take()) {
+                (_, Some(first)) => first,
+                (Some(late), None) => {
+                    self.late_batch(batch, batch_start, late.stored, late.stage.model.dimension())?
+                }
+                (None, None) => (self.passages(batch, batch_start)?, HashMap::new()),
+            };
             let texts: Vec<&str> = passages.iter().map(|(_, _, p, _)| p.as_str()).collect();
             let scores = match &late {
                 Some(late) => {
                     let keys: Vec<ChunkKey> = passages.iter().map(|(_, key, ..)| *key).collect();
-                    self.late_scores(late, &keys, &texts)?
+                    self.late_scores(late, &keys, &texts, tokens)?
                 }
                 None => stage
                     .reranker
@@ -144,7 +172,7 @@ impl Index {
         keys: &[ChunkKey],
     ) -> Result<Vec<f32>> {
         let scorer = self.late_scorer(late, query)?;
-        let mut texts: std::collections::HashMap<ChunkKey, String> = self
+        let mut texts: HashMap<ChunkKey, String> = self
             .backend()
             .chunks(keys)?
             .iter()
@@ -159,12 +187,20 @@ impl Index {
             })
             .collect::<Result<_>>()?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(self.late_scores(&scorer, keys, &refs)?.iter().map(|s| s.score).collect())
+        let tokens = self.stored_tokens(scorer.stored, late.model.dimension(), keys)?;
+        Ok(self.late_scores(&scorer, keys, &refs, tokens)?.iter().map(|s| s.score).collect())
     }
 
     /// Checks that the index stores `late`'s token vectors, if any, and encodes the query.
     fn late_scorer<'a>(&self, late: LateStage<'a>, query: &str) -> Result<LateScorer<'a>> {
-        let stored = match &self.settings().late_interaction {
+        let stored = self.late_storage(late)?;
+        Ok(LateScorer { stage: late, query: encode_query(late, query)?, stored })
+    }
+
+    /// How the index stores `late`'s token vectors (`None`: it stores none); an index
+    /// storing another model's is refused.
+    fn late_storage(&self, late: LateStage<'_>) -> Result<Option<TokenStorage>> {
+        Ok(match &self.settings().late_interaction {
             Some(stored) if stored.model_id != late.model_id => {
                 return Err(Error::LateModelMismatch {
                     location: self.backend().location(),
@@ -180,25 +216,55 @@ impl Index {
             }
             Some(stored) => Some(stored.storage),
             None => None,
+        })
+    }
+
+    /// A late-interaction stage's batch: the candidates' passages (as [`Self::passages`])
+    /// and the token vectors the index stores for them (none when `stored` is `None`).
+    fn late_batch(
+        &self,
+        candidates: &[Candidate],
+        first: usize,
+        stored: Option<TokenStorage>,
+        dim: usize,
+    ) -> Result<(Vec<Passage>, StoredTokens)> {
+        let passages = self.passages(candidates, first)?;
+        let keys: Vec<ChunkKey> = passages.iter().map(|(_, key, ..)| *key).collect();
+        Ok((passages, self.stored_tokens(stored, dim, &keys)?))
+    }
+
+    /// The token vectors the index stores for `keys`, each checked to be whole rows of
+    /// `dim` values in `storage` (none when `storage` is `None`).
+    fn stored_tokens(
+        &self,
+        storage: Option<TokenStorage>,
+        dim: usize,
+        keys: &[ChunkKey],
+    ) -> Result<StoredTokens> {
+        let Some(storage) = storage else {
+            return Ok(HashMap::new());
         };
-        let query = late
-            .model
-            .embed_tokens(&[query], TextRole::Query)
-            .and_then(|m| expect_count(m, 1))
-            .map_err(Error::Model)?
-            .pop()
-            .ok_or(Error::Model(tamis_core::Error::WrongCount { expected: 1, got: 0 }))?;
-        Ok(LateScorer { stage: late, query, stored })
+        let stored: StoredTokens = self.backend().chunk_tokens(keys)?.into_iter().collect();
+        for (key, bytes) in &stored {
+            if !bytes.len().is_multiple_of(storage.row_bytes(dim)) {
+                let source = tamis_core::BadTokenBytes { len: bytes.len(), storage, dim };
+                let location = self.backend().location();
+                return Err(Error::CorruptTokenVectors { location, key: *key, source });
+            }
+        }
+        Ok(stored)
     }
 
     /// MaxSim of the scorer's query against each chunk (`keys[i]`, whose text is
-    /// `texts[i]`): from the stored token vectors, the chunks without any encoded now
-    /// (into the stored form, so that every chunk is scored alike).
+    /// `texts[i]`): from the token vectors `stored` (read by [`Self::stored_tokens`]),
+    /// the chunks without any encoded now (into the stored form, so that every chunk is
+    /// scored alike).
     fn late_scores(
         &self,
         late: &LateScorer<'_>,
         keys: &[ChunkKey],
         texts: &[&str],
+        mut stored: StoredTokens,
     ) -> Result<Vec<PairScore>> {
         let model = late.stage.model;
         let scores = match late.stored {
@@ -209,16 +275,6 @@ impl Index {
                 model.max_sim(&late.query, &data, &rows)
             }
             Some(storage) => {
-                let dim = model.dimension();
-                let mut stored: std::collections::HashMap<ChunkKey, Vec<u8>> =
-                    self.backend().chunk_tokens(keys)?.into_iter().collect();
-                for (key, bytes) in &stored {
-                    if !bytes.len().is_multiple_of(storage.row_bytes(dim)) {
-                        let source = tamis_core::BadTokenBytes { len: bytes.len(), storage, dim };
-                        let location = self.backend().location();
-                        return Err(Error::CorruptTokenVectors { location, key: *key, source });
-                    }
-                }
                 let missing: Vec<&str> = keys
                     .iter()
                     .zip(texts)
@@ -254,11 +310,7 @@ impl Index {
     /// counting from `first`, key, text given to the reranker, chunk text). The chunk
     /// that stage 1 found is taken from its hit; the others are read in one call, so a
     /// document of one chunk costs no read of its text.
-    fn passages(
-        &self,
-        candidates: &[Candidate],
-        first: usize,
-    ) -> Result<Vec<(usize, ChunkKey, String, String)>> {
+    fn passages(&self, candidates: &[Candidate], first: usize) -> Result<Vec<Passage>> {
         let ids: Vec<&str> = candidates.iter().map(|c| c.hit.doc_id.as_str()).collect();
         let chunk_lists = self.backend().chunks_of_documents(&ids)?;
         // A document deleted since stage 1 (a concurrent writer) has none: not scored.
@@ -272,9 +324,8 @@ impl Index {
             .flat_map(|(candidate, keys)| keys.iter().filter(|&&k| k != candidate.hit.chunk_key))
             .copied()
             .collect();
-        let mut read: std::collections::HashMap<ChunkKey, crate::StoredChunk> = if others.is_empty()
-        {
-            std::collections::HashMap::new()
+        let mut read: HashMap<ChunkKey, crate::StoredChunk> = if others.is_empty() {
+            HashMap::new()
         } else {
             self.backend().chunks(&others)?.into_iter().map(|c| (c.key, c)).collect()
         };
@@ -306,6 +357,23 @@ impl Index {
             text.to_string()
         }
     }
+}
+
+/// A chunk to score: its candidate's position, key, the text given to the reranker, and
+/// the chunk's text.
+type Passage = (usize, ChunkKey, String, String);
+
+/// Stored token vectors by chunk, in the index's [`TokenStorage`].
+type StoredTokens = HashMap<ChunkKey, Vec<u8>>;
+
+/// The query encoded by a late-interaction model.
+fn encode_query(late: LateStage<'_>, query: &str) -> Result<TokenMatrix> {
+    late.model
+        .embed_tokens(&[query], TextRole::Query)
+        .and_then(|m| expect_count(m, 1))
+        .map_err(Error::Model)?
+        .pop()
+        .ok_or(Error::Model(tamis_core::Error::WrongCount { expected: 1, got: 0 }))
 }
 
 /// `texts` encoded as documents by `model`, each as wide as the model says.
