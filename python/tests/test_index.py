@@ -173,7 +173,7 @@ def test_late_interaction_index_stores_token_vectors_and_reranks_as_the_cli(tmp_
         tamis.Index(path, token_storage="f16", late_interaction=COLBERT)
     with pytest.raises(tamis.InvalidInputError):
         tamis.Index(path, late_interaction=bi_path)
-    with pytest.raises(tamis.InvalidInputError, match="created without late_interaction"):
+    with pytest.raises(tamis.InvalidInputError, match="created without a late-interaction model"):
         tamis.Index(embedded[0], late_interaction=COLBERT)
     with pytest.raises(tamis.InvalidInputError, match="pass late_interaction"):
         tamis.Index(str(tmp_path / "z"), bi_path, token_storage="int8")

@@ -142,32 +142,18 @@ impl LateArgs {
 
     /// The model an existing index stores token vectors of, loaded to compute them for
     /// new chunks; fails when --late-interaction names another one, or when the index
-    /// stores none (`location` names the index).
+    /// stores none.
     pub fn load_for(
         &self,
-        settings: &IndexSettings,
+        index: &Index,
         model: &EngineModelArgs,
-        location: &str,
     ) -> anyhow::Result<Option<LateInteractionModel>> {
-        match (&settings.late_interaction, &self.late_interaction) {
-            (Some(stored), spec) => {
-                if let Some(spec) = spec
-                    && model.embedder_id(spec) != stored.model_id
-                {
-                    return Err(tamis_engine::Error::LateModelMismatch {
-                        location: location.to_string(),
-                        indexed_with: stored.model_id.clone(),
-                        requested: model.embedder_id(spec),
-                    }
-                    .into());
-                }
-                Ok(Some(model.load_late(&stored.model_id)?))
-            }
-            (None, Some(_)) => anyhow::bail!(
-                "{location} was created without --late-interaction, and the models an index stores are fixed when it is created; build a new index to store token vectors"
-            ),
-            (None, None) => Ok(None),
-        }
+        let requested = self.late_interaction.as_ref().map(|spec| model.embedder_id(spec));
+        index.check_late_model(requested.as_deref())?;
+        Ok(match &index.settings().late_interaction {
+            Some(stored) => Some(model.load_late(&stored.model_id)?),
+            None => None,
+        })
     }
 }
 
@@ -500,7 +486,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<()> {
         if let Some(spec) = &args.model.model {
             index.check_embedder(&args.model.embedder_id(spec))?;
         }
-        let late = args.late.load_for(index.settings(), &args.model, &store.describe())?;
+        let late = args.late.load_for(&index, &args.model)?;
         let embedder = args.model.load_embedder(&index.settings().embedder_id)?;
         (index, embedder, late)
     } else {

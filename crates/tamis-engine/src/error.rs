@@ -158,6 +158,15 @@ pub enum Error {
         /// The model asked for.
         requested: String,
     },
+    /// A late-interaction model was given to write token vectors into an index created
+    /// without one.
+    #[error(
+        "index {location} was created without a late-interaction model, and the models an index stores are fixed when it is created; build a new index with one to store token vectors"
+    )]
+    NoTokenVectors {
+        /// Where the index lives.
+        location: String,
+    },
     /// An ingest into an index that stores token vectors was given no late-interaction
     /// model to compute them.
     #[error(
@@ -230,6 +239,7 @@ impl Error {
             | Error::DimensionMismatch { .. }
             | Error::TokenDimensionMismatch { .. }
             | Error::LateModelMismatch { .. }
+            | Error::NoTokenVectors { .. }
             | Error::LateModelRequired { .. }
             | Error::EmbedderRequired => ErrorKind::User,
             Error::NoIndex { .. } | Error::NoCollection { .. } => ErrorKind::NotFound,

@@ -57,6 +57,23 @@ impl Index {
         }
     }
 
+    /// Fails unless `late_model_id`, the late-interaction model a writer brings (`None`:
+    /// none), is the one whose token vectors the index stores: an index stores one
+    /// model's, or none, fixed when it is created.
+    pub fn check_late_model(&self, late_model_id: Option<&str>) -> Result<()> {
+        match (&self.settings().late_interaction, late_model_id) {
+            (Some(stored), Some(requested)) if stored.model_id != requested => {
+                Err(Error::LateModelMismatch {
+                    location: self.backend.location(),
+                    indexed_with: stored.model_id.clone(),
+                    requested: requested.to_string(),
+                })
+            }
+            (None, Some(_)) => Err(Error::NoTokenVectors { location: self.backend.location() }),
+            _ => Ok(()),
+        }
+    }
+
     /// The settings the index was created with.
     pub fn settings(&self) -> &IndexSettings {
         self.backend.settings()

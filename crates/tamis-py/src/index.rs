@@ -314,22 +314,7 @@ impl Index {
                     if let Some(wanted) = &wanted {
                         index.check_embedder(wanted)?;
                     }
-                    match (&index.settings().late_interaction, late_id) {
-                        (Some(stored), Some(requested)) if stored.model_id != requested => {
-                            return Err(tamis_engine::Error::LateModelMismatch {
-                                location: described,
-                                indexed_with: stored.model_id.clone(),
-                                requested,
-                            }
-                            .into());
-                        }
-                        (None, Some(_)) => {
-                            return Err(Failure::user(format!(
-                                "{described} was created without late_interaction, and the models an index stores are fixed when it is created; build a new index to store token vectors"
-                            )));
-                        }
-                        _ => {}
-                    }
+                    index.check_late_model(late_id.as_deref())?;
                     (index, None, None)
                 }
                 None => {

@@ -444,7 +444,7 @@ fn an_index_stores_colbert_token_vectors_that_search_scores_from() {
     // The models an index stores are fixed when it is created.
     let more = more.to_str().unwrap();
     let output = tamis(&["index", &plain, "-i", more, "--late-interaction", &colbert], "", &[]);
-    assert_fails_with(&output, INPUT, "created without --late-interaction");
+    assert_fails_with(&output, INPUT, "created without a late-interaction model");
     let output = tamis(&["index", &stored, "-i", more, "--late-interaction", &other], "", &[]);
     assert_fails_with(&output, INPUT, "stores the token vectors of late-interaction model");
     let output = tamis(&["index", &stored, "-i", more, "--token-storage", "int8"], "", &[]);

@@ -212,3 +212,25 @@ fn an_index_of_one_late_model_refuses_another() {
     let message = err.to_string();
     assert!(message.contains("rerank with that model"), "{message}");
 }
+
+#[test]
+fn a_writer_must_bring_the_late_model_the_index_stores_or_none() {
+    let (with_dir, without_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let late = HashTokenEmbedder::default();
+    let with = index(with_dir.path(), Some(TokenStorage::Int8), &late);
+    let without = index(without_dir.path(), None, &late);
+    with.check_late_model(Some("hash-colbert")).unwrap();
+    with.check_late_model(None).unwrap();
+    without.check_late_model(None).unwrap();
+    let err = with.check_late_model(Some("other-colbert")).unwrap_err();
+    assert!(
+        matches!(&err, Error::LateModelMismatch { indexed_with, requested, .. }
+            if indexed_with == "hash-colbert" && requested == "other-colbert"),
+        "{err:?}"
+    );
+    let err = without.check_late_model(Some("hash-colbert")).unwrap_err();
+    assert!(matches!(&err, Error::NoTokenVectors { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&without_dir.path().display().to_string()), "{message}");
+    assert_eq!(err.kind(), tamis_engine::ErrorKind::User);
+}
