@@ -10,15 +10,18 @@ Workload: --queries NFCorpus test queries (seeded sample of those with a relevan
 candidates: up to half its judged-relevant documents, the rest random corpus documents at least --doc-tokens long,
 shuffled; every document ("title text") cut to --doc-tokens tokens of the models' tokenizer.
 
-Engines (every one on --threads threads, fp32 compute unless named -int8; the models are bf16 files):
+Engines (every one on --threads threads, fp32 compute unless named -int8 or -bf16; the models are bf16 files):
     tamis-qwen3            tamis bench rerank --reranker-kind qwen3 --stdio, on the Qwen3 model
     tamis-qwen3-noshare    the same with --no-prefix-sharing
     tamis-qwen3-int8       the same with --precision int8 (approximate: its logit difference is reported, not flagged)
+    tamis-qwen3-bf16       the same with --precision bf16 (bf16 products, fp32 sums; approximate, reported)
     hf-qwen3-card          the Qwen3-Reranker model card's transformers code, verbatim, fp32 (batch calibrated)
     hf-qwen3-lastpos       the card's prompt ids, logits_to_keep=1, length-sorted batches (batch calibrated)
+    hf-qwen3-lastpos-bf16  the same on the model loaded in torch.bfloat16 (PyTorch's bf16 CPU path, oneDNN)
     tamis-mxbai            tamis bench rerank --reranker-kind mxbai-v2 --stdio, on the mxbai model
     tamis-mxbai-noshare    the same with --no-prefix-sharing
     tamis-mxbai-int8       the same with --precision int8
+    tamis-mxbai-bf16       the same with --precision bf16
     hf-mxbai               mxbai_rerank.MxbaiRerankV2(dir, device="cpu", max_length=8192).rank(...) (batch calibrated)
 
 The engines of one model form a phase: they are loaded together, warmed up, calibrated, then timed on the
@@ -47,19 +50,23 @@ sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (standard library only at import time)
 from bench import fail, pause, percentile  # noqa: E402
 
-ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "tamis-qwen3-int8", "hf-qwen3-card", "hf-qwen3-lastpos",
-               "tamis-mxbai", "tamis-mxbai-noshare", "tamis-mxbai-int8", "hf-mxbai"]
+ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "tamis-qwen3-int8", "tamis-qwen3-bf16", "hf-qwen3-card",
+               "hf-qwen3-lastpos", "hf-qwen3-lastpos-bf16",
+               "tamis-mxbai", "tamis-mxbai-noshare", "tamis-mxbai-int8", "tamis-mxbai-bf16", "hf-mxbai"]
 MODEL_OF = {e: ("qwen3" if "qwen3" in e else "mxbai") for e in ALL_ENGINES}
 TAMIS_KIND = {"qwen3": "qwen3", "mxbai": "mxbai-v2"}
 REFERENCE_ENGINE = {"qwen3": "hf-qwen3-lastpos", "mxbai": "hf-mxbai"}
 RATIOS = [("tamis-qwen3", "hf-qwen3-card"), ("tamis-qwen3", "hf-qwen3-lastpos"), ("tamis-mxbai", "hf-mxbai"),
           ("tamis-qwen3-int8", "hf-qwen3-card"), ("tamis-qwen3-int8", "hf-qwen3-lastpos"),
-          ("tamis-qwen3-int8", "tamis-qwen3"), ("tamis-mxbai-int8", "hf-mxbai"), ("tamis-mxbai-int8", "tamis-mxbai")]
+          ("tamis-qwen3-int8", "tamis-qwen3"), ("tamis-mxbai-int8", "hf-mxbai"), ("tamis-mxbai-int8", "tamis-mxbai"),
+          ("tamis-qwen3-bf16", "hf-qwen3-lastpos"), ("tamis-qwen3-bf16", "hf-qwen3-lastpos-bf16"),
+          ("tamis-qwen3-bf16", "tamis-qwen3"), ("hf-qwen3-lastpos-bf16", "hf-qwen3-lastpos"),
+          ("tamis-mxbai-bf16", "hf-mxbai"), ("tamis-mxbai-bf16", "tamis-mxbai")]
 DEFAULT_MODELS = {"qwen3": REPO / "target" / "llm-models" / "qwen3-reranker-0.6b-random",
                   "mxbai": REPO / "target" / "llm-models" / "mxbai-rerank-base-v2-random"}
 DEFAULT_TAMIS_CMD = "{tamis} bench rerank --model {model} --reranker-kind {kind} --threads {threads} --stdio"
 NOSHARE_FLAG = "--no-prefix-sharing"
-INT8_FLAGS = ["--precision", "int8"]
+PRECISION_FLAGS = {"int8": ["--precision", "int8"], "bf16": ["--precision", "bf16"], "fp32": []}
 TOLERANCE = 1e-3  # max |logit - reference| allowed (for the engines that compute in fp32)
 
 # The Qwen3-Reranker card's strings (memo 2.1); the card code below checks its own copies against these.
@@ -316,14 +323,14 @@ class TamisLlmEngine(bench.TamisEngine):
     def __init__(self, name: str, args):
         self.name, self.task, self.model_key = name, "rerank", MODEL_OF[name]
         share = not name.endswith("-noshare")
-        self.precision = "int8" if name.endswith("-int8") else "fp32"
+        self.precision = name.rsplit("-", 1)[1] if name.endswith(("-int8", "-bf16")) else "fp32"
         self.settings = {"batching": "internal", "prefix sharing": "on" if share else "off",
                          "precision": self.precision}
         values = {"tamis": str(args.tamis), "model": str(args.models[self.model_key]),
                   "kind": TAMIS_KIND[self.model_key], "threads": str(args.threads)}
         try:
             self.cmd = ([t.format(**values) for t in shlex.split(args.tamis_cmd)] + ([] if share else [NOSHARE_FLAG])
-                        + (INT8_FLAGS if self.precision == "int8" else []))
+                        + PRECISION_FLAGS[self.precision])
         except (KeyError, IndexError) as err:
             fail(f"--tamis-cmd has an unknown placeholder {err}; use {{tamis}} {{model}} {{kind}} {{threads}}")
         self.stderr = tempfile.TemporaryFile()
@@ -362,7 +369,8 @@ class HfQwen3Engine:
         self.name, self.model_key = name, "qwen3"
         self.model, self.tokenizer = model, tokenizer
         self.card = qwen3_card(tokenizer, model, args.max_length)
-        self.lastpos = name == "hf-qwen3-lastpos"
+        self.lastpos = name.startswith("hf-qwen3-lastpos")
+        self.precision = "bf16" if name.endswith("-bf16") else "fp32"
         sizes = sorted({min(b, max_docs) for b in args.batch_sizes})
         self._candidates = [{"batch_size": b, "sort": self.lastpos} for b in sizes]
         self.settings = self._candidates[0]
@@ -456,13 +464,13 @@ class HfMxbaiEngine:
         pass
 
 
-def load_qwen3(args):
+def load_qwen3(args, bf16: bool = False):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     d = str(args.models["qwen3"])
     tokenizer = AutoTokenizer.from_pretrained(d, padding_side='left')
-    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.bfloat16 if bf16 else torch.float32).eval()
     return model, tokenizer
 
 
@@ -472,6 +480,8 @@ def make_engines(names: list, args, max_docs: int) -> list:
         started = time.perf_counter()
         if name.startswith("tamis"):
             engine = TamisLlmEngine(name, args)
+        elif name == "hf-qwen3-lastpos-bf16":
+            engine = HfQwen3Engine(name, *load_qwen3(args, bf16=True), args, max_docs)
         elif name.startswith("hf-qwen3"):
             qwen3 = qwen3 or load_qwen3(args)  # card and lastpos share the one fp32 model
             engine = HfQwen3Engine(name, *qwen3, args, max_docs)
@@ -765,8 +775,8 @@ def main() -> None:
                     "p50_ms": round(percentile([s * 1000 for s in secs], 50), 1),
                     "p95_ms": round(percentile([s * 1000 for s in secs], 95), 1),
                     "mean_ms": round(float(np.mean(secs)) * 1000, 1),
-                    # int8 is approximate by design: its difference is reported, not flagged.
-                    "flagged": (not name.endswith("-int8") and res["max_abs_logit_diff"] is not None
+                    # int8 and bf16 are approximate by design: their difference is reported, not flagged.
+                    "flagged": (not name.endswith(("-int8", "-bf16")) and res["max_abs_logit_diff"] is not None
                                 and res["max_abs_logit_diff"] > args.tolerance)})
     ratios = {}
     for a, b in RATIOS:
