@@ -263,11 +263,9 @@ impl Store {
     /// The chunk keys of documents whose metadata passes `filter`, for filtered retrieval.
     pub fn keys_matching(&self, filter: &Filter) -> Result<HashSet<ChunkKey>> {
         let Some(condition) = crate::filter::condition(filter) else {
-            let mut keys = HashSet::new();
-            for id in self.scan_matching(filter)? {
-                keys.extend(self.chunks_of_document(&id)?);
-            }
-            return Ok(keys);
+            let ids = self.scan_matching(filter)?;
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            return Ok(self.chunks_of_documents(&ids)?.into_values().flatten().collect());
         };
         let sql = format!(
             "SELECT chunks.key FROM documents JOIN chunks ON chunks.doc_id = documents.doc_id \
