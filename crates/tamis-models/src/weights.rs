@@ -1,12 +1,16 @@
 //! Loading safetensors weights, single-file or sharded.
 //!
-//! Files are read into memory rather than memory-mapped: mapping needs `unsafe`
-//! (the file could change under us) and the models tamis runs fit in RAM twice.
+//! Files are read, not memory-mapped (mapping needs `unsafe`: the file could change
+//! under us), and read tensor by tensor in pieces ([`read_tensors`]), so that loading
+//! never holds a file's bytes beside the tensors made of them.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use safetensors::Dtype;
+use safetensors::tensor::{Metadata, TensorInfo};
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -58,15 +62,122 @@ pub(crate) fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Every tensor of the model in `dir`, by name (the names transformers' BERT and
-/// XLM-RoBERTa give them: see [`modern_name`] and [`flash_names`]).
+/// XLM-RoBERTa give them: see [`modern_name`] and [`flash_names`]), in the file's dtype.
 pub(crate) fn load(dir: &Path) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
-    for file in weight_files(dir)? {
-        let shard = candle_core::safetensors::load(&file, &Device::Cpu)
-            .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })?;
-        tensors.extend(shard.into_iter().map(|(name, tensor)| (modern_name(name), tensor)));
-    }
+    read_tensors(dir, |name, info, tensor| {
+        let shape = info.shape.clone();
+        // A tensor of the file's dtype from its values of `$n` bytes each.
+        macro_rules! read {
+            ($n:literal, $decode:expr) => {
+                Tensor::from_vec(tensor.values::<$n, _>($decode)?, shape, &Device::Cpu)
+            };
+        }
+        let made = match info.dtype {
+            Dtype::F32 => read!(4, |b| f32::from_le_bytes(*b)),
+            Dtype::F16 => read!(2, |b| half::f16::from_le_bytes(*b)),
+            Dtype::BF16 => read!(2, |b| half::bf16::from_le_bytes(*b)),
+            Dtype::F64 => read!(8, |b| f64::from_le_bytes(*b)),
+            Dtype::I64 => read!(8, |b| i64::from_le_bytes(*b)),
+            Dtype::I32 => read!(4, |b| i32::from_le_bytes(*b)),
+            Dtype::U32 => read!(4, |b| u32::from_le_bytes(*b)),
+            Dtype::U8 => read!(1, |b| b[0]),
+            other => {
+                let read = "F32, F16, BF16, F64, I64, I32, U32 and U8";
+                return Err(weights_error(
+                    dir,
+                    format!("tensor {name} is {other:?}; tamis reads {read}"),
+                ));
+            }
+        }
+        .map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })?;
+        tensors.insert(modern_name(name), made);
+        Ok(())
+    })?;
     flash_names(tensors).map_err(|source| Error::Weights { dir: dir.to_path_buf(), source })
+}
+
+/// Bytes read at a time: a multiple of every element's width.
+pub(crate) const READ_PIECE: usize = 1 << 20;
+/// The largest header the safetensors format allows (its reference reader's limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One tensor's bytes, next in the file: [`TensorBytes::values`] reads them.
+pub(crate) struct TensorBytes<'a> {
+    reader: &'a mut fs_err::File,
+    piece: &'a mut [u8],
+    bytes: usize,
+}
+
+impl TensorBytes<'_> {
+    /// The tensor's values, `N` bytes each, decoded a piece at a time.
+    pub(crate) fn values<const N: usize, T>(
+        self,
+        decode: impl Fn(&[u8; N]) -> T,
+    ) -> std::io::Result<Vec<T>> {
+        let mut values = Vec::with_capacity(self.bytes / N);
+        let mut left = self.bytes;
+        while left > 0 {
+            let take = left.min(self.piece.len());
+            self.reader.read_exact(&mut self.piece[..take])?;
+            let (whole, _) = self.piece[..take].as_chunks::<N>();
+            values.extend(whole.iter().map(&decode));
+            left -= take;
+        }
+        Ok(values)
+    }
+}
+
+/// Reads the single or sharded safetensors of the model in `dir` tensor by tensor in
+/// pieces of [`READ_PIECE`] bytes, handing each to `visit` with its name and header
+/// entry: memory holds what `visit` keeps and one piece, never a file's bytes beside
+/// them (reading a 1.2 GB checkpoint whole doubled the peak memory of loading it).
+pub(crate) fn read_tensors(
+    dir: &Path,
+    mut visit: impl FnMut(String, &TensorInfo, TensorBytes<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut piece = vec![0u8; READ_PIECE];
+    for file in weight_files(dir)? {
+        let bad = |why: String| {
+            weights_error(dir, format!("{} is not a safetensors file: {why}", file.display()))
+        };
+        let mut reader = fs_err::File::open(&file)?;
+        let file_len = reader.metadata()?.len();
+        let mut len = [0u8; 8];
+        reader
+            .read_exact(&mut len)
+            .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
+        let header_len = u64::from_le_bytes(len);
+        if header_len > MAX_HEADER || 8 + header_len > file_len {
+            return Err(bad(format!("a header of {header_len} bytes in a file of {file_len}")));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        reader.read_exact(&mut header)?;
+        // The crate's parser checks what its own reader checks: offsets contiguous from
+        // zero, each tensor's size its dtype times its shape.
+        let metadata: Metadata =
+            serde_json::from_slice(&header).map_err(|e| bad(format!("its header: {e}")))?;
+        let data_len = file_len - 8 - header_len;
+        if metadata.data_len() as u64 != data_len {
+            return Err(bad(format!(
+                "its header describes {} bytes of tensors, the file holds {data_len}",
+                metadata.data_len()
+            )));
+        }
+        let mut tensors: Vec<_> = metadata.tensors().into_iter().collect();
+        tensors.sort_by_key(|(_, info)| info.data_offsets);
+        for (name, info) in tensors {
+            let bytes = info.data_offsets.1 - info.data_offsets.0;
+            // In order, so the seek moves nothing unless `visit` left a tensor unread.
+            reader.seek(SeekFrom::Start(8 + header_len + info.data_offsets.0 as u64))?;
+            visit(name, info, TensorBytes { reader: &mut reader, piece: &mut piece, bytes })?;
+        }
+    }
+    Ok(())
+}
+
+fn weights_error(dir: &Path, message: String) -> Error {
+    Error::Weights { dir: dir.to_path_buf(), source: candle_core::Error::Msg(message) }
 }
 
 /// Jina's "XLM-RoBERTa flash implementation" (jina-reranker-v2, jina-embeddings-v3's
@@ -206,3 +317,6 @@ impl EncoderWeights {
         f32_values(&self.dir, &self.tensors, name, shape)
     }
 }
+
+#[cfg(test)]
+mod tests;

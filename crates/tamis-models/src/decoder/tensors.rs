@@ -2,11 +2,9 @@
 //! stay bfloat16 in memory (half the size of `f32`) and are widened where they are used.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
-use safetensors::tensor::Metadata;
 use tamis_kernels::Linear;
 
 use crate::{Error, Result};
@@ -52,16 +50,27 @@ pub(crate) struct Tensors {
 }
 
 impl Tensors {
-    /// Reads the single or sharded safetensors of the model in `dir`, tensor by tensor in
-    /// pieces of [`READ_PIECE`] bytes: memory holds the model's values and one piece,
-    /// never a file's bytes beside them (reading a 1.2 GB checkpoint whole doubled the
-    /// peak memory of loading it).
+    /// Reads the single or sharded safetensors of the model in `dir` tensor by tensor
+    /// ([`crate::weights::read_tensors`]), never a whole file at once.
     pub(crate) fn load(dir: &Path) -> Result<Tensors> {
         let mut map = HashMap::new();
-        let mut piece = vec![0u8; READ_PIECE];
-        for file in crate::weights::weight_files(dir)? {
-            read_file(dir, &file, &mut piece, &mut map)?;
-        }
+        crate::weights::read_tensors(dir, |name, info, tensor| {
+            let values = match info.dtype {
+                Dtype::F32 => Values::F32(tensor.values(|b: &[u8; 4]| f32::from_le_bytes(*b))?),
+                Dtype::BF16 => Values::Bf16(tensor.values(|b: &[u8; 2]| u16::from_le_bytes(*b))?),
+                Dtype::F16 => {
+                    Values::F32(tensor.values(|b: &[u8; 2]| half::f16::from_le_bytes(*b).to_f32())?)
+                }
+                other => {
+                    return Err(weights_error(
+                        dir,
+                        format!("tensor {name} is {other:?}; tamis reads F32, BF16 and F16"),
+                    ));
+                }
+            };
+            map.insert(name, (info.shape.clone(), values));
+            Ok(())
+        })?;
         Ok(Tensors { dir: dir.to_path_buf(), map })
     }
 
@@ -117,87 +126,6 @@ impl Tensors {
             Ok(Linear::from_torch(&values, bias, out_features, in_features))
         }
     }
-}
-
-/// Bytes read at a time: a multiple of every element's width.
-const READ_PIECE: usize = 1 << 20;
-/// The largest header the safetensors format allows (its reference reader's limit).
-const MAX_HEADER: u64 = 100_000_000;
-
-/// Reads the tensors of one safetensors file into `map`: its header (an 8-byte length,
-/// then JSON that the `safetensors` crate parses and checks: offsets contiguous, sizes
-/// matching shapes), then each tensor's bytes in order, converted piece by piece.
-fn read_file(
-    dir: &Path,
-    file: &Path,
-    piece: &mut [u8],
-    map: &mut HashMap<String, (Vec<usize>, Values)>,
-) -> Result<()> {
-    let bad = |why: String| {
-        weights_error(dir, format!("{} is not a safetensors file: {why}", file.display()))
-    };
-    let mut reader = fs_err::File::open(file)?;
-    let file_len = reader.metadata()?.len();
-    let mut len = [0u8; 8];
-    reader.read_exact(&mut len).map_err(|_| bad("shorter than its 8-byte header length".into()))?;
-    let header_len = u64::from_le_bytes(len);
-    if header_len > MAX_HEADER || 8 + header_len > file_len {
-        return Err(bad(format!("a header of {header_len} bytes in a file of {file_len}")));
-    }
-    let mut header = vec![0u8; header_len as usize];
-    reader.read_exact(&mut header)?;
-    let metadata: Metadata =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("its header: {e}")))?;
-    let data_len = file_len - 8 - header_len;
-    if metadata.data_len() as u64 != data_len {
-        return Err(bad(format!(
-            "its header describes {} bytes of tensors, the file holds {data_len}",
-            metadata.data_len()
-        )));
-    }
-    let mut tensors: Vec<_> = metadata.tensors().into_iter().collect();
-    tensors.sort_by_key(|(_, info)| info.data_offsets);
-    for (name, info) in tensors {
-        let bytes = info.data_offsets.1 - info.data_offsets.0;
-        let values = match info.dtype {
-            Dtype::F32 => Values::F32(read_values(&mut reader, bytes, piece, |b: &[u8; 4]| {
-                f32::from_le_bytes(*b)
-            })?),
-            Dtype::BF16 => Values::Bf16(read_values(&mut reader, bytes, piece, |b: &[u8; 2]| {
-                u16::from_le_bytes(*b)
-            })?),
-            Dtype::F16 => Values::F32(read_values(&mut reader, bytes, piece, |b: &[u8; 2]| {
-                half::f16::from_le_bytes(*b).to_f32()
-            })?),
-            other => {
-                return Err(weights_error(
-                    dir,
-                    format!("tensor {name} is {other:?}; tamis reads F32, BF16 and F16"),
-                ));
-            }
-        };
-        map.insert(name, (info.shape.clone(), values));
-    }
-    Ok(())
-}
-
-/// The next `bytes` bytes of `reader` as values of `N` bytes each, read a piece at a time.
-fn read_values<const N: usize, T>(
-    reader: &mut impl Read,
-    bytes: usize,
-    piece: &mut [u8],
-    decode: impl Fn(&[u8; N]) -> T,
-) -> std::io::Result<Vec<T>> {
-    let mut values = Vec::with_capacity(bytes / N);
-    let mut left = bytes;
-    while left > 0 {
-        let take = left.min(piece.len());
-        reader.read_exact(&mut piece[..take])?;
-        let (whole, _) = piece[..take].as_chunks::<N>();
-        values.extend(whole.iter().map(&decode));
-        left -= take;
-    }
-    Ok(values)
 }
 
 fn weights_error(dir: &Path, message: String) -> Error {

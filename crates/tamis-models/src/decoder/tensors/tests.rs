@@ -4,8 +4,9 @@ use std::path::Path;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
-use super::{READ_PIECE, Tensors, Values};
+use super::{Tensors, Values};
 use crate::Error;
+use crate::weights::READ_PIECE;
 
 /// Writes `model.safetensors` into `dir` with the tensors `(name, dtype, shape, bytes)`.
 fn write(dir: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) {
