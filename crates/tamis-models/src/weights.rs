@@ -176,7 +176,8 @@ pub(crate) fn read_tensors(
     Ok(())
 }
 
-fn weights_error(dir: &Path, message: String) -> Error {
+/// A malformed-weights error about the model in `dir`, with `message`.
+pub(crate) fn weights_error(dir: &Path, message: String) -> Error {
     Error::Weights { dir: dir.to_path_buf(), source: candle_core::Error::Msg(message) }
 }
 
@@ -251,12 +252,12 @@ pub(crate) fn encoder_prefix(
     ["", "bert.", "roberta.", "model.", "deberta."]
         .into_iter()
         .find(|prefix| tensors.contains_key(&format!("{prefix}embeddings.word_embeddings.weight")))
-        .ok_or_else(|| Error::Weights {
-            dir: dir.to_path_buf(),
-            source: candle_core::Error::Msg(
+        .ok_or_else(|| {
+            weights_error(
+                dir,
                 "no embeddings.word_embeddings.weight tensor (with or without a bert./roberta. prefix)"
                     .to_string(),
-            ),
+            )
         })
 }
 
@@ -268,10 +269,7 @@ pub(crate) fn f32_values(
     name: &str,
     shape: &[usize],
 ) -> Result<Vec<f32>> {
-    let error = |message: String| Error::Weights {
-        dir: dir.to_path_buf(),
-        source: candle_core::Error::Msg(message),
-    };
+    let error = |message: String| weights_error(dir, message);
     let tensor = tensors.get(name).ok_or_else(|| error(format!("no tensor named {name}")))?;
     if tensor.dims() != shape {
         return Err(error(format!(

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use safetensors::Dtype;
 use tamis_kernels::Linear;
 
-use crate::{Error, Result};
+use crate::Result;
+use crate::weights::weights_error;
 
 /// One tensor's values.
 #[derive(Debug)]
@@ -126,10 +127,6 @@ impl Tensors {
             Ok(Linear::from_torch(&values, bias, out_features, in_features))
         }
     }
-}
-
-fn weights_error(dir: &Path, message: String) -> Error {
-    Error::Weights { dir: dir.to_path_buf(), source: candle_core::Error::Msg(message) }
 }
 
 #[cfg(test)]
