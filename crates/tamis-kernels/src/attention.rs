@@ -302,7 +302,7 @@ fn bf16_heads(
     let Shape { heads, head_dim, hidden } = shape;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let (n_rows, n_keys) = (segment.queries, segment.keys);
-    let (d_pad, keys_pad) = (head_dim.next_multiple_of(2), n_keys.next_multiple_of(2));
+    let (d_pad, keys_pad) = (head_dim.next_multiple_of(2), bf16::padded_inputs(kernel, n_keys));
     let Bf16Scratch { scores, inverse_sums, qkv: rounded, rows, packed } = scratch;
     inverse_sums.resize(n_rows, 0.0);
     // One rounding pass over the rows that are read (queries and keys are leading rows).
@@ -332,20 +332,20 @@ fn bf16_heads(
         bf16::pack_rows(&rounded[hidden + head * head_dim..], width, n_keys, head_dim, packed);
         scores.resize(n_rows * n_keys, 0.0);
         bf16::product(kernel, queries, packed, n_keys, Base::Zero, scores, n_keys, 1);
-        // Softmax numerators, rounded in turn, against the values.
-        rows.clear();
+        // Softmax numerators, scaled and rounded in one pass, against the values. Each
+        // row is written whole, its padding column included, so `rows` needs no clearing.
         rows.resize(n_rows * keys_pad, 0);
         for ((row, inverse), dst) in scores
-            .chunks_exact_mut(n_keys)
+            .chunks_exact(n_keys)
             .zip(inverse_sums.iter_mut())
             .zip(rows.chunks_exact_mut(keys_pad))
         {
-            row.iter_mut().for_each(|s| *s *= scale);
-            *inverse = 1.0 / simd::softmax_numerator_row(row);
-            simd::round_bf16_row(row, &mut dst[..n_keys]);
+            let (numerators, padding) = dst.split_at_mut(n_keys);
+            *inverse = 1.0 / simd::softmax_numerator_bf16_row(row, scale, numerators);
+            padding.fill(0);
         }
         let values = &rounded[2 * hidden + head * head_dim..];
-        bf16::pack_columns(values, width, n_keys, head_dim, packed);
+        bf16::pack_columns(values, width, n_keys, keys_pad, head_dim, packed);
         let out = &mut block[head * head_dim..];
         let weights = Operands { data: rows, rows: n_rows, k_pad: keys_pad, stride: keys_pad };
         bf16::product(kernel, weights, packed, head_dim, Base::Zero, out, hidden, 1);

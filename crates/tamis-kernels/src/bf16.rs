@@ -165,12 +165,17 @@ impl Bf16Rows {
         assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
         assert!(k <= k_pad && k_pad.is_multiple_of(2), "bf16: bad padded width");
         self.rows = rows;
-        self.data.clear();
+        // Every row is written whole below, its padding included: no clearing first.
         self.data.resize(rows * k_pad, 0);
         if k == 0 {
+            self.data.fill(0);
             return;
         }
-        let row = |(d, x): (&mut [u16], &[f32])| round_bf16_row(x, &mut d[..k]);
+        let row = |(d, x): (&mut [u16], &[f32])| {
+            let (values, padding) = d.split_at_mut(k);
+            round_bf16_row(x, values);
+            padding.fill(0);
+        };
         if x.len() < 4 * PARALLEL_MIN_ELEMENTS {
             self.data.chunks_mut(k_pad).zip(x.chunks_exact(k)).for_each(row);
         } else {
@@ -255,6 +260,16 @@ pub(crate) fn product(
 
 /// Inputs per AMX step: a tile row of 64 bytes.
 const AMX_CHUNK: usize = 32;
+
+/// `k` inputs padded for `kernel`'s fastest product: to a pair, or on AMX to a whole
+/// tile row (32), so that a product whose operands are packed per call (attention's)
+/// runs on the tiles rather than on the fallback. The zero padding adds nothing.
+pub(crate) fn padded_inputs(kernel: Bf16Kernel, k: usize) -> usize {
+    match kernel {
+        Bf16Kernel::Amx => k.next_multiple_of(AMX_CHUNK),
+        Bf16Kernel::Portable | Bf16Kernel::Avx512Bf16 => k.next_multiple_of(2),
+    }
+}
 /// Rows of an AMX tile: two tiles of 16.
 const AMX_ROWS: usize = 32;
 
@@ -414,13 +429,22 @@ pub(crate) fn pack_rows(src: &[u16], stride: usize, n: usize, k: usize, packed: 
 
 /// Packs `k` rows of `n` bfloat16 values (row `i` at `src[i · stride..]`) into
 /// `packed` as the right operand whose column `c` is the rows' element `c` (the layout
-/// of [`Bf16Weight::packed`]): attention's values, whose columns are its columns.
-pub(crate) fn pack_columns(src: &[u16], stride: usize, k: usize, n: usize, packed: &mut Vec<u16>) {
-    let steps = k.div_ceil(2);
+/// of [`Bf16Weight::packed`]), its inputs padded with zeros to `k_pad` (even, at least
+/// `k`): attention's values, whose columns are its columns.
+pub(crate) fn pack_columns(
+    src: &[u16],
+    stride: usize,
+    k: usize,
+    k_pad: usize,
+    n: usize,
+    packed: &mut Vec<u16>,
+) {
+    assert!(k <= k_pad && k_pad.is_multiple_of(2), "bf16: bad padded width");
     let blocks = n.div_ceil(BLOCK);
     packed.clear();
-    packed.resize(blocks * BLOCK * 2 * steps, 0);
-    for s in 0..steps {
+    packed.resize(blocks * BLOCK * k_pad, 0);
+    let steps = k_pad / 2;
+    for s in 0..k.div_ceil(2) {
         let even = &src[2 * s * stride..][..n];
         for block in 0..blocks {
             let step = &mut packed[(block * steps + s) * STEP_BYTES / 2..][..STEP_BYTES / 2];

@@ -224,15 +224,17 @@ impl Int8Rows {
         let groups = k_pad / SCALE_GROUP;
         self.rows = rows;
         self.groups = groups;
-        self.data.clear();
+        // `quantize_groups_i8` writes every value, scale, shift and correction of a row
+        // (the padding too): the buffers need no clearing first.
         self.data.resize(rows * k_pad, 0);
-        self.scales.clear();
         self.scales.resize(rows * groups, 0.0);
-        self.shifts.clear();
         self.shifts.resize(rows * groups, 0);
-        self.corrections.clear();
         self.corrections.resize(rows, 0.0);
         if k == 0 {
+            self.data.fill(0);
+            self.scales.fill(0.0);
+            self.shifts.fill(0);
+            self.corrections.fill(0.0);
             return;
         }
         // One row's outputs: values and scales, then shifts and correction.

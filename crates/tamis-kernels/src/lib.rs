@@ -61,7 +61,7 @@ pub use attention::{
     AttentionProducts, Reach, Segment, attention, attention_reaching, attention_with,
 };
 pub use bf16::Bf16Kernel;
-pub use causal_attention::{CausalSegment, HeadShape, causal_attention};
+pub use causal_attention::{CausalSegment, HeadShape, causal_attention, causal_attention_with};
 pub use int8::Int8Kernel;
 pub use linear::{Linear, Strided, WeightFormat, matmul, matmul_flops};
 pub use max_sim::{max_sim, max_sim_with};

@@ -236,6 +236,34 @@ dispatch! {
 }
 
 dispatch! {
+    /// [`softmax_numerator_row`] of `x` scaled by `scale` (> 0), written rounded to
+    /// bfloat16 into `out` (`x`'s length) in the same pass; returns the `f32` sum. The
+    /// values are those of scaling `x` in place first: rounding is monotonic, so the
+    /// largest scaled value is the largest value scaled.
+    fn softmax_numerator_bf16_row(x: &[f32], scale: f32, out: &mut [u16]) -> f32 {
+        assert_eq!(x.len(), out.len(), "softmax: the rounded row is not the row's length");
+        let m = max(x) * scale;
+        let mut acc = [0.0f32; LANES];
+        let mut chunks = x.chunks_exact(LANES);
+        let mut outs = out.chunks_exact_mut(LANES);
+        for (chunk, rounded) in (&mut chunks).zip(&mut outs) {
+            for ((a, v), o) in acc.iter_mut().zip(chunk).zip(rounded) {
+                let e = exp(*v * scale - m);
+                *a += e;
+                *o = to_bf16(e);
+            }
+        }
+        let mut total = acc.iter().sum::<f32>();
+        for (v, o) in chunks.remainder().iter().zip(outs.into_remainder()) {
+            let e = exp(*v * scale - m);
+            total += e;
+            *o = to_bf16(e);
+        }
+        total
+    }
+}
+
+dispatch! {
     /// GELU with the exact erf, in place: `x/2 · (1 + erf(x/√2))`.
     fn gelu_erf_slice(x: &mut [f32]) {
         for v in x.iter_mut() {
@@ -605,6 +633,28 @@ mod tests {
             },
             1e-6,
         );
+    }
+
+    /// The fused pass gives, at every level, the bits of scaling in place, taking the
+    /// numerators, then rounding them: attention's bfloat16 path before it was fused.
+    #[test]
+    fn scaled_rounded_softmax_numerators_equal_the_three_passes() {
+        let x = inputs();
+        for level in [Level::Portable].into_iter().chain(Level::runnable()) {
+            for width in [1, 15, 16, 17, 237, 256] {
+                for (r, row) in x.chunks(width).enumerate() {
+                    let scale = if r % 2 == 0 { 0.176_776_7 } else { 0.125 };
+                    let mut scaled: Vec<f32> = row.iter().map(|v| v * scale).collect();
+                    let want_total = softmax_numerator_row::at(level, &mut scaled);
+                    let mut want = vec![0u16; row.len()];
+                    round_bf16_row::at(level, &scaled, &mut want);
+                    let mut got = vec![1u16; row.len()];
+                    let total = softmax_numerator_bf16_row::at(level, row, scale, &mut got);
+                    assert_eq!(total.to_bits(), want_total.to_bits(), "{level:?} width {width}");
+                    assert_eq!(got, want, "{level:?} width {width} row {r}");
+                }
+            }
+        }
     }
 
     #[test]

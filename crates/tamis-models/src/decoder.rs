@@ -16,7 +16,7 @@ mod tensors;
 
 use std::sync::Arc;
 
-use tamis_kernels::{CausalSegment, Linear, RopeTable};
+use tamis_kernels::{AttentionProducts, CausalSegment, Linear, RopeTable};
 
 pub use config::{DecoderConfig, DecoderFamily, is_causal_lm};
 pub(crate) use tensors::{Tensors, Values};
@@ -39,6 +39,8 @@ pub(crate) struct Decoder {
     layers: Vec<Layer>,
     final_norm: Vec<f32>,
     rope: RopeTable,
+    /// The attention products' precision: bf16 with the dense layers' bf16, else `f32`.
+    attention: AttentionProducts,
     pool: Arc<rayon::ThreadPool>,
 }
 
@@ -101,7 +103,8 @@ impl Decoder {
         }
         let final_norm = tensors.vector("model.norm.weight", h)?;
         let rope = RopeTable::new(config.head_dim, config.rope_theta as f32, max_positions);
-        Ok(Decoder { config, embeddings, layers, final_norm, rope, pool })
+        let attention = AttentionProducts::F32;
+        Ok(Decoder { config, embeddings, layers, final_norm, rope, attention, pool })
     }
 
     /// The decoder with its layers' dense products in `precision` (the embeddings and
@@ -112,6 +115,7 @@ impl Decoder {
                 precision.convert(linear);
             }
         }
+        self.attention = precision.attention();
         self
     }
 
@@ -205,7 +209,13 @@ impl Decoder {
                 // The key heads follow the query heads: one rotation covers both.
                 self.rope.apply(&mut qkv, width, 0, shape.heads + shape.kv_heads, positions);
                 if l + 1 < count {
-                    tamis_kernels::causal_attention(&qkv, shape, segments, &mut attended);
+                    tamis_kernels::causal_attention_with(
+                        self.attention,
+                        &qkv,
+                        shape,
+                        segments,
+                        &mut attended,
+                    );
                     // `x + o(attention)` into the free buffer, which then becomes `x`.
                     layer.o.forward(&attended, rows, Some(&x), &mut normed, threads);
                     std::mem::swap(&mut x, &mut normed);
@@ -213,7 +223,13 @@ impl Decoder {
                     continue;
                 }
                 // The last layer: only the rows that are read go past attention.
-                tamis_kernels::causal_attention(&qkv, shape, last, &mut attended);
+                tamis_kernels::causal_attention_with(
+                    self.attention,
+                    &qkv,
+                    shape,
+                    last,
+                    &mut attended,
+                );
                 let picked: Vec<usize> = last
                     .iter()
                     .flat_map(|s| s.start + s.rows - s.queries..s.start + s.rows)

@@ -90,7 +90,7 @@ impl Precision {
         }
     }
 
-    /// The precision of the native encoder's attention products in this mode.
+    /// The precision of the attention products in this mode (an encoder's and a decoder's).
     pub(crate) fn attention(self) -> tamis_kernels::AttentionProducts {
         use tamis_kernels::AttentionProducts;
         match self {

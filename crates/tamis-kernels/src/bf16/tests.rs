@@ -171,3 +171,29 @@ fn bf16_layers_keep_outputs_and_weights_consistent() {
     assert!(full[n..2 * n].iter().all(|v| v.is_nan()));
     assert!(full[..n].iter().chain(&full[2 * n..]).all(|v| v.is_finite()));
 }
+
+/// The rounding buffer is reused from call to call without clearing: what an earlier,
+/// larger call left (NaN here, which a zero weight would not cancel) never shows through
+/// the padding.
+#[test]
+fn a_reused_activation_buffer_pads_with_zeros() {
+    let mut x = Bf16Rows::default();
+    x.fill(&[f32::NAN; 4 * 9], 4, 9, 10);
+    x.fill(&[1.5; 3 * 7], 3, 7, 8);
+    assert_eq!(x.data.len(), 3 * 8);
+    for row in x.data.chunks_exact(8) {
+        assert_eq!(
+            row,
+            [
+                to_bf16(1.5),
+                to_bf16(1.5),
+                to_bf16(1.5),
+                to_bf16(1.5),
+                to_bf16(1.5),
+                to_bf16(1.5),
+                to_bf16(1.5),
+                0
+            ]
+        );
+    }
+}

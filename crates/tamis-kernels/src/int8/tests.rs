@@ -322,3 +322,32 @@ fn one_large_channel_costs_only_its_own_group() {
         assert!((g - w).abs() < 0.1, "{g} vs {w}");
     }
 }
+
+/// As bf16's: the quantization buffer is reused without clearing, and the padding
+/// groups of a smaller call still quantize to zero, with zero scales and shifts.
+#[test]
+fn a_reused_activation_buffer_pads_with_zeros() {
+    let mut x = Int8Rows::default();
+    let k_pad = 3 * SCALE_GROUP;
+    x.fill(&vec![f32::NAN; 5 * k_pad], 5, k_pad, k_pad);
+    let k = SCALE_GROUP + 3;
+    let small = data(2 * k, 7);
+    x.fill(&small, 2, k, k_pad);
+    let mut fresh = Int8Rows::default();
+    fresh.fill(&small, 2, k, k_pad);
+    assert_eq!((x.data.len(), x.scales.len(), x.shifts.len()), (2 * k_pad, 6, 6));
+    assert_eq!(x.data, fresh.data);
+    assert_eq!(x.shifts, fresh.shifts);
+    assert_eq!(
+        x.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+        fresh.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        x.corrections.iter().map(|c| c.to_bits()).collect::<Vec<_>>(),
+        fresh.corrections.iter().map(|c| c.to_bits()).collect::<Vec<_>>()
+    );
+    for row in x.data.chunks_exact(k_pad) {
+        assert!(row[k..].iter().all(|&q| q == 0), "padding not zero");
+    }
+    assert!(x.scales.chunks_exact(3).all(|s| s[2] == 0.0), "an empty group has a scale");
+}

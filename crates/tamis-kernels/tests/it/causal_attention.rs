@@ -1,4 +1,7 @@
-use tamis_kernels::{CausalSegment, HeadShape, causal_attention};
+use tamis_kernels::{
+    AttentionProducts, Bf16Kernel, CausalSegment, HeadShape, causal_attention,
+    causal_attention_with,
+};
 
 use crate::{MIRI_STEP, data, max_diff, pool};
 
@@ -100,4 +103,75 @@ fn a_context_after_its_segment_is_refused() {
     let segment =
         CausalSegment { start: 0, rows: 2, context_start: 2, context_rows: 2, queries: 2 };
     causal_attention(&qkv, shape, &[segment], &mut out);
+}
+
+/// The bfloat16 value nearest `v` (ties to even), as an `f32`.
+fn round_bf16(v: f32) -> f32 {
+    let bits = v.to_bits();
+    f32::from_bits(((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) << 16)
+}
+
+#[test]
+fn bf16_products_match_the_definition_on_rounded_operands() {
+    let kernel = Bf16Kernel::detected();
+    eprintln!("bf16 causal attention on the {} build", kernel.name());
+    // Head widths on the tiles' path (32, 64: whole tile rows) and off it (6); key counts
+    // below and past a 32-key block; trailing-query segments as a last layer has them.
+    let shapes = [
+        HeadShape { heads: 4, kv_heads: 2, head_dim: 32 },
+        HeadShape { heads: 2, kv_heads: 1, head_dim: 64 },
+        HeadShape { heads: 3, kv_heads: 3, head_dim: 6 },
+    ];
+    for shape in shapes {
+        let (prefix, docs): (usize, &[usize]) =
+            if MIRI_STEP > 1 { (3, &[2, 1]) } else { (9, &[1, 5, 30, 40]) };
+        let mut segments = vec![CausalSegment::alone(0, prefix)];
+        let mut start = prefix;
+        for &len in docs {
+            let context = CausalSegment {
+                start,
+                rows: len,
+                context_start: 0,
+                context_rows: prefix,
+                queries: len,
+            };
+            segments.push(context);
+            start += len;
+        }
+        let rows = start;
+        let qkv = data(rows * shape.qkv_width(), 47, 2.0);
+        let q = shape.q_width();
+        let mut got = vec![f32::NAN; rows * q];
+        pool().install(|| {
+            causal_attention_with(AttentionProducts::Bf16, &qkv, shape, &segments, &mut got)
+        });
+        let rounded: Vec<f32> = qkv.iter().map(|&v| round_bf16(v)).collect();
+        // The numerators are rounded too, by at most 2⁻⁹ of each weight (and the f32 and
+        // f64 exponentials may round them apart by one step): 2⁻⁸ of the largest value.
+        let bound = 2.0 * 2f32.powi(-8) + 1e-4;
+        let mut exact = 0.0f32;
+        for s in &segments {
+            let sequence: Vec<usize> =
+                (0..s.context_rows).chain(s.start..s.start + s.rows).collect();
+            let want = reference(&rounded, shape, &sequence);
+            let unrounded = reference(&qkv, shape, &sequence);
+            for r in 0..s.rows {
+                let row = &got[(s.start + r) * q..][..q];
+                let diff = max_diff(row, &want[s.context_rows + r]);
+                assert!(diff < bound, "{shape:?}, segment at {} row {r}: {diff}", s.start);
+                exact = exact.max(max_diff(row, &unrounded[s.context_rows + r]));
+            }
+        }
+        assert!(exact > 1e-4, "{shape:?}: bf16 agrees with f32 to {exact}: was it rounded?");
+        // Only the last rows asked for: the same values, the other rows untouched.
+        let lasts: Vec<CausalSegment> =
+            segments.iter().map(|s| CausalSegment { queries: 1, ..*s }).collect();
+        let mut last = vec![f32::NAN; rows * q];
+        causal_attention_with(AttentionProducts::Bf16, &qkv, shape, &lasts, &mut last);
+        for s in &segments {
+            let end = s.start + s.rows;
+            assert!(last[s.start * q..(end - 1) * q].iter().all(|v| v.is_nan()));
+            assert_eq!(max_diff(&last[(end - 1) * q..end * q], &got[(end - 1) * q..end * q]), 0.0);
+        }
+    }
 }
