@@ -2,12 +2,15 @@
 
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 pub mod lines;
+#[cfg(test)]
+mod tests;
 
 /// Where JSON Lines come from and go to.
 #[derive(Debug, Args)]
@@ -68,15 +71,95 @@ impl Output {
     }
 }
 
-/// A progress bar on standard error when it is a terminal; hidden otherwise.
+/// A progress bar on standard error: drawn when it is a terminal; otherwise (a log file,
+/// CI) the same figures as a plain line at most once a minute, so that a long run shows
+/// that it moves and how fast. Callers' messages (`set_message`) follow the figures.
 pub fn progress(total: usize, unit: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64);
-    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})");
+    let figures = format!("{{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}");
+    let (bar, template) = if std::io::stderr().is_terminal() {
+        (ProgressBar::new(total as u64), format!("{{bar:40}} {figures}"))
+    } else {
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(MinuteLines::default()), 1);
+        (ProgressBar::with_draw_target(Some(total as u64), target), figures)
+    };
     bar.set_style(
         ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// A progress bar's target off a terminal: of what the bar draws, one line a minute on
+/// standard error (the first a minute after the start, so short commands print none).
+#[derive(Debug)]
+struct MinuteLines {
+    state: std::sync::Mutex<(Instant, String)>,
+}
+
+impl Default for MinuteLines {
+    fn default() -> MinuteLines {
+        MinuteLines { state: std::sync::Mutex::new((Instant::now(), String::new())) }
+    }
+}
+
+impl MinuteLines {
+    const EVERY: Duration = Duration::from_secs(60);
+}
+
+impl TermLike for MinuteLines {
+    fn width(&self) -> u16 {
+        200
+    }
+
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.write_str(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.1.push_str(s);
+        Ok(())
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// The end of one drawing: printed if a minute has passed since the last line.
+    fn flush(&self) -> std::io::Result<()> {
+        match self.take_due(Instant::now()) {
+            Some(line) => writeln!(std::io::stderr().lock(), "{line}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl MinuteLines {
+    /// What was drawn since the last call, trimmed, if it is due at `now`; the drawing is
+    /// dropped either way.
+    fn take_due(&self, now: Instant) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let drawn = std::mem::take(&mut state.1);
+        let line = drawn.trim();
+        if line.is_empty() || now.saturating_duration_since(state.0) < Self::EVERY {
+            return None;
+        }
+        state.0 = now;
+        Some(line.to_owned())
+    }
 }

@@ -187,7 +187,8 @@ pub struct TrainArgs {
     #[arg(long)]
     no_dev: bool,
 
-    /// Evaluate on the dev split every N steps (and after the last).
+    /// Evaluate on the dev split every N steps, and after the last step: a run shorter
+    /// than N steps is evaluated once, at its end.
     #[arg(long, default_value_t = 500, value_name = "N")]
     eval_every: u64,
 
@@ -426,14 +427,25 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let Some(state) = trainer.resume(&checkpoint)? else {
             anyhow::bail!("--resume: no checkpoint at {}", checkpoint.display())
         };
-        eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display());
-        if let Ok(kept) = serde_json::from_value::<Schedule>(state["schedule"].clone()) {
+        // A state this command cannot read (another version's, or edited) is refused:
+        // starting its schedule or dev history afresh would silently change the run.
+        let unreadable = |what: &str, e: serde_json::Error| {
+            anyhow::anyhow!(
+                "--resume: the {what} saved in {} is unreadable ({e}); start again without --resume",
+                checkpoint.display()
+            )
+        };
+        let kept: Option<Schedule> = serde_json::from_value(state["schedule"].clone())
+            .map_err(|e| unreadable("schedule", e))?;
+        if let Some(kept) = kept {
             trainer.reschedule(kept.warmup, kept.total);
             total_steps = kept.total;
             schedule = Some(kept);
         }
         if let Some(dev) = &dev {
-            log = serde_json::from_value(state["dev"].clone()).unwrap_or_default();
+            let kept: Option<DevLog> = serde_json::from_value(state["dev"].clone())
+                .map_err(|e| unreadable("dev history", e))?;
+            log = kept.unwrap_or_default();
             if log.best_step.is_some() && !dev.best_dir.is_dir() {
                 eprintln!(
                     "the best model so far is missing from {}: the next evaluation is kept",
@@ -442,6 +454,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 log.best_step = None;
             }
         }
+        eprintln!("resuming at step {} from {}", trainer.steps(), checkpoint.display());
     }
     let state = |log: &DevLog, schedule: Option<Schedule>| serde_json::json!({"seed": args.seed, "dev": log, "schedule": schedule});
     let export = |model: &CrossEncoderModel, dir: &Path, card: &str, overwrite: bool| {
@@ -466,8 +479,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let (mut current_epoch, mut groups) = (0, first.groups.clone());
     let mut stopped_by_budget = false;
     let pairs_per_step = (args.batch_size * (1 + args.negatives)) as f64;
-    let loop_started = (Instant::now(), trainer.steps());
-    let mut last_line = Instant::now();
     let mut clock = StepClock::default();
     while trainer.steps() < total_steps {
         if let Some(budget) = args.time_budget {
@@ -560,18 +571,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         smoothed.0 = 0.98 * smoothed.0 + 0.02 * f64::from(report.loss);
         smoothed.1 *= 0.98;
         let average = smoothed.0 / (1.0 - smoothed.1);
-        bar.set_message(format!("loss {average:.4} lr {:.2e}", report.lr));
+        bar.set_message(format!("loss {average:.4} (moving average), lr {:.2e}", report.lr));
         bar.inc(1);
         let step = trainer.steps();
-        // Without a terminal (a log file, CI) the bar is hidden: a line a minute instead.
-        if bar.is_hidden() && last_line.elapsed() >= Duration::from_secs(60) {
-            let rate = (step - loop_started.1) as f64 / loop_started.0.elapsed().as_secs_f64();
-            eprintln!(
-                "step {step}/{total_steps}: loss {average:.4} (moving average), lr {:.2e}, {rate:.2} step(s)/s",
-                report.lr
-            );
-            last_line = Instant::now();
-        }
         let evaluate = dev.as_ref().filter(|dev| step.is_multiple_of(dev.every));
         if let Some(dev) = evaluate {
             bar.suspend(|| evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads))?;

@@ -170,8 +170,8 @@ pub(super) fn score(
         job.file.display()
     );
     let bar = progress(missing.len(), "queries scored");
-    let (started, mut last_line) = (Instant::now(), Instant::now());
-    for (n, &i) in missing.iter().enumerate() {
+    let started = Instant::now();
+    for &i in &missing {
         let documents: Vec<&String> =
             wanted[i].iter().copied().filter(|doc| !by_example[i].contains_key(*doc)).collect();
         let pairs: Vec<(&str, &str)> = documents
@@ -189,15 +189,6 @@ pub(super) fn score(
         out.flush()?;
         by_example[i].extend(scores);
         bar.inc(1);
-        if bar.is_hidden() && last_line.elapsed().as_secs() >= 60 {
-            eprintln!(
-                "teacher: {}/{} quer(ies) scored in {:.0} s",
-                n + 1,
-                missing.len(),
-                started.elapsed().as_secs_f64()
-            );
-            last_line = Instant::now();
-        }
     }
     out.get_ref().sync_all()?;
     bar.finish_and_clear();

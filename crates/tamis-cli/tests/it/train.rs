@@ -44,6 +44,17 @@ fn workspace(output: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     (work, dataset, output, cache)
 }
 
+/// An input error found once the run has set up (so after its progress lines): the
+/// status, and one error line, last.
+fn assert_refused_after_setup(output: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(INPUT), "stderr: {stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("tamis: error: ") && last.contains(needle), "{needle:?}: {stderr}");
+    assert_eq!(stderr.matches("error").count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn train_args<'a>(
     dataset: &'a str,
     output: &'a str,
@@ -309,7 +320,24 @@ fn a_run_killed_by_sigkill_resumes_to_the_model_an_unbroken_run_writes() {
     assert!(!killed.exists(), "a killed run published a model");
 
     let resume = [&killed_args[..], &["--resume".to_owned()]].concat();
-    let run = tamis_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
+    // A training state this version cannot read is refused with the file's name, not
+    // silently restarted; the checkpoint is left as it was.
+    let state = [checkpoint.clone(), work.path().join("killed.checkpoint.old")]
+        .map(|dir| dir.join("state.json"))
+        .into_iter()
+        .find(|file| file.is_file())
+        .expect("the killed run left a checkpoint");
+    let kept = fs_err::read_to_string(&state).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&kept).unwrap();
+    edited["state"]["schedule"] = serde_json::json!("soon");
+    fs_err::write(&state, edited.to_string()).unwrap();
+    assert_refused_after_setup(&tamis(&resume, "", &[]), "schedule saved in");
+    assert_eq!(fs_err::read_to_string(&state).unwrap(), edited.to_string());
+    assert!(!killed.exists(), "a refused resume published a model");
+    fs_err::write(&state, kept).unwrap();
+
+    let run = tamis_ok(&resume);
     let stderr = String::from_utf8_lossy(&run.stderr);
     let resumed_at: u64 = stderr
         .split("resuming at step ")
@@ -371,6 +399,21 @@ fn train_distills_a_teacher_whose_scores_are_cached_and_checked() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("of 1 quer(ies)"));
     let mended = fs_err::read_to_string(&scores).unwrap();
     assert_eq!(mended.lines().count(), 7, "{mended}");
+
+    // A middle line whose score is not a number is refused, naming the line; the file
+    // and the model published before are left as they were.
+    let mut lines: Vec<String> = mended.lines().map(str::to_owned).collect();
+    let mut middle: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+    let doc = middle["scores"].as_object().unwrap().keys().next().unwrap().clone();
+    middle["scores"][&doc] = serde_json::json!("high");
+    lines[2] = middle.to_string();
+    let damaged = lines.join("\n") + "\n";
+    fs_err::write(&scores, &damaged).unwrap();
+    let published = fs_err::read(output.join("model.safetensors")).unwrap();
+    assert_refused_after_setup(&tamis(&again, "", &[]), "line 3");
+    assert_eq!(fs_err::read_to_string(&scores).unwrap(), damaged);
+    assert_eq!(fs_err::read(output.join("model.safetensors")).unwrap(), published);
+    fs_err::write(&scores, &mended).unwrap();
 
     // The same file offered for another dataset (other queries) is refused.
     let other = work.path().join("other");
