@@ -23,9 +23,9 @@ const TOKENIZER_FILES: [&str; 7] = [
 /// Writes `model` to `out`: `config.json` from `base`'s with the
 /// classification head declared, `model.safetensors` under `transformers`' names (Q, K
 /// and V split again), `base`'s tokenizer files with `model_max_length` set to
-/// `max_length` (so that inference truncates as training did), and `card` as
-/// `README.md`. The directory is assembled beside `out` and renamed into place: it
-/// appears whole or not at all. An existing `out` is an error unless `overwrite`, and
+/// `max_length` (what inference truncates to: the training length, or longer where the
+/// caller chose so), and `card` as `README.md`. The directory is assembled beside `out`
+/// and renamed into place: it appears whole or not at all. An existing `out` is an error unless `overwrite`, and
 /// then it is replaced only once the new directory is complete.
 pub fn export(
     model: &CrossEncoderModel,

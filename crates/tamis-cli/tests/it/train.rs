@@ -156,15 +156,25 @@ fn train_gives_an_xlm_roberta_bi_encoder_a_head() {
     let (_work, dataset, output, cache) = workspace("trained");
     let (base, model) = (model_fixture("xlmr-embed-mean"), model_fixture("bert-embed-cls"));
     let paths = [dataset.to_str().unwrap(), output.to_str().unwrap(), cache.to_str().unwrap()];
+    // Trained on pairs of 32 tokens, written to read 48 (all its positions) at inference.
     let args = train_args(paths[0], paths[1], paths[2], &base, &model);
+    let args = [
+        &with_value(&args, "--max-length", "32")[..],
+        &["--export-max-length".to_owned(), "48".to_owned()],
+    ]
+    .concat();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = tamis_ok(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("12 group(s) of 4 pair(s), 12 step(s)"), "{stderr}");
-    let config: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(output.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["architectures"][0], "XLMRobertaForSequenceClassification");
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&fs_err::read_to_string(output.join(file)).unwrap()).unwrap()
+    };
+    assert_eq!(read("config.json")["architectures"][0], "XLMRobertaForSequenceClassification");
+    assert_eq!(read("tokenizer_config.json")["model_max_length"], 48);
     let card = fs_err::read_to_string(output.join("README.md")).unwrap();
     assert!(card.contains("`XLMRobertaForSequenceClassification`, one label"), "{card}");
+    assert!(card.contains("max_length 32 (reads 48 at inference)"), "{card}");
     assert_reranks(&output);
 }
 
@@ -249,6 +259,8 @@ fn train_misuse_fails_with_one_line() {
         ("--dev-queries", "0", "--dev-queries must be at least 1"),
         ("--random-negatives", "4", "at most 3"),
         ("--positives-within", "0", "--positives-within must be at least 1"),
+        ("--export-max-length", "4096", "positions"),
+        ("--export-max-length", "0", "positions"),
     ] {
         let bad = [&args[..], &[flag, value]].concat();
         assert_fails_with(&tamis(&bad, "", &[]), INPUT, reason);
