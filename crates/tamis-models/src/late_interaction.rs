@@ -298,10 +298,7 @@ fn read_dense(dir: &Path, expected_in: usize) -> Result<Linear> {
 /// width read from its shape.
 fn read_colbert_ai_linear(dir: &Path, hidden: usize) -> Result<Linear> {
     let tensors = crate::weights::load(dir)?;
-    let bad = |message: &str| Error::Weights {
-        dir: dir.to_path_buf(),
-        source: candle_core::Error::Msg(message.to_string()),
-    };
+    let bad = |message: &str| crate::weights::weights_error(dir, message.to_owned());
     let tensor = tensors.get("linear.weight").ok_or_else(|| {
         bad("no linear.weight tensor: an HF_ColBERT checkpoint holds its projection there")
     })?;

@@ -337,9 +337,8 @@ impl NativeEncoder {
                 Family::ModernBert => return Err(not_bert(dir)),
             }),
         };
-        let last = layers.last().ok_or_else(|| Error::Weights {
-            dir: dir.to_path_buf(),
-            source: candle_core::Error::Msg("config.json declares no layers".to_string()),
+        let last = layers.last().ok_or_else(|| {
+            crate::weights::weights_error(dir, "config.json declares no layers".to_owned())
         })?;
         let (last_q, last_kv) = (last.qkv.outputs(0..h), last.qkv.outputs(h..3 * h));
         Ok(NativeEncoder {

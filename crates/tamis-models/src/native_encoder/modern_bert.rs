@@ -98,12 +98,12 @@ impl ModernBertEncoder {
         let prefix = ["", "model."]
             .into_iter()
             .find(|p| tensors.contains_key(&format!("{p}embeddings.tok_embeddings.weight")))
-            .ok_or_else(|| Error::Weights {
-                dir: dir.to_path_buf(),
-                source: candle_core::Error::Msg(
+            .ok_or_else(|| {
+                crate::weights::weights_error(
+                    dir,
                     "no embeddings.tok_embeddings.weight tensor (with or without a model. prefix)"
-                        .to_string(),
-                ),
+                        .to_owned(),
+                )
             })?;
         let t = Tensors { dir, map: &tensors };
         let (h, i) = (config.hidden_size, config.intermediate_size);
@@ -133,9 +133,8 @@ impl ModernBertEncoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let last = layers.last().ok_or_else(|| Error::Weights {
-            dir: dir.to_path_buf(),
-            source: candle_core::Error::Msg("config.json declares no layers".to_string()),
+        let last = layers.last().ok_or_else(|| {
+            crate::weights::weights_error(dir, "config.json declares no layers".to_owned())
         })?;
         let (last_q, last_kv) = (last.qkv.outputs(0..h), last.qkv.outputs(h..3 * h));
         let final_norm = t.norm_bias_optional(&format!("{prefix}final_norm"), h)?;
