@@ -592,6 +592,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let evaluate = dev.as_ref().filter(|dev| step.is_multiple_of(dev.every));
         if let Some(dev) = evaluate {
             bar.suspend(|| evaluate_dev(dev, &mut log, &trainer, &export, &stage1, threads))?;
+            // The evaluation's pause is not the steps' rate (it read 0/s, "eta 12y").
+            bar.reset_eta();
         }
         if evaluate.is_some() || step.is_multiple_of(args.checkpoint_every) {
             trainer.save_checkpoint(&checkpoint, &state(&log, schedule))?;
