@@ -236,7 +236,7 @@ dispatch! {
 }
 
 dispatch! {
-    /// [`softmax_numerator_row`] of `x` scaled by `scale` (> 0), written rounded to
+    /// [`softmax_numerator_row()`] of `x` scaled by `scale` (> 0), written rounded to
     /// bfloat16 into `out` (`x`'s length) in the same pass; returns the `f32` sum. The
     /// values are those of scaling `x` in place first: rounding is monotonic, so the
     /// largest scaled value is the largest value scaled.
