@@ -127,7 +127,9 @@ impl TermLike for MinuteLines {
     }
 
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.write_str(s)
+        // Lines of one drawing (a bar's message on a line of its own) join with a space.
+        self.write_str(s)?;
+        self.write_str(" ")
     }
 
     fn write_str(&self, s: &str) -> std::io::Result<()> {

@@ -107,8 +107,8 @@ impl Decoder {
         Ok(Decoder { config, embeddings, layers, final_norm, rope, attention, pool })
     }
 
-    /// The decoder with its layers' dense products in `precision` (the embeddings and
-    /// the output head's rows stay as loaded).
+    /// The decoder with its layers' dense products in `precision`, and attention's in bf16
+    /// when that is bf16 (the embeddings and the output head's rows stay as loaded).
     pub(crate) fn with_precision(mut self, precision: Precision) -> Decoder {
         for layer in &mut self.layers {
             for linear in [&mut layer.qkv, &mut layer.o, &mut layer.gate_up, &mut layer.down] {
