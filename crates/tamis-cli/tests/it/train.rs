@@ -333,7 +333,7 @@ fn a_run_killed_by_sigkill_resumes_to_the_model_an_unbroken_run_writes() {
 
     let resume = [&killed_args[..], &["--resume".to_owned()]].concat();
     let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
-    // A training state this version cannot read is refused with the file's name, not
+    // A training state this version cannot read is refused, naming the checkpoint, not
     // silently restarted; the checkpoint is left as it was.
     let state = [checkpoint.clone(), work.path().join("killed.checkpoint.old")]
         .map(|dir| dir.join("state.json"))
