@@ -2,7 +2,7 @@ use tamis_kernels::{
     AttentionProducts, Bf16Kernel, Reach, Segment, attention, attention_reaching, attention_with,
 };
 
-use crate::{MIRI_STEP, data, max_diff, pool};
+use crate::{MIRI_STEP, data, max_diff, pool, round_bf16};
 
 /// Attention of one segment written from the definition: softmax(q·kᵀ/√d over the
 /// segment's keys) · v, per head.
@@ -216,12 +216,6 @@ fn first_query_only_computes_the_first_row_exactly() {
             first[(s.start + 1) * hidden..(s.start + s.rows) * hidden].iter().all(|v| v.is_nan())
         );
     }
-}
-
-/// The bfloat16 value nearest `v` (ties to even), as an `f32`.
-fn round_bf16(v: f32) -> f32 {
-    let bits = v.to_bits();
-    f32::from_bits(((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) << 16)
 }
 
 #[test]

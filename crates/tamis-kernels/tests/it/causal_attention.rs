@@ -3,7 +3,7 @@ use tamis_kernels::{
     causal_attention_with,
 };
 
-use crate::{MIRI_STEP, data, max_diff, pool};
+use crate::{MIRI_STEP, data, max_diff, pool, round_bf16};
 
 /// Causal grouped-query attention of one sequence's rows (listed in order: its
 /// context's, then its own), written from the definition in f64.
@@ -103,12 +103,6 @@ fn a_context_after_its_segment_is_refused() {
     let segment =
         CausalSegment { start: 0, rows: 2, context_start: 2, context_rows: 2, queries: 2 };
     causal_attention(&qkv, shape, &[segment], &mut out);
-}
-
-/// The bfloat16 value nearest `v` (ties to even), as an `f32`.
-fn round_bf16(v: f32) -> f32 {
-    let bits = v.to_bits();
-    f32::from_bits(((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) << 16)
 }
 
 #[test]

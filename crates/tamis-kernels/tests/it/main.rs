@@ -23,6 +23,12 @@ pub fn data(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
+/// The bfloat16 value nearest `v` (ties to even), as an `f32`.
+pub fn round_bf16(v: f32) -> f32 {
+    let bits = v.to_bits();
+    f32::from_bits(((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) << 16)
+}
+
 /// Largest absolute difference.
 pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
