@@ -26,8 +26,9 @@ pub struct SourceArgs {
     /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
     /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AMX or
     /// AVX512-BF16 CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16
-    /// peak above the FMA peak: 3-9x faster layers with AMX) or auto (the fastest mode measured to keep each kind of model's
-    /// quality bound: fp32 for every model today). See the README's "Precision"
+    /// peak above the FMA peak: 3-9x faster layers with AMX), bf16x3 (each fp32 product
+    /// as three bfloat16 ones: fp32's rankings, faster than fp32 on AMX only) or auto
+    /// (the fastest mode measured to keep each kind of model's quality bound). See the README's "Precision"
     /// section. One mode for every model, or
     /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
@@ -66,7 +67,7 @@ fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
     let mode = |m: &str| {
         let m = m.trim();
         Precision::from_name(m)
-            .ok_or_else(|| format!("unknown precision {m:?}: use fp32, int8, bf16 or auto"))
+            .ok_or_else(|| format!("unknown precision {m:?}: use fp32, int8, bf16, bf16x3 or auto"))
     };
     if !value.contains('=') {
         let all = mode(value)?;

@@ -12,12 +12,19 @@
 //! Xeon: half the rate) it would lose, so there the products run on AMX tiles
 //! (`tdpbf16ps`, [`Bf16Kernel::Amx`]), 3–9× the `f32` layers on a 2-core Sapphire
 //! Rapids slice; `tamis bench gemm` shows each.
+//!
+//! A split weight ([`Bf16Weight::split`]) makes one `f32` product of three bfloat16
+//! ones, as XLA's `bf16_3x` does: each operand is its bfloat16 rounding `h` plus the
+//! rounding `l` of what is left, and `x·w ≈ xₕ·wₕ + xₗ·wₕ + xₕ·wₗ` (the dropped `xₗ·wₗ`
+//! is about 2⁻¹⁶ of the product). The three are one product over three times the
+//! inputs, `[xₕ | xₗ | xₕ] · [wₕ | wₕ | wₗ]`, so the kernels need nothing new. Weights
+//! that are bfloat16 already (`wₗ = 0`) take two parts.
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
 
 use crate::PARALLEL_MIN_ELEMENTS;
-use crate::simd::round_bf16_row;
+use crate::simd::{round_bf16_row, split_bf16_row};
 use crate::tiles::{BLOCK, Base, ROW_BLOCK, STEP_BYTES, SharedOut, column_jobs};
 
 #[cfg(test)]
@@ -101,8 +108,13 @@ const TILE_ROWS: usize = 8;
 pub(crate) struct Bf16Weight {
     out_features: usize,
     in_features: usize,
-    /// `in_features` rounded up to a pair (the zero padding adds nothing).
+    /// The packed inputs: `parts · part_len` (the zero padding adds nothing).
     k_pad: usize,
+    /// 1, or for a split weight the 2 or 3 parts `[wₕ | wₕ | wₗ]` (see the module).
+    parts: usize,
+    /// The inputs of one part: `in_features` rounded up to a pair, or for a split
+    /// weight to an AMX tile row (so that the parts stay on the tiles).
+    part_len: usize,
     /// `[blocks][k_pad / 2][32][2]`: block `b` holds columns `32b..32b + 32`, each with
     /// two consecutive inputs side by side (the pairs `vdpbf16ps` multiplies), so a
     /// tile reads one stream of 128 bytes per step; the padding is zero.
@@ -128,26 +140,78 @@ impl Bf16Weight {
                 packed[packed_index(o, i, steps)] = to_bf16(v);
             }
         }
-        Bf16Weight { out_features, in_features, k_pad, packed }
+        Bf16Weight { out_features, in_features, k_pad, parts: 1, part_len: k_pad, packed }
     }
 
-    /// The padded input width the activations must be rounded to.
-    pub(crate) fn k_pad(&self) -> usize {
-        self.k_pad
-    }
-
-    /// The weight `(o, i)` the products multiply by.
-    pub(crate) fn get(&self, o: usize, i: usize) -> f32 {
-        from_bf16(self.packed[packed_index(o, i, self.k_pad / 2)])
-    }
-
-    /// The channels `range`, the same values repacked.
-    pub(crate) fn outputs(&self, range: std::ops::Range<usize>) -> Bf16Weight {
-        Bf16Weight::round(range.len(), self.in_features, |o, row| {
-            for (i, w) in row.iter_mut().enumerate() {
-                *w = self.get(range.start + o, i);
+    /// `weight` split into `[wₕ | wₕ | wₗ]` for three-part products (see the module);
+    /// two parts where every `wₗ` is zero (bfloat16 weights).
+    pub(crate) fn split(
+        out_features: usize,
+        in_features: usize,
+        mut row: impl FnMut(usize, &mut [f32]),
+    ) -> Bf16Weight {
+        let part_len = in_features.next_multiple_of(AMX_CHUNK);
+        let mut high = vec![0u16; out_features * in_features];
+        let mut low = vec![0u16; out_features * in_features];
+        let mut buf = vec![0.0; in_features];
+        for o in 0..out_features {
+            row(o, &mut buf);
+            let at = o * in_features..(o + 1) * in_features;
+            split_bf16_row(&buf, &mut high[at.clone()], &mut low[at]);
+        }
+        let parts = if low.iter().all(|&l| from_bf16(l) == 0.0) { 2 } else { 3 };
+        let k_pad = parts * part_len;
+        let steps = k_pad / 2;
+        let mut packed = vec![0u16; out_features.next_multiple_of(BLOCK) * k_pad];
+        for o in 0..out_features {
+            for i in 0..in_features {
+                let (h, l) = (high[o * in_features + i], low[o * in_features + i]);
+                packed[packed_index(o, i, steps)] = h;
+                packed[packed_index(o, part_len + i, steps)] = h;
+                if parts == 3 {
+                    packed[packed_index(o, 2 * part_len + i, steps)] = l;
+                }
             }
-        })
+        }
+        Bf16Weight { out_features, in_features, k_pad, parts, part_len, packed }
+    }
+
+    /// Whether the products are split in parts (see [`Bf16Weight::split`]).
+    pub(crate) fn is_split(&self) -> bool {
+        self.parts > 1
+    }
+
+    /// Rounds (or for a split weight, splits) `x` (`[rows, in_features]`) into `rows`,
+    /// as this weight's products read it.
+    pub(crate) fn fill(&self, rows: &mut Bf16Rows, x: &[f32], n_rows: usize) {
+        if self.is_split() {
+            rows.fill_split(x, n_rows, self.in_features, self.part_len, self.parts);
+        } else {
+            rows.fill(x, n_rows, self.in_features, self.k_pad);
+        }
+    }
+
+    /// The weight `(o, i)` the products multiply by (`wₕ + wₗ` for a split weight).
+    pub(crate) fn get(&self, o: usize, i: usize) -> f32 {
+        let steps = self.k_pad / 2;
+        let high = from_bf16(self.packed[packed_index(o, i, steps)]);
+        if self.parts == 3 {
+            high + from_bf16(self.packed[packed_index(o, 2 * self.part_len + i, steps)])
+        } else {
+            high
+        }
+    }
+
+    /// The channels `range`, the same bits repacked.
+    pub(crate) fn outputs(&self, range: std::ops::Range<usize>) -> Bf16Weight {
+        let steps = self.k_pad / 2;
+        let mut packed = vec![0u16; range.len().next_multiple_of(BLOCK) * self.k_pad];
+        for (o, from) in range.clone().enumerate() {
+            for i in 0..self.k_pad {
+                packed[packed_index(o, i, steps)] = self.packed[packed_index(from, i, steps)];
+            }
+        }
+        Bf16Weight { out_features: range.len(), packed, ..*self }
     }
 }
 
@@ -182,6 +246,50 @@ impl Bf16Rows {
             let min_rows = PARALLEL_MIN_ELEMENTS.div_ceil(k);
             self.data
                 .par_chunks_mut(k_pad)
+                .zip(x.par_chunks_exact(k))
+                .with_min_len(min_rows)
+                .for_each(row);
+        }
+    }
+}
+
+impl Bf16Rows {
+    /// Splits the `rows` rows of `x` (`[rows, k]`) into `[xₕ | xₗ | xₕ]` (the first
+    /// `parts` of them), each part `part_len` wide and padded with zeros, for a split
+    /// weight's products (see the module).
+    pub(crate) fn fill_split(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        k: usize,
+        part_len: usize,
+        parts: usize,
+    ) {
+        assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
+        assert!(k <= part_len && (2..=3).contains(&parts), "bf16: bad split");
+        let width = parts * part_len;
+        self.rows = rows;
+        // Every row is written whole below, its padding included: no clearing first.
+        self.data.resize(rows * width, 0);
+        let row = |(d, x): (&mut [u16], &[f32])| {
+            let (high, rest) = d.split_at_mut(part_len);
+            let (low, rest) = rest.split_at_mut(part_len);
+            split_bf16_row(x, &mut high[..k], &mut low[..k]);
+            high[k..].fill(0);
+            low[k..].fill(0);
+            if parts == 3 {
+                rest.copy_from_slice(high);
+            }
+        };
+        if x.len() < 4 * PARALLEL_MIN_ELEMENTS || k == 0 {
+            self.data.chunks_mut(width).zip(x.chunks(k.max(1))).for_each(row);
+            if k == 0 {
+                self.data.fill(0);
+            }
+        } else {
+            let min_rows = PARALLEL_MIN_ELEMENTS.div_ceil(k);
+            self.data
+                .par_chunks_mut(width)
                 .zip(x.par_chunks_exact(k))
                 .with_min_len(min_rows)
                 .for_each(row);

@@ -8,7 +8,7 @@
 //! build, which only CPUs from before 2013 run).
 #![allow(unsafe_code)]
 
-use crate::bf16::to_bf16;
+use crate::bf16::{from_bf16, to_bf16};
 use crate::int8::SCALE_GROUP;
 
 /// The instruction sets a kernel may be built for, lowest first.
@@ -480,6 +480,17 @@ dispatch! {
     fn round_bf16_row(x: &[f32], out: &mut [u16]) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = to_bf16(v);
+        }
+    }
+}
+
+dispatch! {
+    /// `high[i]` = `x[i]` rounded to bfloat16 and `low[i]` = what is left, rounded: the
+    /// two parts of a split product (see [`crate::bf16`]).
+    fn split_bf16_row(x: &[f32], high: &mut [u16], low: &mut [u16]) {
+        for ((h, l), &v) in high.iter_mut().zip(low.iter_mut()).zip(x) {
+            *h = to_bf16(v);
+            *l = to_bf16(v - from_bf16(*h));
         }
     }
 }

@@ -49,6 +49,13 @@ pub enum Precision {
     /// Rapids and later) and is refused elsewhere; scores move by the rounding. The native encoder and
     /// LLM rerankers only.
     Bf16,
+    /// `f32` products computed as three bfloat16 ones (each operand split into its
+    /// bfloat16 rounding and the rounding of the rest, as XLA's `bf16_3x`), summed in
+    /// `f32`: within about 2⁻¹⁶ of each `f32` product, where bf16 is within 2⁻⁸, and
+    /// attention's products stay `f32`. Faster than fp32 only on AMX, which runs the
+    /// three products at several times the `f32` FMA rate; elsewhere it runs where
+    /// bf16 does, slower than fp32. The native encoder and LLM rerankers only.
+    Bf16x3,
     /// The fastest mode whose quality bound was measured to hold for the kind of model
     /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16) on the NFCorpus and
     /// Cranfield rerank rows for rerankers, and for embeddings also cosine to fp32
@@ -70,13 +77,14 @@ impl Precision {
             Precision::Fp32 => "fp32",
             Precision::Int8 => "int8",
             Precision::Bf16 => "bf16",
+            Precision::Bf16x3 => "bf16x3",
             Precision::Auto => "auto",
         }
     }
 
     /// The mode [`Precision::name`] names, or `None` for any other text.
     pub fn from_name(name: &str) -> Option<Precision> {
-        [Precision::Fp32, Precision::Int8, Precision::Bf16, Precision::Auto]
+        [Precision::Fp32, Precision::Int8, Precision::Bf16, Precision::Bf16x3, Precision::Auto]
             .into_iter()
             .find(|mode| mode.name() == name)
     }
@@ -86,6 +94,7 @@ impl Precision {
         match self {
             Precision::Int8 => *linear = linear.quantized_int8(),
             Precision::Bf16 => *linear = linear.quantized_bf16(),
+            Precision::Bf16x3 => *linear = linear.quantized_bf16x3(),
             Precision::Fp32 | Precision::Auto => {}
         }
     }
@@ -99,7 +108,13 @@ impl Precision {
             // nDCG@10 from −0.0025/−0.0028 to −0.0028/−0.0034 against fp32 (the top 30 /
             // top 100; both intervals then clear of zero):
             // `bench/runs/2026-12-05-epyc-2core/precision.md`, run 3.
-            Precision::Int8 | Precision::Fp32 | Precision::Auto => AttentionProducts::F32,
+            // bf16x3 keeps attention in f32: in bf16, attention's products alone swapped
+            // 75 of the 447 pairs that bf16 swapped in Cranfield's reranked top 30s, and
+            // bf16x3 with them in f32 swapped none (ablation in
+            // `bench/runs/2026-12-07-xeon-2core/bf16x3.md`).
+            Precision::Int8 | Precision::Bf16x3 | Precision::Fp32 | Precision::Auto => {
+                AttentionProducts::F32
+            }
         }
     }
 
@@ -176,7 +191,7 @@ impl RuntimeConfig {
                 message: "must be at least 1".into(),
             });
         }
-        if matches!(self.precision, Precision::Int8 | Precision::Bf16)
+        if matches!(self.precision, Precision::Int8 | Precision::Bf16 | Precision::Bf16x3)
             && self.encoder == EncoderKind::Candle
         {
             return Err(Error::InvalidOption {
@@ -187,12 +202,15 @@ impl RuntimeConfig {
                 ),
             });
         }
-        if self.precision == Precision::Bf16
+        if matches!(self.precision, Precision::Bf16 | Precision::Bf16x3)
             && tamis_kernels::Bf16Kernel::detected() == tamis_kernels::Bf16Kernel::Portable
         {
             return Err(Error::InvalidOption {
                 name: "precision",
-                message: "bf16 needs a CPU with AVX512-BF16 (AMD Zen 4, Intel Sapphire Rapids or later), which this one lacks (see `tamis bench gemm`); use --precision fp32 or int8".into(),
+                message: format!(
+                    "{} needs a CPU with AVX512-BF16 (AMD Zen 4, Intel Sapphire Rapids or later), which this one lacks (see `tamis bench gemm`); use --precision fp32 or int8",
+                    self.precision.name()
+                ),
             });
         }
         if self.threads == Some(0) {

@@ -24,7 +24,10 @@ pub(crate) fn runtime(
     encoder: &str,
 ) -> PyResult<RuntimeConfig> {
     let precision = Precision::from_name(precision).ok_or_else(|| {
-        invalid(py, format!("unknown precision {precision:?}: use fp32, int8, bf16 or auto"))
+        invalid(
+            py,
+            format!("unknown precision {precision:?}: use fp32, int8, bf16, bf16x3 or auto"),
+        )
     })?;
     let encoder = match encoder {
         "native" => EncoderKind::Native,

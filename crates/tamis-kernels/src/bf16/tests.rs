@@ -197,3 +197,120 @@ fn a_reused_activation_buffer_pads_with_zeros() {
         );
     }
 }
+
+/// The largest error of `layer` against `f32_layer` on `x`, as a fraction of each
+/// output's magnitude `Σ |xᵢ·wᵢ|` (the scale of every summation bound).
+fn worst_relative_error(f32_layer: &Linear, layer: &Linear, x: &[f32], rows: usize) -> f32 {
+    let (k, n) = (f32_layer.in_features(), f32_layer.out_features());
+    let (mut want, mut got) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+    f32_layer.forward(x, rows, None, &mut want, 1);
+    layer.forward(x, rows, None, &mut got, 1);
+    let mut worst = 0.0f32;
+    for r in 0..rows {
+        for c in 0..n {
+            let magnitude: f32 =
+                (0..k).map(|i| (x[r * k + i] * f32_layer.weight_at(c, i)).abs()).sum();
+            worst = worst.max((got[r * n + c] - want[r * n + c]).abs() / magnitude);
+        }
+    }
+    worst
+}
+
+#[test]
+fn the_split_layer_is_within_2_to_the_minus_14_of_f32_where_bf16_is_not() {
+    for (rows, k, n) in [(7, 96, 40), (33, 40, 70), (3, 1, 5)] {
+        let weight = data(n * k, 31);
+        let x = data(rows * k, 32);
+        let f32_layer = Linear::from_torch(&weight, Some(&data(n, 33)), n, k);
+        let split = f32_layer.quantized_bf16x3();
+        assert_eq!(split.format(), crate::WeightFormat::Bf16x3);
+        let split_error = worst_relative_error(&f32_layer, &split, &x, rows);
+        // The dropped terms are each about 2⁻¹⁸ of a product; the rest is the f32 sums'.
+        assert!(split_error <= 2f32.powi(-14), "{rows}×{k}×{n}: {split_error:e}");
+        let bf16_error = worst_relative_error(&f32_layer, &f32_layer.quantized_bf16(), &x, rows);
+        assert!(bf16_error > 64.0 * split_error, "bf16 {bf16_error:e}, split {split_error:e}");
+        // Its weights are the f32 ones to within the split's rounding.
+        for o in 0..n {
+            for i in 0..k {
+                let w = weight[o * k + i];
+                assert!((split.weight_at(o, i) - w).abs() <= w.abs() * 2f32.powi(-16));
+            }
+        }
+        // Converting back and forth gives the plain bf16 layer, and splitting a split
+        // layer again keeps it.
+        assert_eq!(split.quantized_bf16().format(), crate::WeightFormat::Bf16Dot);
+        assert_eq!(split.quantized_bf16x3().format(), crate::WeightFormat::Bf16x3);
+    }
+}
+
+#[test]
+fn every_build_computes_split_products_and_bf16_weights_take_two_parts() {
+    let (rows, k, n) = (37, 50, 45);
+    let weight = data(n * k, 41);
+    let x = data(rows * k, 42);
+    let from_f32 = Bf16Weight::split(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
+    assert_eq!((from_f32.parts, from_f32.part_len, from_f32.k_pad), (3, 64, 192));
+    // bfloat16 weights are exact in one part: the third, `wₗ`, would be all zeros.
+    let bits: Vec<f32> = weight.iter().map(|&w| from_bf16(to_bf16(w))).collect();
+    let from_bf16_bits = Bf16Weight::split(n, k, |o, row| row.copy_from_slice(&bits[o * k..][..k]));
+    assert_eq!((from_bf16_bits.parts, from_bf16_bits.k_pad), (2, 128));
+    for w in [&from_f32, &from_bf16_bits] {
+        let mut rounded = Bf16Rows::default();
+        w.fill(&mut rounded, &x, rows);
+        let mut reference = None;
+        for kernel in runnable() {
+            let mut out = vec![0.0; rows * n];
+            weight_product(kernel, &rounded, w, Base::Zero, &mut out, n, 2);
+            // Each build sums in its own order: within the f32 bound of one another.
+            let reference = reference.get_or_insert(out.clone());
+            for (i, (a, b)) in out.iter().zip(reference.iter()).enumerate() {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{}: {i}", kernel.name());
+            }
+        }
+    }
+    // A range of a split layer's outputs is the same columns of its whole product.
+    let layer = Linear::from_torch(&weight, None, n, k).quantized_bf16x3();
+    let mut full = vec![0.0; rows * n];
+    layer.forward(&x, rows, None, &mut full, 1);
+    let part = layer.outputs(5..40);
+    assert_eq!(part.format(), crate::WeightFormat::Bf16x3);
+    let mut got = vec![0.0; rows * 35];
+    part.forward(&x, rows, None, &mut got, 1);
+    for r in 0..rows {
+        assert_eq!(&got[r * 35..][..35], &full[r * n + 5..][..35], "row {r}");
+    }
+}
+
+/// As for rounded rows: a reused split buffer pads every part with zeros.
+#[test]
+fn a_reused_split_buffer_pads_every_part_with_zeros() {
+    let mut x = Bf16Rows::default();
+    x.fill_split(&[f32::NAN; 4 * 40], 4, 40, 64, 3);
+    let v = 1.0 + 2f32.powi(-12); // one bfloat16 part is not enough for it
+    x.fill_split(&[v; 3 * 7], 3, 7, 32, 3);
+    assert_eq!(x.data.len(), 3 * 96);
+    let (high, low) = (to_bf16(v), to_bf16(v - from_bf16(to_bf16(v))));
+    assert_eq!(from_bf16(high) + from_bf16(low), v);
+    for row in x.data.chunks_exact(96) {
+        for (part, want) in row.chunks_exact(32).zip([high, low, high]) {
+            assert_eq!(&part[..7], &[want; 7]);
+            assert!(part[7..].iter().all(|&p| p == 0), "{part:?}");
+        }
+    }
+    // Two parts leave out the third.
+    x.fill_split(&[v; 2 * 7], 2, 7, 32, 2);
+    assert_eq!(x.data.len(), 2 * 64);
+}
+
+#[test]
+fn every_build_splits_the_same_way() {
+    use crate::simd::{Level, split_bf16_row};
+    let x = data(1000, 5);
+    let high: Vec<u16> = x.iter().map(|&v| to_bf16(v)).collect();
+    let low: Vec<u16> = x.iter().zip(&high).map(|(&v, &h)| to_bf16(v - from_bf16(h))).collect();
+    for level in [Level::Portable, Level::Avx2, Level::Avx512] {
+        let (mut h, mut l) = (vec![0u16; x.len()], vec![0u16; x.len()]);
+        split_bf16_row::at(level, &x, &mut h, &mut l);
+        assert_eq!((h, l), (high.clone(), low.clone()), "{level:?}");
+    }
+}

@@ -1,5 +1,6 @@
-//! `Precision::Int8` and `Precision::Bf16` against fp32 on the same models: close, and
-//! not the same numbers (which would mean the low-precision path never ran).
+//! `Precision::Int8`, `Precision::Bf16` and `Precision::Bf16x3` against fp32 on the same
+//! models: close, and not the same numbers (which would mean the low-precision path
+//! never ran).
 
 use tamis_models::{
     BiEncoder, BiEncoderConfig, CrossEncoder, CrossEncoderConfig, EncoderKind, LlmReranker,
@@ -98,6 +99,30 @@ fn bf16_cross_encoder_stays_close_to_fp32_or_is_refused_with_the_reason() {
     eprintln!("bf16 products not tested: this CPU lacks AVX512-BF16 (the refusal was)");
 }
 
+/// bf16x3 where bf16 runs: fp32's logits to within a few thousandths (bf16 moves them
+/// by about ten times as much), refused with bf16's reason elsewhere.
+#[test]
+fn bf16x3_cross_encoder_is_nearly_fp32_or_is_refused_with_the_reason() {
+    if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
+        let (worst, differs, swapped, _) = cross_encoder_drift(Precision::Bf16x3);
+        assert!(differs, "bf16x3 gave fp32's exact logits: the split path did not run");
+        let (bf16_worst, ..) = cross_encoder_drift(Precision::Bf16);
+        assert!(worst * 10.0 <= bf16_worst, "bf16x3 moved a logit by {worst}, bf16 {bf16_worst}");
+        assert_eq!(swapped, 0, "bf16x3 swapped {swapped} clearly ordered pairs");
+        let lowest = lowest_embedding_cosine(Precision::Bf16x3);
+        assert!(lowest >= 0.99999, "a bf16x3 embedding has cosine {lowest} to fp32");
+        return;
+    }
+    let (dir, _) = tamis_testkit::reference_scores();
+    let config = CrossEncoderConfig { runtime: runtime(Precision::Bf16x3), ..Default::default() };
+    let Err(err) = CrossEncoder::load(&local(dir), &config) else {
+        panic!("bf16x3 must be refused on a CPU without AVX512-BF16");
+    };
+    let message = err.to_string();
+    assert!(message.starts_with("bf16x3") || message.contains("bf16x3 needs"), "{message}");
+    eprintln!("bf16x3 products not tested: this CPU lacks AVX512-BF16 (the refusal was)");
+}
+
 /// The lowest cosine between all-MiniLM-L6-v2's embeddings in `precision` and in fp32,
 /// over the reference pairs' texts (and a check that they are not all identical).
 fn lowest_embedding_cosine(precision: Precision) -> f32 {
@@ -144,7 +169,7 @@ fn int8_bi_encoder_embeddings_keep_their_direction() {
 fn low_precision_encoder_families_stay_close_to_fp32() {
     let mut modes = vec![Precision::Int8];
     if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
-        modes.push(Precision::Bf16);
+        modes.extend([Precision::Bf16, Precision::Bf16x3]);
     }
     let query = "do statins lower cholesterol";
     let documents = [
@@ -181,7 +206,7 @@ fn low_precision_encoder_families_stay_close_to_fp32() {
 fn low_precision_llm_rerankers_stay_close_to_fp32() {
     let mut modes = vec![Precision::Int8];
     if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
-        modes.push(Precision::Bf16);
+        modes.extend([Precision::Bf16, Precision::Bf16x3]);
     }
     let documents = [
         "Vitamin D is made in the skin under sunlight.",
