@@ -31,7 +31,7 @@ class CrossEncoder:
         device: ``None`` or ``"cpu"``; tamis runs on the CPU.
         cache_folder, revision, local_files_only, token: as in sentence-transformers.
         precision: ``"fp32"`` (the default, the reference's numbers), ``"int8"``, ``"bf16"``
-            (CPUs with AVX512-BF16) or ``"auto"``; see the project's README.
+            or ``"bf16x3"`` (CPUs with AVX512-BF16), or ``"auto"``; see the project's README.
         threads: threads of one forward pass; every core when None.
         encoder: ``"native"`` (tamis' kernels) or ``"candle"``.
     """

@@ -23,7 +23,7 @@ class SentenceEncoder:
         device: ``None`` or ``"cpu"``.
         cache_folder, revision, local_files_only, token: as in sentence-transformers.
         max_length: most tokens per text; the model's ``max_seq_length`` when None.
-        precision: ``"fp32"`` (the default), ``"int8"``, ``"bf16"`` or ``"auto"``.
+        precision: ``"fp32"`` (the default), ``"int8"``, ``"bf16"``, ``"bf16x3"`` or ``"auto"``.
         threads: threads of one forward pass; every core when None.
         encoder: ``"native"`` or ``"candle"``.
     """

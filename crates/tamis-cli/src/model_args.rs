@@ -28,9 +28,10 @@ pub struct SourceArgs {
     /// AVX512-BF16 CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16
     /// peak above the FMA peak: 3-9x faster layers with AMX), bf16x3 (each fp32 product
     /// as three bfloat16 ones: fp32's rankings, faster than fp32 on AMX only) or auto
-    /// (the fastest mode measured to keep each kind of model's quality bound). See the README's "Precision"
-    /// section. One mode for every model, or
-    /// per role: `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
+    /// (the fastest mode measured to keep each kind of model's quality bound: bf16x3
+    /// for cross-encoders on AMX, else fp32). See the README's "Precision" section. One
+    /// mode for every model, or per role: `rerank=int8` (the rerankers only),
+    /// `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
           value_parser = parse_precision)]
     pub precision: PrecisionSpec,
@@ -258,7 +259,7 @@ impl EngineModelArgs {
 
 #[cfg(test)]
 mod tests {
-    use tamis_models::Precision::{Auto, Bf16, Fp32, Int8};
+    use tamis_models::Precision::{Auto, Bf16, Bf16x3, Fp32, Int8};
 
     use super::{PrecisionSpec, parse_precision};
 
@@ -270,6 +271,7 @@ mod tests {
         assert_eq!(parse_precision("rerank=int8"), spec(Fp32, Int8));
         assert_eq!(parse_precision("embed=int8, rerank=auto"), spec(Int8, Auto));
         assert_eq!(parse_precision("rerank=bf16"), spec(Fp32, Bf16));
+        assert_eq!(parse_precision("rerank=bf16x3"), spec(Fp32, Bf16x3));
         for (bad, needle) in [
             ("int4", "unknown precision \"int4\""),
             ("rerank=int4", "unknown precision \"int4\""),

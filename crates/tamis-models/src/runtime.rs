@@ -57,16 +57,18 @@ pub enum Precision {
     /// bf16 does, slower than fp32. The native encoder and LLM rerankers only.
     Bf16x3,
     /// The fastest mode whose quality bound was measured to hold for the kind of model
-    /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16) on the NFCorpus and
-    /// Cranfield rerank rows for rerankers, and for embeddings also cosine to fp32
-    /// ≥ 0.999. None holds yet, so `Auto` is fp32 for every model: on an AMD EPYC
+    /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16 and bf16x3) on the
+    /// NFCorpus and Cranfield rerank rows for rerankers, and for embeddings also cosine
+    /// to fp32 ≥ 0.999. A cross-encoder on the native encoder runs bf16x3 on a CPU with
+    /// AMX: there it reranked the shared MiniLM cross-encoder 1.2× faster than fp32
+    /// with nDCG@10 unchanged on all four rows (`bench/runs/2026-12-07-xeon-2core/bf16x3.md`).
+    /// Everything else is fp32: without AMX bf16x3 is slower than fp32; on an AMD EPYC
     /// (Zen 4) int8 moved the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0025
-    /// (top 30) and −0.0028 (top 100), and bf16 (with its attention products in bf16)
-    /// moved Cranfield's by −0.0017 and −0.0014 (NFCorpus's by ≤ 0.0004); bi-encoders
-    /// stay fp32 while indexes do not record their embedder's precision, and LLM
-    /// rerankers' quality at lower precision is unmeasured on trained weights. It
-    /// changes only when a measurement says so. Resolved at load; the model reports
-    /// the mode it runs.
+    /// (top 30) and −0.0028 (top 100), and bf16 moved Cranfield's by −0.0017 and
+    /// −0.0014; bi-encoders stay fp32 while indexes do not record their embedder's
+    /// precision, and LLM rerankers' quality at lower precision is unmeasured on trained
+    /// weights. It changes only when a measurement says so. Resolved at load; the model
+    /// reports the mode it runs.
     Auto,
 }
 
@@ -121,10 +123,15 @@ impl Precision {
     /// The mode an encoder runs on `encoder`, as a reranker (a cross-encoder) or not
     /// (see [`Precision::Auto`]).
     pub fn resolve_encoder(self, encoder: EncoderKind, reranker: bool) -> Precision {
-        // No mode met its bound yet (see `Auto`); the encoder and the model's role are
-        // what the rule will read once one does.
-        let _ = (encoder, reranker);
+        use tamis_kernels::Bf16Kernel;
         match self {
+            Precision::Auto
+                if reranker
+                    && encoder == EncoderKind::Native
+                    && Bf16Kernel::detected() == Bf16Kernel::Amx =>
+            {
+                Precision::Bf16x3
+            }
             Precision::Auto => Precision::Fp32,
             other => other,
         }
