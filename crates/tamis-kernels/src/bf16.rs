@@ -226,34 +226,14 @@ impl Bf16Rows {
     /// Rounds the `rows` rows of `x` (`[rows, k]`) into this buffer, padded to `k_pad`,
     /// split over the current pool when large.
     pub(crate) fn fill(&mut self, x: &[f32], rows: usize, k: usize, k_pad: usize) {
-        assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
         assert!(k <= k_pad && k_pad.is_multiple_of(2), "bf16: bad padded width");
-        self.rows = rows;
-        // Every row is written whole below, its padding included: no clearing first.
-        self.data.resize(rows * k_pad, 0);
-        if k == 0 {
-            self.data.fill(0);
-            return;
-        }
-        let row = |(d, x): (&mut [u16], &[f32])| {
+        self.fill_rows(x, rows, k, k_pad, |d, x| {
             let (values, padding) = d.split_at_mut(k);
             round_bf16_row(x, values);
             padding.fill(0);
-        };
-        if x.len() < 4 * PARALLEL_MIN_ELEMENTS {
-            self.data.chunks_mut(k_pad).zip(x.chunks_exact(k)).for_each(row);
-        } else {
-            let min_rows = PARALLEL_MIN_ELEMENTS.div_ceil(k);
-            self.data
-                .par_chunks_mut(k_pad)
-                .zip(x.par_chunks_exact(k))
-                .with_min_len(min_rows)
-                .for_each(row);
-        }
+        });
     }
-}
 
-impl Bf16Rows {
     /// Splits the `rows` rows of `x` (`[rows, k]`) into `[xₕ | xₗ | xₕ]` (the first
     /// `parts` of them), each part `part_len` wide and padded with zeros, for a split
     /// weight's products (see the module).
@@ -265,13 +245,8 @@ impl Bf16Rows {
         part_len: usize,
         parts: usize,
     ) {
-        assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
         assert!(k <= part_len && (2..=3).contains(&parts), "bf16: bad split");
-        let width = parts * part_len;
-        self.rows = rows;
-        // Every row is written whole below, its padding included: no clearing first.
-        self.data.resize(rows * width, 0);
-        let row = |(d, x): (&mut [u16], &[f32])| {
+        self.fill_rows(x, rows, k, parts * part_len, |d, x| {
             let (high, rest) = d.split_at_mut(part_len);
             let (low, rest) = rest.split_at_mut(part_len);
             split_bf16_row(x, &mut high[..k], &mut low[..k]);
@@ -280,12 +255,31 @@ impl Bf16Rows {
             if parts == 3 {
                 rest.copy_from_slice(high);
             }
-        };
-        if x.len() < 4 * PARALLEL_MIN_ELEMENTS || k == 0 {
-            self.data.chunks_mut(width).zip(x.chunks(k.max(1))).for_each(row);
-            if k == 0 {
-                self.data.fill(0);
-            }
+        });
+    }
+
+    /// Writes each buffer row (`width` wide) by `row(buffer row, its row of x)`, for
+    /// every row of `x` (`[rows, k]`), split over the current pool when large; with no
+    /// inputs, every row is zeros.
+    fn fill_rows(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        k: usize,
+        width: usize,
+        row: impl Fn(&mut [u16], &[f32]) + Sync,
+    ) {
+        assert_eq!(rows.checked_mul(k), Some(x.len()), "bf16: input is not [rows, in]");
+        self.rows = rows;
+        // `row` writes every row whole, its padding included: no clearing first.
+        self.data.resize(rows * width, 0);
+        if k == 0 {
+            self.data.fill(0);
+            return;
+        }
+        let row = |(d, x): (&mut [u16], &[f32])| row(d, x);
+        if x.len() < 4 * PARALLEL_MIN_ELEMENTS {
+            self.data.chunks_mut(width).zip(x.chunks_exact(k)).for_each(row);
         } else {
             let min_rows = PARALLEL_MIN_ELEMENTS.div_ceil(k);
             self.data
