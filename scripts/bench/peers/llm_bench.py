@@ -10,11 +10,13 @@ Workload: --queries NFCorpus test queries (seeded sample of those with a relevan
 candidates: up to half its judged-relevant documents, the rest random corpus documents at least --doc-tokens long,
 shuffled; every document ("title text") cut to --doc-tokens tokens of the models' tokenizer.
 
-Engines (every one on --threads threads, fp32 compute unless named -int8 or -bf16; the models are bf16 files):
+Engines (every one on --threads threads, fp32 compute unless named -int8, -bf16 or -bf16x3; the models are bf16 files):
     tamis-qwen3            tamis bench rerank --reranker-kind qwen3 --stdio, on the Qwen3 model
     tamis-qwen3-noshare    the same with --no-prefix-sharing
     tamis-qwen3-int8       the same with --precision int8 (approximate: its logit difference is reported, not flagged)
     tamis-qwen3-bf16       the same with --precision bf16 (bf16 products, fp32 sums; approximate, reported)
+    tamis-qwen3-bf16x3     the same with --precision bf16x3 (each product split into bf16 parts, to fp32's
+                           tolerance: held to --tolerance like fp32)
     hf-qwen3-card          the Qwen3-Reranker model card's transformers code, verbatim, fp32 (batch calibrated)
     hf-qwen3-lastpos       the card's prompt ids, logits_to_keep=1, length-sorted batches (batch calibrated)
     hf-qwen3-lastpos-bf16  the same on the model loaded in torch.bfloat16 (PyTorch's bf16 CPU path, oneDNN)
@@ -22,6 +24,7 @@ Engines (every one on --threads threads, fp32 compute unless named -int8 or -bf1
     tamis-mxbai-noshare    the same with --no-prefix-sharing
     tamis-mxbai-int8       the same with --precision int8
     tamis-mxbai-bf16       the same with --precision bf16
+    tamis-mxbai-bf16x3     the same with --precision bf16x3
     hf-mxbai               mxbai_rerank.MxbaiRerankV2(dir, device="cpu", max_length=8192).rank(...) (batch calibrated)
 
 The engines of one model form a phase: they are loaded together, warmed up, calibrated, then timed on the
@@ -50,9 +53,10 @@ sys.path.insert(0, str(HERE))
 import bench  # noqa: E402  (standard library only at import time)
 from bench import fail, pause, percentile  # noqa: E402
 
-ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "tamis-qwen3-int8", "tamis-qwen3-bf16", "hf-qwen3-card",
-               "hf-qwen3-lastpos", "hf-qwen3-lastpos-bf16",
-               "tamis-mxbai", "tamis-mxbai-noshare", "tamis-mxbai-int8", "tamis-mxbai-bf16", "hf-mxbai"]
+ALL_ENGINES = ["tamis-qwen3", "tamis-qwen3-noshare", "tamis-qwen3-int8", "tamis-qwen3-bf16", "tamis-qwen3-bf16x3",
+               "hf-qwen3-card", "hf-qwen3-lastpos", "hf-qwen3-lastpos-bf16",
+               "tamis-mxbai", "tamis-mxbai-noshare", "tamis-mxbai-int8", "tamis-mxbai-bf16", "tamis-mxbai-bf16x3",
+               "hf-mxbai"]
 MODEL_OF = {e: ("qwen3" if "qwen3" in e else "mxbai") for e in ALL_ENGINES}
 TAMIS_KIND = {"qwen3": "qwen3", "mxbai": "mxbai-v2"}
 REFERENCE_ENGINE = {"qwen3": "hf-qwen3-lastpos", "mxbai": "hf-mxbai"}
@@ -61,12 +65,16 @@ RATIOS = [("tamis-qwen3", "hf-qwen3-card"), ("tamis-qwen3", "hf-qwen3-lastpos"),
           ("tamis-qwen3-int8", "tamis-qwen3"), ("tamis-mxbai-int8", "hf-mxbai"), ("tamis-mxbai-int8", "tamis-mxbai"),
           ("tamis-qwen3-bf16", "hf-qwen3-lastpos"), ("tamis-qwen3-bf16", "hf-qwen3-lastpos-bf16"),
           ("tamis-qwen3-bf16", "tamis-qwen3"), ("hf-qwen3-lastpos-bf16", "hf-qwen3-lastpos"),
-          ("tamis-mxbai-bf16", "hf-mxbai"), ("tamis-mxbai-bf16", "tamis-mxbai")]
+          ("tamis-mxbai-bf16", "hf-mxbai"), ("tamis-mxbai-bf16", "tamis-mxbai"),
+          ("tamis-qwen3-bf16x3", "hf-qwen3-lastpos"), ("tamis-qwen3-bf16x3", "hf-qwen3-lastpos-bf16"),
+          ("tamis-qwen3-bf16x3", "tamis-qwen3"), ("tamis-mxbai-bf16x3", "hf-mxbai"),
+          ("tamis-mxbai-bf16x3", "tamis-mxbai")]
 DEFAULT_MODELS = {"qwen3": REPO / "target" / "llm-models" / "qwen3-reranker-0.6b-random",
                   "mxbai": REPO / "target" / "llm-models" / "mxbai-rerank-base-v2-random"}
 DEFAULT_TAMIS_CMD = "{tamis} bench rerank --model {model} --reranker-kind {kind} --threads {threads} --stdio"
 NOSHARE_FLAG = "--no-prefix-sharing"
-PRECISION_FLAGS = {"int8": ["--precision", "int8"], "bf16": ["--precision", "bf16"], "fp32": []}
+PRECISION_FLAGS = {"int8": ["--precision", "int8"], "bf16": ["--precision", "bf16"],
+                   "bf16x3": ["--precision", "bf16x3"], "fp32": []}
 TOLERANCE = 1e-3  # max |logit - reference| allowed (for the engines that compute in fp32)
 
 # The Qwen3-Reranker card's strings (memo 2.1); the card code below checks its own copies against these.
@@ -323,7 +331,7 @@ class TamisLlmEngine(bench.TamisEngine):
     def __init__(self, name: str, args):
         self.name, self.task, self.model_key = name, "rerank", MODEL_OF[name]
         share = not name.endswith("-noshare")
-        self.precision = name.rsplit("-", 1)[1] if name.endswith(("-int8", "-bf16")) else "fp32"
+        self.precision = name.rsplit("-", 1)[1] if name.endswith(("-int8", "-bf16", "-bf16x3")) else "fp32"
         self.settings = {"batching": "internal", "prefix sharing": "on" if share else "off",
                          "precision": self.precision}
         values = {"tamis": str(args.tamis), "model": str(args.models[self.model_key]),

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use tamis_core::ScoreActivation;
-use tamis_models::{LlmReranker, LlmRerankerConfig, RerankerKind, RuntimeConfig};
+use tamis_models::{LlmReranker, LlmRerankerConfig, Precision, RerankerKind, RuntimeConfig};
 
 use crate::{fixtures_dir, local, read_json};
 
@@ -41,7 +41,7 @@ struct Reference {
 /// `max_batch_tokens` values that put one document per pass, a few, and all of them.
 const BATCH_TOKENS: [usize; 3] = [1, 200, 100_000];
 
-fn load(name: &str, max_batch_tokens: usize) -> (LlmReranker, Expected) {
+fn load(name: &str, precision: Precision, max_batch_tokens: usize) -> (LlmReranker, Expected) {
     let dir = fixtures_dir().join("llm").join(name);
     let expected: Expected = read_json(&dir.join("expected.json"));
     let kind = RerankerKind::from_name(&expected.kind).unwrap();
@@ -49,23 +49,27 @@ fn load(name: &str, max_batch_tokens: usize) -> (LlmReranker, Expected) {
     // query and document parts, so the template's own tokens are added.
     let template_tokens = match kind {
         RerankerKind::Qwen3 => 0,
-        RerankerKind::MxbaiV2 => LlmReranker::load(&local(dir.clone()), &config(kind, None, 1))
-            .unwrap()
-            .template_tokens(),
+        RerankerKind::MxbaiV2 => {
+            LlmReranker::load(&local(dir.clone()), &config(kind, precision, None, 1))
+                .unwrap()
+                .template_tokens()
+        }
     };
     let max_length = expected.max_length + template_tokens;
-    let model =
-        LlmReranker::load(&local(dir), &config(kind, Some(max_length), max_batch_tokens)).unwrap();
+    let config = config(kind, precision, Some(max_length), max_batch_tokens);
+    let model = LlmReranker::load(&local(dir), &config).unwrap();
+    assert_eq!(model.precision(), precision);
     (model, expected)
 }
 
 fn config(
     kind: RerankerKind,
+    precision: Precision,
     max_length: Option<usize>,
     max_batch_tokens: usize,
 ) -> LlmRerankerConfig {
     LlmRerankerConfig {
-        runtime: RuntimeConfig { threads: Some(2), ..Default::default() },
+        runtime: RuntimeConfig { threads: Some(2), precision, ..Default::default() },
         max_pass_tokens: max_batch_tokens,
         max_length,
         kind: Some(kind),
@@ -73,10 +77,25 @@ fn config(
     }
 }
 
+/// The precisions held to the reference's 1e-4: fp32, and bf16x3 wherever it runs
+/// (its split products keep fp32's tolerance; bf16 and int8 do not, and are bounded
+/// against fp32 in `precision.rs`).
+fn precisions() -> Vec<Precision> {
+    let mut modes = vec![Precision::Fp32];
+    if tamis_kernels::Bf16Kernel::Avx512Bf16.is_supported() {
+        modes.push(Precision::Bf16x3);
+    } else {
+        eprintln!("bf16x3 not checked against the reference: this CPU lacks AVX512-BF16");
+    }
+    modes
+}
+
 fn check(name: &str) {
-    for max_batch_tokens in BATCH_TOKENS {
-        let (model, expected) = load(name, max_batch_tokens);
-        let what = format!("{name}, max_batch_tokens {max_batch_tokens}");
+    for (precision, max_batch_tokens) in
+        precisions().into_iter().flat_map(|p| BATCH_TOKENS.map(|b| (p, b)))
+    {
+        let (model, expected) = load(name, precision, max_batch_tokens);
+        let what = format!("{name}, {}, max_batch_tokens {max_batch_tokens}", precision.name());
         let activation = match model.kind() {
             RerankerKind::Qwen3 => ScoreActivation::Sigmoid,
             RerankerKind::MxbaiV2 => ScoreActivation::Identity,
@@ -159,9 +178,12 @@ fn edited_fixture(name: &str, edit: impl Fn(&mut serde_json::Value)) -> tempfile
 #[test]
 fn configurations_it_would_run_wrongly_are_refused() {
     let load = |dir: &tempfile::TempDir| {
-        LlmReranker::load(&local(dir.path().to_path_buf()), &config(RerankerKind::Qwen3, None, 100))
-            .unwrap_err()
-            .to_string()
+        LlmReranker::load(
+            &local(dir.path().to_path_buf()),
+            &config(RerankerKind::Qwen3, Precision::Fp32, None, 100),
+        )
+        .unwrap_err()
+        .to_string()
     };
     type Edit = fn(&mut serde_json::Value);
     let cases: [(&str, Edit); 4] = [
