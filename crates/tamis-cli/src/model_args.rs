@@ -29,7 +29,7 @@ pub struct SourceArgs {
     /// peak above the FMA peak: 3-9x faster layers with AMX), bf16x3 (each fp32 product
     /// as three bfloat16 ones: fp32's rankings, faster than fp32 on AMX only) or auto
     /// (the fastest mode measured to keep each kind of model's quality bound: bf16x3
-    /// for cross-encoders on AMX, else fp32). See the README's "Precision" section. One
+    /// for rerankers on AMX, else fp32). See the README's "Precision" section. One
     /// mode for every model, or per role: `rerank=int8` (the rerankers only),
     /// `embed=int8,rerank=fp32`.
     #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",

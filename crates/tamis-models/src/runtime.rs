@@ -59,14 +59,19 @@ pub enum Precision {
     /// The fastest mode whose quality bound was measured to hold for the kind of model
     /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16 and bf16x3) on the
     /// NFCorpus and Cranfield rerank rows for rerankers, and for embeddings also cosine
-    /// to fp32 ≥ 0.999. A cross-encoder on the native encoder runs bf16x3 on a CPU with
-    /// AMX: there it reranked the shared MiniLM cross-encoder 1.2× faster than fp32
-    /// with nDCG@10 unchanged on all four rows (`bench/runs/2026-12-07-xeon-2core/bf16x3.md`).
+    /// to fp32 ≥ 0.999. On a CPU with AMX, rerankers run bf16x3:
+    /// - a cross-encoder on the native encoder: the shared MiniLM cross-encoder reranked
+    ///   1.29× faster than fp32 with nDCG@10 unchanged on all four rows
+    ///   (`bench/runs/2026-12-07-xeon-2core/bf16x3.md`);
+    /// - an LLM reranker: 1.9–2.2× fp32 at the shapes of Qwen3-Reranker-0.6B and
+    ///   mxbai-rerank-base-v2, with scores within 1e-4 of the reference code on the
+    ///   parity fixtures, fp32's own tolerance (`llm-rerankers-bf16x3.md` there).
+    ///
     /// Everything else is fp32: without AMX bf16x3 is slower than fp32; on an AMD EPYC
     /// (Zen 4) int8 moved the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0025
     /// (top 30) and −0.0028 (top 100), and bf16 moved Cranfield's by −0.0017 and
     /// −0.0014; bi-encoders stay fp32 while indexes do not record their embedder's
-    /// precision, and LLM rerankers' quality at lower precision is unmeasured on trained
+    /// precision; LLM rerankers' quality in int8 and bf16 is unmeasured on trained
     /// weights. It changes only when a measurement says so. Resolved at load; the model
     /// reports the mode it runs.
     Auto,
@@ -123,13 +128,8 @@ impl Precision {
     /// The mode an encoder runs on `encoder`, as a reranker (a cross-encoder) or not
     /// (see [`Precision::Auto`]).
     pub fn resolve_encoder(self, encoder: EncoderKind, reranker: bool) -> Precision {
-        use tamis_kernels::Bf16Kernel;
         match self {
-            Precision::Auto
-                if reranker
-                    && encoder == EncoderKind::Native
-                    && Bf16Kernel::detected() == Bf16Kernel::Amx =>
-            {
+            Precision::Auto if reranker && encoder == EncoderKind::Native && amx_bf16() => {
                 Precision::Bf16x3
             }
             Precision::Auto => Precision::Fp32,
@@ -137,14 +137,19 @@ impl Precision {
         }
     }
 
-    /// The mode an LLM reranker runs: int8's quality on trained decoder weights is not
-    /// measured yet, so `Auto` is fp32.
+    /// The mode an LLM reranker runs (see [`Precision::Auto`]).
     pub fn resolve_llm(self) -> Precision {
         match self {
+            Precision::Auto if amx_bf16() => Precision::Bf16x3,
             Precision::Auto => Precision::Fp32,
             other => other,
         }
     }
+}
+
+/// Whether bf16 products run on AMX tiles here, the one place bf16x3 beats fp32.
+fn amx_bf16() -> bool {
+    tamis_kernels::Bf16Kernel::detected() == tamis_kernels::Bf16Kernel::Amx
 }
 
 /// Execution settings shared by bi- and cross-encoders.

@@ -269,10 +269,11 @@ fn int8_is_refused_on_the_candle_encoder() {
 }
 
 /// `Auto` resolves at load, and the model reports the mode it runs: bf16x3 for a
-/// cross-encoder on a CPU with AMX, the one case measured to keep its bound and run
-/// faster than fp32, and fp32 for every other (see `Precision::Auto`).
+/// reranker (a cross-encoder on the native encoder, or an LLM) on a CPU with AMX, the
+/// cases measured to keep their bound and run faster than fp32, and fp32 for every
+/// other (see `Precision::Auto`).
 #[test]
-fn auto_resolves_to_bf16x3_for_cross_encoders_on_amx_and_to_fp32_otherwise() {
+fn auto_resolves_to_bf16x3_for_rerankers_on_amx_and_to_fp32_otherwise() {
     let (dir, _) = tamis_testkit::reference_scores();
     let config = CrossEncoderConfig { runtime: runtime(Precision::Auto), ..Default::default() };
     let cross = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
@@ -294,5 +295,6 @@ fn auto_resolves_to_bf16x3_for_cross_encoders_on_amx_and_to_fp32_otherwise() {
         ..Default::default()
     };
     let dir = fixtures_dir().join("llm").join("qwen3-reranker-tied");
-    assert_eq!(LlmReranker::load(&local(dir), &llm).unwrap().precision(), Precision::Fp32);
+    let want = if amx { Precision::Bf16x3 } else { Precision::Fp32 };
+    assert_eq!(LlmReranker::load(&local(dir), &llm).unwrap().precision(), want);
 }
