@@ -83,6 +83,12 @@ fn gemm_reports_every_dense_layer() {
     let layers = report["gemm"].as_array().unwrap();
     assert_eq!(layers.len(), 4);
     assert!(layers.iter().all(|l| l["gflops"].as_f64().unwrap() > 0.0));
+    // bf16 and bf16x3 are timed together, where the CPU runs bf16 products.
+    for layer in layers {
+        let bf16 = layer["bf16_seconds"].as_f64();
+        assert_eq!(bf16.is_some(), layer["bf16x3_seconds"].as_f64().is_some(), "{layer}");
+        assert!(layer["bf16x3_speedup"].as_f64().is_none_or(|s| s > 0.0), "{layer}");
+    }
 }
 
 #[test]
