@@ -252,7 +252,7 @@ fn gemm(args: &GemmArgs) -> anyhow::Result<()> {
             "bf16_seconds": bf16_s, "bf16_gflops": bf16_gflops,
             "bf16_fraction_of_peak": bf16_gflops.zip(bf16_peak).map(|(g, p)| g / p),
             "bf16_speedup": bf16_s.map(|s| f32_s / s),
-            // Three bf16 products per f32 one: its rate counts the f32 product's operations.
+            // Two or three bf16 products per f32 one: a speedup over f32, not a rate.
             "bf16x3_seconds": bf16x3_s, "bf16x3_speedup": bf16x3_s.map(|s| f32_s / s),
         }));
     }
