@@ -69,6 +69,23 @@ thread_local! {
     static ROUNDED: RefCell<Bf16Rows> = RefCell::new(Bf16Rows::default());
 }
 
+/// Runs `f` on this thread's buffer in `key`, taken out for the call rather than borrowed.
+///
+/// The products inside `f` run on the pool, and a pool thread waiting for them steals
+/// other jobs: another caller's forward pass on the same model (several Python threads,
+/// say) then reaches this same thread's buffer. A borrow held across the wait would panic
+/// ("already borrowed"); taken out, the nested call finds an empty buffer and grows its
+/// own, and the buffer put back last is kept.
+fn with_scratch<T: Default, R>(
+    key: &'static std::thread::LocalKey<RefCell<T>>,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    let mut scratch = key.take();
+    let result = f(&mut scratch);
+    key.set(scratch);
+    result
+}
+
 /// `dst[i] = f32(src[i])` for bfloat16 bit patterns, split over the current pool when long.
 fn widen(src: &[u16], dst: &mut [f32]) {
     let kernel = |(d, s): (&mut [f32], &[u16])| {
@@ -160,7 +177,7 @@ impl Linear {
                 row.iter_mut().enumerate().for_each(|(i, v)| *v = w.get(o, i));
             }),
         };
-        Linear { weight: Weight::Int8(weight), ..self.clone() }
+        self.with_weight(Weight::Int8(weight))
     }
 
     /// The layer with its weights rounded to bfloat16 (nearest, ties to even; bfloat16
@@ -176,7 +193,7 @@ impl Linear {
                 row.iter_mut().enumerate().for_each(|(i, w)| *w = self.weight_at(o, i));
             }),
         };
-        Linear { weight: Weight::Bf16Dot(weight), ..self.clone() }
+        self.with_weight(Weight::Bf16Dot(weight))
     }
 
     /// The layer with its products in three bfloat16 parts (see [`WeightFormat::Bf16x3`]
@@ -191,7 +208,14 @@ impl Linear {
                 row.iter_mut().enumerate().for_each(|(i, w)| *w = self.weight_at(o, i));
             }),
         };
-        Linear { weight: Weight::Bf16Dot(weight), ..self.clone() }
+        self.with_weight(Weight::Bf16Dot(weight))
+    }
+
+    /// This layer with `weight` in place of its own: the bias copied, the old weight
+    /// left to the caller (cloning the whole layer would copy it too, for nothing).
+    fn with_weight(&self, weight: Weight) -> Linear {
+        let (in_features, out_features) = (self.in_features, self.out_features);
+        Linear { in_features, out_features, weight, bias: self.bias.clone() }
     }
 
     /// The weight `(out, in)` as the products use it (dequantized for int8).
@@ -284,7 +308,7 @@ impl Linear {
                 let rhs = Strided { data: weight_t, row_stride: n, col_stride: 1 };
                 matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
             }
-            Weight::Bf16(weight) => WIDENED.with_borrow_mut(|widened| {
+            Weight::Bf16(weight) => with_scratch(&WIDENED, |widened| {
                 fill_base(base, rows, n, out, out_stride);
                 widened.resize(weight.len(), 0.0);
                 widen(weight, widened);
@@ -292,12 +316,12 @@ impl Linear {
                 let rhs = Strided::transposed(widened, k);
                 matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
             }),
-            Weight::Int8(weight) => QUANTIZED.with_borrow_mut(|quantized| {
+            Weight::Int8(weight) => with_scratch(&QUANTIZED, |quantized| {
                 quantized.fill(x, rows, k, weight.k_pad());
                 let kernel = Int8Kernel::detected();
                 int8::weight_product(kernel, quantized, weight, base, out, out_stride, threads);
             }),
-            Weight::Bf16Dot(weight) => ROUNDED.with_borrow_mut(|rounded| {
+            Weight::Bf16Dot(weight) => with_scratch(&ROUNDED, |rounded| {
                 weight.fill(rounded, x, rows);
                 let kernel = Bf16Kernel::detected();
                 bf16::weight_product(kernel, rounded, weight, base, out, out_stride, threads);

@@ -132,3 +132,39 @@ fn matmul_with_no_inner_dimension_zeroes_or_keeps_strided_rows() {
     matmul(1, 2, 0, empty, empty, &mut one, 0, false, 1.0, 1);
     assert_eq!(one, [0.0; 2]);
 }
+
+/// Callers that share one pool (Python threads scoring with one model): a pool thread
+/// waiting for its product's jobs steals another caller's layer, which must not find
+/// that thread's scratch buffer borrowed (a panic, before). Every answer equals the one
+/// computed alone, for each kind of weight that uses a scratch buffer.
+#[test]
+fn callers_sharing_a_pool_get_the_answer_computed_alone() {
+    use super::Linear;
+    let (k, n, rows) = (384, 1536, 128);
+    let value = |i: usize, m: usize| (i * 7919 % m) as f32 / m as f32 - 0.5;
+    let weight: Vec<f32> = (0..n * k).map(|i| value(i, 1009)).collect();
+    let x: Vec<f32> = (0..rows * k).map(|i| value(i, 997)).collect();
+    let fp32 = Linear::from_torch(&weight, None, n, k);
+    let bits = weight.iter().map(|w| (w.to_bits() >> 16) as u16).collect();
+    let layers = [
+        ("int8", fp32.quantized_int8()),
+        ("bf16x3", fp32.quantized_bf16x3()),
+        ("bf16 weights widened", Linear::from_torch_bf16(bits, None, n, k)),
+    ];
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    for (name, layer) in &layers {
+        let mut alone = vec![0.0; rows * n];
+        pool.install(|| layer.forward(&x, rows, None, &mut alone, 2));
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        let mut out = vec![0.0; rows * n];
+                        pool.install(|| layer.forward(&x, rows, None, &mut out, 2));
+                        assert!(out == alone, "{name}: a concurrent answer differs");
+                    }
+                });
+            }
+        });
+    }
+}
