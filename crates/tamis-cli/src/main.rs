@@ -81,6 +81,9 @@ fn main() -> ExitCode {
             return if err.use_stderr() { Exit::Usage.into() } else { ExitCode::SUCCESS };
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        end_quietly_on_a_closed_pipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
@@ -130,6 +133,20 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Rust's runtime ignores SIGPIPE, so once a reader closes the pipe (`tamis search … | head
+/// -1`) every write fails and `println!` panics with a backtrace. A command-line tool ends
+/// there, silently, as `cat` does: this restores the default action. The server keeps
+/// ignoring it (a closed pipe is then an error to handle, never a reason to stop serving).
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called from `main` before any thread exists; SIG_DFL is the action every
+    // process starts with, before Rust's runtime sets SIGPIPE to SIG_IGN.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 // Model inference allocates and frees large activation buffers for every layer; glibc

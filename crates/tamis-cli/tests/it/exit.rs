@@ -70,3 +70,30 @@ fn a_locked_index_is_unavailable() {
     drop(writer);
     tamis_ok(&["index", dir, "--delete", "a"]);
 }
+
+/// A reader that closes the pipe early (`tamis info … | head -c 1`) ends tamis as it ends
+/// `cat`, by SIGPIPE, silently: not with a panic and its backtrace.
+#[cfg(unix)]
+#[test]
+fn a_closed_standard_output_ends_tamis_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let work = tempfile::tempdir().unwrap();
+    let corpus = work.path().join("corpus.jsonl");
+    fs_err::write(&corpus, "{\"id\": \"a\", \"text\": \"statins lower cholesterol\"}\n").unwrap();
+    let index = work.path().join("index");
+    let dir = index.to_str().unwrap();
+    let model = model_fixture("bert-embed-cls");
+    tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &model]);
+    // The read end is closed before tamis starts, so its first write meets a closed pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tamis"))
+        .args(["info", dir])
+        .env("HF_HUB_OFFLINE", "1")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{:?}: {stderr}", output.status);
+}
