@@ -30,8 +30,10 @@ class CrossEncoder:
             ``torch.nn.Identity()`` for raw logits.
         device: ``None`` or ``"cpu"``; tamis runs on the CPU.
         cache_folder, revision, local_files_only, token: as in sentence-transformers.
-        precision: ``"fp32"`` (the default, the reference's numbers), ``"int8"``, ``"bf16"``
-            or ``"bf16x3"`` (CPUs with AVX512-BF16), or ``"auto"``; see the project's README.
+        precision: ``"auto"`` (the default: ``"bf16x3"`` where the CPU has AMX, else
+            ``"fp32"``; the reference's numbers within 1e-4 either way), ``"fp32"``,
+            ``"int8"``, ``"bf16"`` or ``"bf16x3"`` (CPUs with AVX512-BF16); see the
+            project's README. ``precision`` tells the mode the model runs.
         threads: threads of one forward pass; every core when None.
         encoder: ``"native"`` (tamis' kernels) or ``"candle"``.
     """
@@ -47,7 +49,7 @@ class CrossEncoder:
         local_files_only: bool = False,
         token: Optional[str] = None,
         *,
-        precision: str = "fp32",
+        precision: str = "auto",
         threads: Optional[int] = None,
         encoder: str = "native",
     ) -> None:

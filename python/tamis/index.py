@@ -120,8 +120,9 @@ class Index:
     ``rerank=[that model]`` scores candidates by MaxSim without encoding them. An
     existing one is opened with the models it records (``model`` and
     ``late_interaction``, when given, must be them; ``settings`` and ``token_storage``
-    are refused: they are fixed at creation). Embeddings run in fp32, as the index
-    records them; ``precision`` is the rerankers'.
+    are refused: they are fixed at creation). Embeddings run as the CLI's index commands
+    run them by default (fp32, or its equivalent bf16x3 on a CPU with AMX); ``precision``
+    is the rerankers' (``"auto"`` by default, as in the CLI).
     """
 
     def __init__(
@@ -133,7 +134,7 @@ class Index:
         settings: Optional[Mapping[str, Any]] = None,
         late_interaction: Optional[str] = None,
         token_storage: Optional[str] = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         threads: Optional[int] = None,
         revision: Optional[str] = None,
         local_files_only: bool = False,

@@ -21,18 +21,18 @@ pub struct SourceArgs {
     #[arg(long, env = "TAMIS_THREADS", value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Arithmetic of the models' dense layers: fp32 (the reference implementation's
-    /// scores within 1e-4; the default), int8 (weights quantized at load, products on
-    /// the CPU's int8 instructions: 2-3x faster layers with VNNI, scores moved slightly;
-    /// native encoder and LLM rerankers only), bf16 (bfloat16 products on AMX or
-    /// AVX512-BF16 CPUs, refused elsewhere; fast where `tamis bench gemm` shows a bf16
-    /// peak above the FMA peak: 3-9x faster layers with AMX), bf16x3 (each fp32 product
-    /// as three bfloat16 ones: fp32's rankings, faster than fp32 on AMX only) or auto
-    /// (the fastest mode measured to keep each kind of model's quality bound: bf16x3
-    /// for rerankers on AMX, else fp32). See the README's "Precision" section. One
-    /// mode for every model, or per role: `rerank=int8` (the rerankers only),
-    /// `embed=int8,rerank=fp32`.
-    #[arg(long, env = "TAMIS_PRECISION", default_value = "fp32", value_name = "[ROLE=]MODE",
+    /// Arithmetic of the models' dense layers: auto (the default: the fastest mode
+    /// measured to keep each kind of model's quality bound, bf16x3 for rerankers on AMX
+    /// and fp32 for everything else), fp32 (the reference implementation's scores within
+    /// 1e-4), int8 (weights quantized at load, products on the CPU's int8 instructions:
+    /// 2-3x faster layers with VNNI, scores moved slightly; native encoder and LLM
+    /// rerankers only), bf16 (bfloat16 products on AMX or AVX512-BF16 CPUs, refused
+    /// elsewhere; fast where `tamis bench gemm` shows a bf16 peak above the FMA peak:
+    /// 3-9x faster layers with AMX) or bf16x3 (each fp32 product as three bfloat16 ones:
+    /// within 1e-4 of the reference as fp32 is, faster than fp32 on AMX only). See the
+    /// README's "Precision" section. One mode for every model, or per role:
+    /// `rerank=int8` (the rerankers only), `embed=int8,rerank=fp32`.
+    #[arg(long, env = "TAMIS_PRECISION", default_value = "auto", value_name = "[ROLE=]MODE",
           value_parser = parse_precision)]
     pub precision: PrecisionSpec,
 }
@@ -63,7 +63,7 @@ impl PrecisionSpec {
     }
 }
 
-/// `MODE` or `ROLE=MODE[,ROLE=MODE]`; roles not named stay fp32.
+/// `MODE` or `ROLE=MODE[,ROLE=MODE]`; roles not named keep the default, auto.
 fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
     let mode = |m: &str| {
         let m = m.trim();
@@ -74,7 +74,7 @@ fn parse_precision(value: &str) -> Result<PrecisionSpec, String> {
         let all = mode(value)?;
         return Ok(PrecisionSpec { embed: all, rerank: all });
     }
-    let mut spec = PrecisionSpec { embed: Precision::Fp32, rerank: Precision::Fp32 };
+    let mut spec = PrecisionSpec { embed: Precision::Auto, rerank: Precision::Auto };
     for part in value.split(',') {
         let (role, m) = part
             .split_once('=')
@@ -96,14 +96,16 @@ impl SourceArgs {
         ModelDir::resolve(name, &hub).with_context(|| format!("loading model {name}"))
     }
 
-    /// An error unless the bi-encoder runs in fp32: an index records which model
-    /// embedded it but not yet in which precision, so an int8 or bf16 embedder would
-    /// write (or query with) vectors the index cannot tell apart from fp32 ones.
-    pub fn check_fp32_embedder(&self) -> anyhow::Result<()> {
+    /// An error unless the bi-encoder runs in fp32 or in bf16x3, fp32's equivalent (its
+    /// embeddings within fp32's tolerance: cosine 0.9999992 to fp32 for all-MiniLM-L6-v2,
+    /// where two fp32 builds differ about as much): an index records which model embedded
+    /// it but not in which precision, so an int8 or bf16 embedder would write (or query
+    /// with) vectors the index cannot tell apart from fp32 ones.
+    pub fn check_index_embedder(&self) -> anyhow::Result<()> {
         let mode = self.precision.embed;
         anyhow::ensure!(
-            matches!(mode, Precision::Fp32 | Precision::Auto),
-            "{0} embeddings (--precision {0} or embed={0}) apply to `tamis embed` only for now: indexes do not record their embedder's precision yet; use --precision rerank={0} to change the rerankers only",
+            matches!(mode, Precision::Fp32 | Precision::Bf16x3 | Precision::Auto),
+            "{0} embeddings (--precision {0} or embed={0}) apply to `tamis embed` only for now: indexes do not record their embedder's precision, so they take fp32 or bf16x3 embeddings (what auto picks); use --precision rerank={0} to change the rerankers only",
             mode.name()
         );
         Ok(())
@@ -231,7 +233,7 @@ impl EngineModelArgs {
     /// Loads the bi-encoder named by an embedder id (see [`EngineModelArgs::embedder_id`]).
     pub fn load_embedder(&self, id: &str) -> anyhow::Result<tamis_models::BiEncoder> {
         let (name, revision) = split_model_id(id);
-        self.source.check_fp32_embedder()?;
+        self.source.check_index_embedder()?;
         let dir = self.source.resolve(name, revision)?;
         let config = tamis_models::BiEncoderConfig {
             runtime: self.source.runtime(Role::Embed),
@@ -246,7 +248,7 @@ impl EngineModelArgs {
     /// records the model and not its precision.
     pub fn load_late(&self, id: &str) -> anyhow::Result<tamis_models::LateInteractionModel> {
         let (name, revision) = split_model_id(id);
-        self.source.check_fp32_embedder()?;
+        self.source.check_index_embedder()?;
         let dir = self.source.resolve(name, revision)?;
         let config = tamis_models::LateInteractionConfig {
             runtime: self.source.runtime(Role::Embed),
@@ -261,17 +263,18 @@ impl EngineModelArgs {
 mod tests {
     use tamis_models::Precision::{Auto, Bf16, Bf16x3, Fp32, Int8};
 
-    use super::{PrecisionSpec, parse_precision};
+    use super::{PrecisionSpec, SourceArgs, parse_precision};
 
     #[test]
     fn precision_is_one_mode_or_one_per_role() {
         let spec = |embed, rerank| Ok(PrecisionSpec { embed, rerank });
         assert_eq!(parse_precision("int8"), spec(Int8, Int8));
         assert_eq!(parse_precision("auto"), spec(Auto, Auto));
-        assert_eq!(parse_precision("rerank=int8"), spec(Fp32, Int8));
+        assert_eq!(parse_precision("rerank=int8"), spec(Auto, Int8));
+        assert_eq!(parse_precision("embed=fp32"), spec(Fp32, Auto));
         assert_eq!(parse_precision("embed=int8, rerank=auto"), spec(Int8, Auto));
-        assert_eq!(parse_precision("rerank=bf16"), spec(Fp32, Bf16));
-        assert_eq!(parse_precision("rerank=bf16x3"), spec(Fp32, Bf16x3));
+        assert_eq!(parse_precision("rerank=bf16"), spec(Auto, Bf16));
+        assert_eq!(parse_precision("rerank=bf16x3"), spec(Auto, Bf16x3));
         for (bad, needle) in [
             ("int4", "unknown precision \"int4\""),
             ("rerank=int4", "unknown precision \"int4\""),
@@ -280,6 +283,25 @@ mod tests {
         ] {
             let err = parse_precision(bad).expect_err(bad);
             assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    /// Indexes take fp32 embeddings and bf16x3's, fp32's within its tolerance (and auto,
+    /// which picks one of them), never int8 or bf16 ones.
+    #[test]
+    fn indexes_take_fp32_and_bf16x3_embeddings_only() {
+        let source = |value: &str| SourceArgs {
+            revision: None,
+            offline: true,
+            threads: None,
+            precision: parse_precision(value).unwrap(),
+        };
+        for ok in ["auto", "fp32", "bf16x3", "rerank=int8", "embed=bf16x3,rerank=bf16"] {
+            assert!(source(ok).check_index_embedder().is_ok(), "{ok}");
+        }
+        for refused in ["int8", "bf16", "embed=int8", "embed=bf16,rerank=fp32"] {
+            let err = source(refused).check_index_embedder().expect_err(refused).to_string();
+            assert!(err.contains("indexes do not record their embedder's precision"), "{err}");
         }
     }
 }

@@ -198,7 +198,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         Some(spec) => {
             let (name, target) = split_name(spec);
             let dir = source.resolve(target, None)?;
-            source.check_fp32_embedder()?;
+            source.check_index_embedder()?;
             let model_config =
                 BiEncoderConfig { runtime: source.runtime(Role::Embed), ..Default::default() };
             let model = BiEncoder::load(&dir, &model_config)

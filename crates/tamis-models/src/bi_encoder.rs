@@ -112,7 +112,7 @@ impl BiEncoder {
         crate::late_interaction::refuse_late_interaction(dir, "a bi-encoder (embedding model)")?;
         let pipeline = read_pipeline(dir)?;
         let (encoder_config, encoder, runtime) =
-            load_encoder(&pipeline.transformer_dir, &config.runtime, false)?;
+            load_encoder(&pipeline.transformer_dir, &config.runtime)?;
         if let Head::Classifier { .. } = encoder_config.head {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),

@@ -91,7 +91,7 @@ impl CrossEncoder {
         let dir = &model.path;
         let expected = "a cross-encoder (sequence classification model)";
         crate::late_interaction::refuse_late_interaction(dir, expected)?;
-        let (encoder_config, encoder, runtime) = load_encoder(dir, &config.runtime, true)?;
+        let (encoder_config, encoder, runtime) = load_encoder(dir, &config.runtime)?;
         let Head::Classifier { num_labels } = encoder_config.head else {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),

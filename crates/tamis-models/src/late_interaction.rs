@@ -335,7 +335,7 @@ impl LateInteractionModel {
         let dir = &model.path;
         let settings = read_settings(dir)?;
         let (encoder_config, encoder, runtime) =
-            load_encoder(&settings.transformer_dir, &config.runtime, false)?;
+            load_encoder(&settings.transformer_dir, &config.runtime)?;
         if let Head::Classifier { .. } = encoder_config.head {
             return Err(Error::WrongModelKind {
                 dir: dir.clone(),

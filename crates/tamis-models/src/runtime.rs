@@ -33,7 +33,9 @@ pub enum EncoderKind {
 /// norms, softmax, activations and output heads stay `f32` either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// `f32` products: the reference implementation's numbers, within 1e-4. The default.
+    /// `f32` products: the reference implementation's numbers, within 1e-4. The library's
+    /// default ([`RuntimeConfig::default`]); the CLI, the server and the Python package
+    /// default to [`Precision::Auto`], which gives the same scores within that tolerance.
     #[default]
     Fp32,
     /// Weights quantized to int8 at load (one scale per output channel), activations
@@ -58,22 +60,29 @@ pub enum Precision {
     Bf16x3,
     /// The fastest mode whose quality bound was measured to hold for the kind of model
     /// on this CPU: nDCG@10 within 0.002 of fp32 (0.001 for bf16 and bf16x3) on the
-    /// NFCorpus and Cranfield rerank rows for rerankers, and for embeddings also cosine
-    /// to fp32 ≥ 0.999. On a CPU with AMX, rerankers run bf16x3:
-    /// - a cross-encoder on the native encoder: the shared MiniLM cross-encoder reranked
-    ///   1.29× faster than fp32 with nDCG@10 unchanged on all four rows
+    /// NFCorpus and Cranfield rerank rows for rerankers, and for embeddings the dense
+    /// rows and cosine to fp32 ≥ 0.999. On a CPU with AMX, every model on the native
+    /// encoder and every LLM reranker runs bf16x3:
+    /// - a cross-encoder: the shared MiniLM cross-encoder reranked 1.29× faster than
+    ///   fp32 with nDCG@10 unchanged on all four rows
     ///   (`bench/runs/2026-12-07-xeon-2core/bf16x3.md`);
     /// - an LLM reranker: 1.9–2.2× fp32 at the shapes of Qwen3-Reranker-0.6B and
     ///   mxbai-rerank-base-v2, with scores within 1e-4 of the reference code on the
-    ///   parity fixtures, fp32's own tolerance (`llm-rerankers-bf16x3.md` there).
+    ///   parity fixtures, fp32's own tolerance (`llm-rerankers-bf16x3.md` there);
+    /// - a bi-encoder: all-MiniLM-L6-v2 indexed NFCorpus and Cranfield 1.27–1.30×
+    ///   faster, with every dense and hybrid nDCG@10 unchanged to 1e-4 and embeddings at
+    ///   cosine 0.9999992 to fp32 (`auto-default.md` there). bf16x3 embeddings are
+    ///   fp32's within its tolerance, so indexes, which record their embedder but not its
+    ///   precision, take them beside fp32 ones. Late-interaction models follow, on the
+    ///   same argument.
     ///
     /// Everything else is fp32: without AMX bf16x3 is slower than fp32; on an AMD EPYC
     /// (Zen 4) int8 moved the MiniLM cross-encoder's NFCorpus nDCG@10 by −0.0025
     /// (top 30) and −0.0028 (top 100), and bf16 moved Cranfield's by −0.0017 and
-    /// −0.0014; bi-encoders stay fp32 while indexes do not record their embedder's
-    /// precision; LLM rerankers' quality in int8 and bf16 is unmeasured on trained
+    /// −0.0014; LLM rerankers' quality in int8 and bf16 is unmeasured on trained
     /// weights. It changes only when a measurement says so. Resolved at load; the model
-    /// reports the mode it runs.
+    /// reports the mode it runs. The CLI's, the server's and the Python package's
+    /// default: every mode it picks keeps the reference's scores within fp32's 1e-4.
     Auto,
 }
 
@@ -125,13 +134,11 @@ impl Precision {
         }
     }
 
-    /// The mode an encoder runs on `encoder`, as a reranker (a cross-encoder) or not
-    /// (see [`Precision::Auto`]).
-    pub fn resolve_encoder(self, encoder: EncoderKind, reranker: bool) -> Precision {
+    /// The mode an encoder (bi-encoder, cross-encoder or late-interaction model) runs on
+    /// `encoder` (see [`Precision::Auto`]).
+    pub fn resolve_encoder(self, encoder: EncoderKind) -> Precision {
         match self {
-            Precision::Auto if reranker && encoder == EncoderKind::Native && amx_bf16() => {
-                Precision::Bf16x3
-            }
+            Precision::Auto if encoder == EncoderKind::Native && amx_bf16() => Precision::Bf16x3,
             Precision::Auto => Precision::Fp32,
             other => other,
         }
@@ -240,12 +247,11 @@ impl RuntimeConfig {
     }
 }
 
-/// Reads `config.json` and the weights in `dir` and builds the encoder, as a reranker's
-/// or not; `runtime` comes back with its precision resolved (never [`Precision::Auto`]).
+/// Reads `config.json` and the weights in `dir` and builds the encoder; `runtime` comes
+/// back with its precision resolved (never [`Precision::Auto`]).
 pub(crate) fn load_encoder(
     dir: &Path,
     runtime: &RuntimeConfig,
-    reranker: bool,
 ) -> Result<(EncoderConfig, Arc<dyn Encoder>, RuntimeConfig)> {
     runtime.validate()?;
     let config_path = dir.join("config.json");
@@ -257,7 +263,7 @@ pub(crate) fn load_encoder(
     }
     let config = EncoderConfig::from_file(&config_path)?;
     let runtime = &RuntimeConfig {
-        precision: runtime.precision.resolve_encoder(runtime.encoder, reranker),
+        precision: runtime.precision.resolve_encoder(runtime.encoder),
         ..*runtime
     };
     let tensors = crate::weights::load(dir)?;

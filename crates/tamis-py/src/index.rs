@@ -253,7 +253,7 @@ struct Options {
 #[pymethods]
 impl Index {
     #[new]
-    #[pyo3(signature = (location, model=None, *, collection=None, settings=None, late_interaction=None, token_storage=None, precision="fp32", threads=None, revision=None, local_files_only=false, cache_folder=None, token=None))]
+    #[pyo3(signature = (location, model=None, *, collection=None, settings=None, late_interaction=None, token_storage=None, precision="auto", threads=None, revision=None, local_files_only=false, cache_folder=None, token=None))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,
@@ -270,9 +270,10 @@ impl Index {
         cache_folder: Option<String>,
         token: Option<String>,
     ) -> PyResult<Self> {
-        // The index records its bi-encoder, not its precision: embeddings stay fp32, as
-        // the CLI's index commands keep them; `precision` is the rerankers'.
-        let embed_runtime = runtime(py, "fp32", threads, "native")?;
+        // The index records its bi-encoder, not its precision: embeddings run in auto
+        // (fp32, or its equivalent bf16x3 on AMX), as the CLI's index commands run them by
+        // default; `precision` is the rerankers'.
+        let embed_runtime = runtime(py, "auto", threads, "native")?;
         let rerank_runtime = runtime(py, precision, threads, "native")?;
         let overrides: SettingsOverrides = match &settings {
             Some(json) => serde_json::from_str(json)

@@ -109,7 +109,7 @@ pub(crate) struct CrossEncoder {
 #[pymethods]
 impl CrossEncoder {
     #[new]
-    #[pyo3(signature = (model, *, max_length=None, precision="fp32", threads=None, encoder="native", revision=None, local_files_only=false, cache_folder=None, token=None))]
+    #[pyo3(signature = (model, *, max_length=None, precision="auto", threads=None, encoder="native", revision=None, local_files_only=false, cache_folder=None, token=None))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,
@@ -207,7 +207,7 @@ pub(crate) struct SentenceEncoder {
 #[pymethods]
 impl SentenceEncoder {
     #[new]
-    #[pyo3(signature = (model, *, max_length=None, precision="fp32", threads=None, encoder="native", revision=None, local_files_only=false, cache_folder=None, token=None))]
+    #[pyo3(signature = (model, *, max_length=None, precision="auto", threads=None, encoder="native", revision=None, local_files_only=false, cache_folder=None, token=None))]
     #[allow(clippy::too_many_arguments, reason = "Python keyword arguments")]
     fn new(
         py: Python<'_>,

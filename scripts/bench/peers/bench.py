@@ -14,7 +14,7 @@ splits it into blocks of `--block` lines and runs every engine on each block, ro
 block to block, so that machine noise hits all engines alike.
 
 Engines (the default is all but tamis-int8, tamis-bf16, tamis-py, st-bf16 and flashrank):
-    tamis       the tamis binary speaking the --stdio protocol (see README.md)
+    tamis       the tamis binary speaking the --stdio protocol (see README.md), in --tamis-precision (fp32)
     tamis-int8  the same tamis worker with --precision int8 appended to its command
     tamis-bf16  the same tamis worker with --precision bf16 appended (CPUs with AVX512-BF16 only)
     tamis-py    the installed `tamis` Python package, in this process: tamis.CrossEncoder(...).predict(pairs)
@@ -223,7 +223,11 @@ class TamisEngine:
         self.stderr = tempfile.TemporaryFile()
         print(f"starting {name}: {shlex.join(self.cmd)}", flush=True)
         try:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+            # tamis defaults to --precision auto: the environment pins the mode this engine names
+            # (a --precision flag in the command still wins over it).
+            env = {**os.environ, "TAMIS_PRECISION": self.precision}
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                         env=env)
         except OSError as err:
             fail(f"cannot start {name} ({shlex.join(self.cmd)}): {err}")
         self.ready = self._read_ready(args.ready_timeout)
@@ -491,7 +495,8 @@ class TamisPyEngine:
                  "`cd python && maturin build --release --out DIST` and pip install DIST/tamis-*.whl")
         self.name = name
         self.precision = "fp32"
-        self.model = tamis.CrossEncoder(str(args.model), max_length=args.max_length, threads=args.threads)
+        self.model = tamis.CrossEncoder(str(args.model), max_length=args.max_length, threads=args.threads,
+                                        precision="fp32")
         if self.model.precision != "fp32":
             fail(f"tamis-py loaded with precision {self.model.precision}, expected fp32")
         self.identity = torch.nn.Identity()

@@ -11,7 +11,7 @@ candidates: up to half its judged-relevant documents, the rest random corpus doc
 shuffled; every document ("title text") cut to --doc-tokens tokens of the models' tokenizer.
 
 Engines (every one on --threads threads, fp32 compute unless named -int8, -bf16 or -bf16x3; the models are bf16 files):
-    tamis-qwen3            tamis bench rerank --reranker-kind qwen3 --stdio, on the Qwen3 model
+    tamis-qwen3            tamis bench rerank --reranker-kind qwen3 --precision fp32 --stdio, on the Qwen3 model
     tamis-qwen3-noshare    the same with --no-prefix-sharing
     tamis-qwen3-int8       the same with --precision int8 (approximate: its logit difference is reported, not flagged)
     tamis-qwen3-bf16       the same with --precision bf16 (bf16 products, fp32 sums; approximate, reported)
@@ -20,7 +20,7 @@ Engines (every one on --threads threads, fp32 compute unless named -int8, -bf16 
     hf-qwen3-card          the Qwen3-Reranker model card's transformers code, verbatim, fp32 (batch calibrated)
     hf-qwen3-lastpos       the card's prompt ids, logits_to_keep=1, length-sorted batches (batch calibrated)
     hf-qwen3-lastpos-bf16  the same on the model loaded in torch.bfloat16 (PyTorch's bf16 CPU path, oneDNN)
-    tamis-mxbai            tamis bench rerank --reranker-kind mxbai-v2 --stdio, on the mxbai model
+    tamis-mxbai            tamis bench rerank --reranker-kind mxbai-v2 --precision fp32 --stdio, on the mxbai model
     tamis-mxbai-noshare    the same with --no-prefix-sharing
     tamis-mxbai-int8       the same with --precision int8
     tamis-mxbai-bf16       the same with --precision bf16
@@ -74,7 +74,7 @@ DEFAULT_MODELS = {"qwen3": REPO / "target" / "llm-models" / "qwen3-reranker-0.6b
 DEFAULT_TAMIS_CMD = "{tamis} bench rerank --model {model} --reranker-kind {kind} --threads {threads} --stdio"
 NOSHARE_FLAG = "--no-prefix-sharing"
 PRECISION_FLAGS = {"int8": ["--precision", "int8"], "bf16": ["--precision", "bf16"],
-                   "bf16x3": ["--precision", "bf16x3"], "fp32": []}
+                   "bf16x3": ["--precision", "bf16x3"], "fp32": ["--precision", "fp32"]}
 TOLERANCE = 1e-3  # max |logit - reference| allowed (for the engines that compute in fp32)
 
 # The Qwen3-Reranker card's strings (memo 2.1); the card code below checks its own copies against these.

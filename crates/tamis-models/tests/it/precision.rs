@@ -268,12 +268,12 @@ fn int8_is_refused_on_the_candle_encoder() {
     );
 }
 
-/// `Auto` resolves at load, and the model reports the mode it runs: bf16x3 for a
-/// reranker (a cross-encoder on the native encoder, or an LLM) on a CPU with AMX, the
-/// cases measured to keep their bound and run faster than fp32, and fp32 for every
-/// other (see `Precision::Auto`).
+/// `Auto` resolves at load, and the model reports the mode it runs: bf16x3 on a CPU with
+/// AMX for every model on the native encoder and every LLM reranker, the cases measured
+/// to keep their bound and run faster than fp32, and fp32 for every other (candle, or a
+/// CPU without AMX; see `Precision::Auto`).
 #[test]
-fn auto_resolves_to_bf16x3_for_rerankers_on_amx_and_to_fp32_otherwise() {
+fn auto_resolves_to_bf16x3_on_amx_and_to_fp32_otherwise() {
     let (dir, _) = tamis_testkit::reference_scores();
     let config = CrossEncoderConfig { runtime: runtime(Precision::Auto), ..Default::default() };
     let cross = CrossEncoder::load(&local(dir.clone()), &config).unwrap();
@@ -288,7 +288,7 @@ fn auto_resolves_to_bf16x3_for_rerankers_on_amx_and_to_fp32_otherwise() {
     let bi = BiEncoderConfig { runtime: runtime(Precision::Auto), ..Default::default() };
     let embedder =
         BiEncoder::load(&local(tamis_testkit::shared_model("all-MiniLM-L6-v2")), &bi).unwrap();
-    assert_eq!(embedder.precision(), Precision::Fp32);
+    assert_eq!(embedder.precision(), if amx { Precision::Bf16x3 } else { Precision::Fp32 });
     let llm = LlmRerankerConfig {
         runtime: runtime(Precision::Auto),
         kind: Some(RerankerKind::Qwen3),
