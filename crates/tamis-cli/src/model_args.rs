@@ -22,8 +22,8 @@ pub struct SourceArgs {
     pub threads: Option<usize>,
 
     /// Arithmetic of the models' dense layers: auto (the default: the fastest mode
-    /// measured to keep each kind of model's quality bound, bf16x3 for rerankers on AMX
-    /// and fp32 for everything else), fp32 (the reference implementation's scores within
+    /// measured to keep each kind of model's quality bound, today bf16x3 on CPUs with AMX
+    /// and fp32 elsewhere), fp32 (the reference implementation's scores within
     /// 1e-4), int8 (weights quantized at load, products on the CPU's int8 instructions:
     /// 2-3x faster layers with VNNI, scores moved slightly; native encoder and LLM
     /// rerankers only), bf16 (bfloat16 products on AMX or AVX512-BF16 CPUs, refused

@@ -49,7 +49,7 @@ fn rerank_workload_report_counts_what_it_ran() {
     assert!(report["items_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["p95_ms"].as_f64().unwrap() >= report["p50_ms"].as_f64().unwrap());
     assert_eq!(report["encoder"], "native (packed)");
-    // The default, auto: bf16x3 for a reranker where the CPU has AMX, else fp32; either
+    // The default, auto: bf16x3 where the CPU has AMX, else fp32; either
     // is held against the FMA peak.
     let auto = tamis_models::Precision::Auto.resolve_encoder(tamis_models::EncoderKind::Native);
     assert_eq!((&report["precision"], &report["peak"]), (&auto.name().into(), &"fma".into()));
