@@ -69,6 +69,18 @@ thread_local! {
     static ROUNDED: RefCell<Bf16Rows> = RefCell::new(Bf16Rows::default());
 }
 
+/// Most activation rows a low-precision product converts at once, so that its thread's
+/// buffer holds at most this many: a 4096-row batch of bf16x3's split activations took
+/// 38 MiB per pool thread at 1536 inputs, and 100 MiB at an LLM's 8192 rows of 3072. The
+/// products walk the weights once per row block of [`crate::tiles::ROW_BLOCK`] rows
+/// anyway, so no weight is read more often.
+const SCRATCH_ROWS: usize = 1024;
+
+/// `(first row, rows)` of each group of at most [`SCRATCH_ROWS`] rows.
+fn row_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows).step_by(SCRATCH_ROWS).map(move |first| (first, SCRATCH_ROWS.min(rows - first)))
+}
+
 /// Runs `f` on this thread's buffer in `key`, taken out for the call rather than borrowed.
 ///
 /// The products inside `f` run on the pool, and a pool thread waiting for them steals
@@ -211,6 +223,12 @@ impl Linear {
         self.with_weight(Weight::Bf16Dot(weight))
     }
 
+    /// The bias, and the residual's rows from `first` on (`[rows, out]`).
+    fn base_from<'a>(&'a self, first: usize, residual: Option<&'a [f32]>) -> Base<'a> {
+        let residual = residual.map(|res| &res[first * self.out_features..]);
+        Base::Bias { bias: &self.bias, residual }
+    }
+
     /// This layer with `weight` in place of its own: the bias copied, the old weight
     /// left to the caller (cloning the whole layer would copy it too, for nothing).
     fn with_weight(&self, weight: Weight) -> Linear {
@@ -317,14 +335,22 @@ impl Linear {
                 matmul(rows, n, k, lhs, rhs, out, out_stride, true, 1.0, threads);
             }),
             Weight::Int8(weight) => with_scratch(&QUANTIZED, |quantized| {
-                quantized.fill(x, rows, k, weight.k_pad());
                 let kernel = Int8Kernel::detected();
-                int8::weight_product(kernel, quantized, weight, base, out, out_stride, threads);
+                for (first, chunk) in row_chunks(rows) {
+                    quantized.fill(&x[first * k..(first + chunk) * k], chunk, k, weight.k_pad());
+                    let base = self.base_from(first, residual);
+                    let out = &mut out[first * out_stride..];
+                    int8::weight_product(kernel, quantized, weight, base, out, out_stride, threads);
+                }
             }),
             Weight::Bf16Dot(weight) => with_scratch(&ROUNDED, |rounded| {
-                weight.fill(rounded, x, rows);
                 let kernel = Bf16Kernel::detected();
-                bf16::weight_product(kernel, rounded, weight, base, out, out_stride, threads);
+                for (first, chunk) in row_chunks(rows) {
+                    weight.fill(rounded, &x[first * k..(first + chunk) * k], chunk);
+                    let base = self.base_from(first, residual);
+                    let out = &mut out[first * out_stride..];
+                    bf16::weight_product(kernel, rounded, weight, base, out, out_stride, threads);
+                }
             }),
         }
     }

@@ -168,3 +168,38 @@ fn callers_sharing_a_pool_get_the_answer_computed_alone() {
         });
     }
 }
+
+/// A batch longer than the rows a low-precision product converts at once is computed in
+/// groups: every row, its residual and its strided output place still meet, as when the
+/// row is computed alone.
+#[test]
+fn a_long_batch_gives_each_row_what_it_gives_alone() {
+    use super::{Linear, SCRATCH_ROWS};
+    let (k, n, rows, stride) = (64, 48, 2 * SCRATCH_ROWS + 37, 53);
+    let value = |i: usize, m: usize| (i * 7919 % m) as f32 / m as f32 - 0.5;
+    let weight: Vec<f32> = (0..n * k).map(|i| value(i, 1009)).collect();
+    let bias: Vec<f32> = (0..n).map(|i| value(i, 31)).collect();
+    let x: Vec<f32> = (0..rows * k).map(|i| value(i, 997)).collect();
+    let residual: Vec<f32> = (0..rows * n).map(|i| value(i, 101)).collect();
+    let fp32 = Linear::from_torch(&weight, Some(&bias), n, k);
+    for (name, layer) in [("int8", fp32.quantized_int8()), ("bf16x3", fp32.quantized_bf16x3())] {
+        let mut out = vec![f32::NAN; (rows - 1) * stride + n];
+        layer.forward_strided(&x, rows, Some(&residual), &mut out, stride, 2);
+        for r in
+            [0, 1, SCRATCH_ROWS - 1, SCRATCH_ROWS, SCRATCH_ROWS + 1, 2 * SCRATCH_ROWS, rows - 1]
+        {
+            let mut alone = vec![0.0; n];
+            let row_residual = &residual[r * n..][..n];
+            layer.forward(&x[r * k..][..k], 1, Some(row_residual), &mut alone, 1);
+            let got = &out[r * stride..][..n];
+            for (c, (g, a)) in got.iter().zip(&alone).enumerate() {
+                assert!(
+                    (g - a).abs() <= 1e-5 * (1.0 + a.abs()),
+                    "{name} row {r} column {c}: {g} against {a}"
+                );
+            }
+        }
+        // The gaps between strided rows are never written.
+        assert!(out[n..stride].iter().all(|v| v.is_nan()), "{name} wrote between rows");
+    }
+}
