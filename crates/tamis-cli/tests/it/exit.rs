@@ -47,21 +47,21 @@ fn a_missing_index_is_not_found() {
     assert_fails_with(&output, NOT_FOUND, "missing.jsonl");
 }
 
+/// An index in `work` holding one document, "a", made by `tamis index`.
+fn one_document_index(work: &std::path::Path) -> std::path::PathBuf {
+    let corpus = work.join("corpus.jsonl");
+    fs_err::write(&corpus, "{\"id\": \"a\", \"text\": \"statins lower cholesterol\"}\n").unwrap();
+    let index = work.join("index");
+    let model = model_fixture("bert-embed-cls");
+    tamis_ok(&["index", index.to_str().unwrap(), "-i", corpus.to_str().unwrap(), "-m", &model]);
+    index
+}
+
 #[test]
 fn a_locked_index_is_unavailable() {
     let work = tempfile::tempdir().unwrap();
-    let corpus = work.path().join("corpus.jsonl");
-    fs_err::write(&corpus, "{\"id\": \"a\", \"text\": \"statins lower cholesterol\"}\n").unwrap();
-    let index = work.path().join("index");
+    let index = one_document_index(work.path());
     let dir = index.to_str().unwrap();
-    tamis_ok(&[
-        "index",
-        dir,
-        "-i",
-        corpus.to_str().unwrap(),
-        "-m",
-        &model_fixture("bert-embed-cls"),
-    ]);
     // This test process writes, so it holds the index's write lock until dropped.
     let mut writer = tamis_embedded::open(&index).unwrap();
     writer.delete(&["no-such-document"]).unwrap();
@@ -78,12 +78,8 @@ fn a_locked_index_is_unavailable() {
 fn a_closed_standard_output_ends_tamis_quietly() {
     use std::os::unix::process::ExitStatusExt;
     let work = tempfile::tempdir().unwrap();
-    let corpus = work.path().join("corpus.jsonl");
-    fs_err::write(&corpus, "{\"id\": \"a\", \"text\": \"statins lower cholesterol\"}\n").unwrap();
-    let index = work.path().join("index");
+    let index = one_document_index(work.path());
     let dir = index.to_str().unwrap();
-    let model = model_fixture("bert-embed-cls");
-    tamis_ok(&["index", dir, "-i", corpus.to_str().unwrap(), "-m", &model]);
     // The read end is closed before tamis starts, so its first write meets a closed pipe.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
