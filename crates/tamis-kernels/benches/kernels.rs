@@ -45,6 +45,25 @@ fn linear_int8(bencher: Bencher, (k, n): (usize, usize)) {
         .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
 }
 
+/// The same layers in three bfloat16 parts ([`Linear::quantized_bf16x3`], the default on
+/// AMX), from f32 weights (three terms) and from bfloat16 ones (two); items/s reads as
+/// the f32 FLOP/s it stands for.
+#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], consts = [false, true], threads = false)]
+fn linear_bf16x3<const BF16_WEIGHTS: bool>(bencher: Bencher, (k, n): (usize, usize)) {
+    let mut weight = data(k * n, 1);
+    if BF16_WEIGHTS {
+        // Rounded to bfloat16 (ties away, which is all this needs): `wₗ` is zero.
+        weight.iter_mut().for_each(|w| *w = f32::from_bits((w.to_bits() + 0x8000) & 0xffff_0000));
+    }
+    let layer = Linear::from_torch(&weight, Some(&data(n, 2)), n, k).quantized_bf16x3();
+    let x = data(ROWS * k, 3);
+    let mut out = vec![0.0; ROWS * n];
+    let threads = rayon::current_num_threads();
+    bencher
+        .counter(ItemsCount::new((2 * ROWS * k * n) as u64))
+        .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
+}
+
 /// Attention of 16 sequences of `len` tokens (12 heads of 32).
 #[divan::bench(args = [64, 128, 256], threads = false)]
 fn attention_packed(bencher: Bencher, len: usize) {

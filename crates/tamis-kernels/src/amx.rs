@@ -260,9 +260,10 @@ pub(crate) fn bf16_ready() -> bool {
 /// The tile registers configured for bfloat16 tiles of `rows` rows (1 to 32) and 32
 /// columns: tmm0–tmm3 the four 16 × 16 `f32` quarters of the sums (rows 0–15 then
 /// 16–31, columns 0–15 then 16–31), tmm4–tmm5 the two row halves of 32 activations,
-/// tmm6–tmm7 the two column halves of 32 weights (16 pairs by 16 columns). Tiles of the
-/// second row half are left unconfigured when `rows ≤ 16`. Released when dropped; a
-/// thread holds one configuration at a time.
+/// tmm6–tmm7 the two column halves of 32 weights (16 pairs by 16 columns). When
+/// `rows ≤ 16`, the sums of the second row half are left unconfigured and tmm5 has the
+/// first half's shape (a split product's second activation part). Released when
+/// dropped; a thread holds one configuration at a time.
 #[cfg(target_arch = "x86_64")]
 pub(crate) struct Bf16Tiles {
     rows: usize,
@@ -285,7 +286,9 @@ impl Bf16Tiles {
         // tmm0–3 the sums' quarters, tmm4–5 the activations' halves, tmm6–7 the weights'.
         let (sums, inputs, weights) = ((top, 64), (top, 64), (16, 64));
         let bottom_sums = (bottom, 64);
-        let shapes = [sums, sums, bottom_sums, bottom_sums, inputs, (bottom, 64), weights, weights];
+        let second_inputs = if bottom > 0 { (bottom, 64) } else { inputs };
+        let shapes =
+            [sums, sums, bottom_sums, bottom_sums, inputs, second_inputs, weights, weights];
         // SAFETY: the caller guarantees AMX, the tile state, and no live configuration.
         unsafe { TileConfig::new(&shapes).load() };
         Bf16Tiles { rows }
@@ -372,7 +375,156 @@ impl Bf16Tiles {
                     );
                 }
             }
-            let out = acc.as_mut_ptr().cast::<u8>();
+            self.store(acc);
+        }
+    }
+
+    /// [`Bf16Tiles::product`] of a split weight (see `crate::bf16`):
+    /// `acc = aₗ · wₕ + aₕ · wₕ (+ aₕ · wₗ)`, the terms summed chunk by chunk. Each chunk
+    /// loads its tiles of `wₕ` once for both of their terms, and its activation tiles
+    /// once for the terms of `wₕ` and `wₗ`: 4 tile loads for 8 products (6 for 12), where
+    /// one product over `[aₕ | aₗ | aₕ] · [wₕ | wₕ | wₗ]` took 8 (12).
+    ///
+    /// `a`: rows of `[aₕ | aₗ]`, each part `chunks · 32` bfloat16 values, `a_stride`
+    /// bytes apart. `high` and `low`: the packed weight blocks, `chunks · 16` steps of
+    /// 128 bytes each.
+    ///
+    /// # Safety
+    /// `a` must hold the configured rows of `2 · chunks · 32` values at `a_stride`, and
+    /// `high` and `low` (where given) `chunks · 16` steps of 128 bytes.
+    pub(crate) unsafe fn split_product(
+        &self,
+        a: *const u16,
+        a_stride: usize,
+        chunks: usize,
+        high: *const u16,
+        low: Option<*const u16>,
+        acc: &mut [f32; 1024],
+    ) {
+        let (high, low) = (high.cast::<u8>(), low.map(|low| low.cast::<u8>()));
+        let a = a.cast::<u8>();
+        // The low parts of the activations start one part (`chunks` tile rows) on.
+        let a_low = a.wrapping_add(64 * chunks);
+        let bottom = 16 * a_stride;
+        let prefetch = |weights: *const u8| {
+            // As in `product`: the weights stream, and are fetched ahead.
+            let ahead = weights.wrapping_add(WEIGHTS_AHEAD);
+            for line in 0..32 {
+                // SAFETY: a prefetch reads nothing the program sees and never faults.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        ahead.wrapping_add(64 * line).cast(),
+                    )
+                };
+            }
+        };
+        // SAFETY (every block): the tiles are configured (`self`), tmm5 with the bottom
+        // rows' shape when `rows > 16` and the top rows' otherwise; each load reads the
+        // configured rows of 64 bytes within `a`'s rows (`64 · chunk` into either part,
+        // the bottom rows `16 · a_stride` on) or within a weight part's steps (the
+        // caller's contract), and the stores write at most 16 rows of 64 bytes at 128
+        // apart into `acc`'s 32 rows of 128 bytes.
+        unsafe {
+            std::arch::asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+            if self.rows > 16 {
+                std::arch::asm!("tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
+            }
+            for chunk in 0..chunks {
+                let step = chunk * 16 * 128;
+                let (xh, xl, wh) = (a.add(64 * chunk), a_low.add(64 * chunk), high.add(step));
+                let wl = low.map(|low| low.add(step));
+                prefetch(wh);
+                if let Some(wl) = wl {
+                    prefetch(wl);
+                }
+                if self.rows > 16 {
+                    // tmm4/tmm5: the top/bottom rows of aₗ, then of aₕ (kept for wₗ).
+                    std::arch::asm!(
+                        "tileloadd tmm6, [{wh} + {b_stride}*1]",
+                        "tileloadd tmm7, [{wh2} + {b_stride}*1]",
+                        "tileloadd tmm4, [{xl} + {a_stride}*1]",
+                        "tileloadd tmm5, [{xl2} + {a_stride}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        "tileloadd tmm4, [{xh} + {a_stride}*1]",
+                        "tileloadd tmm5, [{xh2} + {a_stride}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        xh = in(reg) xh,
+                        xh2 = in(reg) xh.add(bottom),
+                        xl = in(reg) xl,
+                        xl2 = in(reg) xl.add(bottom),
+                        a_stride = in(reg) a_stride,
+                        wh = in(reg) wh,
+                        wh2 = in(reg) wh.add(64),
+                        b_stride = in(reg) 128usize,
+                        options(nostack, readonly),
+                    );
+                    if let Some(wl) = wl {
+                        std::arch::asm!(
+                            "tileloadd tmm6, [{wl} + {b_stride}*1]",
+                            "tileloadd tmm7, [{wl2} + {b_stride}*1]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            wl = in(reg) wl,
+                            wl2 = in(reg) wl.add(64),
+                            b_stride = in(reg) 128usize,
+                            options(nostack, readonly),
+                        );
+                    }
+                } else {
+                    // tmm4: aₗ, tmm5: aₕ (kept for wₗ), both the top rows' shape.
+                    std::arch::asm!(
+                        "tileloadd tmm6, [{wh} + {b_stride}*1]",
+                        "tileloadd tmm7, [{wh2} + {b_stride}*1]",
+                        "tileloadd tmm4, [{xl} + {a_stride}*1]",
+                        "tileloadd tmm5, [{xh} + {a_stride}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm0, tmm5, tmm6",
+                        "tdpbf16ps tmm1, tmm5, tmm7",
+                        xh = in(reg) xh,
+                        xl = in(reg) xl,
+                        a_stride = in(reg) a_stride,
+                        wh = in(reg) wh,
+                        wh2 = in(reg) wh.add(64),
+                        b_stride = in(reg) 128usize,
+                        options(nostack, readonly),
+                    );
+                    if let Some(wl) = wl {
+                        std::arch::asm!(
+                            "tileloadd tmm6, [{wl} + {b_stride}*1]",
+                            "tileloadd tmm7, [{wl2} + {b_stride}*1]",
+                            "tdpbf16ps tmm0, tmm5, tmm6",
+                            "tdpbf16ps tmm1, tmm5, tmm7",
+                            wl = in(reg) wl,
+                            wl2 = in(reg) wl.add(64),
+                            b_stride = in(reg) 128usize,
+                            options(nostack, readonly),
+                        );
+                    }
+                }
+            }
+            self.store(acc);
+        }
+    }
+
+    /// Stores the sums (tmm0–tmm3, as configured) into `acc`'s rows of 32.
+    ///
+    /// # Safety
+    /// The tiles hold a product's sums (`self` configured them).
+    unsafe fn store(&self, acc: &mut [f32; 1024]) {
+        let out = acc.as_mut_ptr().cast::<u8>();
+        // SAFETY: each store writes at most 16 rows of 64 bytes, 128 apart, within
+        // `acc`'s 32 rows of 128 bytes; the tiles are configured (`self`), the bottom
+        // ones only when `rows > 16`.
+        unsafe {
             std::arch::asm!(
                 "tilestored [{out} + {stride}*1], tmm0",
                 "tilestored [{out2} + {stride}*1], tmm1",

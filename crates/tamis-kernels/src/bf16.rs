@@ -16,9 +16,10 @@
 //! A split weight ([`Bf16Weight::split`]) makes one `f32` product of three bfloat16
 //! ones, as XLA's `bf16_3x` does: each operand is its bfloat16 rounding `h` plus the
 //! rounding `l` of what is left, and `x·w ≈ xₕ·wₕ + xₗ·wₕ + xₕ·wₗ` (the dropped `xₗ·wₗ`
-//! is about 2⁻¹⁶ of the product). The three are one product over three times the
-//! inputs, `[xₕ | xₗ | xₕ] · [wₕ | wₕ | wₗ]`, so the kernels need nothing new. Weights
-//! that are bfloat16 already (`wₗ = 0`) take two parts.
+//! is about 2⁻¹⁶ of the product). Each weight part is stored once and each activation
+//! row holds `[xₕ | xₗ]`: the AMX build loads a tile of `wₕ` once for both of its
+//! terms, and the other builds sum the terms one after the other in one tile. Weights
+//! that are bfloat16 already (`wₗ = 0`) take two terms and no more memory than bf16.
 #![allow(unsafe_code)]
 
 use rayon::prelude::*;
@@ -108,16 +109,16 @@ const TILE_ROWS: usize = 8;
 pub(crate) struct Bf16Weight {
     out_features: usize,
     in_features: usize,
-    /// The packed inputs: `parts · part_len` (the zero padding adds nothing).
+    /// The packed inputs of one part: `in_features` rounded up to a pair, or for a
+    /// split weight to an AMX tile row (so that its terms stay on the tiles).
     k_pad: usize,
-    /// 1, or for a split weight the 2 or 3 parts `[wₕ | wₕ | wₗ]` (see the module).
+    /// The terms of a product: 1, or for a split weight 2 (`wₗ = 0`) or 3 (see the
+    /// module).
     parts: usize,
-    /// The inputs of one part: `in_features` rounded up to a pair, or for a split
-    /// weight to an AMX tile row (so that the parts stay on the tiles).
-    part_len: usize,
     /// `[blocks][k_pad / 2][32][2]`: block `b` holds columns `32b..32b + 32`, each with
     /// two consecutive inputs side by side (the pairs `vdpbf16ps` multiplies), so a
-    /// tile reads one stream of 128 bytes per step; the padding is zero.
+    /// tile reads one stream of 128 bytes per step; the padding is zero. A split weight
+    /// holds `wₕ` so packed, then for 3 parts `wₗ` the same way.
     packed: Vec<u16>,
 }
 
@@ -140,40 +141,39 @@ impl Bf16Weight {
                 packed[packed_index(o, i, steps)] = to_bf16(v);
             }
         }
-        Bf16Weight { out_features, in_features, k_pad, parts: 1, part_len: k_pad, packed }
+        Bf16Weight { out_features, in_features, k_pad, parts: 1, packed }
     }
 
-    /// `weight` split into `[wₕ | wₕ | wₗ]` for three-part products (see the module);
-    /// two parts where every `wₗ` is zero (bfloat16 weights).
+    /// `weight` split into `wₕ` and `wₗ` for three-term products (see the module); two
+    /// terms, and `wₕ` alone stored, where every `wₗ` is zero (bfloat16 weights).
     pub(crate) fn split(
         out_features: usize,
         in_features: usize,
         mut row: impl FnMut(usize, &mut [f32]),
     ) -> Bf16Weight {
-        let part_len = in_features.next_multiple_of(AMX_CHUNK);
-        let mut high = vec![0u16; out_features * in_features];
-        let mut low = vec![0u16; out_features * in_features];
+        let k_pad = in_features.next_multiple_of(AMX_CHUNK);
+        let part = out_features.next_multiple_of(BLOCK) * k_pad;
+        let steps = k_pad / 2;
+        // `wₕ` packed in the first part, `wₗ` in the second (dropped if all zeros).
+        let mut packed = vec![0u16; 2 * part];
+        let (mut high, mut low) = (vec![0u16; in_features], vec![0u16; in_features]);
         let mut buf = vec![0.0; in_features];
         for o in 0..out_features {
             row(o, &mut buf);
-            let at = o * in_features..(o + 1) * in_features;
-            split_bf16_row(&buf, &mut high[at.clone()], &mut low[at]);
-        }
-        let parts = if low.iter().all(|&l| from_bf16(l) == 0.0) { 2 } else { 3 };
-        let k_pad = parts * part_len;
-        let steps = k_pad / 2;
-        let mut packed = vec![0u16; out_features.next_multiple_of(BLOCK) * k_pad];
-        for o in 0..out_features {
-            for i in 0..in_features {
-                let (h, l) = (high[o * in_features + i], low[o * in_features + i]);
+            split_bf16_row(&buf, &mut high, &mut low);
+            for (i, (&h, &l)) in high.iter().zip(&low).enumerate() {
                 packed[packed_index(o, i, steps)] = h;
-                packed[packed_index(o, part_len + i, steps)] = h;
-                if parts == 3 {
-                    packed[packed_index(o, 2 * part_len + i, steps)] = l;
-                }
+                packed[part + packed_index(o, i, steps)] = l;
             }
         }
-        Bf16Weight { out_features, in_features, k_pad, parts, part_len, packed }
+        let parts = if packed[part..].iter().all(|&l| from_bf16(l) == 0.0) {
+            packed.truncate(part);
+            packed.shrink_to_fit();
+            2
+        } else {
+            3
+        };
+        Bf16Weight { out_features, in_features, k_pad, parts, packed }
     }
 
     /// Whether the products are split in parts (see [`Bf16Weight::split`]).
@@ -185,30 +185,45 @@ impl Bf16Weight {
     /// as this weight's products read it.
     pub(crate) fn fill(&self, rows: &mut Bf16Rows, x: &[f32], n_rows: usize) {
         if self.is_split() {
-            rows.fill_split(x, n_rows, self.in_features, self.part_len, self.parts);
+            rows.fill_split(x, n_rows, self.in_features, self.k_pad);
         } else {
             rows.fill(x, n_rows, self.in_features, self.k_pad);
         }
     }
 
+    /// The packed values of one stored part (`wₕ` or `wₗ`, or the whole weight).
+    fn part_len(&self) -> usize {
+        self.out_features.next_multiple_of(BLOCK) * self.k_pad
+    }
+
+    /// The right operand of the products: the packed weight, or its split parts.
+    fn rhs(&self) -> Rhs<'_> {
+        let (first, rest) = self.packed.split_at(self.part_len());
+        match self.parts {
+            1 => Rhs::One(first),
+            _ => Rhs::Split { high: first, low: (self.parts == 3).then_some(rest) },
+        }
+    }
+
     /// The weight `(o, i)` the products multiply by (`wₕ + wₗ` for a split weight).
     pub(crate) fn get(&self, o: usize, i: usize) -> f32 {
-        let steps = self.k_pad / 2;
-        let high = from_bf16(self.packed[packed_index(o, i, steps)]);
-        if self.parts == 3 {
-            high + from_bf16(self.packed[packed_index(o, 2 * self.part_len + i, steps)])
-        } else {
-            high
-        }
+        let at = packed_index(o, i, self.k_pad / 2);
+        let high = from_bf16(self.packed[at]);
+        if self.parts == 3 { high + from_bf16(self.packed[self.part_len() + at]) } else { high }
     }
 
     /// The channels `range`, the same bits repacked.
     pub(crate) fn outputs(&self, range: std::ops::Range<usize>) -> Bf16Weight {
         let steps = self.k_pad / 2;
-        let mut packed = vec![0u16; range.len().next_multiple_of(BLOCK) * self.k_pad];
-        for (o, from) in range.clone().enumerate() {
-            for i in 0..self.k_pad {
-                packed[packed_index(o, i, steps)] = self.packed[packed_index(from, i, steps)];
+        let (from_len, stored) = (self.part_len(), if self.parts == 3 { 2 } else { 1 });
+        let to_len = range.len().next_multiple_of(BLOCK) * self.k_pad;
+        let mut packed = vec![0u16; stored * to_len];
+        for part in 0..stored {
+            for (o, from) in range.clone().enumerate() {
+                for i in 0..self.k_pad {
+                    packed[part * to_len + packed_index(o, i, steps)] =
+                        self.packed[part * from_len + packed_index(from, i, steps)];
+                }
             }
         }
         Bf16Weight { out_features: range.len(), packed, ..*self }
@@ -234,27 +249,16 @@ impl Bf16Rows {
         });
     }
 
-    /// Splits the `rows` rows of `x` (`[rows, k]`) into `[xₕ | xₗ | xₕ]` (the first
-    /// `parts` of them), each part `part_len` wide and padded with zeros, for a split
-    /// weight's products (see the module).
-    pub(crate) fn fill_split(
-        &mut self,
-        x: &[f32],
-        rows: usize,
-        k: usize,
-        part_len: usize,
-        parts: usize,
-    ) {
-        assert!(k <= part_len && (2..=3).contains(&parts), "bf16: bad split");
-        self.fill_rows(x, rows, k, parts * part_len, |d, x| {
-            let (high, rest) = d.split_at_mut(part_len);
-            let (low, rest) = rest.split_at_mut(part_len);
+    /// Splits the `rows` rows of `x` (`[rows, k]`) into `[xₕ | xₗ]`, each part
+    /// `part_len` wide and padded with zeros, for a split weight's products (see the
+    /// module).
+    pub(crate) fn fill_split(&mut self, x: &[f32], rows: usize, k: usize, part_len: usize) {
+        assert!(k <= part_len, "bf16: bad split");
+        self.fill_rows(x, rows, k, 2 * part_len, |d, x| {
+            let (high, low) = d.split_at_mut(part_len);
             split_bf16_row(x, &mut high[..k], &mut low[..k]);
             high[k..].fill(0);
             low[k..].fill(0);
-            if parts == 3 {
-                rest.copy_from_slice(high);
-            }
         });
     }
 
@@ -304,9 +308,10 @@ pub(crate) fn weight_product(
     out_stride: usize,
     threads: usize,
 ) {
-    assert_eq!(x.data.len(), x.rows * w.k_pad, "bf16: activations do not match the weight");
-    let a = Operands { data: &x.data, rows: x.rows, k_pad: w.k_pad, stride: w.k_pad };
-    product(kernel, a, &w.packed, w.out_features, base, out, out_stride, threads);
+    let width = w.rhs().row_width(w.k_pad);
+    assert_eq!(x.data.len(), x.rows * width, "bf16: activations do not match the weight");
+    let a = Operands { data: &x.data, rows: x.rows, k_pad: w.k_pad, stride: width };
+    product_of(kernel, a, w.rhs(), w.out_features, base, out, out_stride, threads);
 }
 
 /// Rows of `k_pad` (even) bfloat16 values, `stride` apart.
@@ -316,6 +321,46 @@ pub(crate) struct Operands<'a> {
     pub(crate) rows: usize,
     pub(crate) k_pad: usize,
     pub(crate) stride: usize,
+}
+
+/// The right operand of a product, packed as [`Bf16Weight::packed`] is: one matrix, or
+/// a split weight's parts, whose activation rows are `[aₕ | aₗ]` (`k_pad` each).
+#[derive(Clone, Copy)]
+enum Rhs<'a> {
+    /// `a · b`.
+    One(&'a [u16]),
+    /// `aₕ · wₕ + aₗ · wₕ`, plus `aₕ · wₗ` where `wₗ` is stored.
+    Split { high: &'a [u16], low: Option<&'a [u16]> },
+}
+
+impl<'a> Rhs<'a> {
+    /// The values of each activation row the product reads: `k_pad`, or `[aₕ | aₗ]`.
+    fn row_width(self, k_pad: usize) -> usize {
+        match self {
+            Rhs::One(_) => k_pad,
+            Rhs::Split { .. } => 2 * k_pad,
+        }
+    }
+
+    /// Column block `tile` (32 columns of `k_pad` inputs) of every part.
+    fn block(self, tile: usize, k_pad: usize) -> Rhs<'a> {
+        let len = k_pad / 2 * STEP_BYTES / 2;
+        let block = |b: &'a [u16]| &b[tile * len..][..len];
+        match self {
+            Rhs::One(b) => Rhs::One(block(b)),
+            Rhs::Split { high, low } => Rhs::Split { high: block(high), low: low.map(block) },
+        }
+    }
+
+    /// The product's terms, each an offset into the activation rows and the packed
+    /// values it multiplies: `(0, b)`, or `(k_pad, wₕ)`, `(0, wₕ)` and `(0, wₗ)`.
+    fn terms(self, k_pad: usize) -> impl Iterator<Item = (usize, &'a [u16])> {
+        let (first, second, third) = match self {
+            Rhs::One(b) => ((0, b), None, None),
+            Rhs::Split { high, low } => ((k_pad, high), Some((0, high)), low.map(|l| (0, l))),
+        };
+        std::iter::once(first).chain(second).chain(third)
+    }
 }
 
 /// `out[r·stride + c] = base(r, c) + Σᵢ a[r,i]·b[c,i]` for operands already rounded:
@@ -331,23 +376,40 @@ pub(crate) fn product(
     out_stride: usize,
     threads: usize,
 ) {
+    product_of(kernel, a, Rhs::One(packed), n, base, out, out_stride, threads);
+}
+
+/// [`product`] for any [`Rhs`]: for a split one, `a.stride ≥ 2 · a.k_pad`.
+#[allow(clippy::too_many_arguments)] // as `product`
+fn product_of(
+    kernel: Bf16Kernel,
+    a: Operands<'_>,
+    rhs: Rhs<'_>,
+    n: usize,
+    base: Base,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+) {
     assert!(kernel.is_supported(), "bf16: the {} build is not supported here", kernel.name());
+    let width = rhs.row_width(a.k_pad);
     assert!(
         a.k_pad.is_multiple_of(2)
-            && a.stride >= a.k_pad
+            && a.stride >= width
             && (a.rows == 0
-                || crate::linear::extent(a.rows, a.k_pad, a.stride, 1)
+                || crate::linear::extent(a.rows, width, a.stride, 1)
                     .is_some_and(|end| end <= a.data.len())),
         "bf16: activations are not rows of k_pad"
     );
-    assert_eq!(packed.len(), n.next_multiple_of(BLOCK) * a.k_pad, "bf16: packed size");
+    let part_len = n.next_multiple_of(BLOCK) * a.k_pad;
+    assert!(rhs.terms(a.k_pad).all(|(_, b)| b.len() == part_len), "bf16: packed size");
     base.check(a.rows, n);
     #[cfg(target_arch = "x86_64")]
     if kernel == Bf16Kernel::Amx && a.k_pad.is_multiple_of(AMX_CHUNK) {
         // SAFETY: as below, for `columns_amx`.
         unsafe {
             column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
-                columns_amx(a, packed, n, base, out, out_stride, tiles)
+                columns_amx(a, rhs, n, base, out, out_stride, tiles)
             })
         };
         return;
@@ -355,7 +417,7 @@ pub(crate) fn product(
     // SAFETY: `columns` writes only its own tiles' columns.
     unsafe {
         column_jobs(out, a.rows, n, out_stride, BLOCK, threads, |out, tiles| {
-            columns(kernel, a, packed, n, base, out, out_stride, tiles)
+            columns(kernel, a, rhs, n, base, out, out_stride, tiles)
         })
     };
 }
@@ -377,14 +439,14 @@ const AMX_ROWS: usize = 32;
 
 /// One tile of a product: its first row and row count, first column and column count
 /// (at most [`BLOCK`]), its rows of activations (`stride` apart) and its column block of
-/// packed weights.
+/// each packed part.
 struct TileAt<'a> {
     r0: usize,
     m: usize,
     c0: usize,
     cols: usize,
     a: &'a [u16],
-    packed: &'a [u16],
+    rhs: Rhs<'a>,
 }
 
 /// Calls `visit` for every tile of the column blocks `tiles` (32 columns each), rows in
@@ -392,24 +454,24 @@ struct TileAt<'a> {
 /// cache while the column blocks go by.
 fn for_each_tile(
     x: Operands<'_>,
-    packed_all: &[u16],
+    rhs: Rhs<'_>,
     n: usize,
     tiles: std::ops::Range<usize>,
     tile_rows: usize,
     mut visit: impl FnMut(TileAt<'_>),
 ) {
-    let block_len = x.k_pad / 2 * STEP_BYTES / 2;
     let row_block = ROW_BLOCK / tile_rows * tile_rows;
+    let width = rhs.row_width(x.k_pad);
     for block in (0..x.rows).step_by(row_block) {
         let block_end = (block + row_block).min(x.rows);
         for tile in tiles.clone() {
             let c0 = tile * BLOCK;
             let cols = BLOCK.min(n - c0);
-            let packed = &packed_all[tile * block_len..][..block_len];
+            let rhs = rhs.block(tile, x.k_pad);
             for r0 in (block..block_end).step_by(tile_rows) {
                 let m = tile_rows.min(block_end - r0);
-                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + x.k_pad];
-                visit(TileAt { r0, m, c0, cols, a, packed });
+                let a = &x.data[r0 * x.stride..][..(m - 1) * x.stride + width];
+                visit(TileAt { r0, m, c0, cols, a, rhs });
             }
         }
     }
@@ -422,7 +484,7 @@ fn for_each_tile(
 #[cfg(target_arch = "x86_64")]
 unsafe fn columns_amx(
     x: Operands<'_>,
-    packed_all: &[u16],
+    rhs: Rhs<'_>,
     n: usize,
     base: Base,
     out: SharedOut,
@@ -433,21 +495,36 @@ unsafe fn columns_amx(
     let mut acc = [0.0f32; AMX_ROWS * BLOCK];
     // Configured from one tile to the next while the row count holds.
     let mut amx: Option<crate::amx::Bf16Tiles> = None;
-    for_each_tile(x, packed_all, n, tiles, AMX_ROWS, |TileAt { r0, m, c0, cols, a, packed }| {
+    for_each_tile(x, rhs, n, tiles, AMX_ROWS, |TileAt { r0, m, c0, cols, a, rhs }| {
         if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
             drop(amx.take()); // released before the next configuration
             // SAFETY: the process holds the tile state (the build is supported, checked
-            // by `product`), and this thread's only other configuration was just released.
+            // by `product_of`), and this thread's only other configuration was just
+            // released.
             amx = Some(unsafe { crate::amx::Bf16Tiles::configure(m) });
         }
         let tiles = amx.as_ref().expect("configured just above");
-        // SAFETY: `a` holds `m` rows of `k_pad = 32 · chunks` values, `stride` apart,
-        // and `packed` the block's `16 · chunks` steps (`for_each_tile`).
-        unsafe { tiles.product(a.as_ptr(), x.stride * 2, chunks, packed.as_ptr(), &mut acc) };
+        let (a_ptr, a_stride) = (a.as_ptr(), x.stride * 2);
+        // SAFETY: `a` holds `m` rows of `k_pad = 32 · chunks` values (of `[aₕ | aₗ]`, the
+        // second part `k_pad` on, for a split weight), `stride` apart, and each part
+        // the block's `16 · chunks` steps (`for_each_tile`).
+        unsafe {
+            match rhs {
+                Rhs::One(b) => tiles.product(a_ptr, a_stride, chunks, b.as_ptr(), &mut acc),
+                Rhs::Split { high, low } => tiles.split_product(
+                    a_ptr,
+                    a_stride,
+                    chunks,
+                    high.as_ptr(),
+                    low.map(<[u16]>::as_ptr),
+                    &mut acc,
+                ),
+            }
+        };
         let at = r0 * out_stride + c0;
         debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
         // SAFETY: the CPU has AVX-512 (the build's requirement); `out` covers `m` rows
-        // of `cols` from `at`, the base as many (checked by `product`), and this job
+        // of `cols` from `at`, the base as many (checked by `product_of`), and this job
         // alone owns these columns.
         unsafe {
             x86::store_sums(&acc, m, base.tile(r0, c0, n), out.ptr.add(at), out_stride, cols)
@@ -459,14 +536,14 @@ unsafe fn columns_amx(
 ///
 /// # Safety
 /// No other thread may access the columns of these tiles while this runs; `out` covers
-/// `rows` rows of `out_stride` (checked by `column_jobs`); `packed` holds
+/// `rows` rows of `out_stride` (checked by `column_jobs`); each part of `rhs` holds
 /// `⌈n / 32⌉ · 32 · k_pad` values and `base` covers the rows and columns (both checked
-/// by `product`).
+/// by `product_of`).
 #[allow(clippy::too_many_arguments)] // as `product`
 unsafe fn columns(
     kernel: Bf16Kernel,
     x: Operands<'_>,
-    packed_all: &[u16],
+    rhs: Rhs<'_>,
     n: usize,
     base: Base,
     out: SharedOut,
@@ -474,22 +551,23 @@ unsafe fn columns(
     tiles: std::ops::Range<usize>,
 ) {
     let steps = x.k_pad / 2;
-    for_each_tile(x, packed_all, n, tiles, TILE_ROWS, |TileAt { r0, m, c0, cols, a, packed }| {
+    for_each_tile(x, rhs, n, tiles, TILE_ROWS, |TileAt { r0, m, c0, cols, a, rhs }| {
         let at = r0 * out_stride + c0;
         debug_assert!(at + (m - 1) * out_stride + cols <= out.len);
         match kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the CPU has the build (checked by `product`); `a` holds `m` rows of
-            // `k_pad = 2 · steps`, `stride` apart, and `packed` the tile's `steps` steps
-            // (`for_each_tile`); `out` covers `m` rows of `cols` from `at`, the base as
-            // many (checked by `product`), and this job alone owns these columns.
+            // SAFETY: the CPU has the build (checked by `product_of`); `a` holds `m` rows
+            // of each term's `k_pad = 2 · steps` values from its offset, `stride` apart,
+            // and each part the tile's `steps` steps (`for_each_tile`); `out` covers `m`
+            // rows of `cols` from `at`, the base as many (checked by `product_of`), and
+            // this job alone owns these columns.
             Bf16Kernel::Avx512Bf16 | Bf16Kernel::Amx => unsafe {
                 x86::tile_avx512_bf16(
                     a,
                     x.stride,
                     steps,
                     m,
-                    packed,
+                    rhs.terms(x.k_pad),
                     base.tile(r0, c0, n),
                     out.ptr.add(at),
                     out_stride,
@@ -503,7 +581,10 @@ unsafe fn columns(
                         std::slice::from_raw_parts_mut(out.ptr.add(at + r * out_stride), cols)
                     };
                     base.init_row(r0 + r, c0, n, dst);
-                    portable_row(&a[r * x.stride..][..x.k_pad], packed, dst);
+                    let row = &a[r * x.stride..];
+                    for (offset, packed) in rhs.terms(x.k_pad) {
+                        portable_row(&row[offset..][..x.k_pad], packed, dst);
+                    }
                 }
             }
         }
@@ -587,20 +668,22 @@ mod x86 {
     use crate::tiles::{PANEL, TileBase, lanes_from};
 
     /// An `m × 32` tile (`m ≤ 8`) with 512-bit `vdpbf16ps`, added to `out` (masked to
-    /// `cols` columns) as `out = base + product`.
+    /// `cols` columns) as `out = base + Σ terms`, each term `(offset, packed)` the
+    /// product of the activations from `offset` of each row with `packed`.
     ///
     /// # Safety
-    /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `2 · steps` values,
-    /// `a_stride` apart; `packed` holds `steps` steps of 64 values; `out` and `base`
-    /// are valid for `m` rows of `cols ≤ 32` elements.
+    /// AVX512F and AVX512-BF16 present; `a` holds `m ≤ 8` rows of `offset + 2 · steps`
+    /// values for each term's offset, `a_stride` apart; each term's `packed` holds
+    /// `steps` steps of 64 values; `out` and `base` are valid for `m` rows of
+    /// `cols ≤ 32` elements.
     #[allow(clippy::too_many_arguments)] // the tile's operands, each a plain number or slice
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub(super) unsafe fn tile_avx512_bf16(
+    pub(super) unsafe fn tile_avx512_bf16<'b>(
         a: &[u16],
         a_stride: usize,
         steps: usize,
         m: usize,
-        packed: &[u16],
+        terms: impl Iterator<Item = (usize, &'b [u16])>,
         base: TileBase,
         out: *mut f32,
         stride: usize,
@@ -609,14 +692,14 @@ mod x86 {
         // SAFETY: forwarded contract.
         unsafe {
             match m {
-                1 => tile::<1>(a, a_stride, steps, packed, base, out, stride, cols),
-                2 => tile::<2>(a, a_stride, steps, packed, base, out, stride, cols),
-                3 => tile::<3>(a, a_stride, steps, packed, base, out, stride, cols),
-                4 => tile::<4>(a, a_stride, steps, packed, base, out, stride, cols),
-                5 => tile::<5>(a, a_stride, steps, packed, base, out, stride, cols),
-                6 => tile::<6>(a, a_stride, steps, packed, base, out, stride, cols),
-                7 => tile::<7>(a, a_stride, steps, packed, base, out, stride, cols),
-                8 => tile::<8>(a, a_stride, steps, packed, base, out, stride, cols),
+                1 => tile::<1>(a, a_stride, steps, terms, base, out, stride, cols),
+                2 => tile::<2>(a, a_stride, steps, terms, base, out, stride, cols),
+                3 => tile::<3>(a, a_stride, steps, terms, base, out, stride, cols),
+                4 => tile::<4>(a, a_stride, steps, terms, base, out, stride, cols),
+                5 => tile::<5>(a, a_stride, steps, terms, base, out, stride, cols),
+                6 => tile::<6>(a, a_stride, steps, terms, base, out, stride, cols),
+                7 => tile::<7>(a, a_stride, steps, terms, base, out, stride, cols),
+                8 => tile::<8>(a, a_stride, steps, terms, base, out, stride, cols),
                 _ => unreachable!("a bf16 tile has at most 8 rows"),
             }
         }
@@ -665,11 +748,11 @@ mod x86 {
     #[allow(clippy::too_many_arguments)] // as `tile_avx512_bf16`
     #[target_feature(enable = "avx512f,avx512bf16")]
     #[inline]
-    unsafe fn tile<const M: usize>(
+    unsafe fn tile<'b, const M: usize>(
         a: &[u16],
         a_stride: usize,
         steps: usize,
-        packed: &[u16],
+        terms: impl Iterator<Item = (usize, &'b [u16])>,
         base: TileBase,
         out: *mut f32,
         stride: usize,
@@ -677,22 +760,27 @@ mod x86 {
     ) {
         base.prefetch(out, stride, M);
         let mut c = [[_mm512_setzero_ps(); 2]; M];
-        let (a, b) = (a.as_ptr(), packed.as_ptr().cast::<u8>());
-        for s in 0..steps {
-            // SAFETY: `packed` holds `steps` steps of 128 bytes (contract).
-            let (b0, b1) = unsafe {
-                let at = b.add(s * STEP_BYTES);
-                (_mm512_loadu_ps(at.cast()), _mm512_loadu_ps(at.add(64).cast()))
-            };
-            // SAFETY: the same 64 bytes, read as 32 bfloat16 values.
-            let (b0, b1) = unsafe { (as_bf16(b0), as_bf16(b1)) };
-            for (r, c) in c.iter_mut().enumerate() {
-                // SAFETY: row `r < M` has `2 · steps ≥ 2s + 2` values (contract).
-                let pair = unsafe { a.add(r * a_stride + 2 * s).cast::<i32>().read_unaligned() };
-                // SAFETY: as above.
-                let x = unsafe { as_bf16(_mm512_castsi512_ps(_mm512_set1_epi32(pair))) };
-                c[0] = _mm512_dpbf16_ps(c[0], x, b0);
-                c[1] = _mm512_dpbf16_ps(c[1], x, b1);
+        for (offset, packed) in terms {
+            // In bounds: each row holds `offset + 2 · steps` values (contract).
+            let (a, b) = (a[offset..].as_ptr(), packed.as_ptr().cast::<u8>());
+            for s in 0..steps {
+                // SAFETY: `packed` holds `steps` steps of 128 bytes (contract).
+                let (b0, b1) = unsafe {
+                    let at = b.add(s * STEP_BYTES);
+                    (_mm512_loadu_ps(at.cast()), _mm512_loadu_ps(at.add(64).cast()))
+                };
+                // SAFETY: the same 64 bytes, read as 32 bfloat16 values.
+                let (b0, b1) = unsafe { (as_bf16(b0), as_bf16(b1)) };
+                for (r, c) in c.iter_mut().enumerate() {
+                    // SAFETY: row `r < M` has `offset + 2 · steps ≥ offset + 2s + 2`
+                    // values (contract).
+                    let pair =
+                        unsafe { a.add(r * a_stride + 2 * s).cast::<i32>().read_unaligned() };
+                    // SAFETY: as above.
+                    let x = unsafe { as_bf16(_mm512_castsi512_ps(_mm512_set1_epi32(pair))) };
+                    c[0] = _mm512_dpbf16_ps(c[0], x, b0);
+                    c[1] = _mm512_dpbf16_ps(c[1], x, b1);
+                }
             }
         }
         let (m0, m1) = (lanes_from(cols, 0), lanes_from(cols, PANEL));

@@ -210,8 +210,9 @@ impl Linear {
 
     /// The layer with its products in three bfloat16 parts (see [`WeightFormat::Bf16x3`]
     /// and the `bf16` module): the `f32` results within about 2⁻¹⁶, on the kernels of
-    /// [`Linear::quantized_bf16`] at three times its work (two for bfloat16 weights).
-    /// Faster than `f32` only on AMX. A layer split already is returned as it is.
+    /// [`Linear::quantized_bf16`] at three times its work (two for bfloat16 weights),
+    /// each weight part stored once. Faster than `f32` only on AMX. A layer split
+    /// already is returned as it is.
     pub fn quantized_bf16x3(&self) -> Linear {
         let (k, n) = (self.in_features, self.out_features);
         let weight = match &self.weight {

@@ -249,22 +249,44 @@ fn every_build_computes_split_products_and_bf16_weights_take_two_parts() {
     let weight = data(n * k, 41);
     let x = data(rows * k, 42);
     let from_f32 = Bf16Weight::split(n, k, |o, row| row.copy_from_slice(&weight[o * k..][..k]));
-    assert_eq!((from_f32.parts, from_f32.part_len, from_f32.k_pad), (3, 64, 192));
-    // bfloat16 weights are exact in one part: the third, `wₗ`, would be all zeros.
+    // Each part padded to a tile row; `wₕ` and `wₗ` stored once each.
+    assert_eq!((from_f32.parts, from_f32.k_pad), (3, 64));
+    assert_eq!(from_f32.packed.len(), 2 * 64 * 64);
+    // bfloat16 weights are exact in one part: the third term, `wₗ`, would be all zeros,
+    // and only `wₕ` is kept (as much memory as a bf16 weight).
     let bits: Vec<f32> = weight.iter().map(|&w| from_bf16(to_bf16(w))).collect();
     let from_bf16_bits = Bf16Weight::split(n, k, |o, row| row.copy_from_slice(&bits[o * k..][..k]));
-    assert_eq!((from_bf16_bits.parts, from_bf16_bits.k_pad), (2, 128));
-    for w in [&from_f32, &from_bf16_bits] {
+    assert_eq!((from_bf16_bits.parts, from_bf16_bits.packed.len()), (2, 64 * 64));
+    // Row counts that reach every path of the AMX build's split tiles: 32 rows, a
+    // partial second row half (20), and 16 or fewer (5).
+    for (rows, w_source, w) in [(37, &weight, &from_f32), (37, &bits, &from_bf16_bits)]
+        .into_iter()
+        .chain([(20, &weight, &from_f32), (5, &bits, &from_bf16_bits)])
+    {
+        let x = &x[..rows * k];
         let mut rounded = Bf16Rows::default();
-        w.fill(&mut rounded, &x, rows);
-        let mut reference = None;
+        w.fill(&mut rounded, x, rows);
         for kernel in runnable() {
             let mut out = vec![0.0; rows * n];
             weight_product(kernel, &rounded, w, Base::Zero, &mut out, n, 2);
-            // Each build sums in its own order: within the f32 bound of one another.
-            let reference = reference.get_or_insert(out.clone());
-            for (i, (a, b)) in out.iter().zip(reference.iter()).enumerate() {
-                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{}: {i}", kernel.name());
+            // Against the three terms summed in f64: each build sums in its own order,
+            // within the f32 bound.
+            for (i, &got) in out.iter().enumerate() {
+                let (r, c) = (i / n, i % n);
+                let (mut want, mut size) = (0.0f64, 0.0f64);
+                for j in 0..k {
+                    let split = |v: f32| {
+                        let high = from_bf16(to_bf16(v));
+                        (f64::from(high), f64::from(from_bf16(to_bf16(v - high))))
+                    };
+                    let ((xh, xl), (wh, wl)) = (split(x[r * k + j]), split(w_source[c * k + j]));
+                    let terms = [xh * wh, xl * wh, xh * wl];
+                    want += terms.iter().sum::<f64>();
+                    size += terms.iter().map(|t| t.abs()).sum::<f64>();
+                }
+                let bound = 1e-6 * (1.0 + size);
+                let err = (f64::from(got) - want).abs();
+                assert!(err <= bound, "{} {rows} rows: {i}: {got} vs {want}", kernel.name());
             }
         }
     }
@@ -285,21 +307,18 @@ fn every_build_computes_split_products_and_bf16_weights_take_two_parts() {
 #[test]
 fn a_reused_split_buffer_pads_every_part_with_zeros() {
     let mut x = Bf16Rows::default();
-    x.fill_split(&[f32::NAN; 4 * 40], 4, 40, 64, 3);
+    x.fill_split(&[f32::NAN; 4 * 40], 4, 40, 64);
     let v = 1.0 + 2f32.powi(-12); // one bfloat16 part is not enough for it
-    x.fill_split(&[v; 3 * 7], 3, 7, 32, 3);
-    assert_eq!(x.data.len(), 3 * 96);
+    x.fill_split(&[v; 3 * 7], 3, 7, 32);
+    assert_eq!(x.data.len(), 3 * 64);
     let (high, low) = (to_bf16(v), to_bf16(v - from_bf16(to_bf16(v))));
     assert_eq!(from_bf16(high) + from_bf16(low), v);
-    for row in x.data.chunks_exact(96) {
-        for (part, want) in row.chunks_exact(32).zip([high, low, high]) {
+    for row in x.data.chunks_exact(64) {
+        for (part, want) in row.chunks_exact(32).zip([high, low]) {
             assert_eq!(&part[..7], &[want; 7]);
             assert!(part[7..].iter().all(|&p| p == 0), "{part:?}");
         }
     }
-    // Two parts leave out the third.
-    x.fill_split(&[v; 2 * 7], 2, 7, 32, 2);
-    assert_eq!(x.data.len(), 2 * 64);
 }
 
 #[test]
