@@ -274,6 +274,23 @@ pub(crate) struct Bf16Tiles {
 #[cfg(target_arch = "x86_64")]
 const WEIGHTS_AHEAD: usize = 8192;
 
+/// Asks for the 32 lines of one step of weights (2 KiB) [`WEIGHTS_AHEAD`] bytes after
+/// `weights`. At a query's few rows each weight is used once per product, so the
+/// weights stream from memory and every tile load waited for them; a prefetch never
+/// faults, so it may run past the end.
+#[cfg(target_arch = "x86_64")]
+fn prefetch_weights(weights: *const u8) {
+    let ahead = weights.wrapping_add(WEIGHTS_AHEAD);
+    for line in 0..32 {
+        // SAFETY: a prefetch reads nothing the program sees and never faults.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                ahead.wrapping_add(64 * line).cast(),
+            )
+        };
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 impl Bf16Tiles {
     /// Configures this thread's tiles.
@@ -332,15 +349,7 @@ impl Bf16Tiles {
             }
             for chunk in 0..chunks {
                 let (a_top, weights) = (a.add(64 * chunk), b.add(chunk * 16 * 128));
-                // At a query's few rows each weight is used once per product, so the
-                // weights stream from memory and every load waited for them: they are
-                // fetched ahead (a prefetch never faults, so it may run past the end).
-                let ahead = weights.wrapping_add(WEIGHTS_AHEAD);
-                for line in 0..32 {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        ahead.wrapping_add(64 * line).cast(),
-                    );
-                }
+                prefetch_weights(weights);
                 if self.rows > 16 {
                     std::arch::asm!(
                         "tileloadd tmm4, [{a} + {a_stride}*1]",
@@ -406,18 +415,6 @@ impl Bf16Tiles {
         // The low parts of the activations start one part (`chunks` tile rows) on.
         let a_low = a.wrapping_add(64 * chunks);
         let bottom = 16 * a_stride;
-        let prefetch = |weights: *const u8| {
-            // As in `product`: the weights stream, and are fetched ahead.
-            let ahead = weights.wrapping_add(WEIGHTS_AHEAD);
-            for line in 0..32 {
-                // SAFETY: a prefetch reads nothing the program sees and never faults.
-                unsafe {
-                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                        ahead.wrapping_add(64 * line).cast(),
-                    )
-                };
-            }
-        };
         // SAFETY (every block): the tiles are configured (`self`), tmm5 with the bottom
         // rows' shape when `rows > 16` and the top rows' otherwise; each load reads the
         // configured rows of 64 bytes within `a`'s rows (`64 · chunk` into either part,
@@ -433,9 +430,9 @@ impl Bf16Tiles {
                 let step = chunk * 16 * 128;
                 let (xh, xl, wh) = (a.add(64 * chunk), a_low.add(64 * chunk), high.add(step));
                 let wl = low.map(|low| low.add(step));
-                prefetch(wh);
+                prefetch_weights(wh);
                 if let Some(wl) = wl {
-                    prefetch(wl);
+                    prefetch_weights(wl);
                 }
                 if self.rows > 16 {
                     // tmm4/tmm5: the top/bottom rows of aₗ, then of aₕ (kept for wₗ).
