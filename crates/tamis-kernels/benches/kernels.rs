@@ -20,10 +20,9 @@ fn data(n: usize, seed: u32) -> Vec<f32> {
 
 const ROWS: usize = 4096;
 
-/// One dense layer over 4096 tokens; the counter is FLOPs, so items/s reads as FLOP/s.
-#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], threads = false)]
-fn linear(bencher: Bencher, (k, n): (usize, usize)) {
-    let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k);
+/// Times `layer` over [`ROWS`] rows of input; the counter is the f32 product's FLOPs.
+fn time_layer(bencher: Bencher, layer: &Linear) {
+    let (k, n) = (layer.in_features(), layer.out_features());
     let x = data(ROWS * k, 3);
     let mut out = vec![0.0; ROWS * n];
     let threads = rayon::current_num_threads();
@@ -32,17 +31,19 @@ fn linear(bencher: Bencher, (k, n): (usize, usize)) {
         .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
 }
 
+/// One dense layer over 4096 tokens; the counter is FLOPs, so items/s reads as FLOP/s.
+#[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], threads = false)]
+fn linear(bencher: Bencher, (k, n): (usize, usize)) {
+    let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k);
+    time_layer(bencher, &layer);
+}
+
 /// The same layers with int8 weights ([`Linear::quantized_int8`]), activations
 /// quantized at each call (included in the time); items/s reads as int8 OP/s.
 #[divan::bench(args = [(384, 1152), (384, 384), (384, 1536), (1536, 384), (1024, 3072), (3072, 1024)], threads = false)]
 fn linear_int8(bencher: Bencher, (k, n): (usize, usize)) {
     let layer = Linear::from_torch(&data(k * n, 1), Some(&data(n, 2)), n, k).quantized_int8();
-    let x = data(ROWS * k, 3);
-    let mut out = vec![0.0; ROWS * n];
-    let threads = rayon::current_num_threads();
-    bencher
-        .counter(ItemsCount::new((2 * ROWS * k * n) as u64))
-        .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
+    time_layer(bencher, &layer);
 }
 
 /// The same layers in three bfloat16 parts ([`Linear::quantized_bf16x3`], the default on
@@ -56,12 +57,7 @@ fn linear_bf16x3<const BF16_WEIGHTS: bool>(bencher: Bencher, (k, n): (usize, usi
         weight.iter_mut().for_each(|w| *w = f32::from_bits((w.to_bits() + 0x8000) & 0xffff_0000));
     }
     let layer = Linear::from_torch(&weight, Some(&data(n, 2)), n, k).quantized_bf16x3();
-    let x = data(ROWS * k, 3);
-    let mut out = vec![0.0; ROWS * n];
-    let threads = rayon::current_num_threads();
-    bencher
-        .counter(ItemsCount::new((2 * ROWS * k * n) as u64))
-        .bench_local(|| layer.forward(&x, ROWS, None, &mut out, threads));
+    time_layer(bencher, &layer);
 }
 
 /// Attention of 16 sequences of `len` tokens (12 heads of 32).
