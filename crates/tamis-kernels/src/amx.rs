@@ -3,7 +3,7 @@
 //! the [`Bf16Kernel::Amx`](crate::Bf16Kernel::Amx) build (picked wherever it runs), and
 //! the int8 tile product of the [`Int8Kernel::Amx`](crate::Int8Kernel::Amx) build
 //! (tested, not yet picked: slower than AVX512-VNNI so far, its scale groups storing the
-//! tile every 32 inputs).
+//! tiles every 32 inputs; `bench/runs/2026-12-08-xeon-2core/amx-int8.md`).
 //!
 //! Rust has no stable AMX intrinsics, so the instructions are inline assembly; the tile
 //! registers are never allocated by the compiler, so no operand names them.
@@ -552,14 +552,66 @@ impl Drop for Bf16Tiles {
     }
 }
 
-/// The tile registers configured for int8 tiles of `rows` rows (1 to 16): tmm0 holds a
-/// group's products (`rows` × 16 `i32`), tmm1 the activations (`rows` × 32 bytes), tmm2
-/// the weights (8 × 64 bytes). Configured once for many tiles (`ldtilecfg` and
+/// Rows of an int8 tile at most: their `f32` sums fill 16 of the 32 vector registers.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const INT8_TILE_ROWS: usize = 8;
+
+/// The tile registers configured for int8 tiles of `rows` rows (1 to
+/// [`INT8_TILE_ROWS`]) and 32 columns: tmm0–tmm1 hold one scale group's products for
+/// the two column halves (`rows` × 16 `i32` each) and tmm2–tmm3 the next group's, tmm4
+/// and tmm5 the two groups' activations (`rows` × 32 bytes), tmm6–tmm7 the weights'
+/// column halves (8 × 64 bytes). Configured once for many tiles (`ldtilecfg` and
 /// `tilerelease` cost more than a group's product); released when dropped. A thread
 /// holds one at a time.
 #[cfg(target_arch = "x86_64")]
 pub(crate) struct Int8Tiles {
     rows: usize,
+    /// Two groups' stored sums, by group parity.
+    sums: Box<StoredSums>,
+}
+
+/// [`Int8Tiles`]' stored sums, [`INT8_TILE_ROWS`] rows of 32 `i32` per group, each row
+/// on two whole cache lines: a tile store that splits lines takes about 1.4× as long.
+#[cfg(target_arch = "x86_64")]
+#[repr(C, align(64))]
+struct StoredSums([[i32; INT8_TILE_ROWS * 32]; 2]);
+
+/// Multiplies one scale group in its own tiles: zero the group's sums (`$c0`, `$c1`),
+/// load its activations (`$a`) and both weight halves, multiply.
+#[cfg(target_arch = "x86_64")]
+macro_rules! int8_group_product {
+    ($c0:literal, $c1:literal, $a:literal, $x:expr, $x_stride:expr, $w:expr, $w_stride:expr) => {
+        std::arch::asm!(
+            concat!("tilezero ", $c0),
+            concat!("tilezero ", $c1),
+            concat!("tileloadd ", $a, ", [{a} + {a_stride}*1]"),
+            "tileloadd tmm6, [{b} + {b_stride}*1]",
+            "tileloadd tmm7, [{b2} + {b_stride}*1]",
+            concat!("tdpbsud ", $c0, ", ", $a, ", tmm6"),
+            concat!("tdpbsud ", $c1, ", ", $a, ", tmm7"),
+            a = in(reg) $x,
+            a_stride = in(reg) $x_stride,
+            b = in(reg) $w,
+            b2 = in(reg) $w.add(64),
+            b_stride = in(reg) $w_stride,
+            options(nostack, readonly),
+        )
+    };
+}
+
+/// Stores one group's sums (`$c0`, `$c1`) as the configured rows of 32 `i32` at `$out`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! int8_group_store {
+    ($c0:literal, $c1:literal, $out:expr) => {
+        std::arch::asm!(
+            concat!("tilestored [{out} + {stride}*1], ", $c0),
+            concat!("tilestored [{out2} + {stride}*1], ", $c1),
+            out = in(reg) $out,
+            out2 = in(reg) $out.add(16),
+            stride = in(reg) 128usize,
+            options(nostack),
+        )
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -569,10 +621,12 @@ impl Int8Tiles {
     /// # Safety
     /// [`int8_ready`] must be true, and no other `Int8Tiles` live on this thread.
     pub(crate) unsafe fn configure(rows: usize) -> Int8Tiles {
-        assert!((1..=16).contains(&rows), "amx: 1 to 16 rows per tile");
+        assert!((1..=INT8_TILE_ROWS).contains(&rows), "amx: 1 to 8 rows per int8 tile");
+        let (sums, inputs, weights) = ((rows as u8, 64), (rows as u8, 32), (8, 64));
+        let shapes = [sums, sums, sums, sums, inputs, inputs, weights, weights];
         // SAFETY: the caller guarantees AMX, the tile state, and no live configuration.
-        unsafe { TileConfig::new(&[(rows as u8, 64), (rows as u8, 32), (8, 64)]).load() };
-        Int8Tiles { rows }
+        unsafe { TileConfig::new(&shapes).load() };
+        Int8Tiles { rows, sums: Box::new(StoredSums([[0; INT8_TILE_ROWS * 32]; 2])) }
     }
 
     /// Rows per tile.
@@ -580,66 +634,87 @@ impl Int8Tiles {
         self.rows
     }
 
-    /// An int8 layer's tile of `rows` rows and 16 columns: for each scale group `g` of
-    /// 32 inputs, `raw = Σ a[r, 32g + i] · b[g, i, c]` in `i32` by one `tdpbsud` (signed
+    /// An int8 layer's tile of `rows` rows and 32 columns: for each scale group `g` of
+    /// 32 inputs, `raw = Σ a[r, 32g + i] · b[g, i, c]` in `i32` by `tdpbsud` (signed
     /// activations, unsigned weights: the integers the other builds compute), then
-    /// `acc[r·16 + c] = (raw as f32).mul_add(scales[r·groups + g], acc)`, the portable
+    /// `acc[r·32 + c] = (raw as f32).mul_add(scales[r·groups + g], acc)`, the portable
     /// build's operations in its order. Only `acc`'s first `rows` rows are written.
     ///
+    /// Each group's sums must leave the tiles through memory to be scaled, and the
+    /// stores share the store port with everything else: so the sums in `f32` stay in
+    /// 16 registers (8 rows × 32 columns) for the whole product, and step `g`
+    /// multiplies group `g`, scales group `g − 2` (stored a step earlier), and only
+    /// then stores group `g − 1`, whose products finished a step ago.
+    ///
     /// `a`: `rows` rows of `groups · 32` signed bytes, `a_stride` apart. `b`: for each
-    /// group, 8 steps of 16 columns × 4 unsigned bytes, `b_stride` apart (the packed
+    /// group, 8 steps of 32 columns × 4 unsigned bytes, `b_stride` apart (the packed
     /// weight's layout).
     ///
     /// # Safety
     /// `a` must hold `rows` rows of `groups · 32` bytes at `a_stride`, `b` `groups · 8`
-    /// rows of 64 bytes at `b_stride`, and `scales` `rows · groups` values.
+    /// rows of 128 bytes at `b_stride`, and `scales` `rows · groups` values.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,fma")]
     pub(crate) unsafe fn product(
-        &self,
+        &mut self,
         a: *const i8,
         a_stride: usize,
         groups: usize,
         b: *const u8,
         b_stride: usize,
         scales: &[f32],
-        acc: &mut [f32; 256],
+        acc: &mut [f32; INT8_TILE_ROWS * 32],
     ) {
         use std::arch::x86_64::*;
         let m = self.rows;
-        debug_assert!(scales.len() >= m * groups);
-        let mut raw = [0i32; 256];
-        acc[..m * 16].fill(0.0);
-        for g in 0..groups {
-            // SAFETY: the caller guarantees `a`'s `m` rows of this group's 32 bytes and
-            // `b`'s 8 rows of 64; `raw` holds the 16 rows of 64 bytes tmm0 can write; the
-            // tiles are configured (`self`).
-            unsafe {
-                std::arch::asm!(
-                    "tilezero tmm0",
-                    "tileloadd tmm1, [{a} + {a_stride}*1]",
-                    "tileloadd tmm2, [{b} + {b_stride}*1]",
-                    "tdpbsud tmm0, tmm1, tmm2",
-                    "tilestored [{raw} + {raw_stride}*1], tmm0",
-                    a = in(reg) a.add(32 * g),
-                    a_stride = in(reg) a_stride,
-                    b = in(reg) b.add(8 * g * b_stride),
-                    b_stride = in(reg) b_stride,
-                    raw = in(reg) raw.as_mut_ptr(),
-                    raw_stride = in(reg) 64usize,
-                    options(nostack),
-                );
-            }
-            // One fused multiply-add per value, 16 wide (the portable build's f32 step).
-            for r in 0..m {
-                let scale = _mm512_set1_ps(scales[r * groups + g]);
-                // SAFETY: row `r` of `raw` and of `acc` are 16 values each (r < m ≤ 16).
+        assert!(m <= INT8_TILE_ROWS && scales.len() >= m * groups);
+        let mut sums = [_mm512_setzero_ps(); 2 * INT8_TILE_ROWS];
+        // Steps `groups` and `groups + 1` only finish the last two groups.
+        for g in 0..groups + 2 {
+            if g < groups {
+                let (x, w) = (a.wrapping_add(32 * g), b.wrapping_add(8 * g * b_stride));
+                // SAFETY: the caller guarantees `a`'s `m` rows of this group's 32 bytes
+                // and `b`'s 8 rows of 128; the tiles are configured (`self`).
                 unsafe {
-                    let products =
-                        _mm512_cvtepi32_ps(_mm512_loadu_si512(raw.as_ptr().add(16 * r).cast()));
-                    let sums = acc.as_mut_ptr().add(16 * r);
-                    _mm512_storeu_ps(sums, _mm512_fmadd_ps(products, scale, _mm512_loadu_ps(sums)));
+                    if g % 2 == 0 {
+                        int8_group_product!("tmm0", "tmm1", "tmm4", x, a_stride, w, b_stride);
+                    } else {
+                        int8_group_product!("tmm2", "tmm3", "tmm5", x, a_stride, w, b_stride);
+                    }
                 }
+            }
+            if (2..groups + 2).contains(&g) {
+                let raw = &self.sums.0[g % 2];
+                for (r, pair) in sums.chunks_exact_mut(2).enumerate() {
+                    // Rows past `m` are never stored nor read out: their sums stay zero.
+                    let scale =
+                        _mm512_set1_ps(if r < m { scales[r * groups + g - 2] } else { 0.0 });
+                    for (half, sum) in pair.iter_mut().enumerate() {
+                        // SAFETY: row `r` of `raw` holds 32 values (r < INT8_TILE_ROWS).
+                        let products = unsafe {
+                            _mm512_loadu_si512(raw.as_ptr().add(32 * r + 16 * half).cast())
+                        };
+                        *sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(products), scale, *sum);
+                    }
+                }
+            }
+            if (1..groups + 1).contains(&g) {
+                let out = self.sums.0[(g - 1) % 2].as_mut_ptr();
+                // SAFETY: `out` holds the `m` rows of 128 bytes the stores write, and the
+                // pair stored is the one group `g − 1` filled.
+                unsafe {
+                    if (g - 1) % 2 == 0 {
+                        int8_group_store!("tmm0", "tmm1", out);
+                    } else {
+                        int8_group_store!("tmm2", "tmm3", out);
+                    }
+                }
+            }
+        }
+        for (r, pair) in sums.chunks_exact(2).enumerate().take(m) {
+            for (half, sum) in pair.iter().enumerate() {
+                // SAFETY: row `r` of `acc` holds 32 values (r < m ≤ 8).
+                unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(32 * r + 16 * half), *sum) };
             }
         }
     }

@@ -52,10 +52,11 @@ pub enum Int8Kernel {
     AvxVnni,
     /// AVX512-VNNI: 512-bit `vpdpbusd` (Ice Lake and later servers, Zen 4).
     Avx512Vnni,
-    /// AMX: one `tdpbsud` tile product per scale group (Sapphire Rapids and later).
-    /// Tested like every build but never [`Int8Kernel::detected`]: this first version
-    /// stores each group's 16 × 16 products to scale them, and runs at 0.5–0.7× the
-    /// AVX512-VNNI build (`cargo bench -p tamis-kernels -- linear_int8`, 2-core Xeon).
+    /// AMX: `tdpbsud` tile products per scale group (Sapphire Rapids and later), 8 × 32
+    /// tiles. Tested like every build but never [`Int8Kernel::detected`]: each group's
+    /// products must be stored from the tiles to be scaled, and the layers run at
+    /// 0.83–1.07× the AVX512-VNNI build (`cargo bench -p tamis-kernels -- linear_int8`,
+    /// 2-core Xeon; `bench/runs/2026-12-08-xeon-2core/amx-int8.md`).
     Amx,
 }
 
@@ -120,7 +121,7 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Portable | Int8Kernel::Avx2 | Int8Kernel::AvxVnni => (4, 16),
             Int8Kernel::Avx512Vnni => (6, 32),
-            Int8Kernel::Amx => (16, 16),
+            Int8Kernel::Amx => (8, 32),
         }
     }
 }
@@ -311,7 +312,8 @@ unsafe fn columns(
     let steps = w.k_pad / 4;
     let groups = x.groups;
     let row_block = ROW_BLOCK / tile_rows * tile_rows;
-    let mut acc = [0.0f32; 16 * PANEL];
+    // The sums of one tile, `tile_cols` apart (the AMX tile's 8 × 32 the largest).
+    let mut acc = [0.0f32; 8 * 32];
     // AMX tiles stay configured from one tile to the next while their row count holds.
     #[cfg(target_arch = "x86_64")]
     let mut amx: Option<crate::amx::Int8Tiles> = None;
@@ -361,9 +363,7 @@ unsafe fn columns(
                 #[cfg(target_arch = "x86_64")]
                 if kernel == Int8Kernel::Amx {
                     assert!(lhs.a.len() >= m * w.k_pad && lhs.scales.len() >= m * groups);
-                    assert!(
-                        steps == 0 || weights.packed.len() >= (steps - 1) * STEP_BYTES + PANEL * 4
-                    );
+                    assert!(weights.packed.len() >= steps * STEP_BYTES);
                     if amx.as_ref().is_none_or(|tiles| tiles.rows() != m) {
                         drop(amx.take()); // released before the next configuration
                         // SAFETY: the process holds the tile state (`weight_product`
@@ -371,9 +371,12 @@ unsafe fn columns(
                         // thread was just released.
                         amx = Some(unsafe { crate::amx::Int8Tiles::configure(m) });
                     }
-                    let tiles = amx.as_ref().expect("configured just above");
+                    let tiles = amx.as_mut().expect("configured just above");
+                    // The rows this tile writes at its end, asked for now: the product
+                    // takes long enough for their misses to be over by then.
+                    base.tile(r0, c0, n).prefetch(out.ptr.wrapping_add(at), out_stride, m);
                     // SAFETY: `lhs` holds `m` rows of `k_pad` = 32 · groups bytes, the
-                    // packed panel `steps` = 8 · groups rows of 64 bytes, 128 apart, and
+                    // packed block `steps` = 8 · groups rows of 128 bytes, and
                     // `lhs.scales` m · groups values (asserted just above).
                     unsafe {
                         tiles.product(
@@ -401,7 +404,7 @@ unsafe fn columns(
                         std::slice::from_raw_parts_mut(out.ptr.add(at + r * out_stride), cols)
                     };
                     base.init_row(r0 + r, c0, n, dst);
-                    let sums = &acc[r * PANEL..][..cols];
+                    let sums = &acc[r * tile_cols..][..cols];
                     add_group_scaled_row(dst, sums, correction, &weights.scales[..cols]);
                 }
             }
