@@ -231,7 +231,8 @@ pub(crate) struct DatasetIndex {
 impl DatasetIndex {
     /// Opens (or builds, once) the index of `dataset`'s corpus for the bi-encoder `spec`
     /// and the creation settings: in PostgreSQL when `store` is a URL, else under
-    /// `cache`, named by [`IndexKey`] so that another corpus or setting gets its own.
+    /// `cache`, named by [`IndexKey`] so that another corpus, setting or embedding
+    /// precision gets its own.
     /// Always ingests: unchanged documents are skipped by hash, so a finished index costs
     /// a scan and an interrupted build resumes.
     pub fn open(
@@ -254,7 +255,7 @@ impl DatasetIndex {
             settings.late_interaction = Some(late_settings);
             late
         });
-        let key = IndexKey::for_dataset(dataset, &settings)?.name();
+        let key = IndexKey::for_dataset(dataset, &settings, embedder.precision().name())?.name();
         let started = Instant::now();
         let (mut index, location) = match store {
             Some(url) => {

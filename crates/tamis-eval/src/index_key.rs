@@ -5,9 +5,10 @@
 //! The hashed text ([`IndexKey::description`]) is format [`INDEX_KEY_FORMAT`]:
 //!
 //! ```text
-//! tamis eval index key, format 1
+//! tamis eval index key, format 2
 //! corpus.sha256 = <the corpus file's SHA-256, 64 hex digits>
 //! embedder_id = <IndexSettings::embedder_id as a JSON string>
+//! embedder.precision = <the mode's name as a JSON string, e.g. "bf16x3">
 //! dimension = 384
 //! chunking.mode = windows
 //! chunking.max_tokens = none
@@ -27,6 +28,11 @@
 //! so a field added to [`IndexSettings`] or to one of its parts stops this module from
 //! compiling until it has a line here (and [`INDEX_KEY_FORMAT`] is raised).
 //! The key's unit tests pin one key, so an accidental change of the text fails a test.
+//!
+//! `embedder.precision` is the mode the documents were embedded in, as resolved at load
+//! (`fp32` or `bf16x3` today, the modes indexes accept): an index records its model but
+//! not the precision, so an evaluation in fp32 must not reuse documents that `auto`
+//! embedded in bf16x3, however close they are.
 
 use std::path::Path;
 
@@ -41,7 +47,7 @@ use crate::Error;
 /// The version of the text [`IndexKey::description`] hashes. Raise it whenever the text
 /// changes, even for the same settings: every earlier evaluation index is then rebuilt
 /// once, never reused under a meaning it was not built with.
-pub const INDEX_KEY_FORMAT: u32 = 1;
+pub const INDEX_KEY_FORMAT: u32 = 2;
 
 /// Names an evaluation index: `<dataset>-<16 hex digits>`, the digits from the SHA-256 of
 /// the corpus and the creation settings ([`IndexKey::description`]).
@@ -56,8 +62,13 @@ pub struct IndexKey {
 
 impl IndexKey {
     /// The key of the index for the BEIR dataset in `dataset_dir` (its `corpus.jsonl` is
-    /// read and hashed), built with `settings`.
-    pub fn for_dataset(dataset_dir: &Path, settings: &IndexSettings) -> crate::Result<IndexKey> {
+    /// read and hashed), built with `settings`, its documents embedded in `precision`
+    /// (a mode's name, as `tamis info` shows it).
+    pub fn for_dataset(
+        dataset_dir: &Path,
+        settings: &IndexSettings,
+        precision: &str,
+    ) -> crate::Result<IndexKey> {
         let corpus = dataset_dir.join("corpus.jsonl");
         if !corpus.is_file() {
             return Err(Error::MissingFile { path: corpus });
@@ -67,18 +78,23 @@ impl IndexKey {
         let name = fs_err::canonicalize(dataset_dir)?
             .file_name()
             .map_or_else(|| "dataset".to_string(), |n| n.to_string_lossy().into_owned());
-        Ok(IndexKey::new(&name, hasher.finalize().into(), settings))
+        Ok(IndexKey::new(&name, hasher.finalize().into(), settings, precision))
     }
 
     /// The key of an index built from a corpus whose bytes have the SHA-256 `corpus_sha256`,
-    /// with `settings`, for the dataset `dataset` (characters other than letters, digits,
-    /// `_` and `-` become `_`).
-    pub fn new(dataset: &str, corpus_sha256: [u8; 32], settings: &IndexSettings) -> IndexKey {
+    /// with `settings` and documents embedded in `precision`, for the dataset `dataset`
+    /// (characters other than letters, digits, `_` and `-` become `_`).
+    pub fn new(
+        dataset: &str,
+        corpus_sha256: [u8; 32],
+        settings: &IndexSettings,
+        precision: &str,
+    ) -> IndexKey {
         let dataset = dataset
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
             .collect();
-        IndexKey { dataset, description: describe(&corpus_sha256, settings) }
+        IndexKey { dataset, description: describe(&corpus_sha256, settings, precision) }
     }
 
     /// `<dataset>-<the first 8 bytes of the description's SHA-256, in hex>`: the index's
@@ -95,7 +111,7 @@ impl IndexKey {
 }
 
 /// The text of format [`INDEX_KEY_FORMAT`].
-fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings) -> String {
+fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings, precision: &str) -> String {
     let IndexSettings {
         embedder_id,
         dimension,
@@ -117,10 +133,12 @@ fn describe(corpus_sha256: &[u8; 32], settings: &IndexSettings) -> String {
     let max_tokens = max_tokens.map_or_else(|| "none".to_string(), |n| n.to_string());
     // A JSON string: quoted and escaped, so no id can forge another line.
     let embedder_id = serde_json::Value::from(embedder_id.as_str());
+    let precision = serde_json::Value::from(precision);
     let lines = [
         format!("tamis eval index key, format {INDEX_KEY_FORMAT}"),
         format!("corpus.sha256 = {}", hex(corpus_sha256)),
         format!("embedder_id = {embedder_id}"),
+        format!("embedder.precision = {precision}"),
         format!("dimension = {dimension}"),
         format!("chunking.mode = {mode}"),
         format!("chunking.max_tokens = {max_tokens}"),
