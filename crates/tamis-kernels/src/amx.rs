@@ -571,7 +571,8 @@ pub(crate) struct Int8Tiles {
 }
 
 /// [`Int8Tiles`]' stored sums, [`INT8_TILE_ROWS`] rows of 32 `i32` per group, each row
-/// on two whole cache lines: a tile store that splits lines takes about 1.4× as long.
+/// on two whole cache lines, so that no tile store or load splits a line (a split tile
+/// load took twice as long: `bench/runs/2026-12-08-xeon-2core/amx-int8.md`).
 #[cfg(target_arch = "x86_64")]
 #[repr(C, align(64))]
 struct StoredSums([[i32; INT8_TILE_ROWS * 32]; 2]);
